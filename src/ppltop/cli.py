@@ -1,0 +1,180 @@
+"""Command line: parse flags (mirroring `mlx_lm.lora --test`), choose the BLAS, then run.
+
+Nothing here imports mlx at module level: the BLAS must be loaded before `mlx.core` is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from . import __version__
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit status 2."""
+
+    def error(self, message: str):
+        sys.stderr.write(f"ppltop: {message} (see ppltop --help)\n")
+        raise SystemExit(2)
+
+
+def _int_arg(name: str, minimum: int, allow: tuple[int, ...] = ()):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} {text!r}: expected a whole number")
+        if value < minimum and value not in allow:
+            extra = f" (or {', '.join(map(str, allow))})" if allow else ""
+            raise argparse.ArgumentTypeError(f"{name} {value}: must be at least {minimum}{extra}")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="ppltop",
+        description="Test loss and perplexity of MLX models and LoRA adapters, token by token. "
+        "With no --model/--data, scores the bundled demo model and its two adapters.",
+    )
+    p.add_argument("--version", action="version", version=f"ppltop {__version__}")
+    p.add_argument("--model", type=Path, help="model folder (as mlx_lm.lora --model)")
+    p.add_argument("--adapter-path", type=Path, action="append", default=[], dest="adapters",
+                   metavar="PATH", help="adapter folder; repeat to compare several")
+    p.add_argument("--no-base", action="store_true",
+                   help="with adapters, do not score the base model")
+    p.add_argument("--data", type=Path, help="folder with train/valid/test.jsonl, or one .jsonl")
+    p.add_argument("--split", choices=("test", "valid", "train"), default="test")
+    p.add_argument("--batch-size", type=_int_arg("--batch-size", 1), default=4)
+    p.add_argument("--max-seq-length", type=_int_arg("--max-seq-length", 2), default=2048)
+    p.add_argument("--test-batches", type=_int_arg("--test-batches", 1, (-1,)), default=-1,
+                   help="-1: all; N: the N batches mlx_lm.lora --test-batches N scores")
+    p.add_argument("--mask-prompt", action="store_true",
+                   help="do not score prompt tokens (chat and prompt/completion data)")
+    p.add_argument("--seed", type=int, default=0, help="as mlx_lm.lora --seed (default 0)")
+    p.add_argument("--long-sequences", choices=("truncate", "window"), default="truncate",
+                   help="truncate at --max-seq-length (as mlx-lm) or score whole in "
+                   "overlapping windows (stride half the window)")
+    p.add_argument("--loss-only", action="store_true",
+                   help="skip per-token statistics (entropy, rank, top-5)")
+    p.add_argument("--headless", action="store_true",
+                   help="no dashboard: progress lines on stderr, figures on stdout")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the summary as JSON")
+    p.add_argument("--blas", metavar="auto|bundled|PATH", default=None,
+                   help="CPU BLAS for MLX on Linux: auto (default: MKL or OpenBLAS if "
+                   "found), bundled (MLX's own, slow), or a library path; also $PPLTOP_BLAS")
+    return p
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    from .core.errors import InputError
+
+    if (args.model is None) != (args.data is None):
+        missing = "--data" if args.data is None else "--model"
+        raise InputError(f"{missing} is missing: give both --model and --data, "
+                         "or neither to run the bundled demo")
+    if args.json is not None:
+        parent = args.json.expanduser().resolve().parent
+        if not parent.is_dir():
+            raise InputError(f"--json {args.json}: folder {parent} does not exist; create it first")
+        if not os.access(parent, os.W_OK):
+            raise InputError(f"--json {args.json}: folder {parent} is not writable")
+
+
+def make_config(args: argparse.Namespace):
+    from .core.config import EvalConfig
+
+    if args.model is None:
+        from . import demo
+
+        model, data = demo.MODEL_DIR, demo.DATA_DIR
+        adapters = args.adapters or list(demo.ADAPTER_DIRS.values())
+    else:
+        model, data, adapters = args.model, args.data, args.adapters
+    return EvalConfig(
+        model=model, data=data, adapters=list(adapters), split=args.split,
+        batch_size=args.batch_size, max_seq_length=args.max_seq_length,
+        test_batches=args.test_batches, mask_prompt=args.mask_prompt, seed=args.seed,
+        no_base=args.no_base, long_sequences=args.long_sequences,
+        per_token=not args.loss_only,
+    )
+
+
+def write_json(path: Path, config, summaries, blas) -> None:
+    from .core.errors import InputError
+
+    payload = {
+        "version": 1,
+        "ppltop": __version__,
+        "model": str(config.model),
+        "data": str(config.data),
+        "split": config.split,
+        "config": config.to_dict(),
+        "blas": blas.to_dict() if blas else None,
+        "runs": [s.to_dict() for s in summaries],
+    }
+    path = path.expanduser()
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(payload, indent=2) + "\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        raise InputError(f"--json {path}: cannot write ({e.strerror})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .core.errors import InputError
+
+    try:
+        _check_paths(args)
+        from .core import blas as blas_mod
+
+        blas = blas_mod.select(args.blas)
+        if blas.notice:
+            print(f"ppltop: {blas.notice}", file=sys.stderr)
+        config = make_config(args)
+        return run_headless(config, args, blas)
+    except InputError as e:
+        print(f"ppltop: {e}", file=sys.stderr)
+        return 2
+
+
+def run_headless(config, args, blas) -> int:
+    from .core.events import RunFinished
+    from .core.scoring import Evaluation
+    from .headless import HeadlessPrinter
+
+    evaluation = Evaluation(config)
+    printer = HeadlessPrinter(config, blas, out=sys.stdout, err=sys.stderr)
+    interrupts = []
+
+    def on_sigint(signum, frame):
+        interrupts.append(signum)
+        if len(interrupts) > 1:
+            raise KeyboardInterrupt
+        evaluation.cancel()
+        print("ppltop: stopping after this batch (Ctrl-C again to quit now)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    finished = None
+    try:
+        for event in evaluation.events():
+            printer.handle(event)
+            if isinstance(event, RunFinished):
+                finished = event
+    except KeyboardInterrupt:
+        print("ppltop: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if finished is not None and args.json is not None:
+        write_json(args.json, config, finished.summaries, blas)
+    if finished is not None and finished.cancelled:
+        return 130
+    return 0

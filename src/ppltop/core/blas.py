@@ -1,0 +1,222 @@
+"""Find a fast BLAS for MLX's Linux CPU backend and load it before MLX is imported.
+
+The `mlx-cpu` wheel links the reference netlib BLAS, whose float32 GEMM runs at a few
+GFLOP/s. MLX resolves `cblas_sgemm` through the global symbol scope, so a library that
+exports the standard CBLAS symbols and is loaded with RTLD_GLOBAL *before* `mlx.core` is
+first imported takes over every matmul. A candidate can crash the process that loads it
+(an OpenBLAS built for AVX-512 dies with SIGILL elsewhere), so each candidate is first
+probed in a child process that loads it, multiplies, and checks the product.
+
+This module must not import mlx at module level.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import glob
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ENV_VAR = "PPLTOP_BLAS"
+"""Environment variable: `auto` (default), `bundled` (opt out), or a library path."""
+
+PROBE_TIMEOUT_S = 60
+
+# The child loads the candidate, multiplies in MLX, and checks against a float64 numpy product.
+_PROBE_SCRIPT = r"""
+import ctypes, json, sys, time
+ctypes.CDLL(sys.argv[1], mode=ctypes.RTLD_GLOBAL)
+import numpy as np
+import mlx.core as mx
+rng = np.random.default_rng(0)
+a = rng.standard_normal((512, 512), dtype=np.float32)
+b = rng.standard_normal((512, 512), dtype=np.float32)
+got = np.array(mx.array(a) @ mx.array(b))
+want = a.astype(np.float64) @ b.astype(np.float64)
+err = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+n = 1024
+x = mx.random.normal((n, n)); y = mx.random.normal((n, n))
+mx.eval(x @ y)
+t = time.perf_counter(); reps = 3
+for _ in range(reps):
+    mx.eval(x @ y)
+dt = (time.perf_counter() - t) / reps
+print(json.dumps({"rel_err": err, "gflops": 2 * n ** 3 / dt / 1e9}))
+"""
+
+
+@dataclass(frozen=True)
+class BlasChoice:
+    """The BLAS in use and how it was chosen, for the config pane and the manifest."""
+
+    name: str
+    """Short name: `mkl`, `openblas`, `bundled`, or `accelerate` on macOS."""
+    path: str | None
+    """The library loaded with RTLD_GLOBAL, or None when MLX's own BLAS is used."""
+    gflops: float | None
+    """float32 GEMM rate measured by the probe (1024x1024), if probed."""
+    notice: str | None
+    """One line to show the user, e.g. why the fast path is not in use."""
+
+    def describe(self) -> str:
+        rate = f", {self.gflops:.0f} GFLOP/s" if self.gflops else ""
+        return f"{self.name}{rate}" + (f" ({self.path})" if self.path else "")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_chosen: BlasChoice | None = None
+
+
+def candidate_libraries() -> list[Path]:
+    """Libraries exporting standard CBLAS symbols, best first."""
+    found: list[Path] = []
+    # Intel oneMKL from PyPI (`pip install ppltop[fast-cpu]`) installs into <prefix>/lib.
+    for prefix in dict.fromkeys([sys.prefix, sys.base_prefix]):
+        found += sorted(Path(p) for p in glob.glob(os.path.join(prefix, "lib", "libmkl_rt.so*")))
+    # A system OpenBLAS (Debian: libopenblas0-pthread).
+    name = ctypes.util.find_library("openblas")
+    if name:
+        found.append(Path(name))
+    for pattern in (
+        "/usr/lib/*-linux-gnu/libopenblas.so.0",
+        "/usr/lib/*-linux-gnu/openblas-pthread/libopenblas.so.0",
+        "/usr/lib64/libopenblas.so.0",
+    ):
+        found += [Path(p) for p in sorted(glob.glob(pattern))]
+    return list(dict.fromkeys(found))
+
+
+def _cache_file() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("ppltop")) / "blas-probe.json"
+
+
+def _cache_key(path: Path) -> str:
+    try:
+        resolved = path.resolve()
+        st = resolved.stat()
+        stamp = f"{st.st_size}:{int(st.st_mtime)}"
+    except OSError:
+        resolved, stamp = path, "?"
+    return f"{resolved}|{stamp}|{sys.executable}"
+
+
+def probe(path: Path, timeout_s: float = PROBE_TIMEOUT_S) -> tuple[bool, float | None, str]:
+    """Load `path` into a child process and check an MLX matmul there.
+
+    Returns (usable, gflops, reason). Never raises and never loads the library here.
+    """
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _PROBE_SCRIPT, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env={**os.environ, ENV_VAR: "bundled"},
+        )
+    except subprocess.TimeoutExpired:
+        return False, None, f"probe timed out after {timeout_s:.0f}s"
+    if proc.returncode != 0:
+        if proc.returncode < 0:
+            return False, None, f"probe killed by signal {-proc.returncode}"
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return False, None, f"probe failed: {last[:160]}"
+    try:
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return False, None, "probe printed no result"
+    if not result["rel_err"] < 1e-4:
+        return False, None, f"wrong results (relative error {result['rel_err']:.2g})"
+    return True, float(result["gflops"]), "ok"
+
+
+def _probe_cached(path: Path) -> tuple[bool, float | None, str]:
+    cache_path = _cache_file()
+    key = _cache_key(path)
+    try:
+        cache = json.loads(cache_path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if key in cache:
+        ok, gflops, reason = cache[key]
+        return ok, gflops, reason
+    ok, gflops, reason = probe(path)
+    cache[key] = [ok, gflops, reason]
+    try:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        cache_path.write_text(json.dumps(cache, indent=1))
+    except OSError:
+        pass  # a read-only home only costs a probe per start
+    return ok, gflops, reason
+
+
+def _name_of(path: Path) -> str:
+    stem = path.name.lower()
+    if "mkl" in stem:
+        return "mkl"
+    if "openblas" in stem:
+        return "openblas"
+    return path.name
+
+
+def select(mode: str | None = None) -> BlasChoice:
+    """Choose and load the BLAS. Call once, before anything imports `mlx.core`.
+
+    Args:
+        mode: `auto`, `bundled`, or a path to a CBLAS library; defaults to $PPLTOP_BLAS.
+    """
+    global _chosen
+    if _chosen is not None:
+        return _chosen
+    mode = (mode or os.environ.get(ENV_VAR) or "auto").strip()
+    _chosen = _select(mode)
+    return _chosen
+
+
+def _select(mode: str) -> BlasChoice:
+    if sys.platform == "darwin":
+        return BlasChoice("accelerate", None, None, None)
+    if mode == "bundled":
+        return BlasChoice("bundled", None, None, None)
+    if "mlx.core" in sys.modules:
+        return BlasChoice(
+            "bundled", None, None, "BLAS: mlx was imported before ppltop could load a fast BLAS"
+        )
+    if mode == "auto":
+        candidates, explicit = candidate_libraries(), False
+    else:
+        path = Path(mode).expanduser()
+        if not path.exists():
+            return BlasChoice(
+                "bundled", None, None, f"BLAS: {ENV_VAR}/--blas path {path} does not exist; "
+                "using MLX's bundled reference BLAS (slow)"
+            )
+        candidates, explicit = [path], True
+    reasons = []
+    for path in candidates:
+        ok, gflops, reason = probe(path) if explicit else _probe_cached(path)
+        if ok:
+            ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+            return BlasChoice(_name_of(path), str(path), gflops, None)
+        reasons.append(f"{path.name}: {reason}")
+    why = "; ".join(reasons) if reasons else "no MKL or OpenBLAS found"
+    return BlasChoice(
+        "bundled",
+        None,
+        None,
+        f"BLAS: using MLX's bundled reference BLAS, which is slow ({why}). "
+        'Install the fast path with: pip install "ppltop[fast-cpu]"',
+    )
+
+
+def current() -> BlasChoice | None:
+    """The choice made by `select`, if it ran in this process."""
+    return _chosen

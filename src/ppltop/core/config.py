@@ -1,0 +1,43 @@
+"""The evaluation's configuration: what `ppltop` was asked to score, and how."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class EvalConfig:
+    """Flags mirror `mlx_lm.lora --test` so a user can paste their command."""
+
+    model: Path
+    """Model folder (or a Hugging Face repo id already in the local cache)."""
+    data: Path
+    """A folder with train/valid/test.jsonl, or one .jsonl file."""
+    adapters: list[Path] = field(default_factory=list)
+    """Adapter folders, each scored on the same tokens as the base model."""
+    split: str = "test"
+    batch_size: int = 4
+    max_seq_length: int = 2048
+    test_batches: int = -1
+    """-1: every batch; N: the N batches `mlx_lm.lora --test-batches N` picks."""
+    mask_prompt: bool = False
+    seed: int = 0
+    """As `mlx_lm.lora --seed` (default 0): the batch order and --test-batches choice."""
+    no_base: bool = False
+    """Skip the base model when adapters are given."""
+    long_sequences: str = "truncate"
+    """`truncate` (as mlx-lm) or `window`: overlapping windows, stride half the window."""
+    per_token: bool = True
+    """Keep per-token statistics (entropy, rank, top-5); False is the loss-only path."""
+    stats_backend: str | None = None
+    """`numpy` or `mlx` for the vocabulary-wide statistics; None picks by device."""
+    logits_budget_mb: int = 256
+    """Largest block of float32 logits materialized at once (the output projection is chunked)."""
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        for key in ("model", "data"):
+            out[key] = str(out[key])
+        out["adapters"] = [str(a) for a in self.adapters]
+        return out

@@ -1,0 +1,71 @@
+"""The events the scoring loop emits; the headless printer and the dashboard consume the same stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .results import ExampleResult
+
+
+@dataclass
+class RunPlan:
+    """What will be scored, known before the first batch."""
+
+    labels: list[str]
+    """One per scored model/adapter, in scoring order ("base" first unless --no-base)."""
+    adapter_paths: list[str | None]
+    n_examples: int
+    n_batches: int
+    targets_per_label: int
+    """Target tokens each label scores."""
+    split_path: str
+    data_format: str
+    padding_share: float
+    example_tokens: list[int] = field(repr=False, default_factory=list)
+
+
+@dataclass
+class RunStarted:
+    plan: RunPlan
+
+
+@dataclass
+class Notice:
+    """A warning or an event worth a log line."""
+
+    level: str
+    """`info` or `warning`."""
+    message: str
+
+
+@dataclass
+class BatchScored:
+    """One batch scored by one label."""
+
+    label: str
+    batch: int
+    """0-based batch number."""
+    n_batches: int
+    loss_sum: float
+    n_tokens: int
+    results: list[ExampleResult] = field(repr=False)
+    """Examples completed by this batch (a windowed example completes with its last window)."""
+    tokens_done: int
+    """Targets this label has scored so far."""
+    tokens_total: int
+    elapsed_s: float
+    """Since the first batch started, all labels together."""
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / self.n_tokens if self.n_tokens else float("nan")
+
+
+@dataclass
+class RunFinished:
+    summaries: list  # list[RunSummary]; typed loosely to keep this module import-light
+    cancelled: bool
+    elapsed_s: float
+
+
+Event = RunStarted | Notice | BatchScored | RunFinished

@@ -1,0 +1,179 @@
+"""Load a model once and swap LoRA/DoRA adapters in place.
+
+The base weights are loaded once with `mlx_lm.load`. Each adapter's tensors are read once
+into memory; activating one unwraps whatever adapter layers are present, wraps the layers
+the adapter's config names (with mlx-lm's own `linear_to_lora_layers`) and loads its
+tensors. The base model is the unwrapped model.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+from mlx.utils import tree_flatten, tree_unflatten
+
+from .errors import InputError
+
+ADAPTER_LEAVES = {"lora_a", "lora_b", "m"}
+
+
+@dataclass
+class Adapter:
+    """An adapter folder read into memory."""
+
+    label: str
+    path: Path
+    config: dict
+    weights: dict[str, mx.array] = field(repr=False)
+
+    @property
+    def fine_tune_type(self) -> str:
+        return self.config.get("fine_tune_type", "lora")
+
+
+def _check_model_folder(path: Path) -> None:
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise InputError(f"--model {path}: no config.json in this folder; "
+                             "point --model at an mlx-lm model folder")
+        if not any(path.glob("*.safetensors")):
+            raise InputError(f"--model {path}: no .safetensors weights in this folder; "
+                             "point --model at an mlx-lm model folder")
+    elif path.exists():
+        raise InputError(f"--model {path}: is a file; point --model at a model folder")
+    elif str(path).startswith((".", "/", "~")) or str(path).count("/") != 1:
+        raise InputError(f"--model {path}: no such folder; give a local model folder "
+                         "or a Hugging Face repo id already in your cache")
+
+
+def load_base(path: str | Path):
+    """Load model and tokenizer with mlx-lm. Returns (model, tokenizer, config dict)."""
+    from mlx_lm import load
+
+    path = Path(path).expanduser()
+    _check_model_folder(path)
+    try:
+        model, tokenizer, config = load(str(path), return_config=True)
+    except ValueError as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "not supported" in msg.lower():
+            raise InputError(f"--model {path}: {msg}; upgrade mlx-lm or convert the model")
+        raise InputError(f"--model {path}: cannot load ({msg[:160]})")
+    except FileNotFoundError as e:
+        raise InputError(f"--model {path}: {str(e).splitlines()[0][:160]}")
+    except Exception as e:  # tokenizer files, network for hub ids, corrupt weights
+        msg = (str(e).splitlines() or [type(e).__name__])[0][:160]
+        raise InputError(f"--model {path}: cannot load ({type(e).__name__}: {msg})")
+    model.eval()
+    return model, tokenizer, config
+
+
+def read_adapter(path: str | Path, label: str | None = None) -> Adapter:
+    """Read an adapter folder (adapter_config.json + adapters.safetensors) into memory."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise InputError(f"--adapter-path {path}: no such folder; give the folder "
+                         "mlx_lm.lora wrote (with adapter_config.json)")
+    config_file, weights_file = path / "adapter_config.json", path / "adapters.safetensors"
+    for needed in (config_file, weights_file):
+        if not needed.is_file():
+            raise InputError(f"--adapter-path {path}: missing {needed.name}; "
+                             "give the folder mlx_lm.lora wrote")
+    try:
+        config = json.loads(config_file.read_text())
+    except (ValueError, OSError) as e:
+        raise InputError(f"{config_file}: not valid JSON ({e}); restore the file mlx_lm.lora wrote")
+    try:
+        weights = mx.load(str(weights_file))
+    except Exception as e:
+        raise InputError(f"{weights_file}: cannot read ({str(e)[:120]}); "
+                         "the file may be truncated or not safetensors")
+    return Adapter(label or path.name, path, config, weights)
+
+
+class ModelHandle:
+    """A loaded base model whose active adapter can be switched in place."""
+
+    def __init__(self, model: nn.Module, tokenizer, config: dict, path: Path):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        self.path = path
+        self.active: Adapter | None = None
+        self._base_params: dict[str, mx.array] | None = None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ModelHandle":
+        model, tokenizer, config = load_base(path)
+        return cls(model, tokenizer, config, Path(path))
+
+    def activate(self, adapter: Adapter | None) -> None:
+        """Make `adapter` (None: the base model) the one the model computes with."""
+        if adapter is self.active:
+            return
+        self._restore_base()
+        if adapter is not None:
+            try:
+                self._apply(adapter)
+            except InputError:
+                self._restore_base()
+                raise
+        self.model.eval()
+        self.active = adapter
+
+    def _restore_base(self) -> None:
+        unwrapped = []
+        for name, module in self.model.named_modules():
+            if "lora_a" in module and ("linear" in module or "embedding" in module):
+                base = module["linear"] if "linear" in module else module["embedding"]
+                unwrapped.append((name, base))
+        if unwrapped:
+            self.model.update_modules(tree_unflatten(unwrapped))
+        if self._base_params is not None:
+            self.model.load_weights(list(self._base_params.items()), strict=False)
+            self._base_params = None
+        self.active = None
+
+    def _apply(self, adapter: Adapter) -> None:
+        from mlx_lm.tuner.utils import linear_to_lora_layers
+
+        kind = adapter.fine_tune_type
+        cfg = types.SimpleNamespace(**adapter.config)
+        where = f"--adapter-path {adapter.path}"
+        if kind not in ("lora", "dora", "full"):
+            raise InputError(f"{where}: unknown fine_tune_type {kind!r} in adapter_config.json")
+        if kind != "full":
+            layers = getattr(cfg, "num_layers", None)
+            n_model = len(self.model.layers)
+            if not isinstance(layers, int) or layers > n_model:
+                raise InputError(f"{where}: adapter_config.json names num_layers={layers}, "
+                                 f"but the model has {n_model}; was it trained for this model?")
+            try:
+                linear_to_lora_layers(self.model, layers, cfg.lora_parameters,
+                                      use_dora=(kind == "dora"))
+            except (KeyError, ValueError, AttributeError) as e:
+                raise InputError(f"{where}: cannot apply the adapter config ({e})")
+        params = dict(tree_flatten(self.model.parameters()))
+        if kind == "full":
+            allowed = params
+        else:
+            allowed = {k: v for k, v in params.items() if k.rsplit(".", 1)[-1] in ADAPTER_LEAVES}
+        for name, w in adapter.weights.items():
+            if name not in allowed:
+                hint = (" (a full fine-tune's weights? set fine_tune_type to full)"
+                        if kind != "full" and name in params else "")
+                raise InputError(f"{adapter.path / 'adapters.safetensors'}: tensor {name} is not "
+                                 f"an adapter parameter of this model{hint}; "
+                                 "was it trained for this model?")
+            if w.shape != allowed[name].shape:
+                raise InputError(f"{adapter.path / 'adapters.safetensors'}: tensor {name} has shape "
+                                 f"{tuple(w.shape)} but the model expects "
+                                 f"{tuple(allowed[name].shape)}; was it trained for this model?")
+        if kind == "full":
+            self._base_params = {k: params[k] for k in adapter.weights}
+        self.model.load_weights(list(adapter.weights.items()), strict=False)

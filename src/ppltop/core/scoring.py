@@ -1,0 +1,348 @@
+"""The scoring loop: a generator of events over batches, for every model/adapter.
+
+Batch by batch, every label (base model, then each adapter) scores the same batch before
+the next batch starts, so partial results always compare like with like. For each batch
+the model body runs once per label; the output projection and the vocabulary-wide
+statistics run on the hidden states of the target positions only, in chunks, so a 262k
+vocabulary never materializes a batch x length x vocab logits tensor.
+
+MLX streams are per thread: whoever iterates `Evaluation.events()` off the main thread must
+do so inside `with mx.stream(mx.new_stream(device))` (see `worker.py`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+
+from . import token_stats
+from .batching import Segment, padding_share, plan_batches, segments_for, truncated_targets
+from .batching import mlx_lm_batches
+from .config import EvalConfig
+from .data import Split, load_split
+from .errors import InputError
+from .events import BatchScored, Event, Notice, RunFinished, RunPlan, RunStarted
+from .model import Adapter, ModelHandle, read_adapter
+from .results import ExampleResult
+from .summary import summarize
+
+
+class SplitForward:
+    """The model split into body (tokens -> hidden states) and head (hidden -> logits).
+
+    Checked once against the model's own forward pass; when a model does more after its
+    body than one projection (soft-capping, scaling), the full forward pass is used.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.split = False
+        inner = getattr(model, "model", None)
+        if inner is None or not callable(inner):
+            return
+        probe = mx.array(np.arange(1, 9, dtype=np.int32)[None] % 7 + 1)
+        try:
+            want = model(probe)
+            got = self._head(inner(probe))
+            self.split = bool(mx.allclose(want, got, rtol=1e-4, atol=1e-4).item())
+        except Exception:
+            self.split = False
+
+    def _head(self, hidden: mx.array) -> mx.array:
+        lm_head = getattr(self.model, "lm_head", None)
+        if lm_head is not None and not getattr(getattr(self.model, "args", None),
+                                               "tie_word_embeddings", False):
+            return lm_head(hidden)
+        return self.model.model.embed_tokens.as_linear(hidden)
+
+    def rows(self, inputs: mx.array, rows: np.ndarray, cols: np.ndarray) -> tuple:
+        """Return (what, project): `project(a, b)` gives the logits of selected rows a:b."""
+        r, c = mx.array(rows), mx.array(cols)
+        if self.split:
+            hidden = self.model.model(inputs)[r, c]
+            mx.eval(hidden)
+            return lambda a, b: self._head(hidden[a:b])
+        logits = self.model(inputs)[r, c]
+        mx.eval(logits)
+        return lambda a, b: logits[a:b]
+
+
+@dataclass
+class _Pending:
+    """Pieces of an example scored so far by one label (windows may span batches)."""
+
+    parts: list = field(default_factory=list)
+    mlx_lm_sum: float = 0.0
+    mlx_lm_count: int = 0
+    phantom_ce: float = float("nan")
+
+
+class Evaluation:
+    """One evaluation: a model, its adapters, one data split, and the scoring loop."""
+
+    def __init__(self, config: EvalConfig, handle: ModelHandle | None = None):
+        self.config = config
+        self.handle = handle
+        self.adapters: list[Adapter] = []
+        self.split: Split | None = None
+        self.batches: list[list[Segment]] = []
+        self.labels: list[str] = []
+        self.cancelled = False
+        _check_numbers(config)
+
+    # -- preparation -----------------------------------------------------------------
+    def prepare(self) -> RunPlan:
+        """Load model, adapters and data; plan the batches. Raises InputError."""
+        cfg = self.config
+        if self.handle is None:
+            self.handle = ModelHandle.load(cfg.model)
+        self.adapters = _read_adapters(cfg.adapters)
+        for adapter in self.adapters:  # fail now, not at batch 1
+            self.handle.activate(adapter)
+        self.handle.activate(None)
+        self.split = load_split(cfg.data, cfg.split, self.handle.tokenizer, cfg.mask_prompt)
+        examples = self.split.examples
+        if cfg.test_batches != -1:
+            keep = {i for b in mlx_lm_batches(len(examples), cfg.batch_size,
+                                             cfg.test_batches, cfg.seed) for i in b}
+            examples = [e for e in examples if e.index in keep]
+        self.scored_examples = examples
+        segments = []
+        for example in examples:
+            own = segments_for(example, cfg.max_seq_length, cfg.long_sequences)
+            if sum(s.n_targets for s in own) == 0:
+                raise InputError(
+                    f"{self.split.path}:{example.line}: this example has no token to score "
+                    f"({len(example.tokens)} tokens, prompt {example.offset}); "
+                    "raise --max-seq-length, drop --mask-prompt or remove the record")
+            segments += own
+        self.segments_per_example = {}
+        for s in segments:
+            self.segments_per_example[s.example] = self.segments_per_example.get(s.example, 0) + 1
+        self.batches = plan_batches(segments, cfg.batch_size, cfg.seed)
+        self.labels, paths = [], []
+        if not (cfg.no_base and self.adapters):
+            self.labels.append("base")
+            paths.append(None)
+        for adapter in self.adapters:
+            self.labels.append(adapter.label)
+            paths.append(str(adapter.path))
+        self.forward = SplitForward(self.handle.model)
+        return RunPlan(
+            labels=list(self.labels),
+            adapter_paths=paths,
+            n_examples=len(examples),
+            n_batches=len(self.batches),
+            targets_per_label=sum(s.n_targets for s in segments),
+            split_path=str(self.split.path),
+            data_format=self.split.format,
+            padding_share=padding_share(self.batches),
+            example_tokens=[len(e.tokens) for e in examples],
+        )
+
+    def cancel(self) -> None:
+        """Stop after the batch in flight; the loop then yields partial figures."""
+        self.cancelled = True
+
+    def adapter_for(self, label: str) -> Adapter | None:
+        for adapter in self.adapters:
+            if adapter.label == label:
+                return adapter
+        return None
+
+    # -- the loop ----------------------------------------------------------------------
+    def events(self) -> Iterator[Event]:
+        """Prepare, then yield RunStarted, Notices, BatchScored per batch and label, RunFinished.
+
+        Closing the generator (or setting `cancelled`) stops between batches; RunFinished
+        then carries the partial figures.
+        """
+        plan = self.prepare()
+        yield RunStarted(plan)
+        for warning in self.split.warnings:
+            yield Notice("warning", warning)
+        cfg = self.config
+        if len(self.split.examples) < cfg.batch_size:
+            yield Notice("warning", f"{len(self.split.examples)} examples but --batch-size "
+                         f"{cfg.batch_size}: mlx-lm would refuse; ppltop scores them in one "
+                         "smaller batch")
+        n_trunc = sum(1 for e in self.scored_examples if len(e.tokens) > cfg.max_seq_length)
+        if n_trunc:
+            how = ("scored whole in overlapping windows" if cfg.long_sequences == "window"
+                   else "truncated as mlx-lm does")
+            yield Notice("warning", f"{n_trunc} examples are longer than --max-seq-length "
+                         f"{cfg.max_seq_length}: {how}")
+        pending = {label: {} for label in self.labels}
+        done = {label: {} for label in self.labels}
+        tokens_done = dict.fromkeys(self.labels, 0)
+        busy_s = dict.fromkeys(self.labels, 0.0)
+        start = time.perf_counter()
+        try:
+            for number, batch in enumerate(self.batches):
+                if self.cancelled:
+                    break
+                for label in self.labels:
+                    t0 = time.perf_counter()
+                    self.handle.activate(self.adapter_for(label))
+                    finished = self._score_batch(batch, pending[label])
+                    busy_s[label] += time.perf_counter() - t0
+                    for result in finished:
+                        done[label][result.example] = result
+                        if not result.finite:
+                            yield Notice("warning", f"[{label}] {self.split.path}:"
+                                         f"{self.split.examples[result.example].line}: "
+                                         "non-finite loss; this example is left out of the "
+                                         "ppltop figure and reported")
+                    n_tok = sum(s.n_targets for s in batch)
+                    tokens_done[label] += n_tok
+                    loss_sum = float(sum(-p[1].logprob.astype(np.float64).sum()
+                                         for p in self._last_parts))
+                    yield BatchScored(label, number, len(self.batches), loss_sum, n_tok,
+                                      finished, tokens_done[label], plan.targets_per_label,
+                                      time.perf_counter() - start)
+        except GeneratorExit:
+            self.cancelled = True
+            raise
+        finally:
+            self.handle.activate(None)
+        elapsed = time.perf_counter() - start
+        summaries = [
+            summarize(label, self.adapter_for(label), done[label], self.split,
+                      self.scored_examples, cfg, elapsed,
+                      complete=not self.cancelled,
+                      tokens_per_s=tokens_done[label] / busy_s[label] if busy_s[label] else 0.0)
+            for label in self.labels
+        ]
+        yield RunFinished(summaries, self.cancelled, elapsed)
+
+    def _score_batch(self, batch: list[Segment], pending: dict) -> list[ExampleResult]:
+        examples = self.split.examples
+        width = max(s.length for s in batch)
+        inputs = np.zeros((len(batch), width), dtype=np.int32)
+        rows, cols, targets, owner = [], [], [], []
+        for r, seg in enumerate(batch):
+            tokens = examples[seg.example].tokens
+            inputs[r, :seg.length] = tokens[seg.start:seg.end]
+            positions = np.arange(seg.first_target, seg.end)
+            rows.append(np.full(len(positions), r))
+            cols.append(positions - 1 - seg.start)
+            targets.append(tokens[positions])
+            owner.append(np.full(len(positions), r))
+            if seg.window == 0:  # mlx-lm's phantom target: pad id 0 after the last token
+                rows.append(np.array([r]))
+                cols.append(np.array([seg.length - 1]))
+                targets.append(np.array([0]))
+                owner.append(np.array([-1 - r]))
+        rows_a, cols_a = np.concatenate(rows), np.concatenate(cols)
+        targets_a = np.concatenate(targets).astype(np.int32)
+        owner_a = np.concatenate(owner)
+        project = self.forward.rows(mx.array(inputs), rows_a, cols_a)
+        blocks, native_ce = self._stats_in_chunks(project, targets_a)
+        finished = []
+        self._last_parts = []
+        for r, seg in enumerate(batch):
+            sel = np.nonzero(owner_a == r)[0]
+            part = _take(blocks, sel)
+            state = pending.setdefault(seg.example, _Pending())
+            state.parts.append((seg.first_target, part, targets_a[sel]))
+            self._last_parts.append((seg, part))
+            if seg.window == 0:
+                phantom = np.nonzero(owner_a == -1 - r)[0]
+                state.phantom_ce = float(-blocks.logprob[phantom[0]])
+                if native_ce is not None:
+                    state.mlx_lm_sum = float(native_ce[sel].astype(np.float64).sum())
+                    state.phantom_ce = float(native_ce[phantom[0]])
+                else:
+                    state.mlx_lm_sum = float(-part.logprob.astype(np.float64).sum())
+                state.mlx_lm_count = len(sel)
+            if len(state.parts) == self.segments_per_example[seg.example]:
+                finished.append(self._assemble(seg.example, pending.pop(seg.example)))
+        return finished
+
+    def _stats_in_chunks(self, project, targets: np.ndarray):
+        vocab = self._vocab_size()
+        n = len(targets)
+        chunk = max(1, (self.config.logits_budget_mb << 20) // (4 * vocab))
+        blocks, natives = [], []
+        for a in range(0, n, chunk):
+            b = min(n, a + chunk)
+            logits = project(a, b)
+            if self.config.per_token:
+                blocks.append(token_stats.compute(logits, targets[a:b], self.config.stats_backend))
+            else:
+                blocks.append(token_stats.loss_only(logits, targets[a:b]))
+            if logits.dtype != mx.float32:
+                # mlx-lm's figure uses cross-entropy in the model's dtype; reproduce it exactly.
+                ce = nn.losses.cross_entropy(logits, mx.array(targets[a:b])).astype(mx.float32)
+                natives.append(np.array(ce))
+        merged = token_stats.concat(blocks)
+        return merged, (np.concatenate(natives) if natives else None)
+
+    def _vocab_size(self) -> int:
+        if not hasattr(self, "_vocab"):
+            args = getattr(self.handle.model, "args", None)
+            self._vocab = int(getattr(args, "vocab_size", 0) or
+                              self.handle.config.get("vocab_size", 0) or 262144)
+        return self._vocab
+
+    def _assemble(self, index: int, state: _Pending) -> ExampleResult:
+        example = self.split.examples[index]
+        state.parts.sort(key=lambda p: p[0])
+        positions = np.concatenate([np.arange(first, first + len(t)) for first, _, t in state.parts])
+        block = token_stats.concat([p for _, p, _ in state.parts])
+        tgt = np.concatenate([t for _, _, t in state.parts]).astype(np.int32)
+        text = self.handle.tokenizer.decode(tgt.tolist(), skip_special_tokens=True)
+        truncated = (0 if self.config.long_sequences == "window"
+                     else truncated_targets(example, self.config.max_seq_length))
+        return ExampleResult(
+            example=index,
+            positions=positions.astype(np.int32),
+            targets=tgt,
+            logprob=block.logprob,
+            entropy=block.entropy,
+            rank=block.rank,
+            top_ids=block.top_ids,
+            top_logprobs=block.top_logprobs,
+            n_bytes=len(text.encode("utf-8")),
+            truncated=truncated,
+            mlx_lm_sum=state.mlx_lm_sum,
+            mlx_lm_count=state.mlx_lm_count,
+            phantom_ce=state.phantom_ce,
+        )
+
+
+def _take(block: token_stats.StatsBlock, sel: np.ndarray) -> token_stats.StatsBlock:
+    return token_stats.StatsBlock(block.logprob[sel], block.entropy[sel], block.rank[sel],
+                                  block.top_ids[sel], block.top_logprobs[sel])
+
+
+def _read_adapters(paths: list[Path]) -> list[Adapter]:
+    adapters, seen = [], {}
+    for path in paths:
+        label = Path(path).name or str(path)
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] > 1:
+            label = f"{label}#{seen[label]}"
+        adapters.append(read_adapter(path, label))
+    return adapters
+
+
+def _check_numbers(cfg: EvalConfig) -> None:
+    if cfg.batch_size < 1:
+        raise InputError(f"--batch-size {cfg.batch_size}: must be at least 1")
+    if cfg.max_seq_length < 2:
+        raise InputError(f"--max-seq-length {cfg.max_seq_length}: must be at least 2")
+    if cfg.test_batches == 0 or cfg.test_batches < -1:
+        raise InputError(f"--test-batches {cfg.test_batches}: use -1 for all or a positive count")
+    if cfg.long_sequences not in ("truncate", "window"):
+        raise InputError(f"--long-sequences {cfg.long_sequences}: use truncate or window")
+    if cfg.split not in ("test", "valid", "train"):
+        raise InputError(f"--split {cfg.split}: use test, valid or train")
+    if cfg.logits_budget_mb < 1:
+        raise InputError(f"logits budget {cfg.logits_budget_mb} MB: must be at least 1")

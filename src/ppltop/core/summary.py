@@ -1,0 +1,182 @@
+"""The two figures of a run and why they differ.
+
+`mlx_lm`: what `mlx_lm.lora --test` prints, recomputed from per-token results: consecutive
+records in file order, the last `n % batch_size` dropped, and one phantom target per row
+shorter than its padded batch (its loss mask `steps <= length` includes the prediction of
+pad id 0 after the last token). The headline: every example, real targets only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .batching import mlx_lm_batches
+from .config import EvalConfig
+from .data import Example, Split
+from .results import ExampleResult
+from .stats import bits, clustered_mean, ppl_interval, safe_exp
+
+
+@dataclass
+class MlxLmFigure:
+    loss: float
+    ppl: float
+    tokens: int
+    """Targets mlx-lm divides by, phantom pad targets included."""
+    examples: int
+    dropped_examples: int
+    """Records never scored: the last n % batch_size (or outside --test-batches)."""
+    dropped_tokens: int
+    """Real targets of the dropped records."""
+    pad_targets: int
+    pad_loss_mean: float
+    """Mean loss of the phantom pad targets."""
+    refused: str | None = None
+    """Why mlx-lm would not produce a figure at all, if it would not."""
+
+
+@dataclass
+class RunSummary:
+    """Everything the headless printer and `--json` report for one model/adapter."""
+
+    label: str
+    adapter: str | None
+    loss: float
+    ppl: float
+    tokens: int
+    examples: int
+    stderr_loss: float
+    ppl_ci95: tuple[float, float]
+    bits_per_token: float
+    bits_per_byte: float
+    tokens_per_s: float
+    truncated_examples: int
+    truncated_tokens: int
+    nonfinite_examples: list[int]
+    """Split indices of examples whose loss is NaN or infinite (left out of the headline)."""
+    complete: bool
+    mlx_lm: MlxLmFigure | None
+    explanation: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["ppl_ci95"] = list(self.ppl_ci95)
+        return _finite_or_none(out)
+
+
+def _finite_or_none(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def mlx_lm_figure(examples: list[Example], results: dict[int, ExampleResult],
+                  cfg: EvalConfig) -> MlxLmFigure:
+    """Recompute `mlx_lm.lora --test` from per-token results (see module docstring)."""
+    n = len(examples)
+    if n < cfg.batch_size:
+        return MlxLmFigure(math.nan, math.nan, 0, 0, n, 0, 0, math.nan,
+                           refused=f"mlx-lm stops with a ValueError: {n} examples is fewer "
+                           f"than --batch-size {cfg.batch_size}")
+    batches = mlx_lm_batches(n, cfg.batch_size, cfg.test_batches, cfg.seed)
+    in_batches = {i for b in batches for i in b}
+    total, count, pad, pad_sum, scored = 0.0, 0, 0, 0.0, 0
+    for batch in batches:
+        if not all(i in results for i in batch):
+            continue  # a cancelled run: only whole batches count
+        longest = max(len(examples[i].tokens) for i in batch)
+        width = min(1 + 32 * ((longest + 31) // 32), cfg.max_seq_length)
+        for i in batch:
+            r = results[i]
+            total += r.mlx_lm_sum
+            count += r.mlx_lm_count
+            scored += 1
+            length = min(len(examples[i].tokens), cfg.max_seq_length)
+            if length <= width - 1 and length >= examples[i].offset:
+                total += r.phantom_ce
+                count += 1
+                pad += 1
+                pad_sum += r.phantom_ce
+    dropped = [e for e in examples if e.index not in in_batches]
+    dropped_tokens = sum(results[e.index].mlx_lm_count for e in dropped if e.index in results)
+    loss = total / count if count else math.nan
+    return MlxLmFigure(loss, safe_exp(loss), count, scored, len(dropped), dropped_tokens,
+                       pad, pad_sum / pad if pad else math.nan)
+
+
+def summarize(label: str, adapter, results: dict[int, ExampleResult], split: Split,
+              scored_examples: list[Example], cfg: EvalConfig, elapsed_s: float,
+              complete: bool, tokens_per_s: float) -> RunSummary:
+    """Both figures for one label, and the words that explain their difference."""
+    good = [r for r in results.values() if r.finite]
+    sums = np.array([r.loss_sum for r in good])
+    counts = np.array([r.n_tokens for r in good])
+    loss, se = clustered_mean(sums, counts)
+    n_bytes = sum(r.n_bytes for r in good)
+    truncated = [r for r in results.values() if r.truncated]
+    figure = mlx_lm_figure(split.examples, results, cfg)
+    summary = RunSummary(
+        label=label,
+        adapter=str(adapter.path) if adapter is not None else None,
+        loss=loss,
+        ppl=safe_exp(loss),
+        tokens=int(counts.sum()),
+        examples=len(good),
+        stderr_loss=se,
+        ppl_ci95=ppl_interval(loss, se),
+        bits_per_token=bits(loss),
+        bits_per_byte=bits(float(sums.sum())) / n_bytes if n_bytes else math.nan,
+        tokens_per_s=tokens_per_s,
+        truncated_examples=len(truncated),
+        truncated_tokens=sum(r.truncated for r in truncated),
+        nonfinite_examples=sorted(r.example for r in results.values() if not r.finite),
+        complete=complete,
+        mlx_lm=figure,
+    )
+    summary.explanation = explain(summary, cfg, len(split.examples))
+    return summary
+
+
+def explain(s: RunSummary, cfg: EvalConfig, n_records: int) -> list[str]:
+    """Why the headline and the mlx-lm figure differ, one reason per line, with numbers."""
+    f = s.mlx_lm
+    lines = []
+    if not s.complete:
+        lines.append("partial: the run was cancelled; both figures cover the batches scored")
+    if f is None or f.refused:
+        lines.append(f.refused if f else "no mlx-lm figure")
+    else:
+        if f.dropped_examples:
+            why = (f"the last {n_records % cfg.batch_size} records ({n_records} % batch size "
+                   f"{cfg.batch_size})" if cfg.test_batches == -1
+                   else f"records outside the {cfg.test_batches} batches --test-batches picks")
+            lines.append(f"mlx-lm never scores {why}: {f.dropped_examples} examples, "
+                         f"{f.dropped_tokens} targets; ppltop scores them")
+        if f.pad_targets:
+            lines.append(f"mlx-lm counts {f.pad_targets} phantom targets, one per row shorter "
+                         f"than its padded batch: the prediction of pad id 0 after the last "
+                         f"token (mean loss {f.pad_loss_mean:.3f}); ppltop counts none")
+        if math.isfinite(f.loss) and math.isfinite(s.loss):
+            lines.append(f"net: mlx-lm {f.loss:.5f} over {f.tokens} targets vs ppltop "
+                         f"{s.loss:.5f} over {s.tokens} (difference {f.loss - s.loss:+.5f} nats)")
+    if s.truncated_examples:
+        lines.append(f"{s.truncated_examples} examples longer than --max-seq-length "
+                     f"{cfg.max_seq_length}: {s.truncated_tokens} targets truncated, scored by "
+                     "neither figure (--long-sequences window scores them)")
+    elif cfg.long_sequences == "window":
+        lines.append("--long-sequences window: long examples scored whole in overlapping "
+                     "windows by ppltop; mlx-lm truncates them")
+    if s.nonfinite_examples:
+        lines.append(f"{len(s.nonfinite_examples)} examples with a non-finite loss are left out "
+                     f"of the ppltop figure (split indices {s.nonfinite_examples[:10]}); "
+                     "mlx-lm's figure includes them")
+    if not lines:
+        lines.append("the figures agree: no records dropped, no phantom targets, no truncation")
+    return lines

@@ -1,0 +1,75 @@
+"""Run the scoring loop in a thread of its own, with its own MLX stream.
+
+MLX streams belong to the thread that made them: a loop run off the main thread without
+its own stream fails with "There is no Stream(cpu, 0) in current thread". The worker
+hands every event to one callback; pause and cancel take effect between batches.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+from .events import Event
+
+
+class ScoringWorker(threading.Thread):
+    """Iterate `make_events()` in a daemon thread; deliver events to `on_event`.
+
+    `on_error(exc)` receives any exception the loop raises (out of memory, bad input);
+    events already delivered stay delivered.
+    """
+
+    def __init__(self, make_events: Callable[[], Iterator[Event]],
+                 on_event: Callable[[Event], None],
+                 on_error: Callable[[BaseException], None] | None = None,
+                 request_stop: Callable[[], None] | None = None,
+                 device=None, name: str = "ppltop-scoring"):
+        super().__init__(name=name, daemon=True)
+        self._make_events = make_events
+        self._on_event = on_event
+        self._on_error = on_error
+        self._device = device
+        self._request_stop = request_stop
+        self._running = threading.Event()
+        self._running.set()
+        self._cancel = threading.Event()
+        self.error: BaseException | None = None
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def cancel(self) -> None:
+        """Stop after the batch in flight; with `request_stop`, the loop still ends
+        with its own (partial) final event."""
+        self._cancel.set()
+        if self._request_stop is not None:
+            self._request_stop()
+        self._running.set()
+
+    def run(self) -> None:
+        import mlx.core as mx
+
+        stream = mx.new_stream(self._device or mx.default_device())
+        try:
+            with mx.stream(stream):
+                events = self._make_events()
+                try:
+                    for event in events:
+                        self._on_event(event)
+                        self._running.wait()
+                        if self._cancel.is_set() and self._request_stop is None:
+                            break
+                finally:
+                    events.close()
+        except BaseException as exc:  # reported, never raised into a dead thread
+            self.error = exc
+            if self._on_error is not None:
+                self._on_error(exc)

@@ -1,0 +1,102 @@
+"""The headless printer: progress lines on stderr, mlx-lm's line and both figures on stdout."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TextIO
+
+from .core.events import BatchScored, Notice, RunFinished, RunStarted
+from .core.summary import RunSummary
+
+
+def format_duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "--:--"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def mlx_lm_line(loss: float, ppl: float) -> str:
+    """mlx_lm.lora's own result line, character for character."""
+    return f"Test loss {loss:.3f}, Test ppl {ppl:.3f}."
+
+
+class HeadlessPrinter:
+    """Consumes the scoring events; prints progress at most once per `interval_s`."""
+
+    def __init__(self, config, blas, out: TextIO, err: TextIO, interval_s: float = 1.0):
+        self.config = config
+        self.blas = blas
+        self.out = out
+        self.err = err
+        self.interval_s = interval_s
+        self._last_print = -math.inf
+        self._running: dict[str, list[float]] = {}
+        self._plan = None
+
+    def handle(self, event) -> None:
+        if isinstance(event, RunStarted):
+            self._plan = plan = event.plan
+            self._running = {label: [0.0, 0] for label in plan.labels}
+            blas = f" · BLAS {self.blas.describe()}" if self.blas else ""
+            print(f"ppltop: {plan.n_examples} examples ({plan.data_format}) from "
+                  f"{plan.split_path}, {plan.targets_per_label:,} targets, {plan.n_batches} "
+                  f"batches of {self.config.batch_size}, labels: {', '.join(plan.labels)}{blas}",
+                  file=self.err, flush=True)
+        elif isinstance(event, Notice):
+            print(f"ppltop: {event.level}: {event.message}", file=self.err, flush=True)
+        elif isinstance(event, BatchScored):
+            acc = self._running[event.label]
+            acc[0] += event.loss_sum
+            acc[1] += event.n_tokens
+            last_label = event.label == self._plan.labels[-1]
+            now = time.monotonic()
+            finished = event.batch + 1 == event.n_batches
+            if last_label and (now - self._last_print >= self.interval_s or finished):
+                self._last_print = now
+                self._progress(event)
+        elif isinstance(event, RunFinished):
+            self._finish(event)
+
+    def _progress(self, event: BatchScored) -> None:
+        done = event.tokens_done * len(self._plan.labels)
+        total = event.tokens_total * len(self._plan.labels)
+        rate = done / event.elapsed_s if event.elapsed_s > 0 else float("nan")
+        eta = (total - done) / rate if rate and rate > 0 else float("nan")
+        parts = []
+        for label, (loss_sum, n) in self._running.items():
+            loss = loss_sum / n if n else float("nan")
+            parts.append(f"{label} loss {loss:.4f} ppl {math.exp(loss):.3f}")
+        print(f"[{event.batch + 1}/{event.n_batches}] " + " | ".join(parts)
+              + f" | {rate:,.0f} tok/s | ETA {format_duration(eta)}", file=self.err, flush=True)
+
+    def _finish(self, event: RunFinished) -> None:
+        if event.cancelled:
+            print("ppltop: cancelled: the figures below are partial", file=self.out)
+        for summary in event.summaries:
+            self.out.write(render_summary(summary))
+        self.out.flush()
+
+
+def render_summary(s: RunSummary) -> str:
+    """One model/adapter's block: mlx-lm's line, then the exact figures and the explanation."""
+    f = s.mlx_lm
+    name = s.label + (f" ({s.adapter})" if s.adapter else "")
+    lines = [f"== {name} =="]
+    if f is not None and not f.refused:
+        lines.append(mlx_lm_line(f.loss, f.ppl))
+        lines.append(f"  mlx-lm figure: loss {f.loss:.6f}  ppl {f.ppl:.6f}  "
+                     f"({f.tokens:,} targets incl. {f.pad_targets} pad, {f.examples} examples"
+                     f", {f.dropped_examples} dropped)")
+    lo, hi = s.ppl_ci95
+    lines.append(f"  ppltop figure: loss {s.loss:.6f}  ppl {s.ppl:.6f}  95% CI [{lo:.3f}, "
+                 f"{hi:.3f}]  SE {s.stderr_loss:.4f} (clustered by example)")
+    lines.append(f"                 {s.bits_per_token:.4f} bits/token, {s.bits_per_byte:.4f} "
+                 f"bits/byte, {s.tokens:,} tokens, {s.examples} examples, "
+                 f"{s.tokens_per_s:,.0f} tok/s")
+    lines.append("  why they differ:")
+    lines += [f"    - {reason}" for reason in s.explanation]
+    return "\n".join(lines) + "\n"
