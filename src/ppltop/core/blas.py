@@ -186,10 +186,6 @@ def _select(mode: str) -> BlasChoice:
         return BlasChoice("accelerate", None, None, None)
     if mode == "bundled":
         return BlasChoice("bundled", None, None, None)
-    if "mlx.core" in sys.modules:
-        return BlasChoice(
-            "bundled", None, None, "BLAS: mlx was imported before ppltop could load a fast BLAS"
-        )
     if mode == "auto":
         candidates, explicit = candidate_libraries(), False
     else:
@@ -200,6 +196,10 @@ def _select(mode: str) -> BlasChoice:
                 "using MLX's bundled reference BLAS (slow)"
             )
         candidates, explicit = [path], True
+    if "mlx.core" in sys.modules:
+        return BlasChoice(
+            "bundled", None, None, "BLAS: mlx was imported before ppltop could load a fast BLAS"
+        )
     reasons = []
     for path in candidates:
         ok, gflops, reason = probe(path) if explicit else _probe_cached(path)

@@ -1,0 +1,112 @@
+"""Shared fixtures. The BLAS is chosen first, exactly as the `ppltop` command does,
+because it must be loaded before anything imports mlx.core."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+from ppltop.core import blas
+
+BLAS = blas.select()
+
+import mlx.core as mx  # noqa: E402
+import pytest  # noqa: E402
+
+from ppltop import demo  # noqa: E402
+
+
+def run_ppltop(*args: str, cwd: Path | None = None, env: dict | None = None,
+               timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the real command line in a subprocess (stdout is a pipe, so it is headless)."""
+    import os
+
+    return subprocess.run([sys.executable, "-m", "ppltop", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def mlx_lm_evaluate(model_path, data_file: Path, batch_size=4, max_seq_length=2048,
+                    mask_prompt=False, adapter=None, test_batches=-1) -> float:
+    """mlx-lm's own `evaluate()`, set up as `mlx_lm.lora --test` sets it up."""
+    import numpy as np
+    from mlx_lm import load
+    from mlx_lm.tuner.datasets import CacheDataset, create_dataset
+    from mlx_lm.tuner.trainer import evaluate
+    from mlx_lm.tuner.utils import load_adapters
+
+    np.random.seed(0)
+    model, tokenizer = load(str(model_path))
+    if adapter is not None:
+        load_adapters(model, str(adapter))
+    records = [json.loads(line) for line in Path(data_file).read_text().splitlines() if line]
+    dataset = create_dataset(records, tokenizer, types.SimpleNamespace(mask_prompt=mask_prompt))
+    return evaluate(model, CacheDataset(dataset), batch_size, test_batches,
+                    max_seq_length=max_seq_length)
+
+
+@pytest.fixture(scope="session")
+def demo_model() -> Path:
+    return demo.MODEL_DIR
+
+
+@pytest.fixture(scope="session")
+def demo_test_file() -> Path:
+    return demo.DATA_DIR / "test.jsonl"
+
+
+@pytest.fixture(scope="session")
+def handle():
+    from ppltop.core.model import ModelHandle
+
+    return ModelHandle.load(demo.MODEL_DIR)
+
+
+@pytest.fixture(scope="session")
+def quantized_model(tmp_path_factory) -> Path:
+    """The demo model quantized to 4 bits with mlx-lm's own converter."""
+    from mlx_lm import convert
+
+    out = tmp_path_factory.mktemp("q4") / "model"
+    convert(str(demo.MODEL_DIR), mlx_path=str(out), quantize=True, q_bits=4, q_group_size=32)
+    return out
+
+
+def make_adapter(model_path: Path, out: Path, *, dora: bool = False, rank: int = 4,
+                 num_layers: int = 2, seed: int = 1) -> Path:
+    """A real adapter folder in mlx_lm.lora's format, with random non-zero weights."""
+    from mlx.utils import tree_flatten
+    from mlx_lm import load
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    model, _ = load(str(model_path))
+    params = {"rank": rank, "scale": 10.0, "dropout": 0.0}
+    linear_to_lora_layers(model, num_layers, params, use_dora=dora)
+    mx.random.seed(seed)
+    weights = {}
+    for name, value in tree_flatten(model.parameters()):
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf == "lora_b":
+            weights[name] = mx.random.normal(value.shape) * 0.05
+        elif leaf in ("lora_a", "m"):
+            weights[name] = value
+    out.mkdir(parents=True, exist_ok=True)
+    mx.save_safetensors(str(out / "adapters.safetensors"), weights)
+    config = {"fine_tune_type": "dora" if dora else "lora", "num_layers": num_layers,
+              "lora_parameters": params}
+    (out / "adapter_config.json").write_text(json.dumps(config))
+    return out
+
+
+@pytest.fixture(scope="session")
+def dora_adapter(tmp_path_factory) -> Path:
+    return make_adapter(demo.MODEL_DIR, tmp_path_factory.mktemp("dora") / "dora", dora=True)
+
+
+def copy_demo_data(dst: Path) -> Path:
+    shutil.copytree(demo.DATA_DIR, dst)
+    return dst

@@ -1,0 +1,97 @@
+"""The `mlx_lm` figure reproduces mlx-lm's own `evaluate()` to 1e-5 relative, quirks included."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import BLAS, make_adapter, mlx_lm_evaluate, run_ppltop
+
+from ppltop import demo
+from ppltop.core.config import EvalConfig
+from ppltop.core.events import RunFinished
+from ppltop.core.scoring import Evaluation
+
+
+def score(model, data, handle=None, **kw):
+    evaluation = Evaluation(EvalConfig(model=Path(model), data=Path(data), **kw), handle)
+    finished = [e for e in evaluation.events() if isinstance(e, RunFinished)]
+    return {s.label: s for s in finished[0].summaries}
+
+
+CASES = [
+    # (id, data file, kwargs)
+    ("text", demo.DATA_DIR / "test.jsonl", {}),
+    ("text-bs3-not-dividing", demo.DATA_DIR / "test.jsonl", {"batch_size": 3}),
+    ("text-truncated", demo.DATA_DIR / "test.jsonl", {"max_seq_length": 128}),
+    ("chat", demo.CHAT_DATA_DIR / "test.jsonl", {}),
+    ("chat-mask-prompt", demo.CHAT_DATA_DIR / "test.jsonl", {"mask_prompt": True}),
+    ("completions", demo.COMPLETIONS_DATA_DIR / "test.jsonl", {"batch_size": 2}),
+    ("completions-mask-truncated", demo.COMPLETIONS_DATA_DIR / "test.jsonl",
+     {"mask_prompt": True, "max_seq_length": 48}),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_base_model_matches_mlx_lm_evaluate(case, handle):
+    _, data, kw = case
+    want = mlx_lm_evaluate(demo.MODEL_DIR, data, **kw)
+    got = score(demo.MODEL_DIR, data, handle, **kw)["base"]
+    assert got.mlx_lm.loss == pytest.approx(want, rel=1e-5)
+    # the headline is a different, honest figure: it scores every example
+    assert got.examples == sum(1 for line in data.read_text().splitlines() if line.strip())
+
+
+def test_test_batches_picks_the_same_batches_as_mlx_lm(handle, demo_test_file):
+    want = mlx_lm_evaluate(demo.MODEL_DIR, demo_test_file, test_batches=3)
+    got = score(demo.MODEL_DIR, demo_test_file, handle, test_batches=3)["base"]
+    assert got.mlx_lm.loss == pytest.approx(want, rel=1e-5)
+    assert got.mlx_lm.examples == 12
+
+
+def test_lora_adapters_match_mlx_lm_and_swap_in_place(handle, demo_test_file):
+    adapters = list(demo.ADAPTER_DIRS.values())
+    got = score(demo.MODEL_DIR, demo_test_file, handle, adapters=adapters)
+    assert list(got) == ["base", *[a.name for a in adapters]]
+    for adapter in adapters:
+        want = mlx_lm_evaluate(demo.MODEL_DIR, demo_test_file, adapter=adapter)
+        assert got[adapter.name].mlx_lm.loss == pytest.approx(want, rel=1e-5)
+    # the base model is restored after the adapters: scoring again gives the same figure
+    again = score(demo.MODEL_DIR, demo_test_file, handle)["base"]
+    assert again.loss == pytest.approx(got["base"].loss, rel=1e-6)
+
+
+def test_dora_adapter_matches_mlx_lm(handle, dora_adapter, demo_test_file):
+    want = mlx_lm_evaluate(demo.MODEL_DIR, demo_test_file, adapter=dora_adapter)
+    got = score(demo.MODEL_DIR, demo_test_file, handle, adapters=[dora_adapter], no_base=True)
+    assert got["dora"].mlx_lm.loss == pytest.approx(want, rel=1e-5)
+
+
+def test_quantized_model_with_adapter_matches_mlx_lm(quantized_model, tmp_path, demo_test_file):
+    adapter = make_adapter(quantized_model, tmp_path / "q-lora")
+    got = score(quantized_model, demo_test_file, adapters=[adapter], max_seq_length=256)
+    assert got["base"].mlx_lm.loss == pytest.approx(
+        mlx_lm_evaluate(quantized_model, demo_test_file, max_seq_length=256), rel=1e-5)
+    assert got["q-lora"].mlx_lm.loss == pytest.approx(
+        mlx_lm_evaluate(quantized_model, demo_test_file, adapter=adapter, max_seq_length=256),
+        rel=1e-5)
+
+
+def test_printed_line_equals_mlx_lm_lora_test_output():
+    """The real `mlx_lm.lora --test` command and `ppltop --headless` print the same line."""
+    adapter = next(iter(demo.ADAPTER_DIRS.values()))
+    common = ["--model", str(demo.MODEL_DIR), "--data", str(demo.DATA_DIR),
+              "--adapter-path", str(adapter)]
+    env = {**os.environ, **({"LD_PRELOAD": BLAS.path} if BLAS.path else {})}
+    theirs = subprocess.run([sys.executable, "-m", "mlx_lm", "lora", *common, "--test",
+                             "--test-batches", "-1"], capture_output=True, text=True,
+                            timeout=300, env=env)
+    assert theirs.returncode == 0, theirs.stderr
+    line = re.search(r"Test loss [\d.]+, Test ppl [\d.]+\.", theirs.stdout).group(0)
+    ours = run_ppltop(*common, "--no-base", "--headless")
+    assert ours.returncode == 0, ours.stderr
+    assert line in ours.stdout.splitlines()

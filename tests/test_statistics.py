@@ -1,0 +1,107 @@
+"""Per-token statistics and run statistics, checked against direct computations."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+from ppltop import demo
+from ppltop.core import token_stats
+from ppltop.core.config import EvalConfig
+from ppltop.core.events import BatchScored, RunFinished
+from ppltop.core.scoring import Evaluation
+from ppltop.core.stats import Z95, clustered_mean, ppl_interval
+
+
+def run(handle, **kw):
+    kw.setdefault("data", demo.DATA_DIR / "test.jsonl")
+    evaluation = Evaluation(EvalConfig(model=demo.MODEL_DIR, **kw), handle)
+    events = list(evaluation.events())
+    results = {r.example: r for e in events if isinstance(e, BatchScored) for r in e.results}
+    return evaluation, results, events[-1].summaries[0]
+
+
+def test_token_stats_agree_with_log_softmax_and_a_full_sort():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(37, 501)).astype(np.float32) * 3
+    targets = rng.integers(0, 501, size=37)
+    logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    for backend in ("numpy", "mlx"):
+        s = token_stats.compute(mx.array(logits), targets, backend)
+        np.testing.assert_allclose(s.logprob, logp[np.arange(37), targets], atol=1e-4)
+        np.testing.assert_allclose(s.entropy, -(np.exp(logp) * logp).sum(1), atol=1e-4)
+        order = np.argsort(-logits, axis=1)
+        np.testing.assert_array_equal(s.top_ids, order[:, :5])
+        np.testing.assert_allclose(s.top_logprobs, np.take_along_axis(logp, order[:, :5], 1),
+                                   atol=1e-4)
+        want_rank = np.argmax(order == targets[:, None], axis=1) + 1
+        np.testing.assert_array_equal(s.rank, want_rank)
+
+
+def test_per_token_logprobs_equal_the_models_own_log_softmax(handle):
+    evaluation, results, _ = run(handle)
+    example = evaluation.split.examples[5]
+    r = results[5]
+    logits = handle.model(mx.array(example.tokens[None]))[0].astype(mx.float32)
+    logp = np.array(logits - mx.logsumexp(logits, axis=-1, keepdims=True))
+    want = logp[r.positions - 1, example.tokens[r.positions]]
+    np.testing.assert_allclose(r.logprob, want, atol=2e-4)
+    assert r.rank.min() >= 1 and (r.top_ids[:, 0] == np.argmax(logp[r.positions - 1], 1)).all()
+
+
+def test_chunked_projection_gives_the_same_figures(handle):
+    _, big, s_big = run(handle)
+    _, small, s_small = run(handle, logits_budget_mb=1)
+    assert s_small.loss == pytest.approx(s_big.loss, rel=1e-6)
+    np.testing.assert_allclose(small[3].entropy, big[3].entropy, rtol=1e-5)
+
+
+def test_ppl_is_exp_loss_and_the_interval_brackets_it(handle):
+    _, results, s = run(handle)
+    assert s.ppl == pytest.approx(math.exp(s.loss))
+    assert s.ppl_ci95[0] < s.ppl < s.ppl_ci95[1]
+    assert s.bits_per_token == pytest.approx(s.loss / math.log(2))
+    total = sum(-r.logprob.astype(np.float64).sum() for r in results.values())
+    assert s.tokens == sum(r.n_tokens for r in results.values())
+    assert s.loss == pytest.approx(total / s.tokens)
+
+
+def test_bits_per_byte_counts_the_utf8_bytes_of_the_scored_text(handle):
+    evaluation, results, s = run(handle)
+    tok = handle.tokenizer
+    n_bytes = 0
+    for example in evaluation.split.examples:
+        text = tok.decode(example.tokens[1:].tolist(), skip_special_tokens=True)
+        n_bytes += len(text.encode("utf-8"))
+    total_bits = sum(-r.logprob.astype(np.float64).sum() for r in results.values()) / math.log(2)
+    assert s.bits_per_byte == pytest.approx(total_bits / n_bytes, rel=1e-6)
+
+
+def test_clustered_standard_error_matches_the_sandwich_formula():
+    sums = np.array([10.0, 30.0, 5.0, 12.0])
+    counts = np.array([5, 10, 5, 4])
+    mean, se = clustered_mean(sums, counts)
+    assert mean == pytest.approx(57 / 24)
+    resid = sums - mean * counts
+    assert se == pytest.approx(math.sqrt(4 / 3 * (resid**2).sum() / 24**2))
+    lo, hi = ppl_interval(mean, se)
+    assert lo == pytest.approx(math.exp(mean - Z95 * se))
+    assert hi == pytest.approx(math.exp(mean + Z95 * se))
+
+
+def test_clustered_error_is_larger_than_naive_when_examples_differ():
+    # two clusters of very different difficulty: the per-token SE understates the spread
+    sums = np.array([100.0, 400.0, 110.0, 390.0])
+    counts = np.array([100, 100, 100, 100])
+    _, se = clustered_mean(sums, counts)
+    assert se > 0.5
+
+
+def test_loss_only_path_gives_the_same_loss(handle):
+    _, _, full = run(handle)
+    _, _, lean = run(handle, per_token=False)
+    assert lean.loss == pytest.approx(full.loss, rel=1e-6)
