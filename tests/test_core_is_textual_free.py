@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pkgutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ def test_every_core_module_imports_without_textual_or_rich():
                 "bad = [m for m in ('textual', 'rich') if m in sys.modules]; "
                 "print(','.join(bad))")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             timeout=120, env={"PPLTOP_BLAS": "bundled", "PATH": ""})
+                             timeout=120, env={**os.environ, "PPLTOP_BLAS": "bundled"})
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == "", f"{module} pulls in {out.stdout.strip()}"
 

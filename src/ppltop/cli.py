@@ -36,6 +36,18 @@ def _int_arg(name: str, minimum: int, allow: tuple[int, ...] = ()):
     return parse
 
 
+def _float_arg(name: str, low: float, high: float):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} {text!r}: expected a number")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{name} {value}: must be between {low} and {high}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="ppltop",
@@ -64,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip per-token statistics (entropy, rank, top-5)")
     p.add_argument("--headless", action="store_true",
                    help="no dashboard: progress lines on stderr, figures on stdout")
+    p.add_argument("--theme", metavar="NAME", default=None,
+                   help="dashboard theme (ppltop-dark, ppltop-light, ppltop-high-contrast, "
+                   "ppltop-mono, or a user theme); NO_COLOR picks ppltop-mono")
+    p.add_argument("--refresh", type=_float_arg("--refresh", 0.2, 30.0), default=4.0,
+                   metavar="HZ", help="dashboard redraws per second at most (default 4)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the summary as JSON")
     p.add_argument("--blas", metavar="auto|bundled|PATH", default=None,
                    help="CPU BLAS for MLX on Linux: auto (default: MKL or OpenBLAS if "
@@ -139,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         if blas.notice:
             print(f"ppltop: {blas.notice}", file=sys.stderr)
         config = make_config(args)
-        return run_headless(config, args, blas)
+        if args.headless or not sys.stdout.isatty():
+            return run_headless(config, args, blas)
+        return run_dashboard(config, args, blas)
     except InputError as e:
         print(f"ppltop: {e}", file=sys.stderr)
         return 2
@@ -178,3 +197,64 @@ def run_headless(config, args, blas) -> int:
     if finished is not None and finished.cancelled:
         return 130
     return 0
+
+
+def describe_config(config, blas) -> dict[str, str]:
+    """The config pane's lines."""
+    from importlib.metadata import version
+
+    import mlx.core as mx
+
+    adapters = ", ".join(str(a) for a in config.adapters) or "none"
+    return {
+        "model": str(config.model),
+        "adapters": adapters + (" (no base)" if config.no_base and config.adapters else ""),
+        "data": f"{config.data} [{config.split}]",
+        "batch size": str(config.batch_size),
+        "max seq length": f"{config.max_seq_length} ({config.long_sequences})",
+        "mask prompt": "yes" if config.mask_prompt else "no",
+        "device": f"{mx.default_device().type.name} · BLAS {blas.short() if blas else '?'}",
+        "versions": f"mlx {version('mlx')} · mlx-lm {version('mlx-lm')}",
+    }
+
+
+def run_dashboard(config, args, blas) -> int:
+    # Low frame rate and no animations for SSH: read by Textual when it is imported.
+    os.environ.setdefault("TEXTUAL_FPS", "15")
+    os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+    from .core.scoring import Evaluation
+    from .headless import render_summary
+    from .themes import initial_theme, load_themes
+    from .ui.app import PplTopApp, load_keymap
+
+    evaluation = Evaluation(config)
+    print("ppltop: loading model and data ...", file=sys.stderr, flush=True)
+    evaluation.prepare()  # bad input fails here with one line, before the screen opens
+    themes = load_themes()
+    keymap, keymap_error = load_keymap()
+    notices = [n for n in (blas.notice if blas else None, keymap_error) if n]
+    app = PplTopApp(evaluation.events, describe_config(config, blas),
+                    request_stop=evaluation.cancel, refresh_hz=args.refresh,
+                    theme=initial_theme(args.theme, themes), themes=themes, keymap=keymap,
+                    startup_notices=notices)
+    app.run()
+    stopped = app.stop_worker()
+    for event in app.buffer.drain():  # what arrived after the last UI tick
+        app.live.apply(event)
+    live = app.live
+    if live.error:
+        print(f"ppltop: scoring stopped by an error: {live.error}", file=sys.stderr)
+    if live.finished:
+        if live.finished.cancelled:
+            print("ppltop: cancelled: the figures below are partial")
+        for summary in live.finished.summaries:
+            sys.stdout.write(render_summary(summary))
+        if args.json is not None:
+            write_json(args.json, config, live.finished.summaries, blas)
+    sys.stdout.flush()
+    if not stopped:  # a batch still computing: leave without waiting for it
+        sys.stderr.flush()
+        os._exit(0)
+    if live.error:
+        return 1
+    return 0 if live.finished and not live.finished.cancelled else 130

@@ -67,6 +67,9 @@ class BlasChoice:
         rate = f", {self.gflops:.0f} GFLOP/s" if self.gflops else ""
         return f"{self.name}{rate}" + (f" ({self.path})" if self.path else "")
 
+    def short(self) -> str:
+        return self.name + (f" {self.gflops:.0f} GFLOP/s" if self.gflops else "")
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -94,6 +94,7 @@ class Evaluation:
         self.batches: list[list[Segment]] = []
         self.labels: list[str] = []
         self.cancelled = False
+        self.plan: RunPlan | None = None
         _check_numbers(config)
 
     # -- preparation -----------------------------------------------------------------
@@ -134,7 +135,7 @@ class Evaluation:
             self.labels.append(adapter.label)
             paths.append(str(adapter.path))
         self.forward = SplitForward(self.handle.model)
-        return RunPlan(
+        self.plan = RunPlan(
             labels=list(self.labels),
             adapter_paths=paths,
             n_examples=len(examples),
@@ -145,6 +146,7 @@ class Evaluation:
             padding_share=padding_share(self.batches),
             example_tokens=[len(e.tokens) for e in examples],
         )
+        return self.plan
 
     def cancel(self) -> None:
         """Stop after the batch in flight; the loop then yields partial figures."""
@@ -163,7 +165,7 @@ class Evaluation:
         Closing the generator (or setting `cancelled`) stops between batches; RunFinished
         then carries the partial figures.
         """
-        plan = self.prepare()
+        plan = self.plan if self.plan is not None else self.prepare()
         yield RunStarted(plan)
         for warning in self.split.warnings:
             yield Notice("warning", warning)

@@ -1,0 +1,154 @@
+"""Running figures of a run in progress, folded from the event stream.
+
+Textual-free so that it is unit-tested without an app; the dashboard folds every drained
+event into a `LiveRun` and its widgets read from it. Every series is bounded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from .events import BatchScored, Notice, RunFinished, RunPlan, RunStarted
+from .stats import Z95, safe_exp
+
+HISTORY = 4096
+LOG_LINES = 500
+
+
+@dataclass
+class LabelLive:
+    """One model/adapter's running figures."""
+
+    label: str
+    tokens_total: int = 0
+    tokens_done: int = 0
+    loss_sum: float = 0.0
+    batch_index: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
+    batch_tokens: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
+    """Cumulative tokens at each batch (the chart's other x axis)."""
+    batch_loss: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
+    running_loss: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
+    running_ppl: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
+    # sufficient statistics of completed examples for the clustered standard error
+    _m: int = 0
+    _s: float = 0.0
+    _n: float = 0.0
+    _ss: float = 0.0
+    _sn: float = 0.0
+    _nn: float = 0.0
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / self.tokens_done if self.tokens_done else math.nan
+
+    @property
+    def ppl(self) -> float:
+        return safe_exp(self.loss) if self.tokens_done else math.nan
+
+    @property
+    def stderr(self) -> float:
+        """Clustered by completed example (same formula as `stats.clustered_mean`)."""
+        if self._m < 2 or self._n == 0:
+            return math.nan
+        mean = self._s / self._n
+        resid = self._ss - 2 * mean * self._sn + mean * mean * self._nn
+        return math.sqrt(max(resid, 0.0) * self._m / (self._m - 1)) / self._n
+
+    @property
+    def ppl_ci95(self) -> tuple[float, float]:
+        se = self.stderr
+        if not math.isfinite(se):
+            return math.nan, math.nan
+        loss = self._s / self._n
+        return safe_exp(loss - Z95 * se), safe_exp(loss + Z95 * se)
+
+    @property
+    def bits_per_token(self) -> float:
+        return self.loss / math.log(2)
+
+    def add(self, event: BatchScored) -> None:
+        self.tokens_total = event.tokens_total
+        self.tokens_done = event.tokens_done
+        self.loss_sum += event.loss_sum
+        self.batch_index.append(event.batch + 1)
+        self.batch_tokens.append(event.tokens_done)
+        self.batch_loss.append(event.loss)
+        self.running_loss.append(self.loss)
+        self.running_ppl.append(self.ppl)
+        for r in event.results:
+            if not r.finite:
+                continue
+            s, n = r.loss_sum, float(r.n_tokens)
+            self._m += 1
+            self._s += s
+            self._n += n
+            self._ss += s * s
+            self._sn += s * n
+            self._nn += n * n
+
+
+class LiveRun:
+    """The whole run as the dashboard sees it."""
+
+    def __init__(self) -> None:
+        self.plan: RunPlan | None = None
+        self.labels: dict[str, LabelLive] = {}
+        self.log: deque[tuple[str, str]] = deque(maxlen=LOG_LINES)
+        self.log_total = 0
+        """Entries ever logged (the deque keeps the last LOG_LINES)."""
+        self.batches_done = 0
+        self.elapsed_s = 0.0
+        self.finished: RunFinished | None = None
+        self.error: str | None = None
+        self.events_seen = 0
+
+    def _log(self, entry: tuple[str, str]) -> None:
+        self.log.append(entry)
+        self.log_total += 1
+
+    def apply(self, event) -> None:
+        self.events_seen += 1
+        if isinstance(event, RunStarted):
+            self.plan = event.plan
+            self.labels = {label: LabelLive(label, event.plan.targets_per_label)
+                           for label in event.plan.labels}
+            self._log(("info", f"scoring {event.plan.n_examples} examples, "
+                                     f"{event.plan.targets_per_label:,} targets, "
+                                     f"{event.plan.n_batches} batches"))
+        elif isinstance(event, Notice):
+            self._log((event.level, event.message))
+        elif isinstance(event, BatchScored):
+            self.labels[event.label].add(event)
+            self.elapsed_s = event.elapsed_s
+            if self.plan and event.label == self.plan.labels[-1]:
+                self.batches_done = event.batch + 1
+        elif isinstance(event, RunFinished):
+            self.finished = event
+            self.elapsed_s = event.elapsed_s
+            word = "cancelled: figures are partial" if event.cancelled else "finished"
+            self._log(("info", f"run {word} after {event.elapsed_s:.1f}s"))
+        elif isinstance(event, BaseException):
+            self.error = f"{type(event).__name__}: {event}"
+            self._log(("error", self.error))
+
+    @property
+    def fraction_done(self) -> float:
+        total = sum(l.tokens_total for l in self.labels.values())
+        done = sum(l.tokens_done for l in self.labels.values())
+        return done / total if total else 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        done = sum(l.tokens_done for l in self.labels.values())
+        return done / self.elapsed_s if self.elapsed_s > 0 else math.nan
+
+    @property
+    def eta_s(self) -> float:
+        if self.finished:
+            return 0.0
+        total = sum(l.tokens_total for l in self.labels.values())
+        done = sum(l.tokens_done for l in self.labels.values())
+        rate = self.tokens_per_s
+        return (total - done) / rate if rate and rate > 0 else math.nan

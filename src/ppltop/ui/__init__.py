@@ -1,0 +1,1 @@
+"""The Textual dashboard. Everything here reads from `ppltop.core`; nothing computes statistics."""

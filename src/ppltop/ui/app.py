@@ -1,0 +1,231 @@
+"""The ppltop App: starts the scoring thread, drains its events on a timer, redraws panes.
+
+The scoring loop runs in a `ScoringWorker` thread with its own MLX stream and never touches
+widgets; it puts events into one `EventBuffer`. A single UI timer (at most `refresh_hz` a
+second) drains the buffer, folds every event into a `LiveRun`, and redraws once, so the
+redraw rate is bounded whatever the batch rate, and no batch result is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from ..core.event_buffer import EventBuffer
+from ..core.events import RunFinished
+from ..core.live import LiveRun
+from ..core.worker import ScoringWorker
+from ..themes import LoadedThemes, load_themes
+from .screens.error_screen import ErrorScreen
+from .widgets.batch_loss_chart import BatchLossChart
+from .widgets.config_pane import ConfigPane
+from .widgets.event_log import EventLog
+from .widgets.ppl_panel import PplPanel
+
+STOP_WAIT_S = 5.0
+
+
+class PplTopApp(App[int]):
+    """The live dashboard for one evaluation."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "ppltop"
+
+    BINDINGS = [
+        Binding("p", "toggle_pause", "Pause", id="ppltop.pause",
+                tooltip="Pause or resume scoring between batches"),
+        Binding("c", "cancel_run", "Cancel", id="ppltop.cancel",
+                tooltip="Stop scoring after this batch; the figures so far stay, marked partial"),
+        Binding("x", "toggle_x_axis", "X axis", id="ppltop.x_axis",
+                tooltip="Batch loss chart: x axis in batches or in tokens"),
+        Binding("t", "next_theme", "Theme", id="ppltop.theme", tooltip="Switch to the next theme"),
+        Binding("question_mark", "toggle_help", "Help", id="ppltop.help",
+                tooltip="Show or hide the keys"),
+        Binding("q", "quit_app", "Quit", id="ppltop.quit",
+                tooltip="Stop the scoring thread cleanly and quit"),
+    ]
+
+    def __init__(self, make_events: Callable[[], Iterator], info: dict[str, str], *,
+                 request_stop: Callable[[], None] | None = None, refresh_hz: float = 4.0,
+                 theme: str | None = None, themes: LoadedThemes | None = None,
+                 keymap: dict[str, str] | None = None,
+                 startup_notices: list[str] | None = None) -> None:
+        super().__init__()
+        self._make_events = make_events
+        self._request_stop = request_stop
+        self.info = info
+        self.refresh_hz = refresh_hz
+        self.buffer = EventBuffer()
+        self.live = LiveRun()
+        self.worker_thread: ScoringWorker | None = None
+        self.redraws = 0
+        self._themes = themes or load_themes()
+        for loaded in self._themes.themes.values():
+            self.register_theme(loaded)
+        self._theme_names = list(self._themes.themes)
+        self._requested_theme = theme
+        self._keymap = keymap or {}
+        self._error_shown = False
+        self._startup_notices = list(startup_notices or [])
+
+    # -- layout ------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="")
+        with Horizontal(id="top"):
+            with Vertical(id="left"):
+                yield ConfigPane(self.info, id="config")
+                yield EventLog(id="log")
+            with Vertical(id="right"):
+                yield PplPanel(id="ppl")
+                yield BatchLossChart(id="chart")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self._keymap:
+            self.set_keymap(self._keymap)
+        if self._requested_theme in self._themes.themes:
+            self.theme = self._requested_theme
+        elif self._requested_theme:
+            self.notify(f"--theme {self._requested_theme}: no such theme; known: "
+                        f"{', '.join(self._theme_names)}", severity="warning")
+            self.theme = self._theme_names[0] if self._theme_names else self.theme
+        for error in [*self._themes.errors, *self._startup_notices]:
+            self.notify(error, severity="warning", timeout=8)
+        self.worker_thread = ScoringWorker(self._make_events, self.buffer.put, self.buffer.put,
+                                           request_stop=self._request_stop)
+        self.worker_thread.start()
+        self.set_interval(1.0 / self.refresh_hz, self.drain_events, name="drain")
+
+    # -- the one channel from the scoring thread ---------------------------------------------
+    def drain_events(self) -> None:
+        events = self.buffer.drain()
+        if not events:
+            return
+        for event in events:
+            self.live.apply(event)
+        self._redraw()
+        if self.live.error and not self._error_shown:
+            self._error_shown = True
+            self.push_screen(ErrorScreen(self.live.error))
+
+    def _redraw(self) -> None:
+        self.redraws += 1
+        live = self.live
+        plan = live.plan
+        if plan is not None and "examples" not in self.query_one(ConfigPane).info:
+            self.query_one(ConfigPane).set_values(
+                examples=f"{plan.n_examples:,} ({plan.data_format})",
+                tokens=f"{plan.targets_per_label:,} targets per model",
+                batches=f"{plan.n_batches:,} (padding {plan.padding_share:.1%})",
+            )
+        paused = bool(self.worker_thread and self.worker_thread.paused)
+        self.query_one(PplPanel).show(live, paused)
+        self.query_one(BatchLossChart).replot(live)
+        self.query_one(EventLog).show(list(live.log), live.log_total)
+        self.sub_title = self._status_text()
+
+    def _status_text(self) -> str:
+        live = self.live
+        if live.error:
+            return "error: partial figures"
+        if live.finished:
+            return "cancelled: partial figures" if live.finished.cancelled else "finished"
+        if self.worker_thread and self.worker_thread.paused:
+            return "paused"
+        if live.plan:
+            return f"batch {live.batches_done}/{live.plan.n_batches} · {live.fraction_done:.0%}"
+        return "loading"
+
+    # -- actions -----------------------------------------------------------------------
+    def action_toggle_pause(self) -> None:
+        worker = self.worker_thread
+        if worker is None or not worker.is_alive():
+            return
+        if worker.paused:
+            worker.resume()
+            self.notify("scoring resumed")
+        else:
+            worker.pause()
+            self.notify("pausing after this batch")
+        self.sub_title = self._status_text()
+        self.query_one(PplPanel).show(self.live, worker.paused)
+
+    def action_cancel_run(self) -> None:
+        worker = self.worker_thread
+        if worker is not None and worker.is_alive():
+            worker.cancel()
+            self.notify("cancelling after this batch; the figures so far stay")
+
+    def action_toggle_x_axis(self) -> None:
+        chart = self.query_one(BatchLossChart)
+        chart.toggle_x_axis()
+        chart.replot(self.live)
+
+    def action_next_theme(self) -> None:
+        if not self._theme_names:
+            return
+        current = self._theme_names.index(self.theme) if self.theme in self._theme_names else -1
+        self.theme = self._theme_names[(current + 1) % len(self._theme_names)]
+
+    def action_toggle_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def action_quit_app(self) -> None:
+        self.stop_worker()
+        self.exit(0)
+
+    def stop_worker(self, wait_s: float = STOP_WAIT_S) -> bool:
+        """Cancel and wait for the scoring thread; True if it has ended."""
+        worker = self.worker_thread
+        if worker is None:
+            return True
+        if worker.is_alive():
+            worker.cancel()
+            worker.join(wait_s)
+        return not worker.is_alive()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette lists every key action, with the binding's description."""
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            action = getattr(self, f"action_{binding.action}")
+            yield SystemCommand(binding.description, binding.tooltip, action)
+
+    @property
+    def finished(self) -> RunFinished | None:
+        return self.live.finished
+
+    def displayed_ppl(self) -> str:
+        """The PPL in large type, as shown (for tests and the tmux check)."""
+        from textual.widgets import Digits
+
+        return self.query_one("#ppl-digits", Digits).value
+
+
+def load_keymap(path: Path | None = None) -> tuple[dict[str, str], str | None]:
+    """User key map: `<config dir>/ppltop/keymap.toml`, lines `"ppltop.pause" = "space"`.
+
+    Returns (keymap, error line or None).
+    """
+    import tomllib
+
+    from platformdirs import user_config_dir
+
+    path = path or Path(user_config_dir("ppltop")) / "keymap.toml"
+    if not path.is_file():
+        return {}, None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as e:
+        return {}, f"keymap {path}: {e}"
+    keymap = {k: v for k, v in data.items() if isinstance(v, str)}
+    return keymap, None

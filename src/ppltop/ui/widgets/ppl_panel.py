@@ -1,0 +1,97 @@
+"""The running PPL panel: the figure in large type, its interval, throughput, progress."""
+
+from __future__ import annotations
+
+import math
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Digits, ProgressBar, Sparkline, Static
+
+from ...core.live import LiveRun
+
+
+def format_duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "--:--"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def fmt(value: float, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if math.isfinite(value) else "–"
+
+
+class PplPanel(Vertical):
+    """Reads a `LiveRun` for one active label; `show` is called after each UI tick."""
+
+    DEFAULT_CSS = """
+    PplPanel {
+        border: round $primary;
+        border-title-color: $primary;
+        padding: 0 1;
+        height: auto;
+    }
+    PplPanel #ppl-digits { width: auto; color: $accent; }
+    PplPanel #ppl-state { color: $warning; text-style: bold; height: 1; }
+    PplPanel Sparkline { height: 2; margin: 0 0 0 0; }
+    PplPanel Sparkline > .sparkline--max-color { color: $accent; }
+    PplPanel Sparkline > .sparkline--min-color { color: $primary; }
+    PplPanel ProgressBar { width: 100%; }
+    PplPanel ProgressBar Bar { width: 1fr; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "Running PPL"
+        self.active_label: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Digits("–", id="ppl-digits")
+        yield Static("", id="ppl-state")
+        yield Static("", id="ppl-detail")
+        yield Static("", id="ppl-others")
+        yield Sparkline([], id="ppl-spark")
+        yield Static("", id="ppl-throughput")
+        yield ProgressBar(total=1.0, show_eta=False, id="ppl-progress")
+
+    def show(self, live: LiveRun, paused: bool = False) -> None:
+        if not live.labels:
+            return
+        label = self.active_label if self.active_label in live.labels else next(iter(live.labels))
+        series = live.labels[label]
+        self.border_title = f"Running PPL · {label}"
+        final = None
+        if live.finished:
+            final = next((s for s in live.finished.summaries if s.label == label), None)
+        ppl = final.ppl if final else series.ppl
+        lo, hi = final.ppl_ci95 if final else series.ppl_ci95
+        loss = final.loss if final else series.loss
+        self.query_one("#ppl-digits", Digits).update(fmt(ppl))
+        state = ""
+        if live.error:
+            state = "stopped by an error: figures are partial"
+        elif live.finished and live.finished.cancelled:
+            state = "cancelled: figures are partial"
+        elif live.finished:
+            state = "finished"
+        elif paused:
+            state = "paused"
+        self.query_one("#ppl-state", Static).update(state)
+        bits = loss / math.log(2) if math.isfinite(loss) else math.nan
+        self.query_one("#ppl-detail", Static).update(
+            f"95% CI [{fmt(lo)}, {fmt(hi)}]   loss {fmt(loss, 4)}   {fmt(bits, 3)} bits/token")
+        others = [f"{name} {fmt(s.ppl)}" for name, s in live.labels.items() if name != label]
+        self.query_one("#ppl-others", Static).update(
+            ("others: " + "  ".join(others)) if others else "")
+        self.query_one("#ppl-spark", Sparkline).data = [
+            v for v in series.running_ppl if math.isfinite(v)]
+        done = sum(s.tokens_done for s in live.labels.values())
+        total = sum(s.tokens_total for s in live.labels.values())
+        self.query_one("#ppl-throughput", Static).update(
+            f"tokens {series.tokens_done:,}/{series.tokens_total:,}   "
+            f"{fmt(live.tokens_per_s, 0)} tok/s   elapsed {format_duration(live.elapsed_s)}   "
+            f"ETA {format_duration(live.eta_s)}")
+        self.query_one("#ppl-progress", ProgressBar).update(total=max(total, 1), progress=done)
