@@ -21,7 +21,7 @@ from ..core.event_buffer import EventBuffer
 from ..core.events import RunFinished
 from ..core.live import LiveRun
 from ..core.worker import ScoringWorker
-from ..themes import LoadedThemes, load_themes
+from ..themes import DEFAULT_THEME, LoadedThemes, load_themes
 from .screens.error_screen import ErrorScreen
 from .widgets.batch_loss_chart import BatchLossChart
 from .widgets.config_pane import ConfigPane
@@ -69,7 +69,7 @@ class PplTopApp(App[int]):
         for loaded in self._themes.themes.values():
             self.register_theme(loaded)
         self._theme_names = list(self._themes.themes)
-        self._requested_theme = theme
+        self._requested_theme = theme or DEFAULT_THEME
         self._keymap = keymap or {}
         self._error_shown = False
         self._startup_notices = list(startup_notices or [])
@@ -121,7 +121,7 @@ class PplTopApp(App[int]):
         if plan is not None and "examples" not in self.query_one(ConfigPane).info:
             self.query_one(ConfigPane).set_values(
                 examples=f"{plan.n_examples:,} ({plan.data_format})",
-                tokens=f"{plan.targets_per_label:,} targets per model",
+                tokens=f"{plan.targets_per_label:,} per model",
                 batches=f"{plan.n_batches:,} (padding {plan.padding_share:.1%})",
             )
         paused = bool(self.worker_thread and self.worker_thread.paused)

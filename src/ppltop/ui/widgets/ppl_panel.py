@@ -82,7 +82,8 @@ class PplPanel(Vertical):
         self.query_one("#ppl-state", Static).update(state)
         bits = loss / math.log(2) if math.isfinite(loss) else math.nan
         self.query_one("#ppl-detail", Static).update(
-            f"95% CI [{fmt(lo)}, {fmt(hi)}]   loss {fmt(loss, 4)}   {fmt(bits, 3)} bits/token")
+            f"PPL {fmt(ppl)}  95% CI [{fmt(lo)}, {fmt(hi)}]  loss {fmt(loss, 4)}  "
+            f"{fmt(bits, 3)} bits/token")
         others = [f"{name} {fmt(s.ppl)}" for name, s in live.labels.items() if name != label]
         self.query_one("#ppl-others", Static).update(
             ("others: " + "  ".join(others)) if others else "")

@@ -1,0 +1,70 @@
+"""A fixed, clock-free event stream for snapshot tests: the same screen on every machine."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ppltop.core.events import BatchScored, Notice, RunFinished, RunPlan, RunStarted
+from ppltop.core.results import ExampleResult
+from ppltop.core.summary import MlxLmFigure, RunSummary
+
+LABELS = ["base", "docs-net", "docs-math"]
+N_BATCHES = 12
+EXAMPLES_PER_BATCH = 4
+TOKENS_PER_EXAMPLE = 50
+
+
+def _result(index: int, loss: float) -> ExampleResult:
+    n = TOKENS_PER_EXAMPLE
+    z = np.zeros(n, dtype=np.int32)
+    return ExampleResult(index, np.arange(1, n + 1, dtype=np.int32), z,
+                         np.full(n, -loss, dtype=np.float32), np.ones(n, dtype=np.float32),
+                         np.ones(n, dtype=np.int32), np.zeros((n, 5), np.int32),
+                         np.zeros((n, 5), np.float32), 4 * n, 0, loss * n, n, 5.0)
+
+
+def _loss(label_index: int, batch: int, example: int) -> float:
+    return 3.0 - 0.15 * label_index + 0.4 * math.sin(1.7 * batch + example)
+
+
+def _summary(label_index: int) -> RunSummary:
+    losses = [_loss(label_index, b, e) for b in range(N_BATCHES) for e in range(EXAMPLES_PER_BATCH)]
+    loss = float(np.mean(losses))
+    return RunSummary(LABELS[label_index], None if label_index == 0 else f"/demo/{LABELS[label_index]}",
+                      loss, math.exp(loss), len(losses) * TOKENS_PER_EXAMPLE, len(losses), 0.05,
+                      (math.exp(loss - 0.1), math.exp(loss + 0.1)), loss / math.log(2), 1.1,
+                      1000.0, 0, 0, [], True,
+                      MlxLmFigure(loss + 0.01, math.exp(loss + 0.01), 2300, 44, 4, 200, 44, 5.0),
+                      ["a reason"])
+
+
+def events(finish: bool = True):
+    total = N_BATCHES * EXAMPLES_PER_BATCH * TOKENS_PER_EXAMPLE
+    yield RunStarted(RunPlan(list(LABELS), [None, "/demo/docs-net", "/demo/docs-math"],
+                             N_BATCHES * EXAMPLES_PER_BATCH, N_BATCHES, total, "/demo/test.jsonl",
+                             "text", 0.125))
+    yield Notice("warning", "3 examples are longer than --max-seq-length 256: truncated")
+    for b in range(N_BATCHES):
+        for li, label in enumerate(LABELS):
+            results = [_result(b * EXAMPLES_PER_BATCH + e, _loss(li, b, e))
+                       for e in range(EXAMPLES_PER_BATCH)]
+            loss_sum = sum(r.loss_sum for r in results)
+            done = (b + 1) * EXAMPLES_PER_BATCH * TOKENS_PER_EXAMPLE
+            yield BatchScored(label, b, N_BATCHES, loss_sum, EXAMPLES_PER_BATCH * TOKENS_PER_EXAMPLE,
+                              results, done, total, 0.5 * (b + 1))
+    if finish:
+        yield RunFinished([_summary(i) for i in range(len(LABELS))], False, 0.5 * N_BATCHES)
+
+
+INFO = {
+    "model": "/demo/model",
+    "adapters": "/demo/docs-net, /demo/docs-math",
+    "data": "/demo/data [test]",
+    "batch size": "4",
+    "max seq length": "2048 (truncate)",
+    "mask prompt": "no",
+    "device": "cpu · BLAS mkl 100 GFLOP/s",
+    "versions": "mlx 0.0.0 · mlx-lm 0.0.0",
+}

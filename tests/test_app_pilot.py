@@ -1,0 +1,157 @@
+"""The dashboard driven by Pilot: real scoring on the demo, keys, errors, bounded redraws."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import synthetic
+from textual.widgets import Static
+
+from ppltop import demo
+from ppltop.core.config import EvalConfig
+from ppltop.core.events import BatchScored, RunFinished
+from ppltop.core.scoring import Evaluation
+from ppltop.themes import builtin_dir, load_themes
+from ppltop.ui.app import PplTopApp
+from ppltop.ui.screens.error_screen import ErrorScreen
+
+
+def demo_app(handle, **kw) -> tuple[PplTopApp, Evaluation]:
+    cfg = EvalConfig(model=demo.MODEL_DIR, data=demo.DATA_DIR / "test.jsonl",
+                     adapters=list(demo.ADAPTER_DIRS.values()), **kw)
+    evaluation = Evaluation(cfg, handle)
+    app = PplTopApp(evaluation.events, synthetic.INFO, request_stop=evaluation.cancel)
+    return app, evaluation
+
+
+async def wait_for(pilot, condition, timeout=120.0):
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "timed out"
+        await pilot.pause(0.05)
+
+
+def text_of(app, selector: str) -> str:
+    return str(app.query_one(selector, Static).render())
+
+
+async def test_displayed_figures_equal_the_engines(handle):
+    app, _ = demo_app(handle)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.live.finished is not None)
+        await pilot.pause(0.4)
+        summary = app.live.finished.summaries[0]
+        assert summary.label == "base" and summary.complete
+        assert app.displayed_ppl() == f"{summary.ppl:.3f}"
+        detail = text_of(app, "#ppl-detail")
+        assert f"PPL {summary.ppl:.3f}" in detail and f"loss {summary.loss:.4f}" in detail
+        lo, hi = summary.ppl_ci95
+        assert f"[{lo:.3f}, {hi:.3f}]" in detail
+        assert text_of(app, "#ppl-state") == "finished"
+        others = text_of(app, "#ppl-others")
+        for s in app.live.finished.summaries[1:]:
+            assert s.label in others
+        # every batch reached the UI
+        assert app.live.batches_done == app.live.plan.n_batches
+        await pilot.press("q")
+    assert app.return_value == 0
+
+
+async def test_pause_resume_and_cancel(handle):
+    app, evaluation = demo_app(handle, batch_size=1)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.live.batches_done >= 1)
+        await pilot.press("p")
+        assert app.worker_thread.paused
+        await pilot.pause(0.6)
+        frozen = app.buffer.total
+        await pilot.pause(1.0)
+        assert app.buffer.total == frozen, "no batch is scored while paused"
+        assert text_of(app, "#ppl-state") == "paused"
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.buffer.total > frozen)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: app.live.finished is not None)
+        await pilot.pause(0.4)
+        assert app.live.finished.cancelled
+        assert app.live.batches_done < app.live.plan.n_batches
+        assert text_of(app, "#ppl-state") == "cancelled: figures are partial"
+        assert app.displayed_ppl() == f"{app.live.finished.summaries[0].ppl:.3f}"
+
+
+async def test_quit_while_scoring_stops_the_worker(handle):
+    app, _ = demo_app(handle, batch_size=1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.live.batches_done >= 1)
+        await pilot.press("q")
+    assert app.return_value == 0
+    assert not app.worker_thread.is_alive()
+
+
+async def test_an_error_in_the_worker_shows_a_panel_and_keeps_the_figures():
+    def failing_events():
+        for i, event in enumerate(synthetic.events(finish=False)):
+            if i == 12:
+                raise MemoryError("[malloc] simulated out of memory")
+            yield event
+
+    app = PplTopApp(failing_events, synthetic.INFO)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen), timeout=10)
+        message = str(app.screen.query_one("#error-message", Static).render())
+        assert "MemoryError: [malloc] simulated out of memory" in message
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ErrorScreen)
+        assert app.live.batches_done > 0
+        assert text_of(app, "#ppl-state") == "stopped by an error: figures are partial"
+        assert app.displayed_ppl() != "–"
+
+
+async def test_redraws_are_bounded_and_no_event_is_lost():
+    def flood():
+        yield from synthetic.events()
+
+    app = PplTopApp(flood, synthetic.INFO, refresh_hz=4)
+    start = time.monotonic()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.live.finished is not None, timeout=10)
+        elapsed = time.monotonic() - start
+        assert app.live.events_seen == app.buffer.total
+        batches = sum(1 for e in synthetic.events() if isinstance(e, BatchScored))
+        assert batches == 36
+        assert app.redraws <= elapsed * 4 + 2
+        assert app.redraws < batches
+
+
+async def test_palette_lists_the_actions_and_keymaps_override_keys():
+    app = PplTopApp(synthetic.events, synthetic.INFO, keymap={"ppltop.pause": "space"})
+    async with app.run_test(size=(120, 40)) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for binding in PplTopApp.BINDINGS:
+            assert binding.id and binding.tooltip
+            assert binding.description in titles
+        await wait_for(pilot, lambda: app.live.finished is not None, timeout=10)
+        await pilot.press("t")
+        assert app.theme != "ppltop-dark"
+
+
+async def test_space_pauses_when_the_keymap_says_so(handle):
+    app, _ = demo_app(handle, batch_size=1)
+    app._keymap = {"ppltop.pause": "space"}
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("space")
+        assert app.worker_thread.paused
+        await pilot.press("q")
+
+
+def test_a_broken_user_theme_is_one_error_not_a_crash(tmp_path):
+    (tmp_path / "broken.toml").write_text('name = "x"\n[colors]\nprimary = "red"\n')
+    light = (builtin_dir() / "light.toml").read_text()
+    (tmp_path / "good.toml").write_text(light.replace("ppltop-light", "mine"))
+    loaded = load_themes([tmp_path])
+    assert len(loaded.errors) == 1 and "broken.toml" in loaded.errors[0]
+    assert "mine" in loaded.themes
+    assert {"ppltop-dark", "ppltop-light", "ppltop-high-contrast", "ppltop-mono"} <= set(loaded.themes)
+    assert loaded.themes["ppltop-dark"].variables["surprisal-0"].startswith("#")

@@ -1,0 +1,24 @@
+"""SVG snapshots of the main screen: fixed events, no clock, two sizes, two themes."""
+
+from __future__ import annotations
+
+import pytest
+import synthetic
+
+from ppltop.ui.app import PplTopApp
+
+
+async def _finished(pilot):
+    app = pilot.app
+    for _ in range(400):
+        if app.live.finished is not None:
+            break
+        await pilot.pause(0.02)
+    await pilot.pause(0.3)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+@pytest.mark.parametrize("theme", ["ppltop-dark", "ppltop-light"])
+def test_main_screen(snap_compare, size, theme):
+    app = PplTopApp(synthetic.events, synthetic.INFO, theme=theme)
+    assert snap_compare(app, terminal_size=size, run_before=_finished)
