@@ -144,8 +144,8 @@ MODEL_CONFIG = {
     "eos_token_id": 2,
     "torch_dtype": "float32",
 }
-BASE_TRAIN = {"steps": 600, "batch": 16, "seq": 256, "lr": 3e-3, "min_lr": 2e-4,
-              "warmup": 40, "weight_decay": 0.05, "clip": 1.0}
+BASE_TRAIN = {"steps": 400, "batch": 8, "seq": 256, "lr": 4e-3, "min_lr": 2e-4,
+              "warmup": 30, "weight_decay": 0.05, "clip": 1.0}
 ADAPTER_TRAIN = {"iters": 300, "batch": 4, "lr": 1e-3, "num_layers": 4,
                  "max_seq_length": 256, "rank": 8, "scale": 10.0}
 
@@ -635,7 +635,7 @@ def stage_train_base() -> None:
         loss = step(x, y)
         mx.eval(state, loss)
         running.append(loss.item())
-        if i % 50 == 0 or i == cfg["steps"]:
+        if i % cfg.get("log_every", 50) == 0 or i == cfg["steps"]:
             log(f"  step {i:4d}  train loss {np.mean(running):.3f}  valid loss "
                 f"{valid_loss():.3f}  ({time.perf_counter() - t0:.0f}s)")
             running = []

@@ -25,8 +25,21 @@ class RunPlan:
 
 
 @dataclass
+class DocumentSource:
+    """What the token viewer needs besides results: the examples and their token texts."""
+
+    examples: list = field(repr=False)
+    """`data.Example` per record of the split, by index."""
+    token_texts: object = field(repr=False)
+    """A `token_text.TokenTexts` for the run's tokenizer."""
+    max_seq_length: int
+    path: str
+
+
+@dataclass
 class RunStarted:
     plan: RunPlan
+    source: DocumentSource | None = None
 
 
 @dataclass

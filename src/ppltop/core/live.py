@@ -10,8 +10,10 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from .events import BatchScored, Notice, RunFinished, RunPlan, RunStarted
+from .document import Document, build_document
+from .events import BatchScored, DocumentSource, Notice, RunFinished, RunPlan, RunStarted
 from .stats import Z95, safe_exp
+from .surprisal import SurprisalIndex
 
 HISTORY = 4096
 LOG_LINES = 500
@@ -94,7 +96,10 @@ class LiveRun:
 
     def __init__(self) -> None:
         self.plan: RunPlan | None = None
+        self.source: DocumentSource | None = None
         self.labels: dict[str, LabelLive] = {}
+        self.index: dict[str, SurprisalIndex] = {}
+        """Per label: every completed example's per-token results, for the viewer."""
         self.log: deque[tuple[str, str]] = deque(maxlen=LOG_LINES)
         self.log_total = 0
         """Entries ever logged (the deque keeps the last LOG_LINES)."""
@@ -112,8 +117,10 @@ class LiveRun:
         self.events_seen += 1
         if isinstance(event, RunStarted):
             self.plan = event.plan
+            self.source = event.source
             self.labels = {label: LabelLive(label, event.plan.targets_per_label)
                            for label in event.plan.labels}
+            self.index = {label: SurprisalIndex() for label in event.plan.labels}
             self._log(("info", f"scoring {event.plan.n_examples} examples, "
                                      f"{event.plan.targets_per_label:,} targets, "
                                      f"{event.plan.n_batches} batches"))
@@ -121,6 +128,8 @@ class LiveRun:
             self._log((event.level, event.message))
         elif isinstance(event, BatchScored):
             self.labels[event.label].add(event)
+            for result in event.results:
+                self.index[event.label].add(result)
             self.elapsed_s = event.elapsed_s
             if self.plan and event.label == self.plan.labels[-1]:
                 self.batches_done = event.batch + 1
@@ -152,3 +161,11 @@ class LiveRun:
         done = sum(l.tokens_done for l in self.labels.values())
         rate = self.tokens_per_s
         return (total - done) / rate if rate and rate > 0 else math.nan
+
+    def document(self, label: str, example: int) -> Document | None:
+        """An example laid out for the viewer with `label`'s results (None: no source)."""
+        if self.source is None:
+            return None
+        result = self.index[label].results.get(example) if label in self.index else None
+        return build_document(self.source.examples[example], result, self.source.token_texts,
+                              self.source.max_seq_length)

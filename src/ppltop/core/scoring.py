@@ -27,10 +27,11 @@ from .batching import mlx_lm_batches
 from .config import EvalConfig
 from .data import Split, load_split
 from .errors import InputError
-from .events import BatchScored, Event, Notice, RunFinished, RunPlan, RunStarted
+from .events import BatchScored, DocumentSource, Event, Notice, RunFinished, RunPlan, RunStarted
 from .model import Adapter, ModelHandle, read_adapter
 from .results import ExampleResult
 from .summary import summarize
+from .token_text import TokenTexts
 
 
 class SplitForward:
@@ -166,7 +167,9 @@ class Evaluation:
         then carries the partial figures.
         """
         plan = self.plan if self.plan is not None else self.prepare()
-        yield RunStarted(plan)
+        source = DocumentSource(self.split.examples, TokenTexts(self.handle.tokenizer),
+                                self.config.max_seq_length, str(self.split.path))
+        yield RunStarted(plan, source)
         for warning in self.split.warnings:
             yield Notice("warning", warning)
         cfg = self.config

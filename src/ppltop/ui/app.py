@@ -22,7 +22,9 @@ from ..core.events import RunFinished
 from ..core.live import LiveRun
 from ..core.worker import ScoringWorker
 from ..themes import DEFAULT_THEME, LoadedThemes, load_themes
+from .screens.document_screen import DocumentScreen
 from .screens.error_screen import ErrorScreen
+from .screens.viewer_screen import ViewerScreen
 from .widgets.batch_loss_chart import BatchLossChart
 from .widgets.config_pane import ConfigPane
 from .widgets.event_log import EventLog
@@ -42,6 +44,10 @@ class PplTopApp(App[int]):
                 tooltip="Pause or resume scoring between batches"),
         Binding("c", "cancel_run", "Cancel", id="ppltop.cancel",
                 tooltip="Stop scoring after this batch; the figures so far stay, marked partial"),
+        Binding("v", "open_viewer", "Viewer", id="ppltop.viewer",
+                tooltip="Surprisal viewer: examples, worst tokens, loss by token, histograms"),
+        Binding("w", "worst_token", "Worst token", id="ppltop.worst_token",
+                tooltip="Open the single most surprising token of the run"),
         Binding("x", "toggle_x_axis", "X axis", id="ppltop.x_axis",
                 tooltip="Batch loss chart: x axis in batches or in tokens"),
         Binding("t", "next_theme", "Theme", id="ppltop.theme", tooltip="Switch to the next theme"),
@@ -110,6 +116,8 @@ class PplTopApp(App[int]):
         for event in events:
             self.live.apply(event)
         self._redraw()
+        if isinstance(self.screen, ViewerScreen):
+            self.screen.refresh_data()
         if self.live.error and not self._error_shown:
             self._error_shown = True
             self.push_screen(ErrorScreen(self.live.error))
@@ -161,6 +169,29 @@ class PplTopApp(App[int]):
         if worker is not None and worker.is_alive():
             worker.cancel()
             self.notify("cancelling after this batch; the figures so far stay")
+
+    @property
+    def active_label(self) -> str | None:
+        panel = self.query_one(PplPanel)
+        if panel.active_label in self.live.labels:
+            return panel.active_label
+        return next(iter(self.live.labels), None)
+
+    def action_open_viewer(self) -> None:
+        label = self.active_label
+        if label is None or self.live.source is None:
+            self.notify("nothing scored yet")
+            return
+        self.push_screen(ViewerScreen(self.live, label))
+
+    def action_worst_token(self) -> None:
+        label = self.active_label
+        index = self.live.index.get(label) if label else None
+        hits = index.worst_tokens(1) if index else []
+        if not hits:
+            self.notify("nothing scored yet")
+            return
+        self.push_screen(DocumentScreen(self.live, label, hits[0].example, hits[0].position))
 
     def action_toggle_x_axis(self) -> None:
         chart = self.query_one(BatchLossChart)

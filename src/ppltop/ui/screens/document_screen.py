@@ -1,0 +1,111 @@
+"""The document view: one example, token by token, with the detail panel."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from ...core.live import LiveRun
+from ..widgets.document_view import MODES, DocumentView
+from ..widgets.token_detail import TokenDetail
+
+DEFAULT_THRESHOLD_BITS = 8.0
+
+
+class DocumentScreen(Screen):
+    """Opened on an example (and optionally a token) of the active label."""
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="ppltop.doc.back",
+                tooltip="Back to the previous screen"),
+        Binding("n", "jump(1)", "Next ≥ threshold", id="ppltop.doc.next_surprising",
+                tooltip="Cursor to the next token above the surprisal threshold"),
+        Binding("N", "jump(-1)", "Prev", id="ppltop.doc.prev_surprising",
+                tooltip="Cursor to the previous token above the surprisal threshold"),
+        Binding("plus,equals_sign", "threshold(1)", "Threshold +", id="ppltop.doc.threshold_up",
+                tooltip="Raise the surprisal threshold by one bit"),
+        Binding("minus", "threshold(-1)", "Threshold -", id="ppltop.doc.threshold_down",
+                tooltip="Lower the surprisal threshold by one bit"),
+        Binding("m", "next_mode", "Mode", id="ppltop.doc.mode",
+                tooltip="Color by surprisal, rank bucket or entropy"),
+    ]
+
+    DEFAULT_CSS = """
+    DocumentScreen #doc-body { height: 1fr; }
+    DocumentScreen #doc-main { border: round $primary; border-title-color: $primary; }
+    DocumentScreen #doc-legend { height: 1; padding: 0 1; }
+    """
+
+    def __init__(self, live: LiveRun, label: str, example: int, position: int | None = None):
+        super().__init__()
+        self.live = live
+        self.label = label
+        self.example = example
+        self.start_position = position
+        self.threshold_bits = DEFAULT_THRESHOLD_BITS
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="doc-body"):
+            with Vertical(id="doc-main"):
+                yield DocumentView(id="doc-view")
+                yield Static("", id="doc-legend")
+            yield TokenDetail(id="doc-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load()
+
+    def load(self) -> None:
+        doc = self.live.document(self.label, self.example)
+        view = self.query_one(DocumentView)
+        main = self.query_one("#doc-main")
+        example = self.live.source.examples[self.example]
+        main.border_title = f"{self.label} · example {self.example} (line {example.line})"
+        self._scored_note = (f"{doc.result.n_tokens} scored · mean {doc.result.mean_loss:.3f} nats"
+                             if doc.result is not None else "not scored yet")
+        start = self.start_position
+        if start is None:
+            scored = doc.scored_positions()
+            start = int(scored[0]) if len(scored) else 0
+        view.show_document(doc, start)
+        view.focus()
+        self._update_legend()
+
+    def _update_legend(self) -> None:
+        view = self.query_one(DocumentView)
+        text = Text()
+        for label, style in view.legend_segments():
+            text.append(label, style)
+        text.append(f"  {view.legend()}")
+        self.query_one("#doc-main").border_subtitle = (
+            f"{self._scored_note} · n/N ≥ {self.threshold_bits:g} bits")
+        self.query_one("#doc-legend", Static).update(text)
+
+    def on_document_view_cursor_moved(self, message: DocumentView.CursorMoved) -> None:
+        view = message.view
+        self.query_one(TokenDetail).show_token(view.document, message.position,
+                                               self.live.source.token_texts)
+
+    def action_jump(self, direction: int) -> None:
+        view = self.query_one(DocumentView)
+        index = self.live.index.get(self.label)
+        target = index.next_above(self.example, view.cursor, self.threshold_bits,
+                                  forward=direction > 0) if index else None
+        if target is None:
+            self.notify(f"no token above {self.threshold_bits:g} bits "
+                        f"{'after' if direction > 0 else 'before'} the cursor")
+            return
+        view.move_to(target)
+
+    def action_threshold(self, delta: int) -> None:
+        self.threshold_bits = max(0.0, self.threshold_bits + delta)
+        self._update_legend()
+
+    def action_next_mode(self) -> None:
+        view = self.query_one(DocumentView)
+        view.mode = MODES[(MODES.index(view.mode) + 1) % len(MODES)]
+        self._update_legend()

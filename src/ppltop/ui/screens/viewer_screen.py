@@ -1,0 +1,198 @@
+"""The surprisal viewer: examples, the worst tokens, loss by token, and histograms.
+
+Every list is a `PagedTable` that asks the core's `SurprisalIndex` for the visible page
+only; Enter opens the document view at the example (or the token).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Input, TabbedContent, TabPane
+from textual_plotext import PlotextPlot
+
+from ...core.live import LiveRun
+from ...core.surprisal import SurprisalIndex
+from ..widgets.paged_table import Column, PagedTable
+from .document_screen import DocumentScreen
+
+WORST_TOKENS = 1000
+TOKEN_GROUPS = 2000
+
+
+def _num(value: float, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if math.isfinite(value) else "nan"
+
+
+class ViewerScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="ppltop.viewer.back",
+                tooltip="Back to the dashboard"),
+        Binding("slash", "focus_filter", "Filter", id="ppltop.viewer.filter",
+                tooltip="Filter the examples by text"),
+    ]
+
+    DEFAULT_CSS = """
+    ViewerScreen #filter { dock: top; }
+    ViewerScreen PlotextPlot { height: 1fr; }
+    """
+
+    def __init__(self, live: LiveRun, label: str) -> None:
+        super().__init__()
+        self.live = live
+        self.label = label
+        self._example_order = np.zeros(0, dtype=np.int64)
+        self._allowed: np.ndarray | None = None
+        self._texts: dict[int, str] = {}
+        self._worst = []
+        self._groups = []
+
+    @property
+    def index(self) -> SurprisalIndex:
+        return self.live.index[self.label]
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(id="viewer-tabs"):
+            with TabPane("Examples", id="tab-examples"):
+                yield Input(placeholder="filter examples by text (Enter)", id="filter")
+                yield PagedTable(
+                    [Column("#", 6, "index"), Column("line", 6), Column("tokens", 7, "tokens"),
+                     Column("mean", 7, "mean_loss"), Column("total", 9, "total_loss"),
+                     Column("worst", 7, "worst_bits"), Column("worst token", 24, align="left")],
+                    self._fetch_examples, sort_key="mean_loss", id="examples")
+            with TabPane("Worst tokens", id="tab-worst"):
+                yield PagedTable(
+                    [Column("bits", 7), Column("token", 20, align="left"), Column("rank", 7),
+                     Column("example", 8), Column("pos", 6)],
+                    self._fetch_worst, id="worst")
+            with TabPane("By token", id="tab-groups"):
+                yield PagedTable(
+                    [Column("token", 20, align="left"), Column("count", 8, "count"),
+                     Column("mean bits", 9, "mean_bits"), Column("total nats", 11, "total_loss"),
+                     Column("share", 7)],
+                    self._fetch_groups, sort_key="total_loss", id="groups")
+            with TabPane("Histograms", id="tab-hist"):
+                yield PlotextPlot(id="hist-tokens")
+                yield PlotextPlot(id="hist-examples")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"viewer · {self.label}"
+        self.refresh_data()
+        self.query_one("#examples", PagedTable).focus()
+
+    # -- data --------------------------------------------------------------------------
+    def refresh_data(self) -> None:
+        """New results arrived (or the screen opened): recompute orders, redraw lists."""
+        self._sort_examples()
+        self._worst = self.index.worst_tokens(WORST_TOKENS)
+        worst = self.query_one("#worst", PagedTable)
+        worst.set_row_count(len(self._worst))
+        self._load_groups()
+        self._plot_histograms()
+
+    def _sort_examples(self) -> None:
+        table = self.query_one("#examples", PagedTable)
+        self._example_order = self.index.example_order(table.sort_key or "index",
+                                                       table.descending, self._allowed)
+        table.set_row_count(len(self._example_order))
+        table.invalidate()
+
+    def _load_groups(self) -> None:
+        table = self.query_one("#groups", PagedTable)
+        self._groups = self.index.by_token(sort=table.sort_key or "total_loss",
+                                           count=TOKEN_GROUPS)
+        if not table.descending:
+            self._groups = self._groups[::-1]
+        self._total_loss = sum(r.total_loss for r in self.index.results.values()) or 1.0
+        table.set_row_count(len(self._groups))
+        table.invalidate()
+
+    def _piece(self, token_id: int) -> str:
+        return repr(self.live.source.token_texts.label(token_id))
+
+    def _fetch_examples(self, start: int, count: int) -> list[list[str]]:
+        rows = self.index.example_rows(self._example_order, start, count)
+        examples = self.live.source.examples
+        out = []
+        for r in rows:
+            token = int(examples[r.index].tokens[r.worst_position])
+            out.append([str(r.index), str(examples[r.index].line), str(r.tokens),
+                        _num(r.mean_loss), _num(r.total_loss, 1), _num(r.worst_bits, 2),
+                        self._piece(token)])
+        return out
+
+    def _fetch_worst(self, start: int, count: int) -> list[list[str]]:
+        out = []
+        for hit in self._worst[start:start + count]:
+            result = self.index.results[hit.example]
+            rank = int(result.rank[hit.position - int(result.positions[0])])
+            out.append([_num(hit.bits, 2), self._piece(hit.token_id), str(rank),
+                        str(hit.example), str(hit.position)])
+        return out
+
+    def _fetch_groups(self, start: int, count: int) -> list[list[str]]:
+        return [[self._piece(g.token_id), str(g.count), _num(g.mean_bits, 2),
+                 _num(g.total_loss, 1), f"{g.total_loss / self._total_loss:.1%}"]
+                for g in self._groups[start:start + count]]
+
+    def _plot_histograms(self) -> None:
+        (tok_counts, tok_edges), (ex_counts, ex_edges) = self.index.histograms()
+        for widget_id, counts, edges, title in (
+                ("#hist-tokens", tok_counts, tok_edges, "per-token surprisal (bits)"),
+                ("#hist-examples", ex_counts, ex_edges, "per-example mean loss (nats)")):
+            plot = self.query_one(widget_id, PlotextPlot)
+            plt = plot.plt
+            plt.clear_data()
+            plt.clear_figure()
+            plt.title(title)
+            if len(counts):
+                centers = ((edges[:-1] + edges[1:]) / 2).tolist()
+                plt.bar(centers, counts.tolist(), width=0.9 * float(edges[1] - edges[0]))
+            plot.refresh()
+
+    # -- events ------------------------------------------------------------------------
+    def on_paged_table_sort_changed(self, message: PagedTable.SortChanged) -> None:
+        if message.table.id == "examples":
+            self._sort_examples()
+        elif message.table.id == "groups":
+            self._load_groups()
+
+    def on_paged_table_selected(self, message: PagedTable.Selected) -> None:
+        table_id = message.table.id
+        if table_id == "examples":
+            row = self.index.example_rows(self._example_order, message.row, 1)[0]
+            self.app.push_screen(DocumentScreen(self.live, self.label, row.index))
+        elif table_id == "worst":
+            hit = self._worst[message.row]
+            self.app.push_screen(DocumentScreen(self.live, self.label, hit.example, hit.position))
+        elif table_id == "groups":
+            hit = self.index.worst_occurrence(self._groups[message.row].token_id)
+            if hit is not None:
+                self.app.push_screen(DocumentScreen(self.live, self.label, hit.example,
+                                                    hit.position))
+
+    def action_focus_filter(self) -> None:
+        self.query_one(TabbedContent).active = "tab-examples"
+        self.query_one("#filter", Input).focus()
+
+    def on_input_submitted(self, message: Input.Submitted) -> None:
+        needle = message.value.strip().lower()
+        if not needle:
+            self._allowed = None
+        else:
+            self._allowed = np.array([i for i in self.index.results
+                                      if needle in self._text_of(i)], dtype=np.int64)
+        self._sort_examples()
+        self.query_one("#examples", PagedTable).focus()
+
+    def _text_of(self, example: int) -> str:
+        if example not in self._texts:
+            tokens = self.live.source.examples[example].tokens
+            self._texts[example] = "".join(
+                self.live.source.token_texts.pieces(tokens)).lower()
+        return self._texts[example]
