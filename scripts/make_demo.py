@@ -120,7 +120,7 @@ TRAIN_SAMPLE = 240  # data/train.jsonl: a sample of the base model's training re
 ADAPTER_VALID = 24  # per adapter slice, in the work dir
 
 # Model and training.
-VOCAB_SIZE = 1536
+VOCAB_SIZE = 1024
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<|system|>", "<|user|>", "<|assistant|>"]
 MODEL_CONFIG = {
     "architectures": ["LlamaForCausalLM"],
@@ -560,7 +560,7 @@ def stage_train_base() -> None:
     import mlx.nn as nn
     import mlx.optimizers as optim
     import numpy as np
-    from mlx.utils import tree_flatten
+    from mlx.utils import tree_flatten, tree_unflatten
     from mlx_lm.models import llama
     from tokenizers import Tokenizer
 
@@ -582,6 +582,17 @@ def stage_train_base() -> None:
 
     args = llama.ModelArgs.from_dict(MODEL_CONFIG)
     model = llama.Model(args)
+    # GPT-2 style init (MLX's defaults let the random blocks drown the embeddings,
+    # which slows early training a lot): N(0, 0.02), residual outputs scaled down.
+    init_std = cfg.get("init_std")
+    resid_std = (init_std or 0) / math.sqrt(2 * args.num_hidden_layers)
+    new = []
+    for name, w in tree_flatten(model.parameters()) if init_std else []:
+        if name.endswith("norm.weight"):
+            continue
+        std = resid_std if name.endswith(("o_proj.weight", "down_proj.weight")) else init_std
+        new.append((name, std * mx.random.normal(w.shape)))
+    model.update(tree_unflatten(new))
     mx.eval(model.parameters())
     n_params = sum(v.size for _, v in tree_flatten(model.parameters()))
     log(f"base model: {n_params / 1e6:.2f}M parameters, {len(train_ids)} training tokens, "

@@ -49,6 +49,12 @@ def mlx_lm_evaluate(model_path, data_file: Path, batch_size=4, max_seq_length=20
                     max_seq_length=max_seq_length)
 
 
+def demo_tokenizer():
+    from mlx_lm.utils import load_tokenizer
+
+    return load_tokenizer(demo.MODEL_DIR)
+
+
 @pytest.fixture(scope="session")
 def demo_model() -> Path:
     return demo.MODEL_DIR

@@ -99,7 +99,7 @@ def _bad_inputs(tmp_path: Path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     chat = tmp_path / "chat.jsonl"
-    chat.write_text(json.dumps({"prompt": "p " * 300, "completion": "c"}) + "\n")
+    chat.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
     return [
         ("model missing", ["--model", str(tmp_path / "nope"), *data], "no such folder"),
         ("no config.json", ["--model", str(no_config), *data], "no config.json"),
@@ -112,8 +112,8 @@ def _bad_inputs(tmp_path: Path):
         ("malformed", [*model, "--data", str(malformed)], "malformed.jsonl:2: invalid JSON"),
         ("no known format", [*model, "--data", str(unknown)], "unknown.jsonl:1: record of no"),
         ("empty split", [*model, "--data", str(empty)], "split is empty"),
-        ("no scorable token", [*model, "--data", str(chat), "--mask-prompt",
-                               "--max-seq-length", "64"], "chat.jsonl:1: this example has no"),
+        ("no scorable token", [*model, "--data", str(chat), "--mask-prompt"],
+         "chat.jsonl:1: this example has no"),
         ("model without data", model, "--data is missing"),
         ("bad number", [*model, *data, "--batch-size", "0"], "--batch-size 0: must be at least 1"),
         ("bad test-batches", [*model, *data, "--test-batches", "-3"], "--test-batches -3"),

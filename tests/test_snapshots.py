@@ -22,3 +22,26 @@ async def _finished(pilot):
 def test_main_screen(snap_compare, size, theme):
     app = PplTopApp(synthetic.events, synthetic.INFO, theme=theme)
     assert snap_compare(app, terminal_size=size, run_before=_finished)
+
+
+@pytest.mark.parametrize("mode", ["surprisal", "rank"])
+def test_document_view(snap_compare, mode):
+    app = PplTopApp(synthetic.document_events, synthetic.INFO)
+
+    async def open_document(pilot):
+        for _ in range(400):
+            if app.live.index.get("base") and len(app.live.index["base"]):
+                break
+            await pilot.pause(0.02)
+        await pilot.pause(0.3)
+        await pilot.press("v")
+        await pilot.pause(0.2)
+        await pilot.press("home", "enter")
+        await pilot.pause(0.2)
+        for _ in range(6):
+            await pilot.press("right")
+        if mode == "rank":
+            await pilot.press("m")
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=open_document)

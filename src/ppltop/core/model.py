@@ -90,6 +90,9 @@ def read_adapter(path: str | Path, label: str | None = None) -> Adapter:
         raise InputError(f"{config_file}: not valid JSON ({e}); restore the file mlx_lm.lora wrote")
     try:
         weights = mx.load(str(weights_file))
+        # evaluate here: a lazy array made on this thread's stream cannot be evaluated on
+        # the scoring thread ("There is no Stream(cpu, 0) in current thread")
+        mx.eval(weights)
     except Exception as e:
         raise InputError(f"{weights_file}: cannot read ({str(e)[:120]}); "
                          "the file may be truncated or not safetensors")
@@ -124,6 +127,7 @@ class ModelHandle:
                 self._restore_base()
                 raise
         self.model.eval()
+        mx.eval(self.model.parameters())  # nothing lazy may cross to another thread
         self.active = adapter
 
     def _restore_base(self) -> None:

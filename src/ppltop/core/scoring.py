@@ -115,14 +115,17 @@ class Evaluation:
                                              cfg.test_batches, cfg.seed) for i in b}
             examples = [e for e in examples if e.index in keep]
         self.scored_examples = examples
-        segments = []
+        segments, self.empty_after_truncation = [], []
         for example in examples:
-            own = segments_for(example, cfg.max_seq_length, cfg.long_sequences)
-            if sum(s.n_targets for s in own) == 0:
+            if max(1, example.offset) >= len(example.tokens):
                 raise InputError(
                     f"{self.split.path}:{example.line}: this example has no token to score "
                     f"({len(example.tokens)} tokens, prompt {example.offset}); "
-                    "raise --max-seq-length, drop --mask-prompt or remove the record")
+                    "drop --mask-prompt or remove the record")
+            own = segments_for(example, cfg.max_seq_length, cfg.long_sequences)
+            if sum(s.n_targets for s in own) == 0:
+                # still fed to the model: mlx-lm may count its phantom pad target
+                self.empty_after_truncation.append(example)
             segments += own
         self.segments_per_example = {}
         for s in segments:
@@ -177,6 +180,11 @@ class Evaluation:
             yield Notice("warning", f"{len(self.split.examples)} examples but --batch-size "
                          f"{cfg.batch_size}: mlx-lm would refuse; ppltop scores them in one "
                          "smaller batch")
+        if self.empty_after_truncation:
+            lines = ", ".join(str(e.line) for e in self.empty_after_truncation[:5])
+            yield Notice("warning", f"{len(self.empty_after_truncation)} examples have no token "
+                         f"left to score within --max-seq-length {cfg.max_seq_length} (their "
+                         f"prompt fills it; lines {lines}): they count in neither figure")
         n_trunc = sum(1 for e in self.scored_examples if len(e.tokens) > cfg.max_seq_length)
         if n_trunc:
             how = ("scored whole in overlapping windows" if cfg.long_sequences == "window"

@@ -115,7 +115,7 @@ def summarize(label: str, adapter, results: dict[int, ExampleResult], split: Spl
               scored_examples: list[Example], cfg: EvalConfig, elapsed_s: float,
               complete: bool, tokens_per_s: float) -> RunSummary:
     """Both figures for one label, and the words that explain their difference."""
-    good = [r for r in results.values() if r.finite]
+    good = [r for r in results.values() if r.finite and r.n_tokens]
     sums = np.array([r.loss_sum for r in good])
     counts = np.array([r.n_tokens for r in good])
     loss, se = clustered_mean(sums, counts)
