@@ -108,7 +108,7 @@ class ViewerScreen(Screen):
                                            count=TOKEN_GROUPS)
         if not table.descending:
             self._groups = self._groups[::-1]
-        self._total_loss = sum(r.total_loss for r in self.index.results.values()) or 1.0
+        self._total_loss = sum(r.loss_sum for r in self.index.results.values()) or 1.0
         table.set_row_count(len(self._groups))
         table.invalidate()
 
