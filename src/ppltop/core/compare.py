@@ -1,0 +1,126 @@
+"""Paired comparison of two labels scored on the same tokens.
+
+Δloss = loss(candidate) - loss(reference) over the examples both have scored (negative:
+the candidate is better). Its 95% interval comes from a paired bootstrap over examples:
+the same resampled examples on both sides, so example difficulty cancels out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .results import ExampleResult
+from .stats import safe_exp
+
+BOOTSTRAP_REPS = 2000
+_CHUNK = 200
+
+
+@dataclass
+class Comparison:
+    label: str
+    reference: str
+    examples: int
+    tokens: int
+    loss: float
+    reference_loss: float
+    delta_loss: float
+    delta_ppl: float
+    delta_ci95: tuple[float, float]
+    win_share: float
+    """Share of examples whose mean loss is lower than the reference's."""
+    significant: bool
+    """The interval excludes zero."""
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["delta_ci95"] = list(self.delta_ci95)
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in out.items()}
+
+
+def paired_arrays(candidate: dict[int, ExampleResult], reference: dict[int, ExampleResult]):
+    """(loss sums of candidate, of reference, token counts) over the examples both scored."""
+    common = sorted(set(candidate) & set(reference))
+    common = [i for i in common if candidate[i].n_tokens and candidate[i].finite
+              and reference[i].finite]
+    s_c = np.array([candidate[i].loss_sum for i in common], dtype=np.float64)
+    s_r = np.array([reference[i].loss_sum for i in common], dtype=np.float64)
+    n = np.array([candidate[i].n_tokens for i in common], dtype=np.float64)
+    return s_c, s_r, n
+
+
+def paired_bootstrap(s_c: np.ndarray, s_r: np.ndarray, n: np.ndarray,
+                     reps: int = BOOTSTRAP_REPS, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of Δloss = Σs_c/Σn - Σs_r/Σn, resampling examples in pairs."""
+    m = len(n)
+    if m < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    diff = s_c - s_r
+    deltas = np.empty(reps)
+    for start in range(0, reps, _CHUNK):
+        k = min(_CHUNK, reps - start)
+        picks = rng.integers(0, m, size=(k, m))
+        deltas[start:start + k] = diff[picks].sum(axis=1) / n[picks].sum(axis=1)
+    lo, hi = np.percentile(deltas, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def compare(label: str, candidate: dict[int, ExampleResult], reference_label: str,
+            reference: dict[int, ExampleResult], reps: int = BOOTSTRAP_REPS,
+            seed: int = 0) -> Comparison:
+    s_c, s_r, n = paired_arrays(candidate, reference)
+    total = n.sum()
+    loss_c = s_c.sum() / total if total else math.nan
+    loss_r = s_r.sum() / total if total else math.nan
+    lo, hi = paired_bootstrap(s_c, s_r, n, reps, seed)
+    wins = float(np.mean(s_c / n < s_r / n)) if len(n) else math.nan
+    significant = bool(math.isfinite(lo) and (hi < 0 or lo > 0))
+    return Comparison(label, reference_label, len(n), int(total), loss_c, loss_r,
+                      loss_c - loss_r, safe_exp(loss_c) - safe_exp(loss_r), (lo, hi), wins,
+                      significant)
+
+
+@dataclass
+class TokenDelta:
+    example: int
+    position: int
+    token_id: int
+    delta_bits: float
+    """Surprisal under the candidate minus under the reference (negative: improved)."""
+
+
+def token_deltas(candidate: dict[int, ExampleResult], reference: dict[int, ExampleResult],
+                 count: int = 100, improved: bool = True) -> list[TokenDelta]:
+    """The tokens the candidate improved (or hurt) most relative to the reference."""
+    ex, pos, ids, deltas = [], [], [], []
+    for i in sorted(set(candidate) & set(reference)):
+        c, r = candidate[i], reference[i]
+        if c.n_tokens == 0 or c.n_tokens != r.n_tokens:
+            continue
+        ex.append(np.full(c.n_tokens, i))
+        pos.append(c.positions)
+        ids.append(c.targets)
+        deltas.append((r.logprob - c.logprob) / math.log(2))
+    if not deltas:
+        return []
+    d = np.concatenate(deltas)
+    d = np.where(np.isfinite(d), d, 0.0)
+    key = d if improved else -d
+    k = min(count, len(d))
+    top = np.argpartition(key, k - 1)[:k]
+    top = top[np.argsort(key[top], kind="stable")]
+    ex_a, pos_a, ids_a = np.concatenate(ex), np.concatenate(pos), np.concatenate(ids)
+    return [TokenDelta(int(ex_a[j]), int(pos_a[j]), int(ids_a[j]), float(d[j])) for j in top]
+
+
+def example_deltas(candidate: dict[int, ExampleResult], reference: dict[int, ExampleResult]
+                   ) -> list[tuple[int, float]]:
+    """(example, Δ mean loss) for every example both scored, most improved first."""
+    out = [(i, candidate[i].mean_loss - reference[i].mean_loss)
+           for i in sorted(set(candidate) & set(reference)) if candidate[i].n_tokens]
+    return sorted(out, key=lambda t: t[1])
