@@ -12,7 +12,7 @@ from ppltop.ui.screens.document_screen import DocumentScreen
 from ppltop.ui.screens.viewer_screen import ViewerScreen
 from ppltop.ui.widgets.document_view import DocumentView
 from ppltop.ui.widgets.paged_table import PagedTable
-from ppltop.ui.widgets.token_detail import describe_token
+from ppltop.ui.widgets.token_detail import describe_token, prob
 
 
 def detail_text(app) -> str:
@@ -95,7 +95,7 @@ async def test_cursor_detail_threshold_jump_and_modes(handle):
         row = int(doc.row[position])
         r = doc.result
         text = detail_text(app)
-        assert f"prob      {math.exp(float(r.logprob[row])):.4f}" in text
+        assert f"prob      {prob(float(r.logprob[row]))}" in text
         assert f"position  {position} of {len(doc)}" in text
         # n jumps to the next token above the threshold, as the core computes it
         index = app.live.index["base"]

@@ -58,8 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, help="model folder (as mlx_lm.lora --model)")
     p.add_argument("--adapter-path", type=Path, action="append", default=[], dest="adapters",
                    metavar="PATH", help="adapter folder; repeat to compare several")
+    p.add_argument("--checkpoints", action="store_true",
+                   help="score every *_adapters.safetensors checkpoint in each adapter folder")
     p.add_argument("--no-base", action="store_true",
                    help="with adapters, do not score the base model")
+    p.add_argument("--reference", metavar="LABEL", default=None,
+                   help="label the others are compared with (default: base, else the first)")
     p.add_argument("--data", type=Path, help="folder with train/valid/test.jsonl, or one .jsonl")
     p.add_argument("--split", choices=("test", "valid", "train"), default="test")
     p.add_argument("--batch-size", type=_int_arg("--batch-size", 1), default=4)
@@ -117,12 +121,12 @@ def make_config(args: argparse.Namespace):
         model=model, data=data, adapters=list(adapters), split=args.split,
         batch_size=args.batch_size, max_seq_length=args.max_seq_length,
         test_batches=args.test_batches, mask_prompt=args.mask_prompt, seed=args.seed,
-        no_base=args.no_base, long_sequences=args.long_sequences,
+        no_base=args.no_base, checkpoints=args.checkpoints, long_sequences=args.long_sequences, reference=args.reference,
         per_token=not args.loss_only,
     )
 
 
-def write_json(path: Path, config, summaries, blas) -> None:
+def write_json(path: Path, config, summaries, blas, comparisons=()) -> None:
     from .core.errors import InputError
 
     payload = {
@@ -134,6 +138,7 @@ def write_json(path: Path, config, summaries, blas) -> None:
         "config": config.to_dict(),
         "blas": blas.to_dict() if blas else None,
         "runs": [s.to_dict() for s in summaries],
+        "comparison": [c.to_dict() for c in comparisons],
     }
     path = path.expanduser()
     tmp = path.with_name(path.name + ".tmp")
@@ -193,7 +198,7 @@ def run_headless(config, args, blas) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     if finished is not None and args.json is not None:
-        write_json(args.json, config, finished.summaries, blas)
+        write_json(args.json, config, finished.summaries, blas, finished.comparisons)
     if finished is not None and finished.cancelled:
         return 130
     return 0
@@ -223,7 +228,7 @@ def run_dashboard(config, args, blas) -> int:
     os.environ.setdefault("TEXTUAL_FPS", "15")
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
     from .core.scoring import Evaluation
-    from .headless import render_summary
+    from .headless import render_comparison, render_summary
     from .themes import initial_theme, load_themes
     from .ui.app import PplTopApp, load_keymap
 
@@ -249,8 +254,12 @@ def run_dashboard(config, args, blas) -> int:
             print("ppltop: cancelled: the figures below are partial")
         for summary in live.finished.summaries:
             sys.stdout.write(render_summary(summary))
+        if live.finished.comparisons:
+            sys.stdout.write(render_comparison(live.finished.summaries,
+                                               live.finished.comparisons))
         if args.json is not None:
-            write_json(args.json, config, live.finished.summaries, blas)
+            write_json(args.json, config, live.finished.summaries, blas,
+                       live.finished.comparisons)
     sys.stdout.flush()
     if not stopped:  # a batch still computing: leave without waiting for it
         sys.stderr.flush()

@@ -78,6 +78,8 @@ class HeadlessPrinter:
             print("ppltop: cancelled: the figures below are partial", file=self.out)
         for summary in event.summaries:
             self.out.write(render_summary(summary))
+        if event.comparisons:
+            self.out.write(render_comparison(event.summaries, event.comparisons))
         self.out.flush()
 
 
@@ -99,4 +101,24 @@ def render_summary(s: RunSummary) -> str:
                  f"{s.tokens_per_s:,.0f} tok/s")
     lines.append("  why they differ:")
     lines += [f"    - {reason}" for reason in s.explanation]
+    return "\n".join(lines) + "\n"
+
+
+def render_comparison(summaries, comparisons) -> str:
+    """A compact table: each label against the reference, paired over the same examples."""
+    ref = comparisons[0].reference
+    by_label = {s.label: s for s in summaries}
+    lines = [f"== comparison, paired over the same examples (reference: {ref}) ==",
+             f"{'label':<16} {'loss':>8} {'PPL':>9} {'Δloss':>9} {'95% CI of Δloss':>21} "
+             f"{'ΔPPL':>9} {'wins':>6}  "]
+    r = by_label[ref]
+    lines.append(f"{ref:<16} {r.loss:>8.4f} {r.ppl:>9.3f} {'':>9} {'':>21} {'':>9} {'':>6}  "
+                 "reference")
+    for c in comparisons:
+        lo, hi = c.delta_ci95
+        verdict = ("better" if c.delta_loss < 0 else "worse") if c.significant \
+            else "not significant"
+        lines.append(f"{c.label:<16} {c.loss:>8.4f} {math.exp(c.loss):>9.3f} "
+                     f"{c.delta_loss:>+9.4f} {f'[{lo:+.4f}, {hi:+.4f}]':>21} "
+                     f"{c.delta_ppl:>+9.3f} {c.win_share:>6.0%}  {verdict}")
     return "\n".join(lines) + "\n"

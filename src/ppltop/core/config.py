@@ -16,6 +16,8 @@ class EvalConfig:
     """A folder with train/valid/test.jsonl, or one .jsonl file."""
     adapters: list[Path] = field(default_factory=list)
     """Adapter folders, each scored on the same tokens as the base model."""
+    checkpoints: bool = False
+    """Score every `*_adapters.safetensors` checkpoint in each adapter folder."""
     split: str = "test"
     batch_size: int = 4
     max_seq_length: int = 2048
@@ -26,6 +28,8 @@ class EvalConfig:
     """As `mlx_lm.lora --seed` (default 0): the batch order and --test-batches choice."""
     no_base: bool = False
     """Skip the base model when adapters are given."""
+    reference: str | None = None
+    """Label the others are compared with; None: the base model, or the first adapter."""
     long_sequences: str = "truncate"
     """`truncate` (as mlx-lm) or `window`: overlapping windows, stride half the window."""
     per_token: bool = True

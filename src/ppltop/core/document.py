@@ -38,6 +38,15 @@ class Document:
     row: np.ndarray
     """int32 per token: index into the result's arrays, -1 if not scored."""
     result: ExampleResult | None
+    reference: ExampleResult | None = None
+    """The reference label's result on the same example, for the diff mode."""
+    ref_bits: np.ndarray | None = None
+    """float32 per token: the reference's surprisal, NaN if not scored."""
+
+    @property
+    def delta_bits(self) -> np.ndarray | None:
+        """Surprisal minus the reference's (negative: better than the reference)."""
+        return None if self.ref_bits is None else self.bits - self.ref_bits
 
     def __len__(self) -> int:
         return len(self.pieces)
@@ -53,7 +62,7 @@ class Document:
 
 
 def build_document(example: Example, result: ExampleResult | None, token_texts,
-                   max_seq_length: int) -> Document:
+                   max_seq_length: int, reference: ExampleResult | None = None) -> Document:
     tokens = example.tokens
     n = len(tokens)
     pieces = token_texts.pieces(tokens)
@@ -80,4 +89,9 @@ def build_document(example: Example, result: ExampleResult | None, token_texts,
         else:
             kind.append(PENDING)
     special = np.array([token_texts.is_special(t) for t in tokens], dtype=bool)
-    return Document(example, pieces, kind, special, bits, entropy, rank, row, result)
+    ref_bits = None
+    if reference is not None and reference.n_tokens:
+        ref_bits = np.full(n, np.nan, dtype=np.float32)
+        ref_bits[reference.positions] = -reference.logprob / LN2
+    return Document(example, pieces, kind, special, bits, entropy, rank, row, result,
+                    reference, ref_bits)

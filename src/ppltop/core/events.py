@@ -79,6 +79,8 @@ class RunFinished:
     summaries: list  # list[RunSummary]; typed loosely to keep this module import-light
     cancelled: bool
     elapsed_s: float
+    comparisons: list = field(default_factory=list)
+    """`compare.Comparison` of every other label against the reference label."""
 
 
 Event = RunStarted | Notice | BatchScored | RunFinished

@@ -162,10 +162,14 @@ class LiveRun:
         rate = self.tokens_per_s
         return (total - done) / rate if rate and rate > 0 else math.nan
 
-    def document(self, label: str, example: int) -> Document | None:
-        """An example laid out for the viewer with `label`'s results (None: no source)."""
+    def document(self, label: str, example: int, reference: str | None = None
+                 ) -> Document | None:
+        """An example laid out for the viewer with `label`'s results (None: no source);
+        with `reference`, that label's results too, for the diff mode."""
         if self.source is None:
             return None
         result = self.index[label].results.get(example) if label in self.index else None
+        ref = (self.index[reference].results.get(example)
+               if reference in self.index and reference != label else None)
         return build_document(self.source.examples[example], result, self.source.token_texts,
-                              self.source.max_seq_length)
+                              self.source.max_seq_length, ref)

@@ -73,13 +73,25 @@ def load_base(path: str | Path):
     return model, tokenizer, config
 
 
-def read_adapter(path: str | Path, label: str | None = None) -> Adapter:
-    """Read an adapter folder (adapter_config.json + adapters.safetensors) into memory."""
+def checkpoint_files(folder: Path) -> list[Path]:
+    """`mlx_lm.lora`'s checkpoints in an adapter folder (`0001000_adapters.safetensors`),
+    by step, then the final `adapters.safetensors` if present."""
+    steps = sorted(folder.glob("*_adapters.safetensors"),
+                   key=lambda p: (len(p.name), p.name))
+    final = folder / "adapters.safetensors"
+    return steps + ([final] if final.is_file() else [])
+
+
+def read_adapter(path: str | Path, label: str | None = None,
+                 weights_file: Path | None = None) -> Adapter:
+    """Read an adapter folder (adapter_config.json + adapters.safetensors, or the given
+    checkpoint file of that folder) into memory."""
     path = Path(path).expanduser()
     if not path.is_dir():
         raise InputError(f"--adapter-path {path}: no such folder; give the folder "
                          "mlx_lm.lora wrote (with adapter_config.json)")
-    config_file, weights_file = path / "adapter_config.json", path / "adapters.safetensors"
+    config_file = path / "adapter_config.json"
+    weights_file = weights_file or path / "adapters.safetensors"
     for needed in (config_file, weights_file):
         if not needed.is_file():
             raise InputError(f"--adapter-path {path}: missing {needed.name}; "

@@ -24,11 +24,12 @@ import numpy as np
 from . import token_stats
 from .batching import Segment, padding_share, plan_batches, segments_for, truncated_targets
 from .batching import mlx_lm_batches
+from .compare import compare
 from .config import EvalConfig
 from .data import Split, load_split
 from .errors import InputError
 from .events import BatchScored, DocumentSource, Event, Notice, RunFinished, RunPlan, RunStarted
-from .model import Adapter, ModelHandle, read_adapter
+from .model import Adapter, ModelHandle, checkpoint_files, read_adapter
 from .results import ExampleResult
 from .summary import summarize
 from .token_text import TokenTexts
@@ -104,7 +105,7 @@ class Evaluation:
         cfg = self.config
         if self.handle is None:
             self.handle = ModelHandle.load(cfg.model)
-        self.adapters = _read_adapters(cfg.adapters)
+        self.adapters = _read_adapters(cfg.adapters, cfg.checkpoints)
         for adapter in self.adapters:  # fail now, not at batch 1
             self.handle.activate(adapter)
         self.handle.activate(None)
@@ -138,6 +139,9 @@ class Evaluation:
         for adapter in self.adapters:
             self.labels.append(adapter.label)
             paths.append(str(adapter.path))
+        if cfg.reference is not None and cfg.reference not in self.labels:
+            raise InputError(f"--reference {cfg.reference}: no such label; "
+                             f"choose one of {', '.join(self.labels)}")
         self.forward = SplitForward(self.handle.model)
         self.plan = RunPlan(
             labels=list(self.labels),
@@ -232,7 +236,18 @@ class Evaluation:
                       tokens_per_s=tokens_done[label] / busy_s[label] if busy_s[label] else 0.0)
             for label in self.labels
         ]
-        yield RunFinished(summaries, self.cancelled, elapsed)
+        yield RunFinished(summaries, self.cancelled, elapsed, self._compare(done))
+
+    def reference_label(self) -> str:
+        wanted = self.config.reference
+        return wanted if wanted in self.labels else self.labels[0]
+
+    def _compare(self, done: dict) -> list:
+        if len(self.labels) < 2:
+            return []
+        ref = self.reference_label()
+        return [compare(label, done[label], ref, done[ref], seed=self.config.seed)
+                for label in self.labels if label != ref]
 
     def _score_batch(self, batch: list[Segment], pending: dict) -> list[ExampleResult]:
         examples = self.split.examples
@@ -335,14 +350,26 @@ def _take(block: token_stats.StatsBlock, sel: np.ndarray) -> token_stats.StatsBl
                                   block.top_ids[sel], block.top_logprobs[sel])
 
 
-def _read_adapters(paths: list[Path]) -> list[Adapter]:
-    adapters, seen = [], {}
+def _read_adapters(paths: list[Path], checkpoints: bool = False) -> list[Adapter]:
+    """Read adapters; labels are folder names (or checkpoint steps), made unique."""
+    wanted: list[tuple[Path, str, Path | None]] = []
     for path in paths:
-        label = Path(path).name or str(path)
+        path = Path(path)
+        if checkpoints and path.is_dir():
+            files = checkpoint_files(path)
+            if not files:
+                raise InputError(f"--checkpoints: no *_adapters.safetensors in {path}")
+            for f in files:
+                step = f.name.split("_", 1)[0] if f.name != "adapters.safetensors" else "final"
+                wanted.append((path, f"{path.name}@{step.lstrip('0') or '0'}", f))
+        else:
+            wanted.append((path, path.name or str(path), None))
+    adapters, seen = [], {}
+    for path, label, weights in wanted:
         seen[label] = seen.get(label, 0) + 1
         if seen[label] > 1:
             label = f"{label}#{seen[label]}"
-        adapters.append(read_adapter(path, label))
+        adapters.append(read_adapter(path, label, weights))
     return adapters
 
 

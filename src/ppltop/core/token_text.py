@@ -75,7 +75,7 @@ class TokenTexts:
         return int(token_id) in self.special_ids
 
     def label(self, token_id: int) -> str:
-        """One token on its own, readable: bytes that are not whole characters as \\xNN."""
+        """One token on its own, readable: bytes that are not whole characters as <0xNN>."""
         token_id = int(token_id)
         piece = self._hf.convert_ids_to_tokens([token_id])[0]
         if token_id in self.special_ids or piece is None:
@@ -84,4 +84,4 @@ class TokenTexts:
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
-            return "".join(f"\\x{b:02x}" for b in raw)
+            return "".join(f"<0x{b:02X}>" for b in raw)

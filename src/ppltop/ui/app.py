@@ -8,6 +8,7 @@ redraw rate is bounded whatever the batch rate, and no batch result is lost.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from ..core.events import RunFinished
 from ..core.live import LiveRun
 from ..core.worker import ScoringWorker
 from ..themes import DEFAULT_THEME, LoadedThemes, load_themes
+from .screens.comparison_screen import ComparisonScreen
 from .screens.document_screen import DocumentScreen
 from .screens.error_screen import ErrorScreen
 from .screens.viewer_screen import ViewerScreen
@@ -31,6 +33,8 @@ from .widgets.event_log import EventLog
 from .widgets.ppl_panel import PplPanel
 
 STOP_WAIT_S = 5.0
+COMPARE_EVERY_S = 2.0
+"""While a run goes on, the comparison view's bootstrap is redone at most this often."""
 
 
 class PplTopApp(App[int]):
@@ -48,6 +52,8 @@ class PplTopApp(App[int]):
                 tooltip="Surprisal viewer: examples, worst tokens, loss by token, histograms"),
         Binding("w", "worst_token", "Worst token", id="ppltop.worst_token",
                 tooltip="Open the single most surprising token of the run"),
+        Binding("a", "open_comparison", "Compare", id="ppltop.compare",
+                tooltip="Compare every model/adapter with the reference, paired"),
         Binding("x", "toggle_x_axis", "X axis", id="ppltop.x_axis",
                 tooltip="Batch loss chart: x axis in batches or in tokens"),
         Binding("t", "next_theme", "Theme", id="ppltop.theme", tooltip="Switch to the next theme"),
@@ -55,6 +61,10 @@ class PplTopApp(App[int]):
                 tooltip="Show or hide the keys"),
         Binding("q", "quit_app", "Quit", id="ppltop.quit",
                 tooltip="Stop the scoring thread cleanly and quit"),
+        *[Binding(str(n), f"activate({n})", f"Activate #{n}", show=False,
+                  id=f"ppltop.activate_{n}",
+                  tooltip=f"Make the #{n} model/adapter active in every pane")
+          for n in range(1, 10)],
     ]
 
     def __init__(self, make_events: Callable[[], Iterator], info: dict[str, str], *,
@@ -78,6 +88,11 @@ class PplTopApp(App[int]):
         self._requested_theme = theme or DEFAULT_THEME
         self._keymap = keymap or {}
         self._error_shown = False
+        self.reference_label: str | None = None
+        """The label comparisons are made against (base, else the first)."""
+        self.aliases: dict[str, str] = {}
+        """Display names given in the comparison view."""
+        self._last_compare = 0.0
         self._startup_notices = list(startup_notices or [])
 
     # -- layout ------------------------------------------------------------------------
@@ -115,9 +130,16 @@ class PplTopApp(App[int]):
             return
         for event in events:
             self.live.apply(event)
+        if self.reference_label is None and self.live.labels:
+            labels = list(self.live.labels)
+            self.reference_label = "base" if "base" in labels else labels[0]
         self._redraw()
         if isinstance(self.screen, ViewerScreen):
             self.screen.refresh_data()
+        elif isinstance(self.screen, ComparisonScreen) and (
+                time.monotonic() - self._last_compare > COMPARE_EVERY_S or self.live.finished):
+            self._last_compare = time.monotonic()
+            self.screen.recompute()
         if self.live.error and not self._error_shown:
             self._error_shown = True
             self.push_screen(ErrorScreen(self.live.error))
@@ -177,6 +199,32 @@ class PplTopApp(App[int]):
             return panel.active_label
         return next(iter(self.live.labels), None)
 
+    def set_active_label(self, label: str) -> None:
+        """Make `label` the one the PPL panel, viewer and document view show."""
+        self.query_one(PplPanel).active_label = label
+        self.query_one(PplPanel).show(self.live, bool(self.worker_thread
+                                                      and self.worker_thread.paused))
+
+    def action_activate(self, number: int) -> None:
+        labels = list(self.live.labels)
+        if not 1 <= number <= len(labels):
+            self.notify(f"no model/adapter #{number} (there are {len(labels)})")
+            return
+        label = labels[number - 1]
+        self.set_active_label(label)
+        self.notify(f"active: {self.aliases.get(label, label)}")
+        if isinstance(self.screen, ComparisonScreen):
+            self.screen.active = label
+            self.screen.recompute()
+
+    def action_open_comparison(self) -> None:
+        if len(self.live.labels) < 2 or self.live.source is None:
+            self.notify("comparison needs a base model and an adapter, or two adapters")
+            return
+        self._last_compare = time.monotonic()
+        self.push_screen(ComparisonScreen(self.live, self.reference_label, self.active_label,
+                                          self.aliases))
+
     def action_open_viewer(self) -> None:
         label = self.active_label
         if label is None or self.live.source is None:
@@ -191,7 +239,8 @@ class PplTopApp(App[int]):
         if not hits:
             self.notify("nothing scored yet")
             return
-        self.push_screen(DocumentScreen(self.live, label, hits[0].example, hits[0].position))
+        self.push_screen(DocumentScreen(self.live, label, hits[0].example, hits[0].position,
+                                        reference=self.reference_label))
 
     def action_toggle_x_axis(self) -> None:
         chart = self.query_one(BatchLossChart)

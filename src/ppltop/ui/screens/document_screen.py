@@ -40,12 +40,15 @@ class DocumentScreen(Screen):
     DocumentScreen #doc-legend { height: 1; padding: 0 1; }
     """
 
-    def __init__(self, live: LiveRun, label: str, example: int, position: int | None = None):
+    def __init__(self, live: LiveRun, label: str, example: int, position: int | None = None,
+                 reference: str | None = None, mode: str = "surprisal"):
         super().__init__()
         self.live = live
         self.label = label
         self.example = example
         self.start_position = position
+        self.reference = reference if reference != label else None
+        self.start_mode = mode if (mode != "diff" or self.reference) else "surprisal"
         self.threshold_bits = DEFAULT_THRESHOLD_BITS
 
     def compose(self) -> ComposeResult:
@@ -60,11 +63,13 @@ class DocumentScreen(Screen):
         self.load()
 
     def load(self) -> None:
-        doc = self.live.document(self.label, self.example)
+        doc = self.live.document(self.label, self.example, self.reference)
         view = self.query_one(DocumentView)
+        view.mode = self.start_mode
         main = self.query_one("#doc-main")
         example = self.live.source.examples[self.example]
-        main.border_title = f"{self.label} · example {self.example} (line {example.line})"
+        versus = f" vs {self.reference}" if self.reference else ""
+        main.border_title = f"{self.label}{versus} · example {self.example} (line {example.line})"
         self._scored_note = (f"{doc.result.n_tokens} scored · mean {doc.result.mean_loss:.3f} nats"
                              if doc.result is not None else "not scored yet")
         start = self.start_position
@@ -88,7 +93,8 @@ class DocumentScreen(Screen):
     def on_document_view_cursor_moved(self, message: DocumentView.CursorMoved) -> None:
         view = message.view
         self.query_one(TokenDetail).show_token(view.document, message.position,
-                                               self.live.source.token_texts)
+                                               self.live.source.token_texts,
+                                               self.label, self.reference)
 
     def action_jump(self, direction: int) -> None:
         view = self.query_one(DocumentView)
@@ -107,5 +113,6 @@ class DocumentScreen(Screen):
 
     def action_next_mode(self) -> None:
         view = self.query_one(DocumentView)
-        view.mode = MODES[(MODES.index(view.mode) + 1) % len(MODES)]
+        modes = [m for m in MODES if m != "diff" or self.reference]
+        view.mode = modes[(modes.index(view.mode) + 1) % len(modes)]
         self._update_legend()

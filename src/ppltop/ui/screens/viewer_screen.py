@@ -166,15 +166,18 @@ class ViewerScreen(Screen):
         table_id = message.table.id
         if table_id == "examples":
             row = self.index.example_rows(self._example_order, message.row, 1)[0]
-            self.app.push_screen(DocumentScreen(self.live, self.label, row.index))
+            self.app.push_screen(DocumentScreen(self.live, self.label, row.index,
+                                                reference=self.app.reference_label))
         elif table_id == "worst":
             hit = self._worst[message.row]
-            self.app.push_screen(DocumentScreen(self.live, self.label, hit.example, hit.position))
+            self.app.push_screen(DocumentScreen(self.live, self.label, hit.example, hit.position,
+                                                reference=self.app.reference_label))
         elif table_id == "groups":
             hit = self.index.worst_occurrence(self._groups[message.row].token_id)
             if hit is not None:
                 self.app.push_screen(DocumentScreen(self.live, self.label, hit.example,
-                                                    hit.position))
+                                                    hit.position,
+                                                    reference=self.app.reference_label))
 
     def action_focus_filter(self) -> None:
         self.query_one(TabbedContent).active = "tab-examples"

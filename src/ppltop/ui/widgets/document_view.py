@@ -23,7 +23,11 @@ from textual.strip import Strip
 
 from ...core.document import SCORED, Document
 
-MODES = ("surprisal", "rank", "entropy")
+MODES = ("surprisal", "rank", "entropy", "diff")
+DIFF_NEUTRAL_BITS = 0.5
+"""Diff mode: changes smaller than this are left uncolored."""
+STRONG_DIFF_BITS = 4.0
+"""Diff mode: changes at least this large are shown in bold."""
 BITS_PER_STEP = 2.0
 """Surprisal and entropy: one color step per 2 bits (8 steps cover 0 to 16+ bits)."""
 RANK_STEPS = (0, 3, 5, 7)
@@ -160,8 +164,26 @@ class DocumentView(ScrollView, can_focus=True):
                 fg = "#000000" if bg.brightness > 0.5 else "#ffffff"
                 styles.append(Style(bgcolor=bg.rich_color, color=fg))
                 step += 1
-            self._styles = {"scale": styles or [Style()]}
+            diff = {}
+            for key in ("diff-better", "diff-worse"):
+                if key in variables:
+                    bg = Color.parse(variables[key])
+                    fg = "#000000" if bg.brightness > 0.5 else "#ffffff"
+                    diff[key] = Style(bgcolor=bg.rich_color, color=fg)
+            self._styles = {"scale": styles or [Style()], "diff": diff}
         return self._styles["scale"]
+
+    def _diff_style(self, position: int) -> Style | None:
+        doc = self.document
+        delta = doc.delta_bits
+        if delta is None or not math.isfinite(float(delta[position])):
+            return None
+        self._scale_styles()
+        d = float(delta[position])
+        if abs(d) < DIFF_NEUTRAL_BITS:
+            return Style()
+        style = self._styles["diff"].get("diff-better" if d < 0 else "diff-worse", Style())
+        return style + Style(bold=True) if abs(d) >= STRONG_DIFF_BITS else style
 
     def step_of(self, position: int) -> int | None:
         """The scale step a scored token is colored with in the current mode."""
@@ -180,10 +202,17 @@ class DocumentView(ScrollView, can_focus=True):
     def legend(self) -> str:
         if self.mode == "rank":
             return "rank of the target (GLTR buckets)"
+        if self.mode == "diff":
+            return (f"Δ surprisal vs the reference; |Δ| < {DIFF_NEUTRAL_BITS} bits uncolored, "
+                    "bold ≥ 4 bits")
         return f"{self.mode} in bits"
 
     def legend_segments(self) -> list[tuple[str, Style]]:
         styles = self._scale_styles()
+        if self.mode == "diff":
+            diff = self._styles["diff"]
+            return [(" better ", diff.get("diff-better", Style())),
+                    (" worse ", diff.get("diff-worse", Style()))]
         if self.mode == "rank":
             labels = ["top10", "top100", "top1000", "beyond"]
             return [(f" {label} ", styles[min(step, len(styles) - 1)])
@@ -204,8 +233,13 @@ class DocumentView(ScrollView, can_focus=True):
         cursor_style = self.get_component_rich_style("document--cursor")
         segments = []
         for index, text in self._lines[line_no]:
-            step = self.step_of(index)
-            style = scale[step] if step is not None else unscored
+            if self.mode == "diff" and doc.kind[index] == SCORED:
+                diff_style = self._diff_style(index)
+                step = 0 if diff_style is not None else None
+                style = diff_style if diff_style is not None else unscored
+            else:
+                step = self.step_of(index)
+                style = scale[step] if step is not None else unscored
             if doc.special[index]:
                 style = style + special if step is None else style + Style(italic=True)
             if index == self.cursor:

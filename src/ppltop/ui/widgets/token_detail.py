@@ -16,6 +16,11 @@ KIND_WORDS = {
 }
 
 
+def prob(logprob: float) -> str:
+    p = math.exp(logprob)
+    return f"{p:.4f}" if p >= 1e-3 else f"{p:.2e}"
+
+
 def shown(piece: str) -> str:
     """A token's text with its whitespace spelled out, quoted."""
     return repr(piece)
@@ -36,12 +41,17 @@ class TokenDetail(Static):
         super().__init__("", markup=False, **kwargs)
         self.border_title = "Token"
 
-    def show_token(self, doc: Document, position: int, token_texts) -> None:
-        self.update(describe_token(doc, position, token_texts))
+    def show_token(self, doc: Document, position: int, token_texts, label: str = "",
+                   reference: str | None = None) -> None:
+        self.update(describe_token(doc, position, token_texts, label, reference))
 
 
-def describe_token(doc: Document, position: int, token_texts) -> str:
-    """The panel's text (plain, so tests compare it with the core's arrays)."""
+def describe_token(doc: Document, position: int, token_texts, label: str = "",
+                   reference: str | None = None) -> str:
+    """The panel's text (plain, so tests compare it with the core's arrays); with a
+    reference, both labels' figures side by side."""
+    if reference is not None and doc.reference is not None and doc.kind[position] == SCORED:
+        return _describe_pair(doc, position, token_texts, label, reference)
     example = doc.example
     token_id = int(example.tokens[position])
     lines = [
@@ -56,7 +66,7 @@ def describe_token(doc: Document, position: int, token_texts) -> str:
     row = int(doc.row[position])
     logprob = float(r.logprob[row])
     lines += [
-        f"prob      {math.exp(logprob):.4f}",
+        f"prob      {prob(logprob)}",
         f"surprisal {-logprob / math.log(2):.3f} bits  {-logprob:.3f} nats",
         f"rank      {int(r.rank[row])}",
         f"entropy   {float(r.entropy[row]) / math.log(2):.3f} bits",
@@ -69,4 +79,35 @@ def describe_token(doc: Document, position: int, token_texts) -> str:
         text = token_texts.label(int(alt_id))
         mark = " <" if int(alt_id) == token_id else ""
         lines.append(f"  {math.exp(float(alt_lp)):7.4f}  {shown(text)}{mark}")
+    return "\n".join(lines)
+
+
+def _describe_pair(doc: Document, position: int, token_texts, label: str, reference: str) -> str:
+    example = doc.example
+    token_id = int(example.tokens[position])
+    a, b = doc.result, doc.reference
+    row_a = int(doc.row[position])
+    row_b = int(position - b.positions[0])
+    lp_a, lp_b = float(a.logprob[row_a]), float(b.logprob[row_b])
+    w = 9
+    lines = [
+        f"text      {shown(doc.pieces[position])}",
+        f"id        {token_id}   position {position} of {len(doc)}",
+        f"Δ         {(lp_b - lp_a) / math.log(2):+.3f} bits ({label} - {reference})",
+        "",
+        f"{'':10}{label[:w]:>{w}} {reference[:w]:>{w}}",
+        f"{'prob':10}{prob(lp_a):>{w}} {prob(lp_b):>{w}}",
+        f"{'bits':10}{-lp_a / math.log(2):>{w}.3f} {-lp_b / math.log(2):>{w}.3f}",
+        f"{'rank':10}{int(a.rank[row_a]):>{w}} {int(b.rank[row_b]):>{w}}",
+        f"{'entropy':10}{a.entropy[row_a] / math.log(2):>{w}.3f} "
+        f"{b.entropy[row_b] / math.log(2):>{w}.3f}",
+        "",
+        f"top alternatives: {label[:12]} | {reference[:12]}",
+    ]
+    for k in range(min(a.top_ids.shape[1], b.top_ids.shape[1])):
+        left = f"{math.exp(float(a.top_logprobs[row_a][k])):.3f} " \
+               f"{shown(token_texts.label(int(a.top_ids[row_a][k])))[:10]}"
+        right = f"{math.exp(float(b.top_logprobs[row_b][k])):.3f} " \
+                f"{shown(token_texts.label(int(b.top_ids[row_b][k])))[:10]}"
+        lines.append(f"  {left:<18}| {right}")
     return "\n".join(lines)

@@ -1,0 +1,255 @@
+"""The comparison view: every model/adapter against a reference, paired over the same examples.
+
+Rows are computed by the core (`compare.compare`, a paired bootstrap) from the results
+scored so far, so a partial run compares like with like. Below, the tokens and examples the
+active label improved or hurt most; Enter opens them in the document view's diff mode.
+"""
+
+from __future__ import annotations
+
+import math
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Input, Label, Static
+
+from ...core.compare import Comparison, compare, example_deltas, token_deltas
+from ...core.live import LiveRun
+from ..widgets.paged_table import Column, PagedTable
+from .document_screen import DocumentScreen
+
+BOOTSTRAP_REPS = 1000
+LIST_ROWS = 200
+
+
+def _n(value: float, digits: int = 4, sign: bool = False) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+class RenameScreen(ModalScreen[str | None]):
+    """Ask for a new display label."""
+
+    DEFAULT_CSS = """
+    RenameScreen { align: center middle; }
+    RenameScreen > Vertical { width: 50; height: auto; border: thick $primary;
+                              background: $surface; padding: 1 2; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="ppltop.rename.cancel",
+                        tooltip="Keep the current label")]
+
+    def __init__(self, current: str) -> None:
+        super().__init__()
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"New label for {self.current}:")
+            yield Input(value=self.current, id="rename-input")
+
+    def on_input_submitted(self, message: Input.Submitted) -> None:
+        self.dismiss(message.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ComparisonScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="ppltop.compare.back",
+                tooltip="Back to the dashboard"),
+        Binding("f", "set_reference", "Reference", id="ppltop.compare.reference",
+                tooltip="Make the row under the cursor the reference"),
+        Binding("e", "rename", "Rename", id="ppltop.compare.rename",
+                tooltip="Edit the label shown for the row under the cursor"),
+        Binding("ctrl+r", "recompute", "Recompute", id="ppltop.compare.recompute",
+                tooltip="Recompute with the results scored so far"),
+    ]
+
+    DEFAULT_CSS = """
+    ComparisonScreen #compare-table { height: auto; max-height: 12; border: round $primary; }
+    ComparisonScreen #compare-lists { height: 1fr; }
+    ComparisonScreen #compare-lists PagedTable { border: round $primary; width: 1fr; }
+    ComparisonScreen #compare-note { height: 1; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(self, live: LiveRun, reference: str, active: str,
+                 aliases: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.live = live
+        self.reference = reference
+        self.active = active
+        self.aliases = aliases if aliases is not None else {}
+        self.rows: list[tuple[str, Comparison | None]] = []
+        self._improved, self._hurt, self._examples = [], [], []
+
+    def name_of(self, label: str) -> str:
+        return self.aliases.get(label, label)
+
+    def compose(self) -> ComposeResult:
+        yield PagedTable(
+            [Column("", 1, align="left"), Column("label", 14, "label", "left"),
+             Column("loss", 7, "loss"), Column("PPL", 8), Column("95% CI PPL", 17),
+             Column("Δloss", 8, "delta"), Column("95% CI Δloss", 19), Column("ΔPPL", 8),
+             Column("wins", 5, "wins"), Column("bits/B", 6), Column("tok/s", 7), Column("", 3)],
+            self._fetch_rows, sort_key="loss", descending=False, id="compare-table")
+        yield Static("", id="compare-note")
+        with Horizontal(id="compare-lists"):
+            yield PagedTable([Column("Δbits", 7), Column("token", 14, align="left"),
+                              Column("ex", 5), Column("pos", 5)],
+                             lambda s, c: self._fetch_tokens(self._improved, s, c),
+                             id="improved")
+            yield PagedTable([Column("Δbits", 7), Column("token", 14, align="left"),
+                              Column("ex", 5), Column("pos", 5)],
+                             lambda s, c: self._fetch_tokens(self._hurt, s, c), id="hurt")
+            yield PagedTable([Column("Δmean", 8), Column("ex", 5), Column("line", 5)],
+                             self._fetch_examples, id="examples-delta")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.recompute()
+        self.query_one("#compare-table", PagedTable).focus()
+
+    # -- data ------------------------------------------------------------------------
+    def recompute(self) -> None:
+        labels = list(self.live.labels)
+        ref = self.live.index[self.reference].results
+        rows = []
+        for label in labels:
+            if label == self.reference:
+                rows.append((label, None))
+            else:
+                rows.append((label, compare(label, self.live.index[label].results,
+                                            self.reference, ref, reps=BOOTSTRAP_REPS)))
+        self.rows = self._sorted(rows)
+        table = self.query_one("#compare-table", PagedTable)
+        table.set_row_count(len(self.rows))
+        table.invalidate()
+        self._recompute_lists()
+
+    def _sorted(self, rows):
+        table = self.query_one("#compare-table", PagedTable)
+        key = table.sort_key or "loss"
+
+        def value(row):
+            label, c = row
+            if key == "label":
+                return self.name_of(label)
+            if c is None:
+                return self.live.labels[label].loss if key == "loss" else 0.0
+            return {"loss": c.loss, "delta": c.delta_loss, "wins": c.win_share}[key]
+
+        return sorted(rows, key=value, reverse=table.descending)
+
+    def _recompute_lists(self) -> None:
+        note = self.query_one("#compare-note", Static)
+        if self.active == self.reference:
+            self._improved = self._hurt = self._examples = []
+            note.update(f"active = reference ({self.name_of(self.active)}): Enter on another "
+                        "row (or 1-9) lists the tokens it moved")
+        else:
+            cand = self.live.index[self.active].results
+            ref = self.live.index[self.reference].results
+            self._improved = token_deltas(cand, ref, LIST_ROWS, improved=True)
+            self._hurt = token_deltas(cand, ref, LIST_ROWS, improved=False)
+            self._examples = example_deltas(cand, ref)
+            note.update(f"{self.name_of(self.active)} vs {self.name_of(self.reference)}: tokens "
+                        "improved most · hurt most · examples by Δ mean loss (Enter: diff view)")
+        for table_id, rows in (("#improved", self._improved), ("#hurt", self._hurt),
+                               ("#examples-delta", self._examples)):
+            table = self.query_one(table_id, PagedTable)
+            table.set_row_count(len(rows), keep_cursor=False)
+            table.invalidate()
+
+    def _fetch_rows(self, start: int, count: int) -> list[list[str]]:
+        summaries = {s.label: s for s in (self.live.finished.summaries
+                                          if self.live.finished else [])}
+        out = []
+        for label, c in self.rows[start:start + count]:
+            series = self.live.labels[label]
+            s = summaries.get(label)
+            lo, hi = s.ppl_ci95 if s else series.ppl_ci95
+            mark = "›" if label == self.active else ""
+            if c is None:
+                delta = ["ref", "", "", "", ""]
+            else:
+                dlo, dhi = c.delta_ci95
+                delta = [_n(c.delta_loss, sign=True), f"[{_n(dlo, sign=True)}, {_n(dhi, sign=True)}]",
+                         _n(c.delta_ppl, 2, sign=True), f"{c.win_share:.0%}",
+                         ""]
+            loss = s.loss if s else series.loss
+            row = [mark, self.name_of(label), _n(loss), _n(math.exp(loss) if math.isfinite(loss)
+                                                           else math.nan, 3),
+                   f"[{_n(lo, 2)}, {_n(hi, 2)}]", *delta[:4],
+                   _n(s.bits_per_byte, 3) if s else "–",
+                   f"{s.tokens_per_s:,.0f}" if s else "–",
+                   "" if c is None else ("*" if c.significant else "n.s.")]
+            out.append(row)
+        return out
+
+    def _piece(self, token_id: int) -> str:
+        return repr(self.live.source.token_texts.label(token_id))
+
+    def _fetch_tokens(self, rows, start: int, count: int) -> list[list[str]]:
+        return [[_n(t.delta_bits, 2, sign=True), self._piece(t.token_id), str(t.example),
+                 str(t.position)] for t in rows[start:start + count]]
+
+    def _fetch_examples(self, start: int, count: int) -> list[list[str]]:
+        examples = self.live.source.examples
+        return [[_n(d, 3, sign=True), str(i), str(examples[i].line)]
+                for i, d in self._examples[start:start + count]]
+
+    # -- actions ---------------------------------------------------------------------
+    def _cursor_label(self) -> str | None:
+        table = self.query_one("#compare-table", PagedTable)
+        return self.rows[table.cursor][0] if self.rows else None
+
+    def action_set_reference(self) -> None:
+        label = self._cursor_label()
+        if label is not None:
+            self.reference = label
+            self.app.reference_label = label
+            self.recompute()
+
+    def action_activate_row(self) -> None:
+        label = self._cursor_label()
+        if label is not None:
+            self.active = label
+            self.app.set_active_label(label)
+            self.recompute()
+
+    def action_recompute(self) -> None:
+        self.recompute()
+
+    def action_rename(self) -> None:
+        label = self._cursor_label()
+        if label is None:
+            return
+
+        def done(new: str | None) -> None:
+            if new:
+                self.aliases[label] = new
+                self.query_one("#compare-table", PagedTable).invalidate()
+
+        self.app.push_screen(RenameScreen(self.name_of(label)), done)
+
+    def on_paged_table_sort_changed(self, message: PagedTable.SortChanged) -> None:
+        if message.table.id == "compare-table":
+            self.rows = self._sorted(self.rows)
+            message.table.invalidate()
+
+    def on_paged_table_selected(self, message: PagedTable.Selected) -> None:
+        table_id = message.table.id
+        if table_id == "compare-table":
+            self.action_activate_row()
+            return
+        if table_id in ("improved", "hurt"):
+            hit = (self._improved if table_id == "improved" else self._hurt)[message.row]
+            example, position = hit.example, hit.position
+        else:
+            example, position = self._examples[message.row][0], None
+        self.app.push_screen(DocumentScreen(self.live, self.active, example, position,
+                                            reference=self.reference, mode="diff"))
