@@ -144,7 +144,7 @@ MODEL_CONFIG = {
     "eos_token_id": 2,
     "torch_dtype": "float32",
 }
-BASE_TRAIN = {"steps": 400, "batch": 8, "seq": 256, "lr": 4e-3, "min_lr": 2e-4,
+BASE_TRAIN = {"steps": 420, "batch": 8, "seq": 256, "lr": 1.2e-3, "min_lr": 1e-4,
               "warmup": 30, "weight_decay": 0.05, "clip": 1.0}
 ADAPTER_TRAIN = {"iters": 300, "batch": 4, "lr": 1e-3, "num_layers": 4,
                  "max_seq_length": 256, "rank": 8, "scale": 10.0}

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with adapters, do not score the base model")
     p.add_argument("--reference", metavar="LABEL", default=None,
                    help="label the others are compared with (default: base, else the first)")
+    p.add_argument("--kl", action="store_true",
+                   help="per-token KL divergence of each adapter's prediction from the "
+                   "reference's, computed on the fly")
     p.add_argument("--data", type=Path, help="folder with train/valid/test.jsonl, or one .jsonl")
     p.add_argument("--split", choices=("test", "valid", "train"), default="test")
     p.add_argument("--batch-size", type=_int_arg("--batch-size", 1), default=4)
@@ -122,6 +125,7 @@ def make_config(args: argparse.Namespace):
         batch_size=args.batch_size, max_seq_length=args.max_seq_length,
         test_batches=args.test_batches, mask_prompt=args.mask_prompt, seed=args.seed,
         no_base=args.no_base, checkpoints=args.checkpoints, long_sequences=args.long_sequences, reference=args.reference,
+        kl=args.kl,
         per_token=not args.loss_only,
     )
 

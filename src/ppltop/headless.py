@@ -121,4 +121,15 @@ def render_comparison(summaries, comparisons) -> str:
         lines.append(f"{c.label:<16} {c.loss:>8.4f} {math.exp(c.loss):>9.3f} "
                      f"{c.delta_loss:>+9.4f} {f'[{lo:+.4f}, {hi:+.4f}]':>21} "
                      f"{c.delta_ppl:>+9.3f} {c.win_share:>6.0%}  {verdict}")
+    for c in comparisons:
+        if c.kld:
+            k = c.kld
+            p = k["percentiles"]
+            lines.append(f"KL divergence of {c.label} from {c.reference} over {k['tokens']:,} "
+                         f"tokens: mean {k['mean']:.6f} ± {k['stderr']:.6f}, max {k['max']:.4f}, "
+                         f"99.9% {p['99.9']:.4f}, 99% {p['99']:.4f}, 95% {p['95']:.4f}, "
+                         f"90% {p['90']:.4f}, median {p['50']:.6f}, 10% {p['10']:.6f}, "
+                         f"5% {p['5']:.6f}, 1% {p['1']:.6f}, 0.1% {p['0.1']:.6f}, "
+                         f"min {k['min']:.6f}; RMS Δp {100 * k['delta_p_rms']:.3f}%, "
+                         f"same top {100 * k['same_top']:.2f}%")
     return "\n".join(lines) + "\n"

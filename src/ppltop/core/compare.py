@@ -34,12 +34,51 @@ class Comparison:
     """Share of examples whose mean loss is lower than the reference's."""
     significant: bool
     """The interval excludes zero."""
+    kld: dict | None = None
+    """With --kl: KL(reference || label) statistics as llama-perplexity reports them."""
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["delta_ci95"] = list(self.delta_ci95)
+        if self.kld is not None:
+            out["kld"] = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                          for k, v in self.kld.items()}
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                 for k, v in out.items()}
+
+
+KLD_PERCENTILES = (99.9, 99.0, 95.0, 90.0, 50.0, 10.0, 5.0, 1.0, 0.1)
+
+
+def kld_summary(candidate: dict[int, ExampleResult], reference: dict[int, ExampleResult]
+                ) -> dict | None:
+    """Mean KLD and its standard error, percentiles, maximum and minimum; the RMS of the
+    change in the target's probability; the share of tokens with the same top prediction."""
+    kl, dp, same = [], [], []
+    for i in sorted(set(candidate) & set(reference)):
+        c, r = candidate[i], reference[i]
+        if c.kl is None or c.n_tokens == 0 or c.n_tokens != r.n_tokens:
+            continue
+        kl.append(c.kl)
+        dp.append(np.exp(c.logprob.astype(np.float64)) - np.exp(r.logprob.astype(np.float64)))
+        if c.top_ids.shape[1] and r.top_ids.shape[1]:
+            same.append(c.top_ids[:, 0] == r.top_ids[:, 0])
+    if not kl:
+        return None
+    k = np.concatenate(kl).astype(np.float64)
+    d = np.concatenate(dp)
+    n = len(k)
+    out = {
+        "tokens": n,
+        "mean": float(k.mean()),
+        "stderr": float(k.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan,
+        "max": float(k.max()),
+        "min": float(k.min()),
+        "percentiles": {f"{q:g}": float(np.percentile(k, q)) for q in KLD_PERCENTILES},
+        "delta_p_rms": float(math.sqrt((d ** 2).mean())),
+        "same_top": float(np.concatenate(same).mean()) if same else math.nan,
+    }
+    return out
 
 
 def paired_arrays(candidate: dict[int, ExampleResult], reference: dict[int, ExampleResult]):
@@ -82,7 +121,7 @@ def compare(label: str, candidate: dict[int, ExampleResult], reference_label: st
     significant = bool(math.isfinite(lo) and (hi < 0 or lo > 0))
     return Comparison(label, reference_label, len(n), int(total), loss_c, loss_r,
                       loss_c - loss_r, safe_exp(loss_c) - safe_exp(loss_r), (lo, hi), wins,
-                      significant)
+                      significant, kld_summary(candidate, reference))
 
 
 @dataclass

@@ -30,6 +30,8 @@ class EvalConfig:
     """Skip the base model when adapters are given."""
     reference: str | None = None
     """Label the others are compared with; None: the base model, or the first adapter."""
+    kl: bool = False
+    """Per-token KL divergence of each label's prediction from the reference's."""
     long_sequences: str = "truncate"
     """`truncate` (as mlx-lm) or `window`: overlapping windows, stride half the window."""
     per_token: bool = True

@@ -38,6 +38,8 @@ class ExampleResult:
     phantom_ce: float
     """Cross-entropy of predicting pad id 0 after the last token of the first segment."""
     extra: dict = field(default_factory=dict)
+    kl: np.ndarray | None = None
+    """float32 [n]: KL(reference || this label) per token, nats, with --kl; else None."""
 
     @property
     def n_tokens(self) -> int:

@@ -76,6 +76,16 @@ class SplitForward:
 
 
 @dataclass
+class _BatchRows:
+    inputs: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    targets: np.ndarray
+    owner: np.ndarray
+    """Per target row: the batch row it belongs to, or -1 - row for a phantom target."""
+
+
+@dataclass
 class _Pending:
     """Pieces of an example scored so far by one label (windows may span batches)."""
 
@@ -156,6 +166,23 @@ class Evaluation:
         )
         return self.plan
 
+    def _score_all(self, batch, pending: dict, busy_s: dict) -> dict:
+        """Every label on one batch: {label: (completed examples, loss sum)}."""
+        if self.config.kl and len(self.labels) > 1:
+            t0 = time.perf_counter()
+            scored = self._score_batch_kl(batch, pending)
+            share = (time.perf_counter() - t0) / len(self.labels)
+            for label in self.labels:
+                busy_s[label] += share
+            return scored
+        scored = {}
+        for label in self.labels:
+            t0 = time.perf_counter()
+            self.handle.activate(self.adapter_for(label))
+            scored[label] = self._score_batch(batch, pending[label])
+            busy_s[label] += time.perf_counter() - t0
+        return scored
+
     def cancel(self) -> None:
         """Stop after the batch in flight; the loop then yields partial figures."""
         self.cancelled = True
@@ -204,11 +231,9 @@ class Evaluation:
             for number, batch in enumerate(self.batches):
                 if self.cancelled:
                     break
+                scored = self._score_all(batch, pending, busy_s)
                 for label in self.labels:
-                    t0 = time.perf_counter()
-                    self.handle.activate(self.adapter_for(label))
-                    finished = self._score_batch(batch, pending[label])
-                    busy_s[label] += time.perf_counter() - t0
+                    finished, loss_sum = scored[label]
                     for result in finished:
                         done[label][result.example] = result
                         if not result.finite:
@@ -218,8 +243,6 @@ class Evaluation:
                                          "ppltop figure and reported")
                     n_tok = sum(s.n_targets for s in batch)
                     tokens_done[label] += n_tok
-                    loss_sum = float(sum(-p[1].logprob.astype(np.float64).sum()
-                                         for p in self._last_parts))
                     yield BatchScored(label, number, len(self.batches), loss_sum, n_tok,
                                       finished, tokens_done[label], plan.targets_per_label,
                                       time.perf_counter() - start)
@@ -249,7 +272,10 @@ class Evaluation:
         return [compare(label, done[label], ref, done[ref], seed=self.config.seed)
                 for label in self.labels if label != ref]
 
-    def _score_batch(self, batch: list[Segment], pending: dict) -> list[ExampleResult]:
+    def _batch_rows(self, batch: list[Segment]) -> _BatchRows:
+        """Inputs of a batch and the (row, column) of every target to score, the same for
+        every label. Each first segment also gets mlx-lm's phantom target: pad id 0 after
+        its last token (owner -1 - row)."""
         examples = self.split.examples
         width = max(s.length for s in batch)
         inputs = np.zeros((len(batch), width), dtype=np.int32)
@@ -262,26 +288,70 @@ class Evaluation:
             cols.append(positions - 1 - seg.start)
             targets.append(tokens[positions])
             owner.append(np.full(len(positions), r))
-            if seg.window == 0:  # mlx-lm's phantom target: pad id 0 after the last token
+            if seg.window == 0:
                 rows.append(np.array([r]))
                 cols.append(np.array([seg.length - 1]))
                 targets.append(np.array([0]))
                 owner.append(np.array([-1 - r]))
-        rows_a, cols_a = np.concatenate(rows), np.concatenate(cols)
-        targets_a = np.concatenate(targets).astype(np.int32)
-        owner_a = np.concatenate(owner)
-        project = self.forward.rows(mx.array(inputs), rows_a, cols_a)
-        blocks, native_ce = self._stats_in_chunks(project, targets_a)
-        finished = []
-        self._last_parts = []
+        return _BatchRows(inputs, np.concatenate(rows), np.concatenate(cols),
+                          np.concatenate(targets).astype(np.int32), np.concatenate(owner))
+
+    def _score_batch(self, batch: list[Segment], pending: dict) -> tuple[list, float]:
+        """Score a batch with the active label: (examples completed, loss sum of the batch)."""
+        rows = self._batch_rows(batch)
+        project = self.forward.rows(mx.array(rows.inputs), rows.rows, rows.cols)
+        blocks, native_ce = self._stats_in_chunks(project, rows.targets)
+        return self._collect(batch, rows, blocks, native_ce, None, pending)
+
+    def _score_batch_kl(self, batch: list[Segment], pending: dict) -> dict:
+        """Score a batch with every label at once, chunk by chunk, so each chunk's logits of
+        the reference and of each other label meet once: KL(reference || label) per token
+        without keeping any full distribution. Returns {label: (completed, loss sum)}."""
+        rows = self._batch_rows(batch)
+        inputs = mx.array(rows.inputs)
+        ref = self.reference_label()
+        projects = {}
+        for label in self.labels:
+            self.handle.activate(self.adapter_for(label))
+            projects[label] = self.forward.rows(inputs, rows.rows, rows.cols)
+        n = len(rows.targets)
+        chunk = self._chunk_rows()
+        blocks = {label: [] for label in self.labels}
+        natives = {label: [] for label in self.labels}
+        kls = {label: [] for label in self.labels if label != ref}
+        for a in range(0, n, chunk):
+            b = min(n, a + chunk)
+            self.handle.activate(self.adapter_for(ref))
+            ref_logits = projects[ref](a, b)
+            ref_logp = token_stats.log_softmax_numpy(ref_logits)
+            for label in self.labels:
+                if label != ref:
+                    self.handle.activate(self.adapter_for(label))
+                logits = ref_logits if label == ref else projects[label](a, b)
+                self._chunk_stats(logits, rows.targets[a:b], blocks[label], natives[label])
+                if label != ref:
+                    kls[label].append(token_stats.kl_numpy(ref_logp, logits))
+        out = {}
+        for label in self.labels:
+            native = np.concatenate(natives[label]) if natives[label] else None
+            kl = np.concatenate(kls[label]) if label in kls else None
+            out[label] = self._collect(batch, rows, token_stats.concat(blocks[label]), native,
+                                       kl, pending[label])
+        return out
+
+    def _collect(self, batch, rows: _BatchRows, blocks, native_ce, kl, pending: dict
+                 ) -> tuple[list, float]:
+        """File each segment's targets under its example; return completed examples."""
+        finished, loss_sum = [], 0.0
         for r, seg in enumerate(batch):
-            sel = np.nonzero(owner_a == r)[0]
+            sel = np.nonzero(rows.owner == r)[0]
             part = _take(blocks, sel)
+            loss_sum += float(-part.logprob.astype(np.float64).sum())
             state = pending.setdefault(seg.example, _Pending())
-            state.parts.append((seg.first_target, part, targets_a[sel]))
-            self._last_parts.append((seg, part))
+            state.parts.append((seg.first_target, part, rows.targets[sel],
+                                None if kl is None else kl[sel]))
             if seg.window == 0:
-                phantom = np.nonzero(owner_a == -1 - r)[0]
+                phantom = np.nonzero(rows.owner == -1 - r)[0]
                 state.phantom_ce = float(-blocks.logprob[phantom[0]])
                 if native_ce is not None:
                     state.mlx_lm_sum = float(native_ce[sel].astype(np.float64).sum())
@@ -291,24 +361,29 @@ class Evaluation:
                 state.mlx_lm_count = len(sel)
             if len(state.parts) == self.segments_per_example[seg.example]:
                 finished.append(self._assemble(seg.example, pending.pop(seg.example)))
-        return finished
+        return finished, loss_sum
+
+    def _chunk_rows(self) -> int:
+        """Target rows per block of logits, within --logits budget."""
+        return max(1, (self.config.logits_budget_mb << 20) // (4 * self._vocab_size()))
+
+    def _chunk_stats(self, logits, targets: np.ndarray, blocks: list, natives: list) -> None:
+        if self.config.per_token:
+            blocks.append(token_stats.compute(logits, targets, self.config.stats_backend))
+        else:
+            blocks.append(token_stats.loss_only(logits, targets))
+        if logits.dtype != mx.float32:
+            # mlx-lm's figure uses cross-entropy in the model's dtype; reproduce it exactly.
+            ce = nn.losses.cross_entropy(logits, mx.array(targets)).astype(mx.float32)
+            natives.append(np.array(ce))
 
     def _stats_in_chunks(self, project, targets: np.ndarray):
-        vocab = self._vocab_size()
         n = len(targets)
-        chunk = max(1, (self.config.logits_budget_mb << 20) // (4 * vocab))
+        chunk = self._chunk_rows()
         blocks, natives = [], []
         for a in range(0, n, chunk):
             b = min(n, a + chunk)
-            logits = project(a, b)
-            if self.config.per_token:
-                blocks.append(token_stats.compute(logits, targets[a:b], self.config.stats_backend))
-            else:
-                blocks.append(token_stats.loss_only(logits, targets[a:b]))
-            if logits.dtype != mx.float32:
-                # mlx-lm's figure uses cross-entropy in the model's dtype; reproduce it exactly.
-                ce = nn.losses.cross_entropy(logits, mx.array(targets[a:b])).astype(mx.float32)
-                natives.append(np.array(ce))
+            self._chunk_stats(project(a, b), targets[a:b], blocks, natives)
         merged = token_stats.concat(blocks)
         return merged, (np.concatenate(natives) if natives else None)
 
@@ -322,9 +397,12 @@ class Evaluation:
     def _assemble(self, index: int, state: _Pending) -> ExampleResult:
         example = self.split.examples[index]
         state.parts.sort(key=lambda p: p[0])
-        positions = np.concatenate([np.arange(first, first + len(t)) for first, _, t in state.parts])
-        block = token_stats.concat([p for _, p, _ in state.parts])
-        tgt = np.concatenate([t for _, _, t in state.parts]).astype(np.int32)
+        positions = np.concatenate([np.arange(first, first + len(t))
+                                    for first, _, t, _ in state.parts])
+        block = token_stats.concat([p for _, p, _, _ in state.parts])
+        tgt = np.concatenate([t for _, _, t, _ in state.parts]).astype(np.int32)
+        kl = (None if state.parts[0][3] is None
+              else np.concatenate([k for _, _, _, k in state.parts]).astype(np.float32))
         text = self.handle.tokenizer.decode(tgt.tolist(), skip_special_tokens=True)
         truncated = (0 if self.config.long_sequences == "window"
                      else truncated_targets(example, self.config.max_seq_length))
@@ -342,6 +420,7 @@ class Evaluation:
             mlx_lm_sum=state.mlx_lm_sum,
             mlx_lm_count=state.mlx_lm_count,
             phantom_ce=state.phantom_ce,
+            kl=kl,
         )
 
 
