@@ -70,7 +70,7 @@ INFO = {
 }
 
 
-def document_events(max_examples: int = 6):
+def document_events(max_examples: int = 6, labels=("base",)):
     """Real demo examples and tokenizer, fixed made-up numbers: a deterministic viewer."""
     from mlx_lm.utils import load_tokenizer
 
@@ -83,21 +83,24 @@ def document_events(max_examples: int = 6):
     split = load_split(demo.DATA_DIR, "test", tokenizer, False)
     examples = split.examples[:max_examples]
     total = sum(len(e.tokens) - 1 for e in examples)
-    plan = RunPlan(["base"], [None], len(examples), 1, total, str(split.path), "text", 0.0)
+    plan = RunPlan(list(labels), [None] * len(labels), len(examples), 1, total, str(split.path),
+                   "text", 0.0)
     yield RunStarted(plan, DocumentSource(split.examples, TokenTexts(tokenizer), 2048,
                                           str(split.path)))
-    results = []
-    for e in examples:
-        n = len(e.tokens) - 1
-        phase = np.arange(n, dtype=np.float64)
-        bits = 1.0 + 7.0 * (1 + np.sin(0.7 * phase + e.index)) + (phase % 11 == 3) * 6
-        logprob = (-bits * math.log(2)).astype(np.float32)
-        rank = np.minimum(2 ** bits.astype(np.int64), 50000).astype(np.int32)
-        top_ids = np.tile(np.array([5, 6, 7, 8, 9], np.int32), (n, 1))
-        top_lp = np.tile(np.log(np.array([0.3, 0.2, 0.1, 0.05, 0.02], np.float32)), (n, 1))
-        results.append(ExampleResult(e.index, np.arange(1, n + 1, dtype=np.int32),
-                                     e.tokens[1:].astype(np.int32), logprob,
-                                     (0.5 * bits).astype(np.float32) * np.float32(math.log(2)),
-                                     rank, top_ids, top_lp, 4 * n, 0, 0.0, n, 0.0))
-    loss_sum = float(sum(r.loss_sum for r in results))
-    yield BatchScored("base", 0, 1, loss_sum, total, results, total, total, 1.0)
+    for li, label in enumerate(labels):
+        results = []
+        for e in examples:
+            n = len(e.tokens) - 1
+            phase = np.arange(n, dtype=np.float64)
+            bits = 1.0 + 7.0 * (1 + np.sin(0.7 * phase + e.index)) + (phase % 11 == 3) * 6
+            bits = np.maximum(0.05, bits - li * (1.0 + np.cos(1.3 * phase + e.index)))
+            logprob = (-bits * math.log(2)).astype(np.float32)
+            rank = np.minimum(2 ** bits.astype(np.int64), 50000).astype(np.int32)
+            top_ids = np.tile(np.array([5, 6, 7, 8, 9], np.int32), (n, 1))
+            top_lp = np.tile(np.log(np.array([0.3, 0.2, 0.1, 0.05, 0.02], np.float32)), (n, 1))
+            results.append(ExampleResult(e.index, np.arange(1, n + 1, dtype=np.int32),
+                                         e.tokens[1:].astype(np.int32), logprob,
+                                         (0.5 * bits).astype(np.float32) * np.float32(math.log(2)),
+                                         rank, top_ids, top_lp, 4 * n, 0, 0.0, n, 0.0))
+        loss_sum = float(sum(r.loss_sum for r in results))
+        yield BatchScored(label, 0, 1, loss_sum, total, results, total, total, 1.0)

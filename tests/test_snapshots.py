@@ -45,3 +45,20 @@ def test_document_view(snap_compare, mode):
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=open_document)
+
+
+def test_comparison_view(snap_compare):
+    app = PplTopApp(lambda: synthetic.document_events(labels=("base", "docs-net", "docs-math")),
+                    synthetic.INFO)
+
+    async def open_comparison(pilot):
+        for _ in range(400):
+            if app.live.index.get("docs-math") and len(app.live.index["docs-math"]):
+                break
+            await pilot.pause(0.02)
+        await pilot.pause(0.3)
+        await pilot.press("2")
+        await pilot.press("a")
+        await pilot.pause(0.5)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=open_comparison)

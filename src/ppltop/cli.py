@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from . import __version__
@@ -88,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "ppltop-mono, or a user theme); NO_COLOR picks ppltop-mono")
     p.add_argument("--refresh", type=_float_arg("--refresh", 0.2, 30.0), default=4.0,
                    metavar="HZ", help="dashboard redraws per second at most (default 4)")
+    p.add_argument("--run-dir", type=Path, metavar="DIR", default=None,
+                   help="where the run is written (default: ./ppltop-runs/<time>-<model>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a run already in --run-dir")
+    p.add_argument("--detach", action="store_true",
+                   help="score in a background process that survives the terminal; the "
+                   "dashboard watches its run directory")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the summary as JSON")
     p.add_argument("--blas", metavar="auto|bundled|PATH", default=None,
                    help="CPU BLAS for MLX on Linux: auto (default: MKL or OpenBLAS if "
@@ -153,7 +161,15 @@ def write_json(path: Path, config, summaries, blas, comparisons=()) -> None:
         raise InputError(f"--json {path}: cannot write ({e.strerror})")
 
 
+SUBCOMMANDS = ("open", "resume", "runs")
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        from .runs_cli import main as runs_main
+
+        return runs_main(argv)
     args = build_parser().parse_args(argv)
     from .core.errors import InputError
 
@@ -165,42 +181,73 @@ def main(argv: list[str] | None = None) -> int:
         if blas.notice:
             print(f"ppltop: {blas.notice}", file=sys.stderr)
         config = make_config(args)
-        if args.headless or not sys.stdout.isatty():
-            return run_headless(config, args, blas)
-        return run_dashboard(config, args, blas)
+        run_dir = args.run_dir or default_run_dir(config.model)
+        if args.detach:
+            from .runs_cli import detach
+
+            return detach(argv, run_dir, args)
+        from .core.scoring import Evaluation
+
+        evaluation = Evaluation(config)
+        return run_evaluation(evaluation, args, blas, run_dir)
     except InputError as e:
         print(f"ppltop: {e}", file=sys.stderr)
         return 2
 
 
-def run_headless(config, args, blas) -> int:
+def default_run_dir(model: Path) -> Path:
+    name = Path(str(model)).name or "model"
+    return Path("ppltop-runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
+
+
+def run_evaluation(evaluation, args, blas, run_dir: Path, resume: bool = False) -> int:
+    """Prepare, open the run directory, then score headless or under the dashboard."""
+    from .core.recorder import recorded
+    from .core.run_store import RunWriter
+
+    if evaluation.plan is None:
+        print("ppltop: loading model and data ...", file=sys.stderr, flush=True)
+        evaluation.prepare()  # bad input fails here with one line, before anything is written
+    writer = RunWriter(run_dir, evaluation.manifest(blas), resume=resume,
+                       overwrite=getattr(args, "overwrite", False))
+    print(f"ppltop: run directory {run_dir}", file=sys.stderr, flush=True)
+
+    def make_events():
+        return recorded(evaluation.events(), writer)
+
+    if args.headless or not sys.stdout.isatty():
+        return run_headless(evaluation.config, args, blas, make_events, evaluation.cancel)
+    return run_dashboard(evaluation.config, args, blas, make_events, evaluation.cancel)
+
+
+def run_headless(config, args, blas, make_events, cancel) -> int:
     from .core.events import RunFinished
-    from .core.scoring import Evaluation
     from .headless import HeadlessPrinter
 
-    evaluation = Evaluation(config)
     printer = HeadlessPrinter(config, blas, out=sys.stdout, err=sys.stderr)
     interrupts = []
 
-    def on_sigint(signum, frame):
+    def on_signal(signum, frame):
         interrupts.append(signum)
-        if len(interrupts) > 1:
+        if len(interrupts) > 1 and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        evaluation.cancel()
-        print("ppltop: stopping after this batch (Ctrl-C again to quit now)", file=sys.stderr)
+        cancel()
+        print("ppltop: stopping after this batch (Ctrl-C again to quit now; "
+              "the run stays resumable)", file=sys.stderr, flush=True)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     finished = None
     try:
-        for event in evaluation.events():
+        for event in make_events():
             printer.handle(event)
             if isinstance(event, RunFinished):
                 finished = event
     except KeyboardInterrupt:
-        print("ppltop: interrupted", file=sys.stderr)
+        print("ppltop: interrupted; the run directory keeps every finished batch", file=sys.stderr)
         return 130
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if finished is not None and args.json is not None:
         write_json(args.json, config, finished.summaries, blas, finished.comparisons)
     if finished is not None and finished.cancelled:
@@ -227,23 +274,20 @@ def describe_config(config, blas) -> dict[str, str]:
     }
 
 
-def run_dashboard(config, args, blas) -> int:
+def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | None = None
+                  ) -> int:
     # Low frame rate and no animations for SSH: read by Textual when it is imported.
     os.environ.setdefault("TEXTUAL_FPS", "15")
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
-    from .core.scoring import Evaluation
     from .headless import render_comparison, render_summary
     from .themes import initial_theme, load_themes
     from .ui.app import PplTopApp, load_keymap
 
-    evaluation = Evaluation(config)
-    print("ppltop: loading model and data ...", file=sys.stderr, flush=True)
-    evaluation.prepare()  # bad input fails here with one line, before the screen opens
     themes = load_themes()
     keymap, keymap_error = load_keymap()
     notices = [n for n in (blas.notice if blas else None, keymap_error) if n]
-    app = PplTopApp(evaluation.events, describe_config(config, blas),
-                    request_stop=evaluation.cancel, refresh_hz=args.refresh,
+    app = PplTopApp(make_events, describe_config(config, blas),
+                    request_stop=cancel, refresh_hz=args.refresh,
                     theme=initial_theme(args.theme, themes), themes=themes, keymap=keymap,
                     startup_notices=notices)
     app.run()
@@ -264,6 +308,9 @@ def run_dashboard(config, args, blas) -> int:
         if args.json is not None:
             write_json(args.json, config, live.finished.summaries, blas,
                        live.finished.comparisons)
+    if detached_pid is not None and not (live.finished and not live.finished.cancelled):
+        print(f"ppltop: the run goes on in the background (pid {detached_pid}); "
+              f"watch it again with: ppltop open {args.run_dir}", file=sys.stderr)
     sys.stdout.flush()
     if not stopped:  # a batch still computing: leave without waiting for it
         sys.stderr.flush()

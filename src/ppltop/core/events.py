@@ -68,6 +68,8 @@ class BatchScored:
     tokens_total: int
     elapsed_s: float
     """Since the first batch started, all labels together."""
+    replayed: bool = False
+    """Read back from the run directory by `ppltop resume`, not scored now."""
 
     @property
     def loss(self) -> float:

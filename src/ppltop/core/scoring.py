@@ -98,9 +98,12 @@ class _Pending:
 class Evaluation:
     """One evaluation: a model, its adapters, one data split, and the scoring loop."""
 
-    def __init__(self, config: EvalConfig, handle: ModelHandle | None = None):
+    def __init__(self, config: EvalConfig, handle: ModelHandle | None = None,
+                 resume_from=None):
         self.config = config
         self.handle = handle
+        self.resume_from = resume_from
+        """A `run_store.RunRecord` whose complete batches are read back, not scored."""
         self.adapters: list[Adapter] = []
         self.split: Split | None = None
         self.batches: list[list[Segment]] = []
@@ -166,6 +169,52 @@ class Evaluation:
         )
         return self.plan
 
+    def _replayable(self) -> dict:
+        """Batches of the run being resumed that every label completed, and whose examples
+        are all complete (a window of an unfinished example is scored again)."""
+        record = self.resume_from
+        if record is None:
+            return {}
+        by_batch: dict[int, dict[str, dict]] = {}
+        for event in record.events:
+            if event["type"] == "batch":
+                by_batch.setdefault(event["batch"], {})[event["label"]] = event
+        replay = {}
+        for number in record.batches_done:
+            if number >= len(self.batches):
+                continue
+            examples = {s.example for s in self.batches[number]}
+            if all(i in record.results.get(label, {}) for label in self.labels for i in examples):
+                replay[number] = by_batch[number]
+        return replay
+
+    def manifest(self, blas=None) -> dict:
+        """What the run directory records so that a run can be reopened and resumed."""
+        from importlib.metadata import version
+
+        from .run_store import fingerprint
+
+        cfg = self.config
+        return {
+            "format": 1,
+            "ppltop": version("ppltop"),
+            "mlx": version("mlx"),
+            "mlx_lm": version("mlx-lm"),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "config": cfg.to_dict(),
+            "labels": list(self.labels),
+            "adapters": [{"label": a.label, "path": str(a.path),
+                          "fingerprint": fingerprint(a.path)} for a in self.adapters],
+            "model_fingerprint": fingerprint(Path(cfg.model)) if Path(cfg.model).exists()
+            else str(cfg.model),
+            "data_file": str(self.split.path),
+            "data_sha256": fingerprint(self.split.path),
+            "blas": blas.to_dict() if blas else None,
+            "device": str(mx.default_device()),
+            "n_batches": len(self.batches),
+            "n_examples": len(self.scored_examples),
+        }
+
     def _score_all(self, batch, pending: dict, busy_s: dict) -> dict:
         """Every label on one batch: {label: (completed examples, loss sum)}."""
         if self.config.kl and len(self.labels) > 1:
@@ -227,10 +276,24 @@ class Evaluation:
         tokens_done = dict.fromkeys(self.labels, 0)
         busy_s = dict.fromkeys(self.labels, 0.0)
         start = time.perf_counter()
+        replay = self._replayable()
         try:
             for number, batch in enumerate(self.batches):
                 if self.cancelled:
                     break
+                if number in replay:
+                    for label in self.labels:
+                        recorded = replay[number][label]
+                        finished = [self.resume_from.results[label][i]
+                                    for i in recorded["examples"]]
+                        for result in finished:
+                            done[label][result.example] = result
+                        tokens_done[label] += recorded["n_tokens"]
+                        yield BatchScored(label, number, len(self.batches), recorded["loss_sum"],
+                                          recorded["n_tokens"], finished, tokens_done[label],
+                                          plan.targets_per_label, time.perf_counter() - start,
+                                          replayed=True)
+                    continue
                 scored = self._score_all(batch, pending, busy_s)
                 for label in self.labels:
                     finished, loss_sum = scored[label]
@@ -253,7 +316,7 @@ class Evaluation:
             self.handle.activate(None)
         elapsed = time.perf_counter() - start
         summaries = [
-            summarize(label, self.adapter_for(label), done[label], self.split,
+            summarize(label, _path_of(self.adapter_for(label)), done[label], self.split,
                       self.scored_examples, cfg, elapsed,
                       complete=not self.cancelled,
                       tokens_per_s=tokens_done[label] / busy_s[label] if busy_s[label] else 0.0)
@@ -422,6 +485,10 @@ class Evaluation:
             phantom_ce=state.phantom_ce,
             kl=kl,
         )
+
+
+def _path_of(adapter: Adapter | None) -> str | None:
+    return str(adapter.path) if adapter is not None else None
 
 
 def _take(block: token_stats.StatsBlock, sel: np.ndarray) -> token_stats.StatsBlock:

@@ -111,20 +111,22 @@ def mlx_lm_figure(examples: list[Example], results: dict[int, ExampleResult],
                        pad, pad_sum / pad if pad else math.nan)
 
 
-def summarize(label: str, adapter, results: dict[int, ExampleResult], split: Split,
+def summarize(label: str, adapter_path: str | None, results: dict[int, ExampleResult], split: Split,
               scored_examples: list[Example], cfg: EvalConfig, elapsed_s: float,
               complete: bool, tokens_per_s: float) -> RunSummary:
     """Both figures for one label, and the words that explain their difference."""
-    good = [r for r in results.values() if r.finite and r.n_tokens]
+    # in example order, so that a resumed run sums in the same order as an uninterrupted one
+    ordered = [results[i] for i in sorted(results)]
+    good = [r for r in ordered if r.finite and r.n_tokens]
     sums = np.array([r.loss_sum for r in good])
     counts = np.array([r.n_tokens for r in good])
     loss, se = clustered_mean(sums, counts)
     n_bytes = sum(r.n_bytes for r in good)
-    truncated = [r for r in results.values() if r.truncated]
+    truncated = [r for r in ordered if r.truncated]
     figure = mlx_lm_figure(split.examples, results, cfg)
     summary = RunSummary(
         label=label,
-        adapter=str(adapter.path) if adapter is not None else None,
+        adapter=adapter_path,
         loss=loss,
         ppl=safe_exp(loss),
         tokens=int(counts.sum()),

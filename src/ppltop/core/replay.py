@@ -1,0 +1,126 @@
+"""Events of a run directory, for `ppltop open`: a finished run, or one being written
+(followed live), shown without loading the model (the tokenizer and data only)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .compare import compare
+from .config import EvalConfig
+from .data import load_split
+from .errors import InputError
+from .events import BatchScored, DocumentSource, Notice, RunFinished, RunPlan, RunStarted
+from .run_store import EVENTS, RESULTS, read_events_from, read_run, unpack
+from .summary import summarize
+from .token_text import TokenTexts
+
+POLL_S = 0.5
+
+
+def config_from_manifest(manifest: dict) -> EvalConfig:
+    raw = dict(manifest["config"])
+    raw["model"] = Path(raw["model"])
+    raw["data"] = Path(raw["data"])
+    raw["adapters"] = [Path(a) for a in raw.get("adapters", [])]
+    known = EvalConfig.__dataclass_fields__
+    return EvalConfig(**{k: v for k, v in raw.items() if k in known})
+
+
+class RunFollower:
+    """Turns a run directory into the scoring loop's events; `stop()` ends following."""
+
+    def __init__(self, path: Path, follow: bool = True, poll_s: float = POLL_S):
+        self.path = Path(path)
+        self.follow = follow
+        self.poll_s = poll_s
+        self.stopped = False
+        record = read_run(self.path, with_results=False)
+        self.manifest = record.manifest
+        self.config = config_from_manifest(self.manifest)
+        self.labels = self.manifest["labels"]
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def _source(self):
+        from mlx_lm.utils import load_tokenizer
+
+        model = self.config.model
+        try:
+            tokenizer = load_tokenizer(Path(model))
+        except Exception as e:
+            raise InputError(f"{self.path}: cannot load the tokenizer of {model} "
+                             f"({type(e).__name__}); is the model folder still there?")
+        split = load_split(Path(self.manifest["data_file"]), self.config.split, tokenizer,
+                           self.config.mask_prompt)
+        return split, DocumentSource(split.examples, TokenTexts(tokenizer),
+                                     self.config.max_seq_length, str(split.path))
+
+    def events(self) -> Iterator:
+        split, source = self._source()
+        offset = 0
+        results = {label: {} for label in self.labels}
+        tokens_done = dict.fromkeys(self.labels, 0)
+        plan = None
+        while not self.stopped:
+            events, offset = read_events_from(self.path / EVENTS, offset)
+            for event in events:
+                kind = event["type"]
+                if kind == "started" and plan is None:
+                    raw = event["plan"]
+                    plan = RunPlan(**{k: v for k, v in raw.items()
+                                      if k in RunPlan.__dataclass_fields__})
+                    yield RunStarted(plan, source)
+                elif kind == "notice":
+                    yield Notice(event["level"], event["message"])
+                elif kind == "batch" and plan is not None:
+                    with np.load(self.path / RESULTS / event["file"]) as data:
+                        batch_results = unpack(data)
+                    label = event["label"]
+                    for r in batch_results:
+                        results[label][r.example] = r
+                    tokens_done[label] += event["n_tokens"]
+                    yield BatchScored(label, event["batch"], plan.n_batches, event["loss_sum"],
+                                      event["n_tokens"], batch_results, tokens_done[label],
+                                      plan.targets_per_label, event["elapsed_s"])
+                elif kind == "finished" and event is events[-1]:
+                    # a later "finished" wins: a cancelled run may have been resumed since
+                    if not self._more_after(offset):
+                        yield self._finished(event, results, split)
+                        return
+            if not self.follow:
+                yield self._finished({"cancelled": True, "summaries": []}, results, split)
+                return
+            time.sleep(self.poll_s)
+
+    def _more_after(self, offset: int) -> bool:
+        more, _ = read_events_from(self.path / EVENTS, offset)
+        return bool(more)
+
+    def _finished(self, event: dict, results: dict, split) -> RunFinished:
+        cfg = self.config
+        examples = split.examples
+        if cfg.test_batches != -1:
+            from .batching import mlx_lm_batches
+
+            keep = {i for b in mlx_lm_batches(len(examples), cfg.batch_size, cfg.test_batches,
+                                             cfg.seed) for i in b}
+            examples = [e for e in examples if e.index in keep]
+        rates = {s["label"]: s.get("tokens_per_s") or 0.0 for s in event.get("summaries", [])}
+        paths = {a["label"]: a["path"] for a in self.manifest.get("adapters", [])}
+        summaries = [summarize(label, paths.get(label), results[label], split,
+                               examples, cfg, event.get("elapsed_s", 0.0),
+                               complete=not event.get("cancelled"),
+                               tokens_per_s=rates.get(label, 0.0))
+                     for label in self.labels]
+        comparisons = []
+        if len(self.labels) > 1:
+            ref = cfg.reference if cfg.reference in self.labels else self.labels[0]
+            comparisons = [compare(label, results[label], ref, results[ref], seed=cfg.seed)
+                           for label in self.labels if label != ref]
+        return RunFinished(summaries, bool(event.get("cancelled")), event.get("elapsed_s", 0.0),
+                           comparisons)

@@ -1,0 +1,226 @@
+"""The run directory: everything a run scored, on disk as it is scored, readable at any moment.
+
+Layout:
+    manifest.json     config, fingerprints of model/adapter/data files, versions, BLAS
+    events.jsonl      append-only: one JSON object per line (started, batch, notice, finished)
+    results/B-L.npz   the examples batch B completed for label number L (compact arrays)
+
+Each batch's arrays are written to a temporary file, fsynced and renamed, and only then is
+its line appended to events.jsonl and fsynced: a run killed at any moment loses at most the
+batch in flight, and a reader never sees a line whose arrays are missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .results import ExampleResult
+
+MANIFEST = "manifest.json"
+EVENTS = "events.jsonl"
+RESULTS = "results"
+FINGERPRINT_BYTES = 4 << 20
+_ARRAYS = ("positions", "targets", "logprob", "entropy", "rank", "top_ids", "top_logprobs")
+_SCALARS = ("example", "n_bytes", "truncated", "mlx_lm_sum", "mlx_lm_count", "phantom_ce")
+
+
+def fingerprint(path: Path) -> str:
+    """sha256 of a file's size, first and last 4 MiB (whole-file hashes of multi-GB weights
+    would cost minutes at every start); for a folder, of its files in name order."""
+    path = Path(path)
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        size = f.stat().st_size
+        h.update(f"{f.relative_to(path) if path.is_dir() else f.name}:{size}\n".encode())
+        with open(f, "rb") as fh:
+            h.update(fh.read(FINGERPRINT_BYTES))
+            if size > 2 * FINGERPRINT_BYTES:
+                fh.seek(-FINGERPRINT_BYTES, os.SEEK_END)
+                h.update(fh.read(FINGERPRINT_BYTES))
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def pack(results: list[ExampleResult]) -> dict[str, np.ndarray]:
+    """Several examples' arrays concatenated, with their lengths, for one .npz."""
+    out = {"lengths": np.array([r.n_tokens for r in results], dtype=np.int64)}
+    for name in _ARRAYS:
+        arrays = [getattr(r, name) for r in results]
+        out[name] = (np.concatenate(arrays) if arrays else np.zeros(0))
+    for name in _SCALARS:
+        out[name] = np.array([getattr(r, name) for r in results])
+    kls = [r.kl for r in results]
+    if results and all(k is not None for k in kls):
+        out["kl"] = np.concatenate(kls)
+    return out
+
+
+def unpack(data) -> list[ExampleResult]:
+    lengths = data["lengths"]
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    has_kl = "kl" in data
+    out = []
+    for i in range(len(lengths)):
+        a, b = int(bounds[i]), int(bounds[i + 1])
+        arrays = {name: data[name][a:b] for name in _ARRAYS}
+        scalars = {name: data[name][i].item() for name in _SCALARS}
+        out.append(ExampleResult(**arrays, **scalars, kl=data["kl"][a:b] if has_kl else None))
+    return out
+
+
+@dataclass
+class RunRecord:
+    """What a run directory holds, read back."""
+
+    path: Path
+    manifest: dict
+    events: list[dict]
+    results: dict[str, dict[int, ExampleResult]] = field(default_factory=dict)
+    batches_done: set[int] = field(default_factory=set)
+    """Batches every label has written."""
+
+    @property
+    def finished(self) -> dict | None:
+        return next((e for e in reversed(self.events) if e["type"] == "finished"), None)
+
+    @property
+    def status(self) -> str:
+        f = self.finished
+        if f is None:
+            return "incomplete"
+        return "cancelled" if f.get("cancelled") else "finished"
+
+
+class RunWriter:
+    """Appends a run's events and arrays to its directory, durably."""
+
+    def __init__(self, path: Path, manifest: dict, *, resume: bool = False,
+                 overwrite: bool = False) -> None:
+        self.path = Path(path)
+        self.labels: list[str] = list(manifest.get("labels", []))
+        if (self.path / MANIFEST).exists() and not (resume or overwrite):
+            raise InputError(f"--run-dir {self.path}: already holds a run; use "
+                             f"`ppltop resume {self.path}`, --overwrite, or another --run-dir")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            (self.path / RESULTS).mkdir(exist_ok=True)
+            probe = self.path / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as e:
+            raise InputError(f"--run-dir {self.path}: cannot write there ({e.strerror}); "
+                             "choose a writable folder")
+        if overwrite and not resume:
+            for old in [self.path / EVENTS, *(self.path / RESULTS).glob("*.npz")]:
+                old.unlink()
+        if not resume:
+            self._atomic_write(self.path / MANIFEST, json.dumps(manifest, indent=2).encode())
+        else:  # drop a line torn by a kill, so that appended events start on a fresh line
+            _, complete = read_events_from(self.path / EVENTS, 0)
+            if (self.path / EVENTS).exists():
+                os.truncate(self.path / EVENTS, complete)
+        self._events = open(self.path / EVENTS, "ab")
+
+    def _atomic_write(self, path: Path, data: bytes) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+
+    def append(self, event: dict) -> None:
+        self._events.write((json.dumps(event) + "\n").encode())
+        self._events.flush()
+        os.fsync(self._events.fileno())
+
+    def write_batch(self, label: str, batch: int, loss_sum: float, n_tokens: int,
+                    results: list[ExampleResult], elapsed_s: float) -> None:
+        label_no = self.labels.index(label)
+        name = f"{batch:06d}-{label_no}.npz"
+        final = self.path / RESULTS / name
+        tmp = final.with_name(name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **pack(results))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+        self.append({"type": "batch", "label": label, "batch": batch, "loss_sum": loss_sum,
+                     "n_tokens": n_tokens, "file": name, "elapsed_s": elapsed_s,
+                     "examples": [r.example for r in results], "time": time.time()})
+
+    def close(self) -> None:
+        self._events.close()
+
+
+def read_run(path: Path, with_results: bool = True) -> RunRecord:
+    """Read a run directory, written or being written; a torn last line is ignored."""
+    path = Path(path)
+    manifest_file = path / MANIFEST
+    if not manifest_file.is_file():
+        raise InputError(f"{path}: not a ppltop run directory (no {MANIFEST})")
+    try:
+        manifest = json.loads(manifest_file.read_text())
+    except ValueError as e:
+        raise InputError(f"{manifest_file}: unreadable ({e}); the run directory is damaged")
+    events = read_events(path / EVENTS)
+    record = RunRecord(path, manifest, events)
+    labels = manifest.get("labels", [])
+    per_batch: dict[int, set[str]] = {}
+    for event in events:
+        if event["type"] != "batch":
+            continue
+        per_batch.setdefault(event["batch"], set()).add(event["label"])
+        if with_results:
+            file = path / RESULTS / event["file"]
+            with np.load(file) as data:
+                for r in unpack(data):
+                    record.results.setdefault(event["label"], {})[r.example] = r
+    record.batches_done = {b for b, got in per_batch.items() if set(labels) <= got}
+    return record
+
+
+def read_events(path: Path, start: int = 0) -> list[dict]:
+    """Complete lines of events.jsonl from byte `start` (see `follow_events` for tailing)."""
+    events, _ = read_events_from(path, start)
+    return events
+
+
+def read_events_from(path: Path, start: int) -> tuple[list[dict], int]:
+    """(complete events after byte `start`, the byte offset to continue from)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            data = fh.read()
+    except FileNotFoundError:
+        return [], start
+    events, used = [], 0
+    for line in data.split(b"\n")[:-1]:  # the part after the last newline may be torn
+        used += len(line) + 1
+        if line.strip():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+    return events, start + used

@@ -1,0 +1,168 @@
+"""`ppltop open`, `ppltop resume`, `ppltop runs`, and `--detach`: runs as directories."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .cli import _Parser, run_dashboard, run_evaluation, run_headless
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="ppltop", description="Work with run directories.")
+    sub = p.add_subparsers(dest="command", required=True)
+    o = sub.add_parser("open", help="show a run directory (finished, or followed live)")
+    o.add_argument("run_dir", type=Path)
+    o.add_argument("--headless", action="store_true", help="print the figures, no dashboard")
+    o.add_argument("--no-follow", action="store_true", help="do not wait for new batches")
+    o.add_argument("--theme", default=None)
+    o.add_argument("--refresh", type=float, default=4.0)
+    o.add_argument("--json", type=Path, default=None)
+    r = sub.add_parser("resume", help="continue an interrupted run where it stopped")
+    r.add_argument("run_dir", type=Path)
+    r.add_argument("--headless", action="store_true")
+    r.add_argument("--theme", default=None)
+    r.add_argument("--refresh", type=float, default=4.0)
+    r.add_argument("--json", type=Path, default=None)
+    r.add_argument("--blas", default=None)
+    ls = sub.add_parser("runs", help="list the runs in a folder")
+    ls.add_argument("folder", type=Path, nargs="?", default=Path("ppltop-runs"))
+    for sp in (o, r, ls):
+        sp.error = p.error  # one line, exit 2
+    return p
+
+
+def main(argv: list[str]) -> int:
+    from .core.errors import InputError
+
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "runs":
+            return list_runs(args.folder)
+        if args.command == "resume":
+            return resume(args)
+        return open_run(args)
+    except InputError as e:
+        print(f"ppltop: {e}", file=sys.stderr)
+        return 2
+
+
+def list_runs(folder: Path) -> int:
+    from .core.errors import InputError
+    from .core.run_store import MANIFEST, read_run
+
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder; give the folder that holds run directories")
+    rows = []
+    for path in sorted(p for p in folder.iterdir() if (p / MANIFEST).is_file()):
+        try:
+            record = read_run(path, with_results=False)
+        except InputError as e:
+            rows.append((path.name, "damaged", str(e)))
+            continue
+        total = record.manifest.get("n_batches", "?")
+        figures = ""
+        if record.finished:
+            figures = "  ".join(f"{s['label']} ppl {s['ppl']:.3f}" for s in
+                                record.finished.get("summaries", []) if s.get("ppl"))
+        rows.append((path.name, record.status,
+                     f"{len(record.batches_done)}/{total} batches  {figures}".rstrip()))
+    if not rows:
+        print(f"no runs in {folder}")
+        return 0
+    width = max(len(r[0]) for r in rows)
+    for name, status, what in rows:
+        print(f"{name:<{width}}  {status:<10}  {what}")
+    return 0
+
+
+def _check_unchanged(record, evaluation) -> None:
+    """Refuse to resume when the model, an adapter or the data changed since the run began."""
+    from .core.errors import InputError
+
+    now = evaluation.manifest()
+    then = record.manifest
+    changed = []
+    if now["model_fingerprint"] != then["model_fingerprint"]:
+        changed.append(f"model {then['config']['model']}")
+    if now["data_sha256"] != then["data_sha256"]:
+        changed.append(f"data {then['data_file']}")
+    old = {a["label"]: a["fingerprint"] for a in then["adapters"]}
+    for a in now["adapters"]:
+        if old.get(a["label"]) != a["fingerprint"]:
+            changed.append(f"adapter {a['path']}")
+    if changed:
+        raise InputError(f"{record.path}: cannot resume: {', '.join(changed)} changed since the "
+                         "run started; start a new run instead")
+
+
+def resume(args) -> int:
+    from .core import blas as blas_mod
+
+    blas = blas_mod.select(args.blas)  # before anything imports mlx.core
+    if blas.notice:
+        print(f"ppltop: {blas.notice}", file=sys.stderr)
+    from .core.replay import config_from_manifest
+    from .core.run_store import read_run
+    from .core.scoring import Evaluation
+
+    record = read_run(args.run_dir)
+    config = config_from_manifest(record.manifest)
+    evaluation = Evaluation(config, resume_from=record)
+    print("ppltop: loading model and data ...", file=sys.stderr, flush=True)
+    evaluation.prepare()
+    _check_unchanged(record, evaluation)
+    args.overwrite = False
+    args.run_dir = args.run_dir
+    print(f"ppltop: resuming {args.run_dir}: {len(record.batches_done)} of "
+          f"{len(evaluation.batches)} batches already scored", file=sys.stderr)
+    return run_evaluation(evaluation, args, blas, args.run_dir, resume=True)
+
+
+def open_run(args) -> int:
+    from .core.replay import RunFollower
+
+    follower = RunFollower(args.run_dir, follow=not args.no_follow and not args.headless)
+    if args.headless or not sys.stdout.isatty():
+        return run_headless(follower.config, args, None, follower.events, follower.stop)
+    return run_dashboard(follower.config, args, None, follower.events, follower.stop)
+
+
+def detach(argv: list[str], run_dir: Path, args) -> int:
+    """Start the scoring in its own session (it survives the terminal closing), then watch
+    its run directory in the dashboard."""
+    import time
+
+    from .core.run_store import EVENTS, MANIFEST
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    child_args = [a for a in argv if a != "--detach"]
+    if "--run-dir" not in child_args:
+        child_args += ["--run-dir", str(run_dir)]
+    log = open(run_dir / "ppltop.log", "ab")
+    child = subprocess.Popen([sys.executable, "-m", "ppltop", *child_args, "--headless"],
+                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                             start_new_session=True, env={**os.environ})
+    print(f"ppltop: scoring in the background (pid {child.pid}), log in "
+          f"{run_dir / 'ppltop.log'}", file=sys.stderr)
+    deadline = time.monotonic() + 600
+    while not ((run_dir / MANIFEST).exists() and (run_dir / EVENTS).exists()):
+        if child.poll() is not None:
+            print(f"ppltop: the background run stopped (exit {child.returncode}); see "
+                  f"{run_dir / 'ppltop.log'}", file=sys.stderr)
+            return child.returncode or 1
+        if time.monotonic() > deadline:
+            return 1
+        time.sleep(0.2)
+    if not sys.stdout.isatty():
+        print(f"ppltop: watch it with: ppltop open {run_dir}")
+        return 0
+    from .core.replay import RunFollower
+
+    args.run_dir = run_dir
+    follower = RunFollower(run_dir, follow=True)
+    return run_dashboard(follower.config, args, None, follower.events, follower.stop,
+                         detached_pid=child.pid)

@@ -1,0 +1,72 @@
+"""The comparison view driven by Pilot on the demo's base and two adapters."""
+
+from __future__ import annotations
+
+import pytest
+from test_app_pilot import demo_app, wait_for
+from textual.widgets import Input, Static
+
+from ppltop.core.compare import compare
+from ppltop.ui.screens.comparison_screen import ComparisonScreen
+from ppltop.ui.screens.document_screen import DocumentScreen
+from ppltop.ui.widgets.document_view import DocumentView
+from ppltop.ui.widgets.paged_table import PagedTable
+from ppltop.ui.widgets.ppl_panel import PplPanel
+
+
+async def test_compare_keys_reference_and_diff_mode(handle):
+    app, _ = demo_app(handle)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.live.finished is not None)
+        await pilot.pause(0.3)
+        labels = list(app.live.labels)
+        assert len(labels) == 3
+        await pilot.press("2")
+        assert app.query_one(PplPanel).active_label == labels[1]
+        await pilot.press("a")
+        await pilot.pause(0.3)
+        screen = app.screen
+        assert isinstance(screen, ComparisonScreen)
+        assert screen.reference == "base" and screen.active == labels[1]
+        # the rows agree with the core's paired comparison and with the run's own figures
+        by_label = dict(screen.rows)
+        engine = {c.label: c for c in app.live.finished.comparisons}
+        for label in labels[1:]:
+            c = by_label[label]
+            assert c.delta_loss == pytest.approx(engine[label].delta_loss, rel=1e-9)
+            direct = compare(label, app.live.index[label].results, "base",
+                             app.live.index["base"].results, reps=1000)
+            assert c.delta_ci95 == pytest.approx(direct.delta_ci95)
+        table = screen.query_one("#compare-table", PagedTable)
+        rows = table.fetch(0, 3)
+        assert [r[1] for r in rows] == [label for label, _ in screen.rows]
+        # choose another reference with f on its row
+        target = next(i for i, (label, _) in enumerate(screen.rows) if label == labels[2])
+        table.move_to(target)
+        await pilot.press("f")
+        assert screen.reference == labels[2]
+        assert dict(screen.rows)[labels[2]] is None
+        # improved-most tokens open in the diff mode with both adapters side by side
+        improved = screen.query_one("#improved", PagedTable)
+        assert improved.row_count > 0
+        first = screen._improved[0]
+        assert first.delta_bits < 0
+        improved.focus()
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        doc_screen = app.screen
+        assert isinstance(doc_screen, DocumentScreen)
+        view = doc_screen.query_one(DocumentView)
+        assert view.mode == "diff" and view.cursor == first.position
+        delta = float(view.document.delta_bits[first.position])
+        assert delta == pytest.approx(first.delta_bits, abs=1e-4)
+        detail = str(doc_screen.query_one("#doc-detail", Static).render())
+        assert f"Δ         {delta:+.3f} bits ({labels[1]} - {labels[2]})" in detail
+        await pilot.press("escape")
+        # rename a label for display
+        await pilot.press("e")
+        await pilot.pause(0.2)
+        app.screen.query_one("#rename-input", Input).value = "mine"
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert "mine" in app.aliases.values()
