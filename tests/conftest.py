@@ -20,14 +20,18 @@ import pytest  # noqa: E402
 from ppltop import demo  # noqa: E402
 
 
+SCRATCH = Path(__import__("tempfile").mkdtemp(prefix="ppltop-tests-"))
+"""Working folder of CLI subprocesses, so default run directories stay out of the repo."""
+
+
 def run_ppltop(*args: str, cwd: Path | None = None, env: dict | None = None,
                timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the real command line in a subprocess (stdout is a pipe, so it is headless)."""
     import os
 
     return subprocess.run([sys.executable, "-m", "ppltop", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+                          text=True, cwd=cwd or SCRATCH, timeout=timeout,
+                          stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
 
 
 def mlx_lm_evaluate(model_path, data_file: Path, batch_size=4, max_seq_length=2048,

@@ -26,7 +26,7 @@ def test_dashboard_in_tmux_shows_the_headless_figures(tmp_path):
                          headless.stdout).group(1)
     status = tmp_path / "status"
     session = f"ppltop-{uuid.uuid4().hex[:8]}"
-    command = f"{sys.executable} -m ppltop; echo $? > {status}; sleep 60"
+    command = f"cd {tmp_path} && {sys.executable} -m ppltop; echo $? > {status}; sleep 60"
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
     try:
         deadline = time.monotonic() + 300
@@ -50,3 +50,32 @@ def test_dashboard_in_tmux_shows_the_headless_figures(tmp_path):
         assert "Test loss" in after and "Traceback" not in after
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_detached_run_survives_the_terminal_closing(tmp_path):
+    """--detach: the scoring outlives its terminal (SIGHUP); the dashboard only watched it."""
+    from ppltop import demo
+    from ppltop.core.run_store import read_run
+
+    run_dir = tmp_path / "run"
+    session = f"ppltop-{uuid.uuid4().hex[:8]}"
+    command = (f"cd {tmp_path} && {sys.executable} -m ppltop --detach --run-dir {run_dir} "
+               f"--batch-size 1; sleep 60")
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if "Running PPL" in tmux("capture-pane", "-p", "-t", session):
+                break
+            time.sleep(0.3)
+        assert read_run(run_dir, with_results=False).status == "incomplete"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    deadline = time.monotonic() + 300
+    while read_run(run_dir, with_results=False).status != "finished":
+        assert time.monotonic() < deadline, "the detached run did not finish"
+        time.sleep(0.5)
+    record = read_run(run_dir)
+    assert set(record.results) == {"base", *demo.ADAPTER_DIRS}
+    n_examples = record.manifest["n_examples"]
+    assert all(len(r) == n_examples for r in record.results.values())
