@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "ppltop-mono, or a user theme); NO_COLOR picks ppltop-mono")
     p.add_argument("--refresh", type=_float_arg("--refresh", 0.2, 30.0), default=4.0,
                    metavar="HZ", help="dashboard redraws per second at most (default 4)")
+    p.add_argument("--csv", type=Path, metavar="FILE",
+                   help="write the summary as CSV (one row per model/adapter)")
     p.add_argument("--run-dir", type=Path, metavar="DIR", default=None,
                    help="where the run is written (default: ./ppltop-runs/<time>-<model>)")
     p.add_argument("--overwrite", action="store_true",
@@ -110,12 +112,14 @@ def _check_paths(args: argparse.Namespace) -> None:
         missing = "--data" if args.data is None else "--model"
         raise InputError(f"{missing} is missing: give both --model and --data, "
                          "or neither to run the bundled demo")
-    if args.json is not None:
-        parent = args.json.expanduser().resolve().parent
+    for flag, value in (("--json", args.json), ("--csv", args.csv)):
+        if value is None:
+            continue
+        parent = value.expanduser().resolve().parent
         if not parent.is_dir():
-            raise InputError(f"--json {args.json}: folder {parent} does not exist; create it first")
+            raise InputError(f"{flag} {value}: folder {parent} does not exist; create it first")
         if not os.access(parent, os.W_OK):
-            raise InputError(f"--json {args.json}: folder {parent} is not writable")
+            raise InputError(f"{flag} {value}: folder {parent} is not writable")
 
 
 def make_config(args: argparse.Namespace):
@@ -162,6 +166,16 @@ def write_json(path: Path, config, summaries, blas, comparisons=()) -> None:
 
 
 SUBCOMMANDS = ("open", "resume", "runs")
+
+
+def write_outputs(args, config, finished, blas) -> None:
+    """--json and --csv, once the run has finished (or stopped)."""
+    if getattr(args, "json", None) is not None:
+        write_json(args.json, config, finished.summaries, blas, finished.comparisons)
+    if getattr(args, "csv", None) is not None:
+        from .core.export import write_summary_csv
+
+        write_summary_csv(args.csv.expanduser(), finished.summaries)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,8 +262,8 @@ def run_headless(config, args, blas, make_events, cancel) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if finished is not None and args.json is not None:
-        write_json(args.json, config, finished.summaries, blas, finished.comparisons)
+    if finished is not None:
+        write_outputs(args, config, finished, blas)
     if finished is not None and finished.cancelled:
         return 130
     return 0
@@ -305,9 +319,7 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
         if live.finished.comparisons:
             sys.stdout.write(render_comparison(live.finished.summaries,
                                                live.finished.comparisons))
-        if args.json is not None:
-            write_json(args.json, config, live.finished.summaries, blas,
-                       live.finished.comparisons)
+        write_outputs(args, config, live.finished, blas)
     if detached_pid is not None and not (live.finished and not live.finished.cancelled):
         print(f"ppltop: the run goes on in the background (pid {detached_pid}); "
               f"watch it again with: ppltop open {args.run_dir}", file=sys.stderr)

@@ -83,6 +83,8 @@ class RunFinished:
     elapsed_s: float
     comparisons: list = field(default_factory=list)
     """`compare.Comparison` of every other label against the reference label."""
+    results: dict = field(default_factory=dict, repr=False)
+    """{label: {example: ExampleResult}}: everything the figures were computed from."""
 
 
 Event = RunStarted | Notice | BatchScored | RunFinished

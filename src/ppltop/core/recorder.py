@@ -6,14 +6,19 @@ from collections.abc import Iterator
 from dataclasses import asdict
 
 from .events import BatchScored, Notice, RunFinished, RunStarted
+from .export import export_run
 from .run_store import RunWriter
 
 
 def recorded(events: Iterator, writer: RunWriter) -> Iterator:
-    """Yield every event unchanged, after making it durable in the run directory."""
+    """Yield every event unchanged, after making it durable in the run directory; at the
+    end, export summary.csv, examples.csv and tokens-*.npz next to it."""
+    lines: dict[int, int] = {}
     try:
         for event in events:
             if isinstance(event, RunStarted):
+                if event.source is not None:
+                    lines = {e.index: e.line for e in event.source.examples}
                 plan = asdict(event.plan)
                 plan.pop("example_tokens", None)
                 writer.append({"type": "started", "plan": plan})
@@ -27,6 +32,7 @@ def recorded(events: Iterator, writer: RunWriter) -> Iterator:
                                "elapsed_s": event.elapsed_s,
                                "summaries": [s.to_dict() for s in event.summaries],
                                "comparisons": [c.to_dict() for c in event.comparisons]})
+                export_run(writer.path, event.summaries, event.results, lines)
             yield event
     finally:
         writer.close()

@@ -123,4 +123,4 @@ class RunFollower:
             comparisons = [compare(label, results[label], ref, results[ref], seed=cfg.seed)
                            for label in self.labels if label != ref]
         return RunFinished(summaries, bool(event.get("cancelled")), event.get("elapsed_s", 0.0),
-                           comparisons)
+                           comparisons, results)

@@ -322,7 +322,7 @@ class Evaluation:
                       tokens_per_s=tokens_done[label] / busy_s[label] if busy_s[label] else 0.0)
             for label in self.labels
         ]
-        yield RunFinished(summaries, self.cancelled, elapsed, self._compare(done))
+        yield RunFinished(summaries, self.cancelled, elapsed, self._compare(done), done)
 
     def reference_label(self) -> str:
         wanted = self.config.reference

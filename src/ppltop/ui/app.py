@@ -57,6 +57,8 @@ class PplTopApp(App[int]):
         Binding("x", "toggle_x_axis", "X axis", id="ppltop.x_axis",
                 tooltip="Batch loss chart: x axis in batches or in tokens"),
         Binding("t", "next_theme", "Theme", id="ppltop.theme", tooltip="Switch to the next theme"),
+        Binding("s", "save_svg", "Screenshot", id="ppltop.screenshot",
+                tooltip="Save an SVG screenshot of the screen in the current folder"),
         Binding("question_mark", "toggle_help", "Help", id="ppltop.help",
                 tooltip="Show or hide the keys"),
         Binding("q", "quit_app", "Quit", id="ppltop.quit",
@@ -252,6 +254,10 @@ class PplTopApp(App[int]):
             return
         current = self._theme_names.index(self.theme) if self.theme in self._theme_names else -1
         self.theme = self._theme_names[(current + 1) % len(self._theme_names)]
+
+    def action_save_svg(self) -> None:
+        path = self.save_screenshot(path=str(Path.cwd()))
+        self.notify(f"screenshot saved: {path}")
 
     def action_toggle_help(self) -> None:
         if self.screen.query("HelpPanel"):
