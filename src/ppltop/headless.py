@@ -7,16 +7,8 @@ import time
 from typing import TextIO
 
 from .core.events import BatchScored, Notice, RunFinished, RunStarted
+from .core.stats import format_duration
 from .core.summary import RunSummary
-
-
-def format_duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "--:--"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
 def mlx_lm_line(loss: float, ppl: float) -> str:

@@ -131,7 +131,7 @@ class RunWriter:
                              "choose a writable folder")
         if overwrite and not resume:
             for old in [self.path / EVENTS, *(self.path / RESULTS).glob("*.npz")]:
-                old.unlink()
+                old.unlink(missing_ok=True)
         if not resume:
             self._atomic_write(self.path / MANIFEST, json.dumps(manifest, indent=2).encode())
         else:  # drop a line torn by a kill, so that appended events start on a fresh line

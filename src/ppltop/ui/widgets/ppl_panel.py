@@ -9,15 +9,7 @@ from textual.containers import Vertical
 from textual.widgets import Digits, ProgressBar, Sparkline, Static
 
 from ...core.live import LiveRun
-
-
-def format_duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "--:--"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+from ...core.stats import format_duration
 
 
 def fmt(value: float, digits: int = 3) -> str:
