@@ -1,0 +1,256 @@
+"""ppltop against `mlx_lm.lora --test`, side by side in one run, on the same model and data.
+
+Alternates the contenders over several rounds (to cancel drift on a shared machine) and
+prints medians and ratios:
+  1. `mlx_lm.lora --test --test-batches -1`, exactly as a user runs it;
+  2. `ppltop --headless` with all per-token statistics;
+  3. `ppltop --headless --loss-only`;
+  4. the dashboard in a pseudo-terminal at 120x40;
+plus the time to the first scored batch, per-token storage, and the forward pass's FLOPs per
+token against the machine's float32 GEMM peak.
+
+    python benchmarks/bench_scoring.py                      # the demo model, 3 rounds
+    python benchmarks/bench_scoring.py --synthetic          # 8 layers, hidden 512, vocab 32k
+    python benchmarks/bench_scoring.py --model M --data D   # any model folder and data
+    python benchmarks/bench_scoring.py --blas bundled       # the stock wheel's BLAS
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import pty
+import re
+import resource
+import select
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def blas_env(mode: str) -> dict:
+    """Environment for a child: ppltop's own choice via PPLTOP_BLAS, and LD_PRELOAD of the
+    same library for mlx_lm.lora (which has no such option), so both use one BLAS."""
+    env = {**os.environ, "PPLTOP_BLAS": mode}
+    env.pop("LD_PRELOAD", None)
+    if mode != "bundled":
+        sys.path.insert(0, str(ROOT / "src"))
+        from ppltop.core import blas
+
+        found = blas.candidate_libraries()
+        if mode == "auto" and found:
+            env["LD_PRELOAD"] = str(found[0])
+        elif mode not in ("auto", "bundled"):
+            env["LD_PRELOAD"] = mode
+    return env
+
+
+def timed(cmd: list[str], env: dict, first_marker: re.Pattern | None) -> dict:
+    """Wall time, time to the first line matching `first_marker` on stderr, peak RSS."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            cwd=tempfile.mkdtemp())
+    first = None
+    err = []
+    for raw in iter(proc.stderr.readline, b""):
+        line = raw.decode(errors="replace")
+        err.append(line)
+        if first is None and first_marker is not None and first_marker.search(line):
+            first = time.perf_counter() - start
+    out = proc.stdout.read().decode()
+    proc.wait()
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{''.join(err)[-2000:]}")
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"wall": wall, "first": first, "stdout": out, "stderr": "".join(err), "rss_mb": rss}
+
+
+def dashboard_time(args: list[str], env: dict) -> float:
+    """The dashboard in a 120x40 pty: seconds until it exits after the run finishes."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(tempfile.mkdtemp())
+        os.environ.clear()
+        os.environ.update({**env, "TERM": "xterm-256color"})
+        os.execv(sys.executable, [sys.executable, "-m", "ppltop", *args])
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    start = time.perf_counter()
+    seen = b""
+    finished = None
+    while time.perf_counter() - start < 3600:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            seen = (seen + chunk)[-4096:]
+            if finished is None and b"finished" in seen:
+                finished = time.perf_counter() - start
+                os.write(fd, b"q")
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if done:
+            break
+    try:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+    return finished if finished is not None else float("nan")
+
+
+def tokens_scored(stdout: str) -> int:
+    m = re.search(r"ppltop figure: .*\n\s+[\d.]+ bits/token, [\d.]+ bits/byte, ([\d,]+) tokens",
+                  stdout)
+    return int(m.group(1).replace(",", "")) if m else 0
+
+
+def mlx_lm_tokens(stdout: str) -> int:
+    m = re.search(r"mlx-lm figure: .*\(([\d,]+) targets", stdout)
+    return int(m.group(1).replace(",", "")) if m else 0
+
+
+def make_synthetic(folder: Path) -> Path:
+    """8 layers, hidden 512, vocabulary 32k, random weights; the demo's tokenizer."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from ppltop import demo
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"model_type": "llama", "hidden_size": 512, "num_hidden_layers": 8,
+              "intermediate_size": 1536, "num_attention_heads": 8, "num_key_value_heads": 8,
+              "rms_norm_eps": 1e-5, "vocab_size": 32000, "tie_word_embeddings": False,
+              "rope_theta": 10000.0, "max_position_embeddings": 4096}
+    (folder / "config.json").write_text(json.dumps(config))
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (demo.MODEL_DIR / name).exists():
+            shutil.copy(demo.MODEL_DIR / name, folder / name)
+    code = (
+        "import json, sys, mlx.core as mx\n"
+        "from mlx.utils import tree_flatten\n"
+        "from mlx_lm.models.llama import Model, ModelArgs\n"
+        "mx.random.seed(0)\n"
+        f"m = Model(ModelArgs.from_dict(json.load(open('{folder}/config.json'))))\n"
+        f"mx.save_safetensors('{folder}/model.safetensors', dict(tree_flatten(m.parameters())))\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return folder
+
+
+def model_flops_per_token(model: Path, context: float) -> float:
+    """2 x (matmul parameters) + attention's 4 x layers x hidden x context (QK^T and AV)."""
+    cfg = json.loads((model / "config.json").read_text())
+    h, layers, inter = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["intermediate_size"]
+    heads, kv = cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
+    head_dim = cfg.get("head_dim", h // heads)
+    attn = h * heads * head_dim * 2 + h * kv * head_dim * 2
+    mlp = 3 * h * inter
+    head = h * cfg["vocab_size"]
+    return 2 * (layers * (attn + mlp) + head) + 4 * layers * heads * head_dim * context
+
+
+def gemm_peak(env: dict) -> float:
+    code = ("import time, mlx.core as mx\n"
+            "n=2048; a=mx.random.normal((n,n)); b=mx.random.normal((n,n)); mx.eval(a@b)\n"
+            "t=time.perf_counter()\n"
+            "for _ in range(5): mx.eval(a@b)\n"
+            "print(2*n**3*5/(time.perf_counter()-t)/1e9)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    return float(out.stdout.strip())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", type=Path)
+    p.add_argument("--data", type=Path)
+    p.add_argument("--synthetic", action="store_true")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--blas", default="auto", help="auto (fast BLAS if found) or bundled")
+    p.add_argument("--no-dashboard", action="store_true")
+    args = p.parse_args()
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from ppltop import demo
+
+    data = args.data or demo.DATA_DIR
+    model = args.model or demo.MODEL_DIR
+    if args.synthetic:
+        model = make_synthetic(Path(tempfile.mkdtemp()) / "synthetic")
+    env = blas_env(args.blas)
+    common = ["--model", str(model), "--data", str(data), "--batch-size", str(args.batch_size)]
+    progress = re.compile(r"^\[1/")
+    runs = {"mlx_lm": [], "ppltop": [], "loss_only": [], "dashboard": []}
+    first = {"mlx_lm": [], "ppltop": [], "dashboard": []}
+    outputs = {}
+    for round_no in range(args.rounds):
+        r = timed([sys.executable, "-m", "mlx_lm", "lora", *common, "--test",
+                   "--test-batches", "-1"], env, re.compile(r"Calculating loss.*\s1/"))
+        runs["mlx_lm"].append(r["wall"])
+        first["mlx_lm"].append(r["first"])
+        outputs["mlx_lm"] = r
+        run_dir = Path(tempfile.mkdtemp()) / "run"
+        r = timed([sys.executable, "-m", "ppltop", *common, "--headless",
+                   "--run-dir", str(run_dir)], env, progress)
+        runs["ppltop"].append(r["wall"])
+        first["ppltop"].append(r["first"])
+        outputs["ppltop"] = r
+        outputs["run_dir"] = run_dir
+        r = timed([sys.executable, "-m", "ppltop", *common, "--headless", "--loss-only",
+                   "--run-dir", str(Path(tempfile.mkdtemp()) / "run")], env, progress)
+        runs["loss_only"].append(r["wall"])
+        if not args.no_dashboard:
+            runs["dashboard"].append(dashboard_time(
+                [*common, "--run-dir", str(Path(tempfile.mkdtemp()) / "run")], env))
+        print(f"round {round_no + 1}/{args.rounds}: " + ", ".join(
+            f"{k} {v[-1]:.2f}s" for k, v in runs.items() if v), flush=True)
+
+    med = {k: statistics.median(v) for k, v in runs.items() if v}
+    n_ppltop = tokens_scored(outputs["ppltop"]["stdout"])
+    n_mlx = mlx_lm_tokens(outputs["ppltop"]["stdout"])
+    tps = {"mlx_lm": n_mlx / med["mlx_lm"], "ppltop": n_ppltop / med["ppltop"],
+           "loss_only": n_ppltop / med["loss_only"]}
+    if "dashboard" in med:
+        tps["dashboard"] = n_ppltop / med["dashboard"]
+    stored = sum(f.stat().st_size for f in (outputs["run_dir"] / "results").glob("*.npz"))
+    flops = model_flops_per_token(model, context=256)
+    peak = gemm_peak(env)
+    print()
+    print(f"model {model.name}, data {data}, batch size {args.batch_size}, BLAS {args.blas}, "
+          f"{args.rounds} rounds (medians), whole process wall time incl. loading")
+    print(f"{'contender':<26}{'wall s':>8}{'tokens/s':>11}{'first batch s':>15}")
+    for key, name in (("mlx_lm", "mlx_lm.lora --test"), ("ppltop", "ppltop --headless"),
+                      ("loss_only", "ppltop --loss-only"), ("dashboard", "ppltop dashboard")):
+        if key in med:
+            f = first.get(key) or []
+            f = [x for x in f if x is not None]
+            ttfb = f"{statistics.median(f):.2f}" if f else "–"
+            print(f"{name:<26}{med[key]:>8.2f}{tps[key]:>11,.0f}{ttfb:>15}")
+    print()
+    print(f"ratio ppltop / mlx_lm.lora, tokens per second:     {tps['ppltop'] / tps['mlx_lm']:.2f}")
+    print(f"per-token statistics cost over loss-only (time):  "
+          f"{med['ppltop'] / med['loss_only'] - 1:+.1%}")
+    if "dashboard" in med:
+        print(f"dashboard cost over headless (time):              "
+              f"{med['dashboard'] / med['ppltop'] - 1:+.1%}")
+    print(f"per-token storage: {stored / max(n_ppltop, 1):.1f} bytes/token on disk (npz)")
+    print(f"forward pass: {flops / 1e6:.1f} MFLOP/token, achieved "
+          f"{flops * tps['ppltop'] / 1e9:.1f} GFLOP/s over the whole run; float32 GEMM peak "
+          f"{peak:.1f} GFLOP/s; ratio {flops * tps['ppltop'] / 1e9 / peak:.3f}")
+    print(f"peak RSS of children: {outputs['ppltop']['rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
