@@ -68,7 +68,9 @@ class ScoringWorker(threading.Thread):
                         if self._cancel.is_set() and self._request_stop is None:
                             break
                 finally:
-                    events.close()
+                    close = getattr(events, "close", None)  # generators; plain iterators too
+                    if close is not None:
+                        close()
         except BaseException as exc:  # reported, never raised into a dead thread
             self.error = exc
             if self._on_error is not None:
