@@ -229,6 +229,7 @@ def run_evaluation(evaluation, args, blas, run_dir: Path, resume: bool = False) 
     def make_events():
         return recorded(evaluation.events(), writer)
 
+    args.run_dir = run_dir
     if args.headless or not sys.stdout.isatty():
         return run_headless(evaluation.config, args, blas, make_events, evaluation.cancel)
     return run_dashboard(evaluation.config, args, blas, make_events, evaluation.cancel)
@@ -303,7 +304,9 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
     app = PplTopApp(make_events, describe_config(config, blas),
                     request_stop=cancel, refresh_hz=args.refresh,
                     theme=initial_theme(args.theme, themes), themes=themes, keymap=keymap,
-                    startup_notices=notices)
+                    startup_notices=notices,
+                    runs_folder=Path(args.run_dir).parent if getattr(args, "run_dir", None)
+                    else None)
     app.run()
     stopped = app.stop_worker()
     for event in app.buffer.drain():  # what arrived after the last UI tick

@@ -85,7 +85,8 @@ def paired_arrays(candidate: dict[int, ExampleResult], reference: dict[int, Exam
     """(loss sums of candidate, of reference, token counts) over the examples both scored."""
     common = sorted(set(candidate) & set(reference))
     common = [i for i in common if candidate[i].n_tokens and candidate[i].finite
-              and reference[i].finite]
+              and reference[i].finite
+              and candidate[i].n_tokens == reference[i].n_tokens]  # same tokens, or unpaired
     s_c = np.array([candidate[i].loss_sum for i in common], dtype=np.float64)
     s_r = np.array([reference[i].loss_sum for i in common], dtype=np.float64)
     n = np.array([candidate[i].n_tokens for i in common], dtype=np.float64)

@@ -26,6 +26,7 @@ from ..themes import DEFAULT_THEME, LoadedThemes, load_themes
 from .screens.comparison_screen import ComparisonScreen
 from .screens.document_screen import DocumentScreen
 from .screens.error_screen import ErrorScreen
+from .screens.runs_screen import RunsScreen
 from .screens.viewer_screen import ViewerScreen
 from .widgets.batch_loss_chart import BatchLossChart
 from .widgets.config_pane import ConfigPane
@@ -54,6 +55,8 @@ class PplTopApp(App[int]):
                 tooltip="Open the single most surprising token of the run"),
         Binding("a", "open_comparison", "Compare", id="ppltop.compare",
                 tooltip="Compare every model/adapter with the reference, paired"),
+        Binding("R", "open_runs", "Runs", id="ppltop.runs",
+                tooltip="The runs in the run folder; compare two side by side"),
         Binding("x", "toggle_x_axis", "X axis", id="ppltop.x_axis",
                 tooltip="Batch loss chart: x axis in batches or in tokens"),
         Binding("t", "next_theme", "Theme", id="ppltop.theme", tooltip="Switch to the next theme"),
@@ -73,7 +76,8 @@ class PplTopApp(App[int]):
                  request_stop: Callable[[], None] | None = None, refresh_hz: float = 4.0,
                  theme: str | None = None, themes: LoadedThemes | None = None,
                  keymap: dict[str, str] | None = None,
-                 startup_notices: list[str] | None = None) -> None:
+                 startup_notices: list[str] | None = None,
+                 runs_folder: Path | None = None) -> None:
         super().__init__()
         self._make_events = make_events
         self._request_stop = request_stop
@@ -96,6 +100,7 @@ class PplTopApp(App[int]):
         """Display names given in the comparison view."""
         self._last_compare = 0.0
         self._startup_notices = list(startup_notices or [])
+        self.runs_folder = runs_folder or Path("ppltop-runs")
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -226,6 +231,9 @@ class PplTopApp(App[int]):
         self._last_compare = time.monotonic()
         self.push_screen(ComparisonScreen(self.live, self.reference_label, self.active_label,
                                           self.aliases))
+
+    def action_open_runs(self) -> None:
+        self.push_screen(RunsScreen(self.runs_folder))
 
     def action_open_viewer(self) -> None:
         label = self.active_label
