@@ -112,18 +112,37 @@ def test_base_loss_well_below_uniform(base, test_set, log_vocab):
     assert 1.0 < loss < 0.75 * log_vocab, (loss, log_vocab)
 
 
+def _record_losses(model, dataset, max_len):
+    """Mean loss per token of each record (first `max_len` tokens)."""
+    import mlx.nn as nn
+
+    out = []
+    for i in range(len(dataset)):
+        tokens = mx.array(dataset[i][0][:max_len])[None]
+        ce = nn.losses.cross_entropy(model(tokens[:, :-1]), tokens[:, 1:])
+        out.append(ce.mean().item())
+    return out
+
+
 def test_adapters_change_loss_and_differ(base):
+    """Per record, not in aggregate: an adapter helps its own domain and hurts others,
+    so on a mixed subset its mean loss can land on the base model's by chance."""
     model, tokenizer = base
     records = _records(demo.DATA_DIR / "test.jsonl")[:ADAPTER_EVAL_RECORDS]
     subset = CacheDataset(create_dataset(records, tokenizer, types.SimpleNamespace()))
-    base_loss = _loss(model, subset, ADAPTER_EVAL_MAX_LEN)
+    base_losses = _record_losses(model, subset, ADAPTER_EVAL_MAX_LEN)
     losses = {}
     for name, path in demo.ADAPTER_DIRS.items():
         fresh, _ = mlx_lm.load(str(demo.MODEL_DIR))
         fresh = load_adapters(fresh, str(path))
-        losses[name] = _loss(fresh, subset, ADAPTER_EVAL_MAX_LEN)
-        assert abs(losses[name] - base_loss) > 0.01, (name, losses[name], base_loss)
-    assert abs(losses["docs-net"] - losses["docs-math"]) > 0.01, losses
+        losses[name] = _record_losses(fresh, subset, ADAPTER_EVAL_MAX_LEN)
+        shift = sum(abs(a - b) for a, b in zip(losses[name], base_losses)) / len(records)
+        assert shift > 0.1, (name, shift)
+        # Some records get easier, some harder.
+        assert min(a - b for a, b in zip(losses[name], base_losses)) < -0.1, name
+        assert max(a - b for a, b in zip(losses[name], base_losses)) > 0.1, name
+    net, math_ = losses["docs-net"], losses["docs-math"]
+    assert sum(abs(a - b) for a, b in zip(net, math_)) / len(records) > 0.1
 
 
 @pytest.mark.parametrize("folder", ["CHAT_DATA_DIR", "COMPLETIONS_DATA_DIR"])
