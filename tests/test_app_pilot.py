@@ -100,6 +100,7 @@ async def test_an_error_in_the_worker_shows_a_panel_and_keeps_the_figures():
     app = PplTopApp(failing_events, synthetic.INFO)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen), timeout=10)
+        await wait_for(pilot, lambda: app.screen.query("#error-message"), timeout=10)
         message = str(app.screen.query_one("#error-message", Static).render())
         assert "MemoryError: [malloc] simulated out of memory" in message
         await pilot.press("escape")

@@ -112,8 +112,8 @@ def _bad_inputs(tmp_path: Path):
         ("malformed", [*model, "--data", str(malformed)], "malformed.jsonl:2: invalid JSON"),
         ("no known format", [*model, "--data", str(unknown)], "unknown.jsonl:1: record of no"),
         ("empty split", [*model, "--data", str(empty)], "split is empty"),
-        ("no scorable token", [*model, "--data", str(chat), "--mask-prompt"],
-         "chat.jsonl:1: this example has no"),
+        ("untokenizable record", [*model, "--data", str(chat), "--mask-prompt"],
+         "chat.jsonl:1: could not tokenize this record"),
         ("model without data", model, "--data is missing"),
         ("bad number", [*model, *data, "--batch-size", "0"], "--batch-size 0: must be at least 1"),
         ("bad test-batches", [*model, *data, "--test-batches", "-3"], "--test-batches -3"),
@@ -136,7 +136,8 @@ def test_every_bad_input_gets_one_line_and_exit_2(tmp_path):
 
 
 def test_nan_loss_is_reported_with_its_example(tmp_path):
-    """A NaN embedding row poisons exactly the examples that contain that token."""
+    """A NaN input-embedding row poisons exactly the examples that contain that token (the
+    output projection is untied first, or the NaN row would reach every prediction)."""
     from ppltop.core.model import ModelHandle
     from ppltop.core.data import load_split
 
@@ -150,10 +151,14 @@ def test_nan_loss_is_reported_with_its_example(tmp_path):
     model = _model_copy(tmp_path)
     weights = mx.load(str(model / "model.safetensors"))
     key = next(k for k in weights if k.endswith("embed_tokens.weight"))
+    weights["lm_head.weight"] = weights[key]
     w = np.array(weights[key])
     w[token] = np.nan
     weights[key] = mx.array(w)
     mx.save_safetensors(str(model / "model.safetensors"), weights)
+    config = json.loads((model / "config.json").read_text())
+    config["tie_word_embeddings"] = False
+    (model / "config.json").write_text(json.dumps(config))
     out = tmp_path / "s.json"
     proc = run_ppltop("--model", str(model), "--data", str(demo.DATA_DIR), "--headless",
                       "--json", str(out))

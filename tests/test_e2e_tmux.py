@@ -15,8 +15,13 @@ from conftest import run_ppltop
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 
+SOCKET = f"ppltop-test-{uuid.uuid4().hex[:8]}"
+"""A tmux server of our own (no user config), so that no other client sets the size."""
+
+
 def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(["tmux", "-L", SOCKET, "-f", "/dev/null", *args],
+                          capture_output=True, text=True, check=True).stdout
 
 
 def test_dashboard_in_tmux_shows_the_headless_figures(tmp_path):
@@ -49,7 +54,8 @@ def test_dashboard_in_tmux_shows_the_headless_figures(tmp_path):
         after = tmux("capture-pane", "-p", "-t", session, "-S", "-60")
         assert "Test loss" in after and "Traceback" not in after
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
+                       capture_output=True)
 
 
 def test_detached_run_survives_the_terminal_closing(tmp_path):
@@ -70,7 +76,8 @@ def test_detached_run_survives_the_terminal_closing(tmp_path):
             time.sleep(0.3)
         assert read_run(run_dir, with_results=False).status == "incomplete"
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
+                       capture_output=True)
     deadline = time.monotonic() + 300
     while read_run(run_dir, with_results=False).status != "finished":
         assert time.monotonic() < deadline, "the detached run did not finish"

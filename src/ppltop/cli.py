@@ -220,7 +220,8 @@ def run_evaluation(evaluation, args, blas, run_dir: Path, resume: bool = False) 
     from .core.run_store import RunWriter
 
     if evaluation.plan is None:
-        print("ppltop: loading model and data ...", file=sys.stderr, flush=True)
+        if sys.stderr.isatty():  # a progress hint for people, not for logs
+            print("ppltop: loading model and data ...", file=sys.stderr, flush=True)
         evaluation.prepare()  # bad input fails here with one line, before anything is written
     writer = RunWriter(run_dir, evaluation.manifest(blas), resume=resume,
                        overwrite=getattr(args, "overwrite", False))
@@ -270,17 +271,23 @@ def run_headless(config, args, blas, make_events, cancel) -> int:
     return 0
 
 
+def short_path(path, room: int = 32) -> str:
+    """A path that fits the config pane: its tail, with an ellipsis when cut."""
+    text = str(path)
+    return text if len(text) <= room else "…" + text[-(room - 1):]
+
+
 def describe_config(config, blas) -> dict[str, str]:
     """The config pane's lines."""
     from importlib.metadata import version
 
     import mlx.core as mx
 
-    adapters = ", ".join(str(a) for a in config.adapters) or "none"
+    adapters = ", ".join(Path(a).name for a in config.adapters) or "none"
     return {
-        "model": str(config.model),
+        "model": short_path(config.model),
         "adapters": adapters + (" (no base)" if config.no_base and config.adapters else ""),
-        "data": f"{config.data} [{config.split}]",
+        "data": f"{short_path(config.data)} [{config.split}]",
         "batch size": str(config.batch_size),
         "max seq length": f"{config.max_seq_length} ({config.long_sequences})",
         "mask prompt": "yes" if config.mask_prompt else "no",

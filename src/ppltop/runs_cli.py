@@ -114,7 +114,8 @@ def resume(args) -> int:
     record = read_run(args.run_dir)
     config = config_from_manifest(record.manifest)
     evaluation = Evaluation(config, resume_from=record)
-    print("ppltop: loading model and data ...", file=sys.stderr, flush=True)
+    if sys.stderr.isatty():  # a progress hint for people, not for logs
+        print("ppltop: loading model and data ...", file=sys.stderr, flush=True)
     evaluation.prepare()
     _check_unchanged(record, evaluation)
     args.overwrite = False

@@ -9,6 +9,7 @@ redraw rate is bounded whatever the batch rate, and no batch result is lost.
 from __future__ import annotations
 
 import time
+from functools import partial
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -291,8 +292,8 @@ class PplTopApp(App[int]):
         """The command palette lists every key action, with the binding's description."""
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
-            action = getattr(self, f"action_{binding.action}")
-            yield SystemCommand(binding.description, binding.tooltip, action)
+            yield SystemCommand(binding.description, binding.tooltip,
+                                partial(self.run_action, binding.action))
 
     @property
     def finished(self) -> RunFinished | None:

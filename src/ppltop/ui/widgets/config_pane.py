@@ -14,6 +14,8 @@ class ConfigPane(Static):
         border-title-color: $primary;
         padding: 0 1;
         height: auto;
+        max-height: 60%;
+        overflow-y: auto;
     }
     """
 
