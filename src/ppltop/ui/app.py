@@ -35,6 +35,8 @@ from .widgets.event_log import EventLog
 from .widgets.ppl_panel import PplPanel
 
 STOP_WAIT_S = 5.0
+CHART_EVERY_S = 2.0
+"""While a run goes on, the batch loss chart is redrawn at most this often."""
 COMPARE_EVERY_S = 2.0
 """While a run goes on, the comparison view's bootstrap is redone at most this often."""
 
@@ -100,6 +102,7 @@ class PplTopApp(App[int]):
         self.aliases: dict[str, str] = {}
         """Display names given in the comparison view."""
         self._last_compare = 0.0
+        self._last_chart = 0.0
         self._startup_notices = list(startup_notices or [])
         self.runs_folder = runs_folder or Path("ppltop-runs")
 
@@ -164,7 +167,11 @@ class PplTopApp(App[int]):
             )
         paused = bool(self.worker_thread and self.worker_thread.paused)
         self.query_one(PplPanel).show(live, paused)
-        self.query_one(BatchLossChart).replot(live)
+        # the chart is most of the bytes a redraw sends: redraw it less often (SSH)
+        now = time.monotonic()
+        if live.finished or live.error or now - self._last_chart >= CHART_EVERY_S:
+            self._last_chart = now
+            self.query_one(BatchLossChart).replot(live)
         self.query_one(EventLog).show(list(live.log), live.log_total)
         self.sub_title = self._status_text()
 

@@ -28,6 +28,7 @@ class PplPanel(Vertical):
     }
     PplPanel #ppl-digits { width: auto; color: $accent; }
     PplPanel #ppl-state { color: $warning; text-style: bold; height: 1; }
+    PplPanel .line { height: 1; width: 100%; }
     PplPanel Sparkline { height: 2; margin: 0 0 0 0; }
     PplPanel Sparkline > .sparkline--max-color { color: $accent; }
     PplPanel Sparkline > .sparkline--min-color { color: $primary; }
@@ -42,11 +43,11 @@ class PplPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Digits("–", id="ppl-digits")
-        yield Static("", id="ppl-state")
-        yield Static("", id="ppl-detail")
-        yield Static("", id="ppl-others")
+        yield Static("", id="ppl-state", classes="line")
+        yield Static("", id="ppl-detail", classes="line")
+        yield Static("", id="ppl-others", classes="line")
         yield Sparkline([], id="ppl-spark")
-        yield Static("", id="ppl-throughput")
+        yield Static("", id="ppl-throughput", classes="line")
         yield ProgressBar(total=1.0, show_eta=False, id="ppl-progress")
 
     def show(self, live: LiveRun, paused: bool = False) -> None:
@@ -71,14 +72,14 @@ class PplPanel(Vertical):
             state = "finished"
         elif paused:
             state = "paused"
-        self.query_one("#ppl-state", Static).update(state)
+        self.query_one("#ppl-state", Static).update(state, layout=False)
         bits = loss / math.log(2) if math.isfinite(loss) else math.nan
         self.query_one("#ppl-detail", Static).update(
             f"PPL {fmt(ppl)}  95% CI [{fmt(lo)}, {fmt(hi)}]  loss {fmt(loss, 4)}  "
-            f"{fmt(bits, 3)} bits/token")
+            f"{fmt(bits, 3)} bits/token", layout=False)
         others = [f"{name} {fmt(s.ppl)}" for name, s in live.labels.items() if name != label]
         self.query_one("#ppl-others", Static).update(
-            ("others: " + "  ".join(others)) if others else "")
+            ("others: " + "  ".join(others)) if others else "", layout=False)
         self.query_one("#ppl-spark", Sparkline).data = [
             v for v in series.running_ppl if math.isfinite(v)]
         done = sum(s.tokens_done for s in live.labels.values())
@@ -86,5 +87,5 @@ class PplPanel(Vertical):
         self.query_one("#ppl-throughput", Static).update(
             f"tokens {series.tokens_done:,}/{series.tokens_total:,}   "
             f"{fmt(live.tokens_per_s, 0)} tok/s   elapsed {format_duration(live.elapsed_s)}   "
-            f"ETA {format_duration(live.eta_s)}")
+            f"ETA {format_duration(live.eta_s)}", layout=False)
         self.query_one("#ppl-progress", ProgressBar).update(total=max(total, 1), progress=done)
