@@ -67,7 +67,7 @@ def truncated_targets(example: Example, max_seq_length: int) -> int:
     n = len(example.tokens)
     if n <= max_seq_length:
         return 0
-    return n - max(max_seq_length, max(1, example.offset))
+    return max(0, n - max(max_seq_length, max(1, example.offset)))
 
 
 def plan_batches(segments: list[Segment], batch_size: int, seed: int | None) -> list[list[Segment]]:
