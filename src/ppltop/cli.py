@@ -87,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--theme", metavar="NAME", default=None,
                    help="dashboard theme (ppltop-dark, ppltop-light, ppltop-high-contrast, "
                    "ppltop-mono, or a user theme); NO_COLOR picks ppltop-mono")
-    p.add_argument("--refresh", type=_float_arg("--refresh", 0.2, 30.0), default=4.0,
-                   metavar="HZ", help="dashboard redraws per second at most (default 4)")
+    p.add_argument("--refresh", type=_float_arg("--refresh", 0.2, 30.0), default=2.0,
+                   metavar="HZ", help="dashboard redraws per second at most (default 2)")
     p.add_argument("--csv", type=Path, metavar="FILE",
                    help="write the summary as CSV (one row per model/adapter)")
     p.add_argument("--run-dir", type=Path, metavar="DIR", default=None,

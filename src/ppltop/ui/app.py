@@ -35,8 +35,9 @@ from .widgets.event_log import EventLog
 from .widgets.ppl_panel import PplPanel
 
 STOP_WAIT_S = 5.0
-CHART_EVERY_S = 2.0
-"""While a run goes on, the batch loss chart is redrawn at most this often."""
+CHART_EVERY_S = 5.0
+"""While a run goes on, the batch loss chart and the PPL sparkline are redrawn at most this
+often (seconds); the figures themselves follow --refresh."""
 COMPARE_EVERY_S = 2.0
 """While a run goes on, the comparison view's bootstrap is redone at most this often."""
 
@@ -76,7 +77,7 @@ class PplTopApp(App[int]):
     ]
 
     def __init__(self, make_events: Callable[[], Iterator], info: dict[str, str], *,
-                 request_stop: Callable[[], None] | None = None, refresh_hz: float = 4.0,
+                 request_stop: Callable[[], None] | None = None, refresh_hz: float = 2.0,
                  theme: str | None = None, themes: LoadedThemes | None = None,
                  keymap: dict[str, str] | None = None,
                  startup_notices: list[str] | None = None,
@@ -166,14 +167,18 @@ class PplTopApp(App[int]):
                 batches=f"{plan.n_batches:,} (padding {plan.padding_share:.1%})",
             )
         paused = bool(self.worker_thread and self.worker_thread.paused)
-        self.query_one(PplPanel).show(live, paused)
-        # the chart is most of the bytes a redraw sends: redraw it less often (SSH)
+        # the chart and the sparkline are most of the bytes a redraw sends over SSH:
+        # redraw them less often than the figures
         now = time.monotonic()
-        if live.finished or live.error or now - self._last_chart >= CHART_EVERY_S:
+        slow = bool(live.finished or live.error or now - self._last_chart >= CHART_EVERY_S)
+        self.query_one(PplPanel).show(live, paused, sparkline=slow)
+        if slow:
             self._last_chart = now
             self.query_one(BatchLossChart).replot(live)
         self.query_one(EventLog).show(list(live.log), live.log_total)
-        self.sub_title = self._status_text()
+        status = self._status_text()
+        if status != self.sub_title:
+            self.sub_title = status
 
     def _status_text(self) -> str:
         live = self.live
@@ -183,9 +188,9 @@ class PplTopApp(App[int]):
             return "cancelled: partial figures" if live.finished.cancelled else "finished"
         if self.worker_thread and self.worker_thread.paused:
             return "paused"
-        if live.plan:
-            return f"batch {live.batches_done}/{live.plan.n_batches} · {live.fraction_done:.0%}"
-        return "loading"
+        # coarse on purpose: a new title repaints far more than the title (SSH bytes); the
+        # batch count and progress live in the PPL panel
+        return "running" if live.plan else "loading"
 
     # -- actions -----------------------------------------------------------------------
     def action_toggle_pause(self) -> None:

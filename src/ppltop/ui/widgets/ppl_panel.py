@@ -50,7 +50,9 @@ class PplPanel(Vertical):
         yield Static("", id="ppl-throughput", classes="line")
         yield ProgressBar(total=1.0, show_eta=False, id="ppl-progress")
 
-    def show(self, live: LiveRun, paused: bool = False) -> None:
+    def show(self, live: LiveRun, paused: bool = False, sparkline: bool = True) -> None:
+        """Redraw from `live`; `sparkline=False` leaves the sparkline as it is (each of its
+        cells has its own color, so redrawing it costs many bytes over SSH)."""
         if not live.labels:
             return
         label = self.active_label if self.active_label in live.labels else next(iter(live.labels))
@@ -80,8 +82,9 @@ class PplPanel(Vertical):
         others = [f"{name} {fmt(s.ppl)}" for name, s in live.labels.items() if name != label]
         self.query_one("#ppl-others", Static).update(
             ("others: " + "  ".join(others)) if others else "", layout=False)
-        self.query_one("#ppl-spark", Sparkline).data = [
-            v for v in series.running_ppl if math.isfinite(v)]
+        if sparkline:
+            self.query_one("#ppl-spark", Sparkline).data = [
+                v for v in series.running_ppl if math.isfinite(v)]
         done = sum(s.tokens_done for s in live.labels.values())
         total = sum(s.tokens_total for s in live.labels.values())
         self.query_one("#ppl-throughput", Static).update(
