@@ -63,3 +63,21 @@ def test_window_equals_whole_sequence_when_it_fits(handle):
     _, whole, s_whole = _run(handle)
     _, windowed, s_window = _run(handle, long_sequences="window")
     assert s_window.loss == pytest.approx(s_whole.loss, rel=1e-6)
+
+
+def test_an_example_with_no_target_is_refused_with_its_line(handle, monkeypatch, tmp_path):
+    """The demo tokenizer adds BOS and EOS, so no real record of it is empty; a tokenizer
+    without them turns "" into no token at all. Such a split, built directly here, must stop
+    with file and line, not be averaged over zero tokens."""
+    from ppltop.core import scoring
+    from ppltop.core.data import Split
+    from ppltop.core.errors import InputError
+
+    path = tmp_path / "test.jsonl"
+    path.write_text('{"text": "a b"}\n{"text": ""}\n')
+    examples = [Example(0, 1, np.array([1, 5, 6, 2], np.int32), 0),
+                Example(1, 2, np.array([2], np.int32), 0)]
+    monkeypatch.setattr(scoring, "load_split", lambda *a, **k: Split(path, "text", examples))
+    cfg = EvalConfig(model=demo.MODEL_DIR, data=path)
+    with pytest.raises(InputError, match=r"test.jsonl:2: this example has no token to score"):
+        Evaluation(cfg, handle).prepare()
