@@ -178,6 +178,8 @@ def main() -> None:
     p.add_argument("--synthetic", action="store_true")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--adapter-path", type=Path, default=None,
+                   help="adapter scored by both (default: the demo's docs-net with the demo)")
     p.add_argument("--blas", default="auto", help="auto (fast BLAS if found) or bundled")
     p.add_argument("--no-dashboard", action="store_true")
     args = p.parse_args()
@@ -191,12 +193,19 @@ def main() -> None:
         model = make_synthetic(Path(tempfile.mkdtemp()) / "synthetic")
     env = blas_env(args.blas)
     common = ["--model", str(model), "--data", str(data), "--batch-size", str(args.batch_size)]
+    adapter = args.adapter_path or (demo.ADAPTER_DIRS["docs-net"] if model == demo.MODEL_DIR
+                                    else None)
+    # mlx_lm.lora --test needs an adapter path ("" scores the bare model); ppltop scores
+    # the same single model (--no-base with an adapter)
+    theirs = [*common, "--adapter-path", str(adapter) if adapter else ""]
+    if adapter:
+        common += ["--adapter-path", str(adapter), "--no-base"]
     progress = re.compile(r"^\[1/")
     runs = {"mlx_lm": [], "ppltop": [], "loss_only": [], "dashboard": []}
     first = {"mlx_lm": [], "ppltop": [], "dashboard": []}
     outputs = {}
     for round_no in range(args.rounds):
-        r = timed([sys.executable, "-m", "mlx_lm", "lora", *common, "--test",
+        r = timed([sys.executable, "-m", "mlx_lm", "lora", *theirs, "--test",
                    "--test-batches", "-1"], env, re.compile(r"Calculating loss.*\s1/"))
         runs["mlx_lm"].append(r["wall"])
         first["mlx_lm"].append(r["first"])
