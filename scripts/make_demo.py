@@ -710,7 +710,6 @@ def train_adapter(name: str) -> None:
 def stage_evaluate() -> None:
     import mlx.core as mx
     import mlx.nn as nn
-    import numpy as np
     from mlx_lm import load
     from mlx_lm.tuner.datasets import CacheDataset, load_local_dataset
     from mlx_lm.tuner.trainer import evaluate

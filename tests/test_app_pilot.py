@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
-import pytest
 import synthetic
 from textual.widgets import Static
 
 from ppltop import demo
 from ppltop.core.config import EvalConfig
-from ppltop.core.events import BatchScored, RunFinished
+from ppltop.core.events import BatchScored
 from ppltop.core.scoring import Evaluation
 from ppltop.themes import builtin_dir, load_themes
 from ppltop.ui.app import PplTopApp

@@ -56,7 +56,7 @@ def test_blank_lines_bom_and_crlf_are_accepted(tmp_path, handle):
     ("[" * 100000 + "]" * 100000 + "\n", r"test.jsonl:1: "),
 ])
 def test_bad_lines_name_file_and_line(tmp_path, handle, content, expected):
-    f = write(tmp_path / "test.jsonl", content)
+    write(tmp_path / "test.jsonl", content)
     with pytest.raises(InputError, match=expected) as info:
         load_split(tmp_path, "test", handle.tokenizer, False)
     assert "\n" not in str(info.value)

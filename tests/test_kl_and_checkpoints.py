@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import shutil
 
 import mlx.core as mx
@@ -12,7 +11,7 @@ from conftest import make_adapter
 
 from ppltop import demo
 from ppltop.core.config import EvalConfig
-from ppltop.core.events import BatchScored, RunFinished
+from ppltop.core.events import BatchScored
 from ppltop.core.scoring import Evaluation
 
 
@@ -45,7 +44,6 @@ def test_kl_matches_a_direct_computation(handle):
     tuned.eval()
     example_index = sorted(results[label])[0]
     r = results[label][example_index]
-    tokens = handle_tokens = None
     from ppltop.core.data import load_split
 
     split = load_split(demo.DATA_DIR, "test", handle.tokenizer, False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
@@ -12,7 +11,7 @@ import pytest
 from ppltop import demo
 from ppltop.core import token_stats
 from ppltop.core.config import EvalConfig
-from ppltop.core.events import BatchScored, RunFinished
+from ppltop.core.events import BatchScored
 from ppltop.core.scoring import Evaluation
 from ppltop.core.stats import Z95, clustered_mean, ppl_interval
 

@@ -119,7 +119,6 @@ def resume(args) -> int:
     evaluation.prepare()
     _check_unchanged(record, evaluation)
     args.overwrite = False
-    args.run_dir = args.run_dir
     print(f"ppltop: resuming {args.run_dir}: {len(record.batches_done)} of "
           f"{len(evaluation.batches)} batches already scored", file=sys.stderr)
     return run_evaluation(evaluation, args, blas, args.run_dir, resume=True)

@@ -63,8 +63,8 @@ class SplitForward:
             return lm_head(hidden)
         return self.model.model.embed_tokens.as_linear(hidden)
 
-    def rows(self, inputs: mx.array, rows: np.ndarray, cols: np.ndarray) -> tuple:
-        """Return (what, project): `project(a, b)` gives the logits of selected rows a:b."""
+    def rows(self, inputs: mx.array, rows: np.ndarray, cols: np.ndarray):
+        """Run the body once; return `project(a, b)`, the logits of selected rows a:b."""
         r, c = mx.array(rows), mx.array(cols)
         if self.split:
             hidden = self.model.model(inputs)[r, c]
