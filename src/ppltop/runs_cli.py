@@ -54,30 +54,17 @@ def main(argv: list[str]) -> int:
 
 def list_runs(folder: Path) -> int:
     from .core.errors import InputError
-    from .core.run_store import MANIFEST, read_run
+    from .core.run_store import list_runs as runs_in
 
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder; give the folder that holds run directories")
-    rows = []
-    for path in sorted(p for p in folder.iterdir() if (p / MANIFEST).is_file()):
-        try:
-            record = read_run(path, with_results=False)
-        except InputError as e:
-            rows.append((path.name, "damaged", str(e)))
-            continue
-        total = record.manifest.get("n_batches", "?")
-        figures = ""
-        if record.finished:
-            figures = "  ".join(f"{s['label']} ppl {s['ppl']:.3f}" for s in
-                                record.finished.get("summaries", []) if s.get("ppl"))
-        rows.append((path.name, record.status,
-                     f"{len(record.batches_done)}/{total} batches  {figures}".rstrip()))
+    rows = runs_in(folder)
     if not rows:
         print(f"no runs in {folder}")
         return 0
-    width = max(len(r[0]) for r in rows)
-    for name, status, what in rows:
-        print(f"{name:<{width}}  {status:<10}  {what}")
+    width = max(len(path.name) for path, _, _ in rows)
+    for path, status, what in rows:
+        print(f"{path.name:<{width}}  {status:<10}  {what}")
     return 0
 
 

@@ -14,34 +14,13 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from ...core.errors import InputError
 from ...core.events import BatchScored, RunPlan, RunStarted
 from ...core.live import LabelLive, LiveRun
 from ...core.replay import RunFollower
-from ...core.run_store import MANIFEST, read_run
+from ...core.run_store import list_runs, read_run
 from ...core.surprisal import SurprisalIndex
 from ..widgets.paged_table import Column, PagedTable
 from .comparison_screen import ComparisonScreen
-
-
-def list_runs(folder: Path) -> list[tuple[Path, str, str]]:
-    """(path, status, what) for each run directory in `folder`, by name."""
-    rows = []
-    if not folder.is_dir():
-        return rows
-    for path in sorted(p for p in folder.iterdir() if (p / MANIFEST).is_file()):
-        try:
-            record = read_run(path, with_results=False)
-        except InputError:
-            rows.append((path, "damaged", ""))
-            continue
-        figures = ""
-        if record.finished:
-            figures = "  ".join(f"{s['label']} {s['ppl']:.3f}" for s in
-                                record.finished.get("summaries", []) if s.get("ppl"))
-        done = f"{len(record.batches_done)}/{record.manifest.get('n_batches', '?')}"
-        rows.append((path, record.status, f"{done} batches  {figures}".rstrip()))
-    return rows
 
 
 def merged_live(paths: list[Path]) -> LiveRun:
