@@ -40,6 +40,7 @@ class PplPanel(Vertical):
         super().__init__(**kwargs)
         self.border_title = "Running PPL"
         self.active_label: str | None = None
+        self._progress_step = -1
 
     def compose(self) -> ComposeResult:
         yield Digits("–", id="ppl-digits")
@@ -57,7 +58,9 @@ class PplPanel(Vertical):
             return
         label = self.active_label if self.active_label in live.labels else next(iter(live.labels))
         series = live.labels[label]
-        self.border_title = f"Running PPL · {label}"
+        title = f"Running PPL · {label}"
+        if self.border_title != title:  # setting it repaints the whole panel, even unchanged
+            self.border_title = title
         final = None
         if live.finished:
             final = next((s for s in live.finished.summaries if s.label == label), None)
@@ -91,4 +94,8 @@ class PplPanel(Vertical):
             f"tokens {series.tokens_done:,}/{series.tokens_total:,}   "
             f"{fmt(live.tokens_per_s, 0)} tok/s   elapsed {format_duration(live.elapsed_s)}   "
             f"ETA {format_duration(live.eta_s)}", layout=False)
-        self.query_one("#ppl-progress", ProgressBar).update(total=max(total, 1), progress=done)
+        # Redraw the bar only when it would look different (1/200 steps): bytes over SSH.
+        step = round(200 * done / max(total, 1))
+        if step != self._progress_step:
+            self._progress_step = step
+            self.query_one("#ppl-progress", ProgressBar).update(total=max(total, 1), progress=done)
