@@ -26,7 +26,8 @@ def build(n_examples: int, n_tokens: int, doc_tokens: int):
     from ppltop import demo
     from ppltop.core.data import Example
     from ppltop.core.events import BatchScored, DocumentSource, RunPlan, RunStarted
-    from ppltop.core.results import ExampleResult
+    from ppltop.core.results import ExampleResult, compact
+    from ppltop.core.token_stats import StatsBlock
     from ppltop.core.token_text import TokenTexts
 
     tokenizer = load_tokenizer(demo.MODEL_DIR)
@@ -39,13 +40,14 @@ def build(n_examples: int, n_tokens: int, doc_tokens: int):
         tokens = rng.integers(3, vocab, n + 1).astype(np.int32)
         examples.append(Example(i, i + 1, tokens, 0))
         logprob = -rng.exponential(3.0, n).astype(np.float32)
-        results.append(ExampleResult(
-            i, np.arange(1, n + 1, dtype=np.int32), tokens[1:], logprob,
-            rng.exponential(3.0, n).astype(np.float32),
-            np.minimum(np.exp(-logprob), 1e6).astype(np.int32) + 1,
+        block = StatsBlock(
+            logprob, rng.exponential(3.0, n).astype(np.float32),
+            np.minimum(np.exp(-logprob), vocab - 1).astype(np.int32) + 1,
             rng.integers(3, vocab, (n, 5)).astype(np.int32),
-            np.sort(-rng.exponential(2.0, (n, 5)).astype(np.float32), axis=1)[:, ::-1],
-            4 * n, 0, 0.0, n, 0.0))
+            np.sort(-rng.exponential(2.0, (n, 5)).astype(np.float32), axis=1)[:, ::-1])
+        results.append(ExampleResult(i, 1, **compact(block, tokens[1:], vocab),
+                                     n_bytes=4 * n, truncated=0, mlx_lm_sum=0.0,
+                                     mlx_lm_count=n, phantom_ce=0.0))
     total = int(lengths.sum())
     plan = RunPlan(["base"], [None], n_examples, 1, total, "synthetic", "text", 0.0)
     source = DocumentSource(examples, TokenTexts(tokenizer), 1 << 20, "synthetic")

@@ -19,7 +19,7 @@ TOKENS_PER_EXAMPLE = 50
 def _result(index: int, loss: float) -> ExampleResult:
     n = TOKENS_PER_EXAMPLE
     z = np.zeros(n, dtype=np.int32)
-    return ExampleResult(index, np.arange(1, n + 1, dtype=np.int32), z,
+    return ExampleResult(index, 1, z,
                          np.full(n, -loss, dtype=np.float32), np.ones(n, dtype=np.float32),
                          np.ones(n, dtype=np.int32), np.zeros((n, 5), np.int32),
                          np.zeros((n, 5), np.float32), 4 * n, 0, loss * n, n, 5.0)
@@ -98,7 +98,7 @@ def document_events(max_examples: int = 6, labels=("base",)):
             rank = np.minimum(2 ** bits.astype(np.int64), 50000).astype(np.int32)
             top_ids = np.tile(np.array([5, 6, 7, 8, 9], np.int32), (n, 1))
             top_lp = np.tile(np.log(np.array([0.3, 0.2, 0.1, 0.05, 0.02], np.float32)), (n, 1))
-            results.append(ExampleResult(e.index, np.arange(1, n + 1, dtype=np.int32),
+            results.append(ExampleResult(e.index, 1,
                                          e.tokens[1:].astype(np.int32), logprob,
                                          (0.5 * bits).astype(np.float32) * np.float32(math.log(2)),
                                          rank, top_ids, top_lp, 4 * n, 0, 0.0, n, 0.0))

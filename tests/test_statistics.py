@@ -104,3 +104,32 @@ def test_loss_only_path_gives_the_same_loss(handle):
     _, _, full = run(handle)
     _, _, lean = run(handle, per_token=False)
     assert lean.loss == pytest.approx(full.loss, rel=1e-6)
+
+
+def test_per_token_storage_fits_32_bytes_and_keeps_what_is_shown(handle):
+    """Demo vocabulary (1,024 ids): 30 bytes/token; log-probs stay float32 (the figures
+    are their sums), entropy and alternatives float16 within display precision."""
+    from ppltop.core.results import compact, id_dtype
+
+    evaluation, results, summary = run(handle)
+    stored = sum(r.nbytes_stored() for r in results.values())
+    tokens = sum(r.n_tokens for r in results.values())
+    assert stored / tokens == 30
+    r = results[5]
+    assert r.logprob.dtype == np.float32 and r.targets.dtype == np.uint16
+    example = evaluation.split.examples[5]
+    np.testing.assert_array_equal(r.targets, example.tokens[r.positions])
+    assert summary.loss == pytest.approx(
+        -sum(float(x.logprob.astype(np.float64).sum()) for x in results.values()) / tokens)
+    # a 262k vocabulary needs 4-byte ids; ids and ranks survive the round trip exactly
+    assert id_dtype(65535) == np.uint16 and id_dtype(65536) == np.int32
+    rng = np.random.default_rng(1)
+    block = token_stats.StatsBlock(
+        -rng.exponential(3, 8).astype(np.float32), rng.exponential(3, 8).astype(np.float32),
+        rng.integers(1, 262144, 8).astype(np.int32), rng.integers(0, 262144, (8, 5)),
+        -rng.exponential(3, (8, 5)).astype(np.float32))
+    big = compact(block, rng.integers(0, 262144, 8), 262144)
+    np.testing.assert_array_equal(big["top_ids"], block.top_ids)
+    np.testing.assert_array_equal(big["rank"], block.rank)
+    np.testing.assert_allclose(big["entropy"], block.entropy, rtol=1e-3)
+    assert sum(a.nbytes for a in big.values()) / 8 == 44

@@ -13,7 +13,7 @@ from ppltop.core.surprisal import SurprisalIndex, rank_bucket
 
 def result(index: int, logprob, targets, first=1) -> ExampleResult:
     n = len(logprob)
-    return ExampleResult(index, np.arange(first, first + n, dtype=np.int32),
+    return ExampleResult(index, first,
                          np.asarray(targets, np.int32), np.asarray(logprob, np.float32),
                          np.ones(n, np.float32), np.arange(1, n + 1, dtype=np.int32),
                          np.zeros((n, 5), np.int32), np.zeros((n, 5), np.float32), n, 0, 0.0, n,

@@ -41,7 +41,7 @@ async def test_worst_token_of_the_run_in_two_keys(handle):
         text = detail_text(app)
         assert f"surprisal {-result.logprob[row] / math.log(2):.3f} bits" in text
         assert f"rank      {int(result.rank[row])}" in text
-        assert f"entropy   {result.entropy[row] / math.log(2):.3f} bits" in text
+        assert f"entropy   {float(result.entropy[row]) / math.log(2):.3f} bits" in text
         top_p = math.exp(float(result.top_logprobs[row][0]))
         assert f"{top_p:7.4f}" in text and "the model preferred:" in text
         assert text == describe_token(view.document, worst.position,

@@ -74,7 +74,7 @@ def build_document(example: Example, result: ExampleResult | None, token_texts,
         pos = result.positions
         row[pos] = np.arange(len(pos), dtype=np.int32)
         bits[pos] = -result.logprob / LN2
-        entropy[pos] = result.entropy / LN2
+        entropy[pos] = result.entropy.astype(np.float32) / LN2
         rank[pos] = result.rank
     kind = []
     for p in range(n):

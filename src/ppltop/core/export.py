@@ -1,10 +1,11 @@
 """Exports of a finished (or partial) run: CSV summaries, per-example CSV, per-token .npz.
 
 `tokens-<label>.npz` holds, for every scored token of that label, in example order:
-`example` (int32), `position` (int32, index in the example's tokens), `target` (int32 id),
-`logprob` (float32, nats), `entropy` (float32, nats), `rank` (int32, 1 = top choice),
-`top_ids` (int32 [n, 5]) and `top_logprobs` (float32 [n, 5]), and `kl` (float32, nats) when
-the run used --kl.
+`example` (int32), `position` (int32, index in the example's tokens), `target` (id),
+`logprob` (float32, nats), `entropy` (float16, nats), `rank` (1 = top choice),
+`top_ids` ([n, 5]) and `top_logprobs` (float16 [n, 5]), and `kl` (float32, nats) when
+the run used --kl. Ids and ranks are uint16 for vocabularies under 65,536 ids, else int32
+(see `results.py`).
 """
 
 from __future__ import annotations

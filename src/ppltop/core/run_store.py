@@ -28,8 +28,9 @@ MANIFEST = "manifest.json"
 EVENTS = "events.jsonl"
 RESULTS = "results"
 FINGERPRINT_BYTES = 4 << 20
-_ARRAYS = ("positions", "targets", "logprob", "entropy", "rank", "top_ids", "top_logprobs")
-_SCALARS = ("example", "n_bytes", "truncated", "mlx_lm_sum", "mlx_lm_count", "phantom_ce")
+_ARRAYS = ("targets", "logprob", "entropy", "rank", "top_ids", "top_logprobs")
+_SCALARS = ("example", "first", "n_bytes", "truncated", "mlx_lm_sum", "mlx_lm_count",
+            "phantom_ce")
 
 
 def fingerprint(path: Path) -> str:
@@ -82,7 +83,9 @@ def unpack(data) -> list[ExampleResult]:
     for i in range(len(lengths)):
         a, b = int(bounds[i]), int(bounds[i + 1])
         arrays = {name: data[name][a:b] for name in _ARRAYS}
-        scalars = {name: data[name][i].item() for name in _SCALARS}
+        scalars = {name: data[name][i].item() for name in _SCALARS if name in data}
+        if "first" not in data:  # format 1 stored every position
+            scalars["first"] = int(data["positions"][a]) if b > a else 0
         out.append(ExampleResult(**arrays, **scalars, kl=data["kl"][a:b] if has_kl else None))
     return out
 

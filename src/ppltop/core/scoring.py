@@ -30,7 +30,7 @@ from .data import Split, load_split
 from .errors import InputError
 from .events import BatchScored, DocumentSource, Event, Notice, RunFinished, RunPlan, RunStarted
 from .model import Adapter, ModelHandle, checkpoint_files, read_adapter
-from .results import ExampleResult
+from .results import ExampleResult, compact
 from .summary import summarize
 from .token_text import TokenTexts
 
@@ -196,7 +196,7 @@ class Evaluation:
 
         cfg = self.config
         return {
-            "format": 1,
+            "format": 2,
             "ppltop": version("ppltop"),
             "mlx": version("mlx"),
             "mlx_lm": version("mlx-lm"),
@@ -460,8 +460,9 @@ class Evaluation:
     def _assemble(self, index: int, state: _Pending) -> ExampleResult:
         example = self.split.examples[index]
         state.parts.sort(key=lambda p: p[0])
-        positions = np.concatenate([np.arange(first, first + len(t))
-                                    for first, _, t, _ in state.parts])
+        first = state.parts[0][0]
+        # windows score disjoint, adjacent ranges: the targets are contiguous from `first`
+        assert all(a[0] + len(a[2]) == b[0] for a, b in zip(state.parts, state.parts[1:]))
         block = token_stats.concat([p for _, p, _, _ in state.parts])
         tgt = np.concatenate([t for _, _, t, _ in state.parts]).astype(np.int32)
         kl = (None if state.parts[0][3] is None
@@ -471,13 +472,8 @@ class Evaluation:
                      else truncated_targets(example, self.config.max_seq_length))
         return ExampleResult(
             example=index,
-            positions=positions.astype(np.int32),
-            targets=tgt,
-            logprob=block.logprob,
-            entropy=block.entropy,
-            rank=block.rank,
-            top_ids=block.top_ids,
-            top_logprobs=block.top_logprobs,
+            first=int(first),
+            **compact(block, tgt, self._vocab_size()),
             n_bytes=len(text.encode("utf-8")),
             truncated=truncated,
             mlx_lm_sum=state.mlx_lm_sum,

@@ -99,8 +99,8 @@ def _describe_pair(doc: Document, position: int, token_texts, label: str, refere
         f"{'prob':10}{prob(lp_a):>{w}} {prob(lp_b):>{w}}",
         f"{'bits':10}{-lp_a / math.log(2):>{w}.3f} {-lp_b / math.log(2):>{w}.3f}",
         f"{'rank':10}{int(a.rank[row_a]):>{w}} {int(b.rank[row_b]):>{w}}",
-        f"{'entropy':10}{a.entropy[row_a] / math.log(2):>{w}.3f} "
-        f"{b.entropy[row_b] / math.log(2):>{w}.3f}",
+        f"{'entropy':10}{float(a.entropy[row_a]) / math.log(2):>{w}.3f} "
+        f"{float(b.entropy[row_b]) / math.log(2):>{w}.3f}",
         "",
         f"top alternatives: {label[:12]} | {reference[:12]}",
     ]
