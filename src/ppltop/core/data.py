@@ -59,10 +59,16 @@ def resolve_split_file(data: Path, split: str) -> Path:
     return path
 
 
-def read_records(path: Path) -> tuple[list[dict], list[int], list[str]]:
-    """Parse a .jsonl file: (records, 1-based line numbers, warnings).
+def _clip(text: str, room: int = 40) -> str:
+    """A piece of user data short enough to quote in a one-line message."""
+    return text if len(text) <= room else text[:room - 1] + "…"
 
-    Blank lines are skipped with a warning (mlx-lm would stop with a JSONDecodeError).
+
+def _read_lines(path: Path):
+    """Yield (1-based line number, bytes) of every line, blank ones included.
+
+    Lines end as Python's text mode (and so mlx-lm) ends them: at `\\n`, `\\r\\n` or
+    `\\r`. A UTF-8 byte order mark is dropped.
     """
     try:
         raw = path.read_bytes()
@@ -70,35 +76,64 @@ def read_records(path: Path) -> tuple[list[dict], list[int], list[str]]:
         raise InputError(f"{path}: cannot read ({e.strerror}); check the path and permissions")
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
-    records, lines, blank = [], [], []
-    for number, line in enumerate(raw.split(b"\n"), start=1):
+    yield from enumerate(raw.splitlines(), start=1)
+
+
+class _Blanks:
+    """Blank lines (ASCII whitespace only): counted, and named in one warning."""
+
+    def __init__(self) -> None:
+        self.count, self.first = 0, []
+
+    def add(self, number: int) -> None:
+        self.count += 1
+        if len(self.first) < 5:
+            self.first.append(number)
+
+    def warnings(self, path: Path) -> list[str]:
+        if not self.count:
+            return []
+        shown = ", ".join(map(str, self.first)) + (" ..." if self.count > 5 else "")
+        return [f"{path}: skipped {self.count} blank line(s) (line {shown})"]
+
+
+def read_records(path: Path) -> tuple[list[dict], list[int], list[str]]:
+    """Parse a .jsonl file: (records, 1-based line numbers, warnings).
+
+    Blank lines are skipped with a warning (mlx-lm would stop with a JSONDecodeError).
+    """
+    records, lines, blanks = [], [], _Blanks()
+    for number, line in _read_lines(path):
         if not line.strip():
-            if line or number < raw.count(b"\n") + 1:
-                blank.append(number)
+            blanks.add(number)
             continue
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise InputError(f"{path}:{number}: not valid UTF-8 (byte {e.start + 1}); "
-                             "re-encode the file as UTF-8")
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}:{number}: invalid JSON ({e.msg} at column {e.colno}); "
-                             "each line must be one JSON object")
-        except RecursionError:
-            raise InputError(f"{path}:{number}: JSON nested too deeply; "
-                             "each line must be one flat JSON object")
-        if not isinstance(record, dict):
-            raise InputError(f"{path}:{number}: expected a JSON object, got "
-                             f"{type(record).__name__}; each line must be one JSON object")
-        records.append(record)
+        records.append(_parse_line(line, path, number))
         lines.append(number)
-    warnings = []
-    if blank:
-        shown = ", ".join(map(str, blank[:5])) + (" ..." if len(blank) > 5 else "")
-        warnings.append(f"{path}: skipped {len(blank)} blank line(s) (line {shown})")
-    return records, lines, warnings
+    return records, lines, blanks.warnings(path)
+
+
+def _parse_line(line: bytes, path: Path, number: int) -> dict:
+    where = f"{path}:{number}"
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{where}: not valid UTF-8 (byte {e.start + 1}); "
+                         "re-encode the file as UTF-8")
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{where}: invalid JSON ({e.msg} at column {e.colno}); "
+                         "each line must be one JSON object")
+    except RecursionError:
+        raise InputError(f"{where}: JSON nested too deeply to read; "
+                         "each line must be one JSON object of modest depth")
+    except ValueError as e:  # e.g. an integer of more than 4300 digits
+        raise InputError(f"{where}: invalid JSON ({_clip(str(e), 80)}); "
+                         "each line must be one JSON object")
+    if not isinstance(record, dict):
+        raise InputError(f"{where}: expected a JSON object, got "
+                         f"{type(record).__name__}; each line must be one JSON object")
+    return record
 
 
 def detect_format(record: dict, path: Path, line: int) -> str:
@@ -109,53 +144,90 @@ def detect_format(record: dict, path: Path, line: int) -> str:
         return "chat"
     if "text" in record:
         return "text"
-    keys = ", ".join(sorted(record)[:6]) or "none"
+    keys = ", ".join(_clip(k, 20) for k in sorted(record)[:6]) or "none"
     raise InputError(f"{path}:{line}: record of no known format (keys: {keys}); use "
                      '{"text": ...}, {"messages": [...]} or {"prompt": ..., "completion": ...}')
+
+
+def _is_text(value) -> bool:
+    """A string the tokenizer can encode: no unpaired surrogate (JSON `\\ud800` escapes)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _kind(record: dict, key: str) -> str:
+    """What `record[key]` is, for a message: `no "text" key`, `int`, `null`, ..."""
+    if key not in record:
+        return f'no "{key}" key'
+    value = record[key]
+    if isinstance(value, str) and not _is_text(value):
+        return "a string with an unpaired surrogate (\\ud800-\\udfff)"
+    if value == []:
+        return "an empty list"
+    return "null" if value is None else type(value).__name__
 
 
 def _check_record(record: dict, fmt: str, path: Path, line: int) -> None:
     where = f"{path}:{line}"
     if fmt == "text":
-        if not isinstance(record.get("text"), str):
-            raise InputError(f'{where}: expected a string "text" like the first record of the file')
+        if not _is_text(record.get("text")):
+            raise InputError(f'{where}: expected a string "text" like the first record of the '
+                             f'file, got {_kind(record, "text")}')
     elif fmt == "completions":
         for key in ("prompt", "completion"):
-            if not isinstance(record.get(key), str):
+            if not _is_text(record.get(key)):
                 raise InputError(f'{where}: expected string "prompt" and "completion" '
-                                 "like the first record of the file")
+                                 f'like the first record of the file, got {_kind(record, key)} '
+                                 f'for "{key}"')
     else:
         messages = record.get("messages")
         if not isinstance(messages, list) or not messages:
-            raise InputError(f'{where}: expected a non-empty "messages" list like the first record')
-        for m in messages:
-            if not (isinstance(m, dict) and isinstance(m.get("role"), str)
-                    and isinstance(m.get("content"), str)):
-                raise InputError(f'{where}: each message needs string "role" and "content"')
+            raise InputError(f'{where}: expected a non-empty "messages" list like the first '
+                             f'record, got {_kind(record, "messages")}')
+        for number, m in enumerate(messages, start=1):
+            if not (isinstance(m, dict) and _is_text(m.get("role"))
+                    and _is_text(m.get("content"))):
+                raise InputError(f'{where}: each message needs string "role" and "content" '
+                                 f"(message {number} does not)")
 
 
 def load_split(data: Path, split: str, tokenizer, mask_prompt: bool) -> Split:
-    """Read, validate and tokenize one split with mlx-lm's dataset classes."""
+    """Read, validate and tokenize one split with mlx-lm's dataset classes.
+
+    One pass, line by line, so the error names the first bad line whatever is wrong with it.
+    """
     from mlx_lm.tuner.datasets import create_dataset
 
     path = resolve_split_file(Path(data), split)
-    records, lines, warnings = read_records(path)
-    if not records:
-        raise InputError(f"{path}: the {split} split is empty; add at least one JSON record")
-    fmt = detect_format(records[0], path, lines[0])
-    for record, line in zip(records, lines):
-        _check_record(record, fmt, path, line)
-    if mask_prompt and fmt == "text":
-        raise InputError(f"--mask-prompt: {path} holds text records, which have no prompt; "
-                         "drop --mask-prompt or use chat or prompt/completion data")
-    config = types.SimpleNamespace(mask_prompt=mask_prompt)
-    dataset = create_dataset(records, tokenizer, config)
-    examples = []
-    for index, (record, line) in enumerate(zip(records, lines)):
+    fmt, dataset, examples, blanks = None, None, [], _Blanks()
+    for number, line in _read_lines(path):
+        if not line.strip():
+            blanks.add(number)
+            continue
+        record = _parse_line(line, path, number)
+        if fmt is None:
+            fmt = detect_format(record, path, number)
+            if mask_prompt and fmt == "text":
+                raise InputError(f"--mask-prompt: {path} holds text records, which have no "
+                                 "prompt; drop --mask-prompt or use chat or prompt/completion data")
+            dataset = create_dataset([record], tokenizer,
+                                     types.SimpleNamespace(mask_prompt=mask_prompt))
+        _check_record(record, fmt, path, number)
         try:
             tokens, offset = dataset.process(record)
-        except Exception as e:  # a template or tokenizer failure on user data
-            raise InputError(f"{path}:{line}: could not tokenize this record "
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # a template or tokenizer failure on user data (the
+            # Rust tokenizer's PanicException derives from BaseException)
+            raise InputError(f"{path}:{number}: could not tokenize this record "
                              f"({type(e).__name__}: {str(e)[:120]}); check its content")
-        examples.append(Example(index, line, np.asarray(tokens, dtype=np.int32), int(offset)))
-    return Split(path, fmt, examples, warnings)
+        examples.append(Example(len(examples), number, np.asarray(tokens, dtype=np.int32),
+                                int(offset)))
+    if not examples:
+        raise InputError(f"{path}: the {split} split is empty; add at least one JSON record")
+    return Split(path, fmt, examples, blanks.warnings(path))
