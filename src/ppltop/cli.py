@@ -187,15 +187,23 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .core.errors import InputError
 
+    rank = None
     try:
         _check_paths(args)
         from .core import blas as blas_mod
 
         blas = blas_mod.select(args.blas)
-        if blas.notice:
+        from .core.distributed import env_rank, expected_size  # imports mlx: after the BLAS
+
+        rank = env_rank()  # under mlx.launch, ranks other than 0 print only errors
+        if blas.notice and not rank:
             print(f"ppltop: {blas.notice}", file=sys.stderr)
         config = make_config(args)
         run_dir = args.run_dir or default_run_dir(config.model)
+        if expected_size() > 1:  # under mlx.launch: one evaluation sharded over its ranks
+            from .headless import run_sharded
+
+            return run_sharded(config, args, blas, run_dir)
         if args.detach:
             from .runs_cli import detach
 
@@ -205,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         evaluation = Evaluation(config)
         return run_evaluation(evaluation, args, blas, run_dir)
     except InputError as e:
-        print(f"ppltop: {e}", file=sys.stderr)
+        print(f"ppltop: {f'rank {rank}: ' if rank else ''}{e}", file=sys.stderr)
         return 2
 
 
@@ -216,9 +224,14 @@ def default_run_dir(model: Path) -> Path:
 
 def run_evaluation(evaluation, args, blas, run_dir: Path, resume: bool = False) -> int:
     """Prepare, open the run directory, then score headless or under the dashboard."""
+    from .core.distributed import expected_size
+    from .core.errors import InputError
     from .core.recorder import recorded
     from .core.run_store import RunWriter
 
+    if resume and expected_size() > 1:  # every rank would write the same run directory
+        raise InputError("ppltop resume runs in one process: start it without mlx.launch "
+                         "(the figures are the same)")
     if evaluation.plan is None:
         if sys.stderr.isatty():  # a progress hint for people, not for logs
             print("ppltop: loading model and data ...", file=sys.stderr, flush=True)
