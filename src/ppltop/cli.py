@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "overlapping windows (stride half the window)")
     p.add_argument("--loss-only", action="store_true",
                    help="skip per-token statistics (entropy, rank, top-5)")
+    p.add_argument("--dequantize", choices=("auto", "on", "off"), default="auto",
+                   help="turn quantized layers into float ones before scoring; auto: on the "
+                   "CPU backend, when they fit in half the RAM (quantized matmuls are slow there)")
+    p.add_argument("--dtype", choices=("auto", "model", "float32"), default="auto",
+                   help="compute dtype; auto: float32 on the CPU backend when it fits in half "
+                   "the RAM (half-precision matmuls are slow there), the stored dtype on a GPU")
     p.add_argument("--headless", action="store_true",
                    help="no dashboard: progress lines on stderr, figures on stdout")
     p.add_argument("--theme", metavar="NAME", default=None,
@@ -139,6 +145,7 @@ def make_config(args: argparse.Namespace):
         no_base=args.no_base, checkpoints=args.checkpoints, long_sequences=args.long_sequences, reference=args.reference,
         kl=args.kl,
         per_token=not args.loss_only,
+        dequantize=args.dequantize, dtype=args.dtype,
     )
 
 

@@ -38,6 +38,10 @@ class EvalConfig:
     """Keep per-token statistics (entropy, rank, top-5); False is the loss-only path."""
     stats_backend: str | None = None
     """`numpy` or `mlx` for the vocabulary-wide statistics; None picks by device."""
+    dequantize: str = "auto"
+    """`auto` (on the CPU backend, if it fits in memory), `on` or `off`: see precision.py."""
+    dtype: str = "auto"
+    """`auto` (float32 on the CPU backend, if it fits), `model` (as stored) or `float32`."""
     logits_budget_mb: int = 256
     """Largest block of float32 logits materialized at once (the output projection is chunked)."""
 

@@ -21,7 +21,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from . import token_stats
+from . import precision, token_stats
 from .batching import Segment, padding_share, plan_batches, segments_for, truncated_targets
 from .batching import mlx_lm_batches
 from .compare import compare
@@ -118,6 +118,8 @@ class Evaluation:
         cfg = self.config
         if self.handle is None:
             self.handle = ModelHandle.load(cfg.model)
+        self.handle.activate(None)  # convert the base layers, before any adapter wraps them
+        self.precision = precision.apply(self.handle.model, cfg.dequantize, cfg.dtype)
         self.adapters = _read_adapters(cfg.adapters, cfg.checkpoints)
         for adapter in self.adapters:  # fail now, not at batch 1
             self.handle.activate(adapter)
@@ -211,6 +213,7 @@ class Evaluation:
             "data_sha256": fingerprint(self.split.path),
             "blas": blas.to_dict() if blas else None,
             "device": str(mx.default_device()),
+            "precision": self.precision.to_dict(),
             "n_batches": len(self.batches),
             "n_examples": len(self.scored_examples),
         }
@@ -253,6 +256,8 @@ class Evaluation:
         source = DocumentSource(self.split.examples, TokenTexts(self.handle.tokenizer),
                                 self.config.max_seq_length, str(self.split.path))
         yield RunStarted(plan, source)
+        for note in self.precision.notes:
+            yield Notice("info", note)
         for warning in self.split.warnings:
             yield Notice("warning", warning)
         cfg = self.config
@@ -319,7 +324,8 @@ class Evaluation:
             summarize(label, _path_of(self.adapter_for(label)), done[label], self.split,
                       self.scored_examples, cfg, elapsed,
                       complete=not self.cancelled,
-                      tokens_per_s=tokens_done[label] / busy_s[label] if busy_s[label] else 0.0)
+                      tokens_per_s=tokens_done[label] / busy_s[label] if busy_s[label] else 0.0,
+                      precision_note=self.precision.explanation())
             for label in self.labels
         ]
         yield RunFinished(summaries, self.cancelled, elapsed, self._compare(done), done)

@@ -113,7 +113,8 @@ def mlx_lm_figure(examples: list[Example], results: dict[int, ExampleResult],
 
 def summarize(label: str, adapter_path: str | None, results: dict[int, ExampleResult], split: Split,
               scored_examples: list[Example], cfg: EvalConfig, elapsed_s: float,
-              complete: bool, tokens_per_s: float) -> RunSummary:
+              complete: bool, tokens_per_s: float,
+              precision_note: str | None = None) -> RunSummary:
     """Both figures for one label, and the words that explain their difference."""
     # in example order, so that a resumed run sums in the same order as an uninterrupted one
     ordered = [results[i] for i in sorted(results)]
@@ -143,6 +144,8 @@ def summarize(label: str, adapter_path: str | None, results: dict[int, ExampleRe
         mlx_lm=figure,
     )
     summary.explanation = explain(summary, cfg, len(split.examples))
+    if precision_note:
+        summary.explanation.append(precision_note)
     return summary
 
 
