@@ -255,3 +255,36 @@ def test_a_rank_killed_mid_run_ends_with_a_message_and_a_resumable_run(
         assert got["complete"] and got["examples"] == r["examples"] == 24
         assert got["loss"] == pytest.approx(r["loss"], rel=1e-5)
         assert got["mlx_lm"]["loss"] == pytest.approx(r["mlx_lm"]["loss"], rel=1e-5)
+
+
+def test_a_rank_that_hangs_ends_the_run_after_the_timeout(ring_backend, data_file, tmp_path):
+    """A stopped rank (SIGSTOP: its sockets stay open, like a host gone from the network)
+    leaves rank 0 waiting in a collective; the watchdog ends it after PPLTOP_RANK_TIMEOUT."""
+    run_dir = tmp_path / "run"
+    command = launch_cmd(str(PPLTOP), "--headless", *FLAGS, "--data", str(data_file),
+                         "--run-dir", str(run_dir))
+    command[command.index("--"):command.index("--")] = ["--env", "PPLTOP_RANK_TIMEOUT=3"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path, stdin=subprocess.DEVNULL)
+    stopped = None
+    try:
+        deadline = time.monotonic() + 120
+        while _batches_written(run_dir) < 2 * 2 and proc.poll() is None:
+            assert time.monotonic() < deadline, "no batch written in 120 s"
+            time.sleep(0.05)
+        first, stopped = _rank_pid(proc.pid, 0), _rank_pid(proc.pid, 1)
+        assert first and stopped and proc.poll() is None, "the run ended before the stop"
+        os.kill(stopped, signal.SIGSTOP)
+        t0 = time.monotonic()
+        while Path(f"/proc/{first}").exists() and time.monotonic() - t0 < 60:
+            time.sleep(0.1)
+        waited = time.monotonic() - t0
+    finally:
+        if stopped:
+            os.kill(stopped, signal.SIGKILL)  # mlx.launch waits for it
+        stdout, stderr = proc.communicate(timeout=60)
+    assert 3 <= waited < 30, stderr
+    assert "no answer from another rank for 3 s in batch" in stderr, stderr
+    assert f"continue with: ppltop resume {run_dir}" in stderr
+    record = read_run(run_dir)
+    assert record.status == "incomplete" and len(record.batches_done) >= 2
