@@ -128,6 +128,11 @@ def render_comparison(summaries, comparisons) -> str:
     return "\n".join(lines) + "\n"
 
 
+_GRACE_S = 0.5
+"""How long a rank other than 0 waits before exiting with an error that rank 0 reports:
+mlx.launch ends every rank as soon as one exits with an error status."""
+
+
 def run_sharded(config, args, blas, run_dir) -> int:
     """One evaluation over the ranks of `mlx.launch` (see `core/distributed.py`).
 
@@ -151,7 +156,7 @@ def run_sharded(config, args, blas, run_dir) -> int:
         check_batch_size(config.batch_size, expected_size())
     except InputError:
         if env_rank():
-            time.sleep(0.5)  # mlx.launch stops all ranks when one exits with an error
+            time.sleep(_GRACE_S)
             return 2
         raise
     ranks = Ranks.join()
@@ -171,6 +176,7 @@ def run_sharded(config, args, blas, run_dir) -> int:
     try:
         ranks.agree(error, "" if error else evaluation.plan_key())
     except QuietExit as e:
+        time.sleep(_GRACE_S)
         return e.code
     except (InputError, RankLost) as e:
         if writer is not None:  # nothing was scored: leave no run behind

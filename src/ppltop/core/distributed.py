@@ -194,8 +194,11 @@ class Ranks:
                 raise QuietExit(2)
             return
         states = [json.loads(b) for b in everything]
-        problems = [s["error"] if r == 0 else f"rank {r}: {s['error']}"
-                    for r, s in enumerate(states) if s["error"]]
+        errors = [s["error"] for s in states]
+        if errors[0] and len(set(errors)) == 1:
+            problems = [errors[0]]  # the same on every rank: say it once
+        else:
+            problems = [e if r == 0 else f"rank {r}: {e}" for r, e in enumerate(errors) if e]
         if not problems and len({s["plan"] for s in states}) > 1:
             plans = "; ".join(f"rank {r}: {s['plan'].split('|')[0]}" for r, s in enumerate(states))
             problems.append(f"the ranks planned different batches ({plans}): every host needs "
