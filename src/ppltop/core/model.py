@@ -9,6 +9,7 @@ tensors. The base model is the unwrapped model.
 from __future__ import annotations
 
 import json
+import re
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,15 +52,83 @@ def _check_model_folder(path: Path) -> None:
                          "or a Hugging Face repo id already in your cache")
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tiktoken.model")
+
+
+def check_safetensors(path: Path, advice: str = "re-download or re-convert the model") -> None:
+    """Refuse a truncated or damaged .safetensors file with one line naming it, before MLX
+    reads it (MLX's own message is long and may not name the file). Reads only the header."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            length = int.from_bytes(head, "little") if len(head) == 8 else 0
+            if length < 2 or 8 + length > size:
+                raise InputError(f"{path}: not a safetensors file, or cut short ({size:,} bytes; "
+                                 f"no complete header); {advice}")
+            header = json.loads(fh.read(length))
+        end = max((int(info["data_offsets"][1]) for name, info in header.items()
+                   if name != "__metadata__"), default=0)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror}); check the file and permissions")
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError, IndexError, AttributeError):
+        raise InputError(f"{path}: damaged safetensors header (not the JSON table of tensors); "
+                         f"{advice}")
+    if 8 + length + end > size:
+        raise InputError(f"{path}: truncated ({size:,} bytes, but its header describes "
+                         f"{8 + length + end:,}); {advice}")
+
+
+def _config_mismatch(path: Path, message: str) -> str | None:
+    """One line for mlx-lm's errors about weights that do not fit config.json, else None."""
+    lines = [ln.strip().rstrip(",") for ln in message.splitlines()]
+    first = next((ln for ln in lines[1:] if ln), "?")
+    where = f"--model {path}: config.json does not match the weights"
+    fix = "restore the config.json that came with the weights"
+    shape = re.match(r"Expected shape \(([^)]*)\) but received shape \(([^)]*)\) "
+                     r"for parameter (\S+)", lines[0] if lines else "")
+    if shape:
+        expected, got, name = shape.groups()
+        try:
+            config = json.loads((path / "config.json").read_text())
+        except (OSError, ValueError):
+            config = {}
+        sizes = {k: v for k, v in config.items() if type(v) is int}
+        suspects = [f"{k}={v}" for k, v in sizes.items()
+                    if str(v) in expected.split(", ") and str(v) not in got.split(", ")]
+        check = f" (check {', '.join(suspects)})" if suspects else ""
+        return (f"{where}: {name} has shape ({got}) in the weights, but config.json implies "
+                f"({expected}){check}; {fix}")
+    missing = re.match(r"Missing (\d+) parameters", lines[0] if lines else "")
+    if missing:
+        return (f"{where}: {missing.group(1)} parameters that config.json implies are not in "
+                f"the weights (first: {first}); check num_hidden_layers and the sizes, or {fix}")
+    extra = re.match(r"Received (\d+) parameters not in model", lines[0] if lines else "")
+    if extra:
+        return (f"{where}: the weights hold {extra.group(1)} parameters that config.json does "
+                f"not describe (first: {first}); check num_hidden_layers, or {fix}")
+    return None
+
+
 def load_base(path: str | Path):
     """Load model and tokenizer with mlx-lm. Returns (model, tokenizer, config dict)."""
     from mlx_lm import load
 
     path = Path(path).expanduser()
     _check_model_folder(path)
+    if path.is_dir():
+        for weights in sorted(path.glob("model*.safetensors")):
+            check_safetensors(weights)
+        if not any((path / name).is_file() for name in TOKENIZER_FILES) and not any(
+                path.glob("*.tiktoken")):
+            raise InputError(f"--model {path}: no tokenizer in this folder (no tokenizer.json or "
+                             "tokenizer.model); copy the tokenizer files of the original model")
     try:
         model, tokenizer, config = load(str(path), return_config=True)
     except ValueError as e:
+        explained = _config_mismatch(path, str(e))
+        if explained:
+            raise InputError(explained)
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         if "not supported" in msg.lower():
             raise InputError(f"--model {path}: {msg}; upgrade mlx-lm or convert the model")
@@ -100,6 +169,8 @@ def read_adapter(path: str | Path, label: str | None = None,
         config = json.loads(config_file.read_text())
     except (ValueError, OSError) as e:
         raise InputError(f"{config_file}: not valid JSON ({e}); restore the file mlx_lm.lora wrote")
+    _check_adapter_config(config, config_file)
+    check_safetensors(weights_file, "copy it again from the folder mlx_lm.lora wrote")
     try:
         weights = mx.load(str(weights_file))
         # evaluate here: a lazy array made on this thread's stream cannot be evaluated on
@@ -109,6 +180,33 @@ def read_adapter(path: str | Path, label: str | None = None,
         raise InputError(f"{weights_file}: cannot read ({str(e)[:120]}); "
                          "the file may be truncated or not safetensors")
     return Adapter(label or path.name, path, config, weights)
+
+
+def _check_adapter_config(config, config_file: Path) -> None:
+    """The fields mlx-lm reads from adapter_config.json, with the types it needs."""
+    fix = "restore the file mlx_lm.lora wrote"
+    if not isinstance(config, dict):
+        raise InputError(f"{config_file}: expected a JSON object; {fix}")
+    kind = config.get("fine_tune_type", "lora")
+    if kind not in ("lora", "dora", "full"):
+        raise InputError(f"{config_file}: unknown fine_tune_type {kind!r} "
+                         "(mlx-lm knows lora, dora and full)")
+    if kind == "full":
+        return
+    layers = config.get("num_layers")
+    if type(layers) is not int:
+        raise InputError(f"{config_file}: num_layers must be a whole number, got {layers!r}; {fix}")
+    params = config.get("lora_parameters")
+    if not isinstance(params, dict):
+        raise InputError(f"{config_file}: no lora_parameters (rank, scale, dropout) for this "
+                         f"{kind} adapter; {fix}")
+    for key in ("rank", "scale", "dropout"):
+        value = params.get(key)
+        if type(value) not in (int, float) or (key == "rank" and not (
+                type(value) is int and value > 0)):
+            raise InputError(f"{config_file}: lora_parameters.{key} must be a "
+                             f"{'positive whole number' if key == 'rank' else 'number'}, "
+                             f"got {value!r}; {fix}")
 
 
 class ModelHandle:
