@@ -49,6 +49,18 @@ def _float_arg(name: str, low: float, high: float):
     return parse
 
 
+def _size_arg(name: str):
+    def parse(text: str) -> int:
+        from .core.errors import InputError
+        from .core.memory import parse_size
+
+        try:
+            return parse_size(text, name)
+        except InputError as e:
+            raise argparse.ArgumentTypeError(str(e))
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="ppltop",
@@ -88,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=("auto", "model", "float32"), default="auto",
                    help="compute dtype; auto: float32 on the CPU backend when it fits in half "
                    "the RAM (half-precision matmuls are slow there), the stored dtype on a GPU")
+    p.add_argument("--max-memory", type=_size_arg("--max-memory"), default=None,
+                   metavar="SIZE", help="peak memory a batch may take, weights included "
+                   "(e.g. 8G); larger batches run in micro-batches with the same figures "
+                   "(default: 70%% of the RAM, or of the GPU's working set)")
     p.add_argument("--headless", action="store_true",
                    help="no dashboard: progress lines on stderr, figures on stdout")
     p.add_argument("--theme", metavar="NAME", default=None,
@@ -145,7 +161,7 @@ def make_config(args: argparse.Namespace):
         no_base=args.no_base, checkpoints=args.checkpoints, long_sequences=args.long_sequences, reference=args.reference,
         kl=args.kl,
         per_token=not args.loss_only,
-        dequantize=args.dequantize, dtype=args.dtype,
+        dequantize=args.dequantize, dtype=args.dtype, max_memory=args.max_memory,
     )
 
 
@@ -160,6 +176,7 @@ def write_json(path: Path, config, summaries, blas, comparisons=()) -> None:
         "split": config.split,
         "config": config.to_dict(),
         "blas": blas.to_dict() if blas else None,
+        "peak_memory_bytes": _peak_memory(),
         "runs": [s.to_dict() for s in summaries],
         "comparison": [c.to_dict() for c in comparisons],
     }
@@ -170,6 +187,12 @@ def write_json(path: Path, config, summaries, blas, comparisons=()) -> None:
         os.replace(tmp, path)
     except OSError as e:
         raise InputError(f"--json {path}: cannot write ({e.strerror})")
+
+
+def _peak_memory() -> int | None:
+    """MLX's peak allocation in this process (weights included), if MLX is loaded."""
+    mx = sys.modules.get("mlx.core")
+    return int(mx.get_peak_memory()) if mx is not None else None
 
 
 SUBCOMMANDS = ("open", "resume", "runs")
@@ -258,6 +281,7 @@ def run_evaluation(evaluation, args, blas, run_dir: Path, resume: bool = False) 
 
 def run_headless(config, args, blas, make_events, cancel) -> int:
     from .core.events import RunFinished
+    from .core.recorder import ScoringError
     from .headless import HeadlessPrinter
 
     printer = HeadlessPrinter(config, blas, out=sys.stdout, err=sys.stderr)
@@ -281,6 +305,9 @@ def run_headless(config, args, blas, make_events, cancel) -> int:
     except KeyboardInterrupt:
         print("ppltop: interrupted; the run directory keeps every finished batch", file=sys.stderr)
         return 130
+    except ScoringError as e:
+        print(f"ppltop: {e}", file=sys.stderr)
+        return 1
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -321,7 +348,6 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
     # Low frame rate and no animations for SSH: read by Textual when it is imported.
     os.environ.setdefault("TEXTUAL_FPS", "15")
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
-    from .headless import render_comparison, render_summary
     from .themes import initial_theme, load_themes
     from .ui.app import PplTopApp, load_keymap
 
@@ -333,14 +359,46 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
                     theme=initial_theme(args.theme, themes), themes=themes, keymap=keymap,
                     startup_notices=notices,
                     runs_folder=Path(args.run_dir).parent if getattr(args, "run_dir", None)
-                    else None)
+                    else None, handle_signals=True)
     app.run()
     stopped = app.stop_worker()
     for event in app.buffer.drain():  # what arrived after the last UI tick
         app.live.apply(event)
     live = app.live
     if live.error:
-        print(f"ppltop: scoring stopped by an error: {live.error}", file=sys.stderr)
+        status = 1
+    elif app.stop_signal or not (live.finished and not live.finished.cancelled):
+        status = 130
+    else:
+        status = 0
+    try:
+        _report_dashboard(app, args, detached_pid)
+    except OSError:  # the terminal hung up (SIGHUP): nobody to tell, the run dir has it all
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            os.dup2(devnull, stream.fileno())
+    if live.finished:
+        write_outputs(args, config, live.finished, blas)
+    if not stopped:  # a batch still computing: leave without waiting for it
+        os._exit(status)
+    return status
+
+
+def _report_dashboard(app, args, detached_pid: int | None) -> None:
+    """What the dashboard leaves on the terminal: why it stopped, then the figures."""
+    from .core.recorder import ScoringError
+    from .headless import render_comparison, render_summary
+
+    live = app.live
+    resumable = detached_pid is None and getattr(args, "command", None) != "open"
+    if live.error:
+        what = live.error if isinstance(live.exception, ScoringError) \
+            else f"scoring stopped by an error: {live.error}"
+        print(f"ppltop: {what}", file=sys.stderr)
+    if app.stop_signal:
+        hint = (f"; the run directory keeps every finished batch; continue with: ppltop resume "
+                f"{args.run_dir}") if resumable and getattr(args, "run_dir", None) else ""
+        print(f"ppltop: stopped by {app.stop_signal}{hint}", file=sys.stderr)
     if live.finished:
         if live.finished.cancelled:
             print("ppltop: cancelled: the figures below are partial")
@@ -349,14 +407,8 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
         if live.finished.comparisons:
             sys.stdout.write(render_comparison(live.finished.summaries,
                                                live.finished.comparisons))
-        write_outputs(args, config, live.finished, blas)
     if detached_pid is not None and not (live.finished and not live.finished.cancelled):
         print(f"ppltop: the run goes on in the background (pid {detached_pid}); "
               f"watch it again with: ppltop open {args.run_dir}", file=sys.stderr)
     sys.stdout.flush()
-    if not stopped:  # a batch still computing: leave without waiting for it
-        sys.stderr.flush()
-        os._exit(0)
-    if live.error:
-        return 1
-    return 0 if live.finished and not live.finished.cancelled else 130
+    sys.stderr.flush()

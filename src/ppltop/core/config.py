@@ -42,6 +42,9 @@ class EvalConfig:
     """`auto` (on the CPU backend, if it fits in memory), `on` or `off`: see precision.py."""
     dtype: str = "auto"
     """`auto` (float32 on the CPU backend, if it fits), `model` (as stored) or `float32`."""
+    max_memory: int | None = None
+    """Bytes a batch may take at its peak, weights included; None: a safe share of the
+    machine's memory (see memory.py). Batches that would exceed it run in micro-batches."""
     logits_budget_mb: int = 256
     """Largest block of float32 logits materialized at once (the output projection is chunked)."""
 

@@ -21,7 +21,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from . import precision, token_stats
+from . import memory, precision, token_stats
 from .batching import Segment, padding_share, plan_batches, segments_for, truncated_targets
 from .batching import mlx_lm_batches
 from .compare import compare
@@ -63,16 +63,25 @@ class SplitForward:
             return lm_head(hidden)
         return self.model.model.embed_tokens.as_linear(hidden)
 
-    def rows(self, inputs: mx.array, rows: np.ndarray, cols: np.ndarray):
-        """Run the body once; return `project(a, b)`, the logits of selected rows a:b."""
-        r, c = mx.array(rows), mx.array(cols)
+    def rows(self, inputs: mx.array, rows: np.ndarray, cols: np.ndarray,
+             micro_rows: int | None = None):
+        """Run the body once (over `micro_rows` batch rows at a time); return
+        `project(a, b)`, the logits of selected target rows a:b. `rows` is non-decreasing."""
+        body = self.model.model if self.split else self.model
+        n_rows = inputs.shape[0]
+        step = min(micro_rows or n_rows, n_rows)
+        parts = []
+        for start in range(0, n_rows, step):
+            sel = slice(*np.searchsorted(rows, [start, start + step]))
+            out = body(inputs[start:start + step])
+            part = out[mx.array(rows[sel] - start), mx.array(cols[sel])]
+            mx.eval(part)
+            parts.append(part)
+            del out
+        picked = parts[0] if len(parts) == 1 else mx.concatenate(parts)
         if self.split:
-            hidden = self.model.model(inputs)[r, c]
-            mx.eval(hidden)
-            return lambda a, b: self._head(hidden[a:b])
-        logits = self.model(inputs)[r, c]
-        mx.eval(logits)
-        return lambda a, b: logits[a:b]
+            return lambda a, b: self._head(picked[a:b])
+        return lambda a, b: picked[a:b]
 
 
 @dataclass
@@ -158,6 +167,7 @@ class Evaluation:
             raise InputError(f"--reference {cfg.reference}: no such label; "
                              f"choose one of {', '.join(self.labels)}")
         self.forward = SplitForward(self.handle.model)
+        self._plan_memory()
         self.plan = RunPlan(
             labels=list(self.labels),
             adapter_paths=paths,
@@ -170,6 +180,34 @@ class Evaluation:
             example_tokens=[len(e.tokens) for e in examples],
         )
         return self.plan
+
+    def _plan_memory(self) -> None:
+        """Check the largest batch against --max-memory now, before anything is written."""
+        from mlx.utils import tree_flatten
+
+        cfg = self.config
+        self.budget = cfg.max_memory or memory.default_budget()
+        self.weights_bytes = sum(p.nbytes for _, p in tree_flatten(self.handle.model.parameters()))
+        self.shape = memory.Shape.from_config(
+            self.handle.config, 4 if self.precision.compute_dtype == "float32" else 2)
+        self.memory_note = None
+        split_batches, smallest, worst = 0, None, 0
+        for batch in self.batches:  # arithmetic only: every batch, so none fails mid-run
+            rows, width = len(batch), max(s.length for s in batch)
+            targets = sum(s.n_targets for s in batch) + rows
+            split = memory.plan_split(self.shape, rows, width, self.weights_bytes, self.budget,
+                                      self._chunk_rows(), not self.forward.split, targets)
+            if split.micro_rows < rows:
+                split_batches += 1
+                smallest = min(smallest or rows, split.micro_rows)
+                chunk = min(self._chunk_rows(), targets)
+                worst = max(worst, self.weights_bytes + self.shape.logits_bytes(chunk)
+                            + self.shape.body_bytes(rows, width, not self.forward.split))
+        if split_batches:
+            self.memory_note = (
+                f"{split_batches} of {len(self.batches)} batches would need up to about "
+                f"{memory.human(worst)}, more than --max-memory {memory.human(self.budget)}: "
+                f"they run in micro-batches (down to {smallest} rows), with the same figures")
 
     def _replayable(self) -> dict:
         """Batches of the run being resumed that every label completed, and whose examples
@@ -258,6 +296,8 @@ class Evaluation:
         yield RunStarted(plan, source)
         for note in self.precision.notes:
             yield Notice("info", note)
+        if self.memory_note:
+            yield Notice("info", self.memory_note)
         for warning in self.split.warnings:
             yield Notice("warning", warning)
         cfg = self.config
@@ -365,11 +405,19 @@ class Evaluation:
         return _BatchRows(inputs, np.concatenate(rows), np.concatenate(cols),
                           np.concatenate(targets).astype(np.int32), np.concatenate(owner))
 
+    def _memory_split(self, rows: _BatchRows) -> memory.Split:
+        """Micro-batch rows and logits block rows that keep this batch under --max-memory."""
+        return memory.plan_split(self.shape, *rows.inputs.shape, self.weights_bytes,
+                                 self.budget, self._chunk_rows(),
+                                 full_logits=not self.forward.split, targets=len(rows.targets))
+
     def _score_batch(self, batch: list[Segment], pending: dict) -> tuple[list, float]:
         """Score a batch with the active label: (examples completed, loss sum of the batch)."""
         rows = self._batch_rows(batch)
-        project = self.forward.rows(mx.array(rows.inputs), rows.rows, rows.cols)
-        blocks, native_ce = self._stats_in_chunks(project, rows.targets)
+        split = self._memory_split(rows)
+        project = self.forward.rows(mx.array(rows.inputs), rows.rows, rows.cols,
+                                    split.micro_rows)
+        blocks, native_ce = self._stats_in_chunks(project, rows.targets, split.chunk_rows)
         return self._collect(batch, rows, blocks, native_ce, None, pending)
 
     def _score_batch_kl(self, batch: list[Segment], pending: dict) -> dict:
@@ -379,12 +427,13 @@ class Evaluation:
         rows = self._batch_rows(batch)
         inputs = mx.array(rows.inputs)
         ref = self.reference_label()
+        split = self._memory_split(rows)
         projects = {}
         for label in self.labels:
             self.handle.activate(self.adapter_for(label))
-            projects[label] = self.forward.rows(inputs, rows.rows, rows.cols)
+            projects[label] = self.forward.rows(inputs, rows.rows, rows.cols, split.micro_rows)
         n = len(rows.targets)
-        chunk = self._chunk_rows()
+        chunk = max(1, split.chunk_rows // 2)  # two labels' blocks are alive at once
         blocks = {label: [] for label in self.labels}
         natives = {label: [] for label in self.labels}
         kls = {label: [] for label in self.labels if label != ref}
@@ -446,9 +495,8 @@ class Evaluation:
             ce = nn.losses.cross_entropy(logits, mx.array(targets)).astype(mx.float32)
             natives.append(np.array(ce))
 
-    def _stats_in_chunks(self, project, targets: np.ndarray):
+    def _stats_in_chunks(self, project, targets: np.ndarray, chunk: int):
         n = len(targets)
-        chunk = self._chunk_rows()
         blocks, natives = [], []
         for a in range(0, n, chunk):
             b = min(n, a + chunk)

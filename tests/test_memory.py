@@ -1,0 +1,88 @@
+"""--max-memory: batches that would not fit run in micro-batches, with the same figures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import run_ppltop
+
+from ppltop import demo
+from ppltop.core import memory
+from ppltop.core.config import EvalConfig
+from ppltop.core.errors import InputError
+from ppltop.core.events import BatchScored, RunFinished
+from ppltop.core.scoring import Evaluation
+
+BUDGET = 40 << 20
+"""The demo at --batch-size 8 peaks near 90 MiB unsplit; split, it fits in 40 MiB."""
+
+
+def _json_run(tmp_path, name, *extra):
+    out = tmp_path / f"{name}.json"
+    proc = run_ppltop("--headless", "--batch-size", "8", "--json", str(out), *extra)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(out.read_text()), proc.stderr
+
+
+def test_a_run_over_budget_is_split_fits_and_gives_the_same_figures(tmp_path):
+    whole, err = _json_run(tmp_path, "whole")
+    assert "micro-batches" not in err
+    assert whole["peak_memory_bytes"] > 1.5 * BUDGET  # the unsplit run would not fit
+    split, err = _json_run(tmp_path, "split", "--max-memory", str(BUDGET))
+    assert "micro-batches" in err and "same figures" in err
+    assert split["peak_memory_bytes"] <= BUDGET
+    for a, b in zip(whole["runs"], split["runs"]):
+        assert a["label"] == b["label"]
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-9)
+        assert b["mlx_lm"]["loss"] == pytest.approx(a["mlx_lm"]["loss"], rel=1e-9)
+
+
+def test_a_budget_too_small_for_one_sequence_is_one_line_and_exit_2():
+    proc = run_ppltop("--headless", "--max-memory", "16M")
+    lines = [ln for ln in proc.stderr.splitlines() if not ln.startswith("ppltop: BLAS")]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "--max-memory 16.0 MiB: one sequence of" in lines[0]
+    assert "raise --max-memory or lower --max-seq-length" in lines[0]
+
+
+def test_micro_batches_give_the_same_per_token_values(handle):
+    def results(max_memory):
+        ev = Evaluation(EvalConfig(model=demo.MODEL_DIR, data=demo.DATA_DIR, batch_size=8,
+                                   max_memory=max_memory), handle)
+        events = list(ev.events())
+        assert isinstance(events[-1], RunFinished)
+        return ev, {r.example: r for e in events if isinstance(e, BatchScored) for r in e.results}
+
+    _, whole = results(None)
+    ev, split = results(BUDGET)
+    assert ev.memory_note is not None
+    for i, r in whole.items():
+        np.testing.assert_allclose(split[i].logprob, r.logprob, rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(split[i].rank, r.rank)
+
+
+@pytest.mark.parametrize("text,expected", [("8G", 8 << 30), ("512m", 512 << 20),
+                                           ("1.5GiB", 3 << 29), ("2000000", 2000000)])
+def test_sizes_parse(text, expected):
+    assert memory.parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "-1G", "8X", "1k", "lots"])
+def test_bad_sizes_name_the_flag(text):
+    with pytest.raises(InputError, match="--max-memory"):
+        memory.parse_size(text)
+
+
+def test_the_estimate_grows_with_rows_width_and_vocabulary():
+    shape = memory.Shape.from_config({"hidden_size": 4096, "intermediate_size": 14336,
+                                      "num_attention_heads": 32, "num_hidden_layers": 32,
+                                      "vocab_size": 128256})
+    assert shape.body_bytes(4, 2048) > 2 * shape.body_bytes(2, 2048) * 0.99
+    assert shape.body_bytes(1, 4096) > 3 * shape.body_bytes(1, 2048)
+    # the issue's example: 262k vocabulary, batch 4, length 2048 would be 8.6 GB of logits
+    big = memory.Shape.from_config({"hidden_size": 2560, "vocab_size": 262144})
+    assert big.body_bytes(4, 2048, full_logits=True) > 8.5e9
+    split = memory.plan_split(big, 4, 2048, 5 << 30, 12 << 30, 4096, targets=4 * 2048)
+    assert split.micro_rows < 4 and split.peak_bytes <= 12 << 30
