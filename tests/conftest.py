@@ -15,6 +15,7 @@ from ppltop.core import blas
 BLAS = blas.select()
 
 import mlx.core as mx  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from ppltop import demo  # noqa: E402
@@ -120,3 +121,32 @@ def dora_adapter(tmp_path_factory) -> Path:
 def copy_demo_data(dst: Path) -> Path:
     shutil.copytree(demo.DATA_DIR, dst)
     return dst
+
+
+def token_of_one_example(split) -> tuple[int, int]:
+    """(token id, example index): the smallest id found inside exactly one example."""
+    owners: dict[int, set[int]] = {}
+    for e in split.examples:
+        for t in e.tokens[1:-1].tolist():
+            owners.setdefault(t, set()).add(e.index)
+    token = min(t for t, ix in owners.items() if len(ix) == 1)
+    return token, next(iter(owners[token]))
+
+
+def nan_model(dst: Path, token: int) -> Path:
+    """A copy of the demo model whose input embedding of `token` is NaN: exactly the examples
+    that contain the token get a non-finite loss. The output projection is untied first, or
+    the NaN row would reach every prediction."""
+    model = dst / "nan-model"
+    shutil.copytree(demo.MODEL_DIR, model)
+    weights = mx.load(str(model / "model.safetensors"))
+    key = next(k for k in weights if k.endswith("embed_tokens.weight"))
+    weights["lm_head.weight"] = weights[key]
+    embedding = np.array(weights[key])
+    embedding[token] = np.nan
+    weights[key] = mx.array(embedding)
+    mx.save_safetensors(str(model / "model.safetensors"), weights)
+    config = json.loads((model / "config.json").read_text())
+    config["tie_word_embeddings"] = False
+    (model / "config.json").write_text(json.dumps(config))
+    return model

@@ -58,6 +58,14 @@ def events(finish: bool = True):
         yield RunFinished([_summary(i) for i in range(len(LABELS))], False, 0.5 * N_BATCHES)
 
 
+def failing_events(error: BaseException, at: int = 12):
+    """The same stream, raising `error` at event number `at` (after some batches)."""
+    for i, event in enumerate(events(finish=False)):
+        if i == at:
+            raise error
+        yield event
+
+
 INFO = {
     "model": "/demo/model",
     "adapters": "/demo/docs-net, /demo/docs-math",

@@ -89,13 +89,8 @@ async def test_quit_while_scoring_stops_the_worker(handle):
 
 
 async def test_an_error_in_the_worker_shows_a_panel_and_keeps_the_figures():
-    def failing_events():
-        for i, event in enumerate(synthetic.events(finish=False)):
-            if i == 12:
-                raise MemoryError("[malloc] simulated out of memory")
-            yield event
-
-    app = PplTopApp(failing_events, synthetic.INFO)
+    app = PplTopApp(lambda: synthetic.failing_events(
+        MemoryError("[malloc] simulated out of memory")), synthetic.INFO)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen), timeout=10)
         await wait_for(pilot, lambda: app.screen.query("#error-message"), timeout=10)

@@ -9,9 +9,8 @@ import shutil
 from pathlib import Path
 
 import mlx.core as mx
-import numpy as np
 import pytest
-from conftest import make_adapter, run_ppltop
+from conftest import make_adapter, nan_model, run_ppltop, token_of_one_example
 
 from ppltop import demo
 
@@ -136,29 +135,15 @@ def test_every_bad_input_gets_one_line_and_exit_2(tmp_path):
 
 
 def test_nan_loss_is_reported_with_its_example(tmp_path):
-    """A NaN input-embedding row poisons exactly the examples that contain that token (the
-    output projection is untied first, or the NaN row would reach every prediction)."""
+    """A NaN input-embedding row poisons exactly the examples that contain that token."""
     from ppltop.core.model import ModelHandle
     from ppltop.core.data import load_split
 
     handle = ModelHandle.load(demo.MODEL_DIR)
     split = load_split(demo.DATA_DIR, "test", handle.tokenizer, False)
-    counts = {}
-    for e in split.examples:
-        for t in set(e.tokens[1:-1].tolist()):
-            counts.setdefault(t, []).append(e.index)
-    token, owners = next((t, ix) for t, ix in sorted(counts.items()) if len(ix) == 1)
-    model = _model_copy(tmp_path)
-    weights = mx.load(str(model / "model.safetensors"))
-    key = next(k for k in weights if k.endswith("embed_tokens.weight"))
-    weights["lm_head.weight"] = weights[key]
-    w = np.array(weights[key])
-    w[token] = np.nan
-    weights[key] = mx.array(w)
-    mx.save_safetensors(str(model / "model.safetensors"), weights)
-    config = json.loads((model / "config.json").read_text())
-    config["tie_word_embeddings"] = False
-    (model / "config.json").write_text(json.dumps(config))
+    token, owner = token_of_one_example(split)
+    owners = [owner]
+    model = nan_model(tmp_path, token)
     out = tmp_path / "s.json"
     proc = run_ppltop("--model", str(model), "--data", str(demo.DATA_DIR), "--headless",
                       "--json", str(out))
@@ -169,3 +154,5 @@ def test_nan_loss_is_reported_with_its_example(tmp_path):
     assert run["nonfinite_examples"] == owners
     assert run["loss"] is not None and math.isfinite(run["loss"])
     assert run["examples"] == len(split.examples) - 1
+    assert run["nonfinite_tokens"] == len(split.examples[owner].tokens) - 1
+    assert "left out of the ppltop figure with their" in proc.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -19,9 +20,15 @@ SOCKET = f"ppltop-test-{uuid.uuid4().hex[:8]}"
 """A tmux server of our own (no user config), so that no other client sets the size."""
 
 
+PANE_ENV = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+"""The environment of the tmux server and so of its panes. Without COLUMNS and LINES: GNU
+readline, loaded into the test process, exports them (80x24) at the C level, and Textual
+would take them for the terminal's size and never see a resize."""
+
+
 def tmux(*args: str) -> str:
     return subprocess.run(["tmux", "-L", SOCKET, "-f", "/dev/null", *args],
-                          capture_output=True, text=True, check=True).stdout
+                          capture_output=True, text=True, check=True, env=PANE_ENV).stdout
 
 
 def test_dashboard_in_tmux_shows_the_headless_figures(tmp_path):
@@ -86,3 +93,167 @@ def test_detached_run_survives_the_terminal_closing(tmp_path):
     assert set(record.results) == {"base", *demo.ADAPTER_DIRS}
     n_examples = record.manifest["n_examples"]
     assert all(len(r) == n_examples for r in record.results.values())
+
+
+# -- faults during a run: signals and a terminal that changes size ---------------------------
+
+def _fault_args() -> list[str]:
+    """The demo model and data, one adapter, one example per batch (51 batches): long enough
+    to be interrupted, short enough to resume in seconds."""
+    from ppltop import demo
+
+    return ["--model", str(demo.MODEL_DIR), "--data", str(demo.DATA_DIR),
+            "--adapter-path", str(demo.ADAPTER_DIRS["docs-net"]), "--batch-size", "1"]
+
+
+def _figures(path) -> list[dict]:
+    import json
+
+    keep = ("label", "loss", "ppl", "tokens", "examples", "stderr_loss", "ppl_ci95",
+            "bits_per_byte", "mlx_lm")
+    return [{k: r[k] for k in keep} for r in json.loads(path.read_text())["runs"]]
+
+
+def _batch_lines(run_dir) -> int:
+    try:
+        return (run_dir / "events.jsonl").read_text().count('"type": "batch"')
+    except FileNotFoundError:
+        return 0
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie waiting for its parent."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _dashboard_pid(session: str) -> int:
+    """The ppltop process in the pane (the pane's shell is its parent)."""
+    shell = tmux("list-panes", "-t", session, "-F", "#{pane_pid}").strip()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", shell], capture_output=True,
+                                  text=True).stdout.split()
+        if children:
+            return int(children[0])
+        time.sleep(0.1)
+    raise AssertionError("no ppltop process in the pane")
+
+
+def _dashboard_scoring(tmp_path, batches: int) -> tuple[str, object, object]:
+    """Start the dashboard on the fault-test run in a 120x40 tmux session; return (session,
+    run directory, file that gets the exit status) once `batches` batch lines are written."""
+    run_dir, status = tmp_path / "run", tmp_path / "status"
+    session = f"ppltop-{uuid.uuid4().hex[:8]}"
+    command = (f"cd {tmp_path} && {sys.executable} -m ppltop {' '.join(_fault_args())} "
+               f"--run-dir {run_dir}; echo $? > {status}; sleep 60")
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
+    deadline = time.monotonic() + 120
+    while _batch_lines(run_dir) < batches:
+        assert time.monotonic() < deadline, tmux("capture-pane", "-p", "-t", session)
+        time.sleep(0.05)
+    return session, run_dir, status
+
+
+def _exit_status(status, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while not status.exists():
+        assert time.monotonic() < deadline, "the dashboard did not exit"
+        time.sleep(0.1)
+    return status.read_text().strip()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> list[dict]:
+    tmp = tmp_path_factory.mktemp("whole")
+    proc = run_ppltop(*_fault_args(), "--headless", "--run-dir", str(tmp / "run"),
+                      "--json", str(tmp / "whole.json"))
+    assert proc.returncode == 0, proc.stderr
+    return _figures(tmp / "whole.json")
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT", "SIGHUP"])
+def test_a_signal_stops_the_dashboard_cleanly_and_the_run_resumes(tmp_path, signame,
+                                                                    uninterrupted):
+    """SIGTERM and SIGINT sent to the dashboard, SIGHUP by closing its terminal: the batch in
+    flight is finished and written, the run directory is complete and resumable, and the
+    resumed run gives the figures of an uninterrupted one."""
+    import signal
+
+    from ppltop.core.run_store import read_run
+
+    session, run_dir, status = _dashboard_scoring(tmp_path, batches=6)
+    try:
+        pid = _dashboard_pid(session)
+        if signame == "SIGHUP":
+            tmux("kill-session", "-t", session)  # the terminal goes away: a real hang-up
+        else:
+            os.kill(pid, getattr(signal, signame))
+        deadline = time.monotonic() + 30
+        while _alive(pid):
+            assert time.monotonic() < deadline, f"ppltop still running after {signame}"
+            time.sleep(0.1)
+        if signame != "SIGHUP":
+            assert _exit_status(status) == "130"
+            screen = tmux("capture-pane", "-p", "-t", session, "-S", "-60")
+            assert f"ppltop: stopped by {signame}; the run directory keeps every finished " \
+                   f"batch; continue with: ppltop resume {run_dir}" in screen.replace("\n", "")
+            assert "cancelled: the figures below are partial" in screen
+            assert "Traceback" not in screen
+    finally:
+        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
+                       capture_output=True)
+    record = read_run(run_dir)  # every batch line has its arrays
+    assert record.status == "cancelled"
+    assert record.batches_done == set(range(len(record.batches_done)))
+    assert 6 // 2 <= len(record.batches_done) < record.manifest["n_batches"]
+    out = tmp_path / "resumed.json"
+    resumed = run_ppltop("resume", str(run_dir), "--headless", "--json", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert _figures(out) == uninterrupted
+
+
+def test_resizing_continuously_while_scoring_and_a_terminal_too_small(tmp_path, uninterrupted):
+    import random
+
+    rng = random.Random(3)
+    session, run_dir, status = _dashboard_scoring(tmp_path, batches=2)
+    try:
+        deadline = time.monotonic() + 120
+        resizes = 0
+        while '"type": "finished"' not in (run_dir / "events.jsonl").read_text():
+            assert time.monotonic() < deadline, "the run did not finish while resizing"
+            tmux("resize-window", "-t", session, "-x", str(rng.randint(30, 200)),
+                 "-y", str(rng.randint(8, 60)))
+            resizes += 1
+            time.sleep(rng.uniform(0.02, 0.15))
+        assert resizes >= 20
+        tmux("resize-window", "-t", session, "-x", "60", "-y", "20")
+        screen = ""
+        for _ in range(50):
+            screen = tmux("capture-pane", "-p", "-t", session)
+            if "Terminal too small: 60x20" in screen:
+                break
+            time.sleep(0.1)
+        size = tmux("display", "-p", "-t", session, "#{window_width}x#{window_height}")
+        assert "Terminal too small: 60x20" in screen and "at least 80x24" in screen, \
+            f"{size}\n{screen}"
+        tmux("resize-window", "-t", session, "-x", "120", "-y", "40")
+        for _ in range(50):
+            screen = tmux("capture-pane", "-p", "-t", session)
+            if "Running PPL" in screen and "finished" in screen:
+                break
+            time.sleep(0.1)
+        assert "too small" not in screen, screen
+        shown = re.search(r"PPL ([\d.]+)  95% CI", screen).group(1)
+        assert shown == f"{uninterrupted[0]['ppl']:.3f}"
+        tmux("send-keys", "-t", session, "q")
+        assert _exit_status(status) == "0"
+        after = tmux("capture-pane", "-p", "-t", session, "-S", "-80")
+        assert "Test loss" in after and "Traceback" not in after
+    finally:
+        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
+                       capture_output=True)

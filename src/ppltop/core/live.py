@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .document import Document, build_document
+from .recorder import ScoringError
 from .events import BatchScored, DocumentSource, Notice, RunFinished, RunPlan, RunStarted
 from .stats import Z95, safe_exp
 from .surprisal import SurprisalIndex
@@ -27,6 +28,12 @@ class LabelLive:
     tokens_total: int = 0
     tokens_done: int = 0
     loss_sum: float = 0.0
+    loss_tokens: int = 0
+    """Targets in `loss_sum`: those of examples with a non-finite loss are left out."""
+    nonfinite_examples: int = 0
+    """Examples left out of the figures because their loss is NaN or infinite."""
+    nonfinite_tokens: int = 0
+    """Targets of those examples, left out with them."""
     batch_index: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     batch_tokens: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     """Cumulative tokens at each batch (the chart's other x axis)."""
@@ -43,11 +50,11 @@ class LabelLive:
 
     @property
     def loss(self) -> float:
-        return self.loss_sum / self.tokens_done if self.tokens_done else math.nan
+        return self.loss_sum / self.loss_tokens if self.loss_tokens else math.nan
 
     @property
     def ppl(self) -> float:
-        return safe_exp(self.loss) if self.tokens_done else math.nan
+        return safe_exp(self.loss) if self.loss_tokens else math.nan
 
     @property
     def stderr(self) -> float:
@@ -73,7 +80,17 @@ class LabelLive:
     def add(self, event: BatchScored) -> None:
         self.tokens_total = event.tokens_total
         self.tokens_done = event.tokens_done
-        self.loss_sum += event.loss_sum
+        bad = [r for r in event.results if not r.finite]
+        if bad or not math.isfinite(event.loss_sum):
+            # as the headline does: leave out the examples whose loss is not finite
+            good = [r for r in event.results if r.finite]
+            self.loss_sum += sum(r.loss_sum for r in good)
+            self.loss_tokens += sum(r.n_tokens for r in good)
+            self.nonfinite_examples += len(bad)
+            self.nonfinite_tokens += sum(r.n_tokens for r in bad)
+        else:
+            self.loss_sum += event.loss_sum
+            self.loss_tokens += event.n_tokens
         self.batch_index.append(event.batch + 1)
         self.batch_tokens.append(event.tokens_done)
         self.batch_loss.append(event.loss)
@@ -107,6 +124,8 @@ class LiveRun:
         self.elapsed_s = 0.0
         self.finished: RunFinished | None = None
         self.error: str | None = None
+        self.exception: BaseException | None = None
+        """The failure of the scoring thread, if it failed."""
         self.events_seen = 0
 
     def _log(self, entry: tuple[str, str]) -> None:
@@ -139,7 +158,10 @@ class LiveRun:
             word = "cancelled: figures are partial" if event.cancelled else "finished"
             self._log(("info", f"run {word} after {event.elapsed_s:.1f}s"))
         elif isinstance(event, BaseException):
-            self.error = f"{type(event).__name__}: {event}"
+            self.exception = event
+            # a ScoringError already says where the run stopped and how to resume it
+            self.error = (str(event) if isinstance(event, ScoringError)
+                          else f"{type(event).__name__}: {event}")
             self._log(("error", self.error))
 
     @property

@@ -1,7 +1,16 @@
-"""Write the event stream of a run to its run directory as it passes by."""
+"""Write the event stream of a run to its run directory as it passes by.
+
+A failure of the scoring loop is recorded too (an `error` notice in events.jsonl) and raised
+again as a `ScoringError` that names the batch it stopped at and how to continue: the run
+directory then holds every batch before it, and `ppltop resume` finishes the run.
+
+`PPLTOP_FAULT_AT_BATCH=k` injects such a failure for tests and drills: a `RuntimeError`
+once batch k (0-based) has been scored, before it is written.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import asdict
 
@@ -9,14 +18,31 @@ from .events import BatchScored, Notice, RunFinished, RunStarted
 from .export import export_run
 from .run_store import RunWriter
 
+FAULT_ENV = "PPLTOP_FAULT_AT_BATCH"
+
+
+class ScoringError(RuntimeError):
+    """The scoring loop failed mid-run; the message says where and how to resume."""
+
+
+def fault_batch() -> int | None:
+    """The batch `PPLTOP_FAULT_AT_BATCH` asks to fail at, or None."""
+    raw = os.environ.get(FAULT_ENV, "").strip()
+    return int(raw) if raw.isdigit() else None
+
 
 def recorded(events: Iterator, writer: RunWriter) -> Iterator:
     """Yield every event unchanged, after making it durable in the run directory; at the
     end, export summary.csv, examples.csv and tokens-*.npz next to it."""
     lines: dict[int, int] = {}
+    fault_at = fault_batch()
+    labels: list[str] = []
+    n_batches = 0
+    batches_done = 0
     try:
         for event in events:
             if isinstance(event, RunStarted):
+                labels, n_batches = event.plan.labels, event.plan.n_batches
                 if event.source is not None:
                     lines = {e.index: e.line for e in event.source.examples}
                 plan = asdict(event.plan)
@@ -25,6 +51,9 @@ def recorded(events: Iterator, writer: RunWriter) -> Iterator:
             elif isinstance(event, Notice):
                 writer.append({"type": "notice", "level": event.level, "message": event.message})
             elif isinstance(event, BatchScored) and not event.replayed:
+                if event.batch == fault_at:
+                    raise RuntimeError(f"{FAULT_ENV}={fault_at}: a fault injected in batch "
+                                       f"{fault_at + 1}")
                 writer.write_batch(event.label, event.batch, event.loss_sum, event.n_tokens,
                                    event.results, event.elapsed_s)
             elif isinstance(event, RunFinished):
@@ -33,6 +62,21 @@ def recorded(events: Iterator, writer: RunWriter) -> Iterator:
                                "summaries": [s.to_dict() for s in event.summaries],
                                "comparisons": [c.to_dict() for c in event.comparisons]})
                 export_run(writer.path, event.summaries, event.results, lines)
+            if isinstance(event, BatchScored) and labels and event.label == labels[-1]:
+                batches_done = event.batch + 1
             yield event
+    except Exception as exc:
+        message = (f"scoring stopped in batch {batches_done + 1} of {n_batches or '?'} by "
+                   f"{type(exc).__name__}: {exc}; the run directory keeps the "
+                   f"{batches_done} batches before it; continue with: "
+                   f"ppltop resume {writer.path}")
+        try:
+            writer.append({"type": "notice", "level": "error", "message": message})
+        except OSError:
+            pass  # the disk itself may be the fault; the batches written stay readable
+        raise ScoringError(message) from exc
     finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
         writer.close()

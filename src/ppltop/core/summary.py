@@ -60,6 +60,11 @@ class RunSummary:
     complete: bool
     mlx_lm: MlxLmFigure | None
     explanation: list[str] = field(default_factory=list)
+    nonfinite_tokens: int = 0
+    """Targets of the `nonfinite_examples`, left out of the headline with them."""
+    nonfinite_first: list[dict] = field(default_factory=list)
+    """For the first ten of those examples, where their loss stops being finite:
+    `{"example", "position", "token"}` (the token id of the first non-finite target)."""
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -143,10 +148,18 @@ def summarize(label: str, adapter_path: str | None, results: dict[int, ExampleRe
         complete=complete,
         mlx_lm=figure,
     )
+    bad = [r for r in ordered if not r.finite]
+    summary.nonfinite_tokens = sum(r.n_tokens for r in bad)
+    summary.nonfinite_first = [_first_nonfinite(r) for r in bad[:10]]
     summary.explanation = explain(summary, cfg, len(split.examples))
     if precision_note:
         summary.explanation.append(precision_note)
     return summary
+
+
+def _first_nonfinite(r: ExampleResult) -> dict:
+    at = int(np.flatnonzero(~np.isfinite(r.logprob))[0])
+    return {"example": r.example, "position": int(r.positions[at]), "token": int(r.targets[at])}
 
 
 def explain(s: RunSummary, cfg: EvalConfig, n_records: int) -> list[str]:
@@ -179,8 +192,11 @@ def explain(s: RunSummary, cfg: EvalConfig, n_records: int) -> list[str]:
         lines.append("--long-sequences window: long examples scored whole in overlapping "
                      "windows by ppltop; mlx-lm truncates them")
     if s.nonfinite_examples:
+        where = ", ".join(f"example {f['example']} at position {f['position']} (token id "
+                          f"{f['token']})" for f in s.nonfinite_first[:3])
         lines.append(f"{len(s.nonfinite_examples)} examples with a non-finite loss are left out "
-                     f"of the ppltop figure (split indices {s.nonfinite_examples[:10]}); "
+                     f"of the ppltop figure with their {s.nonfinite_tokens} targets (split "
+                     f"indices {s.nonfinite_examples[:10]}; first non-finite: {where}); "
                      "mlx-lm's figure includes them")
     if not lines:
         lines.append("the figures agree: no records dropped, no phantom targets, no truncation")

@@ -8,11 +8,16 @@ redraw rate is bounded whatever the batch rate, and no batch result is lost.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import threading
 import time
 from functools import partial
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -28,6 +33,7 @@ from .screens.comparison_screen import ComparisonScreen
 from .screens.document_screen import DocumentScreen
 from .screens.error_screen import ErrorScreen
 from .screens.runs_screen import RunsScreen
+from .screens.too_small_screen import TooSmallScreen, too_small
 from .screens.viewer_screen import ViewerScreen
 from .widgets.batch_loss_chart import BatchLossChart
 from .widgets.config_pane import ConfigPane
@@ -40,6 +46,15 @@ CHART_EVERY_S = 5.0
 often (seconds); the figures themselves follow --refresh."""
 COMPARE_EVERY_S = 2.0
 """While a run goes on, the comparison view's bootstrap is redone at most this often."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Signals that stop the dashboard cleanly: the batch in flight is finished and written."""
+HANGUP_EXIT_S = 5.0
+"""After SIGHUP, leave at the latest this long after scoring has stopped: Textual's output
+thread may have died writing to the closed terminal, and its full queue would then block the
+shutdown forever."""
+ACTIONS_WHEN_TOO_SMALL = {"toggle_pause", "cancel_run", "quit_app", "quit", "help_quit",
+                          "next_theme"}
+"""What the keys still do while the terminal is too small (no screen is opened)."""
 
 
 class PplTopApp(App[int]):
@@ -81,7 +96,7 @@ class PplTopApp(App[int]):
                  theme: str | None = None, themes: LoadedThemes | None = None,
                  keymap: dict[str, str] | None = None,
                  startup_notices: list[str] | None = None,
-                 runs_folder: Path | None = None) -> None:
+                 runs_folder: Path | None = None, handle_signals: bool = False) -> None:
         super().__init__()
         self._make_events = make_events
         self._request_stop = request_stop
@@ -106,6 +121,11 @@ class PplTopApp(App[int]):
         self._last_chart = 0.0
         self._startup_notices = list(startup_notices or [])
         self.runs_folder = runs_folder or Path("ppltop-runs")
+        self._handle_signals = handle_signals
+        self._signals: list[signal.Signals] = []
+        self.stop_signal: str | None = None
+        """The name of the signal that stopped the dashboard (SIGINT, SIGTERM, SIGHUP)."""
+        self._too_small: TooSmallScreen | None = None
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -134,6 +154,68 @@ class PplTopApp(App[int]):
                                            request_stop=self._request_stop)
         self.worker_thread.start()
         self.set_interval(1.0 / self.refresh_hz, self.drain_events, name="drain")
+        if self._handle_signals:
+            self._install_signal_handlers()
+        self._check_size(self.size)
+
+    def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        self._signals = []
+
+    # -- signals: a clean stop, everything scored written ------------------------------
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            if signal.getsignal(sig) is signal.SIG_IGN:  # under nohup: keep ignoring hang-ups
+                continue
+            loop.add_signal_handler(sig, self.stop_on_signal, sig)
+            self._signals.append(sig)
+
+    def stop_on_signal(self, signum: int) -> None:
+        """Stop scoring after the batch in flight (it is written), then leave with 130."""
+        if self.stop_signal is not None:
+            return
+        self.stop_signal = signal.Signals(signum).name
+        if signum == signal.SIGHUP:  # the terminal is gone: write nothing more to it
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            for fd in (1, 2):
+                os.dup2(devnull, fd)
+        self.stop_worker()
+        if signum == signal.SIGHUP:
+            watchdog = threading.Timer(HANGUP_EXIT_S, os._exit, (130,))
+            watchdog.daemon = True
+            watchdog.start()
+        self.exit(130)
+
+    # -- a terminal too small for the layout -------------------------------------------
+    def on_resize(self, event: events.Resize) -> None:
+        self._check_size(event.size)
+
+    @property
+    def too_small(self) -> bool:
+        """True while the "terminal too small" screen is shown."""
+        return self._too_small is not None
+
+    def _check_size(self, size) -> None:
+        if too_small(size):
+            if self._too_small is None:
+                self._too_small = TooSmallScreen()
+                self.push_screen(self._too_small)
+            elif self._too_small.is_mounted:
+                self._too_small.show_size(size)
+        elif self._too_small is not None:
+            if self.screen is self._too_small:
+                self.pop_screen()
+            self._too_small = None
+            self._refresh_view()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """While the terminal is too small, keys that would open a screen do nothing."""
+        if self._too_small is not None and action not in ACTIONS_WHEN_TOO_SMALL:
+            return False
+        return True
 
     # -- the one channel from the scoring thread ---------------------------------------------
     def drain_events(self) -> None:
@@ -146,13 +228,18 @@ class PplTopApp(App[int]):
             labels = list(self.live.labels)
             self.reference_label = "base" if "base" in labels else labels[0]
         self._redraw()
+        self._refresh_view()
+
+    def _refresh_view(self) -> None:
+        """Bring the screen on top up to date; show the error panel once (not over the
+        "terminal too small" screen: it waits until the terminal grows)."""
         if isinstance(self.screen, ViewerScreen):
             self.screen.refresh_data()
         elif isinstance(self.screen, ComparisonScreen) and (
                 time.monotonic() - self._last_compare > COMPARE_EVERY_S or self.live.finished):
             self._last_compare = time.monotonic()
             self.screen.recompute()
-        if self.live.error and not self._error_shown:
+        if self.live.error and not self._error_shown and self._too_small is None:
             self._error_shown = True
             self.push_screen(ErrorScreen(self.live.error))
 
@@ -164,7 +251,8 @@ class PplTopApp(App[int]):
             self.query_one(ConfigPane).set_values(
                 examples=f"{plan.n_examples:,} ({plan.data_format})",
                 tokens=f"{plan.targets_per_label:,} per model",
-                batches=f"{plan.n_batches:,} (padding {plan.padding_share:.1%})",
+                batches=f"{plan.n_batches:,} (padding {plan.padding_share:.1%}, "
+                        f"mlx-lm {plan.mlx_lm_padding_share:.0%})",
             )
         paused = bool(self.worker_thread and self.worker_thread.paused)
         # the chart and the sparkline are most of the bytes a redraw sends over SSH:

@@ -77,6 +77,12 @@ class PplPanel(Vertical):
             state = "finished"
         elif paused:
             state = "paused"
+        left_out = final.nonfinite_examples if final else None
+        n_left_out = len(left_out) if left_out is not None else series.nonfinite_examples
+        if n_left_out:
+            note = (f"{n_left_out} example{'s' if n_left_out > 1 else ''} left out: "
+                    "non-finite loss (see log)")
+            state = f"{state} · {note}" if state else note
         self.query_one("#ppl-state", Static).update(state, layout=False)
         bits = loss / math.log(2) if math.isfinite(loss) else math.nan
         self.query_one("#ppl-detail", Static).update(
