@@ -24,7 +24,7 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _int_arg(name: str, minimum: int, allow: tuple[int, ...] = ()):
+def _int_arg(name: str, minimum: int, allow: tuple[int, ...] = (), maximum: int | None = None):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -33,6 +33,8 @@ def _int_arg(name: str, minimum: int, allow: tuple[int, ...] = ()):
         if value < minimum and value not in allow:
             extra = f" (or {', '.join(map(str, allow))})" if allow else ""
             raise argparse.ArgumentTypeError(f"{name} {value}: must be at least {minimum}{extra}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{name} {value}: must be at most {maximum}")
         return value
     return parse
 
@@ -88,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="-1: all; N: the N batches mlx_lm.lora --test-batches N scores")
     p.add_argument("--mask-prompt", action="store_true",
                    help="do not score prompt tokens (chat and prompt/completion data)")
-    p.add_argument("--seed", type=int, default=0, help="as mlx_lm.lora --seed (default 0)")
+    p.add_argument("--seed", type=_int_arg("--seed", 0, maximum=2**32 - 1), default=0,
+                   help="as mlx_lm.lora --seed (default 0; numpy's range, 0 to 2**32-1)")
     p.add_argument("--long-sequences", choices=("truncate", "window"), default="truncate",
                    help="truncate at --max-seq-length (as mlx-lm) or score whole in "
                    "overlapping windows (stride half the window)")
@@ -142,6 +145,47 @@ def _check_paths(args: argparse.Namespace) -> None:
             raise InputError(f"{flag} {value}: folder {parent} does not exist; create it first")
         if not os.access(parent, os.W_OK):
             raise InputError(f"{flag} {value}: folder {parent} is not writable")
+    _check_flag_combinations(args)
+    _check_run_dir(args.run_dir, getattr(args, "overwrite", False))
+
+
+def _check_flag_combinations(args: argparse.Namespace) -> None:
+    """Flags that need adapters, refused before anything loads (the demo brings its own)."""
+    from .core.errors import InputError
+
+    if args.model is None:
+        return
+    if not args.adapters:
+        for flag, why in (("--no-base", "without --adapter-path nothing would be scored"),
+                          ("--checkpoints", "needs --adapter-path folders to find checkpoints in"),
+                          ("--kl", "needs an adapter to compare with the reference")):
+            if getattr(args, flag[2:].replace("-", "_"), False):
+                raise InputError(f"{flag}: {why}; add --adapter-path or drop {flag}")
+    if args.kl and args.no_base and len(args.adapters) == 1 and not args.checkpoints:
+        raise InputError("--kl with --no-base and one adapter: nothing to compare it with; "
+                         "drop --no-base or add another --adapter-path")
+
+
+def _check_run_dir(run_dir: Path | None, overwrite: bool) -> None:
+    """Refuse a run directory that holds a run (unless --overwrite) or cannot be written,
+    before the model loads. None: the default under ./ppltop-runs/."""
+    from .core.errors import InputError
+
+    manifest = "manifest.json"  # run_store.MANIFEST; run_store imports numpy, not yet wanted
+    flag = f"--run-dir {run_dir}" if run_dir is not None else "run directory ./ppltop-runs"
+    path = Path(run_dir if run_dir is not None else "ppltop-runs").expanduser().absolute()
+    if path.is_file():
+        raise InputError(f"{flag}: is a file; give a folder (it is created if missing)")
+    if run_dir is not None and (path / manifest).exists() and not overwrite:
+        raise InputError(f"{flag}: already holds a run; continue it with `ppltop resume "
+                         f"{run_dir}`, replace it with --overwrite, or choose another --run-dir")
+    existing = next((p for p in [path, *path.parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise InputError(f"{flag}: cannot write there ({existing} is a file, not a folder); "
+                         "choose another --run-dir")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{flag}: cannot write there (folder {existing} is not writable); "
+                         "choose a writable --run-dir")
 
 
 def make_config(args: argparse.Namespace):

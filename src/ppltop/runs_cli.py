@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .cli import _Parser, run_dashboard, run_evaluation, run_headless
+from .cli import _float_arg, _Parser, run_dashboard, run_evaluation, run_headless
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,14 +19,14 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--headless", action="store_true", help="print the figures, no dashboard")
     o.add_argument("--no-follow", action="store_true", help="do not wait for new batches")
     o.add_argument("--theme", default=None)
-    o.add_argument("--refresh", type=float, default=2.0)
+    o.add_argument("--refresh", type=_float_arg("--refresh", 0.2, 30.0), default=2.0)
     o.add_argument("--json", type=Path, default=None)
     o.add_argument("--csv", type=Path, default=None)
     r = sub.add_parser("resume", help="continue an interrupted run where it stopped")
     r.add_argument("run_dir", type=Path)
     r.add_argument("--headless", action="store_true")
     r.add_argument("--theme", default=None)
-    r.add_argument("--refresh", type=float, default=2.0)
+    r.add_argument("--refresh", type=_float_arg("--refresh", 0.2, 30.0), default=2.0)
     r.add_argument("--json", type=Path, default=None)
     r.add_argument("--csv", type=Path, default=None)
     r.add_argument("--blas", default=None)
@@ -146,7 +146,7 @@ def detach(argv: list[str], run_dir: Path, args) -> int:
         if time.monotonic() > deadline:
             return 1
         time.sleep(0.2)
-    if not sys.stdout.isatty():
+    if args.headless or not sys.stdout.isatty():  # started, not watched
         print(f"ppltop: watch it with: ppltop open {run_dir}")
         return 0
     from .core.replay import RunFollower

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import types
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,9 +202,31 @@ def load_split(data: Path, split: str, tokenizer, mask_prompt: bool) -> Split:
 
     One pass, line by line, so the error names the first bad line whatever is wrong with it.
     """
+    path = resolve_split_file(Path(data), split)
+    with _quiet_transformers():
+        return _load_split(path, split, tokenizer, mask_prompt)
+
+
+@contextmanager
+def _quiet_transformers():
+    """Silence transformers' "Token indices sequence length is longer than the specified
+    maximum" warning: long examples are expected here (truncated or windowed, and said so)."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        yield
+        return
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(previous)
+
+
+def _load_split(path: Path, split: str, tokenizer, mask_prompt: bool) -> Split:
     from mlx_lm.tuner.datasets import create_dataset
 
-    path = resolve_split_file(Path(data), split)
     fmt, dataset, examples, blanks = None, None, [], _Blanks()
     for number, line in _read_lines(path):
         if not line.strip():
