@@ -146,7 +146,6 @@ def _check_paths(args: argparse.Namespace) -> None:
         if not os.access(parent, os.W_OK):
             raise InputError(f"{flag} {value}: folder {parent} is not writable")
     _check_flag_combinations(args)
-    _check_run_dir(args.run_dir, getattr(args, "overwrite", False))
 
 
 def _check_flag_combinations(args: argparse.Namespace) -> None:
@@ -278,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             from .headless import run_sharded
 
             return run_sharded(config, args, blas, run_dir)
+        _check_run_dir(args.run_dir, args.overwrite)  # sharded: RunWriter, on rank 0, in agreement
         if args.detach:
             from .runs_cli import detach
 
