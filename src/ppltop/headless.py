@@ -37,7 +37,8 @@ class HeadlessPrinter:
             blas = f" · BLAS {self.blas.describe()}" if self.blas else ""
             print(f"ppltop: {plan.n_examples} examples ({plan.data_format}) from "
                   f"{plan.split_path}, {plan.targets_per_label:,} targets, {plan.n_batches} "
-                  f"batches of {self.config.batch_size}, labels: {', '.join(plan.labels)}{blas}",
+                  f"batches of {self.config.batch_size} (padding {plan.padding_text()}), labels: "
+                  f"{', '.join(plan.labels)}{blas}",
                   file=self.err, flush=True)
         elif isinstance(event, Notice):
             print(f"ppltop: {event.level}: {event.message}", file=self.err, flush=True)

@@ -110,3 +110,17 @@ def mlx_lm_batches(n_examples: int, batch_size: int, test_batches: int,
     finally:
         np.random.set_state(state)
     return [batches[i] for i in chosen]
+
+
+def mlx_lm_padding_share(lengths: list[int], batch_size: int, test_batches: int,
+                         seed: int | None, max_seq_length: int) -> float:
+    """Padding share of the batches `mlx_lm.lora --test` feeds its model: consecutive
+    records, each batch padded to a multiple of 32 tokens (plus one, less the input shift),
+    capped at --max-seq-length. `lengths` are the examples' token counts in file order."""
+    real = fed = 0
+    for batch in mlx_lm_batches(len(lengths), batch_size, test_batches, seed):
+        longest = max(lengths[i] for i in batch)
+        width = min(1 + 32 * ((longest + 31) // 32), max_seq_length) - 1
+        real += sum(min(lengths[i], max_seq_length) - 1 for i in batch)
+        fed += width * len(batch)
+    return 1.0 - real / fed if fed else 0.0

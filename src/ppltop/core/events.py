@@ -21,7 +21,17 @@ class RunPlan:
     split_path: str
     data_format: str
     padding_share: float
+    """Padded positions / positions fed to the model, in ppltop's length-sorted batches."""
     example_tokens: list[int] = field(repr=False, default_factory=list)
+    mlx_lm_padding_share: float = float("nan")
+    """The same for the file-order batches `mlx_lm.lora --test` feeds its model."""
+
+    def padding_text(self) -> str:
+        """'9.9%, mlx-lm 41%': both padding shares, the second when known."""
+        ours = f"{self.padding_share:.1%}"
+        if self.mlx_lm_padding_share != self.mlx_lm_padding_share:  # NaN: an older run
+            return ours
+        return f"{ours}, mlx-lm {self.mlx_lm_padding_share:.0%}"
 
 
 @dataclass

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import memory, precision, token_stats
 from .batching import Segment, padding_share, plan_batches, segments_for, truncated_targets
-from .batching import mlx_lm_batches
+from .batching import mlx_lm_batches, mlx_lm_padding_share
 from .compare import compare
 from .config import EvalConfig
 from .data import Split, load_split
@@ -178,6 +178,9 @@ class Evaluation:
             data_format=self.split.format,
             padding_share=padding_share(self.batches),
             example_tokens=[len(e.tokens) for e in examples],
+            mlx_lm_padding_share=mlx_lm_padding_share(
+                [len(e.tokens) for e in self.split.examples], cfg.batch_size, cfg.test_batches,
+                cfg.seed, cfg.max_seq_length),
         )
         return self.plan
 

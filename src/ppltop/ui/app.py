@@ -251,8 +251,7 @@ class PplTopApp(App[int]):
             self.query_one(ConfigPane).set_values(
                 examples=f"{plan.n_examples:,} ({plan.data_format})",
                 tokens=f"{plan.targets_per_label:,} per model",
-                batches=f"{plan.n_batches:,} (padding {plan.padding_share:.1%}, "
-                        f"mlx-lm {plan.mlx_lm_padding_share:.0%})",
+                batches=f"{plan.n_batches:,} (padding {plan.padding_text()})",
             )
         paused = bool(self.worker_thread and self.worker_thread.paused)
         # the chart and the sparkline are most of the bytes a redraw sends over SSH:
