@@ -55,9 +55,6 @@ def _bad_models(tmp: Path):
     m = _model_copy(tmp / "truncated")
     _truncate(m / "model.safetensors")
     cases.append(("truncated weights", m, ["truncated/model.safetensors: truncated ("]))
-    m = _model_copy(tmp / "corrupt")
-    (m / "model.safetensors").write_bytes(b"\x00" * 8 + b"not a tensor file" * 50)
-    cases.append(("corrupt weights", m, ["corrupt/model.safetensors: not a safetensors file"]))
     m = _model_copy(tmp / "no-tokenizer")
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         (m / name).unlink()
@@ -68,11 +65,6 @@ def _bad_models(tmp: Path):
         "hidden: config.json does not match the weights", "model.embed_tokens.weight has shape "
         "(1024, 128) in the weights, but config.json implies (1024, 256)",
         "check hidden_size=256"]))
-    m = _model_copy(tmp / "deeper")
-    _edit_json(m / "config.json", num_hidden_layers=6)
-    cases.append(("more layers in config", m, [
-        "deeper: config.json does not match the weights: 18 parameters",
-        "first: model.layers.4."]))
     return cases
 
 
@@ -112,7 +104,7 @@ def test_bad_models_and_adapters_get_one_line_naming_the_file(tmp_path):
         assert len(lines) == 1, (name, proc.stderr[-2000:])
         for fragment in expected:
             assert fragment in lines[0], (name, fragment, lines[0])
-    assert len(jobs) == 8
+    assert len(jobs) == 6
     # the demo model itself was never touched
     assert (demo.MODEL_DIR / "model.safetensors").stat().st_size > 1_000_000
 
@@ -134,6 +126,13 @@ def test_more_damage_in_process(tmp_path):
     assert "bad-header/model.safetensors: damaged safetensors header" in refusal(load_base, m)
     (m / "model.safetensors").write_bytes(b"")
     assert "bad-header/model.safetensors: not a safetensors file" in refusal(load_base, m)
+    (m / "model.safetensors").write_bytes(b"\x00" * 8 + b"not a tensor file" * 50)
+    assert "bad-header/model.safetensors: not a safetensors file" in refusal(load_base, m)
+    m = _model_copy(tmp_path / "deeper")
+    _edit_json(m / "config.json", num_hidden_layers=6)
+    message = refusal(load_base, m)
+    assert "deeper: config.json does not match the weights: 18 parameters" in message
+    assert "first: model.layers.4." in message
     m = _model_copy(tmp_path / "shallower")
     _edit_json(m / "config.json", num_hidden_layers=2)
     assert "the weights hold 18 parameters that config.json does not describe" in refusal(
