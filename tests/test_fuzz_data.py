@@ -39,10 +39,14 @@ FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None
 def report_count(request):
     yield
     if sum(TRIED.values()):
+        line = (f"\nfuzzed data inputs tried: {sum(TRIED.values())} "
+                f"({TRIED['scored']} scored, {TRIED['refused']} refused)")
         capture = request.config.pluginmanager.get_plugin("capturemanager")
+        if capture is None:
+            print(line)
+            return
         with capture.global_and_fixture_disabled():  # shown without -s
-            print(f"\nfuzzed data inputs tried: {sum(TRIED.values())} "
-                  f"({TRIED['scored']} scored, {TRIED['refused']} refused)")
+            print(line)
 
 
 @pytest.fixture(scope="module")
