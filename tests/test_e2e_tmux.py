@@ -143,12 +143,12 @@ def _dashboard_pid(session: str) -> int:
     raise AssertionError("no ppltop process in the pane")
 
 
-def _dashboard_scoring(tmp_path, batches: int) -> tuple[str, object, object]:
-    """Start the dashboard on the fault-test run in a 120x40 tmux session; return (session,
-    run directory, file that gets the exit status) once `batches` batch lines are written."""
+def _scoring_in_tmux(tmp_path, batches: int, args: list[str]) -> tuple[str, object, object]:
+    """Start ppltop with `args` in a 120x40 tmux session; return (session, run directory,
+    file that gets the exit status) once `batches` batch lines are written."""
     run_dir, status = tmp_path / "run", tmp_path / "status"
     session = f"ppltop-{uuid.uuid4().hex[:8]}"
-    command = (f"cd {tmp_path} && {sys.executable} -m ppltop {' '.join(_fault_args())} "
+    command = (f"cd {tmp_path} && {sys.executable} -m ppltop {' '.join(args)} "
                f"--run-dir {run_dir}; echo $? > {status}; sleep 60")
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
     deadline = time.monotonic() + 120
@@ -175,17 +175,19 @@ def uninterrupted(tmp_path_factory) -> list[dict]:
     return _figures(tmp / "whole.json")
 
 
-@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT", "SIGHUP"])
-def test_a_signal_stops_the_dashboard_cleanly_and_the_run_resumes(tmp_path, signame,
-                                                                    uninterrupted):
-    """SIGTERM and SIGINT sent to the dashboard, SIGHUP by closing its terminal: the batch in
-    flight is finished and written, the run directory is complete and resumable, and the
-    resumed run gives the figures of an uninterrupted one."""
+@pytest.mark.parametrize("signame,extra", [("SIGTERM", ""), ("SIGINT", ""), ("SIGHUP", ""),
+                                           ("SIGHUP", "--headless")],
+                         ids=["SIGTERM", "SIGINT", "SIGHUP", "SIGHUP-headless"])
+def test_a_signal_stops_the_run_cleanly_and_it_resumes(tmp_path, signame, extra,
+                                                        uninterrupted):
+    """SIGTERM and SIGINT sent to the dashboard, SIGHUP by closing its terminal (dashboard or
+    headless): the batch in flight is finished and written, the run directory is complete
+    and resumable, and the resumed run gives the figures of an uninterrupted one."""
     import signal
 
     from ppltop.core.run_store import read_run
 
-    session, run_dir, status = _dashboard_scoring(tmp_path, batches=6)
+    session, run_dir, status = _scoring_in_tmux(tmp_path, 6, [*_fault_args(), extra])
     try:
         pid = _dashboard_pid(session)
         if signame == "SIGHUP":
@@ -216,11 +218,16 @@ def test_a_signal_stops_the_dashboard_cleanly_and_the_run_resumes(tmp_path, sign
     assert _figures(out) == uninterrupted
 
 
-def test_resizing_continuously_while_scoring_and_a_terminal_too_small(tmp_path, uninterrupted):
+def test_resizing_continuously_while_scoring_and_a_terminal_too_small(tmp_path):
+    import json
     import random
 
+    from ppltop import demo
+
     rng = random.Random(3)
-    session, run_dir, status = _dashboard_scoring(tmp_path, batches=2)
+    session, run_dir, status = _scoring_in_tmux(
+        tmp_path, 2, ["--model", str(demo.MODEL_DIR), "--data", str(demo.DATA_DIR),
+                      "--batch-size", "2"])
     try:
         deadline = time.monotonic() + 120
         resizes = 0
@@ -248,8 +255,9 @@ def test_resizing_continuously_while_scoring_and_a_terminal_too_small(tmp_path, 
                 break
             time.sleep(0.1)
         assert "too small" not in screen, screen
+        finished = json.loads((run_dir / "events.jsonl").read_text().splitlines()[-1])
         shown = re.search(r"PPL ([\d.]+)  95% CI", screen).group(1)
-        assert shown == f"{uninterrupted[0]['ppl']:.3f}"
+        assert shown == f"{finished['summaries'][0]['ppl']:.3f}"
         tmux("send-keys", "-t", session, "q")
         assert _exit_status(status) == "0"
         after = tmux("capture-pane", "-p", "-t", session, "-S", "-80")

@@ -218,3 +218,17 @@ async def test_sigterm_stops_the_dashboard_after_the_batch_in_flight(handle):
     finished = events[-1] if events else app.live.finished
     assert finished.cancelled and finished.summaries[0].complete is False
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "handlers removed on exit"
+
+
+async def test_ctrl_c_in_the_dashboard_stops_like_sigint(handle):
+    cfg = EvalConfig(model=demo.MODEL_DIR, data=demo.DATA_DIR / "test.jsonl", batch_size=1)
+    evaluation = Evaluation(cfg, handle)
+    app = PplTopApp(evaluation.events, synthetic.INFO, request_stop=evaluation.cancel)
+    async with app.run_test(size=(120, 40)) as pilot:
+        end = time.monotonic() + 120
+        while app.live.batches_done < 1:
+            assert time.monotonic() < end
+            await pilot.pause(0.05)
+        await pilot.press("ctrl+c")
+    assert app.return_value == 130 and app.stop_signal == "SIGINT"
+    assert not app.worker_thread.is_alive()

@@ -62,3 +62,9 @@ def test_comparison_view(snap_compare):
         await pilot.pause(0.5)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=open_comparison)
+
+
+def test_terminal_too_small(snap_compare):
+    """Below 80x24 the dashboard gives way to a message with both sizes."""
+    app = PplTopApp(synthetic.events, synthetic.INFO)
+    assert snap_compare(app, terminal_size=(60, 20), run_before=_finished)

@@ -336,10 +336,17 @@ def run_headless(config, args, blas, make_events, cancel) -> int:
         if len(interrupts) > 1 and signum == signal.SIGINT:
             raise KeyboardInterrupt
         cancel()
+        if signum == signal.SIGHUP:  # the terminal is gone; files and pipes still get the figures
+            from .hangup import silence_terminal
+
+            silence_terminal()
         print("ppltop: stopping after this batch (Ctrl-C again to quit now; "
               "the run stays resumable)", file=sys.stderr, flush=True)
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stops = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # under nohup: keep ignoring it
+        stops.append(signal.SIGHUP)
+    previous = {sig: signal.signal(sig, on_signal) for sig in stops}
     finished = None
     try:
         for event in make_events():

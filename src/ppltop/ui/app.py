@@ -28,6 +28,7 @@ from ..core.event_buffer import EventBuffer
 from ..core.events import RunFinished
 from ..core.live import LiveRun
 from ..core.worker import ScoringWorker
+from ..hangup import silence_terminal
 from ..themes import DEFAULT_THEME, LoadedThemes, load_themes
 from .screens.comparison_screen import ComparisonScreen
 from .screens.document_screen import DocumentScreen
@@ -52,7 +53,7 @@ HANGUP_EXIT_S = 5.0
 """After SIGHUP, leave at the latest this long after scoring has stopped: Textual's output
 thread may have died writing to the closed terminal, and its full queue would then block the
 shutdown forever."""
-ACTIONS_WHEN_TOO_SMALL = {"toggle_pause", "cancel_run", "quit_app", "quit", "help_quit",
+ACTIONS_WHEN_TOO_SMALL = {"toggle_pause", "cancel_run", "quit_app", "quit", "interrupt",
                           "next_theme"}
 """What the keys still do while the terminal is too small (no screen is opened)."""
 
@@ -85,6 +86,9 @@ class PplTopApp(App[int]):
                 tooltip="Show or hide the keys"),
         Binding("q", "quit_app", "Quit", id="ppltop.quit",
                 tooltip="Stop the scoring thread cleanly and quit"),
+        Binding("ctrl+c", "interrupt", "Interrupt", show=False, id="ppltop.interrupt",
+                tooltip="As Ctrl-C in headless mode: stop after the batch in flight, keep the "
+                "partial figures, quit with status 130"),
         *[Binding(str(n), f"activate({n})", f"Activate #{n}", show=False,
                   id=f"ppltop.activate_{n}",
                   tooltip=f"Make the #{n} model/adapter active in every pane")
@@ -179,15 +183,17 @@ class PplTopApp(App[int]):
             return
         self.stop_signal = signal.Signals(signum).name
         if signum == signal.SIGHUP:  # the terminal is gone: write nothing more to it
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            for fd in (1, 2):
-                os.dup2(devnull, fd)
+            silence_terminal()
         self.stop_worker()
         if signum == signal.SIGHUP:
             watchdog = threading.Timer(HANGUP_EXIT_S, os._exit, (130,))
             watchdog.daemon = True
             watchdog.start()
         self.exit(130)
+
+    def action_interrupt(self) -> None:
+        """Ctrl-C as a key (the terminal is in raw mode, so it sends no SIGINT)."""
+        self.stop_on_signal(signal.SIGINT)
 
     # -- a terminal too small for the layout -------------------------------------------
     def on_resize(self, event: events.Resize) -> None:
