@@ -118,6 +118,29 @@ def _data_with_one_long_record(folder: Path, n_short: int) -> Path:
     return folder
 
 
+def _run_with_file_size_limit(args: list[str], limit: int) -> subprocess.CompletedProcess:
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run([sys.executable, "-m", "ppltop", *args], capture_output=True,
+                          text=True, cwd=SCRATCH, timeout=300, stdin=subprocess.DEVNULL,
+                          preexec_fn=limit_file_size,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+
+
+def test_disk_full_before_the_first_batch(tmp_path):
+    """The manifest cannot be written: one line, exit 2, no half-written manifest left.
+    (Intel OpenMP may warn that it cannot size its shared memory under the limit.)"""
+    run_dir = tmp_path / "run"
+    proc = _run_with_file_size_limit([*MODEL, "--headless", "--run-dir", str(run_dir)], 800)
+    lines = [ln for ln in proc.stderr.strip().splitlines()
+             if not ln.startswith(("ppltop: BLAS", "OMP: Warning"))]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert lines == [f"ppltop: --run-dir {run_dir}: cannot write there (File too large); "
+                     "free some space or choose another folder"], proc.stderr[-3000:]
+    assert not list(run_dir.glob("manifest.json*"))
+
+
 def test_disk_full_mid_run_stops_with_one_line_and_resumes(tmp_path):
     """RLIMIT_FSIZE makes writes past a size fail with EFBIG, as a full disk fails them with
     ENOSPC (Python ignores SIGXFSZ, so the write raises OSError)."""
@@ -132,14 +155,7 @@ def test_disk_full_mid_run_stops_with_one_line_and_resumes(tmp_path):
     args = ["--model", str(demo.MODEL_DIR), "--data", str(data), "--batch-size", "1",
             "--seed", str(seed), "--headless", "--run-dir", str(run_dir)]
     limit = 24 << 10
-
-    def limit_file_size():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    proc = subprocess.run([sys.executable, "-m", "ppltop", *args], capture_output=True,
-                          text=True, cwd=SCRATCH, timeout=300, stdin=subprocess.DEVNULL,
-                          preexec_fn=limit_file_size,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    proc = _run_with_file_size_limit(args, limit)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     lines = proc.stderr.strip().splitlines()
     said = [ln for ln in lines if "File too large" in ln or "rror" in ln]

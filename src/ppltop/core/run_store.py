@@ -135,13 +135,18 @@ class RunWriter:
         if overwrite and not resume:
             for old in [self.path / EVENTS, *(self.path / RESULTS).glob("*.npz")]:
                 old.unlink(missing_ok=True)
-        if not resume:
-            self._atomic_write(self.path / MANIFEST, json.dumps(manifest, indent=2).encode())
-        else:  # drop a line torn by a kill, so that appended events start on a fresh line
-            _, complete = read_events_from(self.path / EVENTS, 0)
-            if (self.path / EVENTS).exists():
-                os.truncate(self.path / EVENTS, complete)
-        self._events = open(self.path / EVENTS, "ab")
+        try:
+            if not resume:
+                self._atomic_write(self.path / MANIFEST, json.dumps(manifest, indent=2).encode())
+            else:  # drop a line torn by a kill, so that appended events start on a fresh line
+                _, complete = read_events_from(self.path / EVENTS, 0)
+                if (self.path / EVENTS).exists():
+                    os.truncate(self.path / EVENTS, complete)
+            self._events = open(self.path / EVENTS, "ab")
+        except OSError as e:  # a full disk, a quota: nothing scored yet, nothing lost
+            (self.path / (MANIFEST + ".tmp")).unlink(missing_ok=True)
+            raise InputError(f"--run-dir {self.path}: cannot write there ({e.strerror}); "
+                             "free some space or choose another folder")
 
     def _atomic_write(self, path: Path, data: bytes) -> None:
         tmp = path.with_name(path.name + ".tmp")
