@@ -141,6 +141,21 @@ def test_disk_full_before_the_first_batch(tmp_path):
     assert not list(run_dir.glob("manifest.json*"))
 
 
+def test_disk_full_at_the_exports_keeps_the_figures(tmp_path):
+    """Every batch fits, the whole-run token export does not: a warning, the figures, the
+    JSON, and a finished run directory."""
+    run_dir, out = tmp_path / "run", tmp_path / "s.json"
+    proc = _run_with_file_size_limit([*MODEL, "--headless", "--run-dir",
+                                      str(run_dir), "--json", str(out)], 80_000)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (f"ppltop: warning: could not write the exports (summary.csv, examples.csv, "
+            f"tokens-*.npz) to {run_dir} (File too large)") in proc.stderr
+    assert "Test loss" in proc.stdout and json.loads(out.read_text())["runs"]
+    from ppltop.core.run_store import read_run
+
+    assert read_run(run_dir, with_results=False).status == "finished"
+
+
 def test_disk_full_mid_run_stops_with_one_line_and_resumes(tmp_path):
     """RLIMIT_FSIZE makes writes past a size fail with EFBIG, as a full disk fails them with
     ENOSPC (Python ignores SIGXFSZ, so the write raises OSError)."""

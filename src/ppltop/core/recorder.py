@@ -61,12 +61,19 @@ def recorded(events: Iterator, writer: RunWriter) -> Iterator:
                                "elapsed_s": event.elapsed_s,
                                "summaries": [s.to_dict() for s in event.summaries],
                                "comparisons": [c.to_dict() for c in event.comparisons]})
-                export_run(writer.path, event.summaries, event.results, lines)
+                try:
+                    export_run(writer.path, event.summaries, event.results, lines)
+                except OSError as e:  # a full disk at the very end: the run itself is whole
+                    yield Notice("warning", f"could not write the exports (summary.csv, "
+                                 f"examples.csv, tokens-*.npz) to {writer.path} ({e.strerror}); "
+                                 f"the run is complete there: ppltop open {writer.path}")
             if isinstance(event, BatchScored) and labels and event.label == labels[-1]:
                 batches_done = event.batch + 1
             yield event
     except Exception as exc:
-        message = (f"scoring stopped in batch {batches_done + 1} of {n_batches or '?'} by "
+        where = (f"in batch {batches_done + 1} of {n_batches or '?'}"
+                 if not n_batches or batches_done < n_batches else "after the last batch")
+        message = (f"scoring stopped {where} by "
                    f"{type(exc).__name__}: {exc}; the run directory keeps the "
                    f"{batches_done} batches before it; continue with: "
                    f"ppltop resume {writer.path}")
