@@ -143,12 +143,14 @@ def _dashboard_pid(session: str) -> int:
     raise AssertionError("no ppltop process in the pane")
 
 
-def _scoring_in_tmux(tmp_path, batches: int, args: list[str]) -> tuple[str, object, object]:
-    """Start ppltop with `args` in a 120x40 tmux session; return (session, run directory,
-    file that gets the exit status) once `batches` batch lines are written."""
+def _scoring_in_tmux(tmp_path, batches: int, args: list[str], env: str = ""
+                     ) -> tuple[str, object, object]:
+    """Start ppltop with `args` (and `env`, "VAR=value ...") in a 120x40 tmux session;
+    return (session, run directory, file that gets the exit status) once `batches` batch
+    lines are written."""
     run_dir, status = tmp_path / "run", tmp_path / "status"
     session = f"ppltop-{uuid.uuid4().hex[:8]}"
-    command = (f"cd {tmp_path} && {sys.executable} -m ppltop {' '.join(args)} "
+    command = (f"cd {tmp_path} && {env} {sys.executable} -m ppltop {' '.join(args)} "
                f"--run-dir {run_dir}; echo $? > {status}; sleep 60")
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
     deadline = time.monotonic() + 120
@@ -262,6 +264,30 @@ def test_resizing_continuously_while_scoring_and_a_terminal_too_small(tmp_path):
         assert _exit_status(status) == "0"
         after = tmux("capture-pane", "-p", "-t", session, "-S", "-80")
         assert "Test loss" in after and "Traceback" not in after
+    finally:
+        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
+                       capture_output=True)
+
+
+def test_a_fault_in_the_dashboard_is_shown_then_one_line_and_status_1(tmp_path):
+    session, run_dir, status = _scoring_in_tmux(tmp_path, 1, _fault_args(),
+                                                env="PPLTOP_FAULT_AT_BATCH=3")
+    try:
+        screen = ""
+        deadline = time.monotonic() + 60
+        while "Scoring stopped by an error" not in screen:
+            assert time.monotonic() < deadline, screen
+            time.sleep(0.2)
+            screen = tmux("capture-pane", "-p", "-t", session)
+        assert "scoring stopped in batch 4 of 51 by RuntimeError" in screen
+        tmux("send-keys", "-t", session, "Escape")
+        time.sleep(0.5)
+        assert "Running PPL" in tmux("capture-pane", "-p", "-t", session)
+        tmux("send-keys", "-t", session, "q")
+        assert _exit_status(status) == "1"
+        after = tmux("capture-pane", "-p", "-t", session, "-S", "-60").replace("\n", "")
+        assert after.count("ppltop: scoring stopped in batch 4 of 51 by RuntimeError") == 1
+        assert f"continue with: ppltop resume {run_dir}" in after and "Traceback" not in after
     finally:
         subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
                        capture_output=True)
