@@ -492,7 +492,7 @@ class Evaluation:
         if self.config.per_token:
             blocks.append(token_stats.compute(logits, targets, self.config.stats_backend))
         else:
-            blocks.append(token_stats.loss_only(logits, targets))
+            blocks.append(token_stats.loss_only(logits, targets, self.config.stats_backend))
         if logits.dtype != mx.float32:
             # mlx-lm's figure uses cross-entropy in the model's dtype; reproduce it exactly.
             ce = nn.losses.cross_entropy(logits, mx.array(targets)).astype(mx.float32)
