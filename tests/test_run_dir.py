@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -71,7 +72,11 @@ def test_sigkill_at_random_points_then_resume_gives_identical_figures(tmp_path, 
         proc = start(["resume", str(run_dir), "--headless"], tmp_path)
     assert kills >= 2, "the run finished before it could be killed twice"
     proc.wait(timeout=300)
-    assert proc.returncode == 0, proc.stderr.read().decode()
+    err = proc.stderr.read().decode()
+    assert proc.returncode == 0, err
+    # batches read back are not scoring speed (they once made this millions of tok/s)
+    rates = [float(r.replace(",", "")) for r in re.findall(r"\| ([\d,]+) tok/s", err)]
+    assert rates and max(rates) < 200_000, rates
     out = tmp_path / "resumed.json"
     opened = run_ppltop("open", str(run_dir), "--headless", "--json", str(out))
     assert opened.returncode == 0, opened.stderr

@@ -29,6 +29,8 @@ class HeadlessPrinter:
         self._last_print = -math.inf
         self._running: dict[str, list[float]] = {}
         self._plan = None
+        self._replayed_tokens = 0
+        self._replayed_s = 0.0
 
     def handle(self, event) -> None:
         if isinstance(event, RunStarted):
@@ -43,6 +45,9 @@ class HeadlessPrinter:
         elif isinstance(event, Notice):
             print(f"ppltop: {event.level}: {event.message}", file=self.err, flush=True)
         elif isinstance(event, BatchScored):
+            if event.replayed:  # read back by `ppltop resume`: not part of the scoring rate
+                self._replayed_tokens += event.n_tokens
+                self._replayed_s = event.elapsed_s
             acc = self._running[event.label]
             acc[0] += event.loss_sum
             acc[1] += event.n_tokens
@@ -58,7 +63,8 @@ class HeadlessPrinter:
     def _progress(self, event: BatchScored) -> None:
         done = event.tokens_done * len(self._plan.labels)
         total = event.tokens_total * len(self._plan.labels)
-        rate = done / event.elapsed_s if event.elapsed_s > 0 else float("nan")
+        scoring_s = event.elapsed_s - self._replayed_s
+        rate = (done - self._replayed_tokens) / scoring_s if scoring_s > 0 else float("nan")
         eta = (total - done) / rate if rate and rate > 0 else float("nan")
         parts = []
         for label, (loss_sum, n) in self._running.items():

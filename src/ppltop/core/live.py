@@ -127,6 +127,9 @@ class LiveRun:
         self.exception: BaseException | None = None
         """The failure of the scoring thread, if it failed."""
         self.events_seen = 0
+        self.replayed_tokens = 0
+        self.replayed_s = 0.0
+        """Tokens read back by `ppltop resume`, and the time it took: not scoring speed."""
 
     def _log(self, entry: tuple[str, str]) -> None:
         self.log.append(entry)
@@ -146,6 +149,9 @@ class LiveRun:
         elif isinstance(event, Notice):
             self._log((event.level, event.message))
         elif isinstance(event, BatchScored):
+            if event.replayed:
+                self.replayed_tokens += event.n_tokens
+                self.replayed_s = event.elapsed_s
             self.labels[event.label].add(event)
             for result in event.results:
                 self.index[event.label].add(result)
@@ -172,8 +178,9 @@ class LiveRun:
 
     @property
     def tokens_per_s(self) -> float:
-        done = sum(l.tokens_done for l in self.labels.values())
-        return done / self.elapsed_s if self.elapsed_s > 0 else math.nan
+        done = sum(l.tokens_done for l in self.labels.values()) - self.replayed_tokens
+        scoring_s = self.elapsed_s - self.replayed_s
+        return done / scoring_s if scoring_s > 0 and done > 0 else math.nan
 
     @property
     def eta_s(self) -> float:
