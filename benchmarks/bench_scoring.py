@@ -11,6 +11,7 @@ token against the machine's float32 GEMM peak.
 
     python benchmarks/bench_scoring.py                      # the demo model, 3 rounds
     python benchmarks/bench_scoring.py --synthetic          # 8 layers, hidden 512, vocab 32k
+    python benchmarks/bench_scoring.py --synthetic --vocab 262144 --precision
     python benchmarks/bench_scoring.py --model M --data D   # any model folder and data
     python benchmarks/bench_scoring.py --blas bundled       # the stock wheel's BLAS
 """
@@ -23,7 +24,6 @@ import json
 import os
 import pty
 import re
-import resource
 import select
 import shutil
 import statistics
@@ -68,11 +68,12 @@ def timed(cmd: list[str], env: dict, first_marker: re.Pattern | None) -> dict:
         if first is None and first_marker is not None and first_marker.search(line):
             first = time.perf_counter() - start
     out = proc.stdout.read().decode()
-    proc.wait()
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
+    proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{''.join(err)[-2000:]}")
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    rss = usage.ru_maxrss / 1024
     return {"wall": wall, "first": first, "stdout": out, "stderr": "".join(err), "rss_mb": rss}
 
 
@@ -124,15 +125,15 @@ def mlx_lm_tokens(stdout: str) -> int:
     return int(m.group(1).replace(",", "")) if m else 0
 
 
-def make_synthetic(folder: Path) -> Path:
-    """8 layers, hidden 512, vocabulary 32k, random weights; the demo's tokenizer."""
+def make_synthetic(folder: Path, vocab: int = 32000) -> Path:
+    """8 layers, hidden 512, vocabulary `vocab` (32k), random weights; the demo's tokenizer."""
     sys.path.insert(0, str(ROOT / "src"))
     from ppltop import demo
 
     folder.mkdir(parents=True, exist_ok=True)
     config = {"model_type": "llama", "hidden_size": 512, "num_hidden_layers": 8,
               "intermediate_size": 1536, "num_attention_heads": 8, "num_key_value_heads": 8,
-              "rms_norm_eps": 1e-5, "vocab_size": 32000, "tie_word_embeddings": False,
+              "rms_norm_eps": 1e-5, "vocab_size": vocab, "tie_word_embeddings": False,
               "rope_theta": 10000.0, "max_position_embeddings": 4096}
     (folder / "config.json").write_text(json.dumps(config))
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
@@ -171,6 +172,49 @@ def gemm_peak(env: dict) -> float:
     return float(out.stdout.strip())
 
 
+def padding(stderr: str) -> str:
+    m = re.search(r"\(padding ([^)]*)\)", stderr)
+    return m.group(1) if m else "?"
+
+
+def summary_loss(stdout: str) -> float:
+    m = re.search(r"ppltop figure: loss ([\d.]+)", stdout)
+    return float(m.group(1)) if m else float("nan")
+
+
+def converted(model: Path, **kw) -> Path:
+    """A copy of `model` converted by mlx-lm (quantized, or cast to another dtype)."""
+    from mlx_lm import convert
+
+    out = Path(tempfile.mkdtemp()) / "converted"
+    convert(str(model), mlx_path=str(out), **kw)
+    return out
+
+
+def precision_rounds(model: Path, common: list[str], rounds: int, env: dict) -> None:
+    """Quantized (4-bit) and bfloat16 copies of `model`, scored as stored and as ppltop
+    does by default on the CPU backend (dequantized, float32)."""
+    cases = [("4-bit quantized", converted(model, quantize=True, q_bits=4, q_group_size=64),
+              ["--dequantize", "off", "--dtype", "model"], []),
+             ("bfloat16", converted(model, dtype="bfloat16"), ["--dtype", "model"], [])]
+    print()
+    print(f"{'model copy':<18}{'as stored s':>12}{'ppltop default s':>18}{'speedup':>9}"
+          f"{'loss as stored':>16}{'loss default':>14}")
+    for name, copy, stored_flags, default_flags in cases:
+        walls = {"stored": [], "default": []}
+        losses = {}
+        base = [a if a != str(model) else str(copy) for a in common]
+        for _ in range(rounds):
+            for key, flags in (("stored", stored_flags), ("default", default_flags)):
+                r = timed([sys.executable, "-m", "ppltop", *base, "--headless", *flags,
+                           "--run-dir", str(Path(tempfile.mkdtemp()) / "run")], env, None)
+                walls[key].append(r["wall"])
+                losses[key] = summary_loss(r["stdout"])
+        a, b = statistics.median(walls["stored"]), statistics.median(walls["default"])
+        print(f"{name:<18}{a:>12.2f}{b:>18.2f}{a / b:>8.1f}x{losses['stored']:>16.5f}"
+              f"{losses['default']:>14.5f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path)
@@ -182,6 +226,9 @@ def main() -> None:
                    help="adapter scored by both (default: the demo's docs-net with the demo)")
     p.add_argument("--blas", default="auto", help="auto (fast BLAS if found) or bundled")
     p.add_argument("--no-dashboard", action="store_true")
+    p.add_argument("--vocab", type=int, default=32000, help="vocabulary of --synthetic")
+    p.add_argument("--precision", action="store_true",
+                   help="also time 4-bit and bfloat16 copies, as stored vs dequantized/float32")
     args = p.parse_args()
 
     sys.path.insert(0, str(ROOT / "src"))
@@ -190,7 +237,7 @@ def main() -> None:
     data = args.data or demo.DATA_DIR
     model = args.model or demo.MODEL_DIR
     if args.synthetic:
-        model = make_synthetic(Path(tempfile.mkdtemp()) / "synthetic")
+        model = make_synthetic(Path(tempfile.mkdtemp()) / "synthetic", args.vocab)
     env = blas_env(args.blas)
     common = ["--model", str(model), "--data", str(data), "--batch-size", str(args.batch_size)]
     adapter = args.adapter_path or (demo.ADAPTER_DIRS["docs-net"] if model == demo.MODEL_DIR
@@ -258,7 +305,12 @@ def main() -> None:
     print(f"forward pass: {flops / 1e6:.1f} MFLOP/token, achieved "
           f"{flops * tps['ppltop'] / 1e9:.1f} GFLOP/s over the whole run; float32 GEMM peak "
           f"{peak:.1f} GFLOP/s; ratio {flops * tps['ppltop'] / 1e9 / peak:.3f}")
-    print(f"peak RSS of children: {outputs['ppltop']['rss_mb']:.0f} MB")
+    print(f"padding share: ppltop {padding(outputs['ppltop']['stderr'])} "
+          "(ppltop's length-sorted batches, then mlx-lm's file-order ones)")
+    print(f"peak RSS: mlx_lm.lora {outputs['mlx_lm']['rss_mb']:.0f} MB, "
+          f"ppltop {outputs['ppltop']['rss_mb']:.0f} MB")
+    if args.precision:
+        precision_rounds(model, common, args.rounds, env)
 
 
 if __name__ == "__main__":
