@@ -8,6 +8,9 @@ logsumexp alone 2.5 s, measured here); on a GPU, MLX does it on the device.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import mlx.core as mx
@@ -40,18 +43,34 @@ def _host_logits(logits: mx.array) -> np.ndarray:
     return np.array(logits.astype(mx.float32), copy=False)
 
 
-def _row_blocks(n: int, vocab: int):
-    step = max(1, BLOCK_BYTES // (4 * vocab))
-    for a in range(0, n, step):
-        yield a, min(n, a + step)
+def _rows_per_block(vocab: int) -> int:
+    return max(1, BLOCK_BYTES // (4 * vocab))
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _in_parallel(n: int, vocab: int, work: Callable[[int, int], None]) -> None:
+    """Call `work(a, b)` on contiguous row ranges covering [0, n), one per CPU core: numpy
+    releases the GIL in these loops, and the forward pass's BLAS is idle meanwhile."""
+    global _POOL
+    workers = max(1, min(os.cpu_count() or 1, n // _rows_per_block(vocab)))
+    if workers == 1:
+        work(0, n)
+        return
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=os.cpu_count(), thread_name_prefix="ppltop-stats")
+    bounds = np.linspace(0, n, workers + 1).astype(int)
+    for future in [_POOL.submit(work, int(a), int(b)) for a, b in zip(bounds, bounds[1:])]:
+        future.result()
 
 
 def stats_numpy(logits: mx.array, targets: np.ndarray) -> StatsBlock:
     """Compute on the host: logits [n, V] (any float dtype), targets int [n].
 
     A few rows at a time, so every pass over a row (top-k, rank, exp, sums) reads it from
-    the cache; the top-k is k masked argmax passes (cheaper than a partition for k=5; ties
-    go to the lower id). Entropy is log(s) - E_p[x - m], computed on the shifted logits.
+    the cache, on every core; the top-k is k masked argmax passes (cheaper than a partition
+    for k=5; ties go to the lower id). Entropy is log(s) - E_p[x - m], on shifted logits.
     """
     x = _host_logits(logits)
     n, vocab = x.shape
@@ -61,44 +80,56 @@ def stats_numpy(logits: mx.array, targets: np.ndarray) -> StatsBlock:
     rank = np.empty(n, np.int32)
     top_ids = np.empty((n, k), np.int32)
     top_lp = np.empty((n, k), np.float32)
-    rows_max = max(1, BLOCK_BYTES // (4 * vocab))
-    shifted = np.empty((min(n, rows_max), vocab), np.float32)
-    exp = np.empty_like(shifted)
-    for a, b in _row_blocks(n, vocab):
-        xb, sb, eb = x[a:b], shifted[:b - a], exp[:b - a]
-        rows = np.arange(b - a)
-        np.copyto(sb, xb)
-        for j in range(k):  # mask each winner, then put it back
-            top_ids[a:b, j] = sb.argmax(axis=1)
-            top_lp[a:b, j] = sb[rows, top_ids[a:b, j]]
-            sb[rows, top_ids[a:b, j]] = -np.inf
-        for j in range(k):
-            sb[rows, top_ids[a:b, j]] = top_lp[a:b, j]
-        m = top_lp[a:b, :1].copy()
-        target = xb[rows, targets[a:b]]
-        rank[a:b] = np.count_nonzero(xb > target[:, None], axis=1) + 1
-        np.subtract(sb, m, out=sb)
-        np.exp(sb, out=eb)
-        s = eb.sum(axis=1)
-        log_s = np.log(s)
-        logprob[a:b] = target - m[:, 0] - log_s
-        entropy[a:b] = log_s - np.einsum("ij,ij->i", eb, sb) / s
-        top_lp[a:b] -= m + log_s[:, None]
+
+    def work(lo: int, hi: int) -> None:
+        step = _rows_per_block(vocab)
+        shifted = np.empty((min(hi - lo, step), vocab), np.float32)
+        exp = np.empty_like(shifted)
+        for a in range(lo, hi, step):
+            b = min(hi, a + step)
+            xb, sb, eb = x[a:b], shifted[:b - a], exp[:b - a]
+            rows = np.arange(b - a)
+            np.copyto(sb, xb)
+            for j in range(k):  # mask each winner, then put it back
+                top_ids[a:b, j] = sb.argmax(axis=1)
+                top_lp[a:b, j] = sb[rows, top_ids[a:b, j]]
+                sb[rows, top_ids[a:b, j]] = -np.inf
+            for j in range(k):
+                sb[rows, top_ids[a:b, j]] = top_lp[a:b, j]
+            m = top_lp[a:b, :1].copy()
+            target = xb[rows, targets[a:b]]
+            rank[a:b] = np.count_nonzero(xb > target[:, None], axis=1) + 1
+            np.subtract(sb, m, out=sb)
+            np.exp(sb, out=eb)
+            s = eb.sum(axis=1)
+            log_s = np.log(s)
+            logprob[a:b] = target - m[:, 0] - log_s
+            entropy[a:b] = log_s - np.einsum("ij,ij->i", eb, sb) / s
+            top_lp[a:b] -= m + log_s[:, None]
+
+    _in_parallel(n, vocab, work)
     return StatsBlock(logprob, entropy, rank, top_ids, top_lp)
 
 
 def loss_numpy(logits: mx.array, targets: np.ndarray) -> np.ndarray:
-    """log p(target) on the host, a few rows at a time (the loss-only path on the CPU)."""
+    """log p(target) on the host, a few rows at a time on every core (the loss-only path
+    on the CPU)."""
     x = _host_logits(logits)
     n, vocab = x.shape
     out = np.empty(n, np.float32)
-    work = np.empty((min(n, max(1, BLOCK_BYTES // (4 * vocab))), vocab), np.float32)
-    for a, b in _row_blocks(n, vocab):
-        xb, wb = x[a:b], work[:b - a]
-        m = xb.max(axis=1, keepdims=True)
-        np.subtract(xb, m, out=wb)
-        np.exp(wb, out=wb)
-        out[a:b] = xb[np.arange(b - a), targets[a:b]] - m[:, 0] - np.log(wb.sum(axis=1))
+
+    def work(lo: int, hi: int) -> None:
+        step = _rows_per_block(vocab)
+        scratch = np.empty((min(hi - lo, step), vocab), np.float32)
+        for a in range(lo, hi, step):
+            b = min(hi, a + step)
+            xb, wb = x[a:b], scratch[:b - a]
+            m = xb.max(axis=1, keepdims=True)
+            np.subtract(xb, m, out=wb)
+            np.exp(wb, out=wb)
+            out[a:b] = xb[np.arange(b - a), targets[a:b]] - m[:, 0] - np.log(wb.sum(axis=1))
+
+    _in_parallel(n, vocab, work)
     return out
 
 
