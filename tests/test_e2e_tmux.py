@@ -54,10 +54,7 @@ def test_dashboard_in_tmux_shows_the_headless_figures(tmp_path):
         for pane in ("Config", "Running PPL", "Batch loss", "Log"):
             assert pane in screen
         tmux("send-keys", "-t", session, "q")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not status.exists():
-            time.sleep(0.2)
-        assert status.read_text().strip() == "0"
+        assert _exit_status(status) == "0"
         after = tmux("capture-pane", "-p", "-t", session, "-S", "-60")
         assert "Test loss" in after and "Traceback" not in after
     finally:
