@@ -45,10 +45,15 @@ def default_budget() -> int:
             return int(DEFAULT_SHARE * info["max_recommended_working_set_size"])
     except Exception:  # no Metal, or an older MLX: fall back to the RAM
         pass
+    return int(DEFAULT_SHARE * physical_memory()) or 8 << 30
+
+
+def physical_memory() -> int:
+    """Bytes of RAM, or 0 where the system does not say."""
     try:
-        return int(DEFAULT_SHARE * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        return 8 << 30
+        return 0
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ mlx-lm's figure in its last digits, so it is recorded and said in the summary.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import mlx.core as mx
@@ -18,6 +17,7 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_unflatten
 
 from .errors import InputError
+from .memory import physical_memory
 
 CHOICES = {"--dequantize": ("auto", "on", "off"), "--dtype": ("auto", "model", "float32")}
 MEMORY_SHARE = 0.5
@@ -78,26 +78,16 @@ def converted_bytes(model: nn.Module, dequantize: bool, dtype: mx.Dtype | None) 
     """Bytes of the weights after dequantizing and/or casting to `dtype`."""
     total = 0
     quantized = dict(_quantized(model)) if dequantize else {}
-    skip = set()
-    for name, module in quantized.items():
+    for module in quantized.values():
         out_dims, packed = module.weight.shape
         elements = out_dims * packed * 32 // module.bits
         total += elements * (dtype or module.scales.dtype).size
-        skip.add(name)
     for key, p in tree_flatten(model.parameters()):
-        owner = key.rsplit(".", 1)[0]
-        if owner in skip:
+        if key.rsplit(".", 1)[0] in quantized:  # counted above, as float weights
             continue
         float_param = mx.issubdtype(p.dtype, mx.floating)
         total += p.size * (dtype.size if dtype is not None and float_param else p.dtype.size)
     return total
-
-
-def physical_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 0
 
 
 def dequantize_layers(model: nn.Module) -> int:
