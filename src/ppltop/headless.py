@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .core.events import BatchScored, Notice, RunFinished, RunStarted
+from .core.live import ScoringRate
 from .core.stats import format_duration
 from .core.summary import RunSummary
 
@@ -29,8 +30,7 @@ class HeadlessPrinter:
         self._last_print = -math.inf
         self._running: dict[str, list[float]] = {}
         self._plan = None
-        self._replayed_tokens = 0
-        self._replayed_s = 0.0
+        self._rate = ScoringRate()
 
     def handle(self, event) -> None:
         if isinstance(event, RunStarted):
@@ -45,9 +45,7 @@ class HeadlessPrinter:
         elif isinstance(event, Notice):
             print(f"ppltop: {event.level}: {event.message}", file=self.err, flush=True)
         elif isinstance(event, BatchScored):
-            if event.replayed:  # read back by `ppltop resume`: not part of the scoring rate
-                self._replayed_tokens += event.n_tokens
-                self._replayed_s = event.elapsed_s
+            self._rate.note(event)
             acc = self._running[event.label]
             acc[0] += event.loss_sum
             acc[1] += event.n_tokens
@@ -63,8 +61,7 @@ class HeadlessPrinter:
     def _progress(self, event: BatchScored) -> None:
         done = event.tokens_done * len(self._plan.labels)
         total = event.tokens_total * len(self._plan.labels)
-        scoring_s = event.elapsed_s - self._replayed_s
-        rate = (done - self._replayed_tokens) / scoring_s if scoring_s > 0 else float("nan")
+        rate = self._rate.rate(done, event.elapsed_s)
         eta = (total - done) / rate if rate and rate > 0 else float("nan")
         parts = []
         for label, (loss_sum, n) in self._running.items():

@@ -108,6 +108,25 @@ class LabelLive:
             self._nn += n * n
 
 
+@dataclass
+class ScoringRate:
+    """Tokens per second of scoring, leaving out the batches `ppltop resume` read back
+    (they arrive at once and once made the rate millions of tokens per second)."""
+
+    replayed_tokens: int = 0
+    replayed_s: float = 0.0
+
+    def note(self, event: BatchScored) -> None:
+        if event.replayed:
+            self.replayed_tokens += event.n_tokens
+            self.replayed_s = event.elapsed_s
+
+    def rate(self, tokens_done: int, elapsed_s: float) -> float:
+        """`tokens_done` counts every token so far, read back or scored."""
+        scoring_s = elapsed_s - self.replayed_s
+        return (tokens_done - self.replayed_tokens) / scoring_s if scoring_s > 0 else math.nan
+
+
 class LiveRun:
     """The whole run as the dashboard sees it."""
 
@@ -127,9 +146,7 @@ class LiveRun:
         self.exception: BaseException | None = None
         """The failure of the scoring thread, if it failed."""
         self.events_seen = 0
-        self.replayed_tokens = 0
-        self.replayed_s = 0.0
-        """Tokens read back by `ppltop resume`, and the time it took: not scoring speed."""
+        self.rate = ScoringRate()
 
     def _log(self, entry: tuple[str, str]) -> None:
         self.log.append(entry)
@@ -149,9 +166,7 @@ class LiveRun:
         elif isinstance(event, Notice):
             self._log((event.level, event.message))
         elif isinstance(event, BatchScored):
-            if event.replayed:
-                self.replayed_tokens += event.n_tokens
-                self.replayed_s = event.elapsed_s
+            self.rate.note(event)
             self.labels[event.label].add(event)
             for result in event.results:
                 self.index[event.label].add(result)
@@ -178,9 +193,9 @@ class LiveRun:
 
     @property
     def tokens_per_s(self) -> float:
-        done = sum(l.tokens_done for l in self.labels.values()) - self.replayed_tokens
-        scoring_s = self.elapsed_s - self.replayed_s
-        return done / scoring_s if scoring_s > 0 and done > 0 else math.nan
+        done = sum(l.tokens_done for l in self.labels.values())
+        return self.rate.rate(done, self.elapsed_s) if done > self.rate.replayed_tokens \
+            else math.nan
 
     @property
     def eta_s(self) -> float:
