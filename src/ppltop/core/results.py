@@ -9,7 +9,7 @@ That is 30 bytes per token for vocabularies up to 65,535 ids, 44 above.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -44,7 +44,6 @@ class ExampleResult:
     """Targets in that sum."""
     phantom_ce: float
     """Cross-entropy of predicting pad id 0 after the last token of the first segment."""
-    extra: dict = field(default_factory=dict)
     kl: np.ndarray | None = None
     """float32 [n]: KL(reference || this label) per token, nats, with --kl; else None."""
 
