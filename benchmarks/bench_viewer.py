@@ -27,6 +27,7 @@ def build(n_examples: int, n_tokens: int, doc_tokens: int):
     from ppltop.core.data import Example
     from ppltop.core.events import BatchScored, DocumentSource, RunPlan, RunStarted
     from ppltop.core.results import ExampleResult, compact
+    from ppltop.core.mlx_lm import MlxLmPart
     from ppltop.core.token_stats import StatsBlock
     from ppltop.core.token_text import TokenTexts
 
@@ -46,8 +47,8 @@ def build(n_examples: int, n_tokens: int, doc_tokens: int):
             rng.integers(3, vocab, (n, 5)).astype(np.int32),
             np.sort(-rng.exponential(2.0, (n, 5)).astype(np.float32), axis=1)[:, ::-1])
         results.append(ExampleResult(i, 1, **compact(block, tokens[1:], vocab),
-                                     n_bytes=4 * n, truncated=0, mlx_lm_sum=0.0,
-                                     mlx_lm_count=n, phantom_ce=0.0))
+                                     n_bytes=4 * n, truncated=0,
+                                     mlx_lm=MlxLmPart(np.zeros(n, np.int16), 0.0)))
     total = int(lengths.sum())
     plan = RunPlan(["base"], [None], n_examples, 1, total, "synthetic", "text", 0.0)
     source = DocumentSource(examples, TokenTexts(tokenizer), 1 << 20, "synthetic")

@@ -8,7 +8,8 @@ import numpy as np
 
 from ppltop.core.events import BatchScored, Notice, RunFinished, RunPlan, RunStarted
 from ppltop.core.results import ExampleResult
-from ppltop.core.summary import MlxLmFigure, RunSummary
+from ppltop.core.mlx_lm import MlxLmFigure, MlxLmPart
+from ppltop.core.summary import RunSummary
 
 LABELS = ["base", "docs-net", "docs-math"]
 N_BATCHES = 12
@@ -22,7 +23,8 @@ def _result(index: int, loss: float) -> ExampleResult:
     return ExampleResult(index, 1, z,
                          np.full(n, -loss, dtype=np.float32), np.ones(n, dtype=np.float32),
                          np.ones(n, dtype=np.int32), np.zeros((n, 5), np.int32),
-                         np.zeros((n, 5), np.float32), 4 * n, 0, loss * n, n, 5.0)
+                         np.zeros((n, 5), np.float32), 4 * n, 0,
+                         MlxLmPart(np.zeros(n, np.int16), 5.0))
 
 
 def _loss(label_index: int, batch: int, example: int) -> float:
@@ -109,6 +111,7 @@ def document_events(max_examples: int = 6, labels=("base",)):
             results.append(ExampleResult(e.index, 1,
                                          e.tokens[1:].astype(np.int32), logprob,
                                          (0.5 * bits).astype(np.float32) * np.float32(math.log(2)),
-                                         rank, top_ids, top_lp, 4 * n, 0, 0.0, n, 0.0))
+                                         rank, top_ids, top_lp, 4 * n, 0,
+                                         MlxLmPart(np.zeros(n, np.int16), 0.0)))
         loss_sum = float(sum(r.loss_sum for r in results))
         yield BatchScored(label, 0, 1, loss_sum, total, results, total, total, 1.0)

@@ -107,14 +107,16 @@ def test_loss_only_path_gives_the_same_loss(handle):
 
 
 def test_per_token_storage_fits_32_bytes_and_keeps_what_is_shown(handle):
-    """Demo vocabulary (1,024 ids): 30 bytes/token; log-probs stay float32 (the figures
-    are their sums), entropy and alternatives float16 within display precision."""
+    """Demo vocabulary (1,024 ids): 32 bytes/token; log-probs stay float32 (the figures
+    are their sums), entropy and alternatives float16 within display precision, mlx-lm's
+    cross-entropy as int16 float32 steps from the log-prob."""
     from ppltop.core.results import compact, id_dtype
 
     evaluation, results, summary = run(handle)
     stored = sum(r.nbytes_stored() for r in results.values())
     tokens = sum(r.n_tokens for r in results.values())
-    assert stored / tokens == 30
+    assert all(r.mlx_lm.delta.dtype == np.int16 for r in results.values())
+    assert stored / tokens == 32
     r = results[5]
     assert r.logprob.dtype == np.float32 and r.targets.dtype == np.uint16
     example = evaluation.split.examples[5]

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from ppltop.core.mlx_lm import MlxLmPart
 from ppltop.core.results import ExampleResult
 from ppltop.core.surprisal import SurprisalIndex, rank_bucket
 
@@ -16,8 +17,8 @@ def result(index: int, logprob, targets, first=1) -> ExampleResult:
     return ExampleResult(index, first,
                          np.asarray(targets, np.int32), np.asarray(logprob, np.float32),
                          np.ones(n, np.float32), np.arange(1, n + 1, dtype=np.int32),
-                         np.zeros((n, 5), np.int32), np.zeros((n, 5), np.float32), n, 0, 0.0, n,
-                         0.0)
+                         np.zeros((n, 5), np.int32), np.zeros((n, 5), np.float32), n, 0,
+                         MlxLmPart(np.zeros(n, np.int16), 0.0))
 
 
 @pytest.fixture

@@ -86,7 +86,7 @@ def test_an_example_with_no_target_is_refused_with_its_line(handle, monkeypatch,
 def test_padding_share_of_mlx_lm_batches_counts_what_it_feeds():
     """Two batches of 2 in file order: widths 32 (lengths 10, 30) and 64 (40, 5): mlx-lm
     feeds 2*32 + 2*64 positions for 9 + 29 + 39 + 4 real inputs."""
-    from ppltop.core.batching import mlx_lm_padding_share
+    from ppltop.core.mlx_lm import padding_share as mlx_lm_padding_share
 
     share = mlx_lm_padding_share([10, 30, 40, 5], 2, -1, 0, 2048)
     assert share == pytest.approx(1 - (9 + 29 + 39 + 4) / (2 * 32 + 2 * 64))

@@ -9,7 +9,7 @@ windows did not (the Hugging Face perplexity guide's sliding window).
 Batches for the headline figure group segments of similar length (less padding); the
 batch order is then shuffled with the seed, so running figures are not biased by length.
 Per-token results do not depend on batch composition, so mlx-lm's figure, which batches
-consecutive records in file order, is recomputed from them (see `mlx_lm_figure`).
+consecutive records in file order, is replayed from them (see `mlx_lm.py`).
 Batches can be sharded across processes: rank r of n takes rows r::n of every batch.
 """
 
@@ -87,40 +87,4 @@ def padding_share(batches: list[list[Segment]]) -> float:
     """Padded positions / all positions fed to the model."""
     real = sum(s.length for b in batches for s in b)
     fed = sum(max(s.length for s in b) * len(b) for b in batches if b)
-    return 1.0 - real / fed if fed else 0.0
-
-
-def mlx_lm_batches(n_examples: int, batch_size: int, test_batches: int,
-                   seed: int | None) -> list[list[int]]:
-    """The example indices of each batch `mlx_lm.lora --test` scores.
-
-    Its length sort is a no-op (`CacheDataset.itemlen` counts the raw record's keys), so
-    batches are consecutive records; the last `n % batch_size` are never scored. With
-    `--test-batches N` it scores the first N batches of a permutation drawn from numpy's
-    global generator, seeded by `mlx_lm.lora --seed` (default 0).
-    """
-    batches = [list(range(i, i + batch_size))
-               for i in range(0, n_examples - batch_size + 1, batch_size)]
-    if test_batches == -1 or test_batches >= len(batches):
-        return batches
-    state = np.random.get_state()
-    try:
-        np.random.seed(0 if seed is None else seed)
-        chosen = np.random.permutation(len(batches))[:test_batches]
-    finally:
-        np.random.set_state(state)
-    return [batches[i] for i in chosen]
-
-
-def mlx_lm_padding_share(lengths: list[int], batch_size: int, test_batches: int,
-                         seed: int | None, max_seq_length: int) -> float:
-    """Padding share of the batches `mlx_lm.lora --test` feeds its model: consecutive
-    records, each batch padded to a multiple of 32 tokens (plus one, less the input shift),
-    capped at --max-seq-length. `lengths` are the examples' token counts in file order."""
-    real = fed = 0
-    for batch in mlx_lm_batches(len(lengths), batch_size, test_batches, seed):
-        longest = max(lengths[i] for i in batch)
-        width = min(1 + 32 * ((longest + 31) // 32), max_seq_length) - 1
-        real += sum(min(lengths[i], max_seq_length) - 1 for i in batch)
-        fed += width * len(batch)
     return 1.0 - real / fed if fed else 0.0

@@ -45,6 +45,9 @@ class EvalConfig:
     max_memory: int | None = None
     """Bytes a batch may take at its peak, weights included; None: a safe share of the
     machine's memory (see memory.py). Batches that would exceed it run in micro-batches."""
+    mlx_lm_exact: bool = True
+    """Compute mlx-lm's figure with MLX's own cross-entropy, as mlx-lm does (to the last
+    digit); False takes it from ppltop's host log-probs (benchmarks measure the cost)."""
     logits_budget_mb: int = 256
     """Largest block of float32 logits materialized at once (the output projection is chunked)."""
 

@@ -289,6 +289,10 @@ class ShardedEvaluation(Evaluation):
     def manifest(self, blas=None) -> dict:
         return {**super().manifest(blas), "ranks": self.ranks.size}
 
+    @property
+    def mlx_lm_ranks(self) -> int:
+        return self.ranks.size
+
     def plan_key(self) -> str:
         """What this rank planned: readable counts, then a hash of every batch's rows."""
         h = hashlib.sha256()

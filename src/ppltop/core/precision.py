@@ -54,6 +54,14 @@ class Precision:
                 "from mlx_lm.lora's in the last digits; --dequantize off --dtype model "
                 "reproduces it exactly")
 
+    @classmethod
+    def from_dict(cls, data: dict | None) -> Precision | None:
+        """Read back `to_dict`'s output (None for runs written before it was recorded)."""
+        if not data:
+            return None
+        return cls(data["model_dtype"], data["compute_dtype"], data["quantized_layers"],
+                   data.get("dequantized_layers", 0), list(data.get("notes", [])))
+
     def to_dict(self) -> dict:
         return {"model_dtype": self.model_dtype, "compute_dtype": self.compute_dtype,
                 "quantized_layers": self.quantized_layers,

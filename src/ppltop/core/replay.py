@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import mlx_lm
 from .compare import compare
 from .config import EvalConfig
+from .precision import Precision
 from .data import load_split
 from .errors import InputError
 from .events import BatchScored, DocumentSource, Notice, RunFinished, RunPlan, RunStarted
@@ -103,19 +105,17 @@ class RunFollower:
 
     def _finished(self, event: dict, results: dict, split) -> RunFinished:
         cfg = self.config
-        examples = split.examples
-        if cfg.test_batches != -1:
-            from .batching import mlx_lm_batches
-
-            keep = {i for b in mlx_lm_batches(len(examples), cfg.batch_size, cfg.test_batches,
-                                             cfg.seed) for i in b}
-            examples = [e for e in examples if e.index in keep]
+        examples = mlx_lm.chosen_examples(split.examples, cfg)
+        kept = Precision.from_dict(self.manifest.get("precision"))
+        precision_note = kept.explanation() if kept else None
         rates = {s["label"]: s.get("tokens_per_s") or 0.0 for s in event.get("summaries", [])}
         paths = {a["label"]: a["path"] for a in self.manifest.get("adapters", [])}
         summaries = [summarize(label, paths.get(label), results[label], split,
                                examples, cfg, event.get("elapsed_s", 0.0),
                                complete=not event.get("cancelled"),
-                               tokens_per_s=rates.get(label, 0.0))
+                               tokens_per_s=rates.get(label, 0.0),
+                               precision_note=precision_note,
+                               ranks=self.manifest.get("ranks", 1))
                      for label in self.labels]
         comparisons = []
         if len(self.labels) > 1:

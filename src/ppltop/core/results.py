@@ -1,10 +1,10 @@
 """Per-example results of scoring: compact numpy arrays, never a Python object per token.
 
 Storage per scored token (`bytes_per_token`): the target's log-prob in float32 (the figures
-are sums of it), entropy and the top-5 log-probs in float16 (shown, never summed), and the
-target id, rank and top-5 ids as uint16 when the vocabulary fits (< 65,536 ids), else int32.
+are sums of it), entropy and the top-5 log-probs in float16 (shown, never summed), mlx-lm's own cross-entropy as
+int16 steps from the log-prob (`MlxLmPart`), and the target id, rank and top-5 ids as uint16 when the vocabulary fits (< 65,536 ids), else int32.
 Positions are not stored: an example's scored targets are contiguous from `first`.
-That is 30 bytes per token for vocabularies up to 65,535 ids, 44 above.
+That is 32 bytes per token for vocabularies up to 65,535 ids, 46 above.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from .mlx_lm import MlxLmPart
 
 
 @dataclass
@@ -38,12 +40,8 @@ class ExampleResult:
     """UTF-8 bytes of the scored targets' text (special tokens count 0)."""
     truncated: int
     """Targets beyond --max-seq-length left unscored (0 with --long-sequences window)."""
-    mlx_lm_sum: float
-    """Sum of mlx-lm's per-token cross-entropy over the truncated first segment."""
-    mlx_lm_count: int
-    """Targets in that sum."""
-    phantom_ce: float
-    """Cross-entropy of predicting pad id 0 after the last token of the first segment."""
+    mlx_lm: MlxLmPart
+    """What mlx-lm's figure counts of this example (see `mlx_lm.py`)."""
     kl: np.ndarray | None = None
     """float32 [n]: KL(reference || this label) per token, nats, with --kl; else None."""
 
@@ -70,7 +68,7 @@ class ExampleResult:
 
     def nbytes_stored(self) -> int:
         arrays = (self.targets, self.logprob, self.entropy, self.rank, self.top_ids,
-                  self.top_logprobs)
+                  self.top_logprobs, self.mlx_lm.delta)
         return sum(a.nbytes for a in arrays)
 
 

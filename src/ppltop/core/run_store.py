@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .mlx_lm import MlxLmPart
 from .results import ExampleResult
 
 MANIFEST = "manifest.json"
@@ -29,8 +30,7 @@ EVENTS = "events.jsonl"
 RESULTS = "results"
 FINGERPRINT_BYTES = 4 << 20
 _ARRAYS = ("targets", "logprob", "entropy", "rank", "top_ids", "top_logprobs")
-_SCALARS = ("example", "first", "n_bytes", "truncated", "mlx_lm_sum", "mlx_lm_count",
-            "phantom_ce")
+_SCALARS = ("example", "first", "n_bytes", "truncated")
 
 
 def fingerprint(path: Path) -> str:
@@ -69,6 +69,10 @@ def pack(results: list[ExampleResult]) -> dict[str, np.ndarray]:
         out[name] = (np.concatenate(arrays) if arrays else np.zeros(0))
     for name in _SCALARS:
         out[name] = np.array([getattr(r, name) for r in results])
+    out["mlx_lm_lengths"] = np.array([len(r.mlx_lm) for r in results], dtype=np.int64)
+    out["mlx_lm_ce"] = (np.concatenate([r.mlx_lm.ce(r.logprob) for r in results]) if results
+                        else np.zeros(0, np.float32))
+    out["phantom_ce"] = np.array([r.mlx_lm.phantom for r in results], dtype=np.float32)
     kls = [r.kl for r in results]
     if results and all(k is not None for k in kls):
         out["kl"] = np.concatenate(kls)
@@ -79,6 +83,7 @@ def unpack(data) -> list[ExampleResult]:
     lengths = data["lengths"]
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     has_kl = "kl" in data
+    parts = _mlx_lm_parts(data, bounds)
     out = []
     for i in range(len(lengths)):
         a, b = int(bounds[i]), int(bounds[i + 1])
@@ -86,8 +91,21 @@ def unpack(data) -> list[ExampleResult]:
         scalars = {name: data[name][i].item() for name in _SCALARS if name in data}
         if "first" not in data:  # format 1 stored every position
             scalars["first"] = int(data["positions"][a]) if b > a else 0
-        out.append(ExampleResult(**arrays, **scalars, kl=data["kl"][a:b] if has_kl else None))
+        out.append(ExampleResult(**arrays, **scalars, mlx_lm=parts[i],
+                                 kl=data["kl"][a:b] if has_kl else None))
     return out
+
+
+def _mlx_lm_parts(data, bounds: np.ndarray) -> list[MlxLmPart]:
+    """Each example's mlx-lm part. Runs of formats 1 and 2 kept only its sum and count:
+    their first `count` log-probs stand in for it (the figure then agrees to ~1e-4)."""
+    phantom, logprob = data["phantom_ce"], data["logprob"]
+    if "mlx_lm_ce" in data:
+        ends = np.cumsum(data["mlx_lm_lengths"])
+        ce = np.split(data["mlx_lm_ce"].astype(np.float32), ends[:-1])
+    else:
+        ce = [-logprob[a:a + int(n)] for a, n in zip(bounds[:-1], data["mlx_lm_count"])]
+    return [MlxLmPart.of(c, logprob[a:], p) for c, a, p in zip(ce, bounds[:-1], phantom)]
 
 
 @dataclass

@@ -21,9 +21,8 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from . import memory, precision, token_stats
+from . import memory, mlx_lm, precision, token_stats
 from .batching import Segment, padding_share, plan_batches, segments_for, truncated_targets
-from .batching import mlx_lm_batches, mlx_lm_padding_share
 from .compare import compare
 from .config import EvalConfig
 from .data import Split, load_split
@@ -99,9 +98,8 @@ class _Pending:
     """Pieces of an example scored so far by one label (windows may span batches)."""
 
     parts: list = field(default_factory=list)
-    mlx_lm_sum: float = 0.0
-    mlx_lm_count: int = 0
-    phantom_ce: float = float("nan")
+    mlx_lm: tuple = (None, float("nan"))
+    """mlx-lm's cross-entropies of the first segment's targets, and of its phantom target."""
 
 
 class Evaluation:
@@ -134,11 +132,7 @@ class Evaluation:
             self.handle.activate(adapter)
         self.handle.activate(None)
         self.split = load_split(cfg.data, cfg.split, self.handle.tokenizer, cfg.mask_prompt)
-        examples = self.split.examples
-        if cfg.test_batches != -1:
-            keep = {i for b in mlx_lm_batches(len(examples), cfg.batch_size,
-                                             cfg.test_batches, cfg.seed) for i in b}
-            examples = [e for e in examples if e.index in keep]
+        examples = mlx_lm.chosen_examples(self.split.examples, cfg)
         self.scored_examples = examples
         segments, self.empty_after_truncation = [], []
         for example in examples:
@@ -178,7 +172,7 @@ class Evaluation:
             data_format=self.split.format,
             padding_share=padding_share(self.batches),
             example_tokens=[len(e.tokens) for e in examples],
-            mlx_lm_padding_share=mlx_lm_padding_share(
+            mlx_lm_padding_share=mlx_lm.padding_share(
                 [len(e.tokens) for e in self.split.examples], cfg.batch_size, cfg.test_batches,
                 cfg.seed, cfg.max_seq_length),
         )
@@ -368,10 +362,16 @@ class Evaluation:
                       self.scored_examples, cfg, elapsed,
                       complete=not self.cancelled,
                       tokens_per_s=tokens_done[label] / busy_s[label] if busy_s[label] else 0.0,
-                      precision_note=self.precision.explanation())
+                      precision_note=self.precision.explanation(),
+                      ranks=self.mlx_lm_ranks)
             for label in self.labels
         ]
         yield RunFinished(summaries, self.cancelled, elapsed, self._compare(done), done)
+
+    @property
+    def mlx_lm_ranks(self) -> int:
+        """Processes `mlx_lm.lora --test` would be launched with, for its figure."""
+        return 1
 
     def reference_label(self) -> str:
         wanted = self.config.reference
@@ -472,14 +472,9 @@ class Evaluation:
             state.parts.append((seg.first_target, part, rows.targets[sel],
                                 None if kl is None else kl[sel]))
             if seg.window == 0:
-                phantom = np.nonzero(rows.owner == -1 - r)[0]
-                state.phantom_ce = float(-blocks.logprob[phantom[0]])
-                if native_ce is not None:
-                    state.mlx_lm_sum = float(native_ce[sel].astype(np.float64).sum())
-                    state.phantom_ce = float(native_ce[phantom[0]])
-                else:
-                    state.mlx_lm_sum = float(-part.logprob.astype(np.float64).sum())
-                state.mlx_lm_count = len(sel)
+                phantom = np.nonzero(rows.owner == -1 - r)[0][0]
+                ce = native_ce if native_ce is not None else -blocks.logprob
+                state.mlx_lm = (ce[sel].astype(np.float32), float(ce[phantom]))
             if len(state.parts) == self.segments_per_example[seg.example]:
                 finished.append(self._assemble(seg.example, pending.pop(seg.example)))
         return finished, loss_sum
@@ -493,10 +488,8 @@ class Evaluation:
             blocks.append(token_stats.compute(logits, targets, self.config.stats_backend))
         else:
             blocks.append(token_stats.loss_only(logits, targets, self.config.stats_backend))
-        if logits.dtype != mx.float32:
-            # mlx-lm's figure uses cross-entropy in the model's dtype; reproduce it exactly.
-            ce = nn.losses.cross_entropy(logits, mx.array(targets)).astype(mx.float32)
-            natives.append(np.array(ce))
+        if self.config.mlx_lm_exact or logits.dtype != mx.float32:
+            natives.append(mlx_lm.token_ce(logits, targets))
 
     def _stats_in_chunks(self, project, targets: np.ndarray, chunk: int):
         n = len(targets)
@@ -533,9 +526,7 @@ class Evaluation:
             **compact(block, tgt, self._vocab_size()),
             n_bytes=len(text.encode("utf-8")),
             truncated=truncated,
-            mlx_lm_sum=state.mlx_lm_sum,
-            mlx_lm_count=state.mlx_lm_count,
-            phantom_ce=state.phantom_ce,
+            mlx_lm=mlx_lm.MlxLmPart.of(state.mlx_lm[0], block.logprob, state.mlx_lm[1]),
             kl=kl,
         )
 

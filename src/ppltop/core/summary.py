@@ -1,9 +1,8 @@
 """The two figures of a run and why they differ.
 
-`mlx_lm`: what `mlx_lm.lora --test` prints, recomputed from per-token results: consecutive
-records in file order, the last `n % batch_size` dropped, and one phantom target per row
-shorter than its padded batch (its loss mask `steps <= length` includes the prediction of
-pad id 0 after the last token). The headline: every example, real targets only.
+`mlx_lm`: what `mlx_lm.lora --test` prints, replayed from per-example parts by
+`mlx_lm.figure` (its batches, dropped records, phantom targets and arithmetic). The
+headline: every example, real targets only.
 """
 
 from __future__ import annotations
@@ -13,29 +12,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .batching import mlx_lm_batches
 from .config import EvalConfig
 from .data import Example, Split
+from .mlx_lm import MlxLmFigure, figure as mlx_lm_figure
 from .results import ExampleResult
 from .stats import bits, clustered_mean, ppl_interval, safe_exp
-
-
-@dataclass
-class MlxLmFigure:
-    loss: float
-    ppl: float
-    tokens: int
-    """Targets mlx-lm divides by, phantom pad targets included."""
-    examples: int
-    dropped_examples: int
-    """Records never scored: the last n % batch_size (or outside --test-batches)."""
-    dropped_tokens: int
-    """Real targets of the dropped records."""
-    pad_targets: int
-    pad_loss_mean: float
-    """Mean loss of the phantom pad targets."""
-    refused: str | None = None
-    """Why mlx-lm would not produce a figure at all, if it would not."""
 
 
 @dataclass
@@ -82,44 +63,10 @@ def _finite_or_none(value):
     return value
 
 
-def mlx_lm_figure(examples: list[Example], results: dict[int, ExampleResult],
-                  cfg: EvalConfig) -> MlxLmFigure:
-    """Recompute `mlx_lm.lora --test` from per-token results (see module docstring)."""
-    n = len(examples)
-    if n < cfg.batch_size:
-        return MlxLmFigure(math.nan, math.nan, 0, 0, n, 0, 0, math.nan,
-                           refused=f"mlx-lm stops with a ValueError: {n} examples is fewer "
-                           f"than --batch-size {cfg.batch_size}")
-    batches = mlx_lm_batches(n, cfg.batch_size, cfg.test_batches, cfg.seed)
-    in_batches = {i for b in batches for i in b}
-    total, count, pad, pad_sum, scored = 0.0, 0, 0, 0.0, 0
-    for batch in batches:
-        if not all(i in results for i in batch):
-            continue  # a cancelled run: only whole batches count
-        longest = max(len(examples[i].tokens) for i in batch)
-        width = min(1 + 32 * ((longest + 31) // 32), cfg.max_seq_length)
-        for i in batch:
-            r = results[i]
-            total += r.mlx_lm_sum
-            count += r.mlx_lm_count
-            scored += 1
-            length = min(len(examples[i].tokens), cfg.max_seq_length)
-            if length <= width - 1 and length >= examples[i].offset:
-                total += r.phantom_ce
-                count += 1
-                pad += 1
-                pad_sum += r.phantom_ce
-    dropped = [e for e in examples if e.index not in in_batches]
-    dropped_tokens = sum(results[e.index].mlx_lm_count for e in dropped if e.index in results)
-    loss = total / count if count else math.nan
-    return MlxLmFigure(loss, safe_exp(loss), count, scored, len(dropped), dropped_tokens,
-                       pad, pad_sum / pad if pad else math.nan)
-
-
 def summarize(label: str, adapter_path: str | None, results: dict[int, ExampleResult], split: Split,
               scored_examples: list[Example], cfg: EvalConfig, elapsed_s: float,
               complete: bool, tokens_per_s: float,
-              precision_note: str | None = None) -> RunSummary:
+              precision_note: str | None = None, ranks: int = 1) -> RunSummary:
     """Both figures for one label, and the words that explain their difference."""
     # in example order, so that a resumed run sums in the same order as an uninterrupted one
     ordered = [results[i] for i in sorted(results)]
@@ -129,7 +76,7 @@ def summarize(label: str, adapter_path: str | None, results: dict[int, ExampleRe
     loss, se = clustered_mean(sums, counts)
     n_bytes = sum(r.n_bytes for r in good)
     truncated = [r for r in ordered if r.truncated]
-    figure = mlx_lm_figure(split.examples, results, cfg)
+    figure = mlx_lm_figure(split.examples, results, cfg, ranks)
     summary = RunSummary(
         label=label,
         adapter=adapter_path,
