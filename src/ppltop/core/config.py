@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -45,9 +46,11 @@ class EvalConfig:
     max_memory: int | None = None
     """Bytes a batch may take at its peak, weights included; None: a safe share of the
     machine's memory (see memory.py). Batches that would exceed it run in micro-batches."""
-    mlx_lm_exact: bool = True
+    mlx_lm_exact: bool = field(
+        default_factory=lambda: os.environ.get("PPLTOP_MLX_LM_EXACT", "1") != "0")
     """Compute mlx-lm's figure with MLX's own cross-entropy, as mlx-lm does (to the last
-    digit); False takes it from ppltop's host log-probs (benchmarks measure the cost)."""
+    digit); False (`PPLTOP_MLX_LM_EXACT=0`, for benchmarks) takes it from ppltop's host
+    log-probs, ~1e-4 nats off at a 50k vocabulary."""
     logits_budget_mb: int = 256
     """Largest block of float32 logits materialized at once (the output projection is chunked)."""
 
