@@ -1,7 +1,8 @@
 """The surprisal viewer: examples, the worst tokens, loss by token, and histograms.
 
 Every list is a `PagedTable` that asks the core's `SurprisalIndex` for the visible page
-only; Enter opens the document view at the example (or the token).
+only; Enter opens the document view at the example (or the token). A token that is part of
+a character is shown with the whole character and its part (`'中' 2/2`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from textual_plotext import PlotextPlot
 
 from ...core.live import LiveRun
 from ...core.surprisal import SurprisalIndex
+from ..token_cells import token_alone, token_at
 from ..widgets.paged_table import Column, PagedTable
 from .document_screen import DocumentScreen
 
@@ -50,6 +52,7 @@ class ViewerScreen(Screen):
         self._texts: dict[int, str] = {}
         self._worst = []
         self._groups = []
+        self._partial_labels: dict[int, str] = {}
 
     @property
     def index(self) -> SurprisalIndex:
@@ -66,12 +69,12 @@ class ViewerScreen(Screen):
                     self._fetch_examples, sort_key="mean_loss", id="examples")
             with TabPane("Worst tokens", id="tab-worst"):
                 yield PagedTable(
-                    [Column("bits", 7), Column("token", 20, align="left"), Column("rank", 7),
+                    [Column("bits", 7), Column("token", 28, align="left"), Column("rank", 7),
                      Column("example", 8), Column("pos", 6)],
                     self._fetch_worst, id="worst")
             with TabPane("By token", id="tab-groups"):
                 yield PagedTable(
-                    [Column("token", 20, align="left"), Column("count", 8, "count"),
+                    [Column("token", 28, align="left"), Column("count", 8, "count"),
                      Column("mean bits", 9, "mean_bits"), Column("total nats", 11, "total_loss"),
                      Column("share", 7)],
                     self._fetch_groups, sort_key="total_loss", id="groups")
@@ -89,6 +92,7 @@ class ViewerScreen(Screen):
     def refresh_data(self) -> None:
         """New results arrived (or the screen opened): recompute orders, redraw lists."""
         self._sort_examples()
+        self._partial_labels = {}
         self._worst = self.index.worst_tokens(WORST_TOKENS)
         worst = self.query_one("#worst", PagedTable)
         worst.set_row_count(len(self._worst))
@@ -112,18 +116,20 @@ class ViewerScreen(Screen):
         table.set_row_count(len(self._groups))
         table.invalidate()
 
+    def _at(self, example: int, position: int) -> str:
+        return token_at(self.live.source, example, position)
+
     def _piece(self, token_id: int) -> str:
-        return repr(self.live.source.token_texts.label(token_id))
+        return token_alone(self.live.source, token_id, self.index, self._partial_labels)
 
     def _fetch_examples(self, start: int, count: int) -> list[list[str]]:
         rows = self.index.example_rows(self._example_order, start, count)
         examples = self.live.source.examples
         out = []
         for r in rows:
-            token = int(examples[r.index].tokens[r.worst_position])
             out.append([str(r.index), str(examples[r.index].line), str(r.tokens),
                         _num(r.mean_loss), _num(r.total_loss, 1), _num(r.worst_bits, 2),
-                        self._piece(token)])
+                        self._at(r.index, r.worst_position)])
         return out
 
     def _fetch_worst(self, start: int, count: int) -> list[list[str]]:
@@ -131,7 +137,8 @@ class ViewerScreen(Screen):
         for hit in self._worst[start:start + count]:
             result = self.index.results[hit.example]
             rank = int(result.rank[hit.position - int(result.positions[0])])
-            out.append([_num(hit.bits, 2), self._piece(hit.token_id), str(rank),
+            out.append([_num(hit.bits, 2), self._at(hit.example, hit.position),
+                        str(rank),
                         str(hit.example), str(hit.position)])
         return out
 
@@ -196,6 +203,5 @@ class ViewerScreen(Screen):
     def _text_of(self, example: int) -> str:
         if example not in self._texts:
             tokens = self.live.source.examples[example].tokens
-            self._texts[example] = "".join(
-                self.live.source.token_texts.pieces(tokens)).lower()
+            self._texts[example] = self.live.source.token_texts.text(tokens).lower()
         return self._texts[example]
