@@ -11,7 +11,9 @@ from textual.widgets import Static
 
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.document_screen import DocumentScreen
+from ppltop.ui.screens.viewer_screen import ViewerScreen
 from ppltop.ui.widgets.document_view import DocumentView
+from ppltop.ui.widgets.paged_table import PagedTable
 
 
 async def _scored(pilot):
@@ -37,6 +39,10 @@ async def rendered_lines(pilot, view: DocumentView) -> list[str]:
             lines.append(strip.text)
     view.scroll_to(y=0, animate=False)
     return lines
+
+
+def note_text(screen) -> str:
+    return str(screen.query_one(".template-note", Static).render())
 
 
 def without_whitespace(text: str) -> str:
@@ -91,3 +97,29 @@ async def test_cursor_steps_through_the_tokens_of_one_character(tmp_path):
             highlighted = [s.text for s in strip if s.style and s.style.reverse]
             assert highlighted == ["字"] and cursor.reverse
             await pilot.press("right")
+
+
+async def test_template_tokens_left_out_of_worst_list_and_toggled(tmp_path):
+    app = PplTopApp(lambda: synthetic.cjk_events(tmp_path, chat=True, mask_prompt=True),
+                    synthetic.INFO)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _scored(pilot)
+        await pilot.press("v")
+        await pilot.pause(0.2)
+        screen = app.screen
+        assert isinstance(screen, ViewerScreen) and "left out" in note_text(screen)
+        worst = screen.query_one("#worst", PagedTable)
+        rows = worst.fetch(0, 10)
+        assert rows and not any("template" in r[1] or "<|im_" in r[1] for r in rows)
+        assert any(" 1/3" in r[1] or " 2/3" in r[1] or " 3/3" in r[1] for r in rows)
+        # the table pads by cells: CJK rows are as wide as ASCII ones
+        assert all(cell_len(worst._format(r)) == cell_len(worst._format(rows[0]))
+                   for r in rows)
+        await pilot.press("T")
+        await pilot.pause(0.2)
+        rows = worst.fetch(0, 3)
+        assert "template" in rows[0][1] and float(rows[0][0]) == pytest.approx(20.0)
+        assert "included" in note_text(screen)
+        await pilot.press("T")
+        await pilot.pause(0.2)
+        assert app.live.hide_template

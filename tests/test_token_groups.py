@@ -14,6 +14,7 @@ import synthetic
 import tiny_bpe
 
 from ppltop.core.document import build_document
+from ppltop.core.live import LiveRun
 from ppltop.core.token_groups import group_tokens, template_mask
 from ppltop.core.token_text import TokenTexts, readable
 
@@ -159,6 +160,32 @@ def test_document_group_figures_are_the_core_sums(tmp_path):
             assert doc.group_rank[g] == doc.rank[members].max()
         else:
             assert math.isnan(doc.group_bits[g]) and doc.group_rank[g] == -1
+
+
+def test_template_tokens_left_out_of_the_lists_for_masked_chat(tmp_path):
+    live = LiveRun()
+    for event in synthetic.cjk_events(tmp_path, chat=True, mask_prompt=True):
+        live.apply(event)
+    index = live.index["base"]
+    assert live.hide_template and index.hide_template  # the default for masked chat
+    hits = index.worst_tokens(50)
+    assert hits and not any(h.template for h in hits)
+    assert all(h.bits < 20 for h in hits)  # the template's 20-bit tokens are left out
+    assert all(not index.template_of(h.example)[h.position - index.results[h.example].first]
+               for h in hits)
+    live.set_hide_template(False)
+    shown = index.worst_tokens(5)
+    assert shown[0].template and shown[0].bits == pytest.approx(20.0)
+    rows = index.example_rows(index.example_order("index"), 0, 2)
+    assert max(r.worst_bits for r in rows) == pytest.approx(20.0)
+
+
+def test_text_data_keeps_template_tokens_by_default(tmp_path):
+    live = LiveRun()
+    for event in synthetic.cjk_events(tmp_path):
+        live.apply(event)
+    assert not live.hide_template
+    assert live.index["base"].worst_tokens(1)[0].template  # the end-of-text token
 
 
 def _real_tokenizer_folder():

@@ -8,12 +8,12 @@ two tokens of 中), or, without an occurrence at hand, as its bytes (`<0xE4><0xB
 from __future__ import annotations
 
 
-def token_at(source, example: int, position: int) -> str:
+def token_at(source, example: int, position: int, template: bool = False) -> str:
     """The token at `position` of `example` in its characters' context."""
     tokens = source.examples[example].tokens
     group = source.token_texts.group_at(tokens, position)
     part = f" {group.part}/{group.parts}" if group.parts > 1 else ""
-    return f"{group.text!r}{part}"
+    return f"{group.text!r}{part}" + (" template" if template else "")
 
 
 def token_alone(source, token_id: int, index=None, cache: dict | None = None) -> str:
