@@ -6,6 +6,7 @@ through a real tokenizer: the hand-built byte-level BPE of `tiny_bpe`, loaded by
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -14,6 +15,8 @@ import synthetic
 import tiny_bpe
 
 from ppltop.core.document import build_document
+from ppltop.core.events import BatchScored, RunFinished
+from ppltop.core.export import export_run, unpack_pieces
 from ppltop.core.live import LiveRun
 from ppltop.core.token_groups import group_tokens, template_mask
 from ppltop.core.token_text import TokenTexts, readable
@@ -186,6 +189,47 @@ def test_text_data_keeps_template_tokens_by_default(tmp_path):
         live.apply(event)
     assert not live.hide_template
     assert live.index["base"].worst_tokens(1)[0].template  # the end-of-text token
+
+
+def test_exports_keep_token_ids_and_byte_exact_text(tmp_path):
+    events = list(synthetic.cjk_events(tmp_path))
+    source, batch = events[0].source, events[1]
+    results = {"base": {r.example: r for r in batch.results}}
+    export_run(tmp_path / "out", [], results, {}, source)
+    records = [json.loads(line) for line in (tmp_path / "cjk.jsonl").read_text("utf-8")
+               .splitlines()]
+    with np.load(tmp_path / "out" / "pieces.npz") as z:
+        pieces = unpack_pieces(z)
+        example, ids, special = z["example"], z["token_id"], z["special"]
+        assert len(pieces) == len(ids) == sum(len(e.tokens) for e in source.examples)
+        for e, record in zip(source.examples, records):
+            mine = example == e.index
+            assert ids[mine].tolist() == e.tokens.tolist()
+            text = b"".join(p for p, s in zip(np.array(pieces, dtype=object)[mine],
+                                                special[mine]) if not s)
+            assert text == record["text"].encode("utf-8")
+    with np.load(next((tmp_path / "out").glob("tokens-0-*.npz"))) as z:
+        scored = unpack_pieces(z)
+        assert len(scored) == len(z["target"])
+        first = [r for r in batch.results if r.example == 0][0]
+        n = first.n_tokens
+        assert z["target"][:n].tolist() == source.examples[0].tokens[first.first:].tolist()
+        assert scored[:n] == source.token_texts.raw(source.examples[0].tokens[first.first:])
+
+
+def test_the_recorder_exports_the_pieces(tmp_path):
+    from ppltop.core.recorder import recorded
+    from ppltop.core.run_store import RunWriter
+
+    events = list(synthetic.cjk_events(tmp_path))
+    batch: BatchScored = events[1]
+    finished = RunFinished([], False, 1.0, [], {"base": {r.example: r for r in batch.results}})
+    writer = RunWriter(tmp_path / "run", {"labels": ["base"]})
+    list(recorded(iter([*events, finished]), writer))
+    with np.load(tmp_path / "run" / "pieces.npz") as z:
+        text = b"".join(unpack_pieces(z))
+    assert "".join(r["text"] for r in synthetic.CJK_RECORDS).encode() in text.replace(
+        b"<|im_end|>", b"")
 
 
 def _real_tokenizer_folder():
