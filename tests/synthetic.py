@@ -115,3 +115,60 @@ def document_events(max_examples: int = 6, labels=("base",)):
                                          MlxLmPart(np.zeros(n, np.int16), 0.0)))
         loss_sum = float(sum(r.loss_sum for r in results))
         yield BatchScored(label, 0, 1, loss_sum, total, results, total, total, 1.0)
+
+
+CJK_LONG_LINE = ("机器学习模型的评估需要仔细查看每一个词元的惊讶度，中文字符常被拆成两三个字节级词元，"
+                 "表情符号😀也是如此；这一行很长，在终端里必须折行而不是被截断，最后几个字是结尾。")
+CJK_RECORDS = [
+    {"text": "中文字😀 the thing\n    indented 中文\n" + CJK_LONG_LINE + "\n最后一行：中文。"},
+    {"text": "纯中文的第二条记录：中文字中文字。"},
+    {"text": "plain ASCII record, nothing split"},
+]
+CJK_CHAT = [
+    {"messages": [{"role": "user", "content": "中文是什么？"},
+                  {"role": "assistant", "content": "中文字😀 是" + CJK_LONG_LINE}]},
+    {"messages": [{"role": "user", "content": "再说一次"},
+                  {"role": "assistant", "content": "好的：中文。"}]},
+]
+
+
+def cjk_events(folder, chat: bool = False, mask_prompt: bool = False):
+    """Chinese records through the hand-built byte-level tokenizer of `tiny_bpe` (CJK
+    characters split over 2 and 3 tokens), with fixed made-up numbers; template tokens get
+    the highest surprisal, as they often do in real runs."""
+    import json
+    from pathlib import Path
+
+    import tiny_bpe
+
+    from ppltop.core.data import load_split
+    from ppltop.core.events import DocumentSource
+    from ppltop.core.token_text import TokenTexts
+
+    folder = Path(folder)
+    tokenizer = tiny_bpe.load(tiny_bpe.build(folder / "tokenizer"))
+    data = folder / ("chat.jsonl" if chat else "cjk.jsonl")
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n"
+                            for r in (CJK_CHAT if chat else CJK_RECORDS)), encoding="utf-8")
+    split = load_split(data, "test", tokenizer, mask_prompt)
+    texts = TokenTexts(tokenizer)
+    total = sum(len(e.tokens) - max(1, e.offset) for e in split.examples)
+    plan = RunPlan(["base"], [None], len(split.examples), 1, total, str(data),
+                   "chat" if chat else "text", 0.0)
+    yield RunStarted(plan, DocumentSource(split.examples, texts, 2048, str(data)))
+    results = []
+    for e in split.examples:
+        first = max(1, e.offset)
+        n = len(e.tokens) - first
+        phase = np.arange(n, dtype=np.float64)
+        bits = 1.0 + 5.0 * (1 + np.sin(0.9 * phase + e.index))
+        bits[texts.template_mask(e.tokens)[first:]] = 20.0
+        logprob = (-bits * math.log(2)).astype(np.float32)
+        rank = np.minimum(2 ** bits.astype(np.int64), 50000).astype(np.int32)
+        top_ids = np.tile(np.array([259, 260, 261, 243, 263], np.int32), (n, 1))
+        top_lp = np.tile(np.log(np.array([0.3, 0.2, 0.1, 0.05, 0.02], np.float32)), (n, 1))
+        results.append(ExampleResult(e.index, first, e.tokens[first:].astype(np.int32), logprob,
+                                     (0.5 * bits).astype(np.float32) * np.float32(math.log(2)),
+                                     rank, top_ids, top_lp, 4 * n, 0, 0.0, n, 0.0))
+    loss_sum = float(sum(r.loss_sum for r in results))
+    yield BatchScored("base", 0, 1, loss_sum, total, results, total, total, 1.0)

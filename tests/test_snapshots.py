@@ -17,6 +17,15 @@ async def _finished(pilot):
     await pilot.pause(0.3)
 
 
+async def _scored(pilot, label: str = "base"):
+    app = pilot.app
+    for _ in range(400):
+        if app.live.index.get(label) and len(app.live.index[label]):
+            break
+        await pilot.pause(0.02)
+    await pilot.pause(0.3)
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 @pytest.mark.parametrize("theme", ["ppltop-dark", "ppltop-light"])
 def test_main_screen(snap_compare, size, theme):
@@ -29,11 +38,7 @@ def test_document_view(snap_compare, mode):
     app = PplTopApp(synthetic.document_events, synthetic.INFO)
 
     async def open_document(pilot):
-        for _ in range(400):
-            if app.live.index.get("base") and len(app.live.index["base"]):
-                break
-            await pilot.pause(0.02)
-        await pilot.pause(0.3)
+        await _scored(pilot)
         await pilot.press("v")
         await pilot.pause(0.2)
         await pilot.press("home", "enter")
@@ -52,11 +57,7 @@ def test_comparison_view(snap_compare):
                     synthetic.INFO)
 
     async def open_comparison(pilot):
-        for _ in range(400):
-            if app.live.index.get("docs-math") and len(app.live.index["docs-math"]):
-                break
-            await pilot.pause(0.02)
-        await pilot.pause(0.3)
+        await _scored(pilot, "docs-math")
         await pilot.press("2")
         await pilot.press("a")
         await pilot.pause(0.5)
@@ -68,3 +69,23 @@ def test_terminal_too_small(snap_compare):
     """Below 80x24 the dashboard gives way to a message with both sizes."""
     app = PplTopApp(synthetic.events, synthetic.INFO)
     assert snap_compare(app, terminal_size=(60, 20), run_before=_finished)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_document_view_chinese(snap_compare, tmp_path, size):
+    """CJK characters split over byte-level tokens: whole characters, aligned and wrapped;
+    the cursor on the second of the three tokens of 字."""
+    app = PplTopApp(lambda: synthetic.cjk_events(tmp_path), synthetic.INFO)
+
+    async def open_document(pilot):
+        from ppltop.ui.screens.document_screen import DocumentScreen
+        from ppltop.ui.widgets.document_view import DocumentView
+
+        await _scored(pilot)
+        app.push_screen(DocumentScreen(app.live, "base", 0))
+        await pilot.pause(0.3)
+        view = app.screen.query_one(DocumentView)
+        view.move_to(int(view.document.groups.bounds[view.document.groups.text.index("字")]) + 1)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=size, run_before=open_document)

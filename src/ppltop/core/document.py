@@ -2,18 +2,22 @@
 
 Arrays are aligned with the example's tokens (NaN / -1 where a token is not scored), so
 the viewer looks up any position in O(1) and never holds a Python object per statistic.
+The viewer shows groups (the tokens of whole characters, see `token_groups`); a group's
+figures are here too: its surprisal is the sum of its tokens' (the chain rule: the
+surprisal of the characters), its rank and entropy those of its worst token.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .data import Example
 from .results import ExampleResult
 from .surprisal import rank_bucket
+from .token_groups import TokenGroups
 
 LN2 = math.log(2)
 
@@ -24,12 +28,10 @@ SCORED, FIRST, PROMPT, TRUNCATED, PENDING = "scored", "first", "prompt", "trunca
 @dataclass
 class Document:
     example: Example
-    pieces: list[str]
-    """Display text of each token."""
+    groups: TokenGroups
+    """The tokens' bytes, grouped into whole characters; template tokens marked."""
     kind: list[str]
     """Per token: scored, first (nothing predicts it), prompt, truncated, or pending."""
-    special: np.ndarray
-    """bool per token: a special token of the tokenizer (chat markers, EOS)."""
     bits: np.ndarray
     """float32 per token: surprisal in bits, NaN if not scored."""
     entropy_bits: np.ndarray
@@ -42,20 +44,61 @@ class Document:
     """The reference label's result on the same example, for the diff mode."""
     ref_bits: np.ndarray | None = None
     """float32 per token: the reference's surprisal, NaN if not scored."""
+    group_bits: np.ndarray = field(init=False)
+    """float32 per group: its tokens' summed surprisal, NaN unless every one is scored."""
+    group_entropy_bits: np.ndarray = field(init=False)
+    """float32 per group: the highest entropy of its tokens' predictions."""
+    group_rank: np.ndarray = field(init=False)
+    """int32 per group: the worst (highest) rank of its tokens, -1 unless all are scored."""
+    group_ref_bits: np.ndarray | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        starts = self.groups.bounds[:-1]
+        if not len(starts):
+            empty = np.zeros(0, dtype=np.float32)
+            self.group_bits, self.group_entropy_bits = empty, empty
+            self.group_rank = np.zeros(0, dtype=np.int32)
+            return
+        self.group_bits = np.add.reduceat(self.bits, starts)
+        self.group_entropy_bits = np.maximum.reduceat(self.entropy_bits, starts)
+        scored = np.isfinite(self.group_bits)
+        self.group_rank = np.where(scored, np.maximum.reduceat(self.rank, starts), -1)
+        if self.ref_bits is not None:
+            self.group_ref_bits = np.add.reduceat(self.ref_bits, starts)
+
+    @property
+    def special(self) -> np.ndarray:
+        """bool per token: a special token of the tokenizer (chat markers, EOS)."""
+        return self.groups.special
+
+    @property
+    def template(self) -> np.ndarray:
+        """bool per token: written by the chat template."""
+        return self.groups.template
 
     @property
     def delta_bits(self) -> np.ndarray | None:
         """Surprisal minus the reference's (negative: better than the reference)."""
         return None if self.ref_bits is None else self.bits - self.ref_bits
 
+    @property
+    def group_delta_bits(self) -> np.ndarray | None:
+        """Per group: summed surprisal minus the reference's."""
+        return None if self.group_ref_bits is None else self.group_bits - self.group_ref_bits
+
+    def group_kind(self, g: int) -> str:
+        """SCORED when every token of the group is, else the first other token's kind."""
+        kinds = [self.kind[p] for p in self.groups.tokens_of(g)]
+        return next((k for k in kinds if k != SCORED), SCORED)
+
     def __len__(self) -> int:
-        return len(self.pieces)
+        return self.groups.n_tokens
 
     def rank_buckets(self) -> np.ndarray:
-        out = np.full(len(self.rank), -1, dtype=np.int8)
-        scored = self.rank > 0
-        out[scored] = rank_bucket(self.rank[scored])
-        return out
+        return _buckets(self.rank)
+
+    def group_rank_buckets(self) -> np.ndarray:
+        return _buckets(self.group_rank)
 
     def scored_positions(self) -> np.ndarray:
         return np.nonzero(self.row >= 0)[0]
@@ -65,7 +108,7 @@ def build_document(example: Example, result: ExampleResult | None, token_texts,
                    max_seq_length: int, reference: ExampleResult | None = None) -> Document:
     tokens = example.tokens
     n = len(tokens)
-    pieces = token_texts.pieces(tokens)
+    groups = token_texts.groups(tokens)
     row = np.full(n, -1, dtype=np.int32)
     bits = np.full(n, np.nan, dtype=np.float32)
     entropy = np.full(n, np.nan, dtype=np.float32)
@@ -88,10 +131,15 @@ def build_document(example: Example, result: ExampleResult | None, token_texts,
             kind.append(TRUNCATED)
         else:
             kind.append(PENDING)
-    special = np.array([token_texts.is_special(t) for t in tokens], dtype=bool)
     ref_bits = None
     if reference is not None and reference.n_tokens:
         ref_bits = np.full(n, np.nan, dtype=np.float32)
         ref_bits[reference.positions] = -reference.logprob / LN2
-    return Document(example, pieces, kind, special, bits, entropy, rank, row, result,
-                    reference, ref_bits)
+    return Document(example, groups, kind, bits, entropy, rank, row, result, reference, ref_bits)
+
+
+def _buckets(rank: np.ndarray) -> np.ndarray:
+    out = np.full(len(rank), -1, dtype=np.int8)
+    scored = rank > 0
+    out[scored] = rank_bucket(rank[scored])
+    return out

@@ -5,7 +5,15 @@
 `logprob` (float32, nats), `entropy` (float16, nats), `rank` (1 = top choice),
 `top_ids` ([n, 5]) and `top_logprobs` (float16 [n, 5]), and `kl` (float32, nats) when
 the run used --kl. Ids and ranks are uint16 for vocabularies under 65,536 ids, else int32
-(see `results.py`).
+(see `results.py`). With the tokenizer at hand it also holds each target's exact bytes:
+`piece_bytes` (uint8) and `piece_offsets` (int64 [n + 1]; target i is
+`piece_bytes[piece_offsets[i]:piece_offsets[i + 1]]`), so a CJK character split over two
+tokens is two byte strings that join into its UTF-8, never a replacement character.
+
+`pieces.npz` holds every token of every example (scored or not) the same way: `example`,
+`position`, `token_id`, `special` and `template` (bool), `piece_bytes`, `piece_offsets`;
+joining an example's pieces gives, byte for byte, the text the model read (chat template
+and special tokens included; without the special tokens, a text record's exact bytes).
 """
 
 from __future__ import annotations
@@ -70,7 +78,37 @@ def write_examples_csv(path: Path, results: dict[str, dict[int, ExampleResult]],
                                  r.n_bytes, r.truncated])
 
 
-def write_tokens_npz(path: Path, by_example: dict[int, ExampleResult]) -> None:
+def _packed(pieces: list[bytes]) -> dict[str, np.ndarray]:
+    """Byte strings as one uint8 array and int64 offsets (n + 1)."""
+    lengths = np.fromiter((len(p) for p in pieces), dtype=np.int64, count=len(pieces))
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return {"piece_bytes": np.frombuffer(b"".join(pieces), dtype=np.uint8),
+            "piece_offsets": offsets}
+
+
+def unpack_pieces(arrays) -> list[bytes]:
+    """The byte strings `_packed` stored (from a loaded .npz)."""
+    data, offsets = arrays["piece_bytes"].tobytes(), arrays["piece_offsets"]
+    return [data[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+
+
+def write_pieces_npz(path: Path, examples, token_texts) -> None:
+    """Every token of every example: ids, exact bytes, special and template flags."""
+    arrays = {"example": [], "position": [], "token_id": [], "special": [], "template": []}
+    pieces: list[bytes] = []
+    for e in examples:
+        arrays["example"].append(np.full(len(e.tokens), e.index, np.int32))
+        arrays["position"].append(np.arange(len(e.tokens), dtype=np.int32))
+        arrays["token_id"].append(np.asarray(e.tokens, dtype=np.int32))
+        arrays["special"].append(token_texts.special_mask(e.tokens))
+        arrays["template"].append(token_texts.template_mask(e.tokens))
+        pieces.extend(token_texts.raw(e.tokens))
+    out = {k: (np.concatenate(v) if v else np.zeros(0, np.int32)) for k, v in arrays.items()}
+    np.savez_compressed(path, **out, **_packed(pieces))
+
+
+def write_tokens_npz(path: Path, by_example: dict[int, ExampleResult], examples=None,
+                     token_texts=None) -> None:
     ordered = [by_example[i] for i in sorted(by_example)]
     arrays = {
         "example": np.concatenate([np.full(r.n_tokens, r.example, np.int32) for r in ordered])
@@ -83,20 +121,31 @@ def write_tokens_npz(path: Path, by_example: dict[int, ExampleResult]) -> None:
                        else np.zeros(0))
     if ordered and all(r.kl is not None for r in ordered):
         arrays["kl"] = np.concatenate([r.kl for r in ordered])
+    if token_texts is not None and examples is not None:
+        pieces: list[bytes] = []
+        for r in ordered:
+            pieces.extend(token_texts.raw(examples[r.example].tokens[r.positions]))
+        arrays.update(_packed(pieces))
     np.savez_compressed(path, **arrays)
 
 
 def export_run(folder: Path, summaries, results: dict[str, dict[int, ExampleResult]],
-               lines: dict[int, int]) -> list[Path]:
-    """summary.csv, examples.csv and tokens-<label>.npz into `folder`."""
+               lines: dict[int, int], source=None) -> list[Path]:
+    """summary.csv, examples.csv and tokens-<label>.npz into `folder`; with the run's
+    `DocumentSource`, the tokens' exact bytes too, and pieces.npz."""
     folder.mkdir(parents=True, exist_ok=True)
     written = [folder / "summary.csv", folder / "examples.csv"]
     write_summary_csv(written[0], summaries)
     write_examples_csv(written[1], results, lines)
+    examples = source.examples if source is not None else None
+    texts = source.token_texts if source is not None else None
     for number, label in enumerate(results):
         path = folder / f"tokens-{number}-{_safe(label)}.npz"
-        write_tokens_npz(path, results[label])
+        write_tokens_npz(path, results[label], examples, texts)
         written.append(path)
+    if source is not None:
+        written.append(folder / "pieces.npz")
+        write_pieces_npz(written[-1], examples, texts)
     return written
 
 

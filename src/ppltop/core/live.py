@@ -10,6 +10,8 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .document import Document, build_document
 from .recorder import ScoringError
 from .events import BatchScored, DocumentSource, Notice, RunFinished, RunPlan, RunStarted
@@ -127,6 +129,13 @@ class ScoringRate:
         return (tokens_done - self.replayed_tokens) / scoring_s if scoring_s > 0 else math.nan
 
 
+def hides_template_by_default(event: RunStarted) -> bool:
+    """Chat data scored with a masked prompt: hide the template's tokens from the lists."""
+    source = event.source
+    return (event.plan.data_format in ("chat", "completions") and source is not None
+            and any(e.offset > 0 for e in source.examples))
+
+
 class LiveRun:
     """The whole run as the dashboard sees it."""
 
@@ -147,6 +156,9 @@ class LiveRun:
         """The failure of the scoring thread, if it failed."""
         self.events_seen = 0
         self.rate = ScoringRate()
+        self.hide_template = False
+        """Chat-template tokens left out of the worst-token lists (see `SurprisalIndex`)."""
+        self._template: dict[int, np.ndarray] = {}
 
     def _log(self, entry: tuple[str, str]) -> None:
         self.log.append(entry)
@@ -160,6 +172,7 @@ class LiveRun:
             self.labels = {label: LabelLive(label, event.plan.targets_per_label)
                            for label in event.plan.labels}
             self.index = {label: SurprisalIndex() for label in event.plan.labels}
+            self.set_hide_template(hides_template_by_default(event))
             self._log(("info", f"scoring {event.plan.n_examples} examples, "
                                      f"{event.plan.targets_per_label:,} targets, "
                                      f"{event.plan.n_batches} batches"))
@@ -169,7 +182,7 @@ class LiveRun:
             self.rate.note(event)
             self.labels[event.label].add(event)
             for result in event.results:
-                self.index[event.label].add(result)
+                self.index[event.label].add(result, self._template_of(result))
             self.elapsed_s = event.elapsed_s
             if self.plan and event.label == self.plan.labels[-1]:
                 self.batches_done = event.batch + 1
@@ -184,6 +197,21 @@ class LiveRun:
             self.error = (str(event) if isinstance(event, ScoringError)
                           else f"{type(event).__name__}: {event}")
             self._log(("error", self.error))
+
+    def set_hide_template(self, hide: bool) -> None:
+        """Leave chat-template tokens out of every label's lists (or bring them back)."""
+        self.hide_template = hide
+        for index in self.index.values():
+            index.hide_template = hide
+
+    def _template_of(self, result) -> np.ndarray | None:
+        """bool per scored target of `result`: written by the chat template."""
+        if self.source is None or result.example >= len(self.source.examples):
+            return None
+        if result.example not in self._template:
+            tokens = self.source.examples[result.example].tokens
+            self._template[result.example] = self.source.token_texts.template_mask(tokens)
+        return self._template[result.example][result.positions]
 
     @property
     def fraction_done(self) -> float:

@@ -35,6 +35,7 @@ def recorded(events: Iterator, writer: RunWriter) -> Iterator:
     """Yield every event unchanged, after making it durable in the run directory; at the
     end, export summary.csv, examples.csv and tokens-*.npz next to it."""
     lines: dict[int, int] = {}
+    source = None
     fault_at = fault_batch()
     labels: list[str] = []
     n_batches = 0
@@ -44,7 +45,8 @@ def recorded(events: Iterator, writer: RunWriter) -> Iterator:
             if isinstance(event, RunStarted):
                 labels, n_batches = event.plan.labels, event.plan.n_batches
                 if event.source is not None:
-                    lines = {e.index: e.line for e in event.source.examples}
+                    source = event.source
+                    lines = {e.index: e.line for e in source.examples}
                 plan = asdict(event.plan)
                 plan.pop("example_tokens", None)
                 writer.append({"type": "started", "plan": plan})
@@ -62,7 +64,7 @@ def recorded(events: Iterator, writer: RunWriter) -> Iterator:
                                "summaries": [s.to_dict() for s in event.summaries],
                                "comparisons": [c.to_dict() for c in event.comparisons]})
                 try:
-                    export_run(writer.path, event.summaries, event.results, lines)
+                    export_run(writer.path, event.summaries, event.results, lines, source)
                 except OSError as e:  # a full disk at the very end: the run itself is whole
                     yield Notice("warning", f"could not write the exports (summary.csv, "
                                  f"examples.csv, tokens-*.npz) to {writer.path} ({e.strerror}); "

@@ -3,6 +3,11 @@
 Everything here grows as results arrive and answers in pages, so a run of a million
 tokens and twenty thousand examples never becomes a Python object per token or per row.
 Surprisal is in bits: -log2 p(target).
+
+Chat-template tokens (role markers, end-of-turn tokens and their newlines) are often the
+most surprising of a run and hide the content's worst tokens: with `hide_template` set, the
+worst-token lists, loss by token, the examples' worst token and the threshold jumps leave
+them out.
 """
 
 from __future__ import annotations
@@ -67,6 +72,8 @@ class TokenHit:
     position: int
     token_id: int
     bits: float
+    template: bool = False
+    """Written by the chat template (a role marker, an end-of-turn token, its newline)."""
 
 
 @dataclass
@@ -83,32 +90,64 @@ class SurprisalIndex:
 
     def __init__(self) -> None:
         self.results: dict[int, ExampleResult] = {}
+        self.hide_template = False
+        """Leave chat-template tokens out of the lists, worst tokens and jumps."""
+        self._template: dict[int, np.ndarray] = {}
         self._ex = {name: _Growable(np.float64) for name in EXAMPLE_COLUMNS}
+        self._content_worst = _Growable(np.float64)
         self._worst_pos = _Growable(np.int32)
+        self._content_worst_pos = _Growable(np.int32)
         self._tok_example = _Growable(np.int32)
         self._tok_position = _Growable(np.int32)
         self._tok_id = _Growable(np.int32)
         self._tok_bits = _Growable(np.float32)
+        self._tok_template = _Growable(np.bool_)
         self._order_cache: dict[tuple, np.ndarray] = {}
 
-    def add(self, result: ExampleResult) -> None:
+    def add(self, result: ExampleResult, template: np.ndarray | None = None) -> None:
+        """`template`: bool per scored target, written by the chat template (None: none)."""
         if result.example in self.results or result.n_tokens == 0:
             return
         self.results[result.example] = result
+        template = (np.zeros(result.n_tokens, dtype=bool) if template is None
+                    else np.asarray(template, dtype=bool))
+        self._template[result.example] = template
         bits = surprisal_bits(result)
         finite = np.where(np.isfinite(bits), bits, -np.inf)
         worst = int(np.argmax(finite))
+        content = np.where(template, -np.inf, finite)
+        content_worst = int(np.argmax(content))
         self._ex["index"].extend([result.example])
         self._ex["tokens"].extend([result.n_tokens])
         self._ex["mean_loss"].extend([result.mean_loss])
         self._ex["total_loss"].extend([result.loss_sum])
         self._ex["worst_bits"].extend([float(bits[worst])])
         self._worst_pos.extend([int(result.positions[worst])])
+        self._content_worst.extend([float(bits[content_worst]) if not template.all()
+                                    else math.nan])
+        self._content_worst_pos.extend([int(result.positions[content_worst])])
         self._tok_example.extend(np.full(result.n_tokens, result.example))
         self._tok_position.extend(result.positions)
         self._tok_id.extend(result.targets)
         self._tok_bits.extend(bits)
+        self._tok_template.extend(template)
         self._order_cache.clear()
+
+    def template_of(self, example: int) -> np.ndarray | None:
+        """bool per scored target of `example`: written by the chat template."""
+        return self._template.get(example)
+
+    def _column(self, name: str) -> np.ndarray:
+        if name == "worst_bits" and self.hide_template:
+            return self._content_worst.values
+        return self._ex[name].values
+
+    def _token_bits(self) -> np.ndarray:
+        """Per indexed token: its surprisal, NaN for template tokens when they are hidden."""
+        bits = self._tok_bits.values
+        if self.hide_template:
+            bits = np.where(self._tok_template.values, np.nan, bits)
+        return bits
 
     def __len__(self) -> int:
         return len(self.results)
@@ -123,9 +162,10 @@ class SurprisalIndex:
         """Row numbers sorted by `column`; `allowed` (example indices) filters first."""
         if column not in EXAMPLE_COLUMNS:
             raise ValueError(f"unknown column {column!r}")
-        key = (column, descending, None if allowed is None else allowed.tobytes())
+        key = (column, descending, None if allowed is None else allowed.tobytes(),
+               self.hide_template)
         if key not in self._order_cache:
-            values = self._ex[column].values
+            values = self._column(column)
             rows = np.arange(len(values))
             if allowed is not None:
                 rows = rows[np.isin(self._ex["index"].values, allowed)]
@@ -138,30 +178,37 @@ class SurprisalIndex:
     def example_rows(self, order: np.ndarray, start: int, count: int) -> list[ExampleRow]:
         """One page of rows in the given order."""
         page = order[start:start + count]
-        ex = {name: col.values for name, col in self._ex.items()}
-        worst = self._worst_pos.values
+        ex = {name: self._column(name) for name in self._ex}
+        worst = (self._content_worst_pos if self.hide_template else self._worst_pos).values
         return [ExampleRow(int(ex["index"][r]), int(ex["tokens"][r]), float(ex["mean_loss"][r]),
                            float(ex["total_loss"][r]), float(ex["worst_bits"][r]), int(worst[r]))
                 for r in page]
 
     # -- tokens ----------------------------------------------------------------------
     def worst_tokens(self, count: int = 100) -> list[TokenHit]:
-        """The highest-surprisal tokens of the run, worst first."""
+        """The highest-surprisal tokens of the run, worst first (template tokens left out
+        when hidden)."""
         bits = self._tok_bits.values
-        if bits.size == 0:
+        candidates = (np.nonzero(~self._tok_template.values)[0] if self.hide_template
+                      else np.arange(bits.size))
+        if candidates.size == 0:
             return []
-        clean = np.where(np.isfinite(bits), bits, -np.inf)
-        k = min(count, bits.size)
+        clean = np.where(np.isfinite(bits[candidates]), bits[candidates], -np.inf)
+        k = min(count, candidates.size)
         top = np.argpartition(-clean, k - 1)[:k]
-        top = top[np.argsort(-clean[top], kind="stable")]
-        ex, pos, ids = self._tok_example.values, self._tok_position.values, self._tok_id.values
-        return [TokenHit(int(ex[i]), int(pos[i]), int(ids[i]), float(bits[i])) for i in top]
+        top = candidates[top[np.argsort(-clean[top], kind="stable")]]
+        return [self._hit(int(i)) for i in top]
+
+    def _hit(self, i: int) -> TokenHit:
+        return TokenHit(int(self._tok_example.values[i]), int(self._tok_position.values[i]),
+                        int(self._tok_id.values[i]), float(self._tok_bits.values[i]),
+                        bool(self._tok_template.values[i]))
 
     def by_token(self, sort: str = "total_loss", min_count: int = 1,
                  count: int = 100) -> list[TokenAggregate]:
         """Loss grouped by target token id: count, mean surprisal, total loss contributed."""
         ids = self._tok_id.values
-        bits = self._tok_bits.values.astype(np.float64)
+        bits = self._token_bits().astype(np.float64)
         finite = np.isfinite(bits)
         ids, bits = ids[finite], bits[finite]
         if ids.size == 0:
@@ -194,7 +241,10 @@ class SurprisalIndex:
         if result is None:
             return None
         bits = surprisal_bits(result)
-        hits = result.positions[bits > threshold_bits]
+        above = bits > threshold_bits
+        if self.hide_template:
+            above &= ~self._template[example]
+        hits = result.positions[above]
         if forward:
             later = hits[hits > position]
             return int(later[0]) if later.size else None
@@ -205,9 +255,9 @@ class SurprisalIndex:
         """The highest-surprisal place where `token_id` is the target."""
         ids = self._tok_id.values
         where = np.nonzero(ids == token_id)[0]
+        if self.hide_template:
+            where = where[~self._tok_template.values[where]]
         if where.size == 0:
             return None
         bits = self._tok_bits.values[where]
-        i = int(where[np.argmax(np.where(np.isfinite(bits), bits, -np.inf))])
-        return TokenHit(int(self._tok_example.values[i]), int(self._tok_position.values[i]),
-                        token_id, float(self._tok_bits.values[i]))
+        return self._hit(int(where[np.argmax(np.where(np.isfinite(bits), bits, -np.inf))]))

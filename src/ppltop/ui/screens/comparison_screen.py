@@ -17,6 +17,7 @@ from textual.widgets import Footer, Input, Label, Static
 
 from ...core.compare import Comparison, compare, example_deltas, token_deltas
 from ...core.live import LiveRun
+from ..token_cells import token_at
 from ..widgets.paged_table import Column, PagedTable
 from .document_screen import DocumentScreen
 
@@ -190,12 +191,10 @@ class ComparisonScreen(Screen):
             out.append(row)
         return out
 
-    def _piece(self, token_id: int) -> str:
-        return repr(self.live.source.token_texts.label(token_id))
-
     def _fetch_tokens(self, rows, start: int, count: int) -> list[list[str]]:
-        return [[_n(t.delta_bits, 2, sign=True), self._piece(t.token_id), str(t.example),
-                 str(t.position)] for t in rows[start:start + count]]
+        source = self.live.source
+        return [[_n(t.delta_bits, 2, sign=True), token_at(source, t.example, t.position),
+                 str(t.example), str(t.position)] for t in rows[start:start + count]]
 
     def _fetch_examples(self, start: int, count: int) -> list[list[str]]:
         examples = self.live.source.examples

@@ -1,7 +1,10 @@
 """The surprisal viewer: examples, the worst tokens, loss by token, and histograms.
 
 Every list is a `PagedTable` that asks the core's `SurprisalIndex` for the visible page
-only; Enter opens the document view at the example (or the token).
+only; Enter opens the document view at the example (or the token). A token that is part of
+a character is shown with the whole character and its part (`'中' 2/2`); `T` leaves the
+chat template's tokens out of the lists or brings them back (left out by default for chat
+data scored with --mask-prompt).
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ import numpy as np
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Input, TabbedContent, TabPane
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from ...core.live import LiveRun
 from ...core.surprisal import SurprisalIndex
+from ..token_cells import token_alone, token_at
 from ..widgets.paged_table import Column, PagedTable
 from .document_screen import DocumentScreen
 
@@ -34,10 +38,14 @@ class ViewerScreen(Screen):
                 tooltip="Back to the dashboard"),
         Binding("slash", "focus_filter", "Filter", id="ppltop.viewer.filter",
                 tooltip="Filter the examples by text"),
+        Binding("T", "toggle_template", "Template", id="ppltop.viewer.template",
+                tooltip="Leave chat-template tokens (role markers, end of turn) out of the "
+                        "lists, or bring them back"),
     ]
 
     DEFAULT_CSS = """
     ViewerScreen #filter { dock: top; }
+    ViewerScreen .template-note { height: 1; padding: 0 1; color: $text-muted; }
     ViewerScreen PlotextPlot { height: 1fr; }
     """
 
@@ -50,6 +58,7 @@ class ViewerScreen(Screen):
         self._texts: dict[int, str] = {}
         self._worst = []
         self._groups = []
+        self._partial_labels: dict[int, str] = {}
 
     @property
     def index(self) -> SurprisalIndex:
@@ -65,13 +74,15 @@ class ViewerScreen(Screen):
                      Column("worst", 7, "worst_bits"), Column("worst token", 24, align="left")],
                     self._fetch_examples, sort_key="mean_loss", id="examples")
             with TabPane("Worst tokens", id="tab-worst"):
+                yield Static("", classes="template-note")
                 yield PagedTable(
-                    [Column("bits", 7), Column("token", 20, align="left"), Column("rank", 7),
+                    [Column("bits", 7), Column("token", 28, align="left"), Column("rank", 7),
                      Column("example", 8), Column("pos", 6)],
                     self._fetch_worst, id="worst")
             with TabPane("By token", id="tab-groups"):
+                yield Static("", classes="template-note")
                 yield PagedTable(
-                    [Column("token", 20, align="left"), Column("count", 8, "count"),
+                    [Column("token", 28, align="left"), Column("count", 8, "count"),
                      Column("mean bits", 9, "mean_bits"), Column("total nats", 11, "total_loss"),
                      Column("share", 7)],
                     self._fetch_groups, sort_key="total_loss", id="groups")
@@ -82,6 +93,7 @@ class ViewerScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = f"viewer · {self.label}"
+        self._update_template_note()
         self.refresh_data()
         self.query_one("#examples", PagedTable).focus()
 
@@ -89,6 +101,7 @@ class ViewerScreen(Screen):
     def refresh_data(self) -> None:
         """New results arrived (or the screen opened): recompute orders, redraw lists."""
         self._sort_examples()
+        self._partial_labels = {}
         self._worst = self.index.worst_tokens(WORST_TOKENS)
         worst = self.query_one("#worst", PagedTable)
         worst.set_row_count(len(self._worst))
@@ -112,18 +125,27 @@ class ViewerScreen(Screen):
         table.set_row_count(len(self._groups))
         table.invalidate()
 
+    def _update_template_note(self) -> None:
+        note = ("chat-template tokens (role markers, end of turn) left out · T brings them back"
+                if self.live.hide_template else
+                "chat-template tokens included, marked 'template' · T leaves them out")
+        for static in self.query(".template-note").results(Static):
+            static.update(note)
+
+    def _at(self, example: int, position: int, template: bool = False) -> str:
+        return token_at(self.live.source, example, position, template)
+
     def _piece(self, token_id: int) -> str:
-        return repr(self.live.source.token_texts.label(token_id))
+        return token_alone(self.live.source, token_id, self.index, self._partial_labels)
 
     def _fetch_examples(self, start: int, count: int) -> list[list[str]]:
         rows = self.index.example_rows(self._example_order, start, count)
         examples = self.live.source.examples
         out = []
         for r in rows:
-            token = int(examples[r.index].tokens[r.worst_position])
             out.append([str(r.index), str(examples[r.index].line), str(r.tokens),
                         _num(r.mean_loss), _num(r.total_loss, 1), _num(r.worst_bits, 2),
-                        self._piece(token)])
+                        self._at(r.index, r.worst_position)])
         return out
 
     def _fetch_worst(self, start: int, count: int) -> list[list[str]]:
@@ -131,7 +153,8 @@ class ViewerScreen(Screen):
         for hit in self._worst[start:start + count]:
             result = self.index.results[hit.example]
             rank = int(result.rank[hit.position - int(result.positions[0])])
-            out.append([_num(hit.bits, 2), self._piece(hit.token_id), str(rank),
+            out.append([_num(hit.bits, 2), self._at(hit.example, hit.position, hit.template),
+                        str(rank),
                         str(hit.example), str(hit.position)])
         return out
 
@@ -179,6 +202,13 @@ class ViewerScreen(Screen):
                                                     hit.position,
                                                     reference=self.app.reference_label))
 
+    def action_toggle_template(self) -> None:
+        self.live.set_hide_template(not self.live.hide_template)
+        self._update_template_note()
+        self.refresh_data()
+        self.notify("chat-template tokens " + ("left out of" if self.live.hide_template
+                                                else "back in") + " the lists")
+
     def action_focus_filter(self) -> None:
         self.query_one(TabbedContent).active = "tab-examples"
         self.query_one("#filter", Input).focus()
@@ -196,6 +226,5 @@ class ViewerScreen(Screen):
     def _text_of(self, example: int) -> str:
         if example not in self._texts:
             tokens = self.live.source.examples[example].tokens
-            self._texts[example] = "".join(
-                self.live.source.token_texts.pieces(tokens)).lower()
+            self._texts[example] = self.live.source.token_texts.text(tokens).lower()
         return self._texts[example]

@@ -1,9 +1,14 @@
 """One example's tokens, colored by surprisal (or rank bucket, or entropy), with a cursor.
 
-A `ScrollView` on the line API: the text is laid out once per width into lines of token
-spans, and only the visible lines are rendered. Newlines and tabs in tokens are shown
-(`↵`, `→`); tokens that do not count toward the loss are dimmed; special tokens are shown
-by name in italics.
+A `ScrollView` on the line API: the text is laid out once per width into lines of spans,
+and only the visible lines are rendered. What is laid out are the core's token groups
+(`token_groups`): the tokens of one CJK character or emoji form one cell, colored by the
+group's figures; the cursor still steps token by token (the group stays highlighted and the
+detail panel names the token's part). Widths are terminal cells, so wide characters align and
+long lines wrap, never run off the edge. Newlines, tabs and control characters are shown
+(`↵`, `→`, `␀`...); whitespace-only tokens (indentation) are quiet dots, not colored blocks;
+chat-template tokens (role markers, end-of-turn tokens, their newlines) and special tokens are
+styled as template; tokens that do not count toward the loss are dimmed.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
@@ -22,6 +28,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...core.document import SCORED, Document
+from ..document_layout import layout
 
 MODES = ("surprisal", "rank", "entropy", "diff")
 DIFF_NEUTRAL_BITS = 0.5
@@ -34,35 +41,19 @@ RANK_STEPS = (0, 3, 5, 7)
 """Rank buckets (top 10/100/1000/beyond) use these steps of the theme's scale."""
 
 
-def visible_text(piece: str) -> list[tuple[str, bool]]:
-    """Split a token's text into (text, ends_line) parts with whitespace made visible."""
-    parts, current = [], ""
-    for ch in piece:
-        if ch == "\n":
-            parts.append((current + "↵", True))
-            current = ""
-        elif ch == "\t":
-            current += "→"
-        elif ch == "\r":
-            current += "␍"
-        else:
-            current += ch
-    if current or not parts:
-        parts.append((current if current else "∅", False))
-    return parts
-
-
 class DocumentView(ScrollView, can_focus=True):
     """Shows a `Document`; `cursor` is a token position."""
 
     DEFAULT_CSS = """
     DocumentView { height: 1fr; padding: 0 1; }
     DocumentView > .document--unscored { color: $text-muted; text-style: dim; }
-    DocumentView > .document--special { text-style: italic; color: $secondary; }
+    DocumentView > .document--template { text-style: italic; color: $secondary; }
+    DocumentView > .document--whitespace { color: $text-muted; }
     DocumentView > .document--cursor { text-style: reverse bold; }
     """
 
-    COMPONENT_CLASSES = {"document--unscored", "document--special", "document--cursor"}
+    COMPONENT_CLASSES = {"document--unscored", "document--template", "document--whitespace",
+                         "document--cursor"}
 
     BINDINGS = [
         Binding("left,h", "move(-1)", "Prev token", show=False, id="ppltop.doc.left",
@@ -97,7 +88,9 @@ class DocumentView(ScrollView, can_focus=True):
         self.document: Document | None = None
         self.cursor = 0
         self._lines: list[list[tuple[int, str]]] = []
-        self._token_line: np.ndarray = np.zeros(0, dtype=np.int32)
+        """Per line: (group, text) spans."""
+        self._group_line: np.ndarray = np.zeros(0, dtype=np.int32)
+        """Per group: the line it starts on."""
         self._layout_width = -1
         self._styles: dict | None = None
 
@@ -113,31 +106,14 @@ class DocumentView(ScrollView, can_focus=True):
         if self.document is None or width == self._layout_width:
             return
         self._layout_width = width
-        lines: list[list[tuple[int, str]]] = [[]]
-        used = 0
-        token_line = np.zeros(len(self.document), dtype=np.int32)
-        for index, piece in enumerate(self.document.pieces):
-            placed = False
-            for text, ends_line in visible_text(piece):
-                while text:
-                    room = width - used
-                    if len(text) > room and used > 0:  # wrap before the token
-                        lines.append([])
-                        used = 0
-                        continue
-                    chunk, text = text[:room], text[room:]
-                    if not placed:
-                        token_line[index] = len(lines) - 1
-                        placed = True
-                    lines[-1].append((index, chunk))
-                    used += len(chunk)
-                if ends_line:
-                    lines.append([])
-                    used = 0
+        lines, group_line = layout(self.document.groups, width)
         self._lines = lines
-        self._token_line = token_line
+        self._group_line = group_line
         self.virtual_size = Size(width, len(lines))
         self.refresh()
+
+    def _line_of(self, position: int) -> int:
+        return int(self._group_line[int(self.document.groups.group[position])])
 
     def on_resize(self) -> None:
         self._relayout()
@@ -173,28 +149,27 @@ class DocumentView(ScrollView, can_focus=True):
             self._styles = {"scale": styles or [Style()], "diff": diff}
         return self._styles["scale"]
 
-    def _diff_style(self, position: int) -> Style | None:
-        doc = self.document
-        delta = doc.delta_bits
-        if delta is None or not math.isfinite(float(delta[position])):
+    def _diff_style(self, g: int) -> Style | None:
+        delta = self.document.group_delta_bits
+        if delta is None or not math.isfinite(float(delta[g])):
             return None
         self._scale_styles()
-        d = float(delta[position])
+        d = float(delta[g])
         if abs(d) < DIFF_NEUTRAL_BITS:
             return Style()
         style = self._styles["diff"].get("diff-better" if d < 0 else "diff-worse", Style())
         return style + Style(bold=True) if abs(d) >= STRONG_DIFF_BITS else style
 
-    def step_of(self, position: int) -> int | None:
-        """The scale step a scored token is colored with in the current mode."""
+    def group_step(self, g: int) -> int | None:
+        """The scale step a scored group is colored with in the current mode."""
         doc = self.document
-        if doc is None or doc.kind[position] != SCORED:
+        if doc is None or doc.group_kind(g) != SCORED:
             return None
         top = len(self._scale_styles()) - 1
         if self.mode == "rank":
-            bucket = int(doc.rank_buckets()[position])
+            bucket = int(doc.group_rank_buckets()[g])
             return min(RANK_STEPS[bucket], top)
-        value = doc.bits[position] if self.mode == "surprisal" else doc.entropy_bits[position]
+        value = doc.group_bits[g] if self.mode == "surprisal" else doc.group_entropy_bits[g]
         if not math.isfinite(float(value)):
             return top
         return int(min(top, max(0, value // BITS_PER_STEP)))
@@ -223,29 +198,34 @@ class DocumentView(ScrollView, can_focus=True):
     # -- rendering --------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
+        if width != self._layout_width and width >= 10:  # a scrollbar came or went
+            self._relayout()
         line_no = int(self.scroll_offset.y) + y
         if self.document is None or line_no >= len(self._lines):
             return Strip.blank(width)
-        doc = self.document
-        scale = self._scale_styles()
-        unscored = self.get_component_rich_style("document--unscored")
-        special = self.get_component_rich_style("document--special")
+        groups = self.document.groups
+        cursor_group = int(groups.group[self.cursor]) if len(self.document) else -1
         cursor_style = self.get_component_rich_style("document--cursor")
         segments = []
-        for index, text in self._lines[line_no]:
-            if self.mode == "diff" and doc.kind[index] == SCORED:
-                diff_style = self._diff_style(index)
-                step = 0 if diff_style is not None else None
-                style = diff_style if diff_style is not None else unscored
-            else:
-                step = self.step_of(index)
-                style = scale[step] if step is not None else unscored
-            if doc.special[index]:
-                style = style + special if step is None else style + Style(italic=True)
-            if index == self.cursor:
+        for g, text in self._lines[line_no]:
+            style = self._group_style(g)
+            if g == cursor_group:
                 style = style + cursor_style
             segments.append(Segment(text, style))
         return Strip(segments).extend_cell_length(width).crop(0, width)
+
+    def _group_style(self, g: int) -> Style:
+        groups = self.document.groups
+        if groups.is_template_group(g):
+            return self.get_component_rich_style("document--template")
+        if groups.whitespace[g]:
+            return self.get_component_rich_style("document--whitespace")
+        unscored = self.get_component_rich_style("document--unscored")
+        if self.mode == "diff" and self.document.group_kind(g) == SCORED:
+            diff_style = self._diff_style(g)
+            return diff_style if diff_style is not None else unscored
+        step = self.group_step(g)
+        return self._scale_styles()[step] if step is not None else unscored
 
     # -- cursor -----------------------------------------------------------------------
     def move_to(self, position: int) -> None:
@@ -257,9 +237,9 @@ class DocumentView(ScrollView, can_focus=True):
         self.post_message(self.CursorMoved(self, self.cursor))
 
     def _scroll_to_cursor(self) -> None:
-        if self.document is None or not len(self._token_line):
+        if self.document is None or not len(self._group_line):
             return
-        line = int(self._token_line[self.cursor])
+        line = self._line_of(self.cursor)
         top = int(self.scroll_offset.y)
         height = max(1, self.scrollable_content_region.height)
         if line < top:
@@ -268,22 +248,25 @@ class DocumentView(ScrollView, can_focus=True):
             self.scroll_to(y=line - height + 1, animate=False)
 
     def _token_at(self, line: int, column: int) -> int:
+        """The first token of the group drawn at `column` of `line`."""
         line = max(0, min(line, len(self._lines) - 1))
         used = 0
         spans = self._lines[line]
-        for index, text in spans:
-            used += len(text)
+        bounds = self.document.groups.bounds
+        for g, text in spans:
+            used += cell_len(text)
             if used > column:
-                return index
-        return spans[-1][0] if spans else self.cursor
+                return int(bounds[g])
+        return int(bounds[spans[-1][0]]) if spans else self.cursor
 
     def _column_of_cursor(self) -> int:
-        line = int(self._token_line[self.cursor])
+        line = self._line_of(self.cursor)
+        group = int(self.document.groups.group[self.cursor])
         used = 0
-        for index, text in self._lines[line]:
-            if index == self.cursor:
+        for g, text in self._lines[line]:
+            if g == group:
                 return used
-            used += len(text)
+            used += cell_len(text)
         return 0
 
     def action_move(self, delta: int) -> None:
@@ -292,7 +275,7 @@ class DocumentView(ScrollView, can_focus=True):
     def action_line(self, delta: int) -> None:
         if not self._lines:
             return
-        line = int(self._token_line[self.cursor]) + delta
+        line = self._line_of(self.cursor) + delta
         while 0 <= line < len(self._lines) and not self._lines[line]:
             line += delta
         if 0 <= line < len(self._lines):
@@ -302,7 +285,7 @@ class DocumentView(ScrollView, can_focus=True):
         height = max(1, self.scrollable_content_region.height - 1)
         if not self._lines:
             return
-        line = int(self._token_line[self.cursor]) + direction * height
+        line = self._line_of(self.cursor) + direction * height
         line = max(0, min(line, len(self._lines) - 1))
         while 0 < line < len(self._lines) - 1 and not self._lines[line]:
             line += direction

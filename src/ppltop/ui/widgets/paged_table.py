@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
@@ -116,11 +117,13 @@ class PagedTable(ScrollView, can_focus=True):
 
     # -- rendering -------------------------------------------------------------------
     def _format(self, cells: list[str]) -> str:
+        """One row, each cell cut or padded to its column's width in terminal cells (a CJK
+        character takes two)."""
         out = []
         for column, cell in zip(self.columns, cells):
-            cell = cell[: column.width]
-            out.append(cell.rjust(column.width) if column.align == "right"
-                       else cell.ljust(column.width))
+            cell = set_cell_size(cell, min(cell_len(cell), column.width))
+            pad = " " * (column.width - cell_len(cell))
+            out.append(pad + cell if column.align == "right" else cell + pad)
         return " ".join(out)
 
     def render_line(self, y: int) -> Strip:
@@ -133,7 +136,7 @@ class PagedTable(ScrollView, can_focus=True):
                     mark = "▼" if self.descending else "▲"
                 titles.append(c.title + mark)
             style = self.get_component_rich_style("paged-table--header")
-            return Strip([Segment(self._format(titles).ljust(width)[:width], style)])
+            return Strip([Segment(set_cell_size(self._format(titles), width), style)])
         scroll_y = int(self.scroll_offset.y)
         row = scroll_y + y - 1
         if row >= self.row_count:
@@ -144,7 +147,7 @@ class PagedTable(ScrollView, can_focus=True):
         index = row - page_start
         if index >= len(rows):
             return Strip.blank(width)
-        text = self._format(rows[index]).ljust(width)[:width]
+        text = set_cell_size(self._format(rows[index]), width)
         style = (self.get_component_rich_style("paged-table--cursor") if row == self.cursor
                  else Style())
         return Strip([Segment(text, style)])

@@ -1,4 +1,9 @@
-"""The detail panel for the token under the cursor: why was it surprising?"""
+"""The detail panel for the token under the cursor: why was it surprising?
+
+A token that is part of a character (a CJK character or emoji split over byte-level
+tokens) is shown with the whole character, which part of it the token is, its own bytes,
+and the whole character's surprisal as the core summed it.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,36 @@ def prob(logprob: float) -> str:
 def shown(piece: str) -> str:
     """A token's text with its whitespace spelled out, quoted."""
     return repr(piece)
+
+
+def text_lines(doc: Document, position: int) -> list[str]:
+    """The token's text: its group's characters, and for a part of a character, which part
+    and its own bytes."""
+    groups = doc.groups
+    g = int(groups.group[position])
+    part, parts = groups.part(position)
+    lines = [f"text      {shown(groups.text[g])}"
+             + (f"  token {part} of {parts}" if parts > 1 else "")]
+    if parts > 1:
+        lines.append(f"bytes     {groups.raw[position].hex(' ')}")
+    return lines
+
+
+def _id_line(doc: Document, position: int, token_id: int) -> str:
+    mark = ("  (special)" if doc.special[position]
+            else "  (template)" if doc.template[position] else "")
+    return f"id        {token_id}{mark}"
+
+
+def _group_line(doc: Document, position: int) -> list[str]:
+    """For a token of a multi-token group: the whole group's surprisal."""
+    g = int(doc.groups.group[position])
+    part, parts = doc.groups.part(position)
+    bits = float(doc.group_bits[g])
+    if parts == 1 or not math.isfinite(bits):
+        return []
+    word = "character" if len(doc.groups.text[g]) == 1 else "chars    "
+    return [f"{word} {bits:.3f} bits over {parts} tokens"]
 
 
 class TokenDetail(Static):
@@ -55,8 +90,8 @@ def describe_token(doc: Document, position: int, token_texts, label: str = "",
     example = doc.example
     token_id = int(example.tokens[position])
     lines = [
-        f"text      {shown(doc.pieces[position])}",
-        f"id        {token_id}" + ("  (special)" if doc.special[position] else ""),
+        *text_lines(doc, position),
+        _id_line(doc, position, token_id),
         f"position  {position} of {len(doc)} (example {example.index}, line {example.line})",
     ]
     if doc.kind[position] != SCORED or doc.result is None:
@@ -68,6 +103,7 @@ def describe_token(doc: Document, position: int, token_texts, label: str = "",
     lines += [
         f"prob      {prob(logprob)}",
         f"surprisal {-logprob / math.log(2):.3f} bits  {-logprob:.3f} nats",
+        *_group_line(doc, position),
         f"rank      {int(r.rank[row])}",
         f"entropy   {float(r.entropy[row]) / math.log(2):.3f} bits",
         "",
@@ -91,7 +127,7 @@ def _describe_pair(doc: Document, position: int, token_texts, label: str, refere
     lp_a, lp_b = float(a.logprob[row_a]), float(b.logprob[row_b])
     w = 9
     lines = [
-        f"text      {shown(doc.pieces[position])}",
+        *text_lines(doc, position),
         f"id        {token_id}   position {position} of {len(doc)}",
         f"Δ         {(lp_b - lp_a) / math.log(2):+.3f} bits ({label} - {reference})",
         "",
