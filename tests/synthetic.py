@@ -169,6 +169,7 @@ def cjk_events(folder, chat: bool = False, mask_prompt: bool = False):
         top_lp = np.tile(np.log(np.array([0.3, 0.2, 0.1, 0.05, 0.02], np.float32)), (n, 1))
         results.append(ExampleResult(e.index, first, e.tokens[first:].astype(np.int32), logprob,
                                      (0.5 * bits).astype(np.float32) * np.float32(math.log(2)),
-                                     rank, top_ids, top_lp, 4 * n, 0, 0.0, n, 0.0))
+                                     rank, top_ids, top_lp, 4 * n, 0,
+                                     MlxLmPart(np.zeros(n, np.int16), 0.0)))
     loss_sum = float(sum(r.loss_sum for r in results))
     yield BatchScored("base", 0, 1, loss_sum, total, results, total, total, 1.0)
