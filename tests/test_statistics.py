@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import mlx.core as mx
@@ -70,12 +71,12 @@ def test_ppl_is_exp_loss_and_the_interval_brackets_it(handle):
 
 
 def test_bits_per_byte_counts_the_utf8_bytes_of_the_scored_text(handle):
+    """Each record's own bytes: the demo's targets are every token after BOS, and its
+    byte-level tokens hold the text's bytes exactly (BOS and EOS count none)."""
     evaluation, results, s = run(handle)
-    tok = handle.tokenizer
-    n_bytes = 0
-    for example in evaluation.split.examples:
-        text = tok.decode(example.tokens[1:].tolist(), skip_special_tokens=True)
-        n_bytes += len(text.encode("utf-8"))
+    records = [json.loads(line) for line in evaluation.split.path.read_text().splitlines()
+               if line.strip()]
+    n_bytes = sum(len(r["text"].encode("utf-8")) for r in records)
     total_bits = sum(-r.logprob.astype(np.float64).sum() for r in results.values()) / math.log(2)
     assert s.bits_per_byte == pytest.approx(total_bits / n_bytes, rel=1e-6)
 

@@ -161,6 +161,7 @@ class Evaluation:
             raise InputError(f"--reference {cfg.reference}: no such label; "
                              f"choose one of {', '.join(self.labels)}")
         self.forward = SplitForward(self.handle.model)
+        self.texts = TokenTexts(self.handle.tokenizer)
         self._plan_memory()
         self.plan = RunPlan(
             labels=list(self.labels),
@@ -288,7 +289,7 @@ class Evaluation:
         then carries the partial figures.
         """
         plan = self.plan if self.plan is not None else self.prepare()
-        source = DocumentSource(self.split.examples, TokenTexts(self.handle.tokenizer),
+        source = DocumentSource(self.split.examples, self.texts,
                                 self.config.max_seq_length, str(self.split.path))
         yield RunStarted(plan, source)
         for note in self.precision.notes:
@@ -517,14 +518,13 @@ class Evaluation:
         tgt = np.concatenate([t for _, _, t, _ in state.parts]).astype(np.int32)
         kl = (None if state.parts[0][3] is None
               else np.concatenate([k for _, _, _, k in state.parts]).astype(np.float32))
-        text = self.handle.tokenizer.decode(tgt.tolist(), skip_special_tokens=True)
         truncated = (0 if self.config.long_sequences == "window"
                      else truncated_targets(example, self.config.max_seq_length))
         return ExampleResult(
             example=index,
             first=int(first),
             **compact(block, tgt, self._vocab_size()),
-            n_bytes=len(text.encode("utf-8")),
+            n_bytes=self.texts.content_bytes(tgt),
             truncated=truncated,
             mlx_lm=mlx_lm.MlxLmPart.of(state.mlx_lm[0], block.logprob, state.mlx_lm[1]),
             kl=kl,

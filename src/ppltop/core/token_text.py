@@ -106,6 +106,16 @@ class TokenTexts:
                 self._raw[token_id] = self._bytes_of(token_id, piece)
         return [self._raw[i] for i in ids]
 
+    def content_bytes(self, ids) -> int:
+        """UTF-8 bytes of the tokens' text, special tokens left out: the exact bytes of each
+        token where the scheme gives them (half a character counts its own bytes), else the
+        length of the decoded text."""
+        if self.scheme in ("byte-level", "sentencepiece"):
+            raw = self.raw(ids)
+            return sum(len(b) for b, special in zip(raw, self.special_mask(ids)) if not special)
+        return len(self.tokenizer.decode([int(i) for i in ids],
+                                         skip_special_tokens=True).encode("utf-8"))
+
     def special_mask(self, ids) -> np.ndarray:
         return np.isin(np.asarray(ids, dtype=np.int64), self._special_array)
 
