@@ -23,8 +23,11 @@ leaves nothing half-made and a rerun only checks that the products exist. Tests 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -242,8 +245,11 @@ def write_tokenizer(reader, out: Path) -> None:
 def convert_gguf(gguf_path: Path, out: Path) -> None:
     """An mlx-lm float32 model folder from the GGUF file."""
     import mlx.core as mx
-    from gguf import GGUFReader
 
+    try:
+        from gguf import GGUFReader
+    except ImportError:
+        raise Unavailable("the gguf package is not installed (pip install gguf)") from None
     reader = GGUFReader(str(gguf_path))
     tied = not any(t.name == "output.weight" for t in reader.tensors)
     config = llama_config(reader, tied)
@@ -287,7 +293,8 @@ def cast_copy(src: Path, out: Path, dtype_name: str) -> None:
 def quantized_copy(src: Path, out: Path) -> None:
     from mlx_lm import convert
 
-    convert(hf_path=str(src), mlx_path=str(out), quantize=True, q_bits=4, q_group_size=64)
+    with contextlib.redirect_stdout(io.StringIO()):  # its [INFO] lines
+        convert(hf_path=str(src), mlx_path=str(out), quantize=True, q_bits=4, q_group_size=64)
 
 
 def _mlx_env() -> dict:
@@ -306,7 +313,7 @@ def _mlx_env() -> dict:
 
 def train_adapter(model: Path, out: Path) -> None:
     """A LoRA adapter from mlx-lm's own trainer: a few iterations, enough to move the loss."""
-    command = [sys.executable, "-m", "mlx_lm.lora", "--model", str(model), "--train",
+    command = [sys.executable, "-m", "mlx_lm", "lora", "--model", str(model), "--train",
                "--data", str(ADAPTER_DATA), "--adapter-path", str(out), "--iters", "8",
                "--batch-size", "2", "--num-layers", "4", "--max-seq-length", "256",
                "--learning-rate", "2e-4", "--val-batches", "2", "--steps-per-report", "4",
@@ -314,6 +321,11 @@ def train_adapter(model: Path, out: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, env=_mlx_env())
     if done.returncode != 0:
         raise RuntimeError(f"mlx_lm.lora --train failed:\n{done.stdout}{done.stderr}")
+    (out / "train.log").write_text(re.sub(r"\x1b\[[0-9;]*m", "", done.stdout))  # no colours
+    config_file = out / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    config.pop("adapter_path", None)  # the temporary folder's name, wrong once renamed
+    config_file.write_text(json.dumps(config, indent=4))
 
 
 def answer_question(model: Path, out: Path) -> None:
