@@ -165,6 +165,13 @@ def hf_name(gguf_name: str) -> str:
     return f"{_GLOBAL_NAMES[stem]}.{kind}"
 
 
+def _shortest(value) -> float:
+    """A float32 metadata value as the decimal it was written from (1e-05, not 9.99999974e-06)."""
+    import numpy as np
+
+    return float(str(np.float32(value)))
+
+
 def llama_config(reader, tied: bool) -> dict:
     def meta(key):
         return _field(reader, f"llama.{key}")
@@ -177,7 +184,7 @@ def llama_config(reader, tied: bool) -> dict:
         "num_hidden_layers": int(meta("block_count")), "num_attention_heads": heads,
         "num_key_value_heads": int(meta("attention.head_count_kv") or heads),
         "head_dim": hidden // heads, "hidden_act": "silu",
-        "rms_norm_eps": float(meta("attention.layer_norm_rms_epsilon")),
+        "rms_norm_eps": _shortest(meta("attention.layer_norm_rms_epsilon")),
         "rope_theta": float(meta("rope.freq_base") or 10000.0),
         "max_position_embeddings": int(meta("context_length")),
         "vocab_size": int(vocab), "tie_word_embeddings": tied,
