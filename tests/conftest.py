@@ -63,8 +63,24 @@ def mlx_lm_evaluate_loaded(model, tokenizer, data_file: Path, batch_size=4,
                     max_seq_length=max_seq_length)
 
 
-def mlx_lm_lora_test_line(model, data_dir, *flags, adapter=None, timeout: float = 600) -> str:
-    """The `Test loss …, Test ppl ….` line of the real `mlx_lm.lora --test` command.
+MLX_LM_LORA_OBSERVED = """
+import sys
+import mlx_lm.lora as lora
+evaluate = lora.evaluate
+def observed(*args, **kwargs):
+    loss = evaluate(*args, **kwargs)
+    print("EVALUATE", repr(loss), flush=True)
+    return loss
+lora.evaluate = observed
+sys.argv = ["mlx_lm.lora", *sys.argv[1:]]
+lora.main()
+"""
+
+
+def mlx_lm_lora_test(model, data_dir, *flags, adapter=None, timeout: float = 600
+                     ) -> tuple[str, float]:
+    """The real `mlx_lm.lora --test` command: its `Test loss …, Test ppl ….` line, and the
+    loss its `evaluate()` returned at full precision (read by wrapping that one function).
 
     Runs `mlx_lm.lora --model MODEL --data DATA_DIR --test FLAGS...` in a subprocess, with the
     BLAS this session loaded (LD_PRELOAD) so both sides multiply alike. Without `adapter`
@@ -72,17 +88,25 @@ def mlx_lm_lora_test_line(model, data_dir, *flags, adapter=None, timeout: float 
     """
     import os
 
-    command = [sys.executable, "-m", "mlx_lm", "lora", "--model", str(model), "--data",
-               str(data_dir), "--test", "--adapter-path", str(adapter or ""), *map(str, flags)]
+    args = ["--model", str(model), "--data", str(data_dir), "--test", "--adapter-path",
+            str(adapter or ""), *map(str, flags)]
+    command = [sys.executable, "-c", MLX_LM_LORA_OBSERVED, *args]
     env = {**os.environ, **({"LD_PRELOAD": BLAS.path} if BLAS.path else {})}
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                           cwd=SCRATCH, stdin=subprocess.DEVNULL, env=env)
     lines = [line for line in done.stdout.splitlines()
              if re.fullmatch(r"Test loss \S+, Test ppl \S+\.", line)]
-    if done.returncode != 0 or len(lines) != 1:
-        raise AssertionError(f"{' '.join(command)} exited {done.returncode}:\n"
+    losses = [float(line.split()[1]) for line in done.stdout.splitlines()
+              if line.startswith("EVALUATE ")]
+    if done.returncode != 0 or len(lines) != 1 or len(losses) != 1:
+        raise AssertionError(f"mlx_lm.lora {' '.join(args)} exited {done.returncode}:\n"
                              f"{done.stdout}{done.stderr}")
-    return lines[0]
+    return lines[0], losses[0]
+
+
+def mlx_lm_lora_test_line(model, data_dir, *flags, adapter=None, timeout: float = 600) -> str:
+    """The `Test loss …, Test ppl ….` line of the real `mlx_lm.lora --test` command."""
+    return mlx_lm_lora_test(model, data_dir, *flags, adapter=adapter, timeout=timeout)[0]
 
 
 REAL_DATA = Path(__file__).parent / "data" / "real"

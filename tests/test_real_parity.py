@@ -1,6 +1,7 @@
 """On a real pretrained model (SmolLM2-135M-Instruct, 49,152-token byte-level BPE), ppltop's
 `Test loss …, Test ppl ….` line equals the real `mlx_lm.lora --test` line character for
-character, and its mlx-lm loss equals mlx-lm's own `evaluate()` to 1e-6 relative: text,
+character, and its mlx-lm loss equals what mlx-lm's own `evaluate()` returned inside that
+command to 1e-6 relative: text,
 chat with and without --mask-prompt, prompt/completion, Chinese text and chat, a LoRA
 adapter, bfloat16 and 4-bit as stored, a truncating --max-seq-length, batch sizes that do
 and do not divide the set, and two ranks of `mlx.launch`.
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import BLAS, REAL_DATA, mlx_lm_evaluate, mlx_lm_lora_test_line, run_ppltop
+from conftest import BLAS, REAL_DATA, mlx_lm_lora_test, run_ppltop
 from test_distributed import PPLTOP, launch, ring_backend  # noqa: F401 (a fixture)
 
 from ppltop.core.config import EvalConfig
@@ -76,11 +77,9 @@ def test_line_equals_mlx_lm_lora_and_loss_equals_evaluate(case, real_models, han
     data = REAL_DATA / folder
     adapter_path = real_models.lora if adapter else None
     ours = ppltop_figure(real_models, handles, model, data / "test.jsonl", options, adapter)
-    line = mlx_lm_lora_test_line(getattr(real_models, model), data, *mlx_lm_flags(options),
-                                 adapter=adapter_path)
+    line, want = mlx_lm_lora_test(getattr(real_models, model), data, *mlx_lm_flags(options),
+                                  adapter=adapter_path)
     assert ours.mlx_lm.line == line
-    want = mlx_lm_evaluate(getattr(real_models, model), data / "test.jsonl",
-                           adapter=adapter_path, **options)
     assert ours.mlx_lm.loss == pytest.approx(want, rel=1e-6)
 
 
@@ -93,11 +92,9 @@ def test_command_line_prints_mlx_lm_line_and_json_holds_its_loss(real_models, tm
                      "--headless", "--json", str(tmp_path / "out.json"), "--run-dir",
                      str(tmp_path / "run"))
     assert out.returncode == 0, out.stderr
-    line = mlx_lm_lora_test_line(real_models.f32, data, *flags)
+    line, want = mlx_lm_lora_test(real_models.f32, data, *flags)
     assert line in out.stdout.splitlines()
     run = json.loads((tmp_path / "out.json").read_text())["runs"][0]
-    want = mlx_lm_evaluate(real_models.f32, data / "test.jsonl", batch_size=4,
-                           max_seq_length=512)
     assert run["mlx_lm"]["loss"] == pytest.approx(want, rel=1e-6)
     # reopened, the run reports the same line (the figure is replayed from the stored parts)
     reopened = run_ppltop("open", str(tmp_path / "run"), "--headless")
