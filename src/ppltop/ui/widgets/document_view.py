@@ -225,7 +225,7 @@ class DocumentView(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         line_no = int(self.scroll_offset.y) + y
         if self.document is None or line_no >= len(self._lines):
-            return Strip.blank(width)
+            return Strip.blank(width, Style.null())
         doc = self.document
         scale = self._scale_styles()
         unscored = self.get_component_rich_style("document--unscored")
@@ -245,7 +245,7 @@ class DocumentView(ScrollView, can_focus=True):
             if index == self.cursor:
                 style = style + cursor_style
             segments.append(Segment(text, style))
-        return Strip(segments).extend_cell_length(width).crop(0, width)
+        return Strip(segments).extend_cell_length(width, Style.null()).crop(0, width)
 
     # -- cursor -----------------------------------------------------------------------
     def move_to(self, position: int) -> None:

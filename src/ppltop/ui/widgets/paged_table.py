@@ -137,13 +137,13 @@ class PagedTable(ScrollView, can_focus=True):
         scroll_y = int(self.scroll_offset.y)
         row = scroll_y + y - 1
         if row >= self.row_count:
-            return Strip.blank(width)
+            return Strip.blank(width, Style.null())
         visible = max(1, self.size.height - 1)
         page_start = scroll_y
         rows = self._rows(page_start, visible)
         index = row - page_start
         if index >= len(rows):
-            return Strip.blank(width)
+            return Strip.blank(width, Style.null())
         text = self._format(rows[index]).ljust(width)[:width]
         style = (self.get_component_rich_style("paged-table--cursor") if row == self.cursor
                  else Style())
