@@ -140,14 +140,14 @@ def _dashboard_pid(session: str) -> int:
     raise AssertionError("no ppltop process in the pane")
 
 
-def _scoring_in_tmux(tmp_path, batches: int, args: list[str], env: str = ""
-                     ) -> tuple[str, object, object]:
-    """Start ppltop with `args` (and `env`, "VAR=value ...") in a 120x40 tmux session;
-    return (session, run directory, file that gets the exit status) once `batches` batch
-    lines are written."""
+def _scoring_in_tmux(tmp_path, batches: int, args: list[str], env: str = "",
+                     program: str = "-m ppltop") -> tuple[str, object, object]:
+    """Start ppltop (`python program`) with `args` (and `env`, "VAR=value ...") in a 120x40
+    tmux session; return (session, run directory, file that gets the exit status) once
+    `batches` batch lines are written."""
     run_dir, status = tmp_path / "run", tmp_path / "status"
     session = f"ppltop-{uuid.uuid4().hex[:8]}"
-    command = (f"cd {tmp_path} && {env} {sys.executable} -m ppltop {' '.join(args)} "
+    command = (f"cd {tmp_path} && {env} {sys.executable} {program} {' '.join(args)} "
                f"--run-dir {run_dir}; echo $? > {status}; sleep 60")
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
     deadline = time.monotonic() + 120
@@ -285,6 +285,31 @@ def test_a_fault_in_the_dashboard_is_shown_then_one_line_and_status_1(tmp_path):
         after = tmux("capture-pane", "-p", "-t", session, "-S", "-60").replace("\n", "")
         assert after.count("ppltop: scoring stopped in batch 4 of 51 by RuntimeError") == 1
         assert f"continue with: ppltop resume {run_dir}" in after and "Traceback" not in after
+    finally:
+        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
+                       capture_output=True)
+
+
+def test_an_exception_in_the_dashboard_exits_1_with_one_line(tmp_path):
+    """A bug in the UI (here: an action that raises) must not look like success: Textual
+    prints its traceback, ppltop adds one line naming the error, and the status is 1."""
+    driver = tmp_path / "faulty_ui.py"
+    driver.write_text(
+        "import sys\n"
+        "from ppltop.ui.app import PplTopApp\n\n"
+        "def fault(self):\n"
+        "    raise RuntimeError('simulated fault in the dashboard')\n\n"
+        "PplTopApp.action_toggle_x_axis = fault\n"
+        "from ppltop.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+    session, run_dir, status = _scoring_in_tmux(tmp_path, 1, _fault_args(), program=str(driver))
+    try:
+        tmux("send-keys", "-t", session, "x")
+        assert _exit_status(status) == "1"
+        after = tmux("capture-pane", "-p", "-t", session, "-S", "-300").replace("\n", "")
+        line = "ppltop: the dashboard failed: RuntimeError: simulated fault in the dashboard"
+        assert after.count(line) == 1, after
+        assert f"continue with: ppltop resume {run_dir}" in after
     finally:
         subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
                        capture_output=True)

@@ -416,7 +416,7 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
     for event in app.buffer.drain():  # what arrived after the last UI tick
         app.live.apply(event)
     live = app.live
-    if live.error:
+    if live.error or app.crash is not None:
         status = 1
     elif app.stop_signal or not (live.finished and not live.finished.cancelled):
         status = 130
@@ -442,13 +442,13 @@ def _report_dashboard(app, args, detached_pid: int | None) -> None:
 
     live = app.live
     resumable = detached_pid is None and getattr(args, "command", None) != "open"
+    hint = (f"; the run directory keeps every finished batch; continue with: ppltop resume "
+            f"{args.run_dir}") if resumable and getattr(args, "run_dir", None) else ""
     if live.error:
         what = live.error if isinstance(live.exception, ScoringError) \
             else f"scoring stopped by an error: {live.error}"
         print(f"ppltop: {what}", file=sys.stderr)
     if app.stop_signal:
-        hint = (f"; the run directory keeps every finished batch; continue with: ppltop resume "
-                f"{args.run_dir}") if resumable and getattr(args, "run_dir", None) else ""
         print(f"ppltop: stopped by {app.stop_signal}{hint}", file=sys.stderr)
     if live.finished:
         if live.finished.cancelled:
@@ -461,5 +461,10 @@ def _report_dashboard(app, args, detached_pid: int | None) -> None:
     if detached_pid is not None and not (live.finished and not live.finished.cancelled):
         print(f"ppltop: the run goes on in the background (pid {detached_pid}); "
               f"watch it again with: ppltop open {args.run_dir}", file=sys.stderr)
+    if app.crash is not None:  # last, under Textual's traceback and the figures
+        unfinished = hint if not (live.finished and not live.finished.cancelled) else ""
+        first_line = (str(app.crash).strip().splitlines() or [""])[0]
+        print(f"ppltop: the dashboard failed: {type(app.crash).__name__}: {first_line} "
+              f"(traceback above){unfinished}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()

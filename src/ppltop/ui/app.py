@@ -401,6 +401,12 @@ class PplTopApp(App[int]):
                                 partial(self.run_action, binding.action))
 
     @property
+    def crash(self) -> BaseException | None:
+        """The unhandled exception that ended the app, if one did (Textual has printed its
+        traceback on stderr by the time `run` returns); None after a normal exit."""
+        return self._exception if self.return_code else None
+
+    @property
     def finished(self) -> RunFinished | None:
         return self.live.finished
 
