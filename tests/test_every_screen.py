@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import synthetic
+from test_keys_pilot import scored
 from textual.widgets import TabbedContent
 
 from ppltop.themes import builtin_dir, load_themes
@@ -30,15 +31,6 @@ async def _drawn(pilot) -> None:
     assert pilot.app.is_running, "the app stopped while drawing"
 
 
-async def _scored(pilot) -> None:
-    app = pilot.app
-    for _ in range(400):
-        if app.live.index.get("docs-net") and len(app.live.index["docs-net"]):
-            break
-        await pilot.pause(0.02)
-    await pilot.pause(0.2)
-
-
 @pytest.mark.parametrize("theme,no_color", CASES,
                          ids=[f"{t}{'-NO_COLOR' if n else ''}" for t, n in CASES])
 async def test_every_screen_draws(monkeypatch, tmp_path, theme, no_color):
@@ -49,7 +41,7 @@ async def test_every_screen_draws(monkeypatch, tmp_path, theme, no_color):
     app = PplTopApp(lambda: synthetic.document_events(labels=("base", "docs-net")),
                     synthetic.INFO, theme=theme, runs_folder=tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await _scored(pilot)
+        await scored(pilot)
         assert app.no_color is no_color and app.theme == theme
         await _drawn(pilot)
         await pilot.press("v")

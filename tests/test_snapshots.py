@@ -8,13 +8,22 @@ import synthetic
 from ppltop.ui.app import PplTopApp
 
 
-async def _finished(pilot):
-    app = pilot.app
+async def _until(pilot, condition):
+    """Wait for `condition()` (8 s at most), then for the screen to settle."""
     for _ in range(400):
-        if app.live.finished is not None:
+        if condition():
             break
         await pilot.pause(0.02)
     await pilot.pause(0.3)
+
+
+async def _finished(pilot):
+    await _until(pilot, lambda: pilot.app.live.finished is not None)
+
+
+def _scored(app, label: str):
+    """True once `label` has results."""
+    return lambda: bool(app.live.index.get(label) and len(app.live.index[label]))
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
@@ -29,11 +38,7 @@ def test_document_view(snap_compare, mode):
     app = PplTopApp(synthetic.document_events, synthetic.INFO)
 
     async def open_document(pilot):
-        for _ in range(400):
-            if app.live.index.get("base") and len(app.live.index["base"]):
-                break
-            await pilot.pause(0.02)
-        await pilot.pause(0.3)
+        await _until(pilot, _scored(app, "base"))
         await pilot.press("v")
         await pilot.pause(0.2)
         await pilot.press("home", "enter")
@@ -52,11 +57,7 @@ def test_comparison_view(snap_compare):
                     synthetic.INFO)
 
     async def open_comparison(pilot):
-        for _ in range(400):
-            if app.live.index.get("docs-math") and len(app.live.index["docs-math"]):
-                break
-            await pilot.pause(0.02)
-        await pilot.pause(0.3)
+        await _until(pilot, _scored(app, "docs-math"))
         await pilot.press("2")
         await pilot.press("a")
         await pilot.pause(0.5)
@@ -68,3 +69,15 @@ def test_terminal_too_small(snap_compare):
     """Below 80x24 the dashboard gives way to a message with both sizes."""
     app = PplTopApp(synthetic.events, synthetic.INFO)
     assert snap_compare(app, terminal_size=(60, 20), run_before=_finished)
+
+
+def test_help_screen(snap_compare):
+    """The keys of the viewer, then the global ones, at the smallest supported size."""
+    app = PplTopApp(synthetic.document_events, synthetic.INFO)
+
+    async def open_help(pilot):
+        await _until(pilot, _scored(app, "base"))
+        await pilot.press("v", "question_mark")
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=open_help)
