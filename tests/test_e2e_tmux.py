@@ -140,14 +140,14 @@ def _dashboard_pid(session: str) -> int:
     raise AssertionError("no ppltop process in the pane")
 
 
-def _scoring_in_tmux(tmp_path, batches: int, args: list[str], env: str = ""
-                     ) -> tuple[str, object, object]:
-    """Start ppltop with `args` (and `env`, "VAR=value ...") in a 120x40 tmux session;
-    return (session, run directory, file that gets the exit status) once `batches` batch
-    lines are written."""
+def _scoring_in_tmux(tmp_path, batches: int, args: list[str], env: str = "",
+                     program: str = "-m ppltop") -> tuple[str, object, object]:
+    """Start ppltop (`python program`) with `args` (and `env`, "VAR=value ...") in a 120x40
+    tmux session; return (session, run directory, file that gets the exit status) once
+    `batches` batch lines are written."""
     run_dir, status = tmp_path / "run", tmp_path / "status"
     session = f"ppltop-{uuid.uuid4().hex[:8]}"
-    command = (f"cd {tmp_path} && {env} {sys.executable} -m ppltop {' '.join(args)} "
+    command = (f"cd {tmp_path} && {env} {sys.executable} {program} {' '.join(args)} "
                f"--run-dir {run_dir}; echo $? > {status}; sleep 60")
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
     deadline = time.monotonic() + 120
@@ -155,6 +155,14 @@ def _scoring_in_tmux(tmp_path, batches: int, args: list[str], env: str = ""
         assert time.monotonic() < deadline, tmux("capture-pane", "-p", "-t", session)
         time.sleep(0.05)
     return session, run_dir, status
+
+
+def _wait_for_screen(session: str, text: str, timeout: float = 60) -> None:
+    """Wait until `text` is on the pane's screen."""
+    deadline = time.monotonic() + timeout
+    while text not in (screen := tmux("capture-pane", "-p", "-t", session)):
+        assert time.monotonic() < deadline, screen
+        time.sleep(0.2)
 
 
 def _exit_status(status, timeout: float = 30) -> str:
@@ -288,3 +296,73 @@ def test_a_fault_in_the_dashboard_is_shown_then_one_line_and_status_1(tmp_path):
     finally:
         subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
                        capture_output=True)
+
+
+def test_an_exception_in_the_dashboard_exits_1_with_one_line(tmp_path):
+    """A bug in the UI (here: an action that raises) must not look like success: Textual
+    prints its traceback, ppltop adds one line naming the error, and the status is 1."""
+    driver = tmp_path / "faulty_ui.py"
+    driver.write_text(
+        "import sys\n"
+        "from ppltop.ui.app import PplTopApp\n\n"
+        "def fault(self):\n"
+        "    raise RuntimeError('simulated fault in the dashboard')\n\n"
+        "PplTopApp.action_toggle_x_axis = fault\n"
+        "from ppltop.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+    session, run_dir, status = _scoring_in_tmux(tmp_path, 1, _fault_args(), program=str(driver))
+    try:
+        tmux("send-keys", "-t", session, "x")
+        assert _exit_status(status) == "1"
+        after = tmux("capture-pane", "-p", "-t", session, "-S", "-300").replace("\n", "")
+        line = "ppltop: the dashboard failed: RuntimeError: simulated fault in the dashboard"
+        assert after.count(line) == 1, after
+        assert f"continue with: ppltop resume {run_dir}" in after
+    finally:
+        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
+                       capture_output=True)
+
+
+def test_cancel_then_quit_says_how_to_continue(tmp_path):
+    """c stops after the batch in flight; the figures are partial, and the run resumable."""
+    session, run_dir, status = _scoring_in_tmux(tmp_path, 2, _fault_args())
+    try:
+        tmux("send-keys", "-t", session, "c")
+        _wait_for_screen(session, "cancelled: figures are partial")
+        tmux("send-keys", "-t", session, "q")
+        assert _exit_status(status) == "130"
+        after = tmux("capture-pane", "-p", "-t", session, "-S", "-300").replace("\n", "")
+        assert (f"ppltop: cancelled: the figures below are partial; the run directory keeps "
+                f"every finished batch; continue with: ppltop resume {run_dir}") in after
+    finally:
+        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
+                       capture_output=True)
+
+
+def test_quit_on_a_detached_dashboard_exits_0_and_the_run_goes_on(tmp_path):
+    """q leaves the dashboard that watches a --detach run: nothing is interrupted."""
+    import signal
+
+    from ppltop.core.run_store import read_run
+
+    session, run_dir, status = _scoring_in_tmux(tmp_path, 1, [*_fault_args(), "--detach"])
+    pid = None
+    try:
+        _wait_for_screen(session, "Running PPL")
+        tmux("send-keys", "-t", session, "q")
+        assert _exit_status(status) == "0"
+        after = tmux("capture-pane", "-p", "-t", session, "-S", "-300").replace("\n", "")
+        found = re.search(r"ppltop: the run goes on in the background \(pid (\d+)\); watch it "
+                          rf"again with: ppltop open {re.escape(str(run_dir))}", after)
+        assert found, after
+        pid = int(found.group(1))
+        assert _alive(pid) and read_run(run_dir, with_results=False).status == "incomplete"
+    finally:
+        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
+                       capture_output=True)
+        if pid is not None:  # the background run stops after its batch, resumable
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while _alive(pid):
+        assert time.monotonic() < deadline, "the background run did not stop on SIGTERM"
+        time.sleep(0.2)

@@ -8,22 +8,22 @@ import synthetic
 from ppltop.ui.app import PplTopApp
 
 
+async def _until(pilot, condition):
+    """Wait for `condition()` (8 s at most), then for the screen to settle."""
+    for _ in range(400):
+        if condition():
+            break
+        await pilot.pause(0.02)
+    await pilot.pause(0.3)
+
+
 async def _finished(pilot):
-    app = pilot.app
-    for _ in range(400):
-        if app.live.finished is not None:
-            break
-        await pilot.pause(0.02)
-    await pilot.pause(0.3)
+    await _until(pilot, lambda: pilot.app.live.finished is not None)
 
 
-async def _scored(pilot, label: str = "base"):
-    app = pilot.app
-    for _ in range(400):
-        if app.live.index.get(label) and len(app.live.index[label]):
-            break
-        await pilot.pause(0.02)
-    await pilot.pause(0.3)
+def _scored(app, label: str):
+    """True once `label` has results."""
+    return lambda: bool(app.live.index.get(label) and len(app.live.index[label]))
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
@@ -38,7 +38,7 @@ def test_document_view(snap_compare, mode):
     app = PplTopApp(synthetic.document_events, synthetic.INFO)
 
     async def open_document(pilot):
-        await _scored(pilot)
+        await _until(pilot, _scored(app, "base"))
         await pilot.press("v")
         await pilot.pause(0.2)
         await pilot.press("home", "enter")
@@ -57,7 +57,7 @@ def test_comparison_view(snap_compare):
                     synthetic.INFO)
 
     async def open_comparison(pilot):
-        await _scored(pilot, "docs-math")
+        await _until(pilot, _scored(app, "docs-math"))
         await pilot.press("2")
         await pilot.press("a")
         await pilot.pause(0.5)
@@ -71,21 +71,13 @@ def test_terminal_too_small(snap_compare):
     assert snap_compare(app, terminal_size=(60, 20), run_before=_finished)
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
-def test_document_view_chinese(snap_compare, tmp_path, size):
-    """CJK characters split over byte-level tokens: whole characters, aligned and wrapped;
-    the cursor on the second of the three tokens of 字."""
-    app = PplTopApp(lambda: synthetic.cjk_events(tmp_path), synthetic.INFO)
+def test_help_screen(snap_compare):
+    """The keys of the viewer, then the global ones, at the smallest supported size."""
+    app = PplTopApp(synthetic.document_events, synthetic.INFO)
 
-    async def open_document(pilot):
-        from ppltop.ui.screens.document_screen import DocumentScreen
-        from ppltop.ui.widgets.document_view import DocumentView
-
-        await _scored(pilot)
-        app.push_screen(DocumentScreen(app.live, "base", 0))
-        await pilot.pause(0.3)
-        view = app.screen.query_one(DocumentView)
-        view.move_to(int(view.document.groups.bounds[view.document.groups.text.index("字")]) + 1)
+    async def open_help(pilot):
+        await _until(pilot, _scored(app, "base"))
+        await pilot.press("v", "question_mark")
         await pilot.pause(0.3)
 
-    assert snap_compare(app, terminal_size=size, run_before=open_document)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=open_help)

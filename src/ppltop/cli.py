@@ -416,12 +416,14 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
     for event in app.buffer.drain():  # what arrived after the last UI tick
         app.live.apply(event)
     live = app.live
-    if live.error:
+    if live.error or app.crash is not None:
         status = 1
-    elif app.stop_signal or not (live.finished and not live.finished.cancelled):
+    elif app.stop_signal:
         status = 130
+    elif _watching(args, detached_pid) or (live.finished and not live.finished.cancelled):
+        status = 0  # q on a dashboard that only watched a run interrupts nothing
     else:
-        status = 0
+        status = 130
     try:
         _report_dashboard(app, args, detached_pid)
     except OSError:  # the terminal hung up (SIGHUP): nobody to tell, the run dir has it all
@@ -435,24 +437,30 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
     return status
 
 
+def _watching(args, detached_pid: int | None) -> bool:
+    """True when the dashboard follows a run scored by another process (--detach, open)."""
+    return detached_pid is not None or getattr(args, "command", None) == "open"
+
+
 def _report_dashboard(app, args, detached_pid: int | None) -> None:
     """What the dashboard leaves on the terminal: why it stopped, then the figures."""
     from .core.recorder import ScoringError
     from .headless import render_comparison, render_summary
 
     live = app.live
-    resumable = detached_pid is None and getattr(args, "command", None) != "open"
+    resumable = not _watching(args, detached_pid)
+    hint = (f"; the run directory keeps every finished batch; continue with: ppltop resume "
+            f"{args.run_dir}") if resumable and getattr(args, "run_dir", None) else ""
     if live.error:
         what = live.error if isinstance(live.exception, ScoringError) \
             else f"scoring stopped by an error: {live.error}"
         print(f"ppltop: {what}", file=sys.stderr)
     if app.stop_signal:
-        hint = (f"; the run directory keeps every finished batch; continue with: ppltop resume "
-                f"{args.run_dir}") if resumable and getattr(args, "run_dir", None) else ""
         print(f"ppltop: stopped by {app.stop_signal}{hint}", file=sys.stderr)
     if live.finished:
-        if live.finished.cancelled:
-            print("ppltop: cancelled: the figures below are partial")
+        if live.finished.cancelled:  # with the hint once: a signal's or a failure's line has it
+            once = "" if app.stop_signal or app.crash is not None else hint
+            print(f"ppltop: cancelled: the figures below are partial{once}")
         for summary in live.finished.summaries:
             sys.stdout.write(render_summary(summary))
         if live.finished.comparisons:
@@ -461,5 +469,10 @@ def _report_dashboard(app, args, detached_pid: int | None) -> None:
     if detached_pid is not None and not (live.finished and not live.finished.cancelled):
         print(f"ppltop: the run goes on in the background (pid {detached_pid}); "
               f"watch it again with: ppltop open {args.run_dir}", file=sys.stderr)
+    if app.crash is not None:  # last, under Textual's traceback and the figures
+        unfinished = hint if not (live.finished and not live.finished.cancelled) else ""
+        first_line = (str(app.crash).strip().splitlines() or [""])[0]
+        print(f"ppltop: the dashboard failed: {type(app.crash).__name__}: {first_line} "
+              f"(traceback above){unfinished}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -19,10 +19,9 @@ from pathlib import Path
 
 from textual import events
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from ..core.event_buffer import EventBuffer
 from ..core.events import RunFinished
@@ -30,15 +29,18 @@ from ..core.live import LiveRun
 from ..core.worker import ScoringWorker
 from ..hangup import silence_terminal
 from ..themes import DEFAULT_THEME, LoadedThemes, load_themes
+from .keys import APP_BINDINGS, load_keymap  # noqa: F401 (load_keymap: for the command line)
 from .screens.comparison_screen import ComparisonScreen
 from .screens.document_screen import DocumentScreen
 from .screens.error_screen import ErrorScreen
+from .screens.help_screen import HelpScreen
 from .screens.runs_screen import RunsScreen
 from .screens.too_small_screen import TooSmallScreen, too_small
 from .screens.viewer_screen import ViewerScreen
 from .widgets.batch_loss_chart import BatchLossChart
 from .widgets.config_pane import ConfigPane
 from .widgets.event_log import EventLog
+from .widgets.key_footer import KeyFooter
 from .widgets.ppl_panel import PplPanel
 
 STOP_WAIT_S = 5.0
@@ -64,36 +66,7 @@ class PplTopApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "ppltop"
 
-    BINDINGS = [
-        Binding("p", "toggle_pause", "Pause", id="ppltop.pause",
-                tooltip="Pause or resume scoring between batches"),
-        Binding("c", "cancel_run", "Cancel", id="ppltop.cancel",
-                tooltip="Stop scoring after this batch; the figures so far stay, marked partial"),
-        Binding("v", "open_viewer", "Viewer", id="ppltop.viewer",
-                tooltip="Surprisal viewer: examples, worst tokens, loss by token, histograms"),
-        Binding("w", "worst_token", "Worst token", id="ppltop.worst_token",
-                tooltip="Open the single most surprising token of the run"),
-        Binding("a", "open_comparison", "Compare", id="ppltop.compare",
-                tooltip="Compare every model/adapter with the reference, paired"),
-        Binding("R", "open_runs", "Runs", id="ppltop.runs",
-                tooltip="The runs in the run folder; compare two side by side"),
-        Binding("x", "toggle_x_axis", "X axis", id="ppltop.x_axis",
-                tooltip="Batch loss chart: x axis in batches or in tokens"),
-        Binding("t", "next_theme", "Theme", id="ppltop.theme", tooltip="Switch to the next theme"),
-        Binding("s", "save_svg", "Screenshot", id="ppltop.screenshot",
-                tooltip="Save an SVG screenshot of the screen in the current folder"),
-        Binding("question_mark", "toggle_help", "Help", id="ppltop.help",
-                tooltip="Show or hide the keys"),
-        Binding("q", "quit_app", "Quit", id="ppltop.quit",
-                tooltip="Stop the scoring thread cleanly and quit"),
-        Binding("ctrl+c", "interrupt", "Interrupt", show=False, id="ppltop.interrupt",
-                tooltip="As Ctrl-C in headless mode: stop after the batch in flight, keep the "
-                "partial figures, quit with status 130"),
-        *[Binding(str(n), f"activate({n})", f"Activate #{n}", show=False,
-                  id=f"ppltop.activate_{n}",
-                  tooltip=f"Make the #{n} model/adapter active in every pane")
-          for n in range(1, 10)],
-    ]
+    BINDINGS = APP_BINDINGS
 
     def __init__(self, make_events: Callable[[], Iterator], info: dict[str, str], *,
                  request_stop: Callable[[], None] | None = None, refresh_hz: float = 2.0,
@@ -141,7 +114,7 @@ class PplTopApp(App[int]):
             with Vertical(id="right"):
                 yield PplPanel(id="ppl")
                 yield BatchLossChart(id="chart")
-        yield Footer()
+        yield KeyFooter(global_keys=True)
 
     def on_mount(self) -> None:
         if self._keymap:
@@ -218,10 +191,19 @@ class PplTopApp(App[int]):
             self._refresh_view()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """While the terminal is too small, keys that would open a screen do nothing."""
+        """While the terminal is too small, keys that would open a screen do nothing; the
+        chart's key works where the chart is."""
         if self._too_small is not None and action not in ACTIONS_WHEN_TOO_SMALL:
             return False
+        if action == "toggle_x_axis":
+            return self.on_dashboard
         return True
+
+    @property
+    def on_dashboard(self) -> bool:
+        """True while the dashboard is the screen in use (a modal may cover it)."""
+        return next(s for s in reversed(self.screen_stack) if not s.is_modal) \
+            is self.screen_stack[0]
 
     # -- the one channel from the scoring thread ---------------------------------------------
     def drain_events(self) -> None:
@@ -330,23 +312,47 @@ class PplTopApp(App[int]):
             self.screen.active = label
             self.screen.recompute()
 
+    def bring_forward(self, wanted: Callable[[Screen], bool]) -> Screen | None:
+        """The open screen that `wanted` accepts, now on top (the screens above it close),
+        or None: a key that opens a screen opens it once, so screens never stack up."""
+        stack = self.screen_stack
+        found = next((i for i, screen in enumerate(stack) if wanted(screen)), None)
+        if found is None:
+            return None
+        with self.batch_update():
+            for _ in stack[found + 1:]:
+                self.pop_screen()
+        return stack[found]
+
     def action_open_comparison(self) -> None:
         if len(self.live.labels) < 2 or self.live.source is None:
             self.notify("comparison needs a base model and an adapter, or two adapters")
             return
         self._last_compare = time.monotonic()
-        self.push_screen(ComparisonScreen(self.live, self.reference_label, self.active_label,
-                                          self.aliases))
+        screen = self.bring_forward(lambda s: isinstance(s, ComparisonScreen)
+                                    and s.live is self.live)
+        if screen is None:
+            self.push_screen(ComparisonScreen(self.live, self.reference_label,
+                                              self.active_label, self.aliases))
+        else:  # up to date: only the screen on top follows new results
+            screen.active = self.active_label
+            screen.recompute()
 
     def action_open_runs(self) -> None:
-        self.push_screen(RunsScreen(self.runs_folder))
+        if self.bring_forward(lambda s: isinstance(s, RunsScreen)) is None:
+            self.push_screen(RunsScreen(self.runs_folder))
 
     def action_open_viewer(self) -> None:
         label = self.active_label
         if label is None or self.live.source is None:
             self.notify("nothing scored yet")
             return
-        self.push_screen(ViewerScreen(self.live, label))
+        screen = self.bring_forward(lambda s: isinstance(s, ViewerScreen)
+                                    and s.live is self.live)
+        if screen is None:
+            self.push_screen(ViewerScreen(self.live, label))
+        else:  # up to date: only the screen on top follows new results
+            screen.show_label(label)
 
     def action_worst_token(self) -> None:
         label = self.active_label
@@ -355,8 +361,15 @@ class PplTopApp(App[int]):
         if not hits:
             self.notify("nothing scored yet")
             return
-        self.push_screen(DocumentScreen(self.live, label, hits[0].example, hits[0].position,
-                                        reference=self.reference_label))
+        worst = hits[0]
+        screen = self.bring_forward(lambda s: isinstance(s, DocumentScreen)
+                                    and s.live is self.live and s.label == label
+                                    and s.example == worst.example)
+        if screen is None:
+            self.push_screen(DocumentScreen(self.live, label, worst.example, worst.position,
+                                            reference=self.reference_label))
+        else:
+            screen.move_to(worst.position)
 
     def action_toggle_x_axis(self) -> None:
         chart = self.query_one(BatchLossChart)
@@ -374,10 +387,12 @@ class PplTopApp(App[int]):
         self.notify(f"screenshot saved: {path}")
 
     def action_toggle_help(self) -> None:
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
-        else:
-            self.action_show_help_panel()
+        """The help screen for the screen on top (`?` there closes it)."""
+        self.push_screen(HelpScreen(self.screen))
+
+    async def action_quit(self) -> None:
+        """Textual's ctrl+q: the same clean stop as q."""
+        self.action_quit_app()
 
     def action_quit_app(self) -> None:
         self.stop_worker()
@@ -394,11 +409,20 @@ class PplTopApp(App[int]):
         return not worker.is_alive()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The command palette lists every key action, with the binding's description."""
-        yield from super().get_system_commands(screen)
+        """The command palette lists every key action once, with the binding's description:
+        ours replace Textual's theme picker, quit, key panel and screenshot."""
+        ours = {"Theme", "Quit", "Keys", "Screenshot"}
+        yield from (command for command in super().get_system_commands(screen)
+                    if command.title not in ours)
         for binding in self.BINDINGS:
             yield SystemCommand(binding.description, binding.tooltip,
                                 partial(self.run_action, binding.action))
+
+    @property
+    def crash(self) -> BaseException | None:
+        """The unhandled exception that ended the app, if one did (Textual has printed its
+        traceback on stderr by the time `run` returns); None after a normal exit."""
+        return self._exception if self.return_code else None
 
     @property
     def finished(self) -> RunFinished | None:
@@ -409,23 +433,3 @@ class PplTopApp(App[int]):
         from textual.widgets import Digits
 
         return self.query_one("#ppl-digits", Digits).value
-
-
-def load_keymap(path: Path | None = None) -> tuple[dict[str, str], str | None]:
-    """User key map: `<config dir>/ppltop/keymap.toml`, lines `"ppltop.pause" = "space"`.
-
-    Returns (keymap, error line or None).
-    """
-    import tomllib
-
-    from platformdirs import user_config_dir
-
-    path = path or Path(user_config_dir("ppltop")) / "keymap.toml"
-    if not path.is_file():
-        return {}, None
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as e:
-        return {}, f"keymap {path}: {e}"
-    keymap = {k: v for k, v in data.items() if isinstance(v, str)}
-    return keymap, None

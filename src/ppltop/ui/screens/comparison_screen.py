@@ -13,11 +13,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from ...core.compare import Comparison, compare, example_deltas, token_deltas
 from ...core.live import LiveRun
+from ..keys import keys
 from ..token_cells import token_at
+from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable
 from .document_screen import DocumentScreen
 
@@ -39,8 +41,8 @@ class RenameScreen(ModalScreen[str | None]):
     RenameScreen > Vertical { width: 50; height: auto; border: thick $primary;
                               background: $surface; padding: 1 2; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="ppltop.rename.cancel",
-                        tooltip="Keep the current label")]
+    BINDINGS = keys("Screen", Binding("escape", "cancel", "Cancel", id="ppltop.rename.cancel",
+                                      tooltip="Keep the current label"))
 
     def __init__(self, current: str) -> None:
         super().__init__()
@@ -59,15 +61,18 @@ class RenameScreen(ModalScreen[str | None]):
 
 
 class ComparisonScreen(Screen):
+    TITLE = "Comparison"
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="ppltop.compare.back",
-                tooltip="Back to the dashboard"),
-        Binding("f", "set_reference", "Reference", id="ppltop.compare.reference",
-                tooltip="Make the row under the cursor the reference"),
-        Binding("e", "rename", "Rename", id="ppltop.compare.rename",
-                tooltip="Edit the label shown for the row under the cursor"),
-        Binding("ctrl+r", "recompute", "Recompute", id="ppltop.compare.recompute",
-                tooltip="Recompute with the results scored so far"),
+        *keys("Screen",
+              Binding("escape", "app.pop_screen", "Back", id="ppltop.compare.back",
+                      tooltip="Back to the previous screen"),
+              Binding("ctrl+r", "recompute", "Recompute", id="ppltop.compare.recompute",
+                      show=False, tooltip="Recompute with the results scored so far")),
+        *keys("Rows",
+              Binding("f", "set_reference", "Reference", id="ppltop.compare.reference",
+                      tooltip="Make the row under the cursor the reference"),
+              Binding("e", "rename", "Rename", id="ppltop.compare.rename",
+                      tooltip="Edit the label shown for the row under the cursor")),
     ]
 
     DEFAULT_CSS = """
@@ -108,7 +113,7 @@ class ComparisonScreen(Screen):
                              lambda s, c: self._fetch_tokens(self._hurt, s, c), id="hurt")
             yield PagedTable([Column("Δmean", 8), Column("ex", 5), Column("line", 5)],
                              self._fetch_examples, id="examples-delta")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.recompute()

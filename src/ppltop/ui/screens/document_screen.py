@@ -7,10 +7,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from ...core.live import LiveRun
+from ..keys import keys
 from ..widgets.document_view import MODES, DocumentView
+from ..widgets.key_footer import KeyFooter
 from ..widgets.token_detail import TokenDetail
 
 DEFAULT_THRESHOLD_BITS = 8.0
@@ -19,19 +21,24 @@ DEFAULT_THRESHOLD_BITS = 8.0
 class DocumentScreen(Screen):
     """Opened on an example (and optionally a token) of the active label."""
 
+    TITLE = "Document"
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="ppltop.doc.back",
-                tooltip="Back to the previous screen"),
-        Binding("n", "jump(1)", "Next ≥ threshold", id="ppltop.doc.next_surprising",
-                tooltip="Cursor to the next token above the surprisal threshold"),
-        Binding("N", "jump(-1)", "Prev", id="ppltop.doc.prev_surprising",
-                tooltip="Cursor to the previous token above the surprisal threshold"),
-        Binding("plus,equals_sign", "threshold(1)", "Threshold +", id="ppltop.doc.threshold_up",
-                tooltip="Raise the surprisal threshold by one bit"),
-        Binding("minus", "threshold(-1)", "Threshold -", id="ppltop.doc.threshold_down",
-                tooltip="Lower the surprisal threshold by one bit"),
-        Binding("m", "next_mode", "Mode", id="ppltop.doc.mode",
-                tooltip="Color by surprisal, rank bucket or entropy"),
+        *keys("Screen",
+              Binding("escape", "app.pop_screen", "Back", id="ppltop.doc.back",
+                      tooltip="Back to the previous screen"),
+              Binding("m", "next_mode", "Mode", id="ppltop.doc.mode",
+                      tooltip="Color by surprisal, rank bucket, entropy, or the change "
+                      "against the reference (diff)")),
+        *keys("Surprising tokens",
+              Binding("n", "jump(1)", "Next ≥ threshold", id="ppltop.doc.next_surprising",
+                      tooltip="Cursor to the next token above the surprisal threshold"),
+              Binding("N", "jump(-1)", "Prev", id="ppltop.doc.prev_surprising",
+                      tooltip="Cursor to the previous token above the surprisal threshold"),
+              Binding("plus,equals_sign", "threshold(1)", "Threshold +",
+                      id="ppltop.doc.threshold_up", show=False,
+                      tooltip="Raise the surprisal threshold by one bit"),
+              Binding("minus", "threshold(-1)", "Threshold -", id="ppltop.doc.threshold_down",
+                      show=False, tooltip="Lower the surprisal threshold by one bit")),
     ]
 
     DEFAULT_CSS = """
@@ -57,7 +64,7 @@ class DocumentScreen(Screen):
                 yield DocumentView(id="doc-view")
                 yield Static("", id="doc-legend")
             yield TokenDetail(id="doc-detail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.load()
@@ -95,6 +102,10 @@ class DocumentScreen(Screen):
         self.query_one(TokenDetail).show_token(view.document, message.position,
                                                self.live.source.token_texts,
                                                self.label, self.reference)
+
+    def move_to(self, position: int) -> None:
+        """Put the cursor on the token at `position`."""
+        self.query_one(DocumentView).move_to(position)
 
     def action_jump(self, direction: int) -> None:
         view = self.query_one(DocumentView)

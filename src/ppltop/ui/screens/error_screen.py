@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from ..keys import keys
+
 
 class ErrorScreen(ModalScreen[None]):
     """Shows the message; Escape or Enter returns to the dashboard, whose figures remain."""
@@ -25,10 +27,9 @@ class ErrorScreen(ModalScreen[None]):
     ErrorScreen #error-title { color: $error; text-style: bold; }
     """
 
-    BINDINGS = [
-        Binding("escape,enter", "dismiss", "Close", id="ppltop.error.close",
-                tooltip="Close the error panel; the figures scored so far stay on screen"),
-    ]
+    BINDINGS = keys("Screen", Binding(
+        "escape,enter", "dismiss", "Close", id="ppltop.error.close",
+        tooltip="Close the error panel; the figures scored so far stay on screen"))
 
     def __init__(self, message: str) -> None:
         super().__init__()

@@ -12,13 +12,15 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from ...core.events import BatchScored, RunPlan, RunStarted
 from ...core.live import LabelLive, LiveRun
 from ...core.replay import RunFollower
 from ...core.run_store import list_runs, read_run
 from ...core.surprisal import SurprisalIndex
+from ..keys import keys
+from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable
 from .comparison_screen import ComparisonScreen
 
@@ -51,13 +53,17 @@ def merged_live(paths: list[Path]) -> LiveRun:
 
 
 class RunsScreen(Screen):
+    TITLE = "Runs"
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="ppltop.runs.back",
-                tooltip="Back to the dashboard"),
-        Binding("space", "mark", "Mark", id="ppltop.runs.mark",
-                tooltip="Mark the run under the cursor for a side-by-side comparison"),
-        Binding("a", "compare_marked", "Compare marked", id="ppltop.runs.compare",
-                tooltip="Compare the two marked runs (same data) in the comparison view"),
+        *keys("Screen",
+              Binding("escape", "app.pop_screen", "Back", id="ppltop.runs.back",
+                      tooltip="Back to the previous screen")),
+        *keys("Rows",
+              Binding("space", "mark", "Mark", id="ppltop.runs.mark",
+                      tooltip="Mark the run under the cursor for a side-by-side comparison"),
+              Binding("a", "compare_marked", "Compare marked", id="ppltop.runs.compare",
+                      tooltip="Compare the two marked runs (same data) in the comparison "
+                      "view")),
     ]
 
     DEFAULT_CSS = """
@@ -77,7 +83,7 @@ class RunsScreen(Screen):
                           Column("status", 10, align="left"),
                           Column("batches and PPL", 60, align="left")],
                          self._fetch, id="runs")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#runs", PagedTable)

@@ -15,12 +15,14 @@ import numpy as np
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import Input, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from ...core.live import LiveRun
 from ...core.surprisal import SurprisalIndex
+from ..keys import keys
 from ..token_cells import token_alone, token_at
+from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable
 from .document_screen import DocumentScreen
 
@@ -33,14 +35,17 @@ def _num(value: float, digits: int = 3) -> str:
 
 
 class ViewerScreen(Screen):
+    TITLE = "Surprisal viewer"
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="ppltop.viewer.back",
-                tooltip="Back to the dashboard"),
-        Binding("slash", "focus_filter", "Filter", id="ppltop.viewer.filter",
-                tooltip="Filter the examples by text"),
-        Binding("T", "toggle_template", "Template", id="ppltop.viewer.template",
-                tooltip="Leave chat-template tokens (role markers, end of turn) out of the "
-                        "lists, or bring them back"),
+        *keys("Screen",
+              Binding("escape", "app.pop_screen", "Back", id="ppltop.viewer.back",
+                      tooltip="Back to the previous screen"),
+              Binding("slash", "focus_filter", "Filter", id="ppltop.viewer.filter",
+                      tooltip="Filter the examples by text")),
+        *keys("Lists",
+              Binding("T", "toggle_template", "Template", id="ppltop.viewer.template",
+                      tooltip="Leave chat-template tokens (role markers, end of turn) out of "
+                              "the lists, or bring them back")),
     ]
 
     DEFAULT_CSS = """
@@ -89,13 +94,19 @@ class ViewerScreen(Screen):
             with TabPane("Histograms", id="tab-hist"):
                 yield PlotextPlot(id="hist-tokens")
                 yield PlotextPlot(id="hist-examples")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"viewer · {self.label}"
         self._update_template_note()
         self.refresh_data()
         self.query_one("#examples", PagedTable).focus()
+
+    def show_label(self, label: str) -> None:
+        """Show `label`'s lists (another model/adapter, or new results of the same)."""
+        self.label = label
+        self.sub_title = f"viewer · {label}"
+        self.refresh_data()
 
     # -- data --------------------------------------------------------------------------
     def refresh_data(self) -> None:

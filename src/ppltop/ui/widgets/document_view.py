@@ -202,7 +202,7 @@ class DocumentView(ScrollView, can_focus=True):
             self._relayout()
         line_no = int(self.scroll_offset.y) + y
         if self.document is None or line_no >= len(self._lines):
-            return Strip.blank(width)
+            return Strip.blank(width, Style.null())
         groups = self.document.groups
         cursor_group = int(groups.group[self.cursor]) if len(self.document) else -1
         cursor_style = self.get_component_rich_style("document--cursor")
@@ -212,7 +212,7 @@ class DocumentView(ScrollView, can_focus=True):
             if g == cursor_group:
                 style = style + cursor_style
             segments.append(Segment(text, style))
-        return Strip(segments).extend_cell_length(width).crop(0, width)
+        return Strip(segments).extend_cell_length(width, Style.null()).crop(0, width)
 
     def _group_style(self, g: int) -> Style:
         groups = self.document.groups

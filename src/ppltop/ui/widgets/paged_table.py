@@ -19,6 +19,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ..keys import keys
+
 
 @dataclass
 class Column:
@@ -45,24 +47,26 @@ class PagedTable(ScrollView, can_focus=True):
     COMPONENT_CLASSES = {"paged-table--header", "paged-table--cursor"}
 
     BINDINGS = [
-        Binding("up,k", "move(-1)", "Up", show=False, id="ppltop.table.up",
-                tooltip="Previous row"),
-        Binding("down,j", "move(1)", "Down", show=False, id="ppltop.table.down",
-                tooltip="Next row"),
-        Binding("pageup", "page(-1)", "Page up", show=False, id="ppltop.table.page_up",
-                tooltip="Previous page"),
-        Binding("pagedown", "page(1)", "Page down", show=False, id="ppltop.table.page_down",
-                tooltip="Next page"),
-        Binding("home", "jump(0)", "First", show=False, id="ppltop.table.home",
-                tooltip="First row"),
-        Binding("end", "jump(-1)", "Last", show=False, id="ppltop.table.end",
-                tooltip="Last row"),
-        Binding("enter", "select", "Open", id="ppltop.table.open",
-                tooltip="Open the row under the cursor"),
-        Binding("s", "next_sort", "Sort", id="ppltop.table.sort",
-                tooltip="Sort by the next column"),
-        Binding("r", "reverse", "Reverse", id="ppltop.table.reverse",
-                tooltip="Reverse the sort order"),
+        *keys("Move",
+              Binding("up,k", "move(-1)", "Up", show=False, id="ppltop.table.up",
+                      tooltip="Previous row"),
+              Binding("down,j", "move(1)", "Down", show=False, id="ppltop.table.down",
+                      tooltip="Next row"),
+              Binding("pageup", "page(-1)", "Page up", show=False, id="ppltop.table.page_up",
+                      tooltip="Previous page"),
+              Binding("pagedown", "page(1)", "Page down", show=False,
+                      id="ppltop.table.page_down", tooltip="Next page"),
+              Binding("home", "jump(0)", "First", show=False, id="ppltop.table.home",
+                      tooltip="First row"),
+              Binding("end", "jump(-1)", "Last", show=False, id="ppltop.table.end",
+                      tooltip="Last row")),
+        *keys("Rows",
+              Binding("enter", "select", "Open", id="ppltop.table.open",
+                      tooltip="Open the row under the cursor"),
+              Binding("s", "next_sort", "Sort", id="ppltop.table.sort",
+                      tooltip="Sort by the next sortable column"),
+              Binding("r", "reverse", "Reverse", show=False, id="ppltop.table.reverse",
+                      tooltip="Reverse the sort order")),
     ]
 
     class Selected(Message):
@@ -140,17 +144,23 @@ class PagedTable(ScrollView, can_focus=True):
         scroll_y = int(self.scroll_offset.y)
         row = scroll_y + y - 1
         if row >= self.row_count:
-            return Strip.blank(width)
+            return Strip.blank(width, Style.null())
         visible = max(1, self.size.height - 1)
         page_start = scroll_y
         rows = self._rows(page_start, visible)
         index = row - page_start
         if index >= len(rows):
-            return Strip.blank(width)
+            return Strip.blank(width, Style.null())
         text = set_cell_size(self._format(rows[index]), width)
         style = (self.get_component_rich_style("paged-table--cursor") if row == self.cursor
                  else Style())
         return Strip([Segment(text, style)])
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Sorting keys only where a column can be sorted."""
+        if action in ("next_sort", "reverse"):
+            return any(c.key is not None for c in self.columns)
+        return True
 
     # -- movement --------------------------------------------------------------------
     def _visible_rows(self) -> int:
