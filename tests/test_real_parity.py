@@ -41,7 +41,7 @@ CASES = [
     ("bf16-as-stored", "bf16", "zh-text",
      {"batch_size": 2, "test_batches": 1, "max_seq_length": 64}, False),
     ("4bit-as-stored", "q4", "text",
-     {"batch_size": 2, "test_batches": 2, "max_seq_length": 96}, False),
+     {"batch_size": 2, "test_batches": 1, "max_seq_length": 64}, False),
 ]
 
 
