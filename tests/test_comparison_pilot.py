@@ -6,7 +6,6 @@ import pytest
 from test_app_pilot import demo_app, wait_for
 from textual.widgets import Input, Static
 
-from ppltop.core.compare import compare
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
 from ppltop.ui.screens.document_screen import DocumentScreen
 from ppltop.ui.widgets.document_view import DocumentView
@@ -33,10 +32,10 @@ async def test_compare_keys_reference_and_diff_mode(handle):
         engine = {c.label: c for c in app.live.finished.comparisons}
         for label in labels[1:]:
             c = by_label[label]
-            assert c.delta_loss == pytest.approx(engine[label].delta_loss, rel=1e-9)
-            direct = compare(label, app.live.index[label].results, "base",
-                             app.live.index["base"].results, reps=1000)
-            assert c.delta_ci95 == pytest.approx(direct.delta_ci95)
+            # the very figures of the finished run: same interval, same win share
+            assert c.delta_loss == engine[label].delta_loss
+            assert c.delta_ci95 == engine[label].delta_ci95
+            assert c.win_share == engine[label].win_share
         table = screen.query_one("#compare-table", PagedTable)
         rows = table.fetch(0, 3)
         assert [r[1] for r in rows] == [label for label, _ in screen.rows]

@@ -16,6 +16,9 @@ from .results import ExampleResult
 from .stats import safe_exp
 
 BOOTSTRAP_REPS = 2000
+BOOTSTRAP_SEED = 0
+"""One number of repetitions and one seed for every paired interval, so a figure is the
+same on every screen, line and file that shows it."""
 _CHUNK = 200
 
 
@@ -94,7 +97,8 @@ def paired_arrays(candidate: dict[int, ExampleResult], reference: dict[int, Exam
 
 
 def paired_bootstrap(s_c: np.ndarray, s_r: np.ndarray, n: np.ndarray,
-                     reps: int = BOOTSTRAP_REPS, seed: int = 0) -> tuple[float, float]:
+                     reps: int = BOOTSTRAP_REPS, seed: int = BOOTSTRAP_SEED
+                     ) -> tuple[float, float]:
     """95% percentile interval of Δloss = Σs_c/Σn - Σs_r/Σn, resampling examples in pairs."""
     m = len(n)
     if m < 2:
@@ -110,14 +114,29 @@ def paired_bootstrap(s_c: np.ndarray, s_r: np.ndarray, n: np.ndarray,
     return float(lo), float(hi)
 
 
+def resolve_reference(labels: list[str], wanted: str | None = None) -> str:
+    """The label the others are compared with: `--reference` when it names one, else the
+    base model, else the first label. Resolved once per run; every view uses the result."""
+    if wanted in labels:
+        return wanted
+    return "base" if "base" in labels else labels[0]
+
+
+def compare_labels(results: dict[str, dict[int, ExampleResult]], labels: list[str],
+                   reference: str) -> list[Comparison]:
+    """Every label but `reference` against it, in `labels` order: the one computation
+    behind every comparison shown (finished runs, live runs, reopened runs, two runs)."""
+    return [compare(label, results[label], reference, results[reference])
+            for label in labels if label != reference]
+
+
 def compare(label: str, candidate: dict[int, ExampleResult], reference_label: str,
-            reference: dict[int, ExampleResult], reps: int = BOOTSTRAP_REPS,
-            seed: int = 0) -> Comparison:
+            reference: dict[int, ExampleResult]) -> Comparison:
     s_c, s_r, n = paired_arrays(candidate, reference)
     total = n.sum()
     loss_c = s_c.sum() / total if total else math.nan
     loss_r = s_r.sum() / total if total else math.nan
-    lo, hi = paired_bootstrap(s_c, s_r, n, reps, seed)
+    lo, hi = paired_bootstrap(s_c, s_r, n)
     wins = float(np.mean(s_c / n < s_r / n)) if len(n) else math.nan
     significant = bool(math.isfinite(lo) and (hi < 0 or lo > 0))
     return Comparison(label, reference_label, len(n), int(total), loss_c, loss_r,

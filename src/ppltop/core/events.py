@@ -25,6 +25,9 @@ class RunPlan:
     example_tokens: list[int] = field(repr=False, default_factory=list)
     mlx_lm_padding_share: float = float("nan")
     """The same for the file-order batches `mlx_lm.lora --test` feeds its model."""
+    reference: str = ""
+    """The label the others are compared with (`compare.resolve_reference`), resolved once
+    for every view."""
 
     def padding_text(self) -> str:
         """'9.9%, mlx-lm 41%': both padding shares, the second when known."""

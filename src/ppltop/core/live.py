@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .compare import Comparison, compare_labels
 from .document import Document, build_document
 from .recorder import ScoringError
 from .events import BatchScored, DocumentSource, Notice, RunFinished, RunPlan, RunStarted
@@ -159,6 +160,28 @@ class LiveRun:
         self.hide_template = False
         """Chat-template tokens left out of the worst-token lists (see `SurprisalIndex`)."""
         self._template: dict[int, np.ndarray] = {}
+        self._comparisons: tuple[tuple, dict[str, Comparison]] = ((), {})
+
+    @property
+    def reference(self) -> str | None:
+        """The run's reference label, resolved once by the engine (`--reference`)."""
+        if self.plan is None or not self.plan.labels:
+            return None
+        return self.plan.reference or self.plan.labels[0]
+
+    def comparisons(self, reference: str) -> dict[str, Comparison]:
+        """Every other label against `reference` on the examples scored so far: the
+        finished run's own comparisons when they are against it, else the same function on
+        the same data (`compare.compare_labels`), cached until a result arrives."""
+        done = self.finished
+        if done is not None and done.comparisons and done.comparisons[0].reference == reference:
+            return {c.label: c for c in done.comparisons}
+        key = (reference, tuple(len(index) for index in self.index.values()))
+        if self._comparisons[0] != key:
+            results = {label: index.results for label, index in self.index.items()}
+            found = compare_labels(results, list(self.index), reference)
+            self._comparisons = (key, {c.label: c for c in found})
+        return self._comparisons[1]
 
     def _log(self, entry: tuple[str, str]) -> None:
         self.log.append(entry)

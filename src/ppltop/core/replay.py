@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import mlx_lm
-from .compare import compare
+from .compare import compare_labels, resolve_reference
 from .config import EvalConfig
 from .precision import Precision
 from .data import load_split
@@ -76,6 +76,8 @@ class RunFollower:
                     raw = event["plan"]
                     plan = RunPlan(**{k: v for k, v in raw.items()
                                       if k in RunPlan.__dataclass_fields__})
+                    plan.reference = plan.reference or resolve_reference(
+                        plan.labels, self.config.reference)
                     yield RunStarted(plan, source)
                 elif kind == "notice":
                     yield Notice(event["level"], event["message"])
@@ -117,10 +119,7 @@ class RunFollower:
                                precision_note=precision_note,
                                ranks=self.manifest.get("ranks", 1))
                      for label in self.labels]
-        comparisons = []
-        if len(self.labels) > 1:
-            ref = cfg.reference if cfg.reference in self.labels else self.labels[0]
-            comparisons = [compare(label, results[label], ref, results[ref], seed=cfg.seed)
-                           for label in self.labels if label != ref]
+        comparisons = compare_labels(results, self.labels,
+                                     resolve_reference(self.labels, cfg.reference))
         return RunFinished(summaries, bool(event.get("cancelled")), event.get("elapsed_s", 0.0),
                            comparisons, results)

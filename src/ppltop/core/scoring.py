@@ -23,7 +23,7 @@ import numpy as np
 
 from . import memory, mlx_lm, precision, token_stats
 from .batching import Segment, padding_share, plan_batches, segments_for, truncated_targets
-from .compare import compare
+from .compare import compare_labels, resolve_reference
 from .config import EvalConfig
 from .data import Split, load_split
 from .errors import InputError
@@ -173,6 +173,7 @@ class Evaluation:
             data_format=self.split.format,
             padding_share=padding_share(self.batches),
             example_tokens=[len(e.tokens) for e in examples],
+            reference=resolve_reference(self.labels, cfg.reference),
             mlx_lm_padding_share=mlx_lm.padding_share(
                 [len(e.tokens) for e in self.split.examples], cfg.batch_size, cfg.test_batches,
                 cfg.seed, cfg.max_seq_length),
@@ -375,15 +376,10 @@ class Evaluation:
         return 1
 
     def reference_label(self) -> str:
-        wanted = self.config.reference
-        return wanted if wanted in self.labels else self.labels[0]
+        return resolve_reference(self.labels, self.config.reference)
 
     def _compare(self, done: dict) -> list:
-        if len(self.labels) < 2:
-            return []
-        ref = self.reference_label()
-        return [compare(label, done[label], ref, done[ref], seed=self.config.seed)
-                for label in self.labels if label != ref]
+        return compare_labels(done, self.labels, self.reference_label())
 
     def _batch_rows(self, batch: list[Segment]) -> _BatchRows:
         """Inputs of a batch and the (row, column) of every target to score, the same for

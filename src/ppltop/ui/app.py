@@ -213,8 +213,7 @@ class PplTopApp(App[int]):
         for event in events:
             self.live.apply(event)
         if self.reference_label is None and self.live.labels:
-            labels = list(self.live.labels)
-            self.reference_label = "base" if "base" in labels else labels[0]
+            self.reference_label = self.live.reference
         self._redraw()
         self._refresh_view()
 
@@ -308,7 +307,7 @@ class PplTopApp(App[int]):
         label = labels[number - 1]
         self.set_active_label(label)
         self.notify(f"active: {self.aliases.get(label, label)}")
-        if isinstance(self.screen, ComparisonScreen):
+        if isinstance(self.screen, ComparisonScreen) and self.screen.live is self.live:
             self.screen.active = label
             self.screen.recompute()
 

@@ -1,6 +1,6 @@
 """The comparison view: every model/adapter against a reference, paired over the same examples.
 
-Rows are computed by the core (`compare.compare`, a paired bootstrap) from the results
+Rows are the core's comparisons (`LiveRun.comparisons`, one paired bootstrap) of the results
 scored so far, so a partial run compares like with like. Below, the tokens and examples the
 active label improved or hurt most; Enter opens them in the document view's diff mode.
 """
@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, Static
 
-from ...core.compare import Comparison, compare, example_deltas, token_deltas
+from ...core.compare import Comparison, example_deltas, token_deltas
 from ...core.live import LiveRun
 from ..keys import keys
 from ..token_cells import token_at
@@ -23,7 +23,6 @@ from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable
 from .document_screen import DocumentScreen
 
-BOOTSTRAP_REPS = 1000
 LIST_ROWS = 200
 
 
@@ -121,15 +120,8 @@ class ComparisonScreen(Screen):
 
     # -- data ------------------------------------------------------------------------
     def recompute(self) -> None:
-        labels = list(self.live.labels)
-        ref = self.live.index[self.reference].results
-        rows = []
-        for label in labels:
-            if label == self.reference:
-                rows.append((label, None))
-            else:
-                rows.append((label, compare(label, self.live.index[label].results,
-                                            self.reference, ref, reps=BOOTSTRAP_REPS)))
+        found = self.live.comparisons(self.reference)
+        rows = [(label, found.get(label)) for label in self.live.labels]
         self.rows = self._sorted(rows)
         table = self.query_one("#compare-table", PagedTable)
         table.set_row_count(len(self.rows))
@@ -215,14 +207,16 @@ class ComparisonScreen(Screen):
         label = self._cursor_label()
         if label is not None:
             self.reference = label
-            self.app.reference_label = label
+            if self.live is self.app.live:  # another run's screen never sets this run's
+                self.app.reference_label = label
             self.recompute()
 
     def action_activate_row(self) -> None:
         label = self._cursor_label()
         if label is not None:
             self.active = label
-            self.app.set_active_label(label)
+            if self.live is self.app.live:  # another run's labels are not this run's
+                self.app.set_active_label(label)
             self.recompute()
 
     def action_recompute(self) -> None:
