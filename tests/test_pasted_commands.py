@@ -170,6 +170,14 @@ def test_adapter_path_blank_means_no_adapter():
     assert config.features == DataFeatures()
 
 
+def test_config_keys_without_a_value_are_unset(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"model: {demo.MODEL_DIR}\ndata: {demo.DATA_DIR}\nadapter_path:\n"
+                      "batch_size: null\nseed: 3\n")
+    config, _ = _config("-c", str(config), "--seed", "5")
+    assert (config.adapters, config.batch_size, config.seed) == ([], 4, 5)
+
+
 def test_adapter_without_model_is_refused(tmp_path, capsys):
     expected = (f"ppltop: --adapter-path {DOCS_NET}: give --model: an adapter belongs to the "
                 "model it was trained on")

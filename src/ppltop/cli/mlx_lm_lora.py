@@ -144,6 +144,8 @@ def apply_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> I
     data = read_config(args.config)
     data_on_command_line = args.data is not None
     for key, value in data.items():
+        if value is None:  # `key:` with no value: unset, as mlx-lm reads it
+            continue
         if key in CONFIG_KEYS or key in FEATURE_KEYS:
             kind = kinds[CONFIG_KEYS[key]] if key in CONFIG_KEYS else Text()
             try:
