@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_ppltop
+from conftest import mlx_lm_lora_test_line, run_ppltop
 
 from ppltop import demo
 from ppltop.cli import main
@@ -76,7 +76,12 @@ def test_pasted_mlx_lm_lora_command_scores(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     flags = [a for a in training if a.startswith("--")]
     assert _ignored_line(proc.stderr) == f"ppltop: ignored: {', '.join(flags)} (training only)"
-    assert proc.stdout.count("Test loss ") == 2  # base and the adapter, mlx-lm's own line
+    assert proc.stdout.count("Test loss ") == 2  # base and the adapter
+    # the line mlx_lm.lora prints for the same command (less its training flags)
+    line = mlx_lm_lora_test_line(demo.MODEL_DIR, demo.DATA_DIR, "--test-batches", "-1",
+                                 "--batch-size", "4", "--max-seq-length", "2048", "--seed", "0",
+                                 adapter=DOCS_NET)
+    assert proc.stdout.split("== docs-net")[1].splitlines()[1] == line
     summary = json.loads(out.read_text())
     assert summary["model"] == "ppltop-demo/tiny-llama"
     assert [r["label"] for r in summary["runs"]] == ["base", "docs-net"]
