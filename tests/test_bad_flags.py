@@ -59,7 +59,8 @@ def test_numeric_flags_out_of_range():
         line = _refusal(run_ppltop(*(MODEL if args[0] not in ("open", "resume") else []),
                                    *args, "--headless"))
         assert expected in line, (args, line)
-        assert line.endswith("(see ppltop --help)"), line
+        command = f"{args[0]} " if args[0] in ("open", "resume") else ""
+        assert line.endswith(f"(see ppltop {command}--help)"), line
 
 
 def test_flags_that_need_adapters():

@@ -76,3 +76,32 @@ def test_read_records_skips_only_blank_lines(tmp_path):
     f = write(tmp_path / "x.jsonl", '{"a": 1}\n\n{"b": 2}')
     records, lines, warnings = read_records(f)
     assert records == [{"a": 1}, {"b": 2}] and lines == [1, 3] and len(warnings) == 1
+
+
+def test_data_feature_keys_as_mlx_lm_reads_them(tmp_path, handle):
+    """mlx-lm's `prompt_feature`/`completion_feature`/`chat_feature`/`text_feature` config
+    keys rename the record keys; the tokens are those of the default keys."""
+    from ppltop.core.config import DataFeatures, EvalConfig
+
+    renames = [(demo.COMPLETIONS_DATA_DIR, {"prompt": "question", "completion": "answer"}),
+               (demo.CHAT_DATA_DIR, {"messages": "conversation"}),
+               (demo.DATA_DIR, {"text": "body"})]
+    features = DataFeatures(text="body", chat="conversation", prompt="question",
+                            completion="answer")
+    for folder, rename in renames:
+        records = [json.loads(line) for line in (folder / "test.jsonl").read_text().splitlines()]
+        renamed = [{rename.get(k, k): v for k, v in r.items()} for r in records]
+        f = write(tmp_path / f"{folder.name}.jsonl",
+                  "".join(json.dumps(r) + "\n" for r in renamed))
+        mask = folder != demo.DATA_DIR
+        expected = load_split(folder, "test", handle.tokenizer, mask)
+        split = load_split(f, "test", handle.tokenizer, mask, features)
+        assert split.format == expected.format
+        for got, want in zip(split.examples, expected.examples, strict=True):
+            np.testing.assert_array_equal(got.tokens, want.tokens)
+            assert got.offset == want.offset
+        with pytest.raises(InputError, match="record of no known format"):
+            load_split(f, "test", handle.tokenizer, mask)  # the default keys find nothing
+    config = EvalConfig(model=Path("m"), data=Path("d"), features=features)
+    assert EvalConfig(**{**config.to_dict(), "model": Path("m"),
+                         "data": Path("d")}).features == features  # as a manifest reads back

@@ -6,6 +6,26 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+SPLITS = ("test", "valid", "train")
+LONG_SEQUENCES = ("truncate", "window")
+DEQUANTIZE = ("auto", "on", "off")
+DTYPES = ("auto", "model", "float32")
+
+
+@dataclass(frozen=True)
+class DataFeatures:
+    """The record keys of each data format: mlx-lm's `text_feature`, `chat_feature`,
+    `prompt_feature` and `completion_feature` config keys, with its defaults."""
+
+    text: str = "text"
+    chat: str = "messages"
+    prompt: str = "prompt"
+    completion: str = "completion"
+
+    def as_mlx_lm(self) -> dict[str, str]:
+        """As mlx-lm's `create_dataset` reads them from its config."""
+        return {f"{name}_feature": key for name, key in asdict(self).items()}
+
 
 @dataclass
 class EvalConfig:
@@ -20,11 +40,14 @@ class EvalConfig:
     checkpoints: bool = False
     """Score every `*_adapters.safetensors` checkpoint in each adapter folder."""
     split: str = "test"
+    """One of SPLITS: the `<split>.jsonl` of a --data folder."""
     batch_size: int = 4
     max_seq_length: int = 2048
     test_batches: int = -1
     """-1: every batch; N: the N batches `mlx_lm.lora --test-batches N` picks."""
     mask_prompt: bool = False
+    features: DataFeatures = field(default_factory=DataFeatures)
+    """Record keys of the data (mlx-lm's `*_feature` config keys)."""
     seed: int = 0
     """As `mlx_lm.lora --seed` (default 0): the batch order and --test-batches choice."""
     no_base: bool = False
@@ -53,6 +76,10 @@ class EvalConfig:
     log-probs, ~1e-4 nats off at a 50k vocabulary."""
     logits_budget_mb: int = 256
     """Largest block of float32 logits materialized at once (the output projection is chunked)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.features, dict):  # read back from a manifest
+            self.features = DataFeatures(**self.features)
 
     def to_dict(self) -> dict:
         out = asdict(self)

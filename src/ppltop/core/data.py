@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import DataFeatures
 from .errors import InputError
-
-SPLITS = ("test", "valid", "train")
 
 
 @dataclass
@@ -137,17 +136,20 @@ def _parse_line(line: bytes, path: Path, number: int) -> dict:
     return record
 
 
-def detect_format(record: dict, path: Path, line: int) -> str:
+def detect_format(record: dict, path: Path, line: int,
+                  features: DataFeatures = DataFeatures()) -> str:
     """The format mlx-lm would pick for this record, by the same key precedence."""
-    if "prompt" in record and "completion" in record:
+    f = features
+    if f.prompt in record and f.completion in record:
         return "completions"
-    if "messages" in record:
+    if f.chat in record:
         return "chat"
-    if "text" in record:
+    if f.text in record:
         return "text"
     keys = ", ".join(_clip(k, 20) for k in sorted(record)[:6]) or "none"
     raise InputError(f"{path}:{line}: record of no known format (keys: {keys}); use "
-                     '{"text": ...}, {"messages": [...]} or {"prompt": ..., "completion": ...}')
+                     f'{{"{f.text}": ...}}, {{"{f.chat}": [...]}} or '
+                     f'{{"{f.prompt}": ..., "{f.completion}": ...}}')
 
 
 def _is_text(value) -> bool:
@@ -173,23 +175,24 @@ def _kind(record: dict, key: str) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _check_record(record: dict, fmt: str, path: Path, line: int) -> None:
+def _check_record(record: dict, fmt: str, path: Path, line: int,
+                  features: DataFeatures) -> None:
     where = f"{path}:{line}"
     if fmt == "text":
-        if not _is_text(record.get("text")):
-            raise InputError(f'{where}: expected a string "text" like the first record of the '
-                             f'file, got {_kind(record, "text")}')
+        if not _is_text(record.get(features.text)):
+            raise InputError(f'{where}: expected a string "{features.text}" like the first '
+                             f'record of the file, got {_kind(record, features.text)}')
     elif fmt == "completions":
-        for key in ("prompt", "completion"):
+        for key in (features.prompt, features.completion):
             if not _is_text(record.get(key)):
-                raise InputError(f'{where}: expected string "prompt" and "completion" '
-                                 f'like the first record of the file, got {_kind(record, key)} '
-                                 f'for "{key}"')
+                raise InputError(f'{where}: expected string "{features.prompt}" and '
+                                 f'"{features.completion}" like the first record of the file, '
+                                 f'got {_kind(record, key)} for "{key}"')
     else:
-        messages = record.get("messages")
+        messages = record.get(features.chat)
         if not isinstance(messages, list) or not messages:
-            raise InputError(f'{where}: expected a non-empty "messages" list like the first '
-                             f'record, got {_kind(record, "messages")}')
+            raise InputError(f'{where}: expected a non-empty "{features.chat}" list like the '
+                             f'first record, got {_kind(record, features.chat)}')
         for number, m in enumerate(messages, start=1):
             if not (isinstance(m, dict) and _is_text(m.get("role"))
                     and _is_text(m.get("content"))):
@@ -197,14 +200,16 @@ def _check_record(record: dict, fmt: str, path: Path, line: int) -> None:
                                  f"(message {number} does not)")
 
 
-def load_split(data: Path, split: str, tokenizer, mask_prompt: bool) -> Split:
+def load_split(data: Path, split: str, tokenizer, mask_prompt: bool,
+               features: DataFeatures = DataFeatures()) -> Split:
     """Read, validate and tokenize one split with mlx-lm's dataset classes.
 
     One pass, line by line, so the error names the first bad line whatever is wrong with it.
+    `features` are the record keys (mlx-lm's `*_feature` config keys).
     """
     path = resolve_split_file(Path(data), split)
     with _quiet_transformers():
-        return _load_split(path, split, tokenizer, mask_prompt)
+        return _load_split(path, split, tokenizer, mask_prompt, features)
 
 
 @contextmanager
@@ -224,7 +229,8 @@ def _quiet_transformers():
         hf_logging.set_verbosity(previous)
 
 
-def _load_split(path: Path, split: str, tokenizer, mask_prompt: bool) -> Split:
+def _load_split(path: Path, split: str, tokenizer, mask_prompt: bool,
+                features: DataFeatures) -> Split:
     from mlx_lm.tuner.datasets import create_dataset
 
     fmt, dataset, examples, blanks = None, None, [], _Blanks()
@@ -234,13 +240,13 @@ def _load_split(path: Path, split: str, tokenizer, mask_prompt: bool) -> Split:
             continue
         record = _parse_line(line, path, number)
         if fmt is None:
-            fmt = detect_format(record, path, number)
+            fmt = detect_format(record, path, number, features)
             if mask_prompt and fmt == "text":
                 raise InputError(f"--mask-prompt: {path} holds text records, which have no "
                                  "prompt; drop --mask-prompt or use chat or prompt/completion data")
-            dataset = create_dataset([record], tokenizer,
-                                     types.SimpleNamespace(mask_prompt=mask_prompt))
-        _check_record(record, fmt, path, number)
+            dataset = create_dataset([record], tokenizer, types.SimpleNamespace(
+                mask_prompt=mask_prompt, **features.as_mlx_lm()))
+        _check_record(record, fmt, path, number, features)
         try:
             tokens, offset = dataset.process(record)
         except (KeyboardInterrupt, SystemExit):

@@ -16,10 +16,11 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_unflatten
 
+from .config import DEQUANTIZE, DTYPES
 from .errors import InputError
 from .memory import physical_memory
 
-CHOICES = {"--dequantize": ("auto", "on", "off"), "--dtype": ("auto", "model", "float32")}
+CHOICES = {"--dequantize": DEQUANTIZE, "--dtype": DTYPES}
 MEMORY_SHARE = 0.5
 """`auto` converts only when the converted weights take at most this share of the RAM."""
 

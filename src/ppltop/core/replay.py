@@ -58,7 +58,7 @@ class RunFollower:
             raise InputError(f"{self.path}: cannot load the tokenizer of {model} "
                              f"({type(e).__name__}); is the model folder still there?")
         split = load_split(Path(self.manifest["data_file"]), self.config.split, tokenizer,
-                           self.config.mask_prompt)
+                           self.config.mask_prompt, self.config.features)
         return split, DocumentSource(split.examples, TokenTexts(tokenizer),
                                      self.config.max_seq_length, str(split.path))
 

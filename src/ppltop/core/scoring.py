@@ -131,7 +131,8 @@ class Evaluation:
         for adapter in self.adapters:  # fail now, not at batch 1
             self.handle.activate(adapter)
         self.handle.activate(None)
-        self.split = load_split(cfg.data, cfg.split, self.handle.tokenizer, cfg.mask_prompt)
+        self.split = load_split(cfg.data, cfg.split, self.handle.tokenizer, cfg.mask_prompt,
+                                cfg.features)
         examples = mlx_lm.chosen_examples(self.split.examples, cfg)
         self.scored_examples = examples
         segments, self.empty_after_truncation = [], []

@@ -1,61 +1,27 @@
-"""`ppltop open`, `ppltop resume`, `ppltop runs`, and `--detach`: runs as directories."""
+"""Runs as directories: `ppltop runs` lists them, `ppltop open` replays or follows one,
+`ppltop resume` continues one, `--detach` starts one in the background and watches it."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from .cli import _float_arg, _Parser, run_dashboard, run_evaluation, run_headless
+from .score import DEFAULT_RUNS_FOLDER
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="ppltop", description="Work with run directories.")
-    sub = p.add_subparsers(dest="command", required=True)
-    o = sub.add_parser("open", help="show a run directory (finished, or followed live)")
-    o.add_argument("run_dir", type=Path)
-    o.add_argument("--headless", action="store_true", help="print the figures, no dashboard")
-    o.add_argument("--no-follow", action="store_true", help="do not wait for new batches")
-    o.add_argument("--theme", default=None)
-    o.add_argument("--refresh", type=_float_arg("--refresh", 0.2, 30.0), default=2.0)
-    o.add_argument("--json", type=Path, default=None)
-    o.add_argument("--csv", type=Path, default=None)
-    r = sub.add_parser("resume", help="continue an interrupted run where it stopped")
-    r.add_argument("run_dir", type=Path)
-    r.add_argument("--headless", action="store_true")
-    r.add_argument("--theme", default=None)
-    r.add_argument("--refresh", type=_float_arg("--refresh", 0.2, 30.0), default=2.0)
-    r.add_argument("--json", type=Path, default=None)
-    r.add_argument("--csv", type=Path, default=None)
-    r.add_argument("--blas", default=None)
-    ls = sub.add_parser("runs", help="list the runs in a folder")
-    ls.add_argument("folder", type=Path, nargs="?", default=Path("ppltop-runs"))
-    for sp in (o, r, ls):
-        sp.error = p.error  # one line, exit 2
-    return p
+def list_runs(folder: Path | None) -> int:
+    """The runs in `folder` (None: ./ppltop-runs, which need not exist yet)."""
+    from ..core.errors import InputError
+    from ..core.run_store import list_runs as runs_in
 
-
-def main(argv: list[str]) -> int:
-    from .core.errors import InputError
-
-    args = _parser().parse_args(argv)
-    try:
-        if args.command == "runs":
-            return list_runs(args.folder)
-        if args.command == "resume":
-            return resume(args)
-        return open_run(args)
-    except InputError as e:
-        print(f"ppltop: {e}", file=sys.stderr)
-        return 2
-
-
-def list_runs(folder: Path) -> int:
-    from .core.errors import InputError
-    from .core.run_store import list_runs as runs_in
-
+    if folder is None:
+        folder = Path(DEFAULT_RUNS_FOLDER)
+        if not folder.is_dir():
+            print(f"no runs yet: {folder.absolute()} does not exist (ppltop writes its runs "
+                  "there; give another folder with: ppltop runs FOLDER)")
+            return 0
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder; give the folder that holds run directories")
     rows = runs_in(folder)
@@ -70,7 +36,7 @@ def list_runs(folder: Path) -> int:
 
 def _check_unchanged(record, evaluation) -> None:
     """Refuse to resume when the model, an adapter or the data changed since the run began."""
-    from .core.errors import InputError
+    from ..core.errors import InputError
 
     now = evaluation.manifest()
     then = record.manifest
@@ -89,14 +55,15 @@ def _check_unchanged(record, evaluation) -> None:
 
 
 def resume(args) -> int:
-    from .core import blas as blas_mod
+    from ..core import blas as blas_mod
+    from .score import run_evaluation
 
     blas = blas_mod.select(args.blas)  # before anything imports mlx.core
     if blas.notice:
         print(f"ppltop: {blas.notice}", file=sys.stderr)
-    from .core.replay import config_from_manifest
-    from .core.run_store import read_run
-    from .core.scoring import Evaluation
+    from ..core.replay import config_from_manifest
+    from ..core.run_store import read_run
+    from ..core.scoring import Evaluation
 
     record = read_run(args.run_dir)
     config = config_from_manifest(record.manifest)
@@ -112,11 +79,14 @@ def resume(args) -> int:
 
 
 def open_run(args) -> int:
-    from .core.replay import RunFollower
+    from ..core.replay import RunFollower
+    from .score import is_headless, run_headless
 
     follower = RunFollower(args.run_dir, follow=not args.no_follow and not args.headless)
-    if args.headless or not sys.stdout.isatty():
+    if is_headless(args):
         return run_headless(follower.config, args, None, follower.events, follower.stop)
+    from .dashboard import run_dashboard
+
     return run_dashboard(follower.config, args, None, follower.events, follower.stop)
 
 
@@ -125,11 +95,12 @@ def detach(argv: list[str], run_dir: Path, args) -> int:
     its run directory in the dashboard."""
     import time
 
-    from .core.run_store import EVENTS, MANIFEST
+    from ..core.run_store import EVENTS, MANIFEST
+    from .score import is_headless
 
     run_dir.mkdir(parents=True, exist_ok=True)
     child_args = [a for a in argv if a != "--detach"]
-    if "--run-dir" not in child_args:
+    if args.run_dir is None:
         child_args += ["--run-dir", str(run_dir)]
     log = open(run_dir / "ppltop.log", "ab")
     child = subprocess.Popen([sys.executable, "-m", "ppltop", *child_args, "--headless"],
@@ -146,10 +117,11 @@ def detach(argv: list[str], run_dir: Path, args) -> int:
         if time.monotonic() > deadline:
             return 1
         time.sleep(0.2)
-    if args.headless or not sys.stdout.isatty():  # started, not watched
+    if is_headless(args):  # started, not watched
         print(f"ppltop: watch it with: ppltop open {run_dir}")
         return 0
-    from .core.replay import RunFollower
+    from ..core.replay import RunFollower
+    from .dashboard import run_dashboard
 
     args.run_dir = run_dir
     follower = RunFollower(run_dir, follow=True)

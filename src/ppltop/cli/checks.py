@@ -1,0 +1,146 @@
+"""Every check of the command line in one place, each an `InputError` of one line: flags
+that do not go together, outputs that cannot be written, a model id not in the local
+cache; and the score flags turned into the core's `EvalConfig`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ..core.errors import InputError
+
+
+def check_before_loading(args: argparse.Namespace) -> None:
+    """What can be refused from the flags alone, before the BLAS and MLX load."""
+    adapters = [a for a in args.adapters or [] if a is not None]
+    if args.model is None and adapters:
+        raise InputError(f"--adapter-path {adapters[0]}: give --model: an adapter belongs "
+                         "to the model it was trained on")
+    if (args.model is None) != (args.data is None):
+        missing = "--data" if args.data is None else "--model"
+        raise InputError(f"{missing} is missing: give both --model and --data, "
+                         "or neither to run the bundled demo")
+    check_output_files(args)
+
+
+def check_output_files(args: argparse.Namespace) -> None:
+    """--json and --csv must land in a folder that exists and can be written."""
+    for flag, value in (("--json", args.json), ("--csv", args.csv)):
+        if value is None:
+            continue
+        parent = value.expanduser().resolve().parent
+        if not parent.is_dir():
+            raise InputError(f"{flag} {value}: folder {parent} does not exist; create it first")
+        if not os.access(parent, os.W_OK):
+            raise InputError(f"{flag} {value}: folder {parent} is not writable")
+
+
+def make_config(args: argparse.Namespace):
+    """The EvalConfig of the score flags (the bundled demo without --model and --data)."""
+    from ..core.config import DataFeatures, EvalConfig
+
+    adapters = [a for a in args.adapters or [] if a is not None]
+    if args.model is None:
+        from .. import demo
+
+        model, data = demo.MODEL_DIR, demo.DATA_DIR
+        if args.adapters is None:  # `--adapter-path ""` scores the demo model alone
+            adapters = list(demo.ADAPTER_DIRS.values())
+    else:
+        model, data = args.model, args.data
+    config = EvalConfig(
+        model=model, data=data, adapters=adapters, split=args.split,
+        batch_size=args.batch_size, max_seq_length=args.max_seq_length,
+        test_batches=args.test_batches, mask_prompt=args.mask_prompt, seed=args.seed,
+        features=DataFeatures(**args.features), no_base=args.no_base,
+        checkpoints=args.checkpoints, long_sequences=args.long_sequences,
+        reference=args.reference, kl=args.kl, per_token=not args.loss_only,
+        dequantize=args.dequantize, dtype=args.dtype, max_memory=args.max_memory,
+    )
+    check_flag_combinations(config)
+    return config
+
+
+def check_flag_combinations(config) -> None:
+    """Flags that need adapters, refused before anything loads."""
+    if not config.adapters:
+        for flag, on, why in (
+                ("--no-base", config.no_base, "without --adapter-path nothing would be scored"),
+                ("--checkpoints", config.checkpoints,
+                 "needs --adapter-path folders to find checkpoints in"),
+                ("--kl", config.kl, "needs an adapter to compare with the reference")):
+            if on:
+                raise InputError(f"{flag}: {why}; add --adapter-path or drop {flag}")
+    if config.kl and config.no_base and len(config.adapters) == 1 and not config.checkpoints:
+        raise InputError("--kl with --no-base and one adapter: nothing to compare it with; "
+                         "drop --no-base or add another --adapter-path")
+
+
+def looks_like_hub_id(model: Path) -> bool:
+    """`org/name` that is no local path: what mlx-lm would fetch from the Hugging Face Hub."""
+    text = str(model)
+    return (not Path(text).expanduser().exists() and not text.startswith((".", "/", "~"))
+            and text.count("/") == 1 and all(text.split("/")))
+
+
+def check_model_in_cache(model: Path) -> None:
+    """A Hugging Face id must already be in the local cache: ppltop never downloads.
+    Resolved as mlx-lm resolves it, offline (HF_HUB_OFFLINE=1, set by the command line before
+    huggingface_hub loads). Imports mlx: call it after the BLAS is chosen."""
+    if not looks_like_hub_id(model):
+        return  # a local folder, or a path the model loader refuses with its own line
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        from mlx_lm.utils import hf_repo_to_path  # mlx-lm's own patterns of needed files
+    except ImportError:  # an older mlx-lm
+        from huggingface_hub import snapshot_download
+
+        def hf_repo_to_path(repo):
+            return snapshot_download(repo, local_files_only=True)
+    try:
+        hf_repo_to_path(str(model))
+    except (HFValidationError, OSError) as e:  # LocalEntryNotFoundError is a FileNotFoundError
+        partial = "only partly " if type(e).__name__ == "IncompleteSnapshotError" else "not "
+        raise InputError(f"{model}: {partial}in the local Hugging Face cache; download it "
+                         f"first with `huggingface-cli download {model}` (or `hf download`), "
+                         "or give a local folder")
+
+
+def check_run_dir(run_dir: Path | None, overwrite: bool) -> None:
+    """Refuse a run directory that holds a run (unless --overwrite) or cannot be written,
+    before the model loads. None: the default under ./ppltop-runs/."""
+    from ..run.score import DEFAULT_RUNS_FOLDER
+
+    manifest = "manifest.json"  # run_store.MANIFEST; run_store imports numpy, not yet wanted
+    flag = f"--run-dir {run_dir}" if run_dir is not None else \
+        f"run directory ./{DEFAULT_RUNS_FOLDER}"
+    path = Path(run_dir if run_dir is not None else DEFAULT_RUNS_FOLDER).expanduser().absolute()
+    if path.is_file():
+        raise InputError(f"{flag}: is a file; give a folder (it is created if missing)")
+    if run_dir is not None and (path / manifest).exists() and not overwrite:
+        raise InputError(f"{flag}: already holds a run; continue it with `ppltop resume "
+                         f"{run_dir}`, replace it with --overwrite, or choose another --run-dir")
+    existing = next((p for p in [path, *path.parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise InputError(f"{flag}: cannot write there ({existing} is a file, not a folder); "
+                         "choose another --run-dir")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{flag}: cannot write there (folder {existing} is not writable); "
+                         "choose a writable --run-dir")
+
+
+def theme_warning(args: argparse.Namespace) -> str | None:
+    """--theme names no theme, and no dashboard will say so: the warning line, else None."""
+    from ..run.score import is_headless
+
+    if not getattr(args, "theme", None) or not is_headless(args):
+        return None
+    from ..themes import load_themes
+
+    names = list(load_themes().themes)
+    if args.theme in names:
+        return None
+    return (f"warning: --theme {args.theme}: no such theme (known: {', '.join(names)}); "
+            "themes apply only to the dashboard")

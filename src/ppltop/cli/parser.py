@@ -1,0 +1,163 @@
+"""The one argparse tree: `ppltop` scores (no subcommand), `open`, `resume` and `runs` work
+with run directories. Flags shared by several commands are declared once, in parent parsers;
+defaults and choices come from `core.config`. Nothing here imports mlx."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import __version__
+from ..core.config import DEQUANTIZE, DTYPES, LONG_SEQUENCES, SPLITS, EvalConfig
+from .arg_types import Number, OneLineParser, PathValue, Size, WholeNumber
+from .mlx_lm_lora import add_mlx_lm_flags
+
+COMMANDS = ("open", "resume", "runs")
+DEFAULTS = EvalConfig(model=Path(), data=Path())
+"""The config's defaults, shown in --help and filled in after `-c FILE` is read."""
+DEFAULTED_LATER = ("batch_size", "max_seq_length", "test_batches", "mask_prompt", "seed")
+"""Flags an mlx-lm config file may set: None when not given, so that the file can fill them,
+then the config's default (model, data and adapters stay None: the demo's)."""
+
+
+def _parent() -> argparse.ArgumentParser:
+    return OneLineParser(add_help=False)
+
+
+def _display_flags() -> argparse.ArgumentParser:
+    """How a run is shown and what it leaves behind: score, open, resume."""
+    p = _parent()
+    g = p.add_argument_group("display and outputs")
+    g.add_argument("--headless", action="store_true",
+                   help="no dashboard: progress lines on stderr, figures on stdout "
+                   "(also when stdout is not a terminal)")
+    g.add_argument("--theme", metavar="NAME", default=None,
+                   help="dashboard theme (ppltop-dark, ppltop-light, ppltop-high-contrast, "
+                   "ppltop-mono, or a user theme); NO_COLOR picks ppltop-mono")
+    g.add_argument("--refresh", type=Number("--refresh", 0.2, 30.0), default=2.0,
+                   metavar="HZ", help="dashboard redraws per second at most (default 2)")
+    g.add_argument("--json", type=Path, metavar="FILE", help="write the summary as JSON")
+    g.add_argument("--csv", type=Path, metavar="FILE",
+                   help="write the summary as CSV (one row per model/adapter)")
+    return p
+
+
+def _blas_flag() -> argparse.ArgumentParser:
+    """The CPU BLAS, chosen before MLX loads: score and resume."""
+    p = _parent()
+    p.add_argument("--blas", metavar="auto|bundled|PATH", default=None,
+                   help="CPU BLAS for MLX on Linux: auto (default: MKL or OpenBLAS if "
+                   "found), bundled (MLX's own, slow), or a library path; also $PPLTOP_BLAS")
+    return p
+
+
+def _score_flags() -> argparse.ArgumentParser:
+    """What to score and how: the flags of `mlx_lm.lora --test`, then ppltop's own."""
+    d = DEFAULTS
+    p = _parent()
+    g = p.add_argument_group("what to score (as mlx_lm.lora --test)")
+    g.add_argument("--model", type=PathValue(), metavar="PATH",
+                   help="model folder, or a Hugging Face id already in the local cache "
+                   "(default: the bundled demo)")
+    g.add_argument("--adapter-path", type=PathValue(blank_is_none=True), action="append",
+                   default=None, dest="adapters", metavar="PATH",
+                   help='adapter folder; repeat to compare several; "" for none, as mlx-lm')
+    g.add_argument("--data", type=PathValue(), metavar="PATH",
+                   help="folder with train/valid/test.jsonl, or one .jsonl file")
+    g.add_argument("--batch-size", type=WholeNumber("--batch-size", 1), metavar="N",
+                   help=f"rows per batch (default {d.batch_size})")
+    g.add_argument("--max-seq-length", type=WholeNumber("--max-seq-length", 2), metavar="N",
+                   help=f"longer examples are truncated, as mlx-lm (default {d.max_seq_length})")
+    g.add_argument("--test-batches", type=WholeNumber("--test-batches", 1, (-1,)), metavar="N",
+                   help=f"-1: all; N: the N batches mlx_lm.lora --test-batches N scores "
+                   f"(default {d.test_batches})")
+    g.add_argument("--mask-prompt", action="store_true", default=None,
+                   help="do not score prompt tokens (chat and prompt/completion data)")
+    g.add_argument("--seed", type=WholeNumber("--seed", 0, maximum=2**32 - 1), metavar="N",
+                   help=f"as mlx_lm.lora --seed (default {d.seed}; numpy's range, 0 to 2**32-1)")
+    add_mlx_lm_flags(p)
+    g = p.add_argument_group("ppltop's scoring flags")
+    g.add_argument("--split", choices=SPLITS, default=d.split,
+                   help=f"which file of a --data folder (default {d.split})")
+    g.add_argument("--checkpoints", action="store_true",
+                   help="score every *_adapters.safetensors checkpoint in each adapter folder")
+    g.add_argument("--no-base", action="store_true",
+                   help="with adapters, do not score the base model")
+    g.add_argument("--reference", metavar="LABEL", default=d.reference,
+                   help="label the others are compared with (default: base, else the first)")
+    g.add_argument("--kl", action="store_true",
+                   help="per-token KL divergence of each adapter's prediction from the "
+                   "reference's, computed on the fly")
+    g.add_argument("--long-sequences", choices=LONG_SEQUENCES, default=d.long_sequences,
+                   help="truncate at --max-seq-length (as mlx-lm) or score whole in "
+                   "overlapping windows (stride half the window)")
+    g.add_argument("--loss-only", action="store_true",
+                   help="skip per-token statistics (entropy, rank, top-5)")
+    g.add_argument("--dequantize", choices=DEQUANTIZE, default=d.dequantize,
+                   help="turn quantized layers into float ones before scoring; auto: on the "
+                   "CPU backend, when they fit in half the RAM (quantized matmuls are slow there)")
+    g.add_argument("--dtype", choices=DTYPES, default=d.dtype,
+                   help="compute dtype; auto: float32 on the CPU backend when it fits in half "
+                   "the RAM (half-precision matmuls are slow there), the stored dtype on a GPU")
+    g.add_argument("--max-memory", type=Size("--max-memory"), default=d.max_memory,
+                   metavar="SIZE", help="peak memory a batch may take, weights included "
+                   "(e.g. 8G); larger batches run in micro-batches with the same figures "
+                   "(default: 70%% of the RAM, or of the GPU's working set)")
+    g = p.add_argument_group("run directory")
+    g.add_argument("--run-dir", type=Path, metavar="DIR", default=None,
+                   help="where the run is written (default: ./ppltop-runs/<time>-<model>)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace a run already in --run-dir")
+    g.add_argument("--detach", action="store_true",
+                   help="score in a background process that survives the terminal; the "
+                   "dashboard watches its run directory")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    display, blas = _display_flags(), _blas_flag()
+    p = OneLineParser(
+        prog="ppltop", parents=[_score_flags(), display, blas],
+        usage="ppltop [FLAGS]                  score (see the flags below)\n"
+        "       ppltop open|resume RUN_DIR [FLAGS]\n       ppltop runs [FOLDER]",
+        description="Test loss and perplexity of MLX models and LoRA adapters, token by token. "
+        "With no subcommand, scores (with no --model/--data, the bundled demo model and its "
+        "two adapters); flags mirror mlx_lm.lora --test, so its command lines can be pasted.")
+    p.add_argument("--version", action="version", version=f"ppltop {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", prog="ppltop",
+                           title="commands (flags go after the command)")
+    o = sub.add_parser("open", parents=[display], help="show a run directory (finished, or "
+                       "followed live while it is written)",
+                       description="Show a run directory: the dashboard, or its figures with "
+                       "--headless. Loads only the tokenizer and the data, not the model.")
+    o.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory")
+    o.add_argument("--no-follow", action="store_true", help="do not wait for new batches")
+    r = sub.add_parser("resume", parents=[display, blas],
+                       help="continue an interrupted run where it stopped",
+                       description="Continue an interrupted run: read back every complete "
+                       "batch, score the rest. Refused if the model, an adapter or the data "
+                       "changed since the run started.")
+    r.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run directory to continue")
+    ls = sub.add_parser("runs", help="list the runs in a folder (default ./ppltop-runs)",
+                        description="List the run directories in a folder with their status "
+                        "and figures.")
+    ls.add_argument("folder", type=Path, nargs="?", default=None, metavar="FOLDER",
+                    help="the folder that holds run directories (default ./ppltop-runs)")
+    return p
+
+
+def parse(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """The tree and the parsed flags; a usage error exits with one line and status 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is not None and argv[0] != args.command:  # score flags before `open`
+        parser.error(f"flags go after the command: ppltop {args.command} ... "
+                     f"(not before it: {argv[0]})")
+    return parser, args
+
+
+def fill_defaults(args: argparse.Namespace) -> None:
+    """The config's defaults for what neither the command line nor `-c FILE` gave."""
+    for dest in DEFAULTED_LATER:
+        if getattr(args, dest) is None:
+            setattr(args, dest, getattr(DEFAULTS, dest))

@@ -1,0 +1,118 @@
+"""A run under the dashboard: the app on the events, then what it leaves on the terminal."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def short_path(path, room: int = 32) -> str:
+    """A path that fits the config pane: its tail, with an ellipsis when cut."""
+    text = str(path)
+    return text if len(text) <= room else "…" + text[-(room - 1):]
+
+
+def describe_config(config, blas) -> dict[str, str]:
+    """The config pane's lines."""
+    from importlib.metadata import version
+
+    import mlx.core as mx
+
+    adapters = ", ".join(Path(a).name for a in config.adapters) or "none"
+    return {
+        "model": short_path(config.model),
+        "adapters": adapters + (" (no base)" if config.no_base and config.adapters else ""),
+        "data": f"{short_path(config.data)} [{config.split}]",
+        "batch size": str(config.batch_size),
+        "max seq length": f"{config.max_seq_length} ({config.long_sequences})",
+        "mask prompt": "yes" if config.mask_prompt else "no",
+        "device": f"{mx.default_device().type.name} · BLAS {blas.short() if blas else '?'}",
+        "versions": f"mlx {version('mlx')} · mlx-lm {version('mlx-lm')}",
+    }
+
+
+def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | None = None
+                  ) -> int:
+    # Low frame rate and no animations for SSH: read by Textual when it is imported.
+    os.environ.setdefault("TEXTUAL_FPS", "15")
+    os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+    from ..themes import initial_theme, load_themes
+    from ..ui.app import PplTopApp, load_keymap
+    from .outputs import write_outputs
+
+    themes = load_themes()
+    keymap, keymap_error = load_keymap()
+    notices = [n for n in (blas.notice if blas else None, keymap_error,
+                           *getattr(args, "notices", ())) if n]
+    app = PplTopApp(make_events, describe_config(config, blas),
+                    request_stop=cancel, refresh_hz=args.refresh,
+                    theme=initial_theme(args.theme, themes), themes=themes, keymap=keymap,
+                    startup_notices=notices,
+                    runs_folder=Path(args.run_dir).parent if getattr(args, "run_dir", None)
+                    else None, handle_signals=True)
+    app.run()
+    stopped = app.stop_worker()
+    for event in app.buffer.drain():  # what arrived after the last UI tick
+        app.live.apply(event)
+    live = app.live
+    if live.error or app.crash is not None:
+        status = 1
+    elif app.stop_signal:
+        status = 130
+    elif _watching(args, detached_pid) or (live.finished and not live.finished.cancelled):
+        status = 0  # q on a dashboard that only watched a run interrupts nothing
+    else:
+        status = 130
+    try:
+        _report_dashboard(app, args, detached_pid)
+    except OSError:  # the terminal hung up (SIGHUP): nobody to tell, the run dir has it all
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            os.dup2(devnull, stream.fileno())
+    if live.finished:
+        write_outputs(args, config, live.finished, blas)
+    if not stopped:  # a batch still computing: leave without waiting for it
+        os._exit(status)
+    return status
+
+
+def _watching(args, detached_pid: int | None) -> bool:
+    """True when the dashboard follows a run scored by another process (--detach, open)."""
+    return detached_pid is not None or getattr(args, "command", None) == "open"
+
+
+def _report_dashboard(app, args, detached_pid: int | None) -> None:
+    """What the dashboard leaves on the terminal: why it stopped, then the figures."""
+    from ..core.recorder import ScoringError
+    from ..headless import render_comparison, render_summary
+
+    live = app.live
+    resumable = not _watching(args, detached_pid)
+    hint = (f"; the run directory keeps every finished batch; continue with: ppltop resume "
+            f"{args.run_dir}") if resumable and getattr(args, "run_dir", None) else ""
+    if live.error:
+        what = live.error if isinstance(live.exception, ScoringError) \
+            else f"scoring stopped by an error: {live.error}"
+        print(f"ppltop: {what}", file=sys.stderr)
+    if app.stop_signal:
+        print(f"ppltop: stopped by {app.stop_signal}{hint}", file=sys.stderr)
+    if live.finished:
+        if live.finished.cancelled:  # with the hint once: a signal's or a failure's line has it
+            once = "" if app.stop_signal or app.crash is not None else hint
+            print(f"ppltop: cancelled: the figures below are partial{once}")
+        for summary in live.finished.summaries:
+            sys.stdout.write(render_summary(summary))
+        if live.finished.comparisons:
+            sys.stdout.write(render_comparison(live.finished.summaries,
+                                               live.finished.comparisons))
+    if detached_pid is not None and not (live.finished and not live.finished.cancelled):
+        print(f"ppltop: the run goes on in the background (pid {detached_pid}); "
+              f"watch it again with: ppltop open {args.run_dir}", file=sys.stderr)
+    if app.crash is not None:  # last, under Textual's traceback and the figures
+        unfinished = hint if not (live.finished and not live.finished.cancelled) else ""
+        first_line = (str(app.crash).strip().splitlines() or [""])[0]
+        print(f"ppltop: the dashboard failed: {type(app.crash).__name__}: {first_line} "
+              f"(traceback above){unfinished}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()

@@ -1,0 +1,98 @@
+"""One evaluation in this process: prepare it, open its run directory, then score headless
+(progress on stderr, figures on stdout, Ctrl-C stops after the batch) or under the dashboard."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_RUNS_FOLDER = "ppltop-runs"
+"""Where runs go unless --run-dir says otherwise (relative to the working folder)."""
+
+
+def default_run_dir(model: Path) -> Path:
+    name = Path(str(model)).name or "model"
+    return Path(DEFAULT_RUNS_FOLDER) / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
+
+
+def is_headless(args) -> bool:
+    """No dashboard: asked for, or stdout is not a terminal."""
+    return bool(getattr(args, "headless", False)) or not sys.stdout.isatty()
+
+
+def run_evaluation(evaluation, args, blas, run_dir: Path, resume: bool = False) -> int:
+    """Prepare, open the run directory, then score headless or under the dashboard."""
+    from ..core.distributed import expected_size
+    from ..core.errors import InputError
+    from ..core.recorder import recorded
+    from ..core.run_store import RunWriter
+
+    if resume and expected_size() > 1:  # every rank would write the same run directory
+        raise InputError("ppltop resume runs in one process: start it without mlx.launch "
+                         "(the figures are the same)")
+    if evaluation.plan is None:
+        if sys.stderr.isatty():  # a progress hint for people, not for logs
+            print("ppltop: loading model and data ...", file=sys.stderr, flush=True)
+        evaluation.prepare()  # bad input fails here with one line, before anything is written
+    writer = RunWriter(run_dir, evaluation.manifest(blas), resume=resume,
+                       overwrite=getattr(args, "overwrite", False))
+    print(f"ppltop: run directory {run_dir}", file=sys.stderr, flush=True)
+
+    def make_events():
+        return recorded(evaluation.events(), writer)
+
+    args.run_dir = run_dir
+    if is_headless(args):
+        return run_headless(evaluation.config, args, blas, make_events, evaluation.cancel)
+    from .dashboard import run_dashboard
+
+    return run_dashboard(evaluation.config, args, blas, make_events, evaluation.cancel)
+
+
+def run_headless(config, args, blas, make_events, cancel) -> int:
+    from ..core.events import RunFinished
+    from ..core.recorder import ScoringError
+    from ..headless import HeadlessPrinter
+    from .outputs import write_outputs
+
+    printer = HeadlessPrinter(config, blas, out=sys.stdout, err=sys.stderr)
+    interrupts = []
+
+    def on_signal(signum, frame):
+        interrupts.append(signum)
+        if len(interrupts) > 1 and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        cancel()
+        if signum == signal.SIGHUP:  # the terminal is gone; files and pipes still get the figures
+            from ..hangup import silence_terminal
+
+            silence_terminal()
+        print("ppltop: stopping after this batch (Ctrl-C again to quit now; "
+              "the run stays resumable)", file=sys.stderr, flush=True)
+
+    stops = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # under nohup: keep ignoring it
+        stops.append(signal.SIGHUP)
+    previous = {sig: signal.signal(sig, on_signal) for sig in stops}
+    finished = None
+    try:
+        for event in make_events():
+            printer.handle(event)
+            if isinstance(event, RunFinished):
+                finished = event
+    except KeyboardInterrupt:
+        print("ppltop: interrupted; the run directory keeps every finished batch", file=sys.stderr)
+        return 130
+    except ScoringError as e:
+        print(f"ppltop: {e}", file=sys.stderr)
+        return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if finished is not None:
+        write_outputs(args, config, finished, blas)
+    if finished is not None and finished.cancelled:
+        return 130
+    return 0
