@@ -7,7 +7,7 @@ import time
 from typing import TextIO
 
 from .core.events import BatchScored, Notice, RunFinished, RunStarted
-from .core.live import ScoringRate
+from .core.live import LabelLive, ScoringRate
 from .core.stats import format_duration
 from .core.summary import RunSummary
 
@@ -27,14 +27,16 @@ class HeadlessPrinter:
         self.err = err
         self.interval_s = interval_s
         self._last_print = -math.inf
-        self._running: dict[str, list[float]] = {}
+        self._running: dict[str, LabelLive] = {}
+        """The dashboard's own running figures per label (non-finite examples left out)."""
         self._plan = None
         self._rate = ScoringRate()
 
     def handle(self, event) -> None:
         if isinstance(event, RunStarted):
             self._plan = plan = event.plan
-            self._running = {label: [0.0, 0] for label in plan.labels}
+            self._running = {label: LabelLive(label, plan.targets_per_label)
+                             for label in plan.labels}
             blas = f" · BLAS {self.blas.describe()}" if self.blas else ""
             print(f"ppltop: {plan.n_examples} examples ({plan.data_format}) from "
                   f"{plan.split_path}, {plan.targets_per_label:,} targets, {plan.n_batches} "
@@ -45,9 +47,7 @@ class HeadlessPrinter:
             print(f"ppltop: {event.level}: {event.message}", file=self.err, flush=True)
         elif isinstance(event, BatchScored):
             self._rate.note(event)
-            acc = self._running[event.label]
-            acc[0] += event.loss_sum
-            acc[1] += event.n_tokens
+            self._running[event.label].add(event)
             last_label = event.label == self._plan.labels[-1]
             now = time.monotonic()
             finished = event.batch + 1 == event.n_batches
@@ -63,9 +63,10 @@ class HeadlessPrinter:
         rate = self._rate.rate(done, event.elapsed_s)
         eta = (total - done) / rate if rate and rate > 0 else float("nan")
         parts = []
-        for label, (loss_sum, n) in self._running.items():
-            loss = loss_sum / n if n else float("nan")
-            parts.append(f"{label} loss {loss:.4f} ppl {math.exp(loss):.3f}")
+        for label, live in self._running.items():
+            left_out = (f" ({live.nonfinite_examples} non-finite left out)"
+                        if live.nonfinite_examples else "")
+            parts.append(f"{label} loss {live.loss:.4f} ppl {live.ppl:.3f}{left_out}")
         print(f"[{event.batch + 1}/{event.n_batches}] " + " | ".join(parts)
               + f" | {rate:,.0f} tok/s | ETA {format_duration(eta)}", file=self.err, flush=True)
 

@@ -29,13 +29,19 @@ from .results import ExampleResult
 SUMMARY_FIELDS = ("label", "adapter", "loss", "ppl", "ppl_ci95_low", "ppl_ci95_high",
                   "stderr_loss", "tokens", "examples", "bits_per_token", "bits_per_byte",
                   "tokens_per_s", "mlx_lm_loss", "mlx_lm_ppl", "mlx_lm_tokens",
-                  "dropped_examples", "pad_targets", "complete")
+                  "dropped_examples", "pad_targets", "complete", "reference", "delta_loss",
+                  "delta_ci95_low", "delta_ci95_high", "win_share", "significant")
 
 
-def summary_rows(summaries) -> list[dict]:
+def summary_rows(summaries, comparisons=()) -> list[dict]:
+    """One row per label; with comparisons, each label's against the reference (the
+    engine's own objects: the same figures as the printout and the JSON)."""
+    against = {c.label: c for c in comparisons}
+    reference = comparisons[0].reference if comparisons else ""
     rows = []
     for s in summaries:
         f = s.mlx_lm
+        c = against.get(s.label)
         rows.append({
             "label": s.label, "adapter": s.adapter or "", "loss": s.loss, "ppl": s.ppl,
             "ppl_ci95_low": s.ppl_ci95[0], "ppl_ci95_high": s.ppl_ci95[1],
@@ -46,15 +52,19 @@ def summary_rows(summaries) -> list[dict]:
             "mlx_lm_tokens": f.tokens if f else 0,
             "dropped_examples": f.dropped_examples if f else 0,
             "pad_targets": f.pad_targets if f else 0, "complete": s.complete,
+            "reference": reference,
+            "delta_loss": c.delta_loss if c else "", "delta_ci95_low": c.delta_ci95[0] if c else "",
+            "delta_ci95_high": c.delta_ci95[1] if c else "", "win_share": c.win_share if c else "",
+            "significant": c.significant if c else "",
         })
     return rows
 
 
-def write_summary_csv(path: Path, summaries) -> None:
+def write_summary_csv(path: Path, summaries, comparisons=()) -> None:
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=SUMMARY_FIELDS)
         writer.writeheader()
-        writer.writerows(summary_rows(summaries))
+        writer.writerows(summary_rows(summaries, comparisons))
 
 
 def write_examples_csv(path: Path, results: dict[str, dict[int, ExampleResult]],
@@ -130,12 +140,12 @@ def write_tokens_npz(path: Path, by_example: dict[int, ExampleResult], examples=
 
 
 def export_run(folder: Path, summaries, results: dict[str, dict[int, ExampleResult]],
-               lines: dict[int, int], source=None) -> list[Path]:
+               lines: dict[int, int], source=None, comparisons=()) -> list[Path]:
     """summary.csv, examples.csv and tokens-<label>.npz into `folder`; with the run's
     `DocumentSource`, the tokens' exact bytes too, and pieces.npz."""
     folder.mkdir(parents=True, exist_ok=True)
     written = [folder / "summary.csv", folder / "examples.csv"]
-    write_summary_csv(written[0], summaries)
+    write_summary_csv(written[0], summaries, comparisons)
     write_examples_csv(written[1], results, lines)
     examples = source.examples if source is not None else None
     texts = source.token_texts if source is not None else None

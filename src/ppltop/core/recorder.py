@@ -64,7 +64,8 @@ def recorded(events: Iterator, writer: RunWriter) -> Iterator:
                                "summaries": [s.to_dict() for s in event.summaries],
                                "comparisons": [c.to_dict() for c in event.comparisons]})
                 try:
-                    export_run(writer.path, event.summaries, event.results, lines, source)
+                    export_run(writer.path, event.summaries, event.results, lines, source,
+                               event.comparisons)
                 except OSError as e:  # a full disk at the very end: the run itself is whole
                     yield Notice("warning", f"could not write the exports (summary.csv, "
                                  f"examples.csv, tokens-*.npz) to {writer.path} ({e.strerror}); "

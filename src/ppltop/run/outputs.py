@@ -47,4 +47,4 @@ def write_outputs(args, config, finished, blas) -> None:
     if getattr(args, "csv", None) is not None:
         from ..core.export import write_summary_csv
 
-        write_summary_csv(args.csv.expanduser(), finished.summaries)
+        write_summary_csv(args.csv.expanduser(), finished.summaries, finished.comparisons)
