@@ -129,3 +129,20 @@ async def test_the_palette_lists_one_entry_per_label_by_its_name(tmp_path):
         titles = [c.title for c in app.get_system_commands(app.screen)]
         activate = [t for t in titles if t.startswith("Activate")]
         assert activate == ["Activate base", "Activate docs-net"]
+
+
+async def test_every_figure_column_names_its_unit_and_by_token_keeps_one(tmp_path):
+    """Losses in nats (as mlx-lm), per-token surprisal in bits, the unit in every header."""
+    app = two_label_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_screen(pilot, "viewer")
+        titles = {table.id: [c.title for c in table.columns]
+                  for table in app.screen.query(PagedTable)}
+        assert titles["examples"][3:6] == ["mean nats", "total nats", "worst bits"]
+        assert titles["worst"][0] == "bits"
+        assert titles["groups"][2:4] == ["mean bits", "total bits"]
+        table = app.screen.query_one("#groups", PagedTable)
+        group = app.live.index["base"].by_token(count=1)[0]
+        row = table.fetch(0, 1)[0]
+        assert row[3] == f"{group.total_bits:.1f}"
+        assert abs(group.total_bits - group.mean_bits * group.count) < 1e-6 * group.total_bits

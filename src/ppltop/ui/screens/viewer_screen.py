@@ -6,6 +6,7 @@ a character is shown with the whole character and its part (`'中' 2/2`); `T` le
 chat template's tokens out of the lists or brings them back (left out by default for chat
 data scored with --mask-prompt). `[` and `]` switch tabs; `/` filters the list of the tab in
 view (examples by their text, tokens by the token as shown), each tab keeping its own filter.
+Units: losses in nats (as mlx-lm), per-token surprisal in bits; every header names its unit.
 """
 
 from __future__ import annotations
@@ -90,8 +91,9 @@ class ViewerScreen(Screen):
             with TabPane("Examples", id="tab-examples"):
                 yield PagedTable(
                     [Column("#", 6, "index"), Column("line", 6), Column("tokens", 7, "tokens"),
-                     Column("mean", 7, "mean_loss"), Column("total", 9, "total_loss"),
-                     Column("worst", 7, "worst_bits"), Column("worst token", 24, align="left")],
+                     Column("mean nats", 9, "mean_loss"), Column("total nats", 10, "total_loss"),
+                     Column("worst bits", 10, "worst_bits"),
+                     Column("worst token", 24, align="left")],
                     self._fetch_examples, sort_key="mean_loss", id="examples")
             with TabPane("Worst tokens", id="tab-worst"):
                 yield Static("", classes="template-note")
@@ -103,7 +105,7 @@ class ViewerScreen(Screen):
                 yield Static("", classes="template-note")
                 yield PagedTable(
                     [Column("token", 28, align="left"), Column("count", 8, "count"),
-                     Column("mean bits", 9, "mean_bits"), Column("total nats", 11, "total_loss"),
+                     Column("mean bits", 9, "mean_bits"), Column("total bits", 11, "total_loss"),
                      Column("share", 7)],
                     self._fetch_groups, sort_key="total_loss", id="groups")
             with TabPane("Histograms", id="tab-hist"):
@@ -193,7 +195,7 @@ class ViewerScreen(Screen):
 
     def _fetch_groups(self, start: int, count: int) -> list[list[str]]:
         return [[self._piece(g.token_id), str(g.count), _num(g.mean_bits, 2),
-                 _num(g.total_loss, 1), f"{g.total_loss / self._total_loss:.1%}"]
+                 _num(g.total_bits, 1), f"{g.total_loss / self._total_loss:.1%}"]
                 for g in self._groups[start:start + count]]
 
     def _plot_histograms(self) -> None:
