@@ -397,6 +397,7 @@ class PplTopApp(App[int]):
             return
         current = self._theme_names.index(self.theme) if self.theme in self._theme_names else -1
         self.theme = self._theme_names[(current + 1) % len(self._theme_names)]
+        self.query_one(BatchLossChart).replot(self.live)  # the label colors are the theme's
 
     def action_save_svg(self) -> None:
         path = self.save_screenshot(path=str(Path.cwd()))

@@ -22,6 +22,7 @@ from textual_plotext import PlotextPlot
 
 from ...core.live import LiveRun
 from ...core.surprisal import SurprisalIndex
+from ..chart_ticks import set_ticks
 from ..keys import keys
 from ..token_cells import token_alone, token_at
 from ..widgets.filter_input import FilterInput
@@ -211,6 +212,8 @@ class ViewerScreen(Screen):
             if len(counts):
                 centers = ((edges[:-1] + edges[1:]) / 2).tolist()
                 plt.bar(centers, counts.tolist(), width=0.9 * float(edges[1] - edges[0]))
+                set_ticks(plt, [float(edges[0]), float(edges[-1])], [0, *counts.tolist()],
+                          integer_y=True)
             plot.refresh()
 
     # -- events ------------------------------------------------------------------------
