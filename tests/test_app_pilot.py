@@ -125,7 +125,10 @@ async def test_palette_lists_the_actions_and_keymaps_override_keys():
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for binding in PplTopApp.BINDINGS:
             assert binding.id and binding.tooltip
-            assert binding.description in titles
+            if binding.action.startswith("activate("):  # one entry per label instead
+                continue
+            if app.check_action(binding.action, ()) is not False:  # p, c: not once over
+                assert binding.description in titles
         await wait_for(pilot, lambda: app.live.finished is not None, timeout=10)
         await pilot.press("t")
         assert app.theme != "ppltop-dark"

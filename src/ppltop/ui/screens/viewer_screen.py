@@ -213,7 +213,7 @@ class ViewerScreen(Screen):
                 centers = ((edges[:-1] + edges[1:]) / 2).tolist()
                 plt.bar(centers, counts.tolist(), width=0.9 * float(edges[1] - edges[0]))
                 set_ticks(plt, [float(edges[0]), float(edges[-1])], [0, *counts.tolist()],
-                          integer_y=True)
+                          integer_y=True, size=plot.content_size)
             plot.refresh()
 
     # -- events ------------------------------------------------------------------------

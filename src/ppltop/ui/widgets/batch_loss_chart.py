@@ -25,9 +25,14 @@ class BatchLossChart(PlotextPlot):
         super().__init__(**kwargs)
         self.border_title = "Batch loss"
         self.x_axis = "batches"
+        self._live: LiveRun | None = None
 
     def toggle_x_axis(self) -> None:
         self.x_axis = "tokens" if self.x_axis == "batches" else "batches"
+
+    def on_resize(self) -> None:
+        if self._live is not None:  # the ticks are thinned for the plot's size
+            self.replot(self._live)
 
     def label_colors(self, count: int) -> list[str]:
         """One color per label, from the theme's label palette (`$label-0` ...), in order."""
@@ -42,6 +47,7 @@ class BatchLossChart(PlotextPlot):
         """Copy the series (the scorer never touches them, but deques change size) and plot.
 
         The legend is the border's subtitle, outside the plot, so it never hides data."""
+        self._live = live
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -61,7 +67,7 @@ class BatchLossChart(PlotextPlot):
             xs += x
             ys += batch + running
             legend.append(f"[{color}]━[/] {escape(label)}")
-        set_ticks(plt, xs, ys, integer_x=True)
+        set_ticks(plt, xs, ys, integer_x=True, size=self.content_size)
         # the x axis is named under the plot; the subtitle tells the labels apart
         what = "dots: batch, line: running mean"
         self.border_subtitle = " ".join(legend) + " · " + what if len(legend) > 1 else what
