@@ -107,6 +107,8 @@ class PplTopApp(App[int]):
         self.watching = watching
         """The run is scored by another process (`ppltop open`, --detach): p and c would
         pause or cancel nothing here."""
+        self._scoring_shown = True
+        """Whether the footer was last drawn with p and c (this process scoring the run)."""
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -223,11 +225,11 @@ class PplTopApp(App[int]):
         events = self.buffer.drain()
         if not events:
             return
-        scoring = self.scoring_here
         for event in events:
             self.live.apply(event)
-        if scoring != self.scoring_here:
-            self.refresh_bindings()  # p and c leave the footer once the run is over
+        if self._scoring_shown != self.scoring_here:  # the thread may end before its last event
+            self._scoring_shown = self.scoring_here  # is drained: compare with what is shown
+            self.screen.refresh_bindings()  # p and c leave the footer once the run is over
         if self.reference_label is None and self.live.labels:
             labels = list(self.live.labels)
             self.reference_label = "base" if "base" in labels else labels[0]
