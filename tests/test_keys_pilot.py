@@ -104,7 +104,7 @@ async def test_screenshot_key_saves_on_a_screen_where_s_sorts(tmp_path, monkeypa
 
 
 async def test_help_screen_is_generated_from_the_bindings(tmp_path):
-    app = two_label_app(tmp_path, keymap={"ppltop.pause": "space"})
+    app = two_label_app(tmp_path, keymap={"ppltop.worst_token": "space"})
     async with app.run_test(size=(120, 40)) as pilot:
         await open_screen(pilot, "document")
         await pilot.press("question_mark")
@@ -117,8 +117,9 @@ async def test_help_screen_is_generated_from_the_bindings(tmp_path):
         for binding in DocumentScreen.BINDINGS:  # the screen's keys, before the global ones
             assert on_screen < text.index(binding.description) < everywhere
         assert "Prev token / Next token" in text  # the document view's own keys
-        pause = next(line for line in text.splitlines() if "Pause" in line)
-        assert pause.split()[0] == "space"  # after the user's key map
+        worst = next(line for line in text.splitlines() if "Worst" in line)
+        assert worst.split()[0] == "space"  # after the user's key map
+        assert "Pause" not in text, "the run is over: p would pause nothing"
         assert "1-9" in text and "Activate #N" in text
         assert "Open the single most surprising token of the run" in text
         assert "x axis" not in text.lower(), "the chart's key does nothing here"

@@ -2,9 +2,10 @@
 
 Built-in themes ship as package data (`ppltop/themes`, the repo's top-level `themes/`);
 user themes are read from `<user config dir>/ppltop/themes/*.toml`. A broken file is
-collected as one error line and skipped, never a crash. The surprisal scale and the diff
-colors become theme variables (`$surprisal-0` ... `$surprisal-N`, `$diff-better`,
-`$diff-worse`), so widgets never hold a hex color.
+collected as one error line and skipped, never a crash. The surprisal scale, the diff
+colors and the charts' label colors become theme variables (`$surprisal-0` ...
+`$surprisal-N`, `$diff-better`, `$diff-worse`, `$label-0` ... `$label-N`), so widgets never
+hold a hex color.
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ def parse_theme(text: str, source: str) -> tuple[Theme, list[str]]:
     if (not isinstance(scale, list) or len(scale) < 2
             or not all(isinstance(c, str) and _HEX.match(c) for c in scale)):
         raise ValueError("needs [surprisal] scale = a list of at least two #rrggbb colors")
+    label_colors = data.get("labels", {}).get("colors")
+    if (not isinstance(label_colors, list) or len(label_colors) < 2
+            or not all(isinstance(c, str) and _HEX.match(c) for c in label_colors)):
+        raise ValueError("needs [labels] colors = a list of at least two #rrggbb colors, "
+                         "one per model/adapter in the charts")
     diff = data.get("diff", {})
     for key in ("better", "worse"):
         if not isinstance(diff.get(key), str) or not _HEX.match(diff[key]):
@@ -73,6 +79,7 @@ def parse_theme(text: str, source: str) -> tuple[Theme, list[str]]:
     variables = {f"surprisal-{i}": c for i, c in enumerate(scale)}
     variables["diff-better"] = diff["better"]
     variables["diff-worse"] = diff["worse"]
+    variables.update({f"label-{i}": c for i, c in enumerate(label_colors)})
     theme = Theme(name=name.strip(), dark=bool(data.get("dark", True)), variables=variables,
                   **colors)
     return theme, list(scale)

@@ -103,6 +103,21 @@ class Document:
     def scored_positions(self) -> np.ndarray:
         return np.nonzero(self.row >= 0)[0]
 
+    def next_change(self, position: int, threshold_bits: float,
+                    forward: bool = True) -> int | None:
+        """Position of the next (or previous) token whose surprisal moved by at least
+        `threshold_bits` against the reference (None: no reference, or no such token)."""
+        delta = self.delta_bits
+        if delta is None:
+            return None
+        with np.errstate(invalid="ignore"):
+            hits = np.nonzero(np.abs(delta) >= threshold_bits)[0]  # NaN: not scored by both
+        if forward:
+            later = hits[hits > position]
+            return int(later[0]) if later.size else None
+        earlier = hits[hits < position]
+        return int(earlier[-1]) if earlier.size else None
+
 
 def build_document(example: Example, result: ExampleResult | None, token_texts,
                    max_seq_length: int, reference: ExampleResult | None = None) -> Document:

@@ -83,6 +83,8 @@ class TokenAggregate:
     mean_bits: float
     total_loss: float
     """Nats contributed to the run's total loss."""
+    total_bits: float = math.nan
+    """The same, in bits: the summed surprisal of the token's occurrences."""
 
 
 class SurprisalIndex:
@@ -221,7 +223,8 @@ class SurprisalIndex:
                "count": n[present].astype(np.float64)}[sort]
         order = present[np.argsort(-key, kind="stable")][:count]
         return [TokenAggregate(int(t), int(n[t]), float(total_bits[t] / n[t]),
-                               float(total_bits[t] * LN2)) for t in order]
+                               float(total_bits[t] * LN2), float(total_bits[t]))
+                for t in order]
 
     def histograms(self, bins: int = 30) -> tuple[tuple, tuple]:
         """(per-token surprisal histogram, per-example mean loss histogram): (counts, edges)."""

@@ -2,7 +2,9 @@
 
 MLX streams belong to the thread that made them: a loop run off the main thread without
 its own stream fails with "There is no Stream(cpu, 0) in current thread". The worker
-hands every event to one callback; pause and cancel take effect between batches.
+hands every event to one callback; pause and cancel take effect between batches: a batch
+yields one BatchScored per label, and a pause waits until the last label's has gone out, so
+every model/adapter stops at the same batch.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 
-from .events import Event
+from .events import BatchScored, Event, RunStarted
 
 
 class ScoringWorker(threading.Thread):
@@ -61,10 +63,14 @@ class ScoringWorker(threading.Thread):
         try:
             with mx.stream(stream):
                 events = self._make_events()
+                last_label: str | None = None
                 try:
                     for event in events:
                         self._on_event(event)
-                        self._running.wait()
+                        if isinstance(event, RunStarted) and event.plan.labels:
+                            last_label = event.plan.labels[-1]
+                        if not _mid_batch(event, last_label):
+                            self._running.wait()
                         if self._cancel.is_set() and self._request_stop is None:
                             break
                 finally:
@@ -75,3 +81,10 @@ class ScoringWorker(threading.Thread):
             self.error = exc
             if self._on_error is not None:
                 self._on_error(exc)
+
+
+def _mid_batch(event: Event, last_label: str | None) -> bool:
+    """True after a label's BatchScored when labels of the same batch are still to come:
+    a pause there would stop the base model a batch ahead of its adapters."""
+    return isinstance(event, BatchScored) and last_label is not None \
+        and event.label != last_label

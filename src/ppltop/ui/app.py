@@ -73,7 +73,8 @@ class PplTopApp(App[int]):
                  theme: str | None = None, themes: LoadedThemes | None = None,
                  keymap: dict[str, str] | None = None,
                  startup_notices: list[str] | None = None,
-                 runs_folder: Path | None = None, handle_signals: bool = False) -> None:
+                 runs_folder: Path | None = None, handle_signals: bool = False,
+                 watching: bool = False) -> None:
         super().__init__()
         self._make_events = make_events
         self._request_stop = request_stop
@@ -103,6 +104,11 @@ class PplTopApp(App[int]):
         self.stop_signal: str | None = None
         """The name of the signal that stopped the dashboard (SIGINT, SIGTERM, SIGHUP)."""
         self._too_small: TooSmallScreen | None = None
+        self.watching = watching
+        """The run is scored by another process (`ppltop open`, --detach): p and c would
+        pause or cancel nothing here."""
+        self._scoring_shown = True
+        """Whether the footer was last drawn with p and c (this process scoring the run)."""
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -197,7 +203,16 @@ class PplTopApp(App[int]):
             return False
         if action == "toggle_x_axis":
             return self.on_dashboard
+        if action in ("toggle_pause", "cancel_run"):
+            return self.scoring_here
         return True
+
+    @property
+    def scoring_here(self) -> bool:
+        """True while this process scores the run: pause and cancel have something to do."""
+        worker = self.worker_thread
+        return not (self.watching or self.live.finished or self.live.error
+                    or worker is None or not worker.is_alive())
 
     @property
     def on_dashboard(self) -> bool:
@@ -212,6 +227,9 @@ class PplTopApp(App[int]):
             return
         for event in events:
             self.live.apply(event)
+        if self._scoring_shown != self.scoring_here:  # the thread may end before its last event
+            self._scoring_shown = self.scoring_here  # is drained: compare with what is shown
+            self.screen.refresh_bindings()  # p and c leave the footer once the run is over
         if self.reference_label is None and self.live.labels:
             self.reference_label = self.live.reference
         self._redraw()
@@ -380,6 +398,7 @@ class PplTopApp(App[int]):
             return
         current = self._theme_names.index(self.theme) if self.theme in self._theme_names else -1
         self.theme = self._theme_names[(current + 1) % len(self._theme_names)]
+        self.query_one(BatchLossChart).replot(self.live)  # the label colors are the theme's
 
     def action_save_svg(self) -> None:
         path = self.save_screenshot(path=str(Path.cwd()))
@@ -414,8 +433,17 @@ class PplTopApp(App[int]):
         yield from (command for command in super().get_system_commands(screen)
                     if command.title not in ours)
         for binding in self.BINDINGS:
+            if binding.action.startswith("activate("):
+                continue  # one entry per label below, by its name, not #1 to #9
+            if self.check_action(binding.action, ()) is False:
+                continue
             yield SystemCommand(binding.description, binding.tooltip,
                                 partial(self.run_action, binding.action))
+        for number, label in enumerate(self.live.labels, 1):
+            name = self.aliases.get(label, label)
+            yield SystemCommand(f"Activate {name}",
+                                f"Make {name} (#{number}) active in every pane",
+                                partial(self.action_activate, number))
 
     @property
     def crash(self) -> BaseException | None:

@@ -31,9 +31,11 @@ class DocumentScreen(Screen):
                       "against the reference (diff)")),
         *keys("Surprising tokens",
               Binding("n", "jump(1)", "Next ≥ threshold", id="ppltop.doc.next_surprising",
-                      tooltip="Cursor to the next token above the surprisal threshold"),
+                      tooltip="Cursor to the next token above the surprisal threshold (in "
+                      "diff mode: whose change against the reference is at least as large)"),
               Binding("N", "jump(-1)", "Prev", id="ppltop.doc.prev_surprising",
-                      tooltip="Cursor to the previous token above the surprisal threshold"),
+                      tooltip="Cursor to the previous token above the surprisal threshold "
+                      "(in diff mode: the previous change at least as large)"),
               Binding("plus,equals_sign", "threshold(1)", "Threshold +",
                       id="ppltop.doc.threshold_up", show=False,
                       tooltip="Raise the surprisal threshold by one bit"),
@@ -94,7 +96,8 @@ class DocumentScreen(Screen):
             text.append(label, style)
         text.append(f"  {view.legend()}")
         self.query_one("#doc-main").border_subtitle = (
-            f"{self._scored_note} · n/N ≥ {self.threshold_bits:g} bits")
+            f"{self._scored_note} · n/N "
+            f"{'|Δ| ' if view.mode == 'diff' else ''}≥ {self.threshold_bits:g} bits")
         self.query_one("#doc-legend", Static).update(text)
 
     def on_document_view_cursor_moved(self, message: DocumentView.CursorMoved) -> None:
@@ -109,12 +112,21 @@ class DocumentScreen(Screen):
 
     def action_jump(self, direction: int) -> None:
         view = self.query_one(DocumentView)
+        where = "after" if direction > 0 else "before"
+        if view.mode == "diff":
+            target = view.document.next_change(view.cursor, self.threshold_bits,
+                                               forward=direction > 0)
+            if target is None:
+                self.notify(f"no change of {self.threshold_bits:g} bits or more {where} "
+                            "the cursor")
+                return
+            view.move_to(target)
+            return
         index = self.live.index.get(self.label)
         target = index.next_above(self.example, view.cursor, self.threshold_bits,
                                   forward=direction > 0) if index else None
         if target is None:
-            self.notify(f"no token above {self.threshold_bits:g} bits "
-                        f"{'after' if direction > 0 else 'before'} the cursor")
+            self.notify(f"no token above {self.threshold_bits:g} bits {where} the cursor")
             return
         view.move_to(target)
 

@@ -4,7 +4,9 @@ Every list is a `PagedTable` that asks the core's `SurprisalIndex` for the visib
 only; Enter opens the document view at the example (or the token). A token that is part of
 a character is shown with the whole character and its part (`'中' 2/2`); `T` leaves the
 chat template's tokens out of the lists or brings them back (left out by default for chat
-data scored with --mask-prompt).
+data scored with --mask-prompt). `[` and `]` switch tabs; `/` filters the list of the tab in
+view (examples by their text, tokens by the token as shown), each tab keeping its own filter.
+Units: losses in nats (as mlx-lm), per-token surprisal in bits; every header names its unit.
 """
 
 from __future__ import annotations
@@ -20,14 +22,20 @@ from textual_plotext import PlotextPlot
 
 from ...core.live import LiveRun
 from ...core.surprisal import SurprisalIndex
+from ..chart_ticks import set_ticks
 from ..keys import keys
 from ..token_cells import token_alone, token_at
+from ..widgets.filter_input import FilterInput
 from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable
 from .document_screen import DocumentScreen
 
 WORST_TOKENS = 1000
 TOKEN_GROUPS = 2000
+TABS = ("tab-examples", "tab-worst", "tab-groups", "tab-hist")
+FILTERED = {"tab-examples": "the examples by their text",
+            "tab-worst": "the worst tokens by token", "tab-groups": "the tokens by token"}
+"""The tabs with a list that `/` filters, and what their filter matches."""
 
 
 def _num(value: float, digits: int = 3) -> str:
@@ -40,8 +48,14 @@ class ViewerScreen(Screen):
         *keys("Screen",
               Binding("escape", "app.pop_screen", "Back", id="ppltop.viewer.back",
                       tooltip="Back to the previous screen"),
+              Binding("right_square_bracket", "next_tab(1)", "Next tab",
+                      id="ppltop.viewer.next_tab",
+                      tooltip="Next tab: examples, worst tokens, by token, histograms"),
+              Binding("left_square_bracket", "next_tab(-1)", "Prev tab", show=False,
+                      id="ppltop.viewer.prev_tab", tooltip="Previous tab"),
               Binding("slash", "focus_filter", "Filter", id="ppltop.viewer.filter",
-                      tooltip="Filter the examples by text")),
+                      tooltip="Filter this tab's list: examples by their text, tokens by "
+                      "the token (Enter or Esc applies it)")),
         *keys("Lists",
               Binding("T", "toggle_template", "Template", id="ppltop.viewer.template",
                       tooltip="Leave chat-template tokens (role markers, end of turn) out of "
@@ -50,6 +64,7 @@ class ViewerScreen(Screen):
 
     DEFAULT_CSS = """
     ViewerScreen #filter { dock: top; }
+    ViewerScreen #filter.-hidden { display: none; }
     ViewerScreen .template-note { height: 1; padding: 0 1; color: $text-muted; }
     ViewerScreen PlotextPlot { height: 1fr; }
     """
@@ -64,19 +79,22 @@ class ViewerScreen(Screen):
         self._worst = []
         self._groups = []
         self._partial_labels: dict[int, str] = {}
+        self._needles: dict[str, str] = dict.fromkeys(FILTERED, "")
+        """Each list's filter (lower case; empty: none)."""
 
     @property
     def index(self) -> SurprisalIndex:
         return self.live.index[self.label]
 
     def compose(self) -> ComposeResult:
+        yield FilterInput(placeholder=self._placeholder("tab-examples"), id="filter")
         with TabbedContent(id="viewer-tabs"):
             with TabPane("Examples", id="tab-examples"):
-                yield Input(placeholder="filter examples by text (Enter)", id="filter")
                 yield PagedTable(
                     [Column("#", 6, "index"), Column("line", 6), Column("tokens", 7, "tokens"),
-                     Column("mean", 7, "mean_loss"), Column("total", 9, "total_loss"),
-                     Column("worst", 7, "worst_bits"), Column("worst token", 24, align="left")],
+                     Column("mean nats", 9, "mean_loss"), Column("total nats", 10, "total_loss"),
+                     Column("worst bits", 10, "worst_bits"),
+                     Column("worst token", 24, align="left")],
                     self._fetch_examples, sort_key="mean_loss", id="examples")
             with TabPane("Worst tokens", id="tab-worst"):
                 yield Static("", classes="template-note")
@@ -88,7 +106,7 @@ class ViewerScreen(Screen):
                 yield Static("", classes="template-note")
                 yield PagedTable(
                     [Column("token", 28, align="left"), Column("count", 8, "count"),
-                     Column("mean bits", 9, "mean_bits"), Column("total nats", 11, "total_loss"),
+                     Column("mean bits", 9, "mean_bits"), Column("total bits", 11, "total_loss"),
                      Column("share", 7)],
                     self._fetch_groups, sort_key="total_loss", id="groups")
             with TabPane("Histograms", id="tab-hist"):
@@ -114,6 +132,10 @@ class ViewerScreen(Screen):
         self._sort_examples()
         self._partial_labels = {}
         self._worst = self.index.worst_tokens(WORST_TOKENS)
+        needle = self._needles["tab-worst"]
+        if needle:
+            self._worst = [hit for hit in self._worst
+                           if needle in self._at(hit.example, hit.position).lower()]
         worst = self.query_one("#worst", PagedTable)
         worst.set_row_count(len(self._worst))
         self._load_groups()
@@ -132,6 +154,9 @@ class ViewerScreen(Screen):
                                            count=TOKEN_GROUPS)
         if not table.descending:
             self._groups = self._groups[::-1]
+        needle = self._needles["tab-groups"]
+        if needle:
+            self._groups = [g for g in self._groups if needle in self._piece(g.token_id).lower()]
         self._total_loss = sum(r.loss_sum for r in self.index.results.values()) or 1.0
         table.set_row_count(len(self._groups))
         table.invalidate()
@@ -171,7 +196,7 @@ class ViewerScreen(Screen):
 
     def _fetch_groups(self, start: int, count: int) -> list[list[str]]:
         return [[self._piece(g.token_id), str(g.count), _num(g.mean_bits, 2),
-                 _num(g.total_loss, 1), f"{g.total_loss / self._total_loss:.1%}"]
+                 _num(g.total_bits, 1), f"{g.total_loss / self._total_loss:.1%}"]
                 for g in self._groups[start:start + count]]
 
     def _plot_histograms(self) -> None:
@@ -187,6 +212,8 @@ class ViewerScreen(Screen):
             if len(counts):
                 centers = ((edges[:-1] + edges[1:]) / 2).tolist()
                 plt.bar(centers, counts.tolist(), width=0.9 * float(edges[1] - edges[0]))
+                set_ticks(plt, [float(edges[0]), float(edges[-1])], [0, *counts.tolist()],
+                          integer_y=True, size=plot.content_size)
             plot.refresh()
 
     # -- events ------------------------------------------------------------------------
@@ -220,19 +247,50 @@ class ViewerScreen(Screen):
         self.notify("chat-template tokens " + ("left out of" if self.live.hide_template
                                                 else "back in") + " the lists")
 
+    # -- tabs and filters ----------------------------------------------------------------
+    @property
+    def tab(self) -> str:
+        return self.query_one(TabbedContent).active or TABS[0]
+
+    def _placeholder(self, tab: str) -> str:
+        return f"/ filters {FILTERED[tab]} (Enter or Esc applies)" if tab in FILTERED else ""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "focus_filter":
+            return self.tab in FILTERED  # the histograms have no list to filter
+        return True
+
+    def action_next_tab(self, step: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        tabs.active = TABS[(TABS.index(self.tab) + step) % len(TABS)]
+
+    def on_tabbed_content_tab_activated(self, message: TabbedContent.TabActivated) -> None:
+        tab = message.pane.id or TABS[0]
+        line = self.query_one("#filter", Input)
+        line.set_class(tab not in FILTERED, "-hidden")
+        line.placeholder = self._placeholder(tab)
+        line.value = self._needles.get(tab, "")
+        table = next(iter(message.pane.query(PagedTable)), None)
+        if table is not None:
+            table.focus()
+        self.refresh_bindings()
+
     def action_focus_filter(self) -> None:
-        self.query_one(TabbedContent).active = "tab-examples"
         self.query_one("#filter", Input).focus()
 
     def on_input_submitted(self, message: Input.Submitted) -> None:
+        tab = self.tab
+        if tab not in FILTERED:
+            return
         needle = message.value.strip().lower()
-        if not needle:
-            self._allowed = None
+        self._needles[tab] = needle
+        if tab == "tab-examples":
+            self._allowed = None if not needle else np.array(
+                [i for i in self.index.results if needle in self._text_of(i)], dtype=np.int64)
+            self._sort_examples()
         else:
-            self._allowed = np.array([i for i in self.index.results
-                                      if needle in self._text_of(i)], dtype=np.int64)
-        self._sort_examples()
-        self.query_one("#examples", PagedTable).focus()
+            self.refresh_data()
+        self.query_one(f"#{tab} PagedTable", PagedTable).focus()
 
     def _text_of(self, example: int) -> str:
         if example not in self._texts:

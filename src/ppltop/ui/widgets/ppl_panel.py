@@ -99,7 +99,7 @@ class PplPanel(Vertical):
         self.query_one("#ppl-throughput", Static).update(
             f"tokens {series.tokens_done:,}/{series.tokens_total:,}   "
             f"{fmt(live.tokens_per_s, 0)} tok/s   elapsed {format_duration(live.elapsed_s)}   "
-            f"ETA {format_duration(live.eta_s)}", layout=False)
+            f"ETA {'paused' if paused else format_duration(live.eta_s)}", layout=False)
         # Redraw the bar only when it would look different (1/200 steps): bytes over SSH.
         step = round(200 * done / max(total, 1))
         if step != self._progress_step:
