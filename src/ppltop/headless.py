@@ -12,11 +12,6 @@ from .core.stats import format_duration
 from .core.summary import RunSummary
 
 
-def mlx_lm_line(loss: float, ppl: float) -> str:
-    """mlx_lm.lora's own result line, character for character."""
-    return f"Test loss {loss:.3f}, Test ppl {ppl:.3f}."
-
-
 class HeadlessPrinter:
     """Consumes the scoring events; prints progress at most once per `interval_s`."""
 
@@ -86,7 +81,7 @@ def render_summary(s: RunSummary) -> str:
     name = s.label + (f" ({s.adapter})" if s.adapter else "")
     lines = [f"== {name} =="]
     if f is not None and not f.refused:
-        lines.append(mlx_lm_line(f.loss, f.ppl))
+        lines.append(f.line)
         lines.append(f"  mlx-lm figure: loss {f.loss:.6f}  ppl {f.ppl:.6f}  "
                      f"({f.tokens:,} targets incl. {f.pad_targets} pad, {f.examples} examples"
                      f", {f.dropped_examples} dropped)")

@@ -101,8 +101,8 @@ class MlxLmFigure:
 
     @property
     def line(self) -> str:
-        """The line `mlx_lm.lora --test` prints."""
-        return f"Test loss {self.loss:.3f}, Test ppl {safe_exp(self.loss):.3f}."
+        """The line `mlx_lm.lora --test` prints, character for character."""
+        return f"Test loss {self.loss:.3f}, Test ppl {self.ppl:.3f}."
 
 
 def batches(n_examples: int, batch_size: int, test_batches: int,
