@@ -81,3 +81,23 @@ def test_help_screen(snap_compare):
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=open_help)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_document_view_chinese(snap_compare, tmp_path, size):
+    """CJK characters split over byte-level tokens: whole characters, aligned and wrapped;
+    the cursor on the second of the three tokens of 字."""
+    app = PplTopApp(lambda: synthetic.cjk_events(tmp_path), synthetic.INFO)
+
+    async def open_document(pilot):
+        from ppltop.ui.screens.document_screen import DocumentScreen
+        from ppltop.ui.widgets.document_view import DocumentView
+
+        await _until(pilot, _scored(app, "base"))
+        app.push_screen(DocumentScreen(app.live, "base", 0))
+        await pilot.pause(0.3)
+        view = app.screen.query_one(DocumentView)
+        view.move_to(int(view.document.groups.bounds[view.document.groups.text.index("字")]) + 1)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=size, run_before=open_document)
