@@ -22,7 +22,7 @@ import pytest
 from conftest import SCRATCH, run_ppltop
 
 from ppltop import demo
-from ppltop.core.run_store import read_run
+from ppltop.core.store.run_dir import read_run
 
 BIN = Path(sys.executable).parent
 LAUNCH = BIN / "mlx.launch"
@@ -160,8 +160,8 @@ def test_two_ranks_give_the_figures_of_one_process_and_of_mlx_lm(
 
     # rank 0 wrote the whole run: every batch, and every example's per-token arrays
     record = read_run(run_dir)
-    assert record.status == "finished" and record.manifest["ranks"] == 2
-    assert len(record.batches_done) == record.manifest["n_batches"]
+    assert record.status == "finished" and record.manifest.ranks == 2
+    assert len(record.batches_done) == record.manifest.n_batches
     alone = read_run(single_process["dir"])
     for label in ("base", "docs-net"):
         assert sorted(record.results[label]) == sorted(alone.results[label]) == list(range(24))
@@ -243,12 +243,12 @@ def test_a_rank_killed_mid_run_ends_with_a_message_and_a_resumable_run(
     record = read_run(run_dir)
     assert record.status == "incomplete"
     done = len(record.batches_done)
-    assert 4 <= done < record.manifest["n_batches"]
-    assert record.manifest["ranks"] == 2
+    assert 4 <= done < record.manifest.n_batches
+    assert record.manifest.ranks == 2
 
     out = run_ppltop("resume", str(run_dir), "--headless", "--json", str(tmp_path / "r.json"))
     assert out.returncode == 0, out.stderr
-    assert f"{done} of {record.manifest['n_batches']} batches already scored" in out.stderr
+    assert f"{done} of {record.manifest.n_batches} batches already scored" in out.stderr
     resumed = {r["label"]: r for r in json.loads((tmp_path / "r.json").read_text())["runs"]}
     for r in single_process["json"]["runs"]:
         got = resumed[r["label"]]

@@ -19,9 +19,9 @@ from textual.widgets import Static
 
 from ppltop import demo
 from ppltop.core.config import EvalConfig
-from ppltop.core.recorder import FAULT_ENV, recorded
-from ppltop.core.run_store import RunWriter, read_run
-from ppltop.core.scoring import Evaluation
+from ppltop.core.store.recorder import FAULT_ENV, recorded
+from ppltop.core.store.run_dir import RunWriter, read_run
+from ppltop.core.engine.evaluation import Evaluation
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.error_screen import ErrorScreen
 from ppltop.ui.screens.too_small_screen import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
@@ -66,8 +66,8 @@ def _resume_and_check(run_dir: Path, tmp_path: Path, uninterrupted: list[dict]) 
     assert record.batches_done == set(range(FAULT_AT)), "batches 0..k-1, nothing of batch k"
     assert all(name.startswith(tuple(f"{b:06d}-" for b in range(FAULT_AT)))
                for name in os.listdir(run_dir / "results"))
-    errors = [e for e in record.events if e.get("level") == "error"]
-    assert len(errors) == 1 and f"batch {FAULT_AT + 1} of" in errors[0]["message"]
+    errors = [e for e in record.events if getattr(e, "level", None) == "error"]
+    assert len(errors) == 1 and f"batch {FAULT_AT + 1} of" in errors[0].message
     out = tmp_path / "resumed.json"
     resumed = run_ppltop("resume", str(run_dir), "--headless", "--json", str(out))
     assert resumed.returncode == 0, resumed.stderr
@@ -126,7 +126,7 @@ async def test_a_fault_in_batch_k_shows_the_error_panel_and_the_run_resumes(
 
 async def test_nan_logits_are_reported_in_the_dashboard_and_left_out(tmp_path, small_data,
                                                                      handle):
-    from ppltop.core.data import load_split
+    from ppltop.core.data.split import load_split
 
     split = load_split(small_data, "test", handle.tokenizer, False)
     token, poisoned = token_of_one_example(split)
@@ -140,9 +140,11 @@ async def test_nan_logits_are_reported_in_the_dashboard_and_left_out(tmp_path, s
             await pilot.pause(0.05)
         await pilot.pause(0.4)
         summary = app.live.finished.summaries[0]
-        log = "".join(line.text for line in app.query_one(EventLog).lines)  # wrapped lines
+        # the log wraps long lines, and a wrap swallows the space it breaks at
+        log = "".join(line.text.replace(" ", "") for line in app.query_one(EventLog).lines)
         line = split.examples[poisoned].line
-        assert f"warning: [base] {small_data / 'test.jsonl'}:{line}: non-finite loss" in log
+        want = f"warning: [base] {small_data / 'test.jsonl'}:{line}: non-finite loss"
+        assert want.replace(" ", "") in log
         assert str(app.query_one("#ppl-state", Static).render()) == \
             "finished · 1 example left out: non-finite loss (see log)"
         assert summary.nonfinite_examples == [poisoned]

@@ -13,8 +13,8 @@ from conftest import BLAS, make_adapter, mlx_lm_evaluate, run_ppltop
 
 from ppltop import demo
 from ppltop.core.config import EvalConfig
-from ppltop.core.events import RunFinished
-from ppltop.core.scoring import Evaluation
+from ppltop.core.store.events import RunFinished
+from ppltop.core.engine.evaluation import Evaluation
 
 
 def score(model, data, handle=None, **kw):
@@ -41,7 +41,7 @@ def got_eval_examples(data, kw):
     lines = [line for line in data.read_text().splitlines() if line.strip()]
     if not kw.get("mask_prompt"):
         return lines
-    from ppltop.core.data import load_split
+    from ppltop.core.data.split import load_split
 
     from conftest import demo_tokenizer
 
@@ -64,6 +64,11 @@ def test_test_batches_picks_the_same_batches_as_mlx_lm(handle, demo_test_file):
     got = score(demo.MODEL_DIR, demo_test_file, handle, test_batches=3)["base"]
     assert got.mlx_lm.loss == pytest.approx(want, rel=1e-5)
     assert got.mlx_lm.examples == 12
+    # ppltop scores the same 12 examples: the 39 others are no difference between the figures
+    assert got.examples == 12
+    assert ("--test-batches 3: both figures cover the 12 examples of the batches it picks; "
+            "the other 39 records are scored by neither") in got.explanation
+    assert not any("ppltop scores them" in line for line in got.explanation)
 
 
 def test_lora_adapters_match_mlx_lm_and_swap_in_place(handle, demo_test_file):

@@ -8,11 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ppltop import demo
-from ppltop.core.batching import segments_for, truncated_targets
+from ppltop.core.data.batching import segments_for, truncated_targets
 from ppltop.core.config import EvalConfig
-from ppltop.core.data import Example
-from ppltop.core.events import BatchScored, RunFinished
-from ppltop.core.scoring import Evaluation
+from ppltop.core.data.split import Example
+from ppltop.core.store.events import BatchScored, RunFinished
+from ppltop.core.engine.evaluation import Evaluation
 
 
 @given(n=st.integers(2, 400), window=st.integers(2, 64), offset=st.integers(0, 50))
@@ -65,22 +65,21 @@ def test_window_equals_whole_sequence_when_it_fits(handle):
     assert s_window.loss == pytest.approx(s_whole.loss, rel=1e-6)
 
 
-def test_an_example_with_no_target_is_refused_with_its_line(handle, monkeypatch, tmp_path):
+def test_an_example_with_no_target_is_refused_with_its_line(tmp_path):
     """The demo tokenizer adds BOS and EOS, so no real record of it is empty; a tokenizer
     without them turns "" into no token at all. Such a split, built directly here, must stop
     with file and line, not be averaged over zero tokens."""
-    from ppltop.core import scoring
-    from ppltop.core.data import Split
+    from ppltop.core.data.split import Split
+    from ppltop.core.engine.plan import plan_scoring
     from ppltop.core.errors import InputError
 
     path = tmp_path / "test.jsonl"
     path.write_text('{"text": "a b"}\n{"text": ""}\n')
     examples = [Example(0, 1, np.array([1, 5, 6, 2], np.int32), 0),
                 Example(1, 2, np.array([2], np.int32), 0)]
-    monkeypatch.setattr(scoring, "load_split", lambda *a, **k: Split(path, "text", examples))
     cfg = EvalConfig(model=demo.MODEL_DIR, data=path)
     with pytest.raises(InputError, match=r"test.jsonl:2: this example has no token to score"):
-        Evaluation(cfg, handle).prepare()
+        plan_scoring(cfg, Split(path, "text", examples), [], lambda batches: None)
 
 
 def test_padding_share_of_mlx_lm_batches_counts_what_it_feeds():

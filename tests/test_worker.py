@@ -9,9 +9,9 @@ import pytest
 
 from ppltop import demo
 from ppltop.core.config import EvalConfig
-from ppltop.core.events import BatchScored, RunFinished, RunStarted
-from ppltop.core.scoring import Evaluation
-from ppltop.core.worker import ScoringWorker
+from ppltop.core.store.events import BatchScored, RunFinished, RunStarted
+from ppltop.core.engine.evaluation import Evaluation
+from ppltop.core.engine.worker import ScoringWorker
 
 
 def config(**kw):
@@ -98,16 +98,17 @@ def test_pause_and_cancel_between_batches(handle):
 
 def test_an_error_in_the_loop_reaches_on_error_and_keeps_earlier_events(handle):
     evaluation = Evaluation(config(), handle)
-    real = evaluation._score_batch
+    evaluation.prepare()
+    real = evaluation.scorer.score_label
     calls = []
 
-    def failing(batch, pending):
+    def failing(label, batch):
         calls.append(1)
         if len(calls) == 2:
             raise MemoryError("[metal::malloc] simulated out of memory")
-        return real(batch, pending)
+        return real(label, batch)
 
-    evaluation._score_batch = failing
+    evaluation.scorer.score_label = failing
     worker, events, errors = collect(evaluation)
     worker.join(60)
     assert isinstance(errors[0], MemoryError) and worker.error is errors[0]

@@ -1,4 +1,5 @@
-"""The one exception type that the command line turns into a single line and exit status 2."""
+"""The exceptions the front ends turn into one line: bad input (exit status 2) and a scoring
+loop that failed mid-run (exit status 1, with how to resume)."""
 
 from __future__ import annotations
 
@@ -22,3 +23,7 @@ class InputError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(one_line(str(message)))
+
+
+class ScoringError(RuntimeError):
+    """The scoring loop failed mid-run; the message says where and how to resume."""

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..core.events import BatchScored, RunFinished
+from ..core.store.events import BatchScored, RunFinished
 
 
 _GRACE_S = 0.5
@@ -22,11 +22,13 @@ def run_sharded(config, args, blas, run_dir) -> int:
     ranks score their rows and print nothing but errors. All ranks load and plan, then meet
     once: an error on any rank is reported by rank 0, one line each, exit status 2.
     """
-    from ..core.distributed import (QuietExit, RankLost, Ranks, ShardedEvaluation,
-                                    check_batch_size, env_rank, expected_size)
+    from ..core.distributed.sharding import (QuietExit, RankLost, Ranks, Sharding,
+                                             check_batch_size, env_rank, expected_size,
+                                             plan_key)
+    from ..core.engine.evaluation import Evaluation
     from ..core.errors import InputError
-    from ..core.recorder import recorded
-    from ..core.run_store import MANIFEST, RunWriter
+    from ..core.store.recorder import recorded
+    from ..core.store.run_dir import MANIFEST, RunWriter
     from .score import run_headless
 
     try:  # the same flags on every rank: rank 0 says what is wrong, once
@@ -42,7 +44,7 @@ def run_sharded(config, args, blas, run_dir) -> int:
     ranks = Ranks.join()
     if ranks is None:
         return 2
-    evaluation = ShardedEvaluation(config, ranks)
+    evaluation = Evaluation(config, sharding=Sharding(ranks))
     ranks.run_dir = run_dir
     writer, error, created = None, None, False
     try:
@@ -54,7 +56,7 @@ def run_sharded(config, args, blas, run_dir) -> int:
     except InputError as e:
         error = str(e)
     try:
-        ranks.agree(error, "" if error else evaluation.plan_key())
+        ranks.agree(error, "" if error else plan_key(evaluation.scoring_plan))
     except QuietExit as e:
         time.sleep(_GRACE_S)
         return e.code
@@ -94,7 +96,7 @@ def _score_quietly(evaluation, ranks) -> int:
     import signal
     import warnings
 
-    from ..core.distributed import RankLost
+    from ..core.distributed.sharding import RankLost
 
     interrupts = []
 

@@ -13,7 +13,6 @@ batch in flight, and a reader never sees a line whose arrays are missing.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -21,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .mlx_lm import MlxLmPart
-from .results import ExampleResult
+from ..errors import InputError
+from ..figures.results import ExampleResult
+from ..mlx_lm import MlxLmPart
+from .records import BatchLine, EventLine, FinishedLine, Manifest, decode_line, encode_line
 
 MANIFEST = "manifest.json"
 EVENTS = "events.jsonl"
@@ -113,31 +113,31 @@ class RunRecord:
     """What a run directory holds, read back."""
 
     path: Path
-    manifest: dict
-    events: list[dict]
+    manifest: Manifest
+    events: list[EventLine]
     results: dict[str, dict[int, ExampleResult]] = field(default_factory=dict)
     batches_done: set[int] = field(default_factory=set)
     """Batches every label has written."""
 
     @property
-    def finished(self) -> dict | None:
-        return next((e for e in reversed(self.events) if e["type"] == "finished"), None)
+    def finished(self) -> FinishedLine | None:
+        return next((e for e in reversed(self.events) if isinstance(e, FinishedLine)), None)
 
     @property
     def status(self) -> str:
         f = self.finished
         if f is None:
             return "incomplete"
-        return "cancelled" if f.get("cancelled") else "finished"
+        return "cancelled" if f.cancelled else "finished"
 
 
 class RunWriter:
     """Appends a run's events and arrays to its directory, durably."""
 
-    def __init__(self, path: Path, manifest: dict, *, resume: bool = False,
+    def __init__(self, path: Path, manifest: Manifest, *, resume: bool = False,
                  overwrite: bool = False) -> None:
         self.path = Path(path)
-        self.labels: list[str] = list(manifest.get("labels", []))
+        self.labels: list[str] = list(manifest.labels)
         if (self.path / MANIFEST).exists() and not (resume or overwrite):
             raise InputError(f"--run-dir {self.path}: already holds a run; use "
                              f"`ppltop resume {self.path}`, --overwrite, or another --run-dir")
@@ -155,7 +155,7 @@ class RunWriter:
                 old.unlink(missing_ok=True)
         try:
             if not resume:
-                self._atomic_write(self.path / MANIFEST, json.dumps(manifest, indent=2).encode())
+                self._atomic_write(self.path / MANIFEST, manifest.to_json())
             else:  # drop a line torn by a kill, so that appended events start on a fresh line
                 _, complete = read_events_from(self.path / EVENTS, 0)
                 if (self.path / EVENTS).exists():
@@ -175,8 +175,8 @@ class RunWriter:
         os.replace(tmp, path)
         _fsync_dir(path.parent)
 
-    def append(self, event: dict) -> None:
-        self._events.write((json.dumps(event) + "\n").encode())
+    def append(self, line: EventLine) -> None:
+        self._events.write(encode_line(line))
         self._events.flush()
         os.fsync(self._events.fileno())
 
@@ -192,9 +192,8 @@ class RunWriter:
             os.fsync(fh.fileno())
         os.replace(tmp, final)
         _fsync_dir(final.parent)
-        self.append({"type": "batch", "label": label, "batch": batch, "loss_sum": loss_sum,
-                     "n_tokens": n_tokens, "file": name, "elapsed_s": elapsed_s,
-                     "examples": [r.example for r in results], "time": time.time()})
+        self.append(BatchLine(label, batch, loss_sum, n_tokens, name, elapsed_s,
+                              [r.example for r in results], time.time()))
 
     def close(self) -> None:
         self._events.close()
@@ -207,33 +206,32 @@ def read_run(path: Path, with_results: bool = True) -> RunRecord:
     if not manifest_file.is_file():
         raise InputError(f"{path}: not a ppltop run directory (no {MANIFEST})")
     try:
-        manifest = json.loads(manifest_file.read_text())
-    except ValueError as e:
+        text = manifest_file.read_text()
+    except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{manifest_file}: unreadable ({e}); the run directory is damaged")
+    manifest = Manifest.from_json(text, str(manifest_file))
     events = read_events(path / EVENTS)
     record = RunRecord(path, manifest, events)
-    labels = manifest.get("labels", [])
     per_batch: dict[int, set[str]] = {}
     for event in events:
-        if event["type"] != "batch":
+        if not isinstance(event, BatchLine):
             continue
-        per_batch.setdefault(event["batch"], set()).add(event["label"])
+        per_batch.setdefault(event.batch, set()).add(event.label)
         if with_results:
-            file = path / RESULTS / event["file"]
-            with np.load(file) as data:
+            with np.load(path / RESULTS / event.file) as data:
                 for r in unpack(data):
-                    record.results.setdefault(event["label"], {})[r.example] = r
-    record.batches_done = {b for b, got in per_batch.items() if set(labels) <= got}
+                    record.results.setdefault(event.label, {})[r.example] = r
+    record.batches_done = {b for b, got in per_batch.items() if set(manifest.labels) <= got}
     return record
 
 
-def read_events(path: Path, start: int = 0) -> list[dict]:
+def read_events(path: Path, start: int = 0) -> list[EventLine]:
     """Complete lines of events.jsonl from byte `start` (see `follow_events` for tailing)."""
     events, _ = read_events_from(path, start)
     return events
 
 
-def read_events_from(path: Path, start: int) -> tuple[list[dict], int]:
+def read_events_from(path: Path, start: int) -> tuple[list[EventLine], int]:
     """(complete events after byte `start`, the byte offset to continue from)."""
     try:
         with open(path, "rb") as fh:
@@ -245,10 +243,9 @@ def read_events_from(path: Path, start: int) -> tuple[list[dict], int]:
     for line in data.split(b"\n")[:-1]:  # the part after the last newline may be torn
         used += len(line) + 1
         if line.strip():
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                continue
+            event = decode_line(line)
+            if event is not None:
+                events.append(event)
     return events, start + used
 
 
@@ -267,7 +264,7 @@ def list_runs(folder: Path) -> list[tuple[Path, str, str]]:
         figures = ""
         if record.finished:
             figures = "  ".join(f"{s['label']} ppl {s['ppl']:.3f}" for s in
-                                record.finished.get("summaries", []) if s.get("ppl"))
-        done = f"{len(record.batches_done)}/{record.manifest.get('n_batches', '?')}"
+                                record.finished.summaries if s.get("ppl"))
+        done = f"{len(record.batches_done)}/{record.manifest.n_batches or '?'}"
         rows.append((path, record.status, f"{done} batches  {figures}".rstrip()))
     return rows

@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .config import EvalConfig
-from .data import Example, Split
-from .mlx_lm import MlxLmFigure, figure as mlx_lm_figure
+from ..config import EvalConfig
+from ..data.split import Example, Split
+from ..mlx_lm import MlxLmFigure, figure as mlx_lm_figure
 from .results import ExampleResult
 from .stats import bits, clustered_mean, ppl_interval, safe_exp
 
@@ -118,12 +118,16 @@ def explain(s: RunSummary, cfg: EvalConfig, n_records: int) -> list[str]:
     if f is None or f.refused:
         lines.append(f.refused if f else "no mlx-lm figure")
     else:
-        if f.dropped_examples:
-            why = (f"the last {n_records % cfg.batch_size} records ({n_records} % batch size "
-                   f"{cfg.batch_size})" if cfg.test_batches == -1
-                   else f"records outside the {cfg.test_batches} batches --test-batches picks")
-            lines.append(f"mlx-lm never scores {why}: {f.dropped_examples} examples, "
-                         f"{f.dropped_tokens} targets; ppltop scores them")
+        if f.dropped_examples and cfg.test_batches != -1:
+            # ppltop scores the same chosen examples (mlx_lm.chosen_examples): no difference
+            lines.append(f"--test-batches {cfg.test_batches}: both figures cover the "
+                         f"{s.examples} examples of the batches it picks; the other "
+                         f"{f.dropped_examples} records are scored by neither")
+        elif f.dropped_examples:
+            lines.append(f"mlx-lm never scores the last {n_records % cfg.batch_size} records "
+                         f"({n_records} % batch size {cfg.batch_size}): "
+                         f"{f.dropped_examples} examples, {f.dropped_tokens} targets; "
+                         "ppltop scores them")
         if f.pad_targets:
             lines.append(f"mlx-lm counts {f.pad_targets} phantom targets, one per row shorter "
                          f"than its padded batch: the prediction of pad id 0 after the last "

@@ -9,22 +9,23 @@ from pathlib import Path
 
 import numpy as np
 
-from . import mlx_lm
-from .compare import compare_labels, resolve_reference
-from .config import EvalConfig
-from .precision import Precision
-from .data import load_split
-from .errors import InputError
+from .. import mlx_lm
+from ..figures.compare import compare_labels, resolve_reference
+from ..config import EvalConfig
+from ..model.precision import Precision
+from ..data.split import load_split
+from ..errors import InputError
 from .events import BatchScored, DocumentSource, Notice, RunFinished, RunPlan, RunStarted
-from .run_store import EVENTS, RESULTS, read_events_from, read_run, unpack
-from .summary import summarize
-from .token_text import TokenTexts
+from .records import BatchLine, FinishedLine, Manifest, NoticeLine, StartedLine
+from .run_dir import EVENTS, RESULTS, read_events_from, read_run, unpack
+from ..figures.summary import summarize
+from ..data.token_text import TokenTexts
 
 POLL_S = 0.5
 
 
-def config_from_manifest(manifest: dict) -> EvalConfig:
-    raw = dict(manifest["config"])
+def config_from_manifest(manifest: Manifest) -> EvalConfig:
+    raw = dict(manifest.config)
     raw["model"] = Path(raw["model"])
     raw["data"] = Path(raw["data"])
     raw["adapters"] = [Path(a) for a in raw.get("adapters", [])]
@@ -43,7 +44,7 @@ class RunFollower:
         record = read_run(self.path, with_results=False)
         self.manifest = record.manifest
         self.config = config_from_manifest(self.manifest)
-        self.labels = self.manifest["labels"]
+        self.labels = self.manifest.labels
 
     def stop(self) -> None:
         self.stopped = True
@@ -57,7 +58,7 @@ class RunFollower:
         except Exception as e:
             raise InputError(f"{self.path}: cannot load the tokenizer of {model} "
                              f"({type(e).__name__}); is the model folder still there?")
-        split = load_split(Path(self.manifest["data_file"]), self.config.split, tokenizer,
+        split = load_split(Path(self.manifest.data_file), self.config.split, tokenizer,
                            self.config.mask_prompt, self.config.features)
         return split, DocumentSource(split.examples, TokenTexts(tokenizer),
                                      self.config.max_seq_length, str(split.path))
@@ -71,33 +72,31 @@ class RunFollower:
         while not self.stopped:
             events, offset = read_events_from(self.path / EVENTS, offset)
             for event in events:
-                kind = event["type"]
-                if kind == "started" and plan is None:
-                    raw = event["plan"]
-                    plan = RunPlan(**{k: v for k, v in raw.items()
+                if isinstance(event, StartedLine) and plan is None:
+                    plan = RunPlan(**{k: v for k, v in event.plan.items()
                                       if k in RunPlan.__dataclass_fields__})
                     plan.reference = plan.reference or resolve_reference(
                         plan.labels, self.config.reference)
                     yield RunStarted(plan, source)
-                elif kind == "notice":
-                    yield Notice(event["level"], event["message"])
-                elif kind == "batch" and plan is not None:
-                    with np.load(self.path / RESULTS / event["file"]) as data:
+                elif isinstance(event, NoticeLine):
+                    yield Notice(event.level, event.message)
+                elif isinstance(event, BatchLine) and plan is not None:
+                    with np.load(self.path / RESULTS / event.file) as data:
                         batch_results = unpack(data)
-                    label = event["label"]
+                    label = event.label
                     for r in batch_results:
                         results[label][r.example] = r
-                    tokens_done[label] += event["n_tokens"]
-                    yield BatchScored(label, event["batch"], plan.n_batches, event["loss_sum"],
-                                      event["n_tokens"], batch_results, tokens_done[label],
-                                      plan.targets_per_label, event["elapsed_s"])
-                elif kind == "finished" and event is events[-1]:
+                    tokens_done[label] += event.n_tokens
+                    yield BatchScored(label, event.batch, plan.n_batches, event.loss_sum,
+                                      event.n_tokens, batch_results, tokens_done[label],
+                                      plan.targets_per_label, event.elapsed_s)
+                elif isinstance(event, FinishedLine) and event is events[-1]:
                     # a later "finished" wins: a cancelled run may have been resumed since
                     if not self._more_after(offset):
                         yield self._finished(event, results, split)
                         return
             if not self.follow:
-                yield self._finished({"cancelled": True, "summaries": []}, results, split)
+                yield self._finished(FinishedLine(cancelled=True), results, split)
                 return
             time.sleep(self.poll_s)
 
@@ -105,21 +104,18 @@ class RunFollower:
         more, _ = read_events_from(self.path / EVENTS, offset)
         return bool(more)
 
-    def _finished(self, event: dict, results: dict, split) -> RunFinished:
+    def _finished(self, event: FinishedLine, results: dict, split) -> RunFinished:
         cfg = self.config
         examples = mlx_lm.chosen_examples(split.examples, cfg)
-        kept = Precision.from_dict(self.manifest.get("precision"))
+        kept = Precision.from_dict(self.manifest.precision)
         precision_note = kept.explanation() if kept else None
-        rates = {s["label"]: s.get("tokens_per_s") or 0.0 for s in event.get("summaries", [])}
-        paths = {a["label"]: a["path"] for a in self.manifest.get("adapters", [])}
+        rates = {s["label"]: s.get("tokens_per_s") or 0.0 for s in event.summaries}
+        paths = self.manifest.adapter_paths()
         summaries = [summarize(label, paths.get(label), results[label], split,
-                               examples, cfg, event.get("elapsed_s", 0.0),
-                               complete=not event.get("cancelled"),
+                               examples, cfg, event.elapsed_s, complete=not event.cancelled,
                                tokens_per_s=rates.get(label, 0.0),
-                               precision_note=precision_note,
-                               ranks=self.manifest.get("ranks", 1))
+                               precision_note=precision_note, ranks=self.manifest.ranks)
                      for label in self.labels]
         comparisons = compare_labels(results, self.labels,
                                      resolve_reference(self.labels, cfg.reference))
-        return RunFinished(summaries, bool(event.get("cancelled")), event.get("elapsed_s", 0.0),
-                           comparisons, results)
+        return RunFinished(summaries, event.cancelled, event.elapsed_s, comparisons, results)

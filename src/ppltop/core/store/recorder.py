@@ -14,15 +14,13 @@ import os
 from collections.abc import Iterator
 from dataclasses import asdict
 
+from ..errors import ScoringError
 from .events import BatchScored, Notice, RunFinished, RunStarted
 from .export import export_run
-from .run_store import RunWriter
+from .records import FinishedLine, NoticeLine, StartedLine
+from .run_dir import RunWriter
 
 FAULT_ENV = "PPLTOP_FAULT_AT_BATCH"
-
-
-class ScoringError(RuntimeError):
-    """The scoring loop failed mid-run; the message says where and how to resume."""
 
 
 def fault_batch() -> int | None:
@@ -49,9 +47,9 @@ def recorded(events: Iterator, writer: RunWriter) -> Iterator:
                     lines = {e.index: e.line for e in source.examples}
                 plan = asdict(event.plan)
                 plan.pop("example_tokens", None)
-                writer.append({"type": "started", "plan": plan})
+                writer.append(StartedLine(plan))
             elif isinstance(event, Notice):
-                writer.append({"type": "notice", "level": event.level, "message": event.message})
+                writer.append(NoticeLine(event.level, event.message))
             elif isinstance(event, BatchScored) and not event.replayed:
                 if event.batch == fault_at:
                     raise RuntimeError(f"{FAULT_ENV}={fault_at}: a fault injected in batch "
@@ -59,10 +57,9 @@ def recorded(events: Iterator, writer: RunWriter) -> Iterator:
                 writer.write_batch(event.label, event.batch, event.loss_sum, event.n_tokens,
                                    event.results, event.elapsed_s)
             elif isinstance(event, RunFinished):
-                writer.append({"type": "finished", "cancelled": event.cancelled,
-                               "elapsed_s": event.elapsed_s,
-                               "summaries": [s.to_dict() for s in event.summaries],
-                               "comparisons": [c.to_dict() for c in event.comparisons]})
+                writer.append(FinishedLine(event.cancelled, event.elapsed_s,
+                                           [s.to_dict() for s in event.summaries],
+                                           [c.to_dict() for c in event.comparisons]))
                 try:
                     export_run(writer.path, event.summaries, event.results, lines, source,
                                event.comparisons)
@@ -81,7 +78,7 @@ def recorded(events: Iterator, writer: RunWriter) -> Iterator:
                    f"{batches_done} batches before it; continue with: "
                    f"ppltop resume {writer.path}")
         try:
-            writer.append({"type": "notice", "level": "error", "message": message})
+            writer.append(NoticeLine("error", message))
         except OSError:
             pass  # the disk itself may be the fault; the batches written stay readable
         raise ScoringError(message) from exc

@@ -37,9 +37,9 @@ import zlib
 
 import numpy as np
 
-from .errors import InputError
-from .run_store import pack, unpack
-from .scoring import Evaluation
+from ..errors import InputError
+from ..store.run_dir import pack, unpack
+from ..engine.scorer import BatchScorer
 
 TIMEOUT_ENV = "PPLTOP_RANK_TIMEOUT"
 _MARKER = 0x70706C746F70  # "ppltop": a header that is not one is not from a live rank
@@ -262,45 +262,36 @@ def _decode(payload: bytes, labels: list[str]) -> dict:
     return out
 
 
-class ShardedEvaluation(Evaluation):
-    """An `Evaluation` whose batches are scored by all ranks together (see module docstring).
+class Sharding:
+    """How an `Evaluation` spreads its batches over the ranks: `Evaluation(config,
+    sharding=Sharding(ranks))` wraps its scorer in a `ShardedScorer`."""
 
-    Only `_score_all` (one batch, every label) and `cancel` differ: the loop, the events,
-    resume, the summaries are `Evaluation`'s own.
-    """
-
-    def __init__(self, config, ranks: Ranks, handle=None):
-        super().__init__(config, handle)
+    def __init__(self, ranks: Ranks):
         self.ranks = ranks
-        self._stop_requested = False
-        self._owner: dict[int, int] = {}
-        self._number: dict[int, int] = {}
+        self.size = ranks.size
 
-    def prepare(self):
-        plan = super().prepare()
-        size = self.ranks.size
-        self._number = {id(batch): number for number, batch in enumerate(self.batches)}
-        for batch in self.batches:  # an example's later windows go where its first one went
+    def wrap(self, scorer: BatchScorer) -> ShardedScorer:
+        return ShardedScorer(scorer, self.ranks)
+
+
+class ShardedScorer:
+    """Scores this rank's rows of each batch with the scorer it wraps, then gathers every
+    rank's examples to rank 0 (see the module docstring); a stop request is agreed on at
+    the gather, so every rank stops after the same batch."""
+
+    stops_together = True
+
+    def __init__(self, inner: BatchScorer, ranks: Ranks):
+        self.inner = inner
+        self.ranks = ranks
+        self.plan = inner.plan
+        self.busy_s = inner.busy_s
+        self.stop_agreed = False
+        self._owner: dict[int, int] = {}
+        for batch in self.plan.batches:  # an example's later windows go where its first went
             for row, segment in enumerate(batch):
                 if segment.window == 0:
-                    self._owner[segment.example] = row % size
-        return plan
-
-    def manifest(self, blas=None) -> dict:
-        return {**super().manifest(blas), "ranks": self.ranks.size}
-
-    @property
-    def mlx_lm_ranks(self) -> int:
-        return self.ranks.size
-
-    def plan_key(self) -> str:
-        """What this rank planned: readable counts, then a hash of every batch's rows."""
-        h = hashlib.sha256()
-        for batch in self.batches:
-            h.update(repr([(s.example, s.start, s.end) for s in batch]).encode())
-        p = self.plan
-        return (f"{p.n_examples} examples, {p.n_batches} batches, {p.targets_per_label} "
-                f"targets, labels {', '.join(p.labels)}|{h.hexdigest()}")
+                    self._owner[segment.example] = row % ranks.size
 
     def rows_of(self, batch: list, rank: int) -> list:
         """The segments of `batch` rank `rank` scores: rows rank::size, windows with their
@@ -309,40 +300,44 @@ class ShardedEvaluation(Evaluation):
         return [s for row, s in enumerate(batch)
                 if (row % size if s.window == 0 else self._owner[s.example]) == rank]
 
-    def cancel(self) -> None:
-        """Ask to stop; every rank stops after the same batch (agreed at its gather)."""
-        self._stop_requested = True
-
-    def _score_all(self, batch, pending: dict, busy_s: dict) -> dict:
-        ranks = self.ranks
+    def score(self, number: int, batch: list, stop_requested: bool = False) -> dict:
+        ranks, labels = self.ranks, self.plan.labels
         ranks.start_watchdog()
-        number = self._number.get(id(batch))
-        ranks.where = f"batch {number + 1} of {len(self.batches)}" if number is not None \
-            else "a batch"
+        ranks.where = f"batch {number + 1} of {len(self.plan.batches)}"
         mine = self.rows_of(batch, ranks.rank)
         t0 = time.perf_counter()
         if mine:
-            scored = super()._score_all(mine, pending, busy_s)
+            scored = self.inner.score(number, mine)
         else:
-            scored = {label: ([], 0.0) for label in self.labels}
+            scored = {label: ([], 0.0) for label in labels}
         ranks.slowest_batch_s = max(ranks.slowest_batch_s, time.perf_counter() - t0)
         t1 = time.perf_counter()
-        payloads, stop = ranks.exchange(_encode(scored, self.labels), self._stop_requested)
+        payloads, stop = ranks.exchange(_encode(scored, labels), stop_requested)
         waited = time.perf_counter() - t1
-        for label in self.labels:
-            busy_s[label] += waited / len(self.labels)
-        if stop:
-            self.cancelled = True  # the loop ends after this batch, on every rank alike
+        for label in labels:
+            self.busy_s[label] += waited / len(labels)
+        self.stop_agreed = stop
         if payloads is None:
             return scored
-        merged = {label: ([], 0.0) for label in self.labels}
+        merged = {label: ([], 0.0) for label in labels}
         for rank, payload in enumerate(payloads):
-            theirs = scored if rank == ranks.rank else _decode(payload, self.labels)
-            for label in self.labels:
+            theirs = scored if rank == ranks.rank else _decode(payload, labels)
+            for label in labels:
                 done, loss = merged[label]
                 merged[label] = (done + theirs[label][0], loss + theirs[label][1])
         row = {s.example: i for i, s in enumerate(batch)}
-        for label in self.labels:  # in the batch's row order, as one process lists them
+        for label in labels:  # in the batch's row order, as one process lists them
             done, loss = merged[label]
             merged[label] = (sorted(done, key=lambda r: row[r.example]), loss)
         return merged
+
+
+def plan_key(plan) -> str:
+    """What this rank planned (a `ScoringPlan`): readable counts, then a hash of every
+    batch's rows, so ranks that planned differently are caught before scoring."""
+    h = hashlib.sha256()
+    for batch in plan.batches:
+        h.update(repr([(s.example, s.start, s.end) for s in batch]).encode())
+    p = plan.run_plan
+    return (f"{p.n_examples} examples, {p.n_batches} batches, {p.targets_per_label} "
+            f"targets, labels {', '.join(p.labels)}|{h.hexdigest()}")

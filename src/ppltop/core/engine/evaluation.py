@@ -1,0 +1,221 @@
+"""One evaluation: load, plan once, then a generator of events over the batches.
+
+Batch by batch, every label (base model, then each adapter) scores the same batch before
+the next batch starts, so partial results always compare like with like. The pieces:
+`plan.py` freezes what is scored, `scorer.py` scores a batch for every label,
+`assembler.py` puts windows back together, `resume.py` says which batches a resumed run
+reads back; this module only prepares them and runs the loop.
+
+MLX streams are per thread: whoever iterates `Evaluation.events()` off the main thread must
+do so inside `with mx.stream(mx.new_stream(device))` (see `worker.py`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlx.core as mx
+
+from ..config import EvalConfig
+from ..data.split import load_split
+from ..data.token_text import TokenTexts
+from ..figures.compare import compare_labels
+from ..figures.summary import summarize
+from ..model import memory, precision
+from ..model.loader import ModelHandle
+from ..store.events import (BatchScored, DocumentSource, Event, Notice, RunFinished, RunPlan,
+                            RunStarted)
+from ..store.records import AdapterEntry, Manifest
+from .forward import SplitForward
+from .notices import start_notices
+from .plan import ScoringPlan, check_numbers, plan_memory, plan_scoring, read_adapters
+from .resume import replayable
+from .scorer import BatchScorer, Scorer
+
+
+class Evaluation:
+    """One evaluation: a model, its adapters, one data split, and the scoring loop.
+
+    `sharding`, when given, spreads each batch over the ranks of `mlx.launch`: it has a
+    `size` and wraps the scorer (`wrap(scorer) -> Scorer`); the loop is the same.
+    """
+
+    def __init__(self, config: EvalConfig, handle: ModelHandle | None = None,
+                 resume_from=None, sharding=None):
+        check_numbers(config)
+        self.config = config
+        self.handle = handle
+        self.resume_from = resume_from
+        """A `run_dir.RunRecord` whose complete batches are read back, not scored."""
+        self.sharding = sharding
+        self.scoring_plan: ScoringPlan | None = None
+        self.plan: RunPlan | None = None
+        """What the events announce; set by `prepare`."""
+        self.scorer: Scorer | None = None
+        self.stop_requested = False
+        self.cancelled = False
+        """The loop stopped before the last batch."""
+
+    # -- preparation -----------------------------------------------------------------
+    def prepare(self) -> RunPlan:
+        """Load model, adapters and data; plan the batches. Raises InputError."""
+        cfg = self.config
+        if self.handle is None:
+            self.handle = ModelHandle.load(cfg.model)
+        handle = self.handle
+        handle.activate(None)  # convert the base layers, before any adapter wraps them
+        self.precision = precision.apply(handle.model, cfg.dequantize, cfg.dtype)
+        adapters = read_adapters(cfg.adapters, cfg.checkpoints)
+        for adapter in adapters:  # fail now, not at batch 1
+            handle.activate(adapter)
+        handle.activate(None)
+        split = load_split(cfg.data, cfg.split, handle.tokenizer, cfg.mask_prompt, cfg.features)
+        forward = SplitForward(handle.model)
+        self.texts = TokenTexts(handle.tokenizer)
+        vocab = _vocab_size(handle)
+        self.scoring_plan = plan_scoring(cfg, split, adapters,
+                                         lambda batches: self._memory(batches, forward, vocab))
+        scorer = BatchScorer(self.scoring_plan, handle, forward, self.texts, vocab)
+        self.scorer = self.sharding.wrap(scorer) if self.sharding is not None else scorer
+        self.plan = self.scoring_plan.run_plan
+        return self.plan
+
+    def _memory(self, batches, forward: SplitForward, vocab: int):
+        from mlx.utils import tree_flatten
+
+        cfg = self.config
+        weights = sum(p.nbytes for _, p in tree_flatten(self.handle.model.parameters()))
+        shape = memory.Shape.from_config(
+            self.handle.config, 4 if self.precision.compute_dtype == "float32" else 2)
+        chunk_rows = max(1, (cfg.logits_budget_mb << 20) // (4 * vocab))
+        return plan_memory(batches, cfg.max_memory or memory.default_budget(), weights, shape,
+                           chunk_rows, not forward.split)
+
+    @property
+    def split(self):
+        return self.scoring_plan.split
+
+    @property
+    def batches(self):
+        return self.scoring_plan.batches
+
+    @property
+    def labels(self) -> list[str]:
+        return self.scoring_plan.labels
+
+    @property
+    def memory_note(self) -> str | None:
+        return self.scoring_plan.memory.note
+
+    @property
+    def mlx_lm_ranks(self) -> int:
+        """Processes `mlx_lm.lora --test` would be launched with, for its figure."""
+        return self.sharding.size if self.sharding is not None else 1
+
+    def manifest(self, blas=None) -> Manifest:
+        """What the run directory records so that a run can be reopened and resumed."""
+        from importlib.metadata import version
+
+        from ..store.run_dir import fingerprint
+
+        cfg, plan = self.config, self.scoring_plan
+        adapters = [a for a in plan.adapters.values() if a is not None]
+        return Manifest(
+            config=cfg.to_dict(),
+            labels=list(plan.labels),
+            data_file=str(plan.split.path),
+            adapters=[AdapterEntry(a.label, str(a.path), fingerprint(a.path)) for a in adapters],
+            model_fingerprint=(fingerprint(Path(cfg.model)) if Path(cfg.model).exists()
+                               else str(cfg.model)),
+            data_sha256=fingerprint(plan.split.path),
+            n_batches=len(plan.batches),
+            n_examples=len(plan.examples),
+            precision=self.precision.to_dict(),
+            ranks=self.mlx_lm_ranks,
+            blas=blas.to_dict() if blas else None,
+            device=str(mx.default_device()),
+            ppltop=version("ppltop"), mlx=version("mlx"), mlx_lm=version("mlx-lm"),
+        )
+
+    def cancel(self) -> None:
+        """Stop after the batch in flight (on every rank alike); the loop then yields
+        partial figures."""
+        self.stop_requested = True
+
+    # -- the loop ----------------------------------------------------------------------
+    def events(self) -> Iterator[Event]:
+        """Prepare, then yield RunStarted, Notices, BatchScored per batch and label, RunFinished.
+
+        Closing the generator (or `cancel()`) stops between batches; RunFinished then
+        carries the partial figures.
+        """
+        plan = self.plan if self.plan is not None else self.prepare()
+        frozen = self.scoring_plan
+        split = frozen.split
+        yield RunStarted(plan, DocumentSource(split.examples, self.texts,
+                                              self.config.max_seq_length, str(split.path)))
+        yield from start_notices(self.scoring_plan, self.precision)
+        labels = frozen.labels
+        done = {label: {} for label in labels}
+        tokens_done = dict.fromkeys(labels, 0)
+        start = time.perf_counter()
+        replay = replayable(self.resume_from, frozen.batches, labels)
+        scorer = self.scorer
+        n_batches = len(frozen.batches)
+        try:
+            for number, batch in enumerate(frozen.batches):
+                if self.stop_requested and not scorer.stops_together:
+                    self.cancelled = True
+                    break
+                if number in replay:
+                    for label in labels:
+                        recorded = replay[number][label]
+                        for result in recorded.results:
+                            done[label][result.example] = result
+                        tokens_done[label] += recorded.n_tokens
+                        yield BatchScored(label, number, n_batches, recorded.loss_sum,
+                                          recorded.n_tokens, recorded.results,
+                                          tokens_done[label], plan.targets_per_label,
+                                          time.perf_counter() - start, replayed=True)
+                    continue
+                scored = scorer.score(number, batch, self.stop_requested)
+                n_tok = sum(s.n_targets for s in batch)
+                for label in labels:
+                    finished, loss_sum = scored[label]
+                    for result in finished:
+                        done[label][result.example] = result
+                        if not result.finite:
+                            yield Notice("warning", f"[{label}] {split.path}:"
+                                         f"{split.examples[result.example].line}: "
+                                         "non-finite loss; this example is left out of the "
+                                         "ppltop figure and reported")
+                    tokens_done[label] += n_tok
+                    yield BatchScored(label, number, n_batches, loss_sum, n_tok, finished,
+                                      tokens_done[label], plan.targets_per_label,
+                                      time.perf_counter() - start)
+                if scorer.stop_agreed and number + 1 < n_batches:
+                    self.cancelled = True  # every rank ends after this batch alike
+                    break
+        except GeneratorExit:
+            self.cancelled = True
+            raise
+        finally:
+            self.handle.activate(None)
+        elapsed = time.perf_counter() - start
+        busy = scorer.busy_s
+        summaries = [
+            summarize(label, frozen.adapter_path(label), done[label], split, frozen.examples,
+                      self.config, elapsed, complete=not self.cancelled,
+                      tokens_per_s=tokens_done[label] / busy[label] if busy[label] else 0.0,
+                      precision_note=self.precision.explanation(), ranks=self.mlx_lm_ranks)
+            for label in labels
+        ]
+        comparison = compare_labels(done, labels, frozen.reference)
+        yield RunFinished(summaries, self.cancelled, elapsed, comparison, done)
+
+
+def _vocab_size(handle: ModelHandle) -> int:
+    args = getattr(handle.model, "args", None)
+    return int(getattr(args, "vocab_size", 0) or handle.config.get("vocab_size", 0) or 262144)

@@ -1,0 +1,177 @@
+"""The frozen plan of one evaluation, made once before the first batch: the examples scored,
+their segments and batches, the labels and their adapters, and the memory split.
+
+Everything the scorer, the loop and the notices need is read from here; nothing in it
+changes while the loop runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import mlx_lm
+from ..config import EvalConfig
+from ..data.batching import Segment, padding_share, plan_batches, segments_for
+from ..data.split import Example, Split
+from ..errors import InputError
+from ..figures.compare import resolve_reference
+from ..model import memory
+from ..model.loader import Adapter, checkpoint_files, read_adapter
+from ..store.events import RunPlan
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How each batch stays under --max-memory: micro-batch rows and logits block rows."""
+
+    budget: int
+    weights_bytes: int
+    shape: memory.Shape
+    chunk_rows: int
+    """Target rows per block of logits, within the --logits budget."""
+    full_logits: bool
+    """The model's head cannot be split from its body: logits of every position exist."""
+    note: str | None
+    """Said once at the start when some batches run in micro-batches."""
+
+    def split_for(self, rows: int, width: int, targets: int) -> memory.Split:
+        return memory.plan_split(self.shape, rows, width, self.weights_bytes, self.budget,
+                                 self.chunk_rows, self.full_logits, targets)
+
+
+@dataclass(frozen=True)
+class ScoringPlan:
+    """What one evaluation scores, in which batches, for which labels."""
+
+    config: EvalConfig
+    split: Split
+    examples: list[Example]
+    """The examples scored (all of them, or those `--test-batches` chooses)."""
+    segments_per_example: dict[int, int]
+    batches: list[list[Segment]]
+    labels: list[str]
+    adapters: dict[str, Adapter | None]
+    """Each label's adapter; None for the base model."""
+    reference: str
+    empty_after_truncation: list[Example]
+    """Examples whose prompt fills --max-seq-length: no target left to score."""
+    memory: MemoryPlan
+    run_plan: RunPlan
+
+    def adapter_for(self, label: str) -> Adapter | None:
+        return self.adapters[label]
+
+    def adapter_path(self, label: str) -> str | None:
+        adapter = self.adapters[label]
+        return str(adapter.path) if adapter is not None else None
+
+
+def plan_scoring(config: EvalConfig, split: Split, adapters: list[Adapter],
+                 memory_of) -> ScoringPlan:
+    """Plan the batches and labels; `memory_of(batches)` gives their MemoryPlan."""
+    examples = mlx_lm.chosen_examples(split.examples, config)
+    segments, empty = [], []
+    for example in examples:
+        if max(1, example.offset) >= len(example.tokens):
+            raise InputError(
+                f"{split.path}:{example.line}: this example has no token to score "
+                f"({len(example.tokens)} tokens, prompt {example.offset}); "
+                "drop --mask-prompt or remove the record")
+        own = segments_for(example, config.max_seq_length, config.long_sequences)
+        if sum(s.n_targets for s in own) == 0:
+            # still fed to the model: mlx-lm may count its phantom pad target
+            empty.append(example)
+        segments += own
+    per_example: dict[int, int] = {}
+    for s in segments:
+        per_example[s.example] = per_example.get(s.example, 0) + 1
+    batches = plan_batches(segments, config.batch_size, config.seed)
+    by_label: dict[str, Adapter | None] = {}
+    if not (config.no_base and adapters):
+        by_label["base"] = None
+    for adapter in adapters:
+        by_label[adapter.label] = adapter
+    labels = list(by_label)
+    if config.reference is not None and config.reference not in labels:
+        raise InputError(f"--reference {config.reference}: no such label; "
+                         f"choose one of {', '.join(labels)}")
+    reference = resolve_reference(labels, config.reference)
+    run_plan = RunPlan(
+        labels=list(labels),
+        adapter_paths=[None if a is None else str(a.path) for a in by_label.values()],
+        n_examples=len(examples),
+        n_batches=len(batches),
+        targets_per_label=sum(s.n_targets for s in segments),
+        split_path=str(split.path),
+        data_format=split.format,
+        padding_share=padding_share(batches),
+        example_tokens=[len(e.tokens) for e in examples],
+        reference=reference,
+        mlx_lm_padding_share=mlx_lm.padding_share(
+            [len(e.tokens) for e in split.examples], config.batch_size, config.test_batches,
+            config.seed, config.max_seq_length),
+    )
+    return ScoringPlan(config, split, examples, per_example, batches, labels, by_label,
+                       reference, empty, memory_of(batches), run_plan)
+
+
+def plan_memory(batches: list[list[Segment]], budget: int, weights_bytes: int,
+                shape: memory.Shape, chunk_rows: int, full_logits: bool) -> MemoryPlan:
+    """Check every batch against --max-memory now (arithmetic only), so none fails mid-run."""
+    split_batches, smallest, worst = 0, None, 0
+    for batch in batches:
+        rows, width = len(batch), max(s.length for s in batch)
+        targets = sum(s.n_targets for s in batch) + rows
+        split = memory.plan_split(shape, rows, width, weights_bytes, budget, chunk_rows,
+                                  full_logits, targets)
+        if split.micro_rows < rows:
+            split_batches += 1
+            smallest = min(smallest or rows, split.micro_rows)
+            worst = max(worst, weights_bytes + shape.logits_bytes(min(chunk_rows, targets))
+                        + shape.body_bytes(rows, width, full_logits))
+    note = None
+    if split_batches:
+        note = (f"{split_batches} of {len(batches)} batches would need up to about "
+                f"{memory.human(worst)}, more than --max-memory {memory.human(budget)}: "
+                f"they run in micro-batches (down to {smallest} rows), with the same figures")
+    return MemoryPlan(budget, weights_bytes, shape, chunk_rows, full_logits, note)
+
+
+def read_adapters(paths: list[Path], checkpoints: bool = False) -> list[Adapter]:
+    """Read adapters; labels are folder names (or checkpoint steps), made unique."""
+    wanted: list[tuple[Path, str, Path | None]] = []
+    for path in paths:
+        path = Path(path)
+        if checkpoints and path.is_dir():
+            files = checkpoint_files(path)
+            if not files:
+                raise InputError(f"--checkpoints: no *_adapters.safetensors in {path}")
+            for f in files:
+                step = f.name.split("_", 1)[0] if f.name != "adapters.safetensors" else "final"
+                wanted.append((path, f"{path.name}@{step.lstrip('0') or '0'}", f))
+        else:
+            wanted.append((path, path.name or str(path), None))
+    adapters, seen = [], {}
+    for path, label, weights in wanted:
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] > 1:
+            label = f"{label}#{seen[label]}"
+        adapters.append(read_adapter(path, label, weights))
+    return adapters
+
+
+def check_numbers(cfg: EvalConfig) -> None:
+    """Refuse numbers no evaluation can run with, naming the flag."""
+    if cfg.batch_size < 1:
+        raise InputError(f"--batch-size {cfg.batch_size}: must be at least 1")
+    if cfg.max_seq_length < 2:
+        raise InputError(f"--max-seq-length {cfg.max_seq_length}: must be at least 2")
+    if cfg.test_batches == 0 or cfg.test_batches < -1:
+        raise InputError(f"--test-batches {cfg.test_batches}: use -1 for all or a positive count")
+    if cfg.long_sequences not in ("truncate", "window"):
+        raise InputError(f"--long-sequences {cfg.long_sequences}: use truncate or window")
+    if cfg.split not in ("test", "valid", "train"):
+        raise InputError(f"--split {cfg.split}: use test, valid or train")
+    if cfg.logits_budget_mb < 1:
+        raise InputError(f"logits budget {cfg.logits_budget_mb} MB: must be at least 1")

@@ -1,0 +1,200 @@
+"""Score one batch for every label: per-token statistics, mlx-lm's cross-entropy, KL.
+
+For each label the model body runs once over the batch; the output projection and the
+vocabulary-wide statistics run on the hidden states of the target positions only, in
+blocks of rows, so a 262k vocabulary never materializes a batch x length x vocab tensor.
+With `--kl` every label scores the batch together, block by block, so each block of the
+reference's logits meets each other label's once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import mlx.core as mx
+import numpy as np
+
+from .. import mlx_lm
+from ..data.batching import Segment
+from ..data.token_text import TokenTexts
+from ..model.loader import ModelHandle
+from . import token_stats
+from .assembler import ExampleAssembler
+from .forward import SplitForward
+from .plan import ScoringPlan
+
+Scored = dict[str, tuple[list, float]]
+"""Per label: the examples a batch completed, and the batch's summed target loss."""
+
+
+class Scorer(Protocol):
+    """What the loop needs of a scorer: `BatchScorer`, or one that wraps it (ranks)."""
+
+    busy_s: dict[str, float]
+    stops_together: bool
+    """A stop request is agreed inside `score` with other processes, and takes effect after
+    the batch every one of them agreed on (`stop_agreed`)."""
+    stop_agreed: bool
+
+    def score(self, number: int, batch: list[Segment], stop_requested: bool = False
+              ) -> Scored: ...
+
+
+@dataclass
+class BatchRows:
+    """A batch's inputs and the (row, column) of every target to score, the same for every
+    label. Each first segment also gets mlx-lm's phantom target: pad id 0 after its last
+    token."""
+
+    inputs: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    targets: np.ndarray
+    owner: np.ndarray
+    """Per target row: the batch row it belongs to, or -1 - row for a phantom target."""
+
+    @classmethod
+    def of(cls, batch: list[Segment], examples) -> BatchRows:
+        width = max(s.length for s in batch)
+        inputs = np.zeros((len(batch), width), dtype=np.int32)
+        rows, cols, targets, owner = [], [], [], []
+        for r, seg in enumerate(batch):
+            tokens = examples[seg.example].tokens
+            inputs[r, :seg.length] = tokens[seg.start:seg.end]
+            positions = np.arange(seg.first_target, seg.end)
+            rows.append(np.full(len(positions), r))
+            cols.append(positions - 1 - seg.start)
+            targets.append(tokens[positions])
+            owner.append(np.full(len(positions), r))
+            if seg.window == 0:
+                rows.append(np.array([r]))
+                cols.append(np.array([seg.length - 1]))
+                targets.append(np.array([0]))
+                owner.append(np.array([-1 - r]))
+        return cls(inputs, np.concatenate(rows), np.concatenate(cols),
+                   np.concatenate(targets).astype(np.int32), np.concatenate(owner))
+
+
+class BatchScorer:
+    """Scores batches of one plan with one model, label after label (or all at once, --kl)."""
+
+    stops_together = False
+    stop_agreed = False
+
+    def __init__(self, plan: ScoringPlan, handle: ModelHandle, forward: SplitForward,
+                 texts: TokenTexts, vocab_size: int):
+        self.plan = plan
+        self.handle = handle
+        self.forward = forward
+        self.assemblers = {label: ExampleAssembler(plan, texts, vocab_size)
+                           for label in plan.labels}
+        self.busy_s = dict.fromkeys(plan.labels, 0.0)
+        """Seconds each label spent scoring, for its tokens/s."""
+
+    def score(self, number: int, batch: list[Segment], stop_requested: bool = False
+              ) -> Scored:
+        """Every label on batch `number` (its position in the plan); a stop request is the
+        loop's to act on, before the next batch."""
+        labels = self.plan.labels
+        if self.plan.config.kl and len(labels) > 1:
+            t0 = time.perf_counter()
+            scored = self._score_with_kl(batch)
+            for label in labels:
+                self.busy_s[label] += (time.perf_counter() - t0) / len(labels)
+            return scored
+        scored = {}
+        for label in labels:
+            t0 = time.perf_counter()
+            self.handle.activate(self.plan.adapter_for(label))
+            scored[label] = self.score_label(label, batch)
+            self.busy_s[label] += time.perf_counter() - t0
+        return scored
+
+    def score_label(self, label: str, batch: list[Segment]) -> tuple[list, float]:
+        """Score a batch with the active label: (examples completed, loss sum)."""
+        rows = BatchRows.of(batch, self.plan.split.examples)
+        split = self._memory_split(rows)
+        project = self.forward.rows(mx.array(rows.inputs), rows.rows, rows.cols,
+                                    split.micro_rows)
+        blocks, natives = [], []
+        n = len(rows.targets)
+        for a in range(0, n, split.chunk_rows):
+            b = min(n, a + split.chunk_rows)
+            self._block_stats(project(a, b), rows.targets[a:b], blocks, natives)
+        native = np.concatenate(natives) if natives else None
+        return self._collect(label, batch, rows, token_stats.concat(blocks), native, None)
+
+    def _score_with_kl(self, batch: list[Segment]) -> Scored:
+        """KL(reference || label) per token without keeping any full distribution."""
+        plan = self.plan
+        rows = BatchRows.of(batch, plan.split.examples)
+        inputs = mx.array(rows.inputs)
+        ref = plan.reference
+        split = self._memory_split(rows)
+        projects = {}
+        for label in plan.labels:
+            self.handle.activate(plan.adapter_for(label))
+            projects[label] = self.forward.rows(inputs, rows.rows, rows.cols, split.micro_rows)
+        n = len(rows.targets)
+        chunk = max(1, split.chunk_rows // 2)  # two labels' blocks are alive at once
+        blocks = {label: [] for label in plan.labels}
+        natives = {label: [] for label in plan.labels}
+        kls = {label: [] for label in plan.labels if label != ref}
+        for a in range(0, n, chunk):
+            b = min(n, a + chunk)
+            self.handle.activate(plan.adapter_for(ref))
+            ref_logits = projects[ref](a, b)
+            ref_logp = token_stats.log_softmax_numpy(ref_logits)
+            for label in plan.labels:
+                if label != ref:
+                    self.handle.activate(plan.adapter_for(label))
+                logits = ref_logits if label == ref else projects[label](a, b)
+                self._block_stats(logits, rows.targets[a:b], blocks[label], natives[label])
+                if label != ref:
+                    kls[label].append(token_stats.kl_numpy(ref_logp, logits))
+        out = {}
+        for label in plan.labels:
+            native = np.concatenate(natives[label]) if natives[label] else None
+            kl = np.concatenate(kls[label]) if label in kls else None
+            out[label] = self._collect(label, batch, rows, token_stats.concat(blocks[label]),
+                                       native, kl)
+        return out
+
+    def _memory_split(self, rows: BatchRows):
+        return self.plan.memory.split_for(*rows.inputs.shape, targets=len(rows.targets))
+
+    def _block_stats(self, logits, targets: np.ndarray, blocks: list, natives: list) -> None:
+        config = self.plan.config
+        if config.per_token:
+            blocks.append(token_stats.compute(logits, targets, config.stats_backend))
+        else:
+            blocks.append(token_stats.loss_only(logits, targets, config.stats_backend))
+        if config.mlx_lm_exact or logits.dtype != mx.float32:
+            natives.append(mlx_lm.token_ce(logits, targets))
+
+    def _collect(self, label: str, batch: list[Segment], rows: BatchRows, blocks, native_ce,
+                 kl) -> tuple[list, float]:
+        """File each segment's targets under its example; return completed examples."""
+        assembler = self.assemblers[label]
+        finished, loss_sum = [], 0.0
+        for r, seg in enumerate(batch):
+            sel = np.nonzero(rows.owner == r)[0]
+            part = _take(blocks, sel)
+            loss_sum += float(-part.logprob.astype(np.float64).sum())
+            first_ce = None
+            if seg.window == 0:
+                phantom = np.nonzero(rows.owner == -1 - r)[0][0]
+                ce = native_ce if native_ce is not None else -blocks.logprob
+                first_ce = (ce[sel].astype(np.float32), float(ce[phantom]))
+            result = assembler.file(seg.example, seg.first_target, part, rows.targets[sel],
+                                    None if kl is None else kl[sel], first_ce)
+            if result is not None:
+                finished.append(result)
+        return finished, loss_sum
+
+
+def _take(block: token_stats.StatsBlock, sel: np.ndarray) -> token_stats.StatsBlock:
+    return token_stats.StatsBlock(block.logprob[sel], block.entropy[sel], block.rank[sel],
+                                  block.top_ids[sel], block.top_logprobs[sel])

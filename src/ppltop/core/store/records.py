@@ -1,0 +1,141 @@
+"""The run directory's records, typed: `manifest.json` and each line of `events.jsonl`.
+
+The writer and every reader go through these classes, so a field has one name and one
+default. `FORMAT` is the version this code writes; runs of every version in `READABLE`
+open (format 1 stored every position, format 2 added mlx-lm's own cross-entropies; a field
+added later reads back with its default).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+
+from ..errors import InputError
+
+FORMAT = 2
+READABLE = (1, 2)
+
+
+def _known(cls, raw: dict) -> dict:
+    """The keys of `raw` that `cls` has: a newer writer's extra fields are ignored."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in raw.items() if k in names}
+
+
+@dataclass(frozen=True)
+class AdapterEntry:
+    label: str
+    path: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a run was: config, versions and fingerprints, to reopen and resume it."""
+
+    config: dict
+    """`EvalConfig.to_dict()`."""
+    labels: list[str]
+    data_file: str
+    adapters: list[AdapterEntry] = field(default_factory=list)
+    model_fingerprint: str = ""
+    data_sha256: str = ""
+    n_batches: int = 0
+    """0 when an early run did not record it."""
+    n_examples: int = 0
+    precision: dict | None = None
+    """`Precision.to_dict()`: the dtype the run computed in, for the figures' note."""
+    ranks: int = 1
+    """Processes of mlx.launch the run was scored by (mlx-lm's figure depends on it)."""
+    blas: dict | None = None
+    device: str = ""
+    ppltop: str = ""
+    mlx: str = ""
+    mlx_lm: str = ""
+    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    format: int = FORMAT
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=2).encode()
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> Manifest:
+        """Read a manifest; `where` names the file in the one-line error."""
+        try:
+            raw = json.loads(text)
+            if not isinstance(raw, dict):
+                raise ValueError("not a JSON object")
+            version = raw.get("format", 1)
+            if version not in READABLE:
+                raise InputError(f"{where}: a run of format {version}, newer than this "
+                                 f"ppltop reads ({', '.join(map(str, READABLE))}); upgrade "
+                                 "ppltop to open it")
+            raw = {**raw, "adapters": [AdapterEntry(**_known(AdapterEntry, a))
+                                       for a in raw.get("adapters", [])]}
+            return cls(**_known(cls, raw))
+        except (ValueError, TypeError, KeyError) as e:
+            raise InputError(f"{where}: unreadable ({e}); the run directory is damaged")
+
+    def adapter_paths(self) -> dict[str, str]:
+        return {a.label: a.path for a in self.adapters}
+
+
+@dataclass(frozen=True)
+class StartedLine:
+    """The plan, as `RunPlan` fields (without the per-example token counts)."""
+
+    plan: dict
+    type: str = "started"
+
+
+@dataclass(frozen=True)
+class NoticeLine:
+    level: str
+    message: str
+    type: str = "notice"
+
+
+@dataclass(frozen=True)
+class BatchLine:
+    """One label's batch: its arrays are in `results/<file>`, written before this line."""
+
+    label: str
+    batch: int
+    loss_sum: float
+    n_tokens: int
+    file: str
+    elapsed_s: float
+    examples: list[int]
+    time: float = 0.0
+    type: str = "batch"
+
+
+@dataclass(frozen=True)
+class FinishedLine:
+    cancelled: bool
+    elapsed_s: float = 0.0
+    summaries: list[dict] = field(default_factory=list)
+    """`Summary.to_dict()` per label."""
+    comparisons: list[dict] = field(default_factory=list)
+    type: str = "finished"
+
+
+EventLine = StartedLine | NoticeLine | BatchLine | FinishedLine
+_BY_TYPE = {cls.type: cls for cls in (StartedLine, NoticeLine, BatchLine, FinishedLine)}
+
+
+def encode_line(line: EventLine) -> bytes:
+    return (json.dumps(asdict(line)) + "\n").encode()
+
+
+def decode_line(raw: bytes) -> EventLine | None:
+    """One events.jsonl line; None for a line that is not a record this code knows (a torn
+    write, or a record type added by a newer ppltop)."""
+    try:
+        data = json.loads(raw)
+        cls = _BY_TYPE[data["type"]]
+        return cls(**_known(cls, data))
+    except (ValueError, TypeError, KeyError):
+        return None
