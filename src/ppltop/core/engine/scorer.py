@@ -119,10 +119,11 @@ class BatchScorer:
         project = self.forward.rows(mx.array(rows.inputs), rows.rows, rows.cols,
                                     split.micro_rows)
         blocks, natives = [], []
+        needed = self._needs_mlx_lm_ce(batch, rows)
         n = len(rows.targets)
         for a in range(0, n, split.chunk_rows):
             b = min(n, a + split.chunk_rows)
-            self._block_stats(project(a, b), rows.targets[a:b], blocks, natives)
+            self._block_stats(project(a, b), rows.targets[a:b], blocks, natives, needed[a:b])
         native = np.concatenate(natives) if natives else None
         return self._collect(label, batch, rows, token_stats.concat(blocks), native, None)
 
@@ -142,6 +143,7 @@ class BatchScorer:
         blocks = {label: [] for label in plan.labels}
         natives = {label: [] for label in plan.labels}
         kls = {label: [] for label in plan.labels if label != ref}
+        needed = self._needs_mlx_lm_ce(batch, rows)
         for a in range(0, n, chunk):
             b = min(n, a + chunk)
             self.handle.activate(plan.adapter_for(ref))
@@ -151,7 +153,8 @@ class BatchScorer:
                 if label != ref:
                     self.handle.activate(plan.adapter_for(label))
                 logits = ref_logits if label == ref else projects[label](a, b)
-                self._block_stats(logits, rows.targets[a:b], blocks[label], natives[label])
+                self._block_stats(logits, rows.targets[a:b], blocks[label], natives[label],
+                                  needed[a:b])
                 if label != ref:
                     kls[label].append(token_stats.kl_numpy(ref_logp, logits))
         out = {}
@@ -165,14 +168,30 @@ class BatchScorer:
     def _memory_split(self, rows: BatchRows):
         return self.plan.memory.split_for(*rows.inputs.shape, targets=len(rows.targets))
 
-    def _block_stats(self, logits, targets: np.ndarray, blocks: list, natives: list) -> None:
+    @staticmethod
+    def _needs_mlx_lm_ce(batch: list[Segment], rows: BatchRows) -> np.ndarray:
+        """Target rows mlx-lm's figure reads: a first segment's targets and its phantom
+        (mlx-lm truncates, so a window after the first is never in its figure)."""
+        first = np.array([seg.window == 0 for seg in batch])
+        return (rows.owner < 0) | first[np.maximum(rows.owner, 0)]
+
+    def _block_stats(self, logits, targets: np.ndarray, blocks: list, natives: list,
+                     needed: np.ndarray) -> None:
         config = self.plan.config
         if config.per_token:
             blocks.append(token_stats.compute(logits, targets, config.stats_backend))
         else:
             blocks.append(token_stats.loss_only(logits, targets, config.stats_backend))
-        if config.mlx_lm_exact or logits.dtype != mx.float32:
+        if not (config.mlx_lm_exact or logits.dtype != mx.float32):
+            return
+        if needed.all():
             natives.append(mlx_lm.token_ce(logits, targets))
+            return
+        ce = np.full(len(targets), np.nan, np.float32)  # never read: see _needs_mlx_lm_ce
+        if needed.any():
+            where = np.nonzero(needed)[0]
+            ce[where] = mlx_lm.token_ce(logits[mx.array(where)], targets[where])
+        natives.append(ce)
 
     def _collect(self, label: str, batch: list[Segment], rows: BatchRows, blocks, native_ce,
                  kl) -> tuple[list, float]:
