@@ -23,7 +23,7 @@ def readme_modules() -> set[str]:
             stack.append(name.rstrip("/"))
         elif name.endswith(".py"):
             paths.add("/".join([*stack, name]))
-    return paths
+    return {p.removeprefix("src/ppltop/") for p in paths}
 
 
 def source_modules() -> set[str]:
