@@ -113,7 +113,7 @@ def check_run_dir(run_dir: Path | None, overwrite: bool) -> None:
     before the model loads. None: the default under ./ppltop-runs/."""
     from ..run.score import DEFAULT_RUNS_FOLDER
 
-    manifest = "manifest.json"  # run_store.MANIFEST; run_store imports numpy, not yet wanted
+    manifest = "manifest.json"  # store.run_dir.MANIFEST; run_dir imports numpy, not yet wanted
     flag = f"--run-dir {run_dir}" if run_dir is not None else \
         f"run directory ./{DEFAULT_RUNS_FOLDER}"
     path = Path(run_dir if run_dir is not None else DEFAULT_RUNS_FOLDER).expanduser().absolute()

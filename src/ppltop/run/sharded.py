@@ -16,7 +16,7 @@ mlx.launch ends every rank as soon as one exits with an error status."""
 
 
 def run_sharded(config, args, blas, run_dir) -> int:
-    """One evaluation over the ranks of `mlx.launch` (see `core/distributed.py`).
+    """One evaluation over the ranks of `mlx.launch` (see `core/distributed/sharding.py`).
 
     Rank 0 writes the run directory and prints as a single headless process does; the other
     ranks score their rows and print nothing but errors. All ranks load and plan, then meet

@@ -5,7 +5,7 @@ rows `r::n` of every batch (mlx-lm's rule) for every label; the rows of a batch 
 gathered to rank 0 with `mx.distributed.all_gather`: first each rank's byte count (and
 whether it was asked to stop), then the bytes, zero-padded to the longest. The bytes are
 the examples each rank completed, in the run directory's own array format
-(`run_store.pack`), so rank 0 sees exactly the batches a single process would score: it
+(`run_dir.pack`), so rank 0 sees exactly the batches a single process would score: it
 writes the run directory, prints and summarizes, and both figures come out as in a single
 process. The other ranks keep only their own rows and print nothing but errors.
 
