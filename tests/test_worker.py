@@ -9,7 +9,7 @@ import pytest
 
 from ppltop import demo
 from ppltop.core.config import EvalConfig
-from ppltop.core.store.events import BatchScored, RunFinished, RunStarted
+from ppltop.core.store.events import BatchScored, Resumed, RunFinished, RunStarted
 from ppltop.core.engine.evaluation import Evaluation
 from ppltop.core.engine.worker import ScoringWorker
 
@@ -83,6 +83,9 @@ def test_pause_and_cancel_between_batches(handle):
     assert not seen.wait(1.0), "paused before the first batch"
     worker.resume()
     assert seen.wait(60)
+    # the pause is said once, so the live rate and ETA can leave it out
+    resumed = [e for e in events if isinstance(e, Resumed)]
+    assert len(resumed) == 1 and 0.9 < resumed[0].paused_s < 30
     worker.cancel()
     worker.join(60)
     assert not errors
@@ -113,3 +116,27 @@ def test_an_error_in_the_loop_reaches_on_error_and_keeps_earlier_events(handle):
     worker.join(60)
     assert isinstance(errors[0], MemoryError) and worker.error is errors[0]
     assert sum(1 for e in events if isinstance(e, BatchScored)) == 1
+
+
+def test_a_pause_is_left_out_of_the_live_rate_and_eta():
+    """The same run paused 5 s after its first batch: the loop's clock runs on, the rate
+    and ETA do not."""
+    import dataclasses
+
+    import synthetic
+
+    from ppltop.view.live import LiveRun
+
+    events = [e for e in synthetic.events() if not isinstance(e, RunFinished)]
+    first = next(i for i, e in enumerate(events) if isinstance(e, BatchScored))
+    paused = events[:first + 1] + [Resumed(5.0)] + [
+        dataclasses.replace(e, elapsed_s=e.elapsed_s + 5.0) if isinstance(e, BatchScored) else e
+        for e in events[first + 1:]]
+    plain, held = LiveRun(), LiveRun()
+    for e in events:
+        plain.apply(e)
+    for e in paused:
+        held.apply(e)
+    assert held.elapsed_s == pytest.approx(plain.elapsed_s + 5.0)
+    assert held.tokens_per_s == pytest.approx(plain.tokens_per_s)
+    assert held.eta_s == pytest.approx(plain.eta_s)

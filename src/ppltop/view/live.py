@@ -15,7 +15,8 @@ import numpy as np
 from ..core.figures.compare import Comparison, compare_labels
 from .document import Document, build_document
 from ..core.errors import ScoringError
-from ..core.store.events import BatchScored, DocumentSource, Notice, RunFinished, RunPlan, RunStarted
+from ..core.store.events import (BatchScored, DocumentSource, Notice, Resumed, RunFinished,
+                                 RunPlan, RunStarted)
 from ..core.figures.stats import Z95, safe_exp
 from .surprisal import SurprisalIndex
 
@@ -118,6 +119,8 @@ class ScoringRate:
 
     replayed_tokens: int = 0
     replayed_s: float = 0.0
+    paused_s: float = 0.0
+    """Time the dashboard's pause held the loop between batches."""
 
     def note(self, event: BatchScored) -> None:
         if event.replayed:
@@ -125,8 +128,9 @@ class ScoringRate:
             self.replayed_s = event.elapsed_s
 
     def rate(self, tokens_done: int, elapsed_s: float) -> float:
-        """`tokens_done` counts every token so far, read back or scored."""
-        scoring_s = elapsed_s - self.replayed_s
+        """`tokens_done` counts every token so far, read back or scored; `elapsed_s` is
+        the loop's wall time, pauses included."""
+        scoring_s = elapsed_s - self.replayed_s - self.paused_s
         return (tokens_done - self.replayed_tokens) / scoring_s if scoring_s > 0 else math.nan
 
 
@@ -209,6 +213,8 @@ class LiveRun:
             self.elapsed_s = event.elapsed_s
             if self.plan and event.label == self.plan.labels[-1]:
                 self.batches_done = event.batch + 1
+        elif isinstance(event, Resumed):
+            self.rate.paused_s += event.paused_s
         elif isinstance(event, RunFinished):
             self.finished = event
             self.elapsed_s = event.elapsed_s

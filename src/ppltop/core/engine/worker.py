@@ -10,9 +10,10 @@ every model/adapter stops at the same batch.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 
-from ..store.events import BatchScored, Event, RunStarted
+from ..store.events import BatchScored, Event, Resumed, RunStarted
 
 
 class ScoringWorker(threading.Thread):
@@ -69,8 +70,10 @@ class ScoringWorker(threading.Thread):
                         self._on_event(event)
                         if isinstance(event, RunStarted) and event.plan.labels:
                             last_label = event.plan.labels[-1]
-                        if not _mid_batch(event, last_label):
+                        if not _mid_batch(event, last_label) and self.paused:
+                            since = time.monotonic()
                             self._running.wait()
+                            self._on_event(Resumed(time.monotonic() - since))
                         if self._cancel.is_set() and self._request_stop is None:
                             break
                 finally:

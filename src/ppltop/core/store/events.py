@@ -100,4 +100,12 @@ class RunFinished:
     """{label: {example: ExampleResult}}: everything the figures were computed from."""
 
 
-Event = RunStarted | Notice | BatchScored | RunFinished
+@dataclass
+class Resumed:
+    """The dashboard's pause ended after `paused_s` seconds (from the worker, which waited
+    between batches; never recorded): the live rate and ETA leave that time out."""
+
+    paused_s: float
+
+
+Event = RunStarted | Notice | BatchScored | RunFinished | Resumed
