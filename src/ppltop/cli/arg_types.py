@@ -144,3 +144,21 @@ class Flag:
         if type(value) is not bool:
             raise ConfigValueError(f"expected {self.kind}")
         return value
+
+
+class IndexList:
+    """Comma-separated whole numbers (`--examples 3,17,40`): split indices."""
+
+    def __init__(self, flag: str) -> None:
+        self.flag = flag
+
+    def __call__(self, text: str) -> list[int]:
+        try:
+            values = [int(part) for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{self.flag} {text!r}: expected whole numbers "
+                                             "separated by commas, like 3,17,40")
+        if not values or min(values) < 0:
+            raise argparse.ArgumentTypeError(f"{self.flag} {text!r}: expected split indices "
+                                             "(0 or more) separated by commas")
+        return values

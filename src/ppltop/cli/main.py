@@ -22,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command is None:
             return score(args, argv, parser)
+        if args.command == "report":  # its --theme is the page's: no dashboard warning
+            from ..run.report import write_report
+
+            return write_report(args)
         _say(args)
         from ..run import runs
 

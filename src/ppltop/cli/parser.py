@@ -9,10 +9,10 @@ from pathlib import Path
 
 from .. import __version__
 from ..core.config import DEQUANTIZE, DTYPES, LONG_SEQUENCES, SPLITS, EvalConfig
-from .arg_types import Number, OneLineParser, PathValue, Size, WholeNumber
+from .arg_types import IndexList, Number, OneLineParser, PathValue, Size, WholeNumber
 from .mlx_lm_lora import add_mlx_lm_flags
 
-COMMANDS = ("open", "resume", "runs")
+COMMANDS = ("open", "resume", "runs", "report")
 DEFAULTS = EvalConfig(model=Path(), data=Path())
 """The config's defaults, shown in --help and filled in after `-c FILE` is read."""
 DEFAULTED_LATER = ("batch_size", "max_seq_length", "test_batches", "mask_prompt", "seed")
@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="ppltop", parents=[_score_flags(), display, blas],
         usage="ppltop [FLAGS]                  score (see the flags below)\n"
-        "       ppltop open|resume RUN_DIR [FLAGS]\n       ppltop runs [FOLDER]",
+        "       ppltop open|resume RUN_DIR [FLAGS]\n       ppltop runs [FOLDER]\n"
+        "       ppltop report RUN_DIR [-o FILE]",
         description="Test loss and perplexity of MLX models and LoRA adapters, token by token. "
         "With no subcommand, scores (with no --model/--data, the bundled demo model and its "
         "two adapters); flags mirror mlx_lm.lora --test, so its command lines can be pasted.")
@@ -143,7 +144,28 @@ def build_parser() -> argparse.ArgumentParser:
                         "and figures.")
     ls.add_argument("folder", type=Path, nargs="?", default=None, metavar="FOLDER",
                     help="the folder that holds run directories (default ./ppltop-runs)")
+    _report_parser(sub)
     return p
+
+
+def _report_parser(sub) -> None:
+    rp = sub.add_parser("report", help="write a run directory as one HTML page to share",
+                        description="Write one self-contained HTML page of a run (no external "
+                        "requests): both figures per label and why they differ, the "
+                        "comparison, the worst examples and tokens, and document views with "
+                        "tooltips. Loads only the tokenizer and the data, not the model.")
+    rp.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory")
+    rp.add_argument("-o", "--output", type=Path, metavar="FILE", default=None,
+                    help="the HTML file to write (default: RUN_DIR/report.html)")
+    rp.add_argument("--label", metavar="LABEL", default=None,
+                    help="whose tokens the document views show (default: the first label "
+                    "that is not the reference)")
+    rp.add_argument("--worst", type=WholeNumber("--worst", 0), default=10, metavar="N",
+                    help="document views of the N worst examples (default 10)")
+    rp.add_argument("--examples", type=IndexList("--examples"), default=[], metavar="I,J,...",
+                    help="split indices of examples to show as well")
+    rp.add_argument("--theme", metavar="NAME", default=None,
+                    help="built-in theme whose colors the page takes (default ppltop-dark)")
 
 
 def parse(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace]:

@@ -17,7 +17,7 @@ from functools import partial
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from textual import events
+from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -74,7 +74,7 @@ class PplTopApp(App[int]):
                  keymap: dict[str, str] | None = None,
                  startup_notices: list[str] | None = None,
                  runs_folder: Path | None = None, handle_signals: bool = False,
-                 watching: bool = False) -> None:
+                 watching: bool = False, run_dir: Path | None = None) -> None:
         super().__init__()
         self._make_events = make_events
         self._request_stop = request_stop
@@ -99,6 +99,8 @@ class PplTopApp(App[int]):
         self._last_chart = 0.0
         self._startup_notices = list(startup_notices or [])
         self.runs_folder = runs_folder or Path("ppltop-runs")
+        self.run_dir = run_dir
+        """The run directory of the run on screen (None: not recorded), for `H`'s report."""
         self._handle_signals = handle_signals
         self._signals: list[signal.Signals] = []
         self.stop_signal: str | None = None
@@ -403,6 +405,27 @@ class PplTopApp(App[int]):
     def action_save_svg(self) -> None:
         path = self.save_screenshot(path=str(Path.cwd()))
         self.notify(f"screenshot saved: {path}")
+
+    def action_write_report(self) -> None:
+        if self.run_dir is None or self.live.finished is None:
+            self.notify("the report is written once the run has finished; from a shell: "
+                        "ppltop report RUN_DIR", severity="warning")
+            return
+        self.notify(f"writing the report of {self.run_dir} ...")
+        self._write_report(Path(self.run_dir))
+
+    @work(thread=True, exit_on_error=False, name="report")
+    def _write_report(self, run_dir: Path) -> None:
+        """In a thread: reading the run back loads its tokenizer and data (seconds)."""
+        from ..core.errors import InputError
+        from ..report import write_report
+
+        try:
+            path = write_report(run_dir, run_dir / "report.html")
+        except (InputError, OSError) as e:
+            self.call_from_thread(self.notify, f"report: {e}", severity="error")
+            return
+        self.call_from_thread(self.notify, f"report written: {path}")
 
     def action_toggle_help(self) -> None:
         """The help screen for the screen on top (`?` there closes it)."""

@@ -65,6 +65,9 @@ APP_BINDINGS = [
                   tooltip="The keys of this screen and what the colors mean"),
           Binding("ctrl+s", "save_svg", "Screenshot", id="ppltop.screenshot",
                   tooltip="Save an SVG screenshot of the screen in the current folder"),
+          Binding("H", "write_report", "Report", show=False, id="ppltop.report",
+                  tooltip="Write the run as one HTML page to share, report.html in its run "
+                  "directory (once the run has finished)"),
           Binding("q", "quit_app", "Quit", id="ppltop.quit",
                   tooltip="Stop the scoring thread cleanly and quit")),
 ]

@@ -9,13 +9,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
 
+from ...view.color_scale import JUMP_THRESHOLD_BITS
 from ...view.live import LiveRun
 from ..keys import keys
 from ..widgets.document_view import MODES, DocumentView
 from ..widgets.key_footer import KeyFooter
 from ..widgets.token_detail import TokenDetail
 
-DEFAULT_THRESHOLD_BITS = 8.0
+DEFAULT_THRESHOLD_BITS = JUMP_THRESHOLD_BITS
 
 
 class DocumentScreen(Screen):

@@ -13,7 +13,6 @@ styled as template; tokens that do not count toward the loss are dimmed.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 from rich.cells import cell_len
@@ -27,18 +26,12 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ...view.color_scale import (BITS_PER_STEP, DIFF_NEUTRAL_BITS, MODES, RANK_NAMES,
+                                 RANK_STEPS, diff_kind, scale_step)
 from ...view.document import SCORED, Document
 from ..document_layout import layout
 
-MODES = ("surprisal", "rank", "entropy", "diff")
-DIFF_NEUTRAL_BITS = 0.5
-"""Diff mode: changes smaller than this are left uncolored."""
-STRONG_DIFF_BITS = 4.0
-"""Diff mode: changes at least this large are shown in bold."""
-BITS_PER_STEP = 2.0
-"""Surprisal and entropy: one color step per 2 bits (8 steps cover 0 to 16+ bits)."""
-RANK_STEPS = (0, 3, 5, 7)
-"""Rank buckets (top 10/100/1000/beyond) use these steps of the theme's scale."""
+__all__ = ["BITS_PER_STEP", "MODES", "RANK_STEPS", "DocumentView"]  # the help screen's legend
 
 
 class DocumentView(ScrollView, can_focus=True):
@@ -151,28 +144,21 @@ class DocumentView(ScrollView, can_focus=True):
 
     def _diff_style(self, g: int) -> Style | None:
         delta = self.document.group_delta_bits
-        if delta is None or not math.isfinite(float(delta[g])):
+        kind = None if delta is None else diff_kind(delta[g])
+        if kind is None:
             return None
         self._scale_styles()
-        d = float(delta[g])
-        if abs(d) < DIFF_NEUTRAL_BITS:
+        change, strong = kind
+        if change == "neutral":
             return Style()
-        style = self._styles["diff"].get("diff-better" if d < 0 else "diff-worse", Style())
-        return style + Style(bold=True) if abs(d) >= STRONG_DIFF_BITS else style
+        style = self._styles["diff"].get(f"diff-{change}", Style())
+        return style + Style(bold=True) if strong else style
 
     def group_step(self, g: int) -> int | None:
         """The scale step a scored group is colored with in the current mode."""
-        doc = self.document
-        if doc is None or doc.group_kind(g) != SCORED:
+        if self.document is None:
             return None
-        top = len(self._scale_styles()) - 1
-        if self.mode == "rank":
-            bucket = int(doc.group_rank_buckets()[g])
-            return min(RANK_STEPS[bucket], top)
-        value = doc.group_bits[g] if self.mode == "surprisal" else doc.group_entropy_bits[g]
-        if not math.isfinite(float(value)):
-            return top
-        return int(min(top, max(0, value // BITS_PER_STEP)))
+        return scale_step(self.document, g, self.mode, len(self._scale_styles()) - 1)
 
     def legend(self) -> str:
         if self.mode == "rank":
@@ -189,9 +175,8 @@ class DocumentView(ScrollView, can_focus=True):
             return [(" better ", diff.get("diff-better", Style())),
                     (" worse ", diff.get("diff-worse", Style()))]
         if self.mode == "rank":
-            labels = ["top10", "top100", "top1000", "beyond"]
             return [(f" {label} ", styles[min(step, len(styles) - 1)])
-                    for label, step in zip(labels, RANK_STEPS)]
+                    for label, step in zip(RANK_NAMES, RANK_STEPS)]
         return [(f" {int(i * BITS_PER_STEP)}{'+' if i == len(styles) - 1 else ''} ", style)
                 for i, style in enumerate(styles)]
 

@@ -1,0 +1,91 @@
+"""A run directory read back for the report: the events `ppltop open` replays (the same
+`RunFollower`), applied to the dashboard's view model (`LiveRun`), and the manifest."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..core.errors import InputError
+from ..core.store.replay import RunFollower
+from ..view.live import LiveRun
+
+
+@dataclass(frozen=True)
+class ReportLimits:
+    """What bounds the page's size: a report of a million-token run stays a few MB."""
+
+    worst_documents: int = 10
+    """Document views of the N worst examples (by mean loss)."""
+    list_rows: int = 20
+    """Rows of the worst examples and worst tokens lists."""
+    doc_tokens: int = 1500
+    """Tokens of one document shown; a longer one shows a window around its worst token."""
+    total_tokens: int = 25000
+    """Tokens of all document views together; the documents past it are summarized."""
+
+
+@dataclass
+class RunReport:
+    """Everything the page shows, as the core's objects."""
+
+    path: Path
+    manifest: dict
+    """The run's `Manifest` as a dict: the page lists its fields as they are."""
+    live: LiveRun
+    """The run as the dashboard sees it: finished event, per-label surprisal index, source."""
+    label: str
+    """The label whose tokens the document views and worst lists show."""
+    chosen: list[int] = field(default_factory=list)
+    """Examples asked for with --examples, shown besides the worst ones."""
+
+    @property
+    def finished(self):
+        return self.live.finished
+
+    @property
+    def reference(self) -> str:
+        return self.live.reference
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.live.plan.labels)
+
+    @property
+    def diff_reference(self) -> str | None:
+        """The reference the diff mode compares the shown label with (None: it is it)."""
+        return self.reference if self.reference != self.label else None
+
+
+def default_label(labels: list[str], reference: str) -> str:
+    """The first label that is not the reference (what the adapter changed), else it."""
+    return next((label for label in labels if label != reference), reference)
+
+
+def read_report_run(path: Path, label: str | None = None,
+                    examples: list[int] | None = None) -> RunReport:
+    """Read a run directory (finished, or stopped: then its figures are partial).
+    Raises InputError naming the flag or path on bad input."""
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(f"{path}: no such run directory; give a folder `ppltop runs` lists")
+    follower = RunFollower(path, follow=False)
+    live = LiveRun()
+    try:
+        for event in follower.events():
+            live.apply(event)
+    except (OSError, ValueError, KeyError) as e:  # a results file gone or cut short
+        raise InputError(f"{path}: damaged run directory ({type(e).__name__}: {e}); "
+                         "`ppltop resume` it or report another run")
+    if live.finished is None or live.plan is None:
+        raise InputError(f"{path}: the run has not started scoring; nothing to report yet")
+    labels = list(live.plan.labels)
+    if label is not None and label not in labels:
+        raise InputError(f"--label {label}: not a label of this run (labels: "
+                         f"{', '.join(labels)})")
+    n = len(live.source.examples)
+    for e in examples or []:
+        if not 0 <= e < n:
+            raise InputError(f"--examples {e}: the split has {n} examples (0 to {n - 1})")
+    return RunReport(path, asdict(follower.manifest), live, label or default_label(labels, live.reference),
+                     list(dict.fromkeys(examples or [])))
