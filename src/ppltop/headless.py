@@ -6,6 +6,8 @@ import math
 import time
 from typing import TextIO
 
+from .checkpoint_table import render_checkpoints
+from .core.checkpoints import curve_of_finished
 from .core.events import BatchScored, Notice, RunFinished, RunStarted
 from .core.live import LabelLive, ScoringRate
 from .core.stats import format_duration
@@ -72,6 +74,9 @@ class HeadlessPrinter:
             self.out.write(render_summary(summary))
         if event.comparisons:
             self.out.write(render_comparison(event.summaries, event.comparisons))
+        curve = curve_of_finished(event)
+        if curve is not None:
+            self.out.write(render_checkpoints(curve))
         self.out.flush()
 
 

@@ -21,6 +21,9 @@ def check_before_loading(args: argparse.Namespace) -> None:
         missing = "--data" if args.data is None else "--model"
         raise InputError(f"{missing} is missing: give both --model and --data, "
                          "or neither to run the bundled demo")
+    if getattr(args, "watch", False) and not adapters:
+        raise InputError("--watch: needs the --adapter-path folder that mlx_lm.lora --train "
+                         "writes (its --adapter-path); add it")
     check_output_files(args)
 
 

@@ -81,6 +81,9 @@ def _score_flags() -> argparse.ArgumentParser:
                    help=f"which file of a --data folder (default {d.split})")
     g.add_argument("--checkpoints", action="store_true",
                    help="score every *_adapters.safetensors checkpoint in each adapter folder")
+    g.add_argument("--watch", action="store_true",
+                   help="follow the --adapter-path folders while mlx_lm.lora --train writes "
+                   "them: score every checkpoint there, then each new one, until Ctrl-C")
     g.add_argument("--no-base", action="store_true",
                    help="with adapters, do not score the base model")
     g.add_argument("--reference", metavar="LABEL", default=d.reference,

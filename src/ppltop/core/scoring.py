@@ -28,6 +28,7 @@ from .config import EvalConfig
 from .data import Split, load_split
 from .errors import InputError
 from .events import BatchScored, DocumentSource, Event, Notice, RunFinished, RunPlan, RunStarted
+from .checkpoints import checkpoint_label
 from .model import Adapter, ModelHandle, checkpoint_files, read_adapter
 from .results import ExampleResult, compact
 from .summary import summarize
@@ -546,9 +547,7 @@ def _read_adapters(paths: list[Path], checkpoints: bool = False) -> list[Adapter
             files = checkpoint_files(path)
             if not files:
                 raise InputError(f"--checkpoints: no *_adapters.safetensors in {path}")
-            for f in files:
-                step = f.name.split("_", 1)[0] if f.name != "adapters.safetensors" else "final"
-                wanted.append((path, f"{path.name}@{step.lstrip('0') or '0'}", f))
+            wanted += [(path, checkpoint_label(path, f), f) for f in files]
         else:
             wanted.append((path, path.name or str(path), None))
     adapters, seen = [], {}

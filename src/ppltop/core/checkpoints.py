@@ -1,0 +1,214 @@
+"""Checkpoints of a training run: their labels, their iterations, and the test-loss curve.
+
+`mlx_lm.lora --train --save-every N` writes `0000100_adapters.safetensors`,
+`0000200_adapters.safetensors`, ... into the adapter folder, and rewrites
+`adapters.safetensors` (the latest weights) at each save and at the end. A checkpoint's
+label is `folder@iteration` (`folder@final` for `adapters.safetensors`); everything about a
+checkpoint that a view shows is read back from its label and the run's own figures here.
+
+The curve is one object, `CheckpointCurve`, shown by the headless table, `--json`, `--csv`
+and the dashboard's curve screen alike: per adapter folder, each checkpoint's ppltop loss
+with its 95% interval and mlx-lm's loss, by iteration; the best checkpoint (lowest ppltop
+loss) and, against it, every other checkpoint's paired Δloss from `compare.compare`, so
+"as good as the best" is the core's own paired interval, never a second computation.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .compare import Comparison, compare
+
+FINAL = "final"
+"""The step part of the label of `adapters.safetensors`."""
+CHECKPOINT_FILE = re.compile(r"^(\d+)_adapters\.safetensors$")
+_LABEL = re.compile(r"^(?P<folder>.+)@(?P<step>\d+|final)(?:#\d+)?$")
+
+
+def file_iteration(path: Path) -> int | None:
+    """The training iteration in a checkpoint's file name (`0000100_...` -> 100); None for
+    `adapters.safetensors` or any other name."""
+    found = CHECKPOINT_FILE.match(Path(path).name)
+    return int(found.group(1)) if found else None
+
+
+def checkpoint_label(folder: Path, weights: Path) -> str:
+    """`folder@100` for `folder/0000100_adapters.safetensors`, `folder@final` for
+    `folder/adapters.safetensors`."""
+    iteration = file_iteration(weights)
+    return f"{Path(folder).name}@{FINAL if iteration is None else iteration}"
+
+
+def parse_label(label: str) -> tuple[str, int | None] | None:
+    """(folder name, iteration or None for the final weights) of a checkpoint label, or
+    None when the label is not a checkpoint's (`base`, a plain adapter)."""
+    found = _LABEL.match(label)
+    if found is None:
+        return None
+    step = found.group("step")
+    return found.group("folder"), None if step == FINAL else int(step)
+
+
+def label_iteration(label: str) -> int | None:
+    """The iteration of a checkpoint label, else None (for `--csv`'s iteration column)."""
+    parsed = parse_label(label)
+    return parsed[1] if parsed else None
+
+
+def label_order(label: str) -> tuple:
+    """Sort key of labels: the base model, other labels, then checkpoints by folder and
+    iteration (the final weights last)."""
+    if label == "base":
+        return (0, "", 0, label)
+    parsed = parse_label(label)
+    if parsed is None:
+        return (1, "", 0, label)
+    folder, iteration = parsed
+    return (2, folder, math.inf if iteration is None else iteration, label)
+
+
+@dataclass
+class LabelFigures:
+    """What the curve needs of one label: from a finished summary or a run in progress."""
+
+    label: str
+    loss: float
+    loss_ci95: tuple[float, float]
+    """The ppltop loss's 95% interval (the log of the PPL interval the summary reports)."""
+    mlx_lm_loss: float | None = None
+    complete: bool = True
+
+
+def figures_of_summaries(summaries) -> list[LabelFigures]:
+    """The curve's figures from `summary.RunSummary` objects (finished or partial runs)."""
+    out = []
+    for s in summaries:
+        f = s.mlx_lm
+        mlx = f.loss if f is not None and not f.refused else None
+        out.append(LabelFigures(s.label, s.loss, _log_pair(s.ppl_ci95), mlx, s.complete))
+    return out
+
+
+def figures_of_live(labels: dict) -> list[LabelFigures]:
+    """The curve's figures from a run in progress (`live.LabelLive` per label)."""
+    return [LabelFigures(label, live.loss, _log_pair(live.ppl_ci95), None, False)
+            for label, live in labels.items()]
+
+
+def _log_pair(pair: tuple[float, float]) -> tuple[float, float]:
+    return tuple(math.log(v) if v and v > 0 and math.isfinite(v) else math.nan for v in pair)
+
+
+@dataclass
+class CheckpointPoint:
+    """One checkpoint on the curve."""
+
+    label: str
+    iteration: int | None
+    """None: the folder's final `adapters.safetensors` (listed last, not plotted)."""
+    loss: float
+    loss_ci95: tuple[float, float]
+    mlx_lm_loss: float | None
+    complete: bool
+    versus_best: Comparison | None = None
+    """Paired Δloss against the folder's best checkpoint; None for the best itself."""
+
+    @property
+    def verdict(self) -> str:
+        """`best`, `as good` (its paired interval against the best includes zero) or
+        `worse`."""
+        if self.versus_best is None:
+            return "best"
+        return "worse" if self.versus_best.significant else "as good"
+
+    def to_dict(self) -> dict:
+        out = {"label": self.label, "iteration": self.iteration, "loss": _num(self.loss),
+               "loss_ci95": [_num(v) for v in self.loss_ci95],
+               "mlx_lm_loss": _num(self.mlx_lm_loss), "complete": self.complete,
+               "verdict": self.verdict}
+        if self.versus_best is not None:
+            out["delta_loss_vs_best"] = _num(self.versus_best.delta_loss)
+            out["delta_ci95_vs_best"] = [_num(v) for v in self.versus_best.delta_ci95]
+        return out
+
+
+@dataclass
+class CheckpointSeries:
+    """The checkpoints of one adapter folder, by iteration (the final weights last)."""
+
+    folder: str
+    points: list[CheckpointPoint] = field(default_factory=list)
+    best: str | None = None
+    """Label of the checkpoint with the lowest ppltop loss."""
+
+    def plotted(self) -> list[CheckpointPoint]:
+        """The points with an iteration and a finite loss: what the chart draws."""
+        return [p for p in self.points if p.iteration is not None and math.isfinite(p.loss)]
+
+
+@dataclass
+class CheckpointCurve:
+    """Test loss against training iteration, one series per adapter folder."""
+
+    series: list[CheckpointSeries]
+    base_loss: float | None = None
+    """The base model's ppltop loss (the chart's horizontal reference), if it was scored."""
+    base_mlx_lm_loss: float | None = None
+
+    def points(self) -> list[CheckpointPoint]:
+        return [p for s in self.series for p in s.points]
+
+    def to_dict(self) -> dict:
+        return {"base_loss": _num(self.base_loss), "base_mlx_lm_loss": _num(self.base_mlx_lm_loss),
+                "series": [{"folder": s.folder, "best": s.best,
+                            "checkpoints": [p.to_dict() for p in s.points]}
+                           for s in self.series]}
+
+
+def _num(value):
+    return value if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _order(point: CheckpointPoint) -> tuple:
+    return (point.iteration is None, point.iteration or 0, point.label)
+
+
+def checkpoint_curve(figures: list[LabelFigures], results: dict) -> CheckpointCurve | None:
+    """The curve of the checkpoint labels among `figures`, or None if there are none.
+
+    `results` is {label: {example: ExampleResult}}: the paired comparison of every
+    checkpoint against its folder's best is `compare.compare` on them."""
+    by_folder: dict[str, CheckpointSeries] = {}
+    base = None
+    for fig in figures:
+        if fig.label == "base":
+            base = fig
+        parsed = parse_label(fig.label)
+        if parsed is None:
+            continue
+        series = by_folder.setdefault(parsed[0], CheckpointSeries(parsed[0]))
+        series.points.append(CheckpointPoint(fig.label, parsed[1], fig.loss, fig.loss_ci95,
+                                             fig.mlx_lm_loss, fig.complete))
+    if not by_folder:
+        return None
+    for series in by_folder.values():
+        series.points.sort(key=_order)
+        finite = [p for p in series.points if math.isfinite(p.loss)]
+        if not finite:
+            continue
+        best = min(finite, key=lambda p: (p.loss, _order(p)))
+        series.best = best.label
+        for point in series.points:
+            if point is not best and point.label in results and best.label in results:
+                point.versus_best = compare(point.label, results[point.label], best.label,
+                                            results[best.label])
+    return CheckpointCurve(list(by_folder.values()),
+                           base.loss if base else None, base.mlx_lm_loss if base else None)
+
+
+def curve_of_finished(finished) -> CheckpointCurve | None:
+    """The curve of a finished (or stopped) run, from its `events.RunFinished`."""
+    return checkpoint_curve(figures_of_summaries(finished.summaries), finished.results)
