@@ -212,3 +212,12 @@ def checkpoint_curve(figures: list[LabelFigures], results: dict) -> CheckpointCu
 def curve_of_finished(finished) -> CheckpointCurve | None:
     """The curve of a finished (or stopped) run, from its `events.RunFinished`."""
     return checkpoint_curve(figures_of_summaries(finished.summaries), finished.results)
+
+
+def curve_of_live(live) -> CheckpointCurve | None:
+    """The curve of a run the dashboard shows (`live.LiveRun`): the finished run's own
+    figures once it has finished, else the running figures of the examples scored so far."""
+    if live.finished is not None:
+        return curve_of_finished(live.finished)
+    results = {label: index.results for label, index in live.index.items()}
+    return checkpoint_curve(figures_of_live(live.labels), results)

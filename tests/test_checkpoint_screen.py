@@ -1,0 +1,70 @@
+"""The checkpoint screen: opened first on a --checkpoints run, the curve and table of the
+core's `CheckpointCurve`, the best checkpoint marked; snapshots at 80x24 and 120x40."""
+
+from __future__ import annotations
+
+import pytest
+import synthetic
+
+from ppltop.core.checkpoints import curve_of_finished
+from ppltop.ui.app import PplTopApp
+from ppltop.ui.screens.checkpoint_screen import CheckpointScreen
+from ppltop.ui.widgets.paged_table import PagedTable
+
+
+async def _finished(pilot):
+    for _ in range(400):
+        if pilot.app.live.finished is not None:
+            break
+        await pilot.pause(0.02)
+    await pilot.pause(0.3)
+
+
+def _expected_curve():
+    *_, finished = synthetic.checkpoint_events()
+    return curve_of_finished(finished)
+
+
+def test_the_synthetic_curve_has_a_best_and_as_good_neighbours():
+    (series,) = _expected_curve().series
+    verdicts = {p.label: p.verdict for p in series.points}
+    assert verdicts["run1@300"] == "best"
+    assert "as good" in verdicts.values() and "worse" in verdicts.values()
+
+
+async def test_the_curve_opens_first_and_shows_the_core_figures():
+    app = PplTopApp(synthetic.checkpoint_events, synthetic.INFO)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _finished(pilot)
+        screen = app.screen
+        assert isinstance(screen, CheckpointScreen)
+        table = screen.query_one(PagedTable)
+        rows = table.fetch(0, table.row_count)
+        want = _expected_curve()
+        assert [r[1] for r in rows] == [p.label for p in want.points()]
+        by_label = {r[1]: r for r in rows}
+        for point in want.points():
+            assert by_label[point.label][-1] == point.verdict
+            assert by_label[point.label][2] == f"{point.loss:.4f}"
+        assert "best run1: run1@300" in str(screen.query_one("#checkpoint-note").render())
+        await pilot.press("escape")  # the batch loss chart is a key away
+        assert not isinstance(app.screen, CheckpointScreen)
+        await pilot.press("g")
+        assert isinstance(app.screen, CheckpointScreen)
+
+
+async def test_a_run_without_checkpoints_says_so():
+    app = PplTopApp(synthetic.events, synthetic.INFO)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _finished(pilot)
+        assert not isinstance(app.screen, CheckpointScreen)
+        await pilot.press("g")
+        await pilot.pause(0.2)
+        note = str(app.screen.query_one("#checkpoint-note").render())
+        assert note.startswith("no checkpoints in this run")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_checkpoint_screen(snap_compare, size):
+    app = PplTopApp(synthetic.checkpoint_events, synthetic.INFO)
+    assert snap_compare(app, terminal_size=size, run_before=_finished)
