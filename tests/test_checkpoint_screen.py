@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import synthetic
+from test_every_screen import CASES
 
 from ppltop.core.checkpoints import curve_of_finished
 from ppltop.ui.app import PplTopApp
@@ -53,18 +54,36 @@ async def test_the_curve_opens_first_and_shows_the_core_figures():
         assert isinstance(app.screen, CheckpointScreen)
 
 
-async def test_a_run_without_checkpoints_says_so():
+async def test_a_run_without_checkpoints_does_not_offer_the_curve():
     app = PplTopApp(synthetic.events, synthetic.INFO)
     async with app.run_test(size=(120, 40)) as pilot:
         await _finished(pilot)
         assert not isinstance(app.screen, CheckpointScreen)
+        assert app.check_action("open_checkpoints", ()) is False
         await pilot.press("g")
         await pilot.pause(0.2)
-        note = str(app.screen.query_one("#checkpoint-note").render())
-        assert note.startswith("no checkpoints in this run")
+        assert not isinstance(app.screen, CheckpointScreen)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def test_checkpoint_screen(snap_compare, size):
     app = PplTopApp(synthetic.checkpoint_events, synthetic.INFO)
     assert snap_compare(app, terminal_size=size, run_before=_finished)
+
+
+@pytest.mark.parametrize("theme,no_color", CASES,
+                         ids=[f"{t}{'-NO_COLOR' if n else ''}" for t, n in CASES])
+async def test_the_checkpoint_screen_draws_in_every_theme(monkeypatch, theme, no_color):
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    app = PplTopApp(synthetic.checkpoint_events, synthetic.INFO, theme=theme)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _finished(pilot)
+        assert isinstance(app.screen, CheckpointScreen)
+        app.export_screenshot()
+        await pilot.press("t")  # the chart follows the theme's label colors
+        await pilot.pause(0.15)
+        app.export_screenshot()
+        assert app.is_running

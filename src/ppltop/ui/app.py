@@ -207,6 +207,8 @@ class PplTopApp(App[int]):
             return self.on_dashboard
         if action in ("toggle_pause", "cancel_run"):
             return self.scoring_here
+        if action == "open_checkpoints":  # offered when the run scores checkpoints
+            return any(parse_label(label) for label in self.live.labels)
         return True
 
     @property
@@ -234,7 +236,7 @@ class PplTopApp(App[int]):
             self.screen.refresh_bindings()  # p and c leave the footer once the run is over
         if self.reference_label is None and self.live.labels:
             self.reference_label = self.live.reference
-            if any(parse_label(label) for label in self.live.labels):  # the curve first
+            if self.check_action("open_checkpoints", ()):  # the curve first
                 self.action_open_checkpoints()
         self._redraw()
         self._refresh_view()

@@ -59,9 +59,14 @@ class CheckpointScreen(Screen):
 
     def on_mount(self) -> None:
         self._ready = True
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
         self.on_resize()
         self.refresh_data()
         self.query_one(PagedTable).focus()
+
+    def _theme_changed(self, _theme) -> None:
+        if self.curve is not None:  # the series take the theme's label colors
+            self.query_one(CheckpointChart).replot(self.curve)
 
     def on_resize(self) -> None:
         shown = tuple(range(len(COLUMNS))) if self.size.width >= WIDE_COLUMNS else NARROW
@@ -99,8 +104,7 @@ class CheckpointScreen(Screen):
         note = self.query_one("#checkpoint-note", Static)
         table = self.query_one(PagedTable)
         if self.curve is None:
-            note.update("no checkpoints in this run: score an adapter folder with "
-                        "--checkpoints or --watch")
+            note.update("no checkpoint scored yet")
             table.set_row_count(0)
             return
         best = ", ".join(f"{s.folder}: {s.best}" for s in self.curve.series if s.best)
