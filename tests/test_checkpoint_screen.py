@@ -8,6 +8,7 @@ import synthetic
 from test_every_screen import CASES
 
 from ppltop.core.checkpoints import curve_of_finished
+from ppltop.headless import render_figures
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.checkpoint_screen import CheckpointScreen
 from ppltop.ui.widgets.paged_table import PagedTable
@@ -31,6 +32,9 @@ def test_the_synthetic_curve_has_a_best_and_as_good_neighbours():
     verdicts = {p.label: p.verdict for p in series.points}
     assert verdicts["run1@300"] == "best"
     assert "as good" in verdicts.values() and "worse" in verdicts.values()
+    *_, finished = synthetic.checkpoint_events()
+    printed = render_figures(finished)  # what the dashboard leaves on the terminal
+    assert "== checkpoints of run1 by iteration (best: run1@300;" in printed
 
 
 async def test_the_curve_opens_first_and_shows_the_core_figures():

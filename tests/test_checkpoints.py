@@ -97,6 +97,10 @@ def test_headless_json_and_csv_carry_the_iteration(training_folder, tmp_path):
     assert sum(c["verdict"] == "best" for c in series["checkpoints"]) == 1
     rows = list(csv.DictReader((tmp_path / "r.csv").open()))
     assert [r["iteration"] for r in rows] == ["", "100", "200", "300", ""]
+    table = out.stdout[out.stdout.index("== checkpoints of run1"):]
+    opened = run_ppltop("open", str(tmp_path / "run"), "--headless")
+    assert opened.returncode == 0, opened.stderr
+    assert opened.stdout[opened.stdout.index("== checkpoints of run1"):] == table
 
 
 def test_the_watcher_takes_a_checkpoint_once_and_only_when_complete(tmp_path, training_folder):

@@ -113,15 +113,20 @@ class CheckpointPoint:
     loss_ci95: tuple[float, float]
     mlx_lm_loss: float | None
     complete: bool
+    best: bool = False
+    """The folder's best checkpoint (lowest ppltop loss)."""
     versus_best: Comparison | None = None
-    """Paired Δloss against the folder's best checkpoint; None for the best itself."""
+    """Paired Δloss against the folder's best checkpoint; None for the best itself (or
+    without per-example results to pair)."""
 
     @property
     def verdict(self) -> str:
-        """`best`, `as good` (its paired interval against the best includes zero) or
-        `worse`."""
-        if self.versus_best is None:
+        """`best`, `as good` (its paired interval against the best includes zero),
+        `worse`, or `–` when it could not be paired."""
+        if self.best:
             return "best"
+        if self.versus_best is None:
+            return "–"
         return "worse" if self.versus_best.significant else "as good"
 
     def to_dict(self) -> dict:
@@ -201,6 +206,7 @@ def checkpoint_curve(figures: list[LabelFigures], results: dict) -> CheckpointCu
             continue
         best = min(finite, key=lambda p: (p.loss, _order(p)))
         series.best = best.label
+        best.best = True
         for point in series.points:
             if point is not best and point.label in results and best.label in results:
                 point.versus_best = compare(point.label, results[point.label], best.label,
