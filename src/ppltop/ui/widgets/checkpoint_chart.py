@@ -59,11 +59,11 @@ class CheckpointChart(PlotextPlot):
             hi = [p.loss_ci95[1] for p in points]
             plt.plot(x, lo, color=rgb, marker="braille")
             plt.plot(x, hi, color=rgb, marker="braille")
-            plt.plot(x, loss, color=rgb, marker="hd")
             mlx = [(p.iteration, p.mlx_lm_loss) for p in points if p.mlx_lm_loss is not None]
-            if mlx:
+            if mlx:  # under ppltop's line where the two meet
                 plt.plot([a for a, _ in mlx], [b for _, b in mlx], color=rgb, marker="x")
                 ys += [b for _, b in mlx]
+            plt.plot(x, loss, color=rgb, marker="hd")
             best = next((p for p in points if p.label == series.best), None)
             if best is not None:
                 plt.scatter([best.iteration], [best.loss], color=rgb, marker=BEST_MARKER)
