@@ -13,8 +13,9 @@ from conftest import make_adapter, run_ppltop
 from ppltop import demo
 from ppltop.checkpoint_table import render_checkpoints
 from ppltop.core.checkpoint_watch import CheckpointWatcher, snapshot_adapter
-from ppltop.core.checkpoints import (checkpoint_label, curve_of_finished, file_iteration,
-                                     label_order, parse_label)
+from ppltop.core.checkpoint_files import (check_choice, checkpoint_label, choose_files,
+                                          file_iteration, label_order, parse_label)
+from ppltop.core.checkpoints import curve_of_finished
 from ppltop.core.compare import compare
 from ppltop.core.config import EvalConfig
 from ppltop.core.scoring import Evaluation
@@ -33,6 +34,26 @@ def test_labels_and_iterations(tmp_path):
     labels = ["run1@final", "run1@200", "base", "run1@30", "other"]
     assert sorted(labels, key=label_order) == ["base", "other", "run1@30", "run1@200",
                                                "run1@final"]
+
+
+def test_choosing_checkpoints(tmp_path):
+    files = [tmp_path / f"{i:07d}_adapters.safetensors" for i in (100, 200, 300, 400, 1000)]
+    final = tmp_path / "adapters.safetensors"
+    names = [f.name[:7] for f in choose_files(files + [final], "every=200")]
+    assert names == ["0000200", "0000400", "0001000", "adapter"]
+    names = [f.name[:7] for f in choose_files(files + [final], "last=2")]
+    assert names == ["0000400", "0001000", "adapter"]
+    assert choose_files(files, "all") == files
+    for bad in ("every=0", "last=", "each=2", "every=x"):
+        with pytest.raises(ValueError):
+            check_choice(bad)
+
+
+def test_a_bad_choice_is_one_line():
+    out = run_ppltop("--checkpoints", "every=0")
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("ppltop: argument --checkpoints: 'every=0': use all, every=N")
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +119,11 @@ def test_headless_json_and_csv_carry_the_iteration(training_folder, tmp_path):
     rows = list(csv.DictReader((tmp_path / "r.csv").open()))
     assert [r["iteration"] for r in rows] == ["", "100", "200", "300", ""]
     table = out.stdout[out.stdout.index("== checkpoints of run1"):]
+    chosen = run_ppltop("--model", str(demo.MODEL_DIR), "--data", str(demo.DATA_DIR),
+                        "--adapter-path", str(training_folder), "--checkpoints", "last=1",
+                        "--no-base", "--test-batches", "1", "--run-dir", str(tmp_path / "r2"))
+    assert chosen.returncode == 0, chosen.stderr
+    assert "labels: run1@300, run1@final" in chosen.stderr
     opened = run_ppltop("open", str(tmp_path / "run"), "--headless")
     assert opened.returncode == 0, opened.stderr
     assert opened.stdout[opened.stdout.index("== checkpoints of run1"):] == table
@@ -144,3 +170,10 @@ def test_watch_needs_an_adapter_folder():
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1].startswith("ppltop: --watch: needs the "
                                                           "--adapter-path")
+
+
+def test_watch_with_kl_is_refused(tmp_path):
+    out = run_ppltop("--model", str(demo.MODEL_DIR), "--data", str(demo.DATA_DIR),
+                     "--adapter-path", str(tmp_path), "--watch", "--kl")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1].startswith("ppltop: --kl with --watch: ")

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoints import CHECKPOINT_FILE, checkpoint_label, file_iteration
+from .checkpoint_files import CHECKPOINT_FILE, checkpoint_label, file_iteration
 from .errors import InputError
 from .model import check_safetensors
 

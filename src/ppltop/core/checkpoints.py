@@ -1,9 +1,6 @@
-"""Checkpoints of a training run: their labels, their iterations, and the test-loss curve.
+"""The test-loss curve of the checkpoints of a training run, and its best checkpoint.
 
-`mlx_lm.lora --train --save-every N` writes `0000100_adapters.safetensors`,
-`0000200_adapters.safetensors`, ... into the adapter folder, and rewrites
-`adapters.safetensors` (the latest weights) at each save and at the end. A checkpoint's
-label is `folder@iteration` (`folder@final` for `adapters.safetensors`); everything about a
+A checkpoint's label is `folder@iteration` (`checkpoint_files`); everything about a
 checkpoint that a view shows is read back from its label and the run's own figures here.
 
 The curve is one object, `CheckpointCurve`, shown by the headless table, `--json`, `--csv`
@@ -16,59 +13,10 @@ loss) and, against it, every other checkpoint's paired Δloss from `compare.comp
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from .checkpoint_files import parse_label
 from .compare import Comparison, compare
-
-FINAL = "final"
-"""The step part of the label of `adapters.safetensors`."""
-CHECKPOINT_FILE = re.compile(r"^(\d+)_adapters\.safetensors$")
-_LABEL = re.compile(r"^(?P<folder>.+)@(?P<step>\d+|final)(?:#\d+)?$")
-
-
-def file_iteration(path: Path) -> int | None:
-    """The training iteration in a checkpoint's file name (`0000100_...` -> 100); None for
-    `adapters.safetensors` or any other name."""
-    found = CHECKPOINT_FILE.match(Path(path).name)
-    return int(found.group(1)) if found else None
-
-
-def checkpoint_label(folder: Path, weights: Path) -> str:
-    """`folder@100` for `folder/0000100_adapters.safetensors`, `folder@final` for
-    `folder/adapters.safetensors`."""
-    iteration = file_iteration(weights)
-    return f"{Path(folder).name}@{FINAL if iteration is None else iteration}"
-
-
-def parse_label(label: str) -> tuple[str, int | None] | None:
-    """(folder name, iteration or None for the final weights) of a checkpoint label, or
-    None when the label is not a checkpoint's (`base`, a plain adapter)."""
-    found = _LABEL.match(label)
-    if found is None:
-        return None
-    step = found.group("step")
-    return found.group("folder"), None if step == FINAL else int(step)
-
-
-def label_iteration(label: str) -> int | None:
-    """The iteration of a checkpoint label, else None (for `--csv`'s iteration column)."""
-    parsed = parse_label(label)
-    return parsed[1] if parsed else None
-
-
-def label_order(label: str) -> tuple:
-    """Sort key of labels: the base model, other labels, then checkpoints by folder and
-    iteration (the final weights last)."""
-    if label == "base":
-        return (0, "", 0, label)
-    parsed = parse_label(label)
-    if parsed is None:
-        return (1, "", 0, label)
-    folder, iteration = parsed
-    return (2, folder, math.inf if iteration is None else iteration, label)
-
 
 @dataclass
 class LabelFigures:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoints import label_iteration
+from .checkpoint_files import label_iteration
 from .results import ExampleResult
 
 SUMMARY_FIELDS = ("label", "iteration", "adapter", "loss", "ppl", "ppl_ci95_low",

@@ -28,7 +28,7 @@ from .config import EvalConfig
 from .data import Split, load_split
 from .errors import InputError
 from .events import BatchScored, DocumentSource, Event, Notice, RunFinished, RunPlan, RunStarted
-from .checkpoints import checkpoint_label
+from .checkpoint_files import checkpoint_label, choose_files
 from .model import Adapter, ModelHandle, checkpoint_files, read_adapter
 from .results import ExampleResult, compact
 from .summary import summarize
@@ -128,7 +128,7 @@ class Evaluation:
             self.handle = ModelHandle.load(cfg.model)
         self.handle.activate(None)  # convert the base layers, before any adapter wraps them
         self.precision = precision.apply(self.handle.model, cfg.dequantize, cfg.dtype)
-        self.adapters = _read_adapters(cfg.adapters, cfg.checkpoints)
+        self.adapters = _read_adapters(cfg.adapters, cfg.checkpoints, cfg.checkpoint_choice)
         for adapter in self.adapters:  # fail now, not at batch 1
             self.handle.activate(adapter)
         self.handle.activate(None)
@@ -538,13 +538,14 @@ def _take(block: token_stats.StatsBlock, sel: np.ndarray) -> token_stats.StatsBl
                                   block.top_ids[sel], block.top_logprobs[sel])
 
 
-def _read_adapters(paths: list[Path], checkpoints: bool = False) -> list[Adapter]:
+def _read_adapters(paths: list[Path], checkpoints: bool = False,
+                   choice: str = "all") -> list[Adapter]:
     """Read adapters; labels are folder names (or checkpoint steps), made unique."""
     wanted: list[tuple[Path, str, Path | None]] = []
     for path in paths:
         path = Path(path)
         if checkpoints and path.is_dir():
-            files = checkpoint_files(path)
+            files = choose_files(checkpoint_files(path), choice)
             if not files:
                 raise InputError(f"--checkpoints: no *_adapters.safetensors in {path}")
             wanted += [(path, checkpoint_label(path, f), f) for f in files]

@@ -11,7 +11,7 @@ from .. import __version__
 
 
 def write_json(path: Path, config, summaries, blas, comparisons=(), checkpoints=None) -> None:
-    from ..core.checkpoints import label_iteration
+    from ..core.checkpoint_files import label_iteration
     from ..core.errors import InputError
 
     payload = {

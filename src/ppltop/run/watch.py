@@ -90,7 +90,7 @@ class WatchSession:
         from ..core.compare import compare_labels, resolve_reference
         from ..core.events import RunFinished
 
-        from ..core.checkpoints import label_order
+        from ..core.checkpoint_files import label_order
 
         summaries, results = [], {}
         for event in self.finished:
@@ -110,7 +110,7 @@ def watch(config, args, blas, run_dir: Path) -> int:
     """Score the base model and every checkpoint of the folders, then each new one, until
     Ctrl-C or SIGTERM; print and write the figures of all of them."""
     from ..core.checkpoint_watch import CheckpointWatcher, snapshot_adapter
-    from ..core.checkpoints import checkpoint_label, file_iteration
+    from ..core.checkpoint_files import checkpoint_label, file_iteration
     from ..core.model import ModelHandle
     from ..headless import HeadlessPrinter
     from .outputs import write_outputs

@@ -23,7 +23,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Header
 
-from ..core.checkpoints import parse_label
+from ..core.checkpoint_files import parse_label
 from ..core.event_buffer import EventBuffer
 from ..core.events import RunFinished
 from ..core.live import LiveRun
