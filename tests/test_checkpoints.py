@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import time
 
 import pytest
 from conftest import make_adapter, run_ppltop
@@ -159,6 +161,10 @@ def test_the_watcher_takes_a_checkpoint_once_and_only_when_complete(tmp_path, tr
     now[0] += 2
     assert [p.name for p in watcher.ready()] == ["0000300_adapters.safetensors",
                                                  "0000200_adapters.safetensors"]
+    old = folder / "0000050_adapters.safetensors"  # there, untouched, when the watch began
+    shutil.copy(training_folder / "0000100_adapters.safetensors", old)
+    os.utime(old, (time.time() - 60, time.time() - 60))
+    assert watcher.ready() == [old]
     frozen = snapshot_adapter(folder, target, tmp_path / "frozen")
     assert frozen.name == "train@100"
     assert (frozen / "adapters.safetensors").read_bytes() == whole

@@ -2,7 +2,8 @@
 
 `mlx_lm.lora` writes a checkpoint with `mx.save_safetensors` straight to its final name, so
 a file can be seen half-written. A checkpoint is taken only when (1) its size and mtime
-have not changed over at least `stable_s`, and (2) its safetensors header reads and
+have not changed over at least `stable_s` (or it was last written that long before it was
+first seen), and (2) its safetensors header reads and
 describes exactly as many bytes as the file holds (`model.check_safetensors`). Until then it
 is looked at again on the next poll; once taken it is never returned again.
 
@@ -65,10 +66,14 @@ class CheckpointWatcher:
         except OSError:
             return False
         seen = self._seen.get(path)
-        if seen is None or (seen.size, seen.mtime_ns) != (st.st_size, st.st_mtime_ns):
+        # a file untouched for stable_s before it was first seen (there when the watch
+        # began) need not wait another stable_s
+        untouched = time.time() - st.st_mtime_ns / 1e9 >= self.stable_s
+        if seen is None and not untouched or seen is not None and (
+                seen.size, seen.mtime_ns) != (st.st_size, st.st_mtime_ns):
             self._seen[path] = _Seen(st.st_size, st.st_mtime_ns, now)
             return False
-        if now - seen.since < self.stable_s:
+        if seen is not None and now - seen.since < self.stable_s:
             return False
         if not (self.folder / "adapter_config.json").is_file():
             return False
@@ -82,7 +87,7 @@ class CheckpointWatcher:
 def snapshot_adapter(folder: Path, weights: Path, into: Path) -> Path:
     """A frozen adapter folder `into/<label>` for one checkpoint: its config now, and the
     weights hard-linked (a numbered checkpoint is written once) or copied."""
-    target = Path(into) / checkpoint_label(folder, weights)
+    target = Path(into).absolute() / checkpoint_label(folder, weights)  # resumable anywhere
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(Path(folder) / "adapter_config.json", target / "adapter_config.json")
     dest = target / "adapters.safetensors"

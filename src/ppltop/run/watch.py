@@ -118,13 +118,14 @@ def watch(config, args, blas, run_dir: Path) -> int:
     run_dir = Path(run_dir)
     _start(run_dir, config, args)
     print(f"ppltop: run directory {run_dir} (one run per checkpoint)", file=sys.stderr)
-    session = WatchSession(config, args, blas, run_dir, ModelHandle.load(config.model))
-    previous = _install_stop(session)
+    session = WatchSession(config, args, blas, run_dir, None)
+    previous = _install_stop(session)  # before the model loads: Ctrl-C then ends cleanly too
     watchers = [CheckpointWatcher(folder) for folder in config.adapters]
     pending: list[tuple[CheckpointWatcher, Path]] = []
     waiting_said = False
     try:
-        if not config.no_base:
+        session.handle = ModelHandle.load(config.model)
+        if not config.no_base and not session.stopping:
             session.score("base", [])
         while not session.stopping:
             for watcher in watchers:
