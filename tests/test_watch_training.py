@@ -82,12 +82,19 @@ def test_watch_follows_a_real_training_run(tmp_path):
         (run,) = json.loads((tmp_path / f"{label}.json").read_text())["runs"]
         assert run["label"] == label and run["complete"]
     assert "== checkpoints of adapters by iteration" in stdout
+    whole = run_ppltop("open", str(watch_dir), "--headless", "--json", str(tmp_path / "o.json"))
+    assert whole.returncode == 0, whole.stderr  # the watch opened as one run
+    assert whole.stdout[whole.stdout.index("== checkpoints"):] == \
+        stdout[stdout.index("== checkpoints"):]
+    reopened = json.loads((tmp_path / "o.json").read_text())
+    watched = json.loads((tmp_path / "watch.json").read_text())
+    assert reopened["checkpoints"] == watched["checkpoints"]
+    assert reopened["runs"] == watched["runs"]
 
     after = run_ppltop(*SCORE, "--adapter-path", str(adapters), "--checkpoints",
                        "--run-dir", str(tmp_path / "after"),
                        "--json", str(tmp_path / "after.json"))
     assert after.returncode == 0, after.stderr
-    watched = json.loads((tmp_path / "watch.json").read_text())
     separate = json.loads((tmp_path / "after.json").read_text())
     by_label = {r["label"]: r for r in separate["runs"]}
     for run in watched["runs"]:  # the same figures, to the last digit

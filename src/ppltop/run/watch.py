@@ -85,25 +85,85 @@ class WatchSession:
             self.current.cancel()
 
     def merged(self):
-        """Everything scored, as one run's `RunFinished` (comparisons against the
-        reference from the core's one function, on the merged results)."""
-        from ..core.compare import compare_labels, resolve_reference
-        from ..core.events import RunFinished
+        """Everything scored, as one run's `RunFinished`."""
+        return merge_finished(self.finished, self.config.reference)
 
-        from ..core.checkpoint_files import label_order
 
-        summaries, results = [], {}
-        for event in self.finished:
-            summaries += event.summaries
-            results.update(event.results)
-        summaries.sort(key=lambda s: label_order(s.label))
-        labels = [s.label for s in summaries]
-        comparisons = []
-        if len(labels) > 1:
-            comparisons = compare_labels(results, labels,
-                                         resolve_reference(labels, self.config.reference))
-        return RunFinished(summaries, False, sum(e.elapsed_s for e in self.finished),
-                           comparisons, results)
+def merge_finished(finished: list, reference: str | None):
+    """Several runs' `RunFinished` on the same data as one, base first and checkpoints by
+    iteration; the comparisons against the reference from the core's one function, on
+    the merged results."""
+    from ..core.checkpoint_files import label_order
+    from ..core.compare import compare_labels, resolve_reference
+    from ..core.events import RunFinished
+
+    summaries, results = [], {}
+    for event in finished:
+        summaries += event.summaries
+        results.update(event.results)
+    summaries.sort(key=lambda s: label_order(s.label))
+    labels = [s.label for s in summaries]
+    comparisons = []
+    if len(labels) > 1:
+        comparisons = compare_labels(results, labels, resolve_reference(labels, reference))
+    return RunFinished(summaries, False, sum(e.elapsed_s for e in finished), comparisons,
+                       results)
+
+
+def watch_events(watch_dir: Path):
+    """A watch's run directory read back as one run's events (`ppltop open WATCH_DIR`): the
+    runs scored to their end, their batches, then their figures merged."""
+    from dataclasses import replace as copy_with
+
+    from ..core.checkpoint_files import label_order
+    from ..core.compare import resolve_reference
+    from ..core.events import BatchScored, RunFinished, RunStarted
+    from ..core.replay import RunFollower
+    from ..core.run_store import MANIFEST
+
+    runs = sorted((p for p in Path(watch_dir).iterdir() if (p / MANIFEST).is_file()),
+                  key=lambda p: label_order(p.name))
+    streams = [list(RunFollower(path, follow=False).events()) for path in runs]
+    streams = [s for s in streams if isinstance(s[-1], RunFinished) and not s[-1].cancelled]
+    if not streams:
+        return
+    plans = [next(e for e in s if isinstance(e, RunStarted)) for s in streams]
+    labels = [label for started in plans for label in started.plan.labels]
+    paths = [path for started in plans for path in started.plan.adapter_paths]
+    yield RunStarted(copy_with(plans[0].plan, labels=labels, adapter_paths=paths,
+                               reference=resolve_reference(labels)), plans[0].source)
+    for stream in streams:
+        yield from (e for e in stream if isinstance(e, BatchScored))
+    yield merge_finished([s[-1] for s in streams], None)
+
+
+def open_watch(args) -> int:
+    """`ppltop open WATCH_DIR`: every checkpoint the watch scored, as one run (the curve
+    first in the dashboard); `ppltop open WATCH_DIR/LABEL` shows one of them."""
+    from ..core.checkpoint_files import label_order
+    from ..core.errors import InputError
+    from ..core.replay import RunFollower
+    from ..core.run_store import MANIFEST
+    from .score import is_headless, run_headless
+
+    runs = sorted((p for p in Path(args.run_dir).iterdir() if (p / MANIFEST).is_file()),
+                  key=lambda p: label_order(p.name))
+    if not runs:
+        raise InputError(f"{args.run_dir}: a watch with no checkpoint scored yet; try again "
+                         "once one is")
+    watched = json.loads((Path(args.run_dir) / WATCH_FILE).read_text())
+    config = replace(RunFollower(runs[0], follow=False).config, checkpoints=True,
+                     adapters=[Path(f) for f in watched.get("folders", [])],
+                     no_base=runs[0].name != "base")
+
+    def events():
+        return watch_events(args.run_dir)
+
+    if is_headless(args):
+        return run_headless(config, args, None, events, lambda: None)
+    from .dashboard import run_dashboard
+
+    return run_dashboard(config, args, None, events, lambda: None)
 
 
 def watch(config, args, blas, run_dir: Path) -> int:
