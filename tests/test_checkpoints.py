@@ -183,3 +183,43 @@ def test_watch_with_kl_is_refused(tmp_path):
                      "--adapter-path", str(tmp_path), "--watch", "--kl")
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1].startswith("ppltop: --kl with --watch: ")
+
+
+def test_watch_names_a_checkpoint_it_cannot_score_and_goes_on(tmp_path, training_folder):
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import SCRATCH
+
+    folder = tmp_path / "train"
+    folder.mkdir()
+    shutil.copy(training_folder / "adapter_config.json", folder)
+    shutil.copy(training_folder / "0000100_adapters.safetensors", folder)
+    wrong = make_adapter(demo.MODEL_DIR, tmp_path / "rank8", rank=8)  # not the config's rank
+    shutil.copy(wrong / "adapters.safetensors", folder / "0000200_adapters.safetensors")
+    err = tmp_path / "err"
+    with open(err, "w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ppltop", "--model", str(demo.MODEL_DIR), "--data",
+             str(demo.DATA_DIR), "--adapter-path", str(folder), "--watch", "--no-base",
+             "--test-batches", "1", "--run-dir", str(tmp_path / "w"),
+             "--json", str(tmp_path / "w.json")],
+            stdout=subprocess.PIPE, stderr=fh, text=True, cwd=SCRATCH,
+            stdin=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 240
+            while "waiting for new checkpoints" not in err.read_text():
+                assert proc.poll() is None and time.monotonic() < deadline, err.read_text()
+                time.sleep(0.5)
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    log = err.read_text()
+    assert proc.returncode == 0, log
+    assert "ppltop: watch: train@200 not scored: " in log
+    assert "Traceback" not in log
+    runs = json.loads((tmp_path / "w.json").read_text())["runs"]
+    assert [r["label"] for r in runs] == ["train@100"]

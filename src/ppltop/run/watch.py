@@ -169,8 +169,7 @@ def open_watch(args) -> int:
 def watch(config, args, blas, run_dir: Path) -> int:
     """Score the base model and every checkpoint of the folders, then each new one, until
     Ctrl-C or SIGTERM; print and write the figures of all of them."""
-    from ..core.checkpoint_watch import CheckpointWatcher, snapshot_adapter
-    from ..core.checkpoint_files import checkpoint_label, file_iteration
+    from ..core.checkpoint_watch import CheckpointWatcher
     from ..core.model import ModelHandle
     from ..headless import HeadlessPrinter
     from .outputs import write_outputs
@@ -180,29 +179,11 @@ def watch(config, args, blas, run_dir: Path) -> int:
     print(f"ppltop: run directory {run_dir} (one run per checkpoint)", file=sys.stderr)
     session = WatchSession(config, args, blas, run_dir, None)
     previous = _install_stop(session)  # before the model loads: Ctrl-C then ends cleanly too
-    watchers = [CheckpointWatcher(folder) for folder in config.adapters]
-    pending: list[tuple[CheckpointWatcher, Path]] = []
-    waiting_said = False
     try:
         session.handle = ModelHandle.load(config.model)
         if not config.no_base and not session.stopping:
             session.score("base", [])
-        while not session.stopping:
-            for watcher in watchers:
-                pending += [(watcher, path) for path in watcher.ready()]
-            if not pending:
-                if not waiting_said:
-                    print(f"ppltop: watch: waiting for new checkpoints in "
-                          f"{', '.join(str(w.folder) for w in watchers)} (Ctrl-C ends)",
-                          file=sys.stderr, flush=True)
-                    waiting_said = True
-                time.sleep(POLL_S)
-                continue
-            pending.sort(key=lambda item: file_iteration(item[1]) or 0)
-            watcher, path = pending.pop()  # the newest: the one the user cares most about
-            frozen = snapshot_adapter(watcher.folder, path, run_dir / "adapters")
-            session.score(checkpoint_label(watcher.folder, path), [frozen])
-            waiting_said = False
+        _follow(session, [CheckpointWatcher(folder) for folder in config.adapters])
     except KeyboardInterrupt:  # a second Ctrl-C: what is scored is kept all the same
         session.cut_short = True
     finally:
@@ -215,6 +196,40 @@ def watch(config, args, blas, run_dir: Path) -> int:
     else:
         print("ppltop: watch: nothing was scored", file=sys.stderr)
     return 130 if session.cut_short else 0
+
+
+def _follow(session: WatchSession, watchers: list) -> None:
+    """Score each checkpoint as it is complete, the newest waiting one first, until the
+    session stops. A checkpoint that cannot be scored (an adapter that does not fit the
+    model, a failure mid-run) is named in one line and the watch goes on."""
+    from ..core.checkpoint_files import checkpoint_label, file_iteration
+    from ..core.checkpoint_watch import snapshot_adapter
+    from ..core.errors import InputError
+    from ..core.recorder import ScoringError
+
+    pending: list = []
+    waiting_said = False
+    while not session.stopping:
+        for watcher in watchers:
+            pending += [(watcher, path) for path in watcher.ready()]
+        if not pending:
+            if not waiting_said:
+                print(f"ppltop: watch: waiting for new checkpoints in "
+                      f"{', '.join(str(w.folder) for w in watchers)} (Ctrl-C ends)",
+                      file=sys.stderr, flush=True)
+                waiting_said = True
+            time.sleep(POLL_S)
+            continue
+        pending.sort(key=lambda item: file_iteration(item[1]) or 0)
+        watcher, path = pending.pop()  # the newest: the one the user cares most about
+        label = checkpoint_label(watcher.folder, path)
+        try:
+            frozen = snapshot_adapter(watcher.folder, path, session.run_dir / "adapters")
+            session.score(label, [frozen])
+        except (InputError, ScoringError, OSError) as e:
+            session.cut_short = session.cut_short or isinstance(e, ScoringError)
+            print(f"ppltop: watch: {label} not scored: {e}", file=sys.stderr, flush=True)
+        waiting_said = False
 
 
 def _start(run_dir: Path, config, args) -> None:
