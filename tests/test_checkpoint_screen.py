@@ -91,3 +91,38 @@ async def test_the_checkpoint_screen_draws_in_every_theme(monkeypatch, theme, no
         await pilot.pause(0.15)
         app.export_screenshot()
         assert app.is_running
+
+
+async def test_enter_compares_a_real_checkpoint_with_the_best(handle, tmp_path):
+    """A real --checkpoints evaluation of the demo: Enter on a row opens the comparison
+    against the folder's best, with the same paired interval as the curve's table."""
+    import shutil
+
+    from ppltop import demo
+    from ppltop.core.config import EvalConfig
+    from ppltop.core.scoring import Evaluation
+    from ppltop.ui.screens.comparison_screen import ComparisonScreen
+
+    folder = tmp_path / "run1"
+    folder.mkdir()
+    for step, name in ((100, "docs-net"), (200, "docs-math")):
+        source = demo.ADAPTER_DIRS[name]
+        shutil.copy(source / "adapter_config.json", folder / "adapter_config.json")
+        shutil.copy(source / "adapters.safetensors", folder / f"{step:07d}_adapters.safetensors")
+    config = EvalConfig(model=demo.MODEL_DIR, data=demo.DATA_DIR, adapters=[folder],
+                        checkpoints=True, test_batches=2)
+    app = PplTopApp(lambda: Evaluation(config, handle).events(), synthetic.INFO)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _finished(pilot)
+        screen = app.screen
+        assert isinstance(screen, CheckpointScreen)
+        (series,) = screen.curve.series
+        other = next(p for p in series.points if not p.best)
+        table = screen.query_one(PagedTable)
+        table.move_to(screen.curve.points().index(other))
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, ComparisonScreen)
+        assert (app.screen.reference, app.screen.active) == (series.best, other.label)
+        shown = app.live.comparisons(series.best)[other.label]
+        assert shown.delta_ci95 == other.versus_best.delta_ci95

@@ -223,3 +223,28 @@ def test_watch_names_a_checkpoint_it_cannot_score_and_goes_on(tmp_path, training
     assert "Traceback" not in log
     runs = json.loads((tmp_path / "w.json").read_text())["runs"]
     assert [r["label"] for r in runs] == ["train@100"]
+
+
+def test_watch_detach_runs_beside_the_training(tmp_path, training_folder):
+    import re
+    import signal
+
+    out = run_ppltop("--model", str(demo.MODEL_DIR), "--data", str(demo.DATA_DIR),
+                     "--adapter-path", str(training_folder), "--watch", "--detach",
+                     "--no-base", "--test-batches", "1", "--run-dir", str(tmp_path / "w"),
+                     timeout=60)
+    assert out.returncode == 0, out.stderr
+    pid = int(re.search(r"background \(pid (\d+);", out.stderr).group(1))
+    try:
+        deadline = time.monotonic() + 240
+        log = tmp_path / "w" / "ppltop.log"
+        while log.read_text().count(" scored: ") < 3:  # its three numbered checkpoints
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+    finally:
+        os.kill(pid, signal.SIGTERM)  # stops as Ctrl-C does
+    deadline = time.monotonic() + 60
+    while "== checkpoints of run1" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.5)
+    assert (tmp_path / "w" / "run1@300" / "manifest.json").is_file()
