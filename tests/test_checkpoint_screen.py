@@ -100,7 +100,7 @@ async def test_enter_compares_a_real_checkpoint_with_the_best(handle, tmp_path):
 
     from ppltop import demo
     from ppltop.core.config import EvalConfig
-    from ppltop.core.scoring import Evaluation
+    from ppltop.core.engine.evaluation import Evaluation
     from ppltop.ui.screens.comparison_screen import ComparisonScreen
 
     folder = tmp_path / "run1"

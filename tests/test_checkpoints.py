@@ -18,9 +18,9 @@ from ppltop.core.checkpoint_watch import CheckpointWatcher, snapshot_adapter
 from ppltop.core.checkpoint_files import (check_choice, checkpoint_label, choose_files,
                                           file_iteration, label_order, parse_label)
 from ppltop.core.checkpoints import curve_of_finished
-from ppltop.core.compare import compare
+from ppltop.core.figures.compare import compare
 from ppltop.core.config import EvalConfig
-from ppltop.core.scoring import Evaluation
+from ppltop.core.engine.evaluation import Evaluation
 
 
 def test_labels_and_iterations(tmp_path):

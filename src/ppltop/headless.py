@@ -8,10 +8,10 @@ from typing import TextIO
 
 from .checkpoint_table import render_checkpoints
 from .core.checkpoints import curve_of_finished
-from .core.events import BatchScored, Notice, RunFinished, RunStarted
-from .core.live import LabelLive, ScoringRate
-from .core.stats import format_duration
-from .core.summary import RunSummary
+from .core.store.events import BatchScored, Notice, RunFinished, RunStarted
+from .view.live import LabelLive, ScoringRate
+from .core.figures.stats import format_duration
+from .core.figures.summary import RunSummary
 
 
 class HeadlessPrinter:

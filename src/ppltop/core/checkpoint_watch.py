@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .checkpoint_files import CHECKPOINT_FILE, checkpoint_label, file_iteration
 from .errors import InputError
-from .model import check_safetensors
+from .model.loader import check_safetensors
 
 
 @dataclass

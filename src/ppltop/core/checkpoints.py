@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 
 from .checkpoint_files import parse_label
-from .compare import Comparison, compare
+from .figures.compare import Comparison, compare
 
 @dataclass
 class LabelFigures:

@@ -44,10 +44,10 @@ class WatchSession:
 
     def score(self, name: str, adapters: list[Path]) -> None:
         """One evaluation (the base model, or one frozen checkpoint) into RUN_DIR/<name>."""
-        from ..core.events import RunFinished
-        from ..core.recorder import recorded
-        from ..core.run_store import RunWriter
-        from ..core.scoring import Evaluation
+        from ..core.store.events import RunFinished
+        from ..core.store.recorder import recorded
+        from ..core.store.run_dir import RunWriter
+        from ..core.engine.evaluation import Evaluation
         from ..headless import HeadlessPrinter
 
         config = replace(self.config, adapters=adapters, checkpoints=False,
@@ -94,8 +94,8 @@ def merge_finished(finished: list, reference: str | None):
     iteration; the comparisons against the reference from the core's one function, on
     the merged results."""
     from ..core.checkpoint_files import label_order
-    from ..core.compare import compare_labels, resolve_reference
-    from ..core.events import RunFinished
+    from ..core.figures.compare import compare_labels, resolve_reference
+    from ..core.store.events import RunFinished
 
     summaries, results = [], {}
     for event in finished:
@@ -116,10 +116,10 @@ def watch_events(watch_dir: Path):
     from dataclasses import replace as copy_with
 
     from ..core.checkpoint_files import label_order
-    from ..core.compare import resolve_reference
-    from ..core.events import BatchScored, RunFinished, RunStarted
-    from ..core.replay import RunFollower
-    from ..core.run_store import MANIFEST
+    from ..core.figures.compare import resolve_reference
+    from ..core.store.events import BatchScored, RunFinished, RunStarted
+    from ..core.store.replay import RunFollower
+    from ..core.store.run_dir import MANIFEST
 
     runs = sorted((p for p in Path(watch_dir).iterdir() if (p / MANIFEST).is_file()),
                   key=lambda p: label_order(p.name))
@@ -142,8 +142,8 @@ def open_watch(args) -> int:
     first in the dashboard); `ppltop open WATCH_DIR/LABEL` shows one of them."""
     from ..core.checkpoint_files import label_order
     from ..core.errors import InputError
-    from ..core.replay import RunFollower
-    from ..core.run_store import MANIFEST
+    from ..core.store.replay import RunFollower
+    from ..core.store.run_dir import MANIFEST
     from .score import is_headless, run_headless
 
     runs = sorted((p for p in Path(args.run_dir).iterdir() if (p / MANIFEST).is_file()),
@@ -170,7 +170,7 @@ def watch(config, args, blas, run_dir: Path) -> int:
     """Score the base model and every checkpoint of the folders, then each new one, until
     Ctrl-C or SIGTERM; print and write the figures of all of them."""
     from ..core.checkpoint_watch import CheckpointWatcher
-    from ..core.model import ModelHandle
+    from ..core.model.loader import ModelHandle
     from ..headless import HeadlessPrinter
     from .outputs import write_outputs
 
@@ -205,7 +205,7 @@ def _follow(session: WatchSession, watchers: list) -> None:
     from ..core.checkpoint_files import checkpoint_label, file_iteration
     from ..core.checkpoint_watch import snapshot_adapter
     from ..core.errors import InputError
-    from ..core.recorder import ScoringError
+    from ..core.store.recorder import ScoringError
 
     pending: list = []
     waiting_said = False

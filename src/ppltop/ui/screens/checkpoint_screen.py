@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 from ...checkpoint_table import checkpoint_row
 from ...core.checkpoints import CheckpointCurve, curve_of_live
-from ...core.live import LiveRun
+from ...view.live import LiveRun
 from ..keys import keys
 from ..widgets.checkpoint_chart import CheckpointChart
 from ..widgets.key_footer import KeyFooter

@@ -21,18 +21,19 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from . import memory, mlx_lm, precision, token_stats
-from .batching import Segment, padding_share, plan_batches, segments_for, truncated_targets
-from .compare import compare_labels, resolve_reference
-from .config import EvalConfig
-from .data import Split, load_split
-from .errors import InputError
-from .events import BatchScored, DocumentSource, Event, Notice, RunFinished, RunPlan, RunStarted
-from .checkpoint_files import checkpoint_label, choose_files
-from .model import Adapter, ModelHandle, checkpoint_files, read_adapter
-from .results import ExampleResult, compact
-from .summary import summarize
-from .token_text import TokenTexts
+from .. import mlx_lm
+from ..model import memory, precision
+from . import token_stats
+from ..data.batching import Segment, padding_share, plan_batches, segments_for, truncated_targets
+from ..figures.compare import compare_labels, resolve_reference
+from ..config import EvalConfig
+from ..data.split import Split, load_split
+from ..errors import InputError
+from ..store.events import BatchScored, DocumentSource, Event, Notice, RunFinished, RunPlan, RunStarted
+from ..model.loader import Adapter, ModelHandle, checkpoint_files, read_adapter
+from ..figures.results import ExampleResult, compact
+from ..figures.summary import summarize
+from ..data.token_text import TokenTexts
 
 
 class SplitForward:
@@ -128,7 +129,7 @@ class Evaluation:
             self.handle = ModelHandle.load(cfg.model)
         self.handle.activate(None)  # convert the base layers, before any adapter wraps them
         self.precision = precision.apply(self.handle.model, cfg.dequantize, cfg.dtype)
-        self.adapters = _read_adapters(cfg.adapters, cfg.checkpoints, cfg.checkpoint_choice)
+        self.adapters = _read_adapters(cfg.adapters, cfg.checkpoints)
         for adapter in self.adapters:  # fail now, not at batch 1
             self.handle.activate(adapter)
         self.handle.activate(None)
@@ -233,7 +234,7 @@ class Evaluation:
         """What the run directory records so that a run can be reopened and resumed."""
         from importlib.metadata import version
 
-        from .run_store import fingerprint
+        from ..store.run_dir import fingerprint
 
         cfg = self.config
         return {
@@ -538,17 +539,18 @@ def _take(block: token_stats.StatsBlock, sel: np.ndarray) -> token_stats.StatsBl
                                   block.top_ids[sel], block.top_logprobs[sel])
 
 
-def _read_adapters(paths: list[Path], checkpoints: bool = False,
-                   choice: str = "all") -> list[Adapter]:
+def _read_adapters(paths: list[Path], checkpoints: bool = False) -> list[Adapter]:
     """Read adapters; labels are folder names (or checkpoint steps), made unique."""
     wanted: list[tuple[Path, str, Path | None]] = []
     for path in paths:
         path = Path(path)
         if checkpoints and path.is_dir():
-            files = choose_files(checkpoint_files(path), choice)
+            files = checkpoint_files(path)
             if not files:
                 raise InputError(f"--checkpoints: no *_adapters.safetensors in {path}")
-            wanted += [(path, checkpoint_label(path, f), f) for f in files]
+            for f in files:
+                step = f.name.split("_", 1)[0] if f.name != "adapters.safetensors" else "final"
+                wanted.append((path, f"{path.name}@{step.lstrip('0') or '0'}", f))
         else:
             wanted.append((path, path.name or str(path), None))
     adapters, seen = [], {}

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint_files import label_iteration
-from .results import ExampleResult
+from ..checkpoint_files import label_iteration
+from ..figures.results import ExampleResult
 
 SUMMARY_FIELDS = ("label", "iteration", "adapter", "loss", "ppl", "ppl_ci95_low",
                   "ppl_ci95_high", "stderr_loss", "tokens", "examples", "bits_per_token",
