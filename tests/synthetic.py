@@ -173,3 +173,42 @@ def cjk_events(folder, chat: bool = False, mask_prompt: bool = False):
                                      MlxLmPart(np.zeros(n, np.int16), 0.0)))
     loss_sum = float(sum(r.loss_sum for r in results))
     yield BatchScored("base", 0, 1, loss_sum, total, results, total, total, 1.0)
+
+
+CHECKPOINT_LABELS = ["base", "run1@100", "run1@200", "run1@300", "run1@400", "run1@500"]
+_CURVE = [3.2, 2.9, 2.7, 2.66, 2.68, 2.8]
+"""Mean loss per label: training helps, the best is at 300, then it overfits."""
+
+
+def checkpoint_events():
+    """A --checkpoints run with a fixed U-shaped test-loss curve: per-example noise that
+    differs between labels, so neighbours of the best come out "as good"."""
+    n_batches, per_batch = 6, 4
+    total = n_batches * per_batch * TOKENS_PER_EXAMPLE
+    paths = [None] + ["/train/run1"] * (len(CHECKPOINT_LABELS) - 1)
+    yield RunStarted(RunPlan(list(CHECKPOINT_LABELS), paths, n_batches * per_batch, n_batches,
+                             total, "/demo/test.jsonl", "text", 0.1, reference="base"))
+    results = {label: {} for label in CHECKPOINT_LABELS}
+    for b in range(n_batches):
+        for li, label in enumerate(CHECKPOINT_LABELS):
+            scored = []
+            for e in range(per_batch):
+                index = b * per_batch + e
+                loss = (_CURVE[li] + 0.4 * math.sin(1.7 * b + e)
+                        + 0.08 * math.sin(2.3 * li + 1.1 * index))
+                scored.append(_result(index, loss))
+            for r in scored:
+                results[label][r.example] = r
+            done = (b + 1) * per_batch * TOKENS_PER_EXAMPLE
+            yield BatchScored(label, b, n_batches, sum(r.loss_sum for r in scored),
+                              per_batch * TOKENS_PER_EXAMPLE, scored, done, total, 0.5 * (b + 1))
+    summaries = []
+    for li, label in enumerate(CHECKPOINT_LABELS):
+        sums = [r.loss_sum for r in results[label].values()]
+        loss = sum(sums) / total
+        summaries.append(RunSummary(
+            label, paths[li], loss, math.exp(loss), total, n_batches * per_batch, 0.05,
+            (math.exp(loss - 0.1), math.exp(loss + 0.1)), loss / math.log(2), 1.1, 1000.0, 0,
+            0, [], True, MlxLmFigure(loss + 0.03, math.exp(loss + 0.03), total + 24, 24, 0,
+                                     0, 24, 5.0), []))
+    yield RunFinished(summaries, False, 0.5 * n_batches, [], results)

@@ -6,6 +6,8 @@ import math
 import time
 from typing import TextIO
 
+from .checkpoint_table import render_checkpoints
+from .core.figures.checkpoints import curve_of_finished
 from .core.store.events import BatchScored, Notice, RunFinished, RunStarted
 from .view.live import LabelLive, ScoringRate
 from .core.figures.stats import format_duration
@@ -68,11 +70,20 @@ class HeadlessPrinter:
     def _finish(self, event: RunFinished) -> None:
         if event.cancelled:
             print("ppltop: cancelled: the figures below are partial", file=self.out)
-        for summary in event.summaries:
-            self.out.write(render_summary(summary))
-        if event.comparisons:
-            self.out.write(render_comparison(event.summaries, event.comparisons))
+        self.out.write(render_figures(event))
         self.out.flush()
+
+
+def render_figures(event: RunFinished) -> str:
+    """A finished run's figures: each label's block, the comparison, the checkpoint table
+    (what the headless run and the closing dashboard print)."""
+    parts = [render_summary(summary) for summary in event.summaries]
+    if event.comparisons:
+        parts.append(render_comparison(event.summaries, event.comparisons))
+    curve = curve_of_finished(event)
+    if curve is not None:
+        parts.append(render_checkpoints(curve))
+    return "".join(parts)
 
 
 def render_summary(s: RunSummary) -> str:

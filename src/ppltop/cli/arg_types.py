@@ -104,6 +104,18 @@ class Size:
             raise argparse.ArgumentTypeError(str(e))
 
 
+class CheckpointChoice:
+    """`--checkpoints`' value: all, every=N or last=K."""
+
+    def __call__(self, text: str) -> str:
+        from ..core.checkpoint_files import check_choice
+
+        try:
+            return check_choice(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e))
+
+
 class PathValue:
     """A path (or Hugging Face id) given as text; `blank_is_none`: "" means none, as
     mlx-lm's `--adapter-path ""` (which `Path` would read as the current folder)."""

@@ -21,6 +21,13 @@ def check_before_loading(args: argparse.Namespace) -> None:
         missing = "--data" if args.data is None else "--model"
         raise InputError(f"{missing} is missing: give both --model and --data, "
                          "or neither to run the bundled demo")
+    if getattr(args, "watch", False) and not adapters:
+        raise InputError("--watch: needs the --adapter-path folder that mlx_lm.lora --train "
+                         "writes (its --adapter-path); add it")
+    if getattr(args, "watch", False) and args.kl:
+        raise InputError("--kl with --watch: each checkpoint is scored on its own, so there is "
+                         "no reference beside it; drop --kl, or use --checkpoints --kl once "
+                         "training is done")
     check_output_files(args)
 
 
@@ -54,7 +61,8 @@ def make_config(args: argparse.Namespace):
         batch_size=args.batch_size, max_seq_length=args.max_seq_length,
         test_batches=args.test_batches, mask_prompt=args.mask_prompt, seed=args.seed,
         features=DataFeatures(**args.features), no_base=args.no_base,
-        checkpoints=args.checkpoints, long_sequences=args.long_sequences,
+        checkpoints=args.checkpoints is not None,
+        checkpoint_choice=args.checkpoints or "all", long_sequences=args.long_sequences,
         reference=args.reference, kl=args.kl, per_token=not args.loss_only,
         dequantize=args.dequantize, dtype=args.dtype, max_memory=args.max_memory,
     )

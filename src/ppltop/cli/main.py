@@ -83,11 +83,18 @@ def score(args, argv: list[str], parser) -> int:
         from ..run.score import default_run_dir
 
         run_dir = args.run_dir or default_run_dir(config.model)
+        if args.watch and expected_size() > 1:
+            raise InputError("--watch runs in one process: start it without mlx.launch")
         if expected_size() > 1:  # under mlx.launch: one evaluation sharded over its ranks
             from ..run.sharded import run_sharded
 
             return run_sharded(config, args, blas, run_dir)
         check_run_dir(args.run_dir, args.overwrite)  # sharded: RunWriter, on rank 0, in agreement
+        if args.watch:
+            from ..run.watch import detach_watch, watch
+
+            return (detach_watch(argv, run_dir, args) if args.detach
+                    else watch(config, args, blas, run_dir))
         if args.detach:
             from ..run.runs import detach
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..core.config import DEQUANTIZE, DTYPES, LONG_SEQUENCES, SPLITS, EvalConfig
-from .arg_types import IndexList, Number, OneLineParser, PathValue, Size, WholeNumber
+from .arg_types import (CheckpointChoice, IndexList, Number, OneLineParser, PathValue, Size,
+                        WholeNumber)
 from .mlx_lm_lora import add_mlx_lm_flags
 
 COMMANDS = ("open", "resume", "runs", "report")
@@ -79,8 +80,14 @@ def _score_flags() -> argparse.ArgumentParser:
     g = p.add_argument_group("ppltop's scoring flags")
     g.add_argument("--split", choices=SPLITS, default=d.split,
                    help=f"which file of a --data folder (default {d.split})")
-    g.add_argument("--checkpoints", action="store_true",
-                   help="score every *_adapters.safetensors checkpoint in each adapter folder")
+    g.add_argument("--checkpoints", nargs="?", const="all", default=None,
+                   type=CheckpointChoice(), metavar="all|every=N|last=K",
+                   help="score the *_adapters.safetensors checkpoints in each adapter folder "
+                   "(all; those at multiples of N iterations; the K latest) and show the "
+                   "curve")
+    g.add_argument("--watch", action="store_true",
+                   help="follow the --adapter-path folders while mlx_lm.lora --train writes "
+                   "them: score every checkpoint there, then each new one, until Ctrl-C")
     g.add_argument("--no-base", action="store_true",
                    help="with adapters, do not score the base model")
     g.add_argument("--reference", metavar="LABEL", default=d.reference,

@@ -39,6 +39,8 @@ class EvalConfig:
     """Adapter folders, each scored on the same tokens as the base model."""
     checkpoints: bool = False
     """Score every `*_adapters.safetensors` checkpoint in each adapter folder."""
+    checkpoint_choice: str = "all"
+    """With `checkpoints`: `all`, `every=N` or `last=K` (see `checkpoints.choose_files`)."""
     split: str = "test"
     """One of SPLITS: the `<split>.jsonl` of a --data folder."""
     batch_size: int = 4

@@ -86,7 +86,7 @@ def _watching(args, detached_pid: int | None) -> bool:
 def _report_dashboard(app, args, detached_pid: int | None) -> None:
     """What the dashboard leaves on the terminal: why it stopped, then the figures."""
     from ..core.errors import ScoringError
-    from ..headless import render_comparison, render_summary
+    from ..headless import render_figures
 
     live = app.live
     resumable = not _watching(args, detached_pid)
@@ -102,11 +102,7 @@ def _report_dashboard(app, args, detached_pid: int | None) -> None:
         if live.finished.cancelled:  # with the hint once: a signal's or a failure's line has it
             once = "" if app.stop_signal or app.crash is not None else hint
             print(f"ppltop: cancelled: the figures below are partial{once}")
-        for summary in live.finished.summaries:
-            sys.stdout.write(render_summary(summary))
-        if live.finished.comparisons:
-            sys.stdout.write(render_comparison(live.finished.summaries,
-                                               live.finished.comparisons))
+        sys.stdout.write(render_figures(live.finished))
     if detached_pid is not None and not (live.finished and not live.finished.cancelled):
         print(f"ppltop: the run goes on in the background (pid {detached_pid}); "
               f"watch it again with: ppltop open {args.run_dir}", file=sys.stderr)

@@ -10,7 +10,8 @@ from pathlib import Path
 from .. import __version__
 
 
-def write_json(path: Path, config, summaries, blas, comparisons=()) -> None:
+def write_json(path: Path, config, summaries, blas, comparisons=(), checkpoints=None) -> None:
+    from ..core.checkpoint_files import label_iteration
     from ..core.errors import InputError
 
     payload = {
@@ -22,9 +23,11 @@ def write_json(path: Path, config, summaries, blas, comparisons=()) -> None:
         "config": config.to_dict(),
         "blas": blas.to_dict() if blas else None,
         "peak_memory_bytes": _peak_memory(),
-        "runs": [s.to_dict() for s in summaries],
+        "runs": [{**s.to_dict(), "iteration": label_iteration(s.label)} for s in summaries],
         "comparison": [c.to_dict() for c in comparisons],
     }
+    if checkpoints is not None:  # a `checkpoints.CheckpointCurve`
+        payload["checkpoints"] = checkpoints.to_dict()
     path = path.expanduser()
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -43,7 +46,10 @@ def _peak_memory() -> int | None:
 def write_outputs(args, config, finished, blas) -> None:
     """--json and --csv, once the run has finished (or stopped)."""
     if getattr(args, "json", None) is not None:
-        write_json(args.json, config, finished.summaries, blas, finished.comparisons)
+        from ..core.figures.checkpoints import curve_of_finished
+
+        write_json(args.json, config, finished.summaries, blas, finished.comparisons,
+                   curve_of_finished(finished))
     if getattr(args, "csv", None) is not None:
         from ..core.store.export import write_summary_csv
 

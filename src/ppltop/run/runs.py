@@ -81,6 +81,10 @@ def resume(args) -> int:
 def open_run(args) -> int:
     from ..core.store.replay import RunFollower
     from .score import is_headless, run_headless
+    from .watch import WATCH_FILE, open_watch
+
+    if (args.run_dir / WATCH_FILE).is_file():  # one run per checkpoint, opened as one
+        return open_watch(args)
 
     follower = RunFollower(args.run_dir, follow=not args.no_follow and not args.headless)
     if is_headless(args):

@@ -23,6 +23,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Header
 
+from ..core.checkpoint_files import parse_label
 from ..view.event_buffer import EventBuffer
 from ..core.store.events import RunFinished
 from ..view.live import LiveRun
@@ -30,6 +31,7 @@ from ..core.engine.worker import ScoringWorker
 from ..hangup import silence_terminal
 from ..themes import DEFAULT_THEME, LoadedThemes, load_themes
 from .keys import APP_BINDINGS, load_keymap  # noqa: F401 (load_keymap: for the command line)
+from .screens.checkpoint_screen import CheckpointScreen
 from .screens.comparison_screen import ComparisonScreen
 from .screens.document_screen import DocumentScreen
 from .screens.error_screen import ErrorScreen
@@ -207,6 +209,8 @@ class PplTopApp(App[int]):
             return self.on_dashboard
         if action in ("toggle_pause", "cancel_run"):
             return self.scoring_here
+        if action == "open_checkpoints":  # offered when the run scores checkpoints
+            return any(parse_label(label) for label in self.live.labels)
         return True
 
     @property
@@ -234,13 +238,15 @@ class PplTopApp(App[int]):
             self.screen.refresh_bindings()  # p and c leave the footer once the run is over
         if self.reference_label is None and self.live.labels:
             self.reference_label = self.live.reference
+            if self.check_action("open_checkpoints", ()):  # the curve first
+                self.action_open_checkpoints()
         self._redraw()
         self._refresh_view()
 
     def _refresh_view(self) -> None:
         """Bring the screen on top up to date; show the error panel once (not over the
         "terminal too small" screen: it waits until the terminal grows)."""
-        if isinstance(self.screen, ViewerScreen):
+        if isinstance(self.screen, ViewerScreen | CheckpointScreen):
             self.screen.refresh_data()
         elif isinstance(self.screen, ComparisonScreen) and (
                 time.monotonic() - self._last_compare > COMPARE_EVERY_S or self.live.finished):
@@ -356,6 +362,10 @@ class PplTopApp(App[int]):
         else:  # up to date: only the screen on top follows new results
             screen.active = self.active_label
             screen.recompute()
+
+    def action_open_checkpoints(self) -> None:
+        if self.bring_forward(lambda s: isinstance(s, CheckpointScreen)) is None:
+            self.push_screen(CheckpointScreen(self.live))
 
     def action_open_runs(self) -> None:
         if self.bring_forward(lambda s: isinstance(s, RunsScreen)) is None:

@@ -50,7 +50,10 @@ APP_BINDINGS = [
           Binding("a", "open_comparison", "Compare", id="ppltop.compare",
                   tooltip="Compare every model/adapter with the reference, paired"),
           Binding("R", "open_runs", "Runs", id="ppltop.runs",
-                  tooltip="The runs in the run folder; compare two side by side")),
+                  tooltip="The runs in the run folder; compare two side by side"),
+          Binding("g", "open_checkpoints", "Curve", id="ppltop.checkpoints",
+                  tooltip="Checkpoints: test loss by training iteration, the best one "
+                  "marked")),
     *keys("Show",
           Binding("x", "toggle_x_axis", "X axis", show=False, id="ppltop.x_axis",
                   tooltip="Batch loss chart: x axis in batches or in tokens"),

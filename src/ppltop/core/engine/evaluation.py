@@ -67,7 +67,7 @@ class Evaluation:
         handle = self.handle
         handle.activate(None)  # convert the base layers, before any adapter wraps them
         self.precision = precision.apply(handle.model, cfg.dequantize, cfg.dtype)
-        adapters = read_adapters(cfg.adapters, cfg.checkpoints)
+        adapters = read_adapters(cfg.adapters, cfg.checkpoints, cfg.checkpoint_choice)
         for adapter in adapters:  # fail now, not at batch 1
             handle.activate(adapter)
         handle.activate(None)

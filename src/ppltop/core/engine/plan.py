@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import mlx_lm
+from ..checkpoint_files import checkpoint_label, choose_files
 from ..config import EvalConfig
 from ..data.batching import Segment, padding_share, plan_batches, segments_for
 from ..data.split import Example, Split
@@ -138,18 +139,18 @@ def plan_memory(batches: list[list[Segment]], budget: int, weights_bytes: int,
     return MemoryPlan(budget, weights_bytes, shape, chunk_rows, full_logits, note)
 
 
-def read_adapters(paths: list[Path], checkpoints: bool = False) -> list[Adapter]:
-    """Read adapters; labels are folder names (or checkpoint steps), made unique."""
+def read_adapters(paths: list[Path], checkpoints: bool = False,
+                  choice: str = "all") -> list[Adapter]:
+    """Read adapters; labels are folder names (or checkpoint steps), made unique;
+    `choice` (--checkpoints every=N / last=K) picks among a folder's checkpoints."""
     wanted: list[tuple[Path, str, Path | None]] = []
     for path in paths:
         path = Path(path)
         if checkpoints and path.is_dir():
-            files = checkpoint_files(path)
+            files = choose_files(checkpoint_files(path), choice)
             if not files:
                 raise InputError(f"--checkpoints: no *_adapters.safetensors in {path}")
-            for f in files:
-                step = f.name.split("_", 1)[0] if f.name != "adapters.safetensors" else "final"
-                wanted.append((path, f"{path.name}@{step.lstrip('0') or '0'}", f))
+            wanted += [(path, checkpoint_label(path, f), f) for f in files]
         else:
             wanted.append((path, path.name or str(path), None))
     adapters, seen = [], {}

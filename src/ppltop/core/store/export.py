@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint_files import label_iteration
 from ..figures.results import ExampleResult
 
-SUMMARY_FIELDS = ("label", "adapter", "loss", "ppl", "ppl_ci95_low", "ppl_ci95_high",
-                  "stderr_loss", "tokens", "examples", "bits_per_token", "bits_per_byte",
-                  "tokens_per_s", "mlx_lm_loss", "mlx_lm_ppl", "mlx_lm_tokens",
+SUMMARY_FIELDS = ("label", "iteration", "adapter", "loss", "ppl", "ppl_ci95_low",
+                  "ppl_ci95_high", "stderr_loss", "tokens", "examples", "bits_per_token",
+                  "bits_per_byte", "tokens_per_s", "mlx_lm_loss", "mlx_lm_ppl", "mlx_lm_tokens",
                   "dropped_examples", "pad_targets", "complete", "reference", "delta_loss",
                   "delta_ci95_low", "delta_ci95_high", "win_share", "significant")
 
@@ -43,7 +44,8 @@ def summary_rows(summaries, comparisons=()) -> list[dict]:
         f = s.mlx_lm
         c = against.get(s.label)
         rows.append({
-            "label": s.label, "adapter": s.adapter or "", "loss": s.loss, "ppl": s.ppl,
+            "label": s.label, "iteration": label_iteration(s.label),
+            "adapter": s.adapter or "", "loss": s.loss, "ppl": s.ppl,
             "ppl_ci95_low": s.ppl_ci95[0], "ppl_ci95_high": s.ppl_ci95[1],
             "stderr_loss": s.stderr_loss, "tokens": s.tokens, "examples": s.examples,
             "bits_per_token": s.bits_per_token, "bits_per_byte": s.bits_per_byte,

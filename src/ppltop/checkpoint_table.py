@@ -1,0 +1,51 @@
+"""The checkpoint table of the headless output: the core's `CheckpointCurve` as text, by
+iteration, the best checkpoint of each folder marked and the others' paired Δloss
+against it."""
+
+from __future__ import annotations
+
+import math
+
+from .core.figures.checkpoints import CheckpointCurve, CheckpointPoint
+
+
+def _f(value: float | None, spec: str = ".4f") -> str:
+    return "–" if value is None or not math.isfinite(value) else format(value, spec)
+
+
+def _pair(pair: tuple[float, float], spec: str) -> str:
+    return f"[{_f(pair[0], spec)}, {_f(pair[1], spec)}]"
+
+
+def checkpoint_row(p: CheckpointPoint) -> list[str]:
+    """The cells of one checkpoint, as the table and the dashboard's list show them:
+    iteration, label, loss, its 95% interval, mlx-lm's loss, Δloss against the best, the
+    paired 95% interval of that Δloss, and the verdict."""
+    c = p.versus_best
+    return ["final" if p.iteration is None else str(p.iteration), p.label, _f(p.loss),
+            _pair(p.loss_ci95, ".4f"), _f(p.mlx_lm_loss),
+            _f(c.delta_loss, "+.4f") if c else "", _pair(c.delta_ci95, "+.4f") if c else "",
+            p.verdict]
+
+
+def render_checkpoints(curve: CheckpointCurve) -> str:
+    """One block per adapter folder, rows by iteration."""
+    lines = []
+    widths = (9, 18, 8, 18, 11, 9, 21)
+    head = ("iteration", "label", "loss", "95% CI of loss", "mlx-lm loss", "Δloss",
+            "95% CI vs best")
+    for series in curve.series:
+        lines.append(f"== checkpoints of {series.folder} by iteration (best: "
+                     f"{series.best or '–'}; Δloss paired against it) ==")
+        lines.append(" ".join(h.rjust(w) if i != 1 else h.ljust(w)
+                              for i, (h, w) in enumerate(zip(head, widths))) + "  verdict")
+        for point in series.points:
+            cells = checkpoint_row(point)
+            text = " ".join(c.rjust(w) if i != 1 else c.ljust(w)
+                            for i, (c, w) in enumerate(zip(cells, widths)))
+            mark = "  * best" if point.verdict == "best" else f"  {point.verdict}"
+            lines.append(text + mark)
+    if curve.base_loss is not None:
+        lines.append(f"base model: loss {_f(curve.base_loss)}, mlx-lm loss "
+                     f"{_f(curve.base_mlx_lm_loss)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,177 @@
+"""The test-loss curve of the checkpoints of a training run, and its best checkpoint.
+
+A checkpoint's label is `folder@iteration` (`checkpoint_files`); everything about a
+checkpoint that a view shows is read back from its label and the run's own figures here.
+
+The curve is one object, `CheckpointCurve`, shown by the headless table, `--json`, `--csv`
+and the dashboard's curve screen alike: per adapter folder, each checkpoint's ppltop loss
+with its 95% interval and mlx-lm's loss, by iteration; the best checkpoint (lowest ppltop
+loss) and, against it, every other checkpoint's paired Δloss from `compare.compare`, so
+"as good as the best" is the core's own paired interval, never a second computation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..checkpoint_files import parse_label
+from .compare import Comparison, compare
+
+@dataclass
+class LabelFigures:
+    """What the curve needs of one label: from a finished summary or a run in progress."""
+
+    label: str
+    loss: float
+    loss_ci95: tuple[float, float]
+    """The ppltop loss's 95% interval (the log of the PPL interval the summary reports)."""
+    mlx_lm_loss: float | None = None
+    complete: bool = True
+
+
+def figures_of_summaries(summaries) -> list[LabelFigures]:
+    """The curve's figures from `summary.RunSummary` objects (finished or partial runs)."""
+    out = []
+    for s in summaries:
+        f = s.mlx_lm
+        mlx = f.loss if f is not None and not f.refused else None
+        out.append(LabelFigures(s.label, s.loss, _log_pair(s.ppl_ci95), mlx, s.complete))
+    return out
+
+
+def figures_of_live(labels: dict) -> list[LabelFigures]:
+    """The curve's figures from a run in progress (`live.LabelLive` per label)."""
+    return [LabelFigures(label, live.loss, _log_pair(live.ppl_ci95), None, False)
+            for label, live in labels.items()]
+
+
+def _log_pair(pair: tuple[float, float]) -> tuple[float, float]:
+    return tuple(math.log(v) if v and v > 0 and math.isfinite(v) else math.nan for v in pair)
+
+
+@dataclass
+class CheckpointPoint:
+    """One checkpoint on the curve."""
+
+    label: str
+    iteration: int | None
+    """None: the folder's final `adapters.safetensors` (listed last, not plotted)."""
+    loss: float
+    loss_ci95: tuple[float, float]
+    mlx_lm_loss: float | None
+    complete: bool
+    best: bool = False
+    """The folder's best checkpoint (lowest ppltop loss)."""
+    versus_best: Comparison | None = None
+    """Paired Δloss against the folder's best checkpoint; None for the best itself (or
+    without per-example results to pair)."""
+
+    @property
+    def verdict(self) -> str:
+        """`best`, `as good` (its paired interval against the best includes zero),
+        `worse`, or `–` when it could not be paired."""
+        if self.best:
+            return "best"
+        if self.versus_best is None:
+            return "–"
+        return "worse" if self.versus_best.significant else "as good"
+
+    def to_dict(self) -> dict:
+        out = {"label": self.label, "iteration": self.iteration, "loss": _num(self.loss),
+               "loss_ci95": [_num(v) for v in self.loss_ci95],
+               "mlx_lm_loss": _num(self.mlx_lm_loss), "complete": self.complete,
+               "verdict": self.verdict}
+        if self.versus_best is not None:
+            out["delta_loss_vs_best"] = _num(self.versus_best.delta_loss)
+            out["delta_ci95_vs_best"] = [_num(v) for v in self.versus_best.delta_ci95]
+        return out
+
+
+@dataclass
+class CheckpointSeries:
+    """The checkpoints of one adapter folder, by iteration (the final weights last)."""
+
+    folder: str
+    points: list[CheckpointPoint] = field(default_factory=list)
+    best: str | None = None
+    """Label of the checkpoint with the lowest ppltop loss."""
+
+    def plotted(self) -> list[CheckpointPoint]:
+        """The points with an iteration and a finite loss: what the chart draws."""
+        return [p for p in self.points if p.iteration is not None and math.isfinite(p.loss)]
+
+
+@dataclass
+class CheckpointCurve:
+    """Test loss against training iteration, one series per adapter folder."""
+
+    series: list[CheckpointSeries]
+    base_loss: float | None = None
+    """The base model's ppltop loss (the chart's horizontal reference), if it was scored."""
+    base_mlx_lm_loss: float | None = None
+
+    def points(self) -> list[CheckpointPoint]:
+        return [p for s in self.series for p in s.points]
+
+    def to_dict(self) -> dict:
+        return {"base_loss": _num(self.base_loss), "base_mlx_lm_loss": _num(self.base_mlx_lm_loss),
+                "series": [{"folder": s.folder, "best": s.best,
+                            "checkpoints": [p.to_dict() for p in s.points]}
+                           for s in self.series]}
+
+
+def _num(value):
+    return value if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _order(point: CheckpointPoint) -> tuple:
+    return (point.iteration is None, point.iteration or 0, point.label)
+
+
+def checkpoint_curve(figures: list[LabelFigures], results: dict) -> CheckpointCurve | None:
+    """The curve of the checkpoint labels among `figures`, or None if there are none.
+
+    `results` is {label: {example: ExampleResult}}: the paired comparison of every
+    checkpoint against its folder's best is `compare.compare` on them."""
+    by_folder: dict[str, CheckpointSeries] = {}
+    base = None
+    for fig in figures:
+        if fig.label == "base":
+            base = fig
+        parsed = parse_label(fig.label)
+        if parsed is None:
+            continue
+        series = by_folder.setdefault(parsed[0], CheckpointSeries(parsed[0]))
+        series.points.append(CheckpointPoint(fig.label, parsed[1], fig.loss, fig.loss_ci95,
+                                             fig.mlx_lm_loss, fig.complete))
+    if not by_folder:
+        return None
+    for series in by_folder.values():
+        series.points.sort(key=_order)
+        finite = [p for p in series.points if math.isfinite(p.loss)]
+        if not finite:
+            continue
+        best = min(finite, key=lambda p: (p.loss, _order(p)))
+        series.best = best.label
+        best.best = True
+        for point in series.points:
+            if point is not best and point.label in results and best.label in results:
+                point.versus_best = compare(point.label, results[point.label], best.label,
+                                            results[best.label])
+    return CheckpointCurve(list(by_folder.values()),
+                           base.loss if base else None, base.mlx_lm_loss if base else None)
+
+
+def curve_of_finished(finished) -> CheckpointCurve | None:
+    """The curve of a finished (or stopped) run, from its `events.RunFinished`."""
+    return checkpoint_curve(figures_of_summaries(finished.summaries), finished.results)
+
+
+def curve_of_live(live) -> CheckpointCurve | None:
+    """The curve of a run the dashboard shows (`live.LiveRun`): the finished run's own
+    figures once it has finished, else the running figures of the examples scored so far."""
+    if live.finished is not None:
+        return curve_of_finished(live.finished)
+    results = {label: index.results for label, index in live.index.items()}
+    return checkpoint_curve(figures_of_live(live.labels), results)

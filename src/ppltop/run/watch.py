@@ -1,0 +1,279 @@
+"""`ppltop --watch`: follow adapter folders while `mlx_lm.lora --train` writes them.
+
+The model is loaded once. The base model is scored first (unless --no-base), then every
+checkpoint already in the folders, then each new one as it is complete
+(`checkpoint_watch.CheckpointWatcher`), the newest waiting one first. Each is scored once,
+as its own ordinary run, in a sub-folder of the watch's run directory:
+
+    RUN_DIR/watch.json            what is watched (marks the folder as a watch)
+    RUN_DIR/adapters/<label>/     the checkpoint, frozen (config + weights)
+    RUN_DIR/<label>/              its run directory: `ppltop open`, `ppltop resume` work
+
+Ctrl-C (or SIGTERM) while waiting ends the watch at once; during a checkpoint it stops
+after the batch in flight (that checkpoint's run stays resumable and is left out of the
+curve). Then the figures of everything scored are printed as one run's, with the
+checkpoint table, and written with --json / --csv.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+WATCH_FILE = "watch.json"
+POLL_S = 0.5
+
+
+class WatchSession:
+    """The evaluations of one watch, their results merged into one run's figures."""
+
+    def __init__(self, config, args, blas, run_dir: Path, handle):
+        self.config, self.args, self.blas = config, args, blas
+        self.run_dir = Path(run_dir)
+        self.handle = handle
+        self.finished: list = []
+        """`RunFinished` of every label scored to its end, in scoring order."""
+        self.current = None
+        self.stopping = False
+        self.cut_short = False
+
+    def score(self, name: str, adapters: list[Path]) -> None:
+        """One evaluation (the base model, or one frozen checkpoint) into RUN_DIR/<name>."""
+        from ..core.store.events import RunFinished
+        from ..core.store.recorder import recorded
+        from ..core.store.run_dir import RunWriter
+        from ..core.engine.evaluation import Evaluation
+        from ..headless import HeadlessPrinter
+
+        config = replace(self.config, adapters=adapters, checkpoints=False,
+                         no_base=bool(adapters), reference=None)
+        evaluation = Evaluation(config, handle=self.handle)
+        evaluation.prepare()
+        writer = RunWriter(self.run_dir / name, evaluation.manifest(self.blas),
+                           overwrite=getattr(self.args, "overwrite", False))
+        printer = HeadlessPrinter(config, self.blas, out=sys.stdout, err=sys.stderr)
+        self.current = evaluation
+        try:
+            for event in recorded(evaluation.events(), writer):
+                if isinstance(event, RunFinished):
+                    self._keep(name, event)
+                else:
+                    printer.handle(event)
+        finally:
+            self.current = None
+
+    def _keep(self, name: str, event) -> None:
+        if event.cancelled:
+            self.cut_short = True
+            print(f"ppltop: watch: {name} stopped before its end; left out of the curve "
+                  f"(continue it with: ppltop resume {self.run_dir / name})", file=sys.stderr)
+            return
+        self.finished.append(event)
+        s = event.summaries[-1]
+        mlx = f", mlx-lm {s.mlx_lm.loss:.4f}" if s.mlx_lm and not s.mlx_lm.refused else ""
+        print(f"ppltop: watch: {s.label} scored: loss {s.loss:.4f} ppl {s.ppl:.3f}{mlx} "
+              f"({len(self.finished)} scored)", file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        self.stopping = True
+        if self.current is not None:
+            self.current.cancel()
+
+    def merged(self):
+        """Everything scored, as one run's `RunFinished`."""
+        return merge_finished(self.finished, self.config.reference)
+
+
+def merge_finished(finished: list, reference: str | None):
+    """Several runs' `RunFinished` on the same data as one, base first and checkpoints by
+    iteration; the comparisons against the reference from the core's one function, on
+    the merged results."""
+    from ..core.checkpoint_files import label_order
+    from ..core.figures.compare import compare_labels, resolve_reference
+    from ..core.store.events import RunFinished
+
+    summaries, results = [], {}
+    for event in finished:
+        summaries += event.summaries
+        results.update(event.results)
+    summaries.sort(key=lambda s: label_order(s.label))
+    labels = [s.label for s in summaries]
+    comparisons = []
+    if len(labels) > 1:
+        comparisons = compare_labels(results, labels, resolve_reference(labels, reference))
+    return RunFinished(summaries, False, sum(e.elapsed_s for e in finished), comparisons,
+                       results)
+
+
+def watch_events(watch_dir: Path):
+    """A watch's run directory read back as one run's events (`ppltop open WATCH_DIR`): the
+    runs scored to their end, their batches, then their figures merged."""
+    from dataclasses import replace as copy_with
+
+    from ..core.checkpoint_files import label_order
+    from ..core.figures.compare import resolve_reference
+    from ..core.store.events import BatchScored, RunFinished, RunStarted
+    from ..core.store.replay import RunFollower
+    from ..core.store.run_dir import MANIFEST
+
+    runs = sorted((p for p in Path(watch_dir).iterdir() if (p / MANIFEST).is_file()),
+                  key=lambda p: label_order(p.name))
+    streams = [list(RunFollower(path, follow=False).events()) for path in runs]
+    streams = [s for s in streams if isinstance(s[-1], RunFinished) and not s[-1].cancelled]
+    if not streams:
+        return
+    plans = [next(e for e in s if isinstance(e, RunStarted)) for s in streams]
+    labels = [label for started in plans for label in started.plan.labels]
+    paths = [path for started in plans for path in started.plan.adapter_paths]
+    yield RunStarted(copy_with(plans[0].plan, labels=labels, adapter_paths=paths,
+                               reference=resolve_reference(labels)), plans[0].source)
+    for stream in streams:
+        yield from (e for e in stream if isinstance(e, BatchScored))
+    yield merge_finished([s[-1] for s in streams], None)
+
+
+def open_watch(args) -> int:
+    """`ppltop open WATCH_DIR`: every checkpoint the watch scored, as one run (the curve
+    first in the dashboard); `ppltop open WATCH_DIR/LABEL` shows one of them."""
+    from ..core.checkpoint_files import label_order
+    from ..core.errors import InputError
+    from ..core.store.replay import RunFollower
+    from ..core.store.run_dir import MANIFEST
+    from .score import is_headless, run_headless
+
+    runs = sorted((p for p in Path(args.run_dir).iterdir() if (p / MANIFEST).is_file()),
+                  key=lambda p: label_order(p.name))
+    if not runs:
+        raise InputError(f"{args.run_dir}: a watch with no checkpoint scored yet; try again "
+                         "once one is")
+    watched = json.loads((Path(args.run_dir) / WATCH_FILE).read_text())
+    config = replace(RunFollower(runs[0], follow=False).config, checkpoints=True,
+                     adapters=[Path(f) for f in watched.get("folders", [])],
+                     no_base=runs[0].name != "base")
+
+    def events():
+        return watch_events(args.run_dir)
+
+    if is_headless(args):
+        return run_headless(config, args, None, events, lambda: None)
+    from .dashboard import run_dashboard
+
+    return run_dashboard(config, args, None, events, lambda: None)
+
+
+def watch(config, args, blas, run_dir: Path) -> int:
+    """Score the base model and every checkpoint of the folders, then each new one, until
+    Ctrl-C or SIGTERM; print and write the figures of all of them."""
+    from ..core.model.checkpoint_watch import CheckpointWatcher
+    from ..core.model.loader import ModelHandle
+    from ..headless import HeadlessPrinter
+    from .outputs import write_outputs
+
+    run_dir = Path(run_dir)
+    _start(run_dir, config, args)
+    print(f"ppltop: run directory {run_dir} (one run per checkpoint)", file=sys.stderr)
+    session = WatchSession(config, args, blas, run_dir, None)
+    previous = _install_stop(session)  # before the model loads: Ctrl-C then ends cleanly too
+    try:
+        session.handle = ModelHandle.load(config.model)
+        if not config.no_base and not session.stopping:
+            session.score("base", [])
+        _follow(session, [CheckpointWatcher(folder) for folder in config.adapters])
+    except KeyboardInterrupt:  # a second Ctrl-C: what is scored is kept all the same
+        session.cut_short = True
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    merged = session.merged()
+    if merged.summaries:
+        HeadlessPrinter(config, blas, out=sys.stdout, err=sys.stderr).handle(merged)
+        write_outputs(args, config, merged, blas)
+    else:
+        print("ppltop: watch: nothing was scored", file=sys.stderr)
+    return 130 if session.cut_short else 0
+
+
+def _follow(session: WatchSession, watchers: list) -> None:
+    """Score each checkpoint as it is complete, the newest waiting one first, until the
+    session stops. A checkpoint that cannot be scored (an adapter that does not fit the
+    model, a failure mid-run) is named in one line and the watch goes on."""
+    from ..core.checkpoint_files import checkpoint_label, file_iteration
+    from ..core.model.checkpoint_watch import snapshot_adapter
+    from ..core.errors import InputError
+    from ..core.store.recorder import ScoringError
+
+    pending: list = []
+    waiting_said = False
+    while not session.stopping:
+        for watcher in watchers:
+            pending += [(watcher, path) for path in watcher.ready()]
+        if not pending:
+            if not waiting_said:
+                print(f"ppltop: watch: waiting for new checkpoints in "
+                      f"{', '.join(str(w.folder) for w in watchers)} (Ctrl-C ends)",
+                      file=sys.stderr, flush=True)
+                waiting_said = True
+            time.sleep(POLL_S)
+            continue
+        pending.sort(key=lambda item: file_iteration(item[1]) or 0)
+        watcher, path = pending.pop()  # the newest: the one the user cares most about
+        label = checkpoint_label(watcher.folder, path)
+        try:
+            frozen = snapshot_adapter(watcher.folder, path, session.run_dir / "adapters")
+            session.score(label, [frozen])
+        except (InputError, ScoringError, OSError) as e:
+            session.cut_short = session.cut_short or isinstance(e, ScoringError)
+            print(f"ppltop: watch: {label} not scored: {e}", file=sys.stderr, flush=True)
+        waiting_said = False
+
+
+def _start(run_dir: Path, config, args) -> None:
+    from ..core.errors import InputError
+
+    marker = run_dir / WATCH_FILE
+    if marker.exists() and not getattr(args, "overwrite", False):
+        raise InputError(f"--run-dir {run_dir}: already holds a watch; replace it with "
+                         "--overwrite, or choose another --run-dir")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"folders": [str(f) for f in config.adapters],
+                                      "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+                                     indent=2) + "\n")
+    except OSError as e:
+        raise InputError(f"--run-dir {run_dir}: cannot write there ({e.strerror}); "
+                         "choose a writable folder")
+
+
+def _install_stop(session: WatchSession) -> dict:
+    """SIGINT and SIGTERM stop the watch cleanly; a second SIGINT quits at once."""
+    def on_signal(signum, frame):
+        if session.stopping and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        session.stop()
+        print("ppltop: watch: stopping (Ctrl-C again to quit now)", file=sys.stderr, flush=True)
+
+    return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def detach_watch(argv: list[str], run_dir: Path, args) -> int:
+    """`--watch --detach`: the watch in its own session beside the training; its log and
+    runs in RUN_DIR."""
+    import os
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    child_args = [a for a in argv if a != "--detach"]
+    if args.run_dir is None:
+        child_args += ["--run-dir", str(run_dir)]
+    with open(run_dir / "ppltop.log", "ab") as log:
+        child = subprocess.Popen([sys.executable, "-m", "ppltop", *child_args, "--headless"],
+                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                 start_new_session=True, env={**os.environ})
+    print(f"ppltop: watching in the background (pid {child.pid}; stop it with kill "
+          f"{child.pid}), log in {run_dir / 'ppltop.log'}; its runs: ppltop runs {run_dir}",
+          file=sys.stderr)
+    return 0

@@ -1,0 +1,80 @@
+"""The checkpoint curve: test loss against training iteration, one series per adapter
+folder; ppltop's loss with its 95% band, mlx-lm's loss, the base model as a level line,
+and the best checkpoint marked."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual.color import Color
+from textual_plotext import PlotextPlot
+
+from ...core.figures.checkpoints import CheckpointCurve
+from ..chart_ticks import set_ticks
+from .batch_loss_chart import BatchLossChart
+
+BEST_MARKER = "◆"
+
+
+class CheckpointChart(PlotextPlot):
+    """A plotext chart of a `CheckpointCurve` (the core's object; nothing recomputed)."""
+
+    DEFAULT_CSS = """
+    CheckpointChart {
+        border: round $primary;
+        border-title-color: $primary;
+        min-height: 8;
+    }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "Test loss by iteration"
+        self._curve: CheckpointCurve | None = None
+
+    label_colors = BatchLossChart.label_colors
+    """The theme's label palette, as the batch loss chart uses it."""
+
+    def on_resize(self) -> None:
+        if self._curve is not None:  # the ticks are thinned for the plot's size
+            self.replot(self._curve)
+
+    def replot(self, curve: CheckpointCurve) -> None:
+        self._curve = curve
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.xlabel("iteration")
+        colors = self.label_colors(len(curve.series) + 1)
+        xs: list[float] = []
+        ys: list[float] = []
+        legend = []
+        for color, series in zip(colors[1:], curve.series):
+            points = series.plotted()
+            if not points:
+                continue
+            rgb = Color.parse(color).rgb
+            x = [p.iteration for p in points]
+            loss = [p.loss for p in points]
+            lo = [p.loss_ci95[0] for p in points]
+            hi = [p.loss_ci95[1] for p in points]
+            plt.plot(x, lo, color=rgb, marker="braille")
+            plt.plot(x, hi, color=rgb, marker="braille")
+            mlx = [(p.iteration, p.mlx_lm_loss) for p in points if p.mlx_lm_loss is not None]
+            if mlx:  # under ppltop's line where the two meet
+                plt.plot([a for a, _ in mlx], [b for _, b in mlx], color=rgb, marker="x")
+                ys += [b for _, b in mlx]
+            plt.plot(x, loss, color=rgb, marker="hd")
+            best = next((p for p in points if p.label == series.best), None)
+            if best is not None:
+                plt.scatter([best.iteration], [best.loss], color=rgb, marker=BEST_MARKER)
+            xs += x
+            ys += loss + lo + hi
+            legend.append(f"[{color}]━[/] {escape(series.folder)}")
+        if curve.base_loss is not None and xs:
+            plt.hline(curve.base_loss, Color.parse(colors[0]).rgb)
+            ys.append(curve.base_loss)
+            legend.append(f"[{colors[0]}]─[/] base")
+        set_ticks(plt, xs, ys, integer_x=True, size=self.content_size)
+        self.border_subtitle = (" ".join(legend) + f" · thick: ppltop, thin: 95% band, "
+                                f"x: mlx-lm, {BEST_MARKER} best")
+        self.refresh()

@@ -1,0 +1,128 @@
+"""The checkpoint screen: opened first on a --checkpoints run, the curve and table of the
+core's `CheckpointCurve`, the best checkpoint marked; snapshots at 80x24 and 120x40."""
+
+from __future__ import annotations
+
+import pytest
+import synthetic
+from test_every_screen import CASES
+
+from ppltop.core.figures.checkpoints import curve_of_finished
+from ppltop.headless import render_figures
+from ppltop.ui.app import PplTopApp
+from ppltop.ui.screens.checkpoint_screen import CheckpointScreen
+from ppltop.ui.widgets.paged_table import PagedTable
+
+
+async def _finished(pilot):
+    for _ in range(400):
+        if pilot.app.live.finished is not None:
+            break
+        await pilot.pause(0.02)
+    await pilot.pause(0.3)
+
+
+def _expected_curve():
+    *_, finished = synthetic.checkpoint_events()
+    return curve_of_finished(finished)
+
+
+def test_the_synthetic_curve_has_a_best_and_as_good_neighbours():
+    (series,) = _expected_curve().series
+    verdicts = {p.label: p.verdict for p in series.points}
+    assert verdicts["run1@300"] == "best"
+    assert "as good" in verdicts.values() and "worse" in verdicts.values()
+    *_, finished = synthetic.checkpoint_events()
+    printed = render_figures(finished)  # what the dashboard leaves on the terminal
+    assert "== checkpoints of run1 by iteration (best: run1@300;" in printed
+
+
+async def test_the_curve_opens_first_and_shows_the_core_figures():
+    app = PplTopApp(synthetic.checkpoint_events, synthetic.INFO)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _finished(pilot)
+        screen = app.screen
+        assert isinstance(screen, CheckpointScreen)
+        table = screen.query_one(PagedTable)
+        rows = table.fetch(0, table.row_count)
+        want = _expected_curve()
+        assert [r[1] for r in rows] == [p.label for p in want.points()]
+        by_label = {r[1]: r for r in rows}
+        for point in want.points():
+            assert by_label[point.label][-1] == point.verdict
+            assert by_label[point.label][2] == f"{point.loss:.4f}"
+        assert "best run1: run1@300" in str(screen.query_one("#checkpoint-note").render())
+        await pilot.press("escape")  # the batch loss chart is a key away
+        assert not isinstance(app.screen, CheckpointScreen)
+        await pilot.press("g")
+        assert isinstance(app.screen, CheckpointScreen)
+
+
+async def test_a_run_without_checkpoints_does_not_offer_the_curve():
+    app = PplTopApp(synthetic.events, synthetic.INFO)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _finished(pilot)
+        assert not isinstance(app.screen, CheckpointScreen)
+        assert app.check_action("open_checkpoints", ()) is False
+        await pilot.press("g")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, CheckpointScreen)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_checkpoint_screen(snap_compare, size):
+    app = PplTopApp(synthetic.checkpoint_events, synthetic.INFO)
+    assert snap_compare(app, terminal_size=size, run_before=_finished)
+
+
+@pytest.mark.parametrize("theme,no_color", CASES,
+                         ids=[f"{t}{'-NO_COLOR' if n else ''}" for t, n in CASES])
+async def test_the_checkpoint_screen_draws_in_every_theme(monkeypatch, theme, no_color):
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    app = PplTopApp(synthetic.checkpoint_events, synthetic.INFO, theme=theme)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _finished(pilot)
+        assert isinstance(app.screen, CheckpointScreen)
+        app.export_screenshot()
+        await pilot.press("t")  # the chart follows the theme's label colors
+        await pilot.pause(0.15)
+        app.export_screenshot()
+        assert app.is_running
+
+
+async def test_enter_compares_a_real_checkpoint_with_the_best(handle, tmp_path):
+    """A real --checkpoints evaluation of the demo: Enter on a row opens the comparison
+    against the folder's best, with the same paired interval as the curve's table."""
+    import shutil
+
+    from ppltop import demo
+    from ppltop.core.config import EvalConfig
+    from ppltop.core.engine.evaluation import Evaluation
+    from ppltop.ui.screens.comparison_screen import ComparisonScreen
+
+    folder = tmp_path / "run1"
+    folder.mkdir()
+    for step, name in ((100, "docs-net"), (200, "docs-math")):
+        source = demo.ADAPTER_DIRS[name]
+        shutil.copy(source / "adapter_config.json", folder / "adapter_config.json")
+        shutil.copy(source / "adapters.safetensors", folder / f"{step:07d}_adapters.safetensors")
+    config = EvalConfig(model=demo.MODEL_DIR, data=demo.DATA_DIR, adapters=[folder],
+                        checkpoints=True, test_batches=2)
+    app = PplTopApp(lambda: Evaluation(config, handle).events(), synthetic.INFO)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _finished(pilot)
+        screen = app.screen
+        assert isinstance(screen, CheckpointScreen)
+        (series,) = screen.curve.series
+        other = next(p for p in series.points if not p.best)
+        table = screen.query_one(PagedTable)
+        table.move_to(screen.curve.points().index(other))
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, ComparisonScreen)
+        assert (app.screen.reference, app.screen.active) == (series.best, other.label)
+        shown = app.live.comparisons(series.best)[other.label]
+        assert shown.delta_ci95 == other.versus_best.delta_ci95
