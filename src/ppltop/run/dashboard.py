@@ -37,6 +37,7 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
     # Low frame rate and no animations for SSH: read by Textual when it is imported.
     os.environ.setdefault("TEXTUAL_FPS", "15")
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+    from ..core.breakdown_events import with_breakdowns
     from ..themes import initial_theme, load_themes
     from ..ui.app import PplTopApp, load_keymap
     from .outputs import write_outputs
@@ -45,6 +46,7 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
     keymap, keymap_error = load_keymap()
     notices = [n for n in (blas.notice if blas else None, keymap_error,
                            *getattr(args, "notices", ())) if n]
+    make_events = with_breakdowns(make_events, config)
     app = PplTopApp(make_events, describe_config(config, blas),
                     request_stop=cancel, refresh_hz=args.refresh,
                     theme=initial_theme(args.theme, themes), themes=themes, keymap=keymap,
@@ -85,7 +87,7 @@ def _watching(args, detached_pid: int | None) -> bool:
 def _report_dashboard(app, args, detached_pid: int | None) -> None:
     """What the dashboard leaves on the terminal: why it stopped, then the figures."""
     from ..core.recorder import ScoringError
-    from ..headless import render_comparison, render_summary
+    from ..headless import render_breakdowns, render_comparison, render_summary
 
     live = app.live
     resumable = not _watching(args, detached_pid)
@@ -106,6 +108,8 @@ def _report_dashboard(app, args, detached_pid: int | None) -> None:
         if live.finished.comparisons:
             sys.stdout.write(render_comparison(live.finished.summaries,
                                                live.finished.comparisons))
+        if live.finished.breakdowns is not None:
+            sys.stdout.write(render_breakdowns(live.finished.breakdowns))
     if detached_pid is not None and not (live.finished and not live.finished.cancelled):
         print(f"ppltop: the run goes on in the background (pid {detached_pid}); "
               f"watch it again with: ppltop open {args.run_dir}", file=sys.stderr)
