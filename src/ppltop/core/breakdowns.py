@@ -75,6 +75,8 @@ class Group:
     """Fewer than MIN_EXAMPLES examples."""
     figures: dict[str, GroupFigures]
     """By label, in the run's label order."""
+    members: list[int] = field(default_factory=list, repr=False)
+    """Split indices of the group's examples (the viewer's filter; not in the JSON)."""
 
     def to_dict(self) -> dict:
         return {"group": self.name, "examples": self.examples, "small": self.small,
@@ -107,6 +109,31 @@ class Breakdowns:
 
     def get(self, key: str) -> Breakdown | None:
         return next((b for b in self.breakdowns if b.key == key), None)
+
+    def examples_of(self, key: str, group: str) -> list[int]:
+        b = self.get(key)
+        found = next((g for g in b.groups if g.name == group), None) if b else None
+        return found.members if found else []
+
+    def rows(self) -> list[dict]:
+        """One row per breakdown, group and label: the columns of `groups.csv`."""
+        out = []
+        for b in self.breakdowns:
+            for g in b.groups:
+                for f in g.figures.values():
+                    c = f.comparison
+                    lo, hi = c.delta_ci95 if c else (math.nan, math.nan)
+                    out.append({
+                        "breakdown": b.key, "group": g.name, "label": f.label,
+                        "examples": f.examples, "tokens": f.tokens, "loss": f.loss,
+                        "stderr_loss": f.stderr, "ppl": f.ppl, "ppl_ci95_low": f.ppl_ci95[0],
+                        "ppl_ci95_high": f.ppl_ci95[1], "bits_per_byte": f.bits_per_byte,
+                        "reference": self.reference,
+                        "delta_loss": c.delta_loss if c else math.nan,
+                        "delta_ci95_low": lo, "delta_ci95_high": hi,
+                        "win_share": c.win_share if c else math.nan,
+                        "significant": c.significant if c else "", "small": g.small})
+        return out
 
     def to_dict(self) -> dict:
         return {"reference": self.reference, "labels": self.labels,
@@ -238,8 +265,10 @@ def breakdown(key: str, results: dict[str, dict[int, ExampleResult]], labels: li
                                          ref_index, ref_S, ref_N, ref_names[name])
             figures[label] = fig
         examples = sizes[name]
+        members = [ref_rows[k] for k in np.nonzero(ref_N[:, ref_names[name]] > 0)[0]] \
+            if name in ref_names else []
         groups.append(Group(_display_name(key, name), examples, examples < MIN_EXAMPLES,
-                            figures))
+                            figures, members))
     return Breakdown(key, TITLES.get(key, f"record key {key!r}"), groups, inputs.notes.get(key))
 
 

@@ -33,6 +33,7 @@ from .keys import APP_BINDINGS, load_keymap  # noqa: F401 (load_keymap: for the 
 from .screens.comparison_screen import ComparisonScreen
 from .screens.document_screen import DocumentScreen
 from .screens.error_screen import ErrorScreen
+from .screens.groups_screen import GroupsScreen
 from .screens.help_screen import HelpScreen
 from .screens.runs_screen import RunsScreen
 from .screens.too_small_screen import TooSmallScreen, too_small
@@ -240,6 +241,10 @@ class PplTopApp(App[int]):
         "terminal too small" screen: it waits until the terminal grows)."""
         if isinstance(self.screen, ViewerScreen):
             self.screen.refresh_data()
+        elif isinstance(self.screen, GroupsScreen) and (
+                time.monotonic() - self._last_compare > COMPARE_EVERY_S or self.live.finished):
+            self._last_compare = time.monotonic()  # a bootstrap per group, as the comparison
+            self.screen.refresh_data()
         elif isinstance(self.screen, ComparisonScreen) and (
                 time.monotonic() - self._last_compare > COMPARE_EVERY_S or self.live.finished):
             self._last_compare = time.monotonic()
@@ -354,6 +359,16 @@ class PplTopApp(App[int]):
         else:  # up to date: only the screen on top follows new results
             screen.active = self.active_label
             screen.recompute()
+
+    def action_open_groups(self) -> None:
+        if self.live.groups is None and not (self.live.finished
+                                             and self.live.finished.breakdowns):
+            self.notify("no breakdowns: nothing scored yet")
+            return
+        self._last_compare = time.monotonic()
+        if self.bring_forward(lambda s: isinstance(s, GroupsScreen)
+                              and s.live is self.live) is None:
+            self.push_screen(GroupsScreen(self.live, self.active_label))
 
     def action_open_runs(self) -> None:
         if self.bring_forward(lambda s: isinstance(s, RunsScreen)) is None:

@@ -50,7 +50,10 @@ APP_BINDINGS = [
           Binding("a", "open_comparison", "Compare", id="ppltop.compare",
                   tooltip="Compare every model/adapter with the reference, paired"),
           Binding("R", "open_runs", "Runs", id="ppltop.runs",
-                  tooltip="The runs in the run folder; compare two side by side")),
+                  tooltip="The runs in the run folder; compare two side by side"),
+          Binding("g", "open_groups", "Groups", show=False, id="ppltop.groups",
+                  tooltip="Loss by group (record key, chat role, turn, template, position): "
+                  "where each adapter helps and hurts")),
     *keys("Show",
           Binding("x", "toggle_x_axis", "X axis", show=False, id="ppltop.x_axis",
                   tooltip="Batch loss chart: x axis in batches or in tokens"),
