@@ -34,16 +34,30 @@ def _n(value, digits: int = 4, sign: bool = False) -> str:
 
 
 class GroupTable(PagedTable):
-    """A `PagedTable` whose rows of small groups are greyed out."""
+    """A `PagedTable` whose rows of small groups are greyed out, showing the columns that
+    fit its width (the figures first: PPL, its interval and bits per byte need 120
+    columns)."""
 
     DEFAULT_CSS = """
     GroupTable > .group-table--small { color: $text-disabled; }
     """
     COMPONENT_CLASSES = PagedTable.COMPONENT_CLASSES | {"group-table--small"}
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, columns: list[Column], *args, **kwargs) -> None:
+        super().__init__(columns, *args, **kwargs)
+        self.all_columns = columns
         self.small_rows: set[int] = set()
+
+    def on_resize(self) -> None:
+        fit, used = [], -1
+        for column in self.all_columns:
+            used += column.width + 1
+            if used > self.size.width and fit:
+                break
+            fit.append(column)
+        if fit != self.columns:
+            self.columns = fit
+            self.set_row_count(self.row_count)
 
     def render_line(self, y: int) -> Strip:
         strip = super().render_line(y)
@@ -85,7 +99,7 @@ class GroupsScreen(Screen):
             [Column("group", 14, align="left"), Column("ex", 4), Column("tokens", 7),
              Column("loss", 7), Column("Δloss", 8), Column("95% CI Δloss", 19),
              Column("", 4, align="left"), Column("wins", 4), Column("PPL", 7),
-             Column("95% CI PPL", 15), Column("bits/B", 6)],
+             Column("95% CI PPL", 17), Column("bits/B", 6)],
             self._fetch_rows, id="groups-table")
         yield KeyFooter()
 
@@ -123,8 +137,10 @@ class GroupsScreen(Screen):
         ref = self.breakdowns.reference
         keys_left = [x.key for x in self.breakdowns.breakdowns]
         step = f"{keys_left.index(b.key) + 1}/{len(keys_left)}"
-        lines = [f"by {b.title} ({step}, b: next) · {self.label} vs {ref}, paired over each "
-                 f"group's examples · * significant · grey: under {MIN_EXAMPLES} examples"]
+        versus = (f"{self.label} is the reference (l: next label)" if self.label == ref
+                  else f"{self.label} vs {ref}, paired over each group's examples")
+        lines = [f"by {b.title} ({step}, b: next) · {versus} · * significant · grey, few: "
+                 f"under {MIN_EXAMPLES} examples"]
         if b.note:
             lines.append(b.note)
         if self.breakdowns.proposed:
@@ -137,10 +153,11 @@ class GroupsScreen(Screen):
         b = self.breakdown
         if b is None:
             return []
-        return [self._row(g.name, g.examples, g.figures.get(self.label))
+        return [self._row(g.name, g.examples, g.small, g.figures.get(self.label))
                 for g in b.groups[start:start + count]]
 
-    def _row(self, name: str, examples: int, f: GroupFigures | None) -> list[str]:
+    def _row(self, name: str, examples: int, small: bool, f: GroupFigures | None
+             ) -> list[str]:
         if f is None:
             return [name, str(examples), "0", *["–"] * 8]
         c = f.comparison
@@ -148,7 +165,8 @@ class GroupsScreen(Screen):
             delta = ["ref", "", "", ""]
         else:
             lo, hi = c.delta_ci95
-            mark = "" if not math.isfinite(lo) else ("*" if c.significant else "n.s.")
+            mark = "few" if small else ("" if not math.isfinite(lo)
+                                        else "*" if c.significant else "n.s.")
             delta = [_n(c.delta_loss, sign=True), f"[{_n(lo, sign=True)}, {_n(hi, sign=True)}]",
                      mark, f"{c.win_share:.0%}" if math.isfinite(c.win_share) else "–"]
         lo, hi = f.ppl_ci95
