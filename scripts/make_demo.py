@@ -833,6 +833,10 @@ Skipped modules (not importable here): {', '.join(meta['skipped']) or 'none'}.
   and `data-completions/` (`{{"prompt": ..., "completion": ...}}`): {meta['chat_sizes']['train']} /
   {meta['chat_sizes']['valid']} / {meta['chat_sizes']['test']} records (train / valid / test), objects from all three
   docstring slices, no object in two splits.
+- Every record names its slice in a `"source"` key (`in-domain`, `docs-net`, `docs-math`,
+  `out-of-domain`), which mlx-lm ignores (its figure is the same with or without it) and
+  `ppltop --group-by source` breaks the loss down by (the demo's default).
+  `python scripts/make_demo.py --data-only` rewrites the data files alone.
 
 ## Losses at build time
 

@@ -292,3 +292,15 @@ def test_group_by_a_key_no_record_has_is_one_line_and_status_2():
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1].startswith("ppltop: --group-by sorce: no record")
     assert "Traceback" not in out.stderr
+
+
+def test_the_source_key_does_not_change_mlx_lms_figure(tmp_path):
+    from conftest import mlx_lm_evaluate
+
+    records = [json.loads(line) for line in (demo.DATA_DIR / "test.jsonl").read_text()
+               .splitlines() if line.strip()]
+    assert all("source" in r for r in records)
+    bare = tmp_path / "test.jsonl"
+    bare.write_text("".join(json.dumps({"text": r["text"]}) + "\n" for r in records))
+    with_key = mlx_lm_evaluate(demo.MODEL_DIR, demo.DATA_DIR / "test.jsonl")
+    assert with_key == mlx_lm_evaluate(demo.MODEL_DIR, bare)
