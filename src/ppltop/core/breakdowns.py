@@ -176,38 +176,62 @@ def _token_codes(key: str, inputs: GroupInput, example: int, positions: np.ndarr
     return m.role_of[positions], m.role  # role: codes are local to the example
 
 
-def _tables(key: str, results: dict[int, ExampleResult], inputs: GroupInput):
-    """(group names, examples in row order, loss sums, token counts, byte counts): the
-    sums as [example, group] matrices, finite examples only."""
-    rows = [i for i in sorted(results) if results[i].n_tokens and results[i].finite]
+def _example_codes(key: str, inputs: GroupInput, example: int, positions: np.ndarray,
+                   names: dict[str, int]) -> np.ndarray:
+    """Per scored target: the code of its group in `names` (new groups added)."""
+    if key in inputs.record_groups:
+        code = names.setdefault(inputs.record_groups[key][example], len(names))
+        return np.full(len(positions), code, dtype=np.int64)
+    local, local_names = _token_codes(key, inputs, example, positions)
+    local = local.astype(np.int64)
+    if not local_names:  # numbered groups: the number is the name
+        local_names = [str(k) for k in range(int(local.max()) + 1)]
+    present = np.zeros(len(local_names), dtype=bool)
+    present[local] = True  # only the groups that hold a token get a code
+    lookup = np.array([names.setdefault(n, len(names)) if here else -1
+                       for n, here in zip(local_names, present)], dtype=np.int64)
+    return lookup[local]
+
+
+def _tables(key: str, results: dict[str, dict[int, ExampleResult]], labels: list[str],
+            inputs: GroupInput):
+    """(group names, {label: (examples in row order, loss sums, token counts, byte
+    counts)}): the sums as [example, group] matrices, finite examples only. An example's
+    codes are made once for every label that scored the same targets."""
     names: dict[str, int] = {}
-    per_example = []
-    for i in rows:
-        r = results[i]
-        pos = r.positions
-        loss = -r.logprob.astype(np.float64)
-        nbytes = inputs.marks(i).n_bytes[pos]
-        if key in inputs.record_groups:
-            local, local_names = np.zeros(len(pos), dtype=np.int64), \
-                [inputs.record_groups[key][i]]
-        else:
-            local, local_names = _token_codes(key, inputs, i, pos)
-            if not local_names:  # numbered groups: the number is the name
-                local_names = [str(k) for k in range(int(local.max()) + 1)]
-        local = local.astype(np.int64)
-        present = np.zeros(len(local_names), dtype=bool)
-        present[local] = True  # only the groups that hold a token get a code
-        lookup = np.array([names.setdefault(n, len(names)) if here else -1
-                           for n, here in zip(local_names, present)], dtype=np.int64)
-        codes = lookup[local]
-        per_example.append((codes, loss, nbytes))
+    cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+    gathered = {}
+    for label in labels:
+        rows = [i for i in sorted(results[label])
+                if results[label][i].n_tokens and results[label][i].finite]
+        codes, losses, nbytes = [], [], []
+        for i in rows:
+            r = results[label][i]
+            at = (i, r.first, r.n_tokens)
+            if at not in cache:
+                pos = r.positions
+                cache[at] = (_example_codes(key, inputs, i, pos, names),
+                             inputs.marks(i).n_bytes[pos])
+            codes.append(cache[at][0])
+            nbytes.append(cache[at][1])
+            losses.append(-r.logprob.astype(np.float64))
+        gathered[label] = (rows, codes, losses, nbytes)
     g = max(len(names), 1)
-    S, N, B = (np.zeros((len(rows), g)) for _ in range(3))
-    for row, (codes, loss, nbytes) in enumerate(per_example):
-        S[row] = np.bincount(codes, weights=loss, minlength=g)
-        N[row] = np.bincount(codes, minlength=g)
-        B[row] = np.bincount(codes, weights=nbytes, minlength=g)
-    return names, rows, S, N, B
+    tables = {}
+    for label, (rows, codes, losses, nbytes) in gathered.items():
+        if not rows:
+            tables[label] = (rows, *(np.zeros((0, g)) for _ in range(3)))
+            continue
+        row_of = np.repeat(np.arange(len(rows)), [len(c) for c in codes])
+        cell = row_of * g + np.concatenate(codes)
+        size = len(rows) * g
+
+        def summed(weights=None):
+            return np.bincount(cell, weights=weights, minlength=size).reshape(len(rows), g)
+
+        tables[label] = (rows, summed(np.concatenate(losses)), summed().astype(np.float64),
+                         summed(np.concatenate(nbytes).astype(np.float64)))
+    return names, tables
 
 
 def _figures(label: str, S: np.ndarray, N: np.ndarray, B: np.ndarray, g: int) -> GroupFigures:
@@ -242,38 +266,30 @@ def _display_name(key: str, name: str) -> str:
 def breakdown(key: str, results: dict[str, dict[int, ExampleResult]], labels: list[str],
               reference: str, inputs: GroupInput) -> Breakdown:
     """One breakdown of every label's results (see the module docstring)."""
-    tables = {label: _tables(key, results[label], inputs) for label in labels}
-    names: dict[str, int] = {}
-    for label in labels:  # the union of every label's groups
-        for name in tables[label][0]:
-            names.setdefault(name, len(names))
-    ref_names, ref_rows, ref_S, ref_N, _ = tables[reference]
+    names, tables = _tables(key, results, labels, inputs)
+    ref_rows, ref_S, ref_N, _ = tables[reference]
     ref_index = {e: k for k, e in enumerate(ref_rows)}
-    sizes = {n: int((ref_N[:, ref_names[n]] > 0).sum()) if n in ref_names else 0
-             for n in names}
+    sizes = {n: int((ref_N[:, g] > 0).sum()) for n, g in names.items()}
     groups = []
     for name in _order(key, names, sizes):
+        g = names[name]
         figures = {}
         for label in labels:
-            lab_names, rows, S, N, B = tables[label]
-            if name not in lab_names:
+            rows, S, N, B = tables[label]
+            if not N[:, g].any():
                 continue
-            g = lab_names[name]
             fig = _figures(label, S, N, B, g)
-            if label != reference and name in ref_names:
+            if label != reference and ref_N[:, g].any():
                 fig.comparison = _paired(label, reference, results, rows, S, N, g,
-                                         ref_index, ref_S, ref_N, ref_names[name])
+                                         ref_index, ref_S, ref_N)
             figures[label] = fig
-        examples = sizes[name]
-        members = [ref_rows[k] for k in np.nonzero(ref_N[:, ref_names[name]] > 0)[0]] \
-            if name in ref_names else []
-        groups.append(Group(_display_name(key, name), examples, examples < MIN_EXAMPLES,
-                            figures, members))
+        members = [ref_rows[k] for k in np.nonzero(ref_N[:, g] > 0)[0]]
+        groups.append(Group(_display_name(key, name), sizes[name],
+                            sizes[name] < MIN_EXAMPLES, figures, members))
     return Breakdown(key, TITLES.get(key, f"record key {key!r}"), groups, inputs.notes.get(key))
 
 
-def _paired(label, reference, results, rows, S, N, g, ref_index, ref_S, ref_N, ref_g
-            ) -> Comparison:
+def _paired(label, reference, results, rows, S, N, g, ref_index, ref_S, ref_N) -> Comparison:
     """The group's examples both labels scored on the same tokens, paired."""
     cand, ref = results[label], results[reference]
     pick, ref_pick = [], []
@@ -283,7 +299,7 @@ def _paired(label, reference, results, rows, S, N, g, ref_index, ref_S, ref_N, r
             continue
         pick.append(k)
         ref_pick.append(j)
-    return paired_comparison(label, reference, S[pick, g], ref_S[ref_pick, ref_g], N[pick, g])
+    return paired_comparison(label, reference, S[pick, g], ref_S[ref_pick, g], N[pick, g])
 
 
 def compute_breakdowns(results: dict[str, dict[int, ExampleResult]], labels: list[str],

@@ -27,9 +27,28 @@ def describe_config(config, blas) -> dict[str, str]:
         "batch size": str(config.batch_size),
         "max seq length": f"{config.max_seq_length} ({config.long_sequences})",
         "mask prompt": "yes" if config.mask_prompt else "no",
+        "group by": group_by_text(config),
         "device": f"{mx.default_device().type.name} · BLAS {blas.short() if blas else '?'}",
         "versions": f"mlx {version('mlx')} · mlx-lm {version('mlx-lm')}",
     }
+
+
+def group_by_text(config) -> str:
+    """The config pane's `group by` line: the --group-by keys, else the keys of the records
+    that look like groups, proposed."""
+    if config.group_by:
+        return ", ".join(config.group_by)
+    from ..core.data import resolve_split_file
+    from ..core.errors import InputError
+    from ..core.record_groups import propose_keys
+
+    try:
+        proposed = propose_keys(resolve_split_file(Path(config.data), config.split),
+                                config.features)
+    except InputError:  # the data's own line comes when it loads
+        return "none"
+    keys = ", ".join(k for k, _ in proposed)
+    return f"none (try --group-by {keys})" if proposed else "none"
 
 
 def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | None = None
