@@ -304,3 +304,18 @@ def test_the_source_key_does_not_change_mlx_lms_figure(tmp_path):
     bare.write_text("".join(json.dumps({"text": r["text"]}) + "\n" for r in records))
     with_key = mlx_lm_evaluate(demo.MODEL_DIR, demo.DATA_DIR / "test.jsonl")
     assert with_key == mlx_lm_evaluate(demo.MODEL_DIR, bare)
+
+
+def test_live_breakdowns_come_from_the_same_function(demo_run):
+    """A run followed live, before its finished event, shows what the JSON says."""
+    from ppltop.core.events import RunFinished
+    from ppltop.core.live import LiveRun
+
+    follower = RunFollower(demo_run["run"], follow=False)
+    live = LiveRun()
+    for event in with_breakdowns(follower.events, follower.config)():
+        if not isinstance(event, RunFinished):
+            live.apply(event)
+    assert live.finished is None
+    found = json.loads(json.dumps(live.breakdowns().to_dict()))
+    assert found == demo_run["json"]["groups"]

@@ -162,7 +162,7 @@ class GroupsScreen(Screen):
             return [name, str(examples), "0", *["–"] * 8]
         c = f.comparison
         if c is None:
-            delta = ["ref", "", "", ""]
+            delta = ["ref", "", "few" if small else "", ""]
         else:
             lo, hi = c.delta_ci95
             mark = "few" if small else ("" if not math.isfinite(lo)
