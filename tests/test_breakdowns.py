@@ -319,3 +319,12 @@ def test_live_breakdowns_come_from_the_same_function(demo_run):
     assert live.finished is None
     found = json.loads(json.dumps(live.breakdowns().to_dict()))
     assert found == demo_run["json"]["groups"]
+
+
+def test_ppltop_open_prints_the_same_groups(demo_run, tmp_path):
+    out = run_ppltop("open", str(demo_run["run"]), "--headless", "--json",
+                     str(tmp_path / "open.json"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("== loss by", 1)[1] == demo_run["stdout"].split("== loss by", 1)[1]
+    assert json.loads((tmp_path / "open.json").read_text())["groups"] == \
+        demo_run["json"]["groups"]
