@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .compare import Comparison, paired_comparison
+from .record_groups import NONE, OTHER
 from .results import ExampleResult
 from .stats import bits, clustered_mean, ppl_interval, safe_exp
 from .token_marks import (NO_ROLE, ROLE_ORDER, TokenMarks, log2_bucket, log2_bucket_name,
@@ -161,9 +162,9 @@ class GroupInput:
 
 
 def _token_codes(key: str, inputs: GroupInput, example: int, positions: np.ndarray
-                 ) -> tuple[np.ndarray, list[str]] | None:
-    """Per scored target: (its group's code, the names of the codes); for a record key,
-    None (the whole example is in one group)."""
+                 ) -> tuple[np.ndarray, list[str]]:
+    """Per scored target of a built-in breakdown: (its group's code, the names of the
+    codes; empty when the code is the name, as for turns)."""
     if key == "position":
         return position_bucket(positions), position_buckets()
     if key == "position-log2":
@@ -254,7 +255,7 @@ def _order(key: str, names: dict[str, int], sizes: dict[str, int]) -> list[str]:
         first = [r for r in ROLE_ORDER if r in names]
         return first + sorted(set(names) - set(first) - {NO_ROLE}) + \
             ([NO_ROLE] if NO_ROLE in names else [])
-    last = {"(other)", "(none)"}
+    last = {OTHER, NONE}
     return sorted((n for n in names if n not in last), key=lambda n: (-sizes[n], n)) + \
         sorted(n for n in names if n in last)
 
