@@ -328,3 +328,44 @@ def test_ppltop_open_prints_the_same_groups(demo_run, tmp_path):
     assert out.stdout.split("== loss by", 1)[1] == demo_run["stdout"].split("== loss by", 1)[1]
     assert json.loads((tmp_path / "open.json").read_text())["groups"] == \
         demo_run["json"]["groups"]
+
+
+@pytest.mark.skipif(__import__("shutil").which("tmux") is None, reason="tmux is not installed")
+def test_the_groups_view_in_tmux_at_80x24(demo_run, tmp_path):
+    """`ppltop open RUN` in a real 80x24 terminal: g, l show docs-net's Δloss per source."""
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    from test_e2e_tmux import SOCKET, tmux
+
+    session = f"ppltop-{uuid.uuid4().hex[:8]}"
+    tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24",
+         f"cd {tmp_path} && {sys.executable} -m ppltop open {demo_run['run']}; sleep 60")
+
+    def screen_with(text: str) -> str:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            screen = tmux("capture-pane", "-p", "-t", session)
+            if text in screen:
+                return screen
+            time.sleep(0.3)
+        raise AssertionError(f"{text!r} not on screen:\n{screen}")
+
+    try:
+        screen_with("finished")
+        tmux("send-keys", "-t", session, "g")
+        screen_with("by record key 'source'")
+        tmux("send-keys", "-t", session, "l")
+        screen = screen_with("docs-net vs base")
+        b = demo_run["json"]["groups"]["breakdowns"][0]
+        for g in b["groups"]:
+            c = next(f for f in g["labels"] if f["label"] == "docs-net")["comparison"]
+            lo, hi = c["delta_ci95"]
+            row = next(line for line in screen.splitlines() if f"│{g['group']} " in line)
+            assert f"{c['delta_loss']:+.4f}  [{lo:+.4f}, {hi:+.4f}]" in row
+        tmux("send-keys", "-t", session, "q")
+    finally:
+        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
+                       capture_output=True)

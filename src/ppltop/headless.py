@@ -8,7 +8,7 @@ from typing import TextIO
 
 from .core.events import BatchScored, Notice, RunFinished, RunStarted
 from .core.live import LabelLive, ScoringRate
-from .core.stats import format_duration
+from .core.stats import Z95, format_duration
 from .core.summary import RunSummary
 
 
@@ -168,7 +168,7 @@ def _loss_cell(f, interval: bool) -> str:
         return "-"
     if not interval:
         return f"{f.loss:.4f}"
-    spread = 1.959963984540054 * f.stderr
+    spread = Z95 * f.stderr
     return f"{f.loss:.4f} ± {spread:.4f}" if math.isfinite(spread) else f"{f.loss:.4f}"
 
 
