@@ -87,5 +87,7 @@ async def test_keys_pick_the_breakdown_and_the_label_and_enter_filters_the_viewe
         assert sorted(shown.tolist()) == sorted(group.members) and len(shown) == group.examples
         await pilot.press("escape")
         assert app.screen is screen
+        await pilot.press("3")  # 1-9 make a label active here too
+        assert screen.label == "docs-math" and "docs-math" in screen.sub_title
         await pilot.press("escape")
         assert not isinstance(app.screen, GroupsScreen)

@@ -333,6 +333,8 @@ class PplTopApp(App[int]):
         if isinstance(self.screen, ComparisonScreen) and self.screen.live is self.live:
             self.screen.active = label
             self.screen.recompute()
+        elif isinstance(self.screen, GroupsScreen) and self.screen.live is self.live:
+            self.screen.show_label(label)
 
     def bring_forward(self, wanted: Callable[[Screen], bool]) -> Screen | None:
         """The open screen that `wanted` accepts, now on top (the screens above it close),

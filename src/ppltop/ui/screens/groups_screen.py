@@ -183,12 +183,16 @@ class GroupsScreen(Screen):
         self.query_one(GroupTable).cursor = 0
         self.refresh_data()
 
+    def show_label(self, label: str) -> None:
+        """Show `label`'s figures (`l`, or 1-9 on any screen)."""
+        self.label = label
+        self.refresh_data()
+
     def action_next_label(self) -> None:
         labels = self.breakdowns.labels if self.breakdowns else []
         if labels:
             at = labels.index(self.label) if self.label in labels else -1
-            self.label = labels[(at + 1) % len(labels)]
-            self.refresh_data()
+            self.show_label(labels[(at + 1) % len(labels)])
 
     def on_paged_table_selected(self, message: PagedTable.Selected) -> None:
         b = self.breakdown
