@@ -35,8 +35,8 @@ def one_round(data: Path) -> tuple[float, float, int, int]:
     from ppltop.core.breakdown_events import group_input
     from ppltop.core.breakdowns import compute_breakdowns
     from ppltop.core.config import EvalConfig
-    from ppltop.core.events import BatchScored, RunFinished, RunStarted
-    from ppltop.core.scoring import Evaluation
+    from ppltop.core.store.events import BatchScored, RunFinished, RunStarted
+    from ppltop.core.engine.evaluation import Evaluation
 
     config = EvalConfig(model=demo.MODEL_DIR, data=data,
                         adapters=list(demo.ADAPTER_DIRS.values()), group_by=("source",))
@@ -66,7 +66,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=1, help="score the demo test set N times over")
     p.add_argument("--rounds", type=int, default=2)
     args = p.parse_args()
-    from ppltop.core import blas
+    from ppltop.core.model import blas
 
     blas.select()
     with tempfile.TemporaryDirectory() as tmp:

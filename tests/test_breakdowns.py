@@ -18,9 +18,9 @@ from test_app_pilot import wait_for
 
 from ppltop import demo
 from ppltop.core.breakdown_events import with_breakdowns
-from ppltop.core.compare import paired_bootstrap
-from ppltop.core.replay import RunFollower
-from ppltop.core.stats import Z95
+from ppltop.core.figures.compare import paired_bootstrap
+from ppltop.core.store.replay import RunFollower
+from ppltop.core.figures.stats import Z95
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.groups_screen import GroupsScreen, GroupTable
 from ppltop.ui.screens.viewer_screen import ViewerScreen
@@ -308,8 +308,8 @@ def test_the_source_key_does_not_change_mlx_lms_figure(tmp_path):
 
 def test_live_breakdowns_come_from_the_same_function(demo_run):
     """A run followed live, before its finished event, shows what the JSON says."""
-    from ppltop.core.events import RunFinished
-    from ppltop.core.live import LiveRun
+    from ppltop.core.store.events import RunFinished
+    from ppltop.view.live import LiveRun
 
     follower = RunFollower(demo_run["run"], follow=False)
     live = LiveRun()

@@ -10,7 +10,7 @@ import pytest
 from ppltop.core.errors import InputError
 from ppltop.core.record_groups import (MAX_GROUPS, NONE, OTHER, cap_groups, check_group_keys,
                                        example_groups, group_value, propose_keys)
-from ppltop.core.token_groups import template_mask
+from ppltop.core.data.token_groups import template_mask
 from ppltop.core.token_marks import example_marks, position_bucket, position_buckets
 
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .breakdowns import GroupInput, compute_breakdowns
-from .compare import resolve_reference
-from .events import Notice, RunFinished, RunStarted
+from .figures.compare import resolve_reference
+from .store.events import Notice, RunFinished, RunStarted
 from .record_groups import example_groups, propose_keys
 from .token_marks import TokenMarks
 

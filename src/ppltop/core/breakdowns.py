@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compare import Comparison, paired_comparison
+from .figures.compare import Comparison, paired_comparison
 from .record_groups import NONE, OTHER
-from .results import ExampleResult
-from .stats import bits, clustered_mean, ppl_interval, safe_exp
+from .figures.results import ExampleResult
+from .figures.stats import bits, clustered_mean, ppl_interval, safe_exp
 from .token_marks import (NO_ROLE, ROLE_ORDER, TokenMarks, log2_bucket, log2_bucket_name,
                           position_bucket, position_buckets)
 

@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from .config import DataFeatures
-from .data import read_records, resolve_split_file
+from .data.split import read_records, resolve_split_file
 from .errors import InputError
 
 NONE = "(none)"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .token_groups import MAX_ROLE_TOKENS, ROLES, template_mask
+from .data.token_groups import MAX_ROLE_TOKENS, ROLES, template_mask
 
 NO_ROLE = "(none)"
 ROLE_ORDER = ("system", "user", "assistant")

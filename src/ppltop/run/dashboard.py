@@ -38,7 +38,7 @@ def group_by_text(config) -> str:
     that look like groups, proposed."""
     if config.group_by:
         return ", ".join(config.group_by)
-    from ..core.data import resolve_split_file
+    from ..core.data.split import resolve_split_file
     from ..core.errors import InputError
     from ..core.record_groups import propose_keys
 
@@ -105,7 +105,7 @@ def _watching(args, detached_pid: int | None) -> bool:
 
 def _report_dashboard(app, args, detached_pid: int | None) -> None:
     """What the dashboard leaves on the terminal: why it stopped, then the figures."""
-    from ..core.recorder import ScoringError
+    from ..core.store.recorder import ScoringError
     from ..headless import render_breakdowns, render_comparison, render_summary
 
     live = app.live

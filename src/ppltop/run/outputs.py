@@ -51,7 +51,7 @@ def write_outputs(args, config, finished, blas) -> None:
         write_json(args.json, config, finished.summaries, blas, finished.comparisons,
                    finished.breakdowns)
     if getattr(args, "csv", None) is not None:
-        from ..core.export import write_summary_csv
+        from ..core.store.export import write_summary_csv
 
         write_summary_csv(args.csv.expanduser(), finished.summaries, finished.comparisons)
 

@@ -24,10 +24,10 @@ def is_headless(args) -> bool:
 
 def run_evaluation(evaluation, args, blas, run_dir: Path, resume: bool = False) -> int:
     """Prepare, open the run directory, then score headless or under the dashboard."""
-    from ..core.distributed import expected_size
+    from ..core.distributed.sharding import expected_size
     from ..core.errors import InputError
-    from ..core.recorder import recorded
-    from ..core.run_store import RunWriter
+    from ..core.store.recorder import recorded
+    from ..core.store.run_dir import RunWriter
 
     if resume and expected_size() > 1:  # every rank would write the same run directory
         raise InputError("ppltop resume runs in one process: start it without mlx.launch "
@@ -52,8 +52,8 @@ def run_evaluation(evaluation, args, blas, run_dir: Path, resume: bool = False) 
 
 
 def run_headless(config, args, blas, make_events, cancel) -> int:
-    from ..core.events import RunFinished
-    from ..core.recorder import ScoringError
+    from ..core.store.events import RunFinished
+    from ..core.store.recorder import ScoringError
     from ..headless import HeadlessPrinter
     from .outputs import write_outputs
 

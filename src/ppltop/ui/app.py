@@ -23,10 +23,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Header
 
-from ..core.event_buffer import EventBuffer
-from ..core.events import RunFinished
-from ..core.live import LiveRun
-from ..core.worker import ScoringWorker
+from ..view.event_buffer import EventBuffer
+from ..core.store.events import RunFinished
+from ..view.live import LiveRun
+from ..core.engine.worker import ScoringWorker
 from ..hangup import silence_terminal
 from ..themes import DEFAULT_THEME, LoadedThemes, load_themes
 from .keys import APP_BINDINGS, load_keymap  # noqa: F401 (load_keymap: for the command line)

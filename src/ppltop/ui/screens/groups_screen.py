@@ -20,7 +20,7 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 from ...core.breakdowns import MIN_EXAMPLES, Breakdown, Breakdowns, GroupFigures
-from ...core.live import LiveRun
+from ...view.live import LiveRun
 from ..keys import keys
 from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable

@@ -14,11 +14,11 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
-from ...core.events import BatchScored, RunPlan, RunStarted
-from ...core.live import LabelLive, LiveRun
-from ...core.replay import RunFollower
-from ...core.run_store import list_runs, read_run
-from ...core.surprisal import SurprisalIndex
+from ...core.store.events import BatchScored, RunPlan, RunStarted
+from ...view.live import LabelLive, LiveRun
+from ...core.store.replay import RunFollower
+from ...core.store.run_dir import list_runs, read_run
+from ...view.surprisal import SurprisalIndex
 from ..keys import keys
 from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable

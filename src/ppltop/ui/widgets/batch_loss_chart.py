@@ -6,7 +6,7 @@ from rich.markup import escape
 from textual.color import Color
 from textual_plotext import PlotextPlot
 
-from ...core.live import LiveRun
+from ...view.live import LiveRun
 from ..chart_ticks import set_ticks
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import RichLog
 
-from ...core.live import LOG_LINES
+from ...view.live import LOG_LINES
 
 
 class EventLog(RichLog):

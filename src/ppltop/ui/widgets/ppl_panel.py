@@ -8,8 +8,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Digits, ProgressBar, Sparkline, Static
 
-from ...core.live import LiveRun
-from ...core.stats import format_duration
+from ...view.live import LiveRun
+from ...core.figures.stats import format_duration
 
 
 def fmt(value: float, digits: int = 3) -> str:

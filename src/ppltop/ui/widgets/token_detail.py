@@ -11,7 +11,7 @@ import math
 
 from textual.widgets import Static
 
-from ...core.document import SCORED, Document
+from ...view.document import SCORED, Document
 
 KIND_WORDS = {
     "first": "the first token: nothing predicts it",

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compare import Comparison, compare_labels
+from ..core.figures.compare import Comparison, compare_labels
 from .document import Document, build_document
-from .recorder import ScoringError
-from .events import BatchScored, DocumentSource, Notice, RunFinished, RunPlan, RunStarted
-from .stats import Z95, safe_exp
+from ..core.store.recorder import ScoringError
+from ..core.store.events import BatchScored, DocumentSource, Notice, RunFinished, RunPlan, RunStarted
+from ..core.figures.stats import Z95, safe_exp
 from .surprisal import SurprisalIndex
 
 HISTORY = 4096
@@ -197,7 +197,7 @@ class LiveRun:
             return None
         key = tuple(len(index) for index in self.index.values())
         if self._breakdowns[0] != key:
-            from .breakdowns import compute_breakdowns
+            from ..core.breakdowns import compute_breakdowns
 
             results = {label: index.results for label, index in self.index.items()}
             found = compute_breakdowns(results, list(self.index), self.reference, self.groups)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .mlx_lm import MlxLmPart
-from .results import ExampleResult
+from ..errors import InputError
+from ..mlx_lm import MlxLmPart
+from ..figures.results import ExampleResult
 
 MANIFEST = "manifest.json"
 EVENTS = "events.jsonl"
