@@ -442,9 +442,13 @@ def stage_corpus() -> dict:
     base_train = parts["in-domain"]["train"]
     train_sample = random.Random(f"{SEED}-train-sample").sample(base_train, TRAIN_SAMPLE)
     data_dir = DEMO / "data"
-    write_jsonl(data_dir / "train.jsonl", [{"text": t} for t in train_sample])
-    write_jsonl(data_dir / "valid.jsonl", [{"text": t} for t in parts["in-domain"]["valid"]])
-    write_jsonl(data_dir / "test.jsonl", [{"text": t} for _, t in test])
+    # every record says its slice in a "source" key (mlx-lm ignores it; ppltop
+    # --group-by source breaks the loss down by it)
+    write_jsonl(data_dir / "train.jsonl",
+                [{"text": t, "source": "in-domain"} for t in train_sample])
+    write_jsonl(data_dir / "valid.jsonl",
+                [{"text": t, "source": "in-domain"} for t in parts["in-domain"]["valid"]])
+    write_jsonl(data_dir / "test.jsonl", [{"text": t, "source": s} for s, t in test])
 
     # Work dir: full base training set, adapter slices, test labels.
     write_jsonl(WORK / "base" / "train.jsonl", [{"text": t} for t in base_train])
@@ -466,15 +470,16 @@ def stage_corpus() -> dict:
         comp = qa[pos + n:pos + 2 * n]
         pos += 2 * n
         rows = []
-        for i, (_, name, answer) in enumerate(chat):
+        for i, (source, name, answer) in enumerate(chat):
             msgs = [{"role": "user", "content": f"What does `{name}` do?"},
                     {"role": "assistant", "content": answer}]
             if i % 3 == 0:
                 msgs.insert(0, {"role": "system", "content": SYSTEM_PROMPT})
-            rows.append({"messages": msgs})
+            rows.append({"messages": msgs, "source": source})
         chat_rows[split] = rows
         comp_rows[split] = [{"prompt": f"Explain `{name}` in one paragraph.",
-                             "completion": answer} for _, name, answer in comp]
+                             "completion": answer, "source": source}
+                            for source, name, answer in comp]
     for split in sizes:
         write_jsonl(DEMO / "data-chat" / f"{split}.jsonl", chat_rows[split])
         write_jsonl(DEMO / "data-completions" / f"{split}.jsonl", comp_rows[split])
@@ -828,6 +833,10 @@ Skipped modules (not importable here): {', '.join(meta['skipped']) or 'none'}.
   and `data-completions/` (`{{"prompt": ..., "completion": ...}}`): {meta['chat_sizes']['train']} /
   {meta['chat_sizes']['valid']} / {meta['chat_sizes']['test']} records (train / valid / test), objects from all three
   docstring slices, no object in two splits.
+- Every record names its slice in a `"source"` key (`in-domain`, `docs-net`, `docs-math`,
+  `out-of-domain`), which mlx-lm ignores (its figure is the same with or without it) and
+  `ppltop --group-by source` breaks the loss down by (the demo's default).
+  `python scripts/make_demo.py --data-only` rewrites the data files alone.
 
 ## Losses at build time
 
@@ -856,6 +865,8 @@ def main() -> None:
     ap.add_argument("--stage", choices=["train-base", "evaluate"], help=argparse.SUPPRESS)
     ap.add_argument("--skip-base", action="store_true",
                     help="reuse the existing model (rebuild data and adapters only)")
+    ap.add_argument("--data-only", action="store_true",
+                    help="rewrite the data files only (model and adapters stay as built)")
     ap.add_argument("--readme-only", action="store_true",
                     help="rewrite README.md from the last build's results in the work dir")
     args = ap.parse_args()
@@ -863,6 +874,10 @@ def main() -> None:
         return stage_train_base()
     if args.stage == "evaluate":
         return stage_evaluate()
+    if args.data_only:
+        WORK.mkdir(parents=True, exist_ok=True)
+        stage_corpus()
+        return None
     if args.readme_only:
         results = json.loads((WORK / "results.json").read_text())
         meta = json.loads((WORK / "corpus_meta.json").read_text())

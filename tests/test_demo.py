@@ -162,4 +162,5 @@ def test_test_split_shows_dropping_and_truncation(test_set):
     assert 40 <= n <= 60 and n % 4 != 0
     lengths = [len(test_set[i][0]) for i in range(n)]
     assert sum(length > 256 for length in lengths) >= 3
-    assert all(set(r) == {"text"} for r in _records(demo.DATA_DIR / "test.jsonl"))
+    # text records, each naming its slice (mlx-lm ignores the key; --group-by source uses it)
+    assert all(set(r) == {"text", "source"} for r in _records(demo.DATA_DIR / "test.jsonl"))

@@ -10,7 +10,7 @@ from .checkpoint_table import render_checkpoints
 from .core.figures.checkpoints import curve_of_finished
 from .core.store.events import BatchScored, Notice, RunFinished, RunStarted
 from .view.live import LabelLive, ScoringRate
-from .core.figures.stats import format_duration
+from .core.figures.stats import Z95, format_duration
 from .core.figures.summary import RunSummary
 
 
@@ -75,11 +75,13 @@ class HeadlessPrinter:
 
 
 def render_figures(event: RunFinished) -> str:
-    """A finished run's figures: each label's block, the comparison, the checkpoint table
-    (what the headless run and the closing dashboard print)."""
+    """A finished run's figures: each label's block, the comparison, the breakdowns, the
+    checkpoint table (what the headless run and the closing dashboard print)."""
     parts = [render_summary(summary) for summary in event.summaries]
     if event.comparisons:
         parts.append(render_comparison(event.summaries, event.comparisons))
+    if event.breakdowns is not None:
+        parts.append(render_breakdowns(event.breakdowns))
     curve = curve_of_finished(event)
     if curve is not None:
         parts.append(render_checkpoints(curve))
@@ -136,3 +138,56 @@ def render_comparison(summaries, comparisons) -> str:
                          f"min {k['min']:.6f}; RMS Δp {100 * k['delta_p_rms']:.3f}%, "
                          f"same top {100 * k['same_top']:.2f}%")
     return "\n".join(lines) + "\n"
+
+
+def render_breakdowns(breakdowns) -> str:
+    """Each breakdown as a compact table: per group its examples and tokens, the reference's
+    loss and every other label's Δloss with its paired interval (`*`: significant); the
+    loss-by-position curve, and runs of one label, as each label's loss ± 1.96 SE."""
+    out = []
+    for b in breakdowns.breakdowns:
+        others = [label for label in breakdowns.labels if label != breakdowns.reference]
+        by_delta = bool(others) and b.key != "position-log2"
+        head = (f"reference: {breakdowns.reference}; Δloss paired over each group's examples, "
+                "* significant" if by_delta else "loss ± 1.96 SE, clustered by example")
+        out.append(f"== loss by {b.title} ({head}) ==")
+        if b.note:
+            out.append(f"  {b.note}")
+        columns = ([f"{breakdowns.reference} loss"] + [f"{x} Δloss [95% CI]" for x in others]
+                   if by_delta else [f"{x} loss" for x in breakdowns.labels])
+        widths = [10] + [30] * len(others) if by_delta else [17] * len(columns)
+        out.append(f"{'group':<16} {'examples':>8} {'tokens':>8}  "
+                   + " ".join(f"{c[:w]:<{w}}" for c, w in zip(columns, widths)).rstrip())
+        for g in b.groups:
+            ref = g.figures.get(breakdowns.reference)
+            tokens = ref.tokens if ref else max(f.tokens for f in g.figures.values())
+            cells = ([_loss_cell(ref, False)] + [_delta_cell(g.figures.get(x)) for x in others]
+                     if by_delta else [_loss_cell(g.figures.get(x), True)
+                                       for x in breakdowns.labels])
+            small = "  (few examples)" if g.small else ""
+            out.append(f"{g.name[:16]:<16} {g.examples:>8} {tokens:>8,}  "
+                       + " ".join(f"{c:<{w}}" for c, w in zip(cells, widths)).rstrip()
+                       + small)
+    if breakdowns.proposed:
+        keys = ", ".join(k for k, _ in breakdowns.proposed)
+        out.append(f"(records have keys that look like groups: {keys}; try --group-by)")
+    return "\n".join(out) + "\n" if out else ""
+
+
+def _loss_cell(f, interval: bool) -> str:
+    if f is None:
+        return "-"
+    if not interval:
+        return f"{f.loss:.4f}"
+    spread = Z95 * f.stderr
+    return f"{f.loss:.4f} ± {spread:.4f}" if math.isfinite(spread) else f"{f.loss:.4f}"
+
+
+def _delta_cell(f) -> str:
+    c = f.comparison if f is not None else None
+    if c is None:
+        return "-"
+    lo, hi = c.delta_ci95
+    if not math.isfinite(lo):
+        return f"{c.delta_loss:+.4f}"
+    return f"{c.delta_loss:+.4f} [{lo:+.4f}, {hi:+.4f}]{' *' if c.significant else ''}"

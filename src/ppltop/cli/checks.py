@@ -48,10 +48,12 @@ def make_config(args: argparse.Namespace):
     from ..core.config import DataFeatures, EvalConfig
 
     adapters = [a for a in args.adapters or [] if a is not None]
+    group_by = tuple(dict.fromkeys(args.group_by or ()))
     if args.model is None:
         from .. import demo
 
         model, data = demo.MODEL_DIR, demo.DATA_DIR
+        group_by = group_by or ("source",)  # the demo's records say their slice
         if args.adapters is None:  # `--adapter-path ""` scores the demo model alone
             adapters = list(demo.ADAPTER_DIRS.values())
     else:
@@ -63,10 +65,13 @@ def make_config(args: argparse.Namespace):
         features=DataFeatures(**args.features), no_base=args.no_base,
         checkpoints=args.checkpoints is not None,
         checkpoint_choice=args.checkpoints or "all", long_sequences=args.long_sequences,
-        reference=args.reference, kl=args.kl, per_token=not args.loss_only,
+        reference=args.reference, kl=args.kl, group_by=group_by, per_token=not args.loss_only,
         dequantize=args.dequantize, dtype=args.dtype, max_memory=args.max_memory,
     )
     check_flag_combinations(config)
+    from ..core.data.record_groups import check_group_keys
+
+    check_group_keys(config.data, config.split, config.group_by)
     return config
 
 

@@ -92,6 +92,9 @@ def _score_flags() -> argparse.ArgumentParser:
                    help="with adapters, do not score the base model")
     g.add_argument("--reference", metavar="LABEL", default=d.reference,
                    help="label the others are compared with (default: base, else the first)")
+    g.add_argument("--group-by", metavar="KEY", action="append", default=None,
+                   help="break the loss down by this key of the records (repeatable), "
+                   "e.g. --group-by source; the bundled demo groups by source")
     g.add_argument("--kl", action="store_true",
                    help="per-token KL divergence of each adapter's prediction from the "
                    "reference's, computed on the fly")

@@ -58,6 +58,8 @@ class EvalConfig:
     """Label the others are compared with; None: the base model, or the first adapter."""
     kl: bool = False
     """Per-token KL divergence of each label's prediction from the reference's."""
+    group_by: tuple[str, ...] = ()
+    """Record keys whose values group the examples in the breakdowns (`--group-by`)."""
     long_sequences: str = "truncate"
     """`truncate` (as mlx-lm) or `window`: overlapping windows, stride half the window."""
     per_token: bool = True
@@ -82,6 +84,7 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if isinstance(self.features, dict):  # read back from a manifest
             self.features = DataFeatures(**self.features)
+        self.group_by = tuple(self.group_by)  # a list when read back from a manifest
 
     def to_dict(self) -> dict:
         out = asdict(self)

@@ -27,9 +27,28 @@ def describe_config(config, blas) -> dict[str, str]:
         "batch size": str(config.batch_size),
         "max seq length": f"{config.max_seq_length} ({config.long_sequences})",
         "mask prompt": "yes" if config.mask_prompt else "no",
+        "group by": group_by_text(config),
         "device": f"{mx.default_device().type.name} · BLAS {blas.short() if blas else '?'}",
         "versions": f"mlx {version('mlx')} · mlx-lm {version('mlx-lm')}",
     }
+
+
+def group_by_text(config) -> str:
+    """The config pane's `group by` line: the --group-by keys, else the keys of the records
+    that look like groups, proposed."""
+    if config.group_by:
+        return ", ".join(config.group_by)
+    from ..core.data.split import resolve_split_file
+    from ..core.errors import InputError
+    from ..core.data.record_groups import propose_keys
+
+    try:
+        proposed = propose_keys(resolve_split_file(Path(config.data), config.split),
+                                config.features)
+    except InputError:  # the data's own line comes when it loads
+        return "none"
+    keys = ", ".join(k for k, _ in proposed)
+    return f"none (try --group-by {keys})" if proposed else "none"
 
 
 def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | None = None
@@ -37,6 +56,7 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
     # Low frame rate and no animations for SSH: read by Textual when it is imported.
     os.environ.setdefault("TEXTUAL_FPS", "15")
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+    from ..core.store.breakdown_events import with_breakdowns
     from ..themes import initial_theme, load_themes
     from ..ui.app import PplTopApp, load_keymap
     from .outputs import write_outputs
@@ -45,6 +65,7 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
     keymap, keymap_error = load_keymap()
     notices = [n for n in (blas.notice if blas else None, keymap_error,
                            *getattr(args, "notices", ())) if n]
+    make_events = with_breakdowns(make_events, config)
     app = PplTopApp(make_events, describe_config(config, blas),
                     request_stop=cancel, refresh_hz=args.refresh,
                     theme=initial_theme(args.theme, themes), themes=themes, keymap=keymap,

@@ -1,4 +1,5 @@
-"""What a finished (or stopped) run writes besides its run directory: `--json` and `--csv`."""
+"""What a finished (or stopped) run writes besides the recorder's exports: `--json`, `--csv`,
+and the breakdowns' `groups.csv` in the run directory."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 from .. import __version__
 
 
-def write_json(path: Path, config, summaries, blas, comparisons=(), checkpoints=None) -> None:
+def write_json(path: Path, config, summaries, blas, comparisons=(), checkpoints=None,
+               breakdowns=None) -> None:
     from ..core.checkpoint_files import label_iteration
     from ..core.errors import InputError
 
@@ -25,6 +27,7 @@ def write_json(path: Path, config, summaries, blas, comparisons=(), checkpoints=
         "peak_memory_bytes": _peak_memory(),
         "runs": [{**s.to_dict(), "iteration": label_iteration(s.label)} for s in summaries],
         "comparison": [c.to_dict() for c in comparisons],
+        "groups": breakdowns.to_dict() if breakdowns is not None else None,
     }
     if checkpoints is not None:  # a `checkpoints.CheckpointCurve`
         payload["checkpoints"] = checkpoints.to_dict()
@@ -44,13 +47,36 @@ def _peak_memory() -> int | None:
 
 
 def write_outputs(args, config, finished, blas) -> None:
-    """--json and --csv, once the run has finished (or stopped)."""
+    """--json, --csv and groups.csv, once the run has finished (or stopped)."""
+    if finished.breakdowns is not None and getattr(args, "run_dir", None) is not None \
+            and getattr(args, "command", None) != "open":  # open leaves a run as it is
+        write_groups_csv(Path(args.run_dir) / GROUPS_CSV, finished.breakdowns)
     if getattr(args, "json", None) is not None:
         from ..core.figures.checkpoints import curve_of_finished
 
         write_json(args.json, config, finished.summaries, blas, finished.comparisons,
-                   curve_of_finished(finished))
+                   curve_of_finished(finished), finished.breakdowns)
     if getattr(args, "csv", None) is not None:
         from ..core.store.export import write_summary_csv
 
         write_summary_csv(args.csv.expanduser(), finished.summaries, finished.comparisons)
+
+
+GROUPS_CSV = "groups.csv"
+
+
+def write_groups_csv(path: Path, breakdowns) -> None:
+    """One row per breakdown, group and label (`Breakdowns.rows`); a warning if it cannot
+    be written (the run directory has everything else)."""
+    import csv
+
+    rows = breakdowns.rows()
+    if not rows:
+        return
+    try:
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as e:
+        print(f"ppltop: warning: could not write {path} ({e.strerror})", file=sys.stderr)

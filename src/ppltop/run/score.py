@@ -57,6 +57,9 @@ def run_headless(config, args, blas, make_events, cancel) -> int:
     from ..headless import HeadlessPrinter
     from .outputs import write_outputs
 
+    from ..core.store.breakdown_events import with_breakdowns
+
+    make_events = with_breakdowns(make_events, config)
     printer = HeadlessPrinter(config, blas, out=sys.stdout, err=sys.stderr)
     interrupts = []
 

@@ -35,6 +35,7 @@ from .screens.checkpoint_screen import CheckpointScreen
 from .screens.comparison_screen import ComparisonScreen
 from .screens.document_screen import DocumentScreen
 from .screens.error_screen import ErrorScreen
+from .screens.groups_screen import GroupsScreen
 from .screens.help_screen import HelpScreen
 from .screens.runs_screen import RunsScreen
 from .screens.too_small_screen import TooSmallScreen, too_small
@@ -248,6 +249,10 @@ class PplTopApp(App[int]):
         "terminal too small" screen: it waits until the terminal grows)."""
         if isinstance(self.screen, ViewerScreen | CheckpointScreen):
             self.screen.refresh_data()
+        elif isinstance(self.screen, GroupsScreen) and (
+                time.monotonic() - self._last_compare > COMPARE_EVERY_S or self.live.finished):
+            self._last_compare = time.monotonic()  # a bootstrap per group, as the comparison
+            self.screen.refresh_data()
         elif isinstance(self.screen, ComparisonScreen) and (
                 time.monotonic() - self._last_compare > COMPARE_EVERY_S or self.live.finished):
             self._last_compare = time.monotonic()
@@ -336,6 +341,8 @@ class PplTopApp(App[int]):
         if isinstance(self.screen, ComparisonScreen) and self.screen.live is self.live:
             self.screen.active = label
             self.screen.recompute()
+        elif isinstance(self.screen, GroupsScreen) and self.screen.live is self.live:
+            self.screen.show_label(label)
 
     def bring_forward(self, wanted: Callable[[Screen], bool]) -> Screen | None:
         """The open screen that `wanted` accepts, now on top (the screens above it close),
@@ -366,6 +373,16 @@ class PplTopApp(App[int]):
     def action_open_checkpoints(self) -> None:
         if self.bring_forward(lambda s: isinstance(s, CheckpointScreen)) is None:
             self.push_screen(CheckpointScreen(self.live))
+
+    def action_open_groups(self) -> None:
+        if self.live.groups is None and not (self.live.finished
+                                             and self.live.finished.breakdowns):
+            self.notify("no breakdowns: nothing scored yet")
+            return
+        self._last_compare = time.monotonic()
+        if self.bring_forward(lambda s: isinstance(s, GroupsScreen)
+                              and s.live is self.live) is None:
+            self.push_screen(GroupsScreen(self.live, self.active_label))
 
     def action_open_runs(self) -> None:
         if self.bring_forward(lambda s: isinstance(s, RunsScreen)) is None:

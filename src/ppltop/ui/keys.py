@@ -51,9 +51,12 @@ APP_BINDINGS = [
                   tooltip="Compare every model/adapter with the reference, paired"),
           Binding("R", "open_runs", "Runs", id="ppltop.runs",
                   tooltip="The runs in the run folder; compare two side by side"),
-          Binding("g", "open_checkpoints", "Curve", id="ppltop.checkpoints",
+          Binding("k", "open_checkpoints", "Curve", id="ppltop.checkpoints",
                   tooltip="Checkpoints: test loss by training iteration, the best one "
-                  "marked")),
+                  "marked"),
+          Binding("g", "open_groups", "Groups", show=False, id="ppltop.groups",
+                  tooltip="Loss by group (record key, chat role, turn, template, position): "
+                  "where each adapter helps and hurts")),
     *keys("Show",
           Binding("x", "toggle_x_axis", "X axis", show=False, id="ppltop.x_axis",
                   tooltip="Batch loss chart: x axis in batches or in tokens"),

@@ -165,6 +165,9 @@ class LiveRun:
         """Chat-template tokens left out of the worst-token lists (see `SurprisalIndex`)."""
         self._template: dict[int, np.ndarray] = {}
         self._comparisons: tuple[tuple, dict[str, Comparison]] = ((), {})
+        self.groups = None
+        """The run's `breakdowns.GroupInput` (None: no breakdowns, e.g. no data source)."""
+        self._breakdowns: tuple[tuple, object] = ((), None)
 
     @property
     def reference(self) -> str | None:
@@ -187,6 +190,24 @@ class LiveRun:
             self._comparisons = (key, {c.label: c for c in found})
         return self._comparisons[1]
 
+    def breakdowns(self):
+        """The run's `Breakdowns`: the finished run's own, else the same function on the
+        examples scored so far (`breakdowns.compute_breakdowns`), cached until a result
+        arrives; None when the run has no breakdowns."""
+        done = self.finished
+        if done is not None and done.breakdowns is not None:
+            return done.breakdowns
+        if self.groups is None or self.reference is None:
+            return None
+        key = tuple(len(index) for index in self.index.values())
+        if self._breakdowns[0] != key:
+            from ..core.figures.breakdowns import compute_breakdowns
+
+            results = {label: index.results for label, index in self.index.items()}
+            found = compute_breakdowns(results, list(self.index), self.reference, self.groups)
+            self._breakdowns = (key, found)
+        return self._breakdowns[1]
+
     def _log(self, entry: tuple[str, str]) -> None:
         self.log.append(entry)
         self.log_total += 1
@@ -196,6 +217,7 @@ class LiveRun:
         if isinstance(event, RunStarted):
             self.plan = event.plan
             self.source = event.source
+            self.groups = event.groups
             self.labels = {label: LabelLive(label, event.plan.targets_per_label)
                            for label in event.plan.labels}
             self.index = {label: SurprisalIndex() for label in event.plan.labels}

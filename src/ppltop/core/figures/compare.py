@@ -132,7 +132,16 @@ def compare_labels(results: dict[str, dict[int, ExampleResult]], labels: list[st
 
 def compare(label: str, candidate: dict[int, ExampleResult], reference_label: str,
             reference: dict[int, ExampleResult]) -> Comparison:
-    s_c, s_r, n = paired_arrays(candidate, reference)
+    comparison = paired_comparison(label, reference_label, *paired_arrays(candidate, reference))
+    comparison.kld = kld_summary(candidate, reference)
+    return comparison
+
+
+def paired_comparison(label: str, reference_label: str, s_c: np.ndarray, s_r: np.ndarray,
+                      n: np.ndarray) -> Comparison:
+    """Δloss, its paired interval, win share and significance from per-example loss sums
+    (candidate, reference) over the same tokens `n`: every comparison's arithmetic, also
+    the breakdowns' per group (without KL)."""
     total = n.sum()
     loss_c = s_c.sum() / total if total else math.nan
     loss_r = s_r.sum() / total if total else math.nan
@@ -141,7 +150,7 @@ def compare(label: str, candidate: dict[int, ExampleResult], reference_label: st
     significant = bool(math.isfinite(lo) and (hi < 0 or lo > 0))
     return Comparison(label, reference_label, len(n), int(total), loss_c, loss_r,
                       loss_c - loss_r, safe_exp(loss_c) - safe_exp(loss_r), (lo, hi), wins,
-                      significant, kld_summary(candidate, reference))
+                      significant)
 
 
 @dataclass

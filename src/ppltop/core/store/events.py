@@ -53,6 +53,8 @@ class DocumentSource:
 class RunStarted:
     plan: RunPlan
     source: DocumentSource | None = None
+    groups: object = None
+    """A `breakdowns.GroupInput` (set by `breakdown_events`) for the live breakdowns."""
 
 
 @dataclass
@@ -98,6 +100,8 @@ class RunFinished:
     """`compare.Comparison` of every other label against the reference label."""
     results: dict = field(default_factory=dict, repr=False)
     """{label: {example: ExampleResult}}: everything the figures were computed from."""
+    breakdowns: object = None
+    """A `breakdowns.Breakdowns` of the run (set by `breakdown_events`), or None."""
 
 
 @dataclass

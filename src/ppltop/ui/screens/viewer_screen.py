@@ -69,12 +69,13 @@ class ViewerScreen(Screen):
     ViewerScreen PlotextPlot { height: 1fr; }
     """
 
-    def __init__(self, live: LiveRun, label: str) -> None:
+    def __init__(self, live: LiveRun, label: str, examples: np.ndarray | None = None) -> None:
         super().__init__()
         self.live = live
         self.label = label
         self._example_order = np.zeros(0, dtype=np.int64)
-        self._allowed: np.ndarray | None = None
+        self._allowed: np.ndarray | None = examples
+        """Example indices the examples list shows (a group's, or the `/` filter's)."""
         self._texts: dict[int, str] = {}
         self._worst = []
         self._groups = []

@@ -1,0 +1,69 @@
+"""The breakdowns joined to the event stream, for every front end alike.
+
+`with_breakdowns` wraps a run's events (scored here, sharded, resumed or read back by
+`ppltop open`): on `RunStarted` it reads the record keys of `--group-by` (or proposes keys
+that look like groups, in one notice) and attaches the `GroupInput` for live breakdowns;
+on `RunFinished` it attaches the run's `Breakdowns`, computed once from its results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ..figures.breakdowns import GroupInput, compute_breakdowns
+from ..figures.compare import resolve_reference
+from .events import Notice, RunFinished, RunStarted
+from ..data.record_groups import example_groups, propose_keys
+from ..data.token_marks import TokenMarks
+
+
+def group_input(config, started: RunStarted) -> GroupInput | None:
+    """What the breakdowns of this run need besides its results (None: no data source)."""
+    source = started.source
+    if source is None:
+        return None
+    path = Path(source.path)
+    groups, notes = example_groups(path, tuple(config.group_by),
+                                   [e.line for e in source.examples])
+    proposed = [] if config.group_by else propose_keys(path, config.features)
+    return GroupInput(TokenMarks(source.examples, source.token_texts),
+                      started.plan.data_format, groups, notes, proposed)
+
+
+def proposal_notice(proposed: list[tuple[str, int]]) -> Notice:
+    keys = ", ".join(f"{k} ({n} values)" for k, n in proposed)
+    first = proposed[0][0]
+    return Notice("info", f"records have keys that look like groups: {keys}; "
+                          f"--group-by {first} breaks the loss down by it")
+
+
+def with_breakdowns(make_events: Callable[[], Iterator], config) -> Callable[[], Iterator]:
+    """`make_events`, with the breakdowns attached to its start and finish events."""
+
+    def events() -> Iterator:
+        inputs, labels, reference = None, [], ""
+        inner = make_events()
+        try:
+            for event in inner:
+                if isinstance(event, RunStarted):
+                    inputs = event.groups = group_input(config, event)
+                    labels = event.plan.labels
+                    reference = event.plan.reference or resolve_reference(
+                        labels, config.reference)
+                    yield event
+                    if inputs is not None and inputs.proposed:
+                        yield proposal_notice(inputs.proposed)
+                    for note in (inputs.notes.values() if inputs is not None else ()):
+                        yield Notice("info", note)
+                    continue
+                if isinstance(event, RunFinished) and inputs is not None and event.results:
+                    event.breakdowns = compute_breakdowns(event.results, labels, reference,
+                                                          inputs)
+                yield event
+        finally:
+            close = getattr(inner, "close", None)
+            if close is not None:
+                close()
+
+    return events
