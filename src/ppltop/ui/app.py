@@ -8,19 +8,14 @@ redraw rate is bounded whatever the batch rate, and no batch result is lost.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import signal
-import threading
 import time
-from functools import partial
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from textual import events, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual import events
+from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Header
 
 from ..core.checkpoint_files import parse_label
@@ -28,16 +23,12 @@ from ..view.event_buffer import EventBuffer
 from ..core.store.events import RunFinished
 from ..view.live import LiveRun
 from ..core.engine.worker import ScoringWorker
-from ..hangup import silence_terminal
-from ..themes import DEFAULT_THEME, LoadedThemes, load_themes
+from ..themes import LoadedThemes
 from .keys import APP_BINDINGS, load_keymap  # noqa: F401 (load_keymap: for the command line)
 from .screens.checkpoint_screen import CheckpointScreen
 from .screens.comparison_screen import ComparisonScreen
-from .screens.document_screen import DocumentScreen
 from .screens.error_screen import ErrorScreen
 from .screens.groups_screen import GroupsScreen
-from .screens.help_screen import HelpScreen
-from .screens.runs_screen import RunsScreen
 from .screens.too_small_screen import TooSmallScreen, too_small
 from .screens.viewer_screen import ViewerScreen
 from .widgets.batch_loss_chart import BatchLossChart
@@ -45,25 +36,21 @@ from .widgets.config_pane import ConfigPane
 from .widgets.event_log import EventLog
 from .widgets.key_footer import KeyFooter
 from .widgets.ppl_panel import PplPanel
+from .navigation import ScreenNavigation
+from .scoring_control import ScoringControl
+from .theme_choice import ThemeChoice
 
-STOP_WAIT_S = 5.0
 CHART_EVERY_S = 5.0
 """While a run goes on, the batch loss chart and the PPL sparkline are redrawn at most this
 often (seconds); the figures themselves follow --refresh."""
 COMPARE_EVERY_S = 2.0
 """While a run goes on, the comparison view's bootstrap is redone at most this often."""
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-"""Signals that stop the dashboard cleanly: the batch in flight is finished and written."""
-HANGUP_EXIT_S = 5.0
-"""After SIGHUP, leave at the latest this long after scoring has stopped: Textual's output
-thread may have died writing to the closed terminal, and its full queue would then block the
-shutdown forever."""
 ACTIONS_WHEN_TOO_SMALL = {"toggle_pause", "cancel_run", "quit_app", "quit", "interrupt",
                           "next_theme"}
 """What the keys still do while the terminal is too small (no screen is opened)."""
 
 
-class PplTopApp(App[int]):
+class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
     """The live dashboard for one evaluation."""
 
     CSS_PATH = "app.tcss"
@@ -87,11 +74,7 @@ class PplTopApp(App[int]):
         self.live = LiveRun()
         self.worker_thread: ScoringWorker | None = None
         self.redraws = 0
-        self._themes = themes or load_themes()
-        for loaded in self._themes.themes.values():
-            self.register_theme(loaded)
-        self._theme_names = list(self._themes.themes)
-        self._requested_theme = theme or DEFAULT_THEME
+        self._load_themes(themes, theme)
         self._keymap = keymap or {}
         self._error_shown = False
         self.reference_label: str | None = None
@@ -130,12 +113,7 @@ class PplTopApp(App[int]):
     def on_mount(self) -> None:
         if self._keymap:
             self.set_keymap(self._keymap)
-        if self._requested_theme in self._themes.themes:
-            self.theme = self._requested_theme
-        elif self._requested_theme:
-            self.notify(f"--theme {self._requested_theme}: no such theme; known: "
-                        f"{', '.join(self._theme_names)}", severity="warning")
-            self.theme = self._theme_names[0] if self._theme_names else self.theme
+        self._choose_theme()
         for error in [*self._themes.errors, *self._startup_notices]:
             self.notify(error, severity="warning", timeout=8)
         self.worker_thread = ScoringWorker(self._make_events, self.buffer.put, self.buffer.put,
@@ -147,37 +125,7 @@ class PplTopApp(App[int]):
         self._check_size(self.size)
 
     def on_unmount(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in self._signals:
-            loop.remove_signal_handler(sig)
-        self._signals = []
-
-    # -- signals: a clean stop, everything scored written ------------------------------
-    def _install_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in STOP_SIGNALS:
-            if signal.getsignal(sig) is signal.SIG_IGN:  # under nohup: keep ignoring hang-ups
-                continue
-            loop.add_signal_handler(sig, self.stop_on_signal, sig)
-            self._signals.append(sig)
-
-    def stop_on_signal(self, signum: int) -> None:
-        """Stop scoring after the batch in flight (it is written), then leave with 130."""
-        if self.stop_signal is not None:
-            return
-        self.stop_signal = signal.Signals(signum).name
-        if signum == signal.SIGHUP:  # the terminal is gone: write nothing more to it
-            silence_terminal()
-        self.stop_worker()
-        if signum == signal.SIGHUP:
-            watchdog = threading.Timer(HANGUP_EXIT_S, os._exit, (130,))
-            watchdog.daemon = True
-            watchdog.start()
-        self.exit(130)
-
-    def action_interrupt(self) -> None:
-        """Ctrl-C as a key (the terminal is in raw mode, so it sends no SIGINT)."""
-        self.stop_on_signal(signal.SIGINT)
+        self._remove_signal_handlers()
 
     # -- a terminal too small for the layout -------------------------------------------
     def on_resize(self, event: events.Resize) -> None:
@@ -297,203 +245,12 @@ class PplTopApp(App[int]):
         # batch count and progress live in the PPL panel
         return "running" if live.plan else "loading"
 
-    # -- actions -----------------------------------------------------------------------
-    def action_toggle_pause(self) -> None:
-        worker = self.worker_thread
-        if worker is None or not worker.is_alive():
-            return
-        if worker.paused:
-            worker.resume()
-            self.notify("scoring resumed")
-        else:
-            worker.pause()
-            self.notify("pausing after this batch")
-        self.sub_title = self._status_text()
-        self.query_one(PplPanel).show(self.live, worker.paused)
-
-    def action_cancel_run(self) -> None:
-        worker = self.worker_thread
-        if worker is not None and worker.is_alive():
-            worker.cancel()
-            self.notify("cancelling after this batch; the figures so far stay")
-
-    @property
-    def active_label(self) -> str | None:
-        panel = self.query_one(PplPanel)
-        if panel.active_label in self.live.labels:
-            return panel.active_label
-        return next(iter(self.live.labels), None)
-
-    def set_active_label(self, label: str) -> None:
-        """Make `label` the one the PPL panel, viewer and document view show."""
-        self.query_one(PplPanel).active_label = label
-        self.query_one(PplPanel).show(self.live, bool(self.worker_thread
-                                                      and self.worker_thread.paused))
-
-    def action_activate(self, number: int) -> None:
-        labels = list(self.live.labels)
-        if not 1 <= number <= len(labels):
-            self.notify(f"no model/adapter #{number} (there are {len(labels)})")
-            return
-        label = labels[number - 1]
-        self.set_active_label(label)
-        self.notify(f"active: {self.aliases.get(label, label)}")
-        if isinstance(self.screen, ComparisonScreen) and self.screen.live is self.live:
-            self.screen.active = label
-            self.screen.recompute()
-        elif isinstance(self.screen, GroupsScreen) and self.screen.live is self.live:
-            self.screen.show_label(label)
-
-    def bring_forward(self, wanted: Callable[[Screen], bool]) -> Screen | None:
-        """The open screen that `wanted` accepts, now on top (the screens above it close),
-        or None: a key that opens a screen opens it once, so screens never stack up."""
-        stack = self.screen_stack
-        found = next((i for i, screen in enumerate(stack) if wanted(screen)), None)
-        if found is None:
-            return None
-        with self.batch_update():
-            for _ in stack[found + 1:]:
-                self.pop_screen()
-        return stack[found]
-
-    def action_open_comparison(self) -> None:
-        if len(self.live.labels) < 2 or self.live.source is None:
-            self.notify("comparison needs a base model and an adapter, or two adapters")
-            return
-        self._last_compare = time.monotonic()
-        screen = self.bring_forward(lambda s: isinstance(s, ComparisonScreen)
-                                    and s.live is self.live)
-        if screen is None:
-            self.push_screen(ComparisonScreen(self.live, self.reference_label,
-                                              self.active_label, self.aliases))
-        else:  # up to date: only the screen on top follows new results
-            screen.active = self.active_label
-            screen.recompute()
-
-    def action_open_checkpoints(self) -> None:
-        if self.bring_forward(lambda s: isinstance(s, CheckpointScreen)) is None:
-            self.push_screen(CheckpointScreen(self.live))
-
-    def action_open_groups(self) -> None:
-        if self.live.groups is None and not (self.live.finished
-                                             and self.live.finished.breakdowns):
-            self.notify("no breakdowns: nothing scored yet")
-            return
-        self._last_compare = time.monotonic()
-        if self.bring_forward(lambda s: isinstance(s, GroupsScreen)
-                              and s.live is self.live) is None:
-            self.push_screen(GroupsScreen(self.live, self.active_label))
-
-    def action_open_runs(self) -> None:
-        if self.bring_forward(lambda s: isinstance(s, RunsScreen)) is None:
-            self.push_screen(RunsScreen(self.runs_folder))
-
-    def action_open_viewer(self) -> None:
-        label = self.active_label
-        if label is None or self.live.source is None:
-            self.notify("nothing scored yet")
-            return
-        screen = self.bring_forward(lambda s: isinstance(s, ViewerScreen)
-                                    and s.live is self.live)
-        if screen is None:
-            self.push_screen(ViewerScreen(self.live, label))
-        else:  # up to date: only the screen on top follows new results
-            screen.show_label(label)
-
-    def action_worst_token(self) -> None:
-        label = self.active_label
-        index = self.live.index.get(label) if label else None
-        hits = index.worst_tokens(1) if index else []
-        if not hits:
-            self.notify("nothing scored yet")
-            return
-        worst = hits[0]
-        screen = self.bring_forward(lambda s: isinstance(s, DocumentScreen)
-                                    and s.live is self.live and s.label == label
-                                    and s.example == worst.example)
-        if screen is None:
-            self.push_screen(DocumentScreen(self.live, label, worst.example, worst.position,
-                                            reference=self.reference_label))
-        else:
-            screen.move_to(worst.position)
+    # -- actions (more in ScoringControl, ScreenNavigation, ThemeChoice) ----------------
 
     def action_toggle_x_axis(self) -> None:
         chart = self.query_one(BatchLossChart)
         chart.toggle_x_axis()
         chart.replot(self.live)
-
-    def action_next_theme(self) -> None:
-        if not self._theme_names:
-            return
-        current = self._theme_names.index(self.theme) if self.theme in self._theme_names else -1
-        self.theme = self._theme_names[(current + 1) % len(self._theme_names)]
-        self.query_one(BatchLossChart).replot(self.live)  # the label colors are the theme's
-
-    def action_save_svg(self) -> None:
-        path = self.save_screenshot(path=str(Path.cwd()))
-        self.notify(f"screenshot saved: {path}")
-
-    def action_write_report(self) -> None:
-        if self.run_dir is None or self.live.finished is None:
-            self.notify("the report is written once the run has finished; from a shell: "
-                        "ppltop report RUN_DIR", severity="warning")
-            return
-        self.notify(f"writing the report of {self.run_dir} ...")
-        self._write_report(Path(self.run_dir))
-
-    @work(thread=True, exit_on_error=False, name="report")
-    def _write_report(self, run_dir: Path) -> None:
-        """In a thread: reading the run back loads its tokenizer and data (seconds)."""
-        from ..core.errors import InputError
-        from ..report import write_report
-
-        try:
-            path = write_report(run_dir, run_dir / "report.html")
-        except (InputError, OSError) as e:
-            self.call_from_thread(self.notify, f"report: {e}", severity="error")
-            return
-        self.call_from_thread(self.notify, f"report written: {path}")
-
-    def action_toggle_help(self) -> None:
-        """The help screen for the screen on top (`?` there closes it)."""
-        self.push_screen(HelpScreen(self.screen))
-
-    async def action_quit(self) -> None:
-        """Textual's ctrl+q: the same clean stop as q."""
-        self.action_quit_app()
-
-    def action_quit_app(self) -> None:
-        self.stop_worker()
-        self.exit(0)
-
-    def stop_worker(self, wait_s: float = STOP_WAIT_S) -> bool:
-        """Cancel and wait for the scoring thread; True if it has ended."""
-        worker = self.worker_thread
-        if worker is None:
-            return True
-        if worker.is_alive():
-            worker.cancel()
-            worker.join(wait_s)
-        return not worker.is_alive()
-
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The command palette lists every key action once, with the binding's description:
-        ours replace Textual's theme picker, quit, key panel and screenshot."""
-        ours = {"Theme", "Quit", "Keys", "Screenshot"}
-        yield from (command for command in super().get_system_commands(screen)
-                    if command.title not in ours)
-        for binding in self.BINDINGS:
-            if binding.action.startswith("activate("):
-                continue  # one entry per label below, by its name, not #1 to #9
-            if self.check_action(binding.action, ()) is False:
-                continue
-            yield SystemCommand(binding.description, binding.tooltip,
-                                partial(self.run_action, binding.action))
-        for number, label in enumerate(self.live.labels, 1):
-            name = self.aliases.get(label, label)
-            yield SystemCommand(f"Activate {name}",
-                                f"Make {name} (#{number}) active in every pane",
-                                partial(self.action_activate, number))
 
     @property
     def crash(self) -> BaseException | None:

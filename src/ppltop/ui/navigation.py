@@ -1,0 +1,177 @@
+"""The App's keys that open a screen (each screen opens once: a key brings an open one
+forward), the active label, the screenshot and report keys, and the command palette.
+
+A mixin of `PplTopApp`: the actions have to be the App's own for its bindings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+
+from textual import work
+from textual.app import SystemCommand
+from textual.screen import Screen
+
+from .screens.checkpoint_screen import CheckpointScreen
+from .screens.comparison_screen import ComparisonScreen
+from .screens.document_screen import DocumentScreen
+from .screens.groups_screen import GroupsScreen
+from .screens.help_screen import HelpScreen
+from .screens.runs_screen import RunsScreen
+from .screens.viewer_screen import ViewerScreen
+from .widgets.ppl_panel import PplPanel
+
+
+class ScreenNavigation:
+    """Opens the screens of the App it is mixed into, on its `live` run."""
+
+    @property
+    def active_label(self) -> str | None:
+        panel = self.query_one(PplPanel)
+        if panel.active_label in self.live.labels:
+            return panel.active_label
+        return next(iter(self.live.labels), None)
+
+    def set_active_label(self, label: str) -> None:
+        """Make `label` the one the PPL panel, viewer and document view show."""
+        self.query_one(PplPanel).active_label = label
+        self.query_one(PplPanel).show(self.live, bool(self.worker_thread
+                                                      and self.worker_thread.paused))
+
+    def action_activate(self, number: int) -> None:
+        labels = list(self.live.labels)
+        if not 1 <= number <= len(labels):
+            self.notify(f"no model/adapter #{number} (there are {len(labels)})")
+            return
+        label = labels[number - 1]
+        self.set_active_label(label)
+        self.notify(f"active: {self.aliases.get(label, label)}")
+        if isinstance(self.screen, ComparisonScreen) and self.screen.live is self.live:
+            self.screen.active = label
+            self.screen.recompute()
+        elif isinstance(self.screen, GroupsScreen) and self.screen.live is self.live:
+            self.screen.show_label(label)
+
+    def bring_forward(self, wanted: Callable[[Screen], bool]) -> Screen | None:
+        """The open screen that `wanted` accepts, now on top (the screens above it close),
+        or None: a key that opens a screen opens it once, so screens never stack up."""
+        stack = self.screen_stack
+        found = next((i for i, screen in enumerate(stack) if wanted(screen)), None)
+        if found is None:
+            return None
+        with self.batch_update():
+            for _ in stack[found + 1:]:
+                self.pop_screen()
+        return stack[found]
+
+    def action_open_comparison(self) -> None:
+        if len(self.live.labels) < 2 or self.live.source is None:
+            self.notify("comparison needs a base model and an adapter, or two adapters")
+            return
+        self._last_compare = time.monotonic()
+        screen = self.bring_forward(lambda s: isinstance(s, ComparisonScreen)
+                                    and s.live is self.live)
+        if screen is None:
+            self.push_screen(ComparisonScreen(self.live, self.reference_label,
+                                              self.active_label, self.aliases))
+        else:  # up to date: only the screen on top follows new results
+            screen.active = self.active_label
+            screen.recompute()
+
+    def action_open_checkpoints(self) -> None:
+        if self.bring_forward(lambda s: isinstance(s, CheckpointScreen)) is None:
+            self.push_screen(CheckpointScreen(self.live))
+
+    def action_open_groups(self) -> None:
+        if self.live.groups is None and not (self.live.finished
+                                             and self.live.finished.breakdowns):
+            self.notify("no breakdowns: nothing scored yet")
+            return
+        self._last_compare = time.monotonic()
+        if self.bring_forward(lambda s: isinstance(s, GroupsScreen)
+                              and s.live is self.live) is None:
+            self.push_screen(GroupsScreen(self.live, self.active_label))
+
+    def action_open_runs(self) -> None:
+        if self.bring_forward(lambda s: isinstance(s, RunsScreen)) is None:
+            self.push_screen(RunsScreen(self.runs_folder))
+
+    def action_open_viewer(self) -> None:
+        label = self.active_label
+        if label is None or self.live.source is None:
+            self.notify("nothing scored yet")
+            return
+        screen = self.bring_forward(lambda s: isinstance(s, ViewerScreen)
+                                    and s.live is self.live)
+        if screen is None:
+            self.push_screen(ViewerScreen(self.live, label))
+        else:  # up to date: only the screen on top follows new results
+            screen.show_label(label)
+
+    def action_worst_token(self) -> None:
+        label = self.active_label
+        index = self.live.index.get(label) if label else None
+        hits = index.worst_tokens(1) if index else []
+        if not hits:
+            self.notify("nothing scored yet")
+            return
+        worst = hits[0]
+        screen = self.bring_forward(lambda s: isinstance(s, DocumentScreen)
+                                    and s.live is self.live and s.label == label
+                                    and s.example == worst.example)
+        if screen is None:
+            self.push_screen(DocumentScreen(self.live, label, worst.example, worst.position,
+                                            reference=self.reference_label))
+        else:
+            screen.move_to(worst.position)
+
+    def action_toggle_help(self) -> None:
+        """The help screen for the screen on top (`?` there closes it)."""
+        self.push_screen(HelpScreen(self.screen))
+
+    def action_save_svg(self) -> None:
+        path = self.save_screenshot(path=str(Path.cwd()))
+        self.notify(f"screenshot saved: {path}")
+
+    def action_write_report(self) -> None:
+        if self.run_dir is None or self.live.finished is None:
+            self.notify("the report is written once the run has finished; from a shell: "
+                        "ppltop report RUN_DIR", severity="warning")
+            return
+        self.notify(f"writing the report of {self.run_dir} ...")
+        self._write_report(Path(self.run_dir))
+
+    @work(thread=True, exit_on_error=False, name="report")
+    def _write_report(self, run_dir: Path) -> None:
+        """In a thread: reading the run back loads its tokenizer and data (seconds)."""
+        from ..core.errors import InputError
+        from ..report import write_report
+
+        try:
+            path = write_report(run_dir, run_dir / "report.html")
+        except (InputError, OSError) as e:
+            self.call_from_thread(self.notify, f"report: {e}", severity="error")
+            return
+        self.call_from_thread(self.notify, f"report written: {path}")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette lists every key action once, with the binding's description:
+        ours replace Textual's theme picker, quit, key panel and screenshot."""
+        ours = {"Theme", "Quit", "Keys", "Screenshot"}
+        yield from (command for command in super().get_system_commands(screen)
+                    if command.title not in ours)
+        for binding in self.BINDINGS:
+            if binding.action.startswith("activate("):
+                continue  # one entry per label below, by its name, not #1 to #9
+            if self.check_action(binding.action, ()) is False:
+                continue
+            yield SystemCommand(binding.description, binding.tooltip,
+                                partial(self.run_action, binding.action))
+        for number, label in enumerate(self.live.labels, 1):
+            name = self.aliases.get(label, label)
+            yield SystemCommand(f"Activate {name}",
+                                f"Make {name} (#{number}) active in every pane",
+                                partial(self.action_activate, number))
