@@ -54,7 +54,7 @@ async def test_the_curve_opens_first_and_shows_the_core_figures():
         assert "best run1: run1@300" in str(screen.query_one("#checkpoint-note").render())
         await pilot.press("escape")  # the batch loss chart is a key away
         assert not isinstance(app.screen, CheckpointScreen)
-        await pilot.press("k")
+        await pilot.press("i")
         assert isinstance(app.screen, CheckpointScreen)
 
 
@@ -64,7 +64,7 @@ async def test_a_run_without_checkpoints_does_not_offer_the_curve():
         await _finished(pilot)
         assert not isinstance(app.screen, CheckpointScreen)
         assert app.check_action("open_checkpoints", ()) is False
-        await pilot.press("k")
+        await pilot.press("i")
         await pilot.pause(0.2)
         assert not isinstance(app.screen, CheckpointScreen)
 

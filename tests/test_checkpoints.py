@@ -4,7 +4,9 @@ and --json/--csv, and the watcher that takes a checkpoint only once it is comple
 from __future__ import annotations
 
 import csv
+import html
 import json
+import re
 import os
 import shutil
 import time
@@ -129,6 +131,17 @@ def test_headless_json_and_csv_carry_the_iteration(training_folder, tmp_path):
     opened = run_ppltop("open", str(tmp_path / "run"), "--headless")
     assert opened.returncode == 0, opened.stderr
     assert opened.stdout[opened.stdout.index("== checkpoints of run1"):] == table
+    # the report draws the same curve: each checkpoint's loss and verdict as the JSON has them
+    made = run_ppltop("report", str(tmp_path / "run"), "-o", str(tmp_path / "r.html"))
+    assert made.returncode == 0, made.stderr
+    page = (tmp_path / "r.html").read_text()
+    section = page[page.index('<section id="checkpoints">'):]
+    section = section[:section.index("</section>")]
+    for c in series["checkpoints"]:
+        row = re.search(rf'<tr data-label="{re.escape(c["label"])}">(.*?)</tr>', section).group(1)
+        assert f'data-field="loss" data-value="{json.dumps(c["loss"])}"' in row
+        assert f'data-field="verdict" data-value="{html.escape(json.dumps(c["verdict"]))}"' in row
+    assert "(best)" in section and "<svg" in section
 
 
 def test_the_watcher_takes_a_checkpoint_once_and_only_when_complete(tmp_path, training_folder):

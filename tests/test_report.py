@@ -6,6 +6,7 @@ test_report_browser.py.)"""
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import subprocess
@@ -210,3 +211,24 @@ def test_template_tokens_and_a_masked_prompt_are_set_apart_as_in_the_app(tmp_pat
     assert all(kinds[g] == "m" for g in template)  # italic, as the app's template style
     assert all(kinds[g] == "u" for g in prompt)  # dimmed: not scored under --mask-prompt
     assert any(k.startswith("t ") for k in kinds)
+
+
+def test_the_breakdowns_are_the_jsons_per_group(demo_run):
+    """Each group's loss per label and paired Δloss against the reference, as `--json` has
+    them (by position and by template/content here; the same rows for a record key)."""
+    page = open_report(demo_run["page"])
+    groups = demo_run["json"]["groups"]
+    assert {b["key"] for b in groups["breakdowns"]} >= {"position", "template"}
+    for b in groups["breakdowns"]:
+        for g in b["groups"]:
+            found = re.search(rf'<tr data-breakdown="{re.escape(b["key"])}" '
+                              rf'data-group="{re.escape(html.escape(g["group"]))}">(.*?)</tr>',
+                              page)
+            assert found, (b["key"], g["group"])
+            cells = found.group(1)
+            for f in g["labels"]:
+                assert f'data-field="loss" data-value="{json.dumps(f["loss"])}"' in cells
+                c = f["comparison"]
+                if c is not None:
+                    assert f'data-value="{json.dumps(c["delta_loss"])}"' in cells
+                    assert html.escape(json.dumps(c["delta_ci95"])) in cells

@@ -21,7 +21,7 @@ def _scale(values: list[float]):
     return lambda v: LEFT + (v - lo) / (hi - lo) * span, lo, hi
 
 
-def _interval_chart(title: str, rows: list[tuple[str, float, float, float, str]],
+def interval_chart(title: str, rows: list[tuple[str, float, float, float, str]],
                     zero: bool, unit: str) -> str:
     """rows: (label, value, low, high, color)."""
     values = [v for _, mid, lo, hi, _ in rows for v in (mid, lo, hi)] + ([0.0] if zero else [])
@@ -59,7 +59,7 @@ def _interval_chart(title: str, rows: list[tuple[str, float, float, float, str]]
 def ppl_chart(summaries, colors: list[str]) -> str:
     rows = [(s.label, s.ppl, *s.ppl_ci95, colors[i % len(colors)])
             for i, s in enumerate(summaries)]
-    return _interval_chart("PPL per label with its 95% interval", rows, False,
+    return interval_chart("PPL per label with its 95% interval", rows, False,
                            "perplexity (95% interval clustered by example)")
 
 
@@ -67,5 +67,5 @@ def delta_chart(comparisons, colors: list[str], labels: list[str]) -> str:
     rows = [(c.label, c.delta_loss, *c.delta_ci95,
              colors[labels.index(c.label) % len(colors)]) for c in comparisons]
     ref = comparisons[0].reference
-    return _interval_chart(f"Δloss against {ref} with its paired 95% interval", rows, True,
+    return interval_chart(f"Δloss against {ref} with its paired 95% interval", rows, True,
                            f"Δloss vs {ref}, nats (paired bootstrap; left of 0: better)")

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..core.errors import InputError
+from ..core.store.breakdown_events import with_breakdowns
 from ..core.store.replay import RunFollower
 from ..view.live import LiveRun
 
@@ -72,7 +73,8 @@ def read_report_run(path: Path, label: str | None = None,
     follower = RunFollower(path, follow=False)
     live = LiveRun()
     try:
-        for event in follower.events():
+        # the breakdowns attached as `ppltop open` attaches them
+        for event in with_breakdowns(follower.events, follower.config)():
             live.apply(event)
     except (OSError, ValueError, KeyError) as e:  # a results file gone or cut short
         raise InputError(f"{path}: damaged run directory ({type(e).__name__}: {e}); "

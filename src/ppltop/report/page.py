@@ -10,9 +10,11 @@ from pathlib import Path
 
 from .. import __version__
 from ..core.errors import InputError
+from ..core.figures.checkpoints import curve_of_finished
 from .cells import esc
 from .documents import DocumentChoice, choose_documents, mode_names, render_document
 from .gather import ReportLimits, RunReport, read_report_run
+from . import training
 from .sections import comparison, config, header, summary, worst_lists
 from .theme import DEFAULT, PageColors, page_colors, text_on
 from ..view.color_scale import BITS_PER_STEP, JUMP_THRESHOLD_BITS, RANK_NAMES, RANK_STEPS
@@ -114,6 +116,11 @@ def render_page(report: RunReport, limits: ReportLimits = ReportLimits(),
         return f"{group.text!r}" + (f" {group.part}/{group.parts}" if group.parts > 1 else "")
 
     documents, data = documents_section(report, choice, colors, limits)
+    checkpoint_part = training.checkpoints(report, colors.labels,
+                                           curve_of_finished(report.finished))
+    groups_part = training.groups(report)
+    nav_extra = "".join(f'<a href="#{anchor}">{anchor}</a> ' for anchor, part in
+                        (("checkpoints", checkpoint_part), ("groups", groups_part)) if part)
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     title = f"ppltop report: {Path(report.manifest['config']['model']).name}"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -123,9 +130,11 @@ def render_page(report: RunReport, limits: ReportLimits = ReportLimits(),
             f"<title>{esc(title)}</title><style>{_asset('report.css')}\n{theme_css(colors)}"
             f"</style></head><body>{header(report)}"
             "<nav><a href=\"#summary\">summary</a> <a href=\"#comparison\">comparison</a> "
+            f"{nav_extra}"
             "<a href=\"#worst\">worst</a> <a href=\"#documents\">documents</a> "
             "<a href=\"#config\">config</a></nav><main>"
             f"{summary(report, colors.labels)}{comparison(report, colors.labels)}"
+            f"{checkpoint_part}{groups_part}"
             f"{worst_lists(report, choice, limits.list_rows, token_text)}{documents}"
             f"{config(report)}</main><div id=\"tip\" role=\"tooltip\" hidden></div>"
             f"<script type=\"application/json\" id=\"report-data\">{payload}</script>"

@@ -51,7 +51,7 @@ APP_BINDINGS = [
                   tooltip="Compare every model/adapter with the reference, paired"),
           Binding("R", "open_runs", "Runs", id="ppltop.runs",
                   tooltip="The runs in the run folder; compare two side by side"),
-          Binding("k", "open_checkpoints", "Curve", id="ppltop.checkpoints",
+          Binding("i", "open_checkpoints", "Curve", id="ppltop.checkpoints",
                   tooltip="Checkpoints: test loss by training iteration, the best one "
                   "marked"),
           Binding("g", "open_groups", "Groups", show=False, id="ppltop.groups",
