@@ -59,8 +59,8 @@ async def test_compare_keys_reference_and_diff_mode(handle):
         assert view.mode == "diff" and view.cursor == first.position
         delta = float(view.document.delta_bits[first.position])
         assert delta == pytest.approx(first.delta_bits, abs=1e-4)
-        detail = str(doc_screen.query_one("#doc-detail", Static).render())
-        assert f"Δ         {delta:+.3f} bits ({labels[1]} - {labels[2]})" in detail
+        detail = " ".join(str(doc_screen.query_one("#doc-detail", Static).render()).split())
+        assert f"Δ {delta:+.3f} bits ({labels[1]} - {labels[2]})" in detail  # wrapped
         await pilot.press("escape")
         # rename a label for display
         await pilot.press("e")

@@ -177,6 +177,7 @@ class PplTopApp(App[int]):
     # -- a terminal too small for the layout -------------------------------------------
     def on_resize(self, event: events.Resize) -> None:
         self._check_size(event.size)
+        self.query_one(PplPanel).fit_height(event.size.height)
 
     @property
     def too_small(self) -> bool:

@@ -78,7 +78,7 @@ class ComparisonScreen(Screen):
     ComparisonScreen #compare-table { height: auto; max-height: 12; border: round $primary; }
     ComparisonScreen #compare-lists { height: 1fr; }
     ComparisonScreen #compare-lists PagedTable { border: round $primary; width: 1fr; }
-    ComparisonScreen #compare-note { height: 1; padding: 0 1; color: $text-muted; }
+    ComparisonScreen #compare-note { height: auto; padding: 0 1; color: $text-muted; }
     """
 
     def __init__(self, live: LiveRun, reference: str, active: str,
@@ -97,22 +97,27 @@ class ComparisonScreen(Screen):
     def compose(self) -> ComposeResult:
         yield PagedTable(
             [Column("", 1, align="left"), Column("label", 14, "label", "left"),
-             Column("loss", 7, "loss"), Column("PPL", 8), Column("95% CI PPL", 17),
-             Column("Δloss", 8, "delta"), Column("95% CI Δloss", 19), Column("ΔPPL", 8),
-             Column("wins", 5, "wins"), Column("bits/B", 6), Column("tok/s", 7), Column("", 3)],
+             Column("loss", 7, "loss"), Column("PPL", 8), Column("95% CI PPL", 17, hide_rank=3),
+             Column("Δloss", 8, "delta"), Column("95% CI Δloss", 19), Column("ΔPPL", 8,
+                                                                            hide_rank=2),
+             Column("wins", 5, "wins"), Column("bits/B", 6, hide_rank=4),
+             Column("tok/s", 7, hide_rank=5), Column("sig.", 4, align="left")],
             self._fetch_rows, sort_key="loss", descending=False, id="compare-table")
         yield Static("", id="compare-note")
         with Horizontal(id="compare-lists"):
-            yield PagedTable([Column("Δbits", 7), Column("token", 14, align="left"),
-                              Column("ex", 5), Column("pos", 5)],
+            yield PagedTable(self._token_columns(),
                              lambda s, c: self._fetch_tokens(self._improved, s, c),
                              id="improved")
-            yield PagedTable([Column("Δbits", 7), Column("token", 14, align="left"),
-                              Column("ex", 5), Column("pos", 5)],
+            yield PagedTable(self._token_columns(),
                              lambda s, c: self._fetch_tokens(self._hurt, s, c), id="hurt")
             yield PagedTable([Column("Δmean", 8), Column("ex", 5), Column("line", 5)],
                              self._fetch_examples, id="examples-delta")
         yield KeyFooter()
+
+    @staticmethod
+    def _token_columns() -> list[Column]:
+        return [Column("Δbits", 7), Column("token", 14, align="left"),
+                Column("ex", 5, hide_rank=1), Column("pos", 5, hide_rank=2)]
 
     def on_mount(self) -> None:
         self.recompute()

@@ -48,7 +48,7 @@ class ViewerScreen(Screen):
         *keys("Screen",
               Binding("escape", "app.pop_screen", "Back", id="ppltop.viewer.back",
                       tooltip="Back to the previous screen"),
-              Binding("right_square_bracket", "next_tab(1)", "Next tab",
+              Binding("right_square_bracket", "next_tab(1)", "Tab",
                       id="ppltop.viewer.next_tab",
                       tooltip="Next tab: examples, worst tokens, by token, histograms"),
               Binding("left_square_bracket", "next_tab(-1)", "Prev tab", show=False,

@@ -29,6 +29,9 @@ class Column:
     key: str | None = None
     """Sort key passed back to the owner; None: not sortable."""
     align: str = "right"
+    hide_rank: int = 0
+    """0: always shown; when the table is narrower than its columns, those with the highest
+    rank are hidden first (secondary figures give way at 80 columns)."""
 
 
 class PagedTable(ScrollView, can_focus=True):
@@ -102,7 +105,7 @@ class PagedTable(ScrollView, can_focus=True):
             self.cursor = 0
         self.cursor = max(0, min(self.cursor, count - 1))
         self._page = (0, [])
-        self.virtual_size = Size(sum(c.width + 1 for c in self.columns), count + 1)
+        self.virtual_size = Size(self._width_of_shown(), count + 1)
         self.refresh()
 
     def invalidate(self) -> None:
@@ -120,11 +123,30 @@ class PagedTable(ScrollView, can_focus=True):
         return rows[start - first:start - first + count]
 
     # -- rendering -------------------------------------------------------------------
+    def shown_columns(self) -> list[int]:
+        """Indices of the columns that fit the table's width, hiding by `hide_rank`."""
+        shown = list(range(len(self.columns)))
+        width = self.size.width or 10_000
+        by_rank = sorted((i for i in shown if self.columns[i].hide_rank),
+                         key=lambda i: (-self.columns[i].hide_rank, -i))
+        for index in by_rank:
+            if sum(self.columns[i].width + 1 for i in shown) - 1 <= width:
+                break
+            shown.remove(index)
+        return shown
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self._width_of_shown(), self.row_count + 1)
+
+    def _width_of_shown(self) -> int:
+        return sum(self.columns[i].width + 1 for i in self.shown_columns())
+
     def _format(self, cells: list[str]) -> str:
         """One row, each cell cut or padded to its column's width in terminal cells (a CJK
-        character takes two)."""
+        character takes two); hidden columns left out."""
         out = []
-        for column, cell in zip(self.columns, cells):
+        shown = self.shown_columns()
+        for column, cell in ((self.columns[i], cells[i]) for i in shown if i < len(cells)):
             cell = set_cell_size(cell, min(cell_len(cell), column.width))
             pad = " " * (column.width - cell_len(cell))
             out.append(pad + cell if column.align == "right" else cell + pad)

@@ -10,10 +10,14 @@ from textual.widgets import Digits, ProgressBar, Sparkline, Static
 
 from ...core.live import LiveRun
 from ...core.stats import format_duration
+from ..text_flow import FlowLine
 
 
 def fmt(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if math.isfinite(value) else "–"
+
+SPARKLINE_ROWS = 30
+"""Terminal rows from which the panel shows its sparkline."""
 
 
 class PplPanel(Vertical):
@@ -45,11 +49,15 @@ class PplPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Digits("–", id="ppl-digits")
         yield Static("", id="ppl-state", classes="line")
-        yield Static("", id="ppl-detail", classes="line")
-        yield Static("", id="ppl-others", classes="line")
+        yield FlowLine(id="ppl-detail")
+        yield FlowLine(id="ppl-others")
         yield Sparkline([], id="ppl-spark")
-        yield Static("", id="ppl-throughput", classes="line")
+        yield FlowLine(id="ppl-throughput")
         yield ProgressBar(total=1.0, show_eta=False, id="ppl-progress")
+
+    def fit_height(self, terminal_rows: int) -> None:
+        """The sparkline only where the chart below keeps room (not at 24 rows)."""
+        self.query_one("#ppl-spark", Sparkline).display = terminal_rows >= SPARKLINE_ROWS
 
     def show(self, live: LiveRun, paused: bool = False, sparkline: bool = True) -> None:
         """Redraw from `live`; `sparkline=False` leaves the sparkline as it is (each of its
@@ -85,21 +93,22 @@ class PplPanel(Vertical):
             state = f"{state} · {note}" if state else note
         self.query_one("#ppl-state", Static).update(state, layout=False)
         bits = loss / math.log(2) if math.isfinite(loss) else math.nan
-        self.query_one("#ppl-detail", Static).update(
-            f"PPL {fmt(ppl)}  95% CI [{fmt(lo)}, {fmt(hi)}]  loss {fmt(loss, 4)}  "
-            f"{fmt(bits, 3)} bits/token", layout=False)
+        self.query_one("#ppl-detail", FlowLine).set_segments([
+            f"PPL {fmt(ppl)}", f"95% CI [{fmt(lo)}, {fmt(hi)}]", f"loss {fmt(loss, 4)} nats",
+            f"{fmt(bits, 3)} bits/token"])
         others = [f"{name} {fmt(s.ppl)}" for name, s in live.labels.items() if name != label]
-        self.query_one("#ppl-others", Static).update(
-            ("others: " + "  ".join(others)) if others else "", layout=False)
+        if others:
+            others[0] = f"others: {others[0]}"
+        self.query_one("#ppl-others", FlowLine).set_segments(others)
         if sparkline:
             self.query_one("#ppl-spark", Sparkline).data = [
                 v for v in series.running_ppl if math.isfinite(v)]
         done = sum(s.tokens_done for s in live.labels.values())
         total = sum(s.tokens_total for s in live.labels.values())
-        self.query_one("#ppl-throughput", Static).update(
-            f"tokens {series.tokens_done:,}/{series.tokens_total:,}   "
-            f"{fmt(live.tokens_per_s, 0)} tok/s   elapsed {format_duration(live.elapsed_s)}   "
-            f"ETA {'paused' if paused else format_duration(live.eta_s)}", layout=False)
+        self.query_one("#ppl-throughput", FlowLine).set_segments([
+            f"tokens {series.tokens_done:,}/{series.tokens_total:,}",
+            f"{fmt(live.tokens_per_s, 0)} tok/s", f"elapsed {format_duration(live.elapsed_s)}",
+            f"ETA {'paused' if paused else format_duration(live.eta_s)}"])
         # Redraw the bar only when it would look different (1/200 steps): bytes over SSH.
         step = round(200 * done / max(total, 1))
         if step != self._progress_step:
