@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 import synthetic
 
+from ppltop.core import process_memory
 from ppltop.ui.app import PplTopApp
+
+FIXED_MEMORY = process_memory.MemoryUse(3 << 30, 1536 << 20)
+
+
+@pytest.fixture(autouse=True)
+def fixed_memory(monkeypatch):
+    """The process's memory is a reading, like a clock: fixed so that snapshots match."""
+    monkeypatch.setattr(process_memory, "sample", lambda: FIXED_MEMORY)
 
 
 async def _until(pilot, condition):

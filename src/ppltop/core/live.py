@@ -159,6 +159,8 @@ class LiveRun:
         self.rate = ScoringRate()
         self.hide_template = False
         """Chat-template tokens left out of the worst-token lists (see `SurprisalIndex`)."""
+        self.memory = None
+        """`process_memory.MemoryUse` of the scoring process, when this process scores."""
         self._template: dict[int, np.ndarray] = {}
         self._comparisons: tuple[tuple, dict[str, Comparison]] = ((), {})
 
@@ -182,6 +184,18 @@ class LiveRun:
             found = compare_labels(results, list(self.index), reference)
             self._comparisons = (key, {c.label: c for c in found})
         return self._comparisons[1]
+
+    def mlx_lm_line(self, label: str) -> str | None:
+        """The line `mlx_lm.lora --test` prints for `label` (`MlxLmFigure.line`), or why
+        there is none; None until the run has finished (it needs every batch)."""
+        done = self.finished
+        summary = next((s for s in done.summaries if s.label == label), None) if done else None
+        if summary is None:
+            return None
+        figure = summary.mlx_lm
+        if figure is None:
+            return "no mlx-lm figure"
+        return figure.refused or figure.line
 
     def _log(self, entry: tuple[str, str]) -> None:
         self.log.append(entry)

@@ -25,6 +25,7 @@ from textual.widgets import Header
 
 from ..core.event_buffer import EventBuffer
 from ..core.events import RunFinished
+from ..core import process_memory
 from ..core.live import LiveRun
 from ..core.worker import ScoringWorker
 from ..hangup import silence_terminal
@@ -228,6 +229,8 @@ class PplTopApp(App[int]):
             return
         for event in events:
             self.live.apply(event)
+        if not self.watching:  # the scoring thread is in this process: its memory is ours
+            self.live.memory = process_memory.sample()
         if self._scoring_shown != self.scoring_here:  # the thread may end before its last event
             self._scoring_shown = self.scoring_here  # is drained: compare with what is shown
             self.screen.refresh_bindings()  # p and c leave the footer once the run is over

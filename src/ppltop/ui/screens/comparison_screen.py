@@ -78,6 +78,7 @@ class ComparisonScreen(Screen):
     ComparisonScreen #compare-table { height: auto; max-height: 12; border: round $primary; }
     ComparisonScreen #compare-lists { height: 1fr; }
     ComparisonScreen #compare-lists PagedTable { border: round $primary; width: 1fr; }
+    ComparisonScreen #compare-mlx { height: auto; padding: 0 1; }
     ComparisonScreen #compare-note { height: auto; padding: 0 1; color: $text-muted; }
     """
 
@@ -103,6 +104,7 @@ class ComparisonScreen(Screen):
              Column("wins", 5, "wins"), Column("bits/B", 6, hide_rank=4),
              Column("tok/s", 7, hide_rank=5), Column("sig.", 4, align="left")],
             self._fetch_rows, sort_key="loss", descending=False, id="compare-table")
+        yield Static("", id="compare-mlx", markup=False)
         yield Static("", id="compare-note")
         with Horizontal(id="compare-lists"):
             yield PagedTable(self._token_columns(),
@@ -131,7 +133,16 @@ class ComparisonScreen(Screen):
         table = self.query_one("#compare-table", PagedTable)
         table.set_row_count(len(self.rows))
         table.invalidate()
+        self._show_mlx_lm_lines()
         self._recompute_lists()
+
+    def _show_mlx_lm_lines(self) -> None:
+        """mlx-lm's own line per label (`LiveRun.mlx_lm_line`), the one users match."""
+        lines = [(self.name_of(label), self.live.mlx_lm_line(label)) for label, _ in self.rows]
+        text = ("\n".join(f"mlx-lm · {name}: {line}" for name, line in lines)
+                if any(line for _, line in lines) else
+                "mlx-lm's Test loss/ppl lines: when the run finishes")
+        self.query_one("#compare-mlx", Static).update(text)
 
     def _sorted(self, rows):
         table = self.query_one("#compare-table", PagedTable)

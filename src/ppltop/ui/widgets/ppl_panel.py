@@ -50,6 +50,7 @@ class PplPanel(Vertical):
         yield Digits("–", id="ppl-digits")
         yield Static("", id="ppl-state", classes="line")
         yield FlowLine(id="ppl-detail")
+        yield FlowLine(id="ppl-mlx")
         yield FlowLine(id="ppl-others")
         yield Sparkline([], id="ppl-spark")
         yield FlowLine(id="ppl-throughput")
@@ -96,6 +97,9 @@ class PplPanel(Vertical):
         self.query_one("#ppl-detail", FlowLine).set_segments([
             f"PPL {fmt(ppl)}", f"95% CI [{fmt(lo)}, {fmt(hi)}]", f"loss {fmt(loss, 4)} nats",
             f"{fmt(bits, 3)} bits/token"])
+        line = live.mlx_lm_line(label)  # mlx-lm's own words, as `mlx_lm.lora --test` prints
+        self.query_one("#ppl-mlx", FlowLine).set_segments(
+            [f"mlx-lm: {line}"] if line else ["mlx-lm: its Test loss/ppl line at the end"])
         others = [f"{name} {fmt(s.ppl)}" for name, s in live.labels.items() if name != label]
         if others:
             others[0] = f"others: {others[0]}"
@@ -108,7 +112,8 @@ class PplPanel(Vertical):
         self.query_one("#ppl-throughput", FlowLine).set_segments([
             f"tokens {series.tokens_done:,}/{series.tokens_total:,}",
             f"{fmt(live.tokens_per_s, 0)} tok/s", f"elapsed {format_duration(live.elapsed_s)}",
-            f"ETA {'paused' if paused else format_duration(live.eta_s)}"])
+            f"ETA {'paused' if paused else format_duration(live.eta_s)}",
+            *(live.memory.segments() if live.memory else [])])
         # Redraw the bar only when it would look different (1/200 steps): bytes over SSH.
         step = round(200 * done / max(total, 1))
         if step != self._progress_step:
