@@ -162,21 +162,22 @@ class PagedTable(ScrollView, can_focus=True):
                     mark = "▼" if self.descending else "▲"
                 titles.append(c.title + mark)
             style = self.get_component_rich_style("paged-table--header")
-            return Strip([Segment(set_cell_size(self._format(titles), width), style)])
+            return Strip([Segment(set_cell_size(self._format(titles), width), style)]
+                         ).apply_style(self.rich_style)
         scroll_y = int(self.scroll_offset.y)
         row = scroll_y + y - 1
         if row >= self.row_count:
-            return Strip.blank(width, Style.null())
+            return Strip.blank(width, self.rich_style)
         visible = max(1, self.size.height - 1)
         page_start = scroll_y
         rows = self._rows(page_start, visible)
         index = row - page_start
         if index >= len(rows):
-            return Strip.blank(width, Style.null())
+            return Strip.blank(width, self.rich_style)
         text = set_cell_size(self._format(rows[index]), width)
         style = (self.get_component_rich_style("paged-table--cursor") if row == self.cursor
                  else Style())
-        return Strip([Segment(text, style)])
+        return Strip([Segment(text, style)]).apply_style(self.rich_style)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Sorting keys only where a column can be sorted."""
