@@ -32,6 +32,8 @@ class Column:
     hide_rank: int = 0
     """0: always shown; when the table is narrower than its columns, those with the highest
     rank are hidden first (secondary figures give way at 80 columns)."""
+    grow: bool = False
+    """Takes the width the other columns leave (`width` is its least): a text preview."""
 
 
 class PagedTable(ScrollView, can_focus=True):
@@ -141,14 +143,21 @@ class PagedTable(ScrollView, can_focus=True):
     def _width_of_shown(self) -> int:
         return sum(self.columns[i].width + 1 for i in self.shown_columns())
 
+    def _shown_widths(self) -> list[tuple[int, int]]:
+        """(column index, width) of the columns shown, a growing one widened to fill."""
+        shown = self.shown_columns()
+        spare = max(0, (self.size.width or 0) - self._width_of_shown() + 1)
+        return [(i, self.columns[i].width + (spare if self.columns[i].grow else 0))
+                for i in shown]
+
     def _format(self, cells: list[str]) -> str:
         """One row, each cell cut or padded to its column's width in terminal cells (a CJK
         character takes two); hidden columns left out."""
         out = []
-        shown = self.shown_columns()
-        for column, cell in ((self.columns[i], cells[i]) for i in shown if i < len(cells)):
-            cell = set_cell_size(cell, min(cell_len(cell), column.width))
-            pad = " " * (column.width - cell_len(cell))
+        for column, width, cell in ((self.columns[i], w, cells[i])
+                                    for i, w in self._shown_widths() if i < len(cells)):
+            cell = set_cell_size(cell, min(cell_len(cell), width))
+            pad = " " * (width - cell_len(cell))
             out.append(pad + cell if column.align == "right" else cell + pad)
         return " ".join(out)
 
