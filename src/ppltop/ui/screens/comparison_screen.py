@@ -24,12 +24,23 @@ from ..widgets.paged_table import Column, PagedTable
 from .document_screen import DocumentScreen
 
 LIST_ROWS = 200
+LABEL_WIDTH_MAX = 40
 
 
 def _n(value: float, digits: int = 4, sign: bool = False) -> str:
     if value is None or not math.isfinite(value):
         return "–"
     return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def _wins(c: Comparison) -> str:
+    """The share of examples the label does better on; `tie` where every example scores
+    the same (identical runs), `–` where there is nothing to count."""
+    if not math.isfinite(c.win_share):
+        return "–"
+    if c.delta_ci95 == (0.0, 0.0) and c.delta_loss == 0.0:
+        return "tie"
+    return f"{c.win_share:.0%}"
 
 
 class RenameScreen(ModalScreen[str | None]):
@@ -97,7 +108,7 @@ class ComparisonScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield PagedTable(
-            [Column("", 1, align="left"), Column("label", 14, "label", "left"),
+            [Column("", 1, align="left"), Column("label", self._label_width(), "label", "left"),
              Column("loss", 7, "loss"), Column("PPL", 8), Column("95% CI PPL", 17, hide_rank=3),
              Column("Δloss", 8, "delta"), Column("95% CI Δloss", 19), Column("ΔPPL", 8,
                                                                             hide_rank=2),
@@ -115,6 +126,11 @@ class ComparisonScreen(Screen):
             yield PagedTable([Column("Δmean", 8), Column("ex", 5), Column("line", 5)],
                              self._fetch_examples, id="examples-delta")
         yield KeyFooter()
+
+    def _label_width(self) -> int:
+        """Wide enough for every label (`run:label` from the runs screen), not cut at 14."""
+        return min(LABEL_WIDTH_MAX, max([14, *(len(self.name_of(label)) + 2
+                                              for label in self.live.labels)]))
 
     @staticmethod
     def _token_columns() -> list[Column]:
@@ -192,8 +208,7 @@ class ComparisonScreen(Screen):
             else:
                 dlo, dhi = c.delta_ci95
                 delta = [_n(c.delta_loss, sign=True), f"[{_n(dlo, sign=True)}, {_n(dhi, sign=True)}]",
-                         _n(c.delta_ppl, 2, sign=True), f"{c.win_share:.0%}",
-                         ""]
+                         _n(c.delta_ppl, 2, sign=True), _wins(c), ""]
             loss = s.loss if s else series.loss
             row = [mark, self.name_of(label), _n(loss), _n(math.exp(loss) if math.isfinite(loss)
                                                            else math.nan, 3),

@@ -141,12 +141,13 @@ class PagedTable(ScrollView, can_focus=True):
         self.virtual_size = Size(self._width_of_shown(), self.row_count + 1)
 
     def _width_of_shown(self) -> int:
-        return sum(self.columns[i].width + 1 for i in self.shown_columns())
+        """Cells the shown columns take, one between each two."""
+        return sum(self.columns[i].width + 1 for i in self.shown_columns()) - 1
 
     def _shown_widths(self) -> list[tuple[int, int]]:
         """(column index, width) of the columns shown, a growing one widened to fill."""
         shown = self.shown_columns()
-        spare = max(0, (self.size.width or 0) - self._width_of_shown() + 1)
+        spare = max(0, (self.size.width or 0) - self._width_of_shown())
         return [(i, self.columns[i].width + (spare if self.columns[i].grow else 0))
                 for i in shown]
 
