@@ -85,6 +85,7 @@ def _watching(args, detached_pid: int | None) -> bool:
 def _report_dashboard(app, args, detached_pid: int | None) -> None:
     """What the dashboard leaves on the terminal: why it stopped, then the figures."""
     from ..core.recorder import ScoringError
+    from ..core.display_names import renamed_comparisons, renamed_summaries
     from ..headless import render_comparison, render_summary
 
     live = app.live
@@ -101,11 +102,13 @@ def _report_dashboard(app, args, detached_pid: int | None) -> None:
         if live.finished.cancelled:  # with the hint once: a signal's or a failure's line has it
             once = "" if app.stop_signal or app.crash is not None else hint
             print(f"ppltop: cancelled: the figures below are partial{once}")
-        for summary in live.finished.summaries:
+        # under the names given in the comparison view (`e`), as every pane showed them
+        summaries = renamed_summaries(live.finished.summaries, app.aliases)
+        for summary in summaries:
             sys.stdout.write(render_summary(summary))
         if live.finished.comparisons:
-            sys.stdout.write(render_comparison(live.finished.summaries,
-                                               live.finished.comparisons))
+            sys.stdout.write(render_comparison(
+                summaries, renamed_comparisons(live.finished.comparisons, app.aliases)))
     if detached_pid is not None and not (live.finished and not live.finished.cancelled):
         print(f"ppltop: the run goes on in the background (pid {detached_pid}); "
               f"watch it again with: ppltop open {args.run_dir}", file=sys.stderr)

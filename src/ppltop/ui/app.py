@@ -26,6 +26,7 @@ from textual.widgets import Header
 from ..core.event_buffer import EventBuffer
 from ..core.events import RunFinished
 from ..core import process_memory
+from ..core.display_names import shown
 from ..core.live import LiveRun
 from ..core.worker import ScoringWorker
 from ..hangup import silence_terminal
@@ -119,8 +120,8 @@ class PplTopApp(App[int]):
                 yield ConfigPane(self.info, id="config")
                 yield EventLog(id="log")
             with Vertical(id="right"):
-                yield PplPanel(id="ppl")
-                yield BatchLossChart(id="chart")
+                yield PplPanel(aliases=self.aliases, id="ppl")
+                yield BatchLossChart(aliases=self.aliases, id="chart")
         yield KeyFooter(global_keys=True)
 
     def on_mount(self) -> None:
@@ -321,6 +322,14 @@ class PplTopApp(App[int]):
         self.query_one(PplPanel).show(self.live, bool(self.worker_thread
                                                       and self.worker_thread.paused))
 
+    def name_of(self, label: str) -> str:
+        """The name `label` is shown by (renamed in the comparison view, else itself)."""
+        return shown(label, self.aliases)
+
+    def names_changed(self) -> None:
+        """A label was renamed: redraw the panes that name labels."""
+        self._redraw()
+
     def action_activate(self, number: int) -> None:
         labels = list(self.live.labels)
         if not 1 <= number <= len(labels):
@@ -328,7 +337,7 @@ class PplTopApp(App[int]):
             return
         label = labels[number - 1]
         self.set_active_label(label)
-        self.notify(f"active: {self.aliases.get(label, label)}")
+        self.notify(f"active: {self.name_of(label)}")
         if isinstance(self.screen, ComparisonScreen) and self.screen.live is self.live:
             self.screen.active = label
             self.screen.recompute()
@@ -445,7 +454,7 @@ class PplTopApp(App[int]):
             yield SystemCommand(binding.description, binding.tooltip,
                                 partial(self.run_action, binding.action))
         for number, label in enumerate(self.live.labels, 1):
-            name = self.aliases.get(label, label)
+            name = self.name_of(label)
             yield SystemCommand(f"Activate {name}",
                                 f"Make {name} (#{number}) active in every pane",
                                 partial(self.action_activate, number))

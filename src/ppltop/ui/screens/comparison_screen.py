@@ -16,6 +16,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, Static
 
 from ...core.compare import Comparison, example_deltas, token_deltas
+from ...core.display_names import shown
 from ...core.live import LiveRun
 from ..keys import keys
 from ..token_cells import token_at
@@ -80,9 +81,9 @@ class ComparisonScreen(Screen):
                       show=False, tooltip="Recompute with the results scored so far")),
         *keys("Rows",
               Binding("f", "set_reference", "Reference", id="ppltop.compare.reference",
-                      tooltip="Make the row under the cursor the reference"),
+                      tooltip="Make the selected row (›, chosen with Enter) the reference"),
               Binding("e", "rename", "Rename", id="ppltop.compare.rename",
-                      tooltip="Edit the label shown for the row under the cursor")),
+                      tooltip="Rename the selected row (›) in every pane and the printout")),
     ]
 
     DEFAULT_CSS = """
@@ -104,7 +105,7 @@ class ComparisonScreen(Screen):
         self._improved, self._hurt, self._examples = [], [], []
 
     def name_of(self, label: str) -> str:
-        return self.aliases.get(label, label)
+        return shown(label, self.aliases)
 
     def compose(self) -> ComposeResult:
         yield PagedTable(
@@ -145,9 +146,11 @@ class ComparisonScreen(Screen):
     def recompute(self) -> None:
         found = self.live.comparisons(self.reference)
         rows = [(label, found.get(label)) for label in self.live.labels]
+        under_cursor = self._cursor_label() or self.active
         self.rows = self._sorted(rows)
         table = self.query_one("#compare-table", PagedTable)
         table.set_row_count(len(self.rows))
+        self._cursor_to(under_cursor)
         table.invalidate()
         self._show_mlx_lm_lines()
         self._recompute_lists()
@@ -232,10 +235,16 @@ class ComparisonScreen(Screen):
     # -- actions ---------------------------------------------------------------------
     def _cursor_label(self) -> str | None:
         table = self.query_one("#compare-table", PagedTable)
-        return self.rows[table.cursor][0] if self.rows else None
+        return self.rows[table.cursor][0] if 0 <= table.cursor < len(self.rows) else None
+
+    def _cursor_to(self, label: str | None) -> None:
+        """Put the cursor back on `label`'s row (its place changes with the order)."""
+        where = [row_label for row_label, _ in self.rows]
+        if label in where:
+            self.query_one("#compare-table", PagedTable).move_to(where.index(label))
 
     def action_set_reference(self) -> None:
-        label = self._cursor_label()
+        label = self.active  # the selected row (›): one selection, whatever the cursor
         if label is not None:
             self.reference = label
             if self.live is self.app.live:  # another run's screen never sets this run's
@@ -254,20 +263,24 @@ class ComparisonScreen(Screen):
         self.recompute()
 
     def action_rename(self) -> None:
-        label = self._cursor_label()
+        label = self.active  # the selected row (›)
         if label is None:
             return
 
         def done(new: str | None) -> None:
             if new:
                 self.aliases[label] = new
-                self.query_one("#compare-table", PagedTable).invalidate()
+                self.recompute()  # the table, the mlx-lm lines and the note name it
+                if self.live is self.app.live:  # the app's names: every pane, the printout
+                    self.app.names_changed()
 
         self.app.push_screen(RenameScreen(self.name_of(label)), done)
 
     def on_paged_table_sort_changed(self, message: PagedTable.SortChanged) -> None:
         if message.table.id == "compare-table":
+            under_cursor = self._cursor_label()
             self.rows = self._sorted(self.rows)
+            self._cursor_to(under_cursor)  # the cursor stays on its label, not its place
             message.table.invalidate()
 
     def on_paged_table_selected(self, message: PagedTable.Selected) -> None:

@@ -121,7 +121,7 @@ class ViewerScreen(Screen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.sub_title = f"viewer · {self.label}"
+        self.sub_title = f"viewer · {self.app.name_of(self.label)}"
         self._update_template_note()
         self.refresh_data()
         self.query_one("#examples", PagedTable).focus()
@@ -129,7 +129,7 @@ class ViewerScreen(Screen):
     def show_label(self, label: str) -> None:
         """Show `label`'s lists (another model/adapter, or new results of the same)."""
         self.label = label
-        self.sub_title = f"viewer · {label}"
+        self.sub_title = f"viewer · {self.app.name_of(label)}"
         self.refresh_data()
 
     # -- data --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Digits, ProgressBar, Sparkline, Static
 
+from ...core.display_names import shown
 from ...core.live import LiveRun
 from ...core.stats import format_duration
 from ..text_flow import FlowLine
@@ -40,9 +41,11 @@ class PplPanel(Vertical):
     PplPanel ProgressBar Bar { width: 1fr; }
     """
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, aliases: dict[str, str] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.border_title = "Running PPL"
+        self.aliases = aliases if aliases is not None else {}
+        """Display names (the app's one dict, changed by the comparison view's rename)."""
         self.active_label: str | None = None
         self._progress_step = -1
 
@@ -67,7 +70,7 @@ class PplPanel(Vertical):
             return
         label = self.active_label if self.active_label in live.labels else next(iter(live.labels))
         series = live.labels[label]
-        title = f"Running PPL · {label}"
+        title = f"Running PPL · {shown(label, self.aliases)}"
         if self.border_title != title:  # setting it repaints the whole panel, even unchanged
             self.border_title = title
         final = None
@@ -100,7 +103,8 @@ class PplPanel(Vertical):
         line = live.mlx_lm_line(label)  # mlx-lm's own words, as `mlx_lm.lora --test` prints
         self.query_one("#ppl-mlx", FlowLine).set_segments(
             [f"mlx-lm: {line}"] if line else ["mlx-lm: its Test loss/ppl line at the end"])
-        others = [f"{name} {fmt(s.ppl)}" for name, s in live.labels.items() if name != label]
+        others = [f"{shown(name, self.aliases)} {fmt(s.ppl)}"
+                  for name, s in live.labels.items() if name != label]
         if others:
             others[0] = f"others: {others[0]}"
         self.query_one("#ppl-others", FlowLine).set_segments(others)
