@@ -343,6 +343,7 @@ def test_quit_on_a_detached_dashboard_exits_0_and_the_run_goes_on(tmp_path):
     """q leaves the dashboard that watches a --detach run: nothing is interrupted."""
     import signal
 
+    from ppltop.core.run_liveness import state_of
     from ppltop.core.run_store import read_run
 
     session, run_dir, status = _scoring_in_tmux(tmp_path, 1, [*_fault_args(), "--detach"])
@@ -357,6 +358,10 @@ def test_quit_on_a_detached_dashboard_exits_0_and_the_run_goes_on(tmp_path):
         assert found, after
         pid = int(found.group(1))
         assert _alive(pid) and read_run(run_dir, with_results=False).status == "incomplete"
+        # scoring right now: every view says running, from the writer's liveness record
+        assert state_of(run_dir).state == "running"
+        listed = run_ppltop("runs", str(run_dir.parent))
+        assert f"{run_dir.name}  running" in listed.stdout, listed.stdout
     finally:
         subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
                        capture_output=True)
@@ -366,3 +371,4 @@ def test_quit_on_a_detached_dashboard_exits_0_and_the_run_goes_on(tmp_path):
     while _alive(pid):
         assert time.monotonic() < deadline, "the background run did not stop on SIGTERM"
         time.sleep(0.2)
+    assert state_of(run_dir).words() == f"stopped (resumable: ppltop resume {run_dir})"

@@ -159,6 +159,9 @@ class LiveRun:
         self.rate = ScoringRate()
         self.hide_template = False
         """Chat-template tokens left out of the worst-token lists (see `SurprisalIndex`)."""
+        self.writer = None
+        """`run_liveness.RunState` of the process scoring a run watched from another one
+        (`ppltop open`, --detach); None when this process scores it."""
         self.memory = None
         """`process_memory.MemoryUse` of the scoring process, when this process scores."""
         self._template: dict[int, np.ndarray] = {}
@@ -263,9 +266,17 @@ class LiveRun:
             else math.nan
 
     @property
+    def writer_gone(self) -> bool:
+        """A watched run whose writer stopped or failed before finishing it."""
+        return (self.writer is not None and self.writer.state in ("stopped", "failed")
+                and self.finished is None)
+
+    @property
     def eta_s(self) -> float:
         if self.finished:
             return 0.0
+        if self.writer_gone:  # nothing more will come: no time left to estimate
+            return math.nan
         total = sum(l.tokens_total for l in self.labels.values())
         done = sum(l.tokens_done for l in self.labels.values())
         rate = self.tokens_per_s

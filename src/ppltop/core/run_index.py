@@ -15,6 +15,7 @@ from pathlib import Path
 from .errors import InputError
 from .events import BatchScored, RunPlan, RunStarted
 from .live import LabelLive, LiveRun
+from .run_liveness import state_of
 from .run_store import EVENTS, MANIFEST, read_events, read_run
 from .surprisal import SurprisalIndex
 
@@ -61,9 +62,12 @@ def run_row(path: Path, status: str | None = None) -> RunRow:
         figures = "  ".join(f"{s['label']} {s['ppl']:.3f}" for s in
                             record.finished.get("summaries", []) if s.get("ppl"))
     adapters = ", ".join(a["label"] for a in m.get("adapters", [])) or "none"
+    state = state_of(path, record.events)
+    if state.resumable and not figures:
+        figures = f"resumable: ppltop resume {path}"
     return RunRow(path, m.get("created", "–")[:16].replace("T", " "),
                   _short(m.get("config", {}).get("model")), _data(m.get("data_file")),
-                  adapters, status or record.status,
+                  adapters, status or state.state,
                   f"{len(record.batches_done)}/{m.get('n_batches', '?')}", figures)
 
 

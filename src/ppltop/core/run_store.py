@@ -255,6 +255,8 @@ def read_events_from(path: Path, start: int) -> tuple[list[dict], int]:
 def list_runs(folder: Path) -> list[tuple[Path, str, str]]:
     """(path, status, "done/total batches  label ppl X ...") for each run directory in
     `folder`, by name; a damaged one says why. Shared by `ppltop runs` and the runs screen."""
+    from .run_liveness import state_of
+
     rows = []
     if not folder.is_dir():
         return rows
@@ -269,5 +271,7 @@ def list_runs(folder: Path) -> list[tuple[Path, str, str]]:
             figures = "  ".join(f"{s['label']} ppl {s['ppl']:.3f}" for s in
                                 record.finished.get("summaries", []) if s.get("ppl"))
         done = f"{len(record.batches_done)}/{record.manifest.get('n_batches', '?')}"
-        rows.append((path, record.status, f"{done} batches  {figures}".rstrip()))
+        # running / stopped (resumable: ...) / failed / finished, as every view says it
+        state = state_of(path, record.events).words()
+        rows.append((path, state, f"{done} batches  {figures}".rstrip()))
     return rows

@@ -50,7 +50,8 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
                     theme=initial_theme(args.theme, themes), themes=themes, keymap=keymap,
                     startup_notices=notices,
                     runs_folder=Path(args.run_dir).parent if getattr(args, "run_dir", None)
-                    else None, handle_signals=True, watching=_watching(args, detached_pid))
+                    else None, handle_signals=True, watching=_watching(args, detached_pid),
+                    run_dir=Path(args.run_dir) if getattr(args, "run_dir", None) else None)
     app.run()
     stopped = app.stop_worker()
     for event in app.buffer.drain():  # what arrived after the last UI tick

@@ -24,10 +24,11 @@ from textual.screen import Screen
 from textual.widgets import Header
 
 from ..core.event_buffer import EventBuffer
-from ..core.events import RunFinished
+from ..core.events import Notice, RunFinished
 from ..core import process_memory
 from ..core.display_names import shown
 from ..core.live import LiveRun
+from ..core.run_liveness import state_of
 from ..core.worker import ScoringWorker
 from ..hangup import silence_terminal
 from ..themes import DEFAULT_THEME, LoadedThemes, load_themes
@@ -49,6 +50,8 @@ STOP_WAIT_S = 5.0
 CHART_EVERY_S = 5.0
 """While a run goes on, the batch loss chart and the PPL sparkline are redrawn at most this
 often (seconds); the figures themselves follow --refresh."""
+LIVENESS_EVERY_S = 2.0
+"""How often a dashboard watching a run checks that the process scoring it is alive."""
 COMPARE_EVERY_S = 2.0
 """While a run goes on, the comparison view's bootstrap is redone at most this often."""
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -76,7 +79,7 @@ class PplTopApp(App[int]):
                  keymap: dict[str, str] | None = None,
                  startup_notices: list[str] | None = None,
                  runs_folder: Path | None = None, handle_signals: bool = False,
-                 watching: bool = False) -> None:
+                 watching: bool = False, run_dir: Path | None = None) -> None:
         super().__init__()
         self._make_events = make_events
         self._request_stop = request_stop
@@ -109,6 +112,8 @@ class PplTopApp(App[int]):
         self.watching = watching
         """The run is scored by another process (`ppltop open`, --detach): p and c would
         pause or cancel nothing here."""
+        self.run_dir = run_dir
+        """The run directory of a watched run: its writer's liveness is checked."""
         self._scoring_shown = True
         """Whether the footer was last drawn with p and c (this process scoring the run)."""
 
@@ -141,6 +146,8 @@ class PplTopApp(App[int]):
         self.set_interval(1.0 / self.refresh_hz, self.drain_events, name="drain")
         if self._handle_signals:
             self._install_signal_handlers()
+        if self.watching and self.run_dir is not None:
+            self.set_interval(LIVENESS_EVERY_S, self.check_writer, name="liveness")
         self._check_size(self.size)
 
     def on_unmount(self) -> None:
@@ -240,6 +247,21 @@ class PplTopApp(App[int]):
         self._redraw()
         self._refresh_view()
 
+    def check_writer(self) -> None:
+        """A watched run: notice within seconds that the process scoring it is gone."""
+        if self.live.finished or self.live.error or self.run_dir is None:
+            return
+        state = state_of(self.run_dir)
+        if state.state == "finished":  # its last events are on their way
+            return
+        was = self.live.writer
+        self.live.writer = state
+        if was is None or was.state != state.state:
+            if state.state != "running":
+                self.live.apply(Notice("warning", f"the scoring process stopped: {state.why}; "
+                                                  f"{state.words()}"))
+            self._redraw()
+
     def _refresh_view(self) -> None:
         """Bring the screen on top up to date; show the error panel once (not over the
         "terminal too small" screen: it waits until the terminal grows)."""
@@ -283,6 +305,8 @@ class PplTopApp(App[int]):
             return "error: partial figures"
         if live.finished:
             return "cancelled: partial figures" if live.finished.cancelled else "finished"
+        if live.writer_gone:
+            return live.writer.words()
         if self.worker_thread and self.worker_thread.paused:
             return "paused"
         # coarse on purpose: a new title repaints far more than the title (SSH bytes); the

@@ -87,6 +87,8 @@ class PplPanel(Vertical):
             state = "cancelled: figures are partial"
         elif live.finished:
             state = "finished"
+        elif live.writer_gone:
+            state = live.writer.words()
         elif paused:
             state = "paused"
         left_out = final.nonfinite_examples if final else None
