@@ -134,3 +134,21 @@ async def _watch(app, run):
         assert words in " ".join(text.split()) or "resumable: ppltop" in text
         assert "ETA --:--" in text  # no frozen estimate
         assert "the scoring process stopped" in " ".join(app.live.log[-1])
+
+
+def test_a_resumed_run_says_so_in_its_log(tmp_path):
+    data = tmp_path / "test.jsonl"
+    data.write_text("\n".join((demo.DATA_DIR / "test.jsonl").read_text().splitlines()[:4]))
+    run = tmp_path / "runs" / "again"
+    assert run_ppltop("--model", str(demo.MODEL_DIR), "--data", str(data), "--headless",
+                      "--batch-size", "2", "--run-dir", str(run)).returncode == 0
+    events = run / EVENTS
+    kept = [line for line in events.read_text().splitlines() if '"finished"' not in line]
+    events.write_text("\n".join(kept[:3]) + "\n")  # started, a notice or a batch: unfinished
+    assert state_of(run).state == "stopped"
+    resumed = run_ppltop("resume", str(run), "--headless")
+    assert resumed.returncode == 0, resumed.stderr
+    said = [json.loads(line) for line in events.read_text().splitlines()]
+    assert any(e["type"] == "notice" and e["message"].startswith(f"resumed {run}")
+               for e in said)
+    assert state_of(run).state == "finished"
