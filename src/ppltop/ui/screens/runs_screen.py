@@ -77,8 +77,10 @@ class RunsScreen(Screen):
         self.marked: list[Path] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(f"runs in {self.folder}: Enter opens one; space marks two, a compares "
-                     "them", id="runs-note")
+        note = (f"runs in {self.folder}: Enter opens one; space marks two, a compares them"
+                if self.rows else f"no runs in {self.folder} yet: a run scored with --run-dir "
+                "there (the default) appears here")
+        yield Static(note, id="runs-note")
         name_width = min(RUN_NAME_MAX, max([12, *(len(r.path.name) for r in self.rows)]))
         yield PagedTable([Column("", 1, align="left"), Column("run", name_width, align="left"),
                           Column("started", 16, align="left", hide_rank=5),
