@@ -49,7 +49,7 @@ def test_dashboard_in_tmux_shows_the_headless_figures(tmp_path):
                 break
             time.sleep(0.5)
         assert "finished" in screen, screen
-        shown = re.search(r"PPL ([\d.]+)  95% CI", screen).group(1)
+        shown = re.search(r"PPL ([\d.]+) +95% CI", screen).group(1)
         assert f"{float(base_ppl):.3f}" == shown
         for pane in ("Config", "Running PPL", "Batch loss", "Log"):
             assert pane in screen
@@ -263,7 +263,7 @@ def test_resizing_continuously_while_scoring_and_a_terminal_too_small(tmp_path):
             time.sleep(0.1)
         assert "too small" not in screen, screen
         finished = json.loads((run_dir / "events.jsonl").read_text().splitlines()[-1])
-        shown = re.search(r"PPL ([\d.]+)  95% CI", screen).group(1)
+        shown = re.search(r"PPL ([\d.]+) +95% CI", screen).group(1)
         assert shown == f"{finished['summaries'][0]['ppl']:.3f}"
         tmux("send-keys", "-t", session, "q")
         assert _exit_status(status) == "0"
