@@ -71,3 +71,16 @@ async def test_one_selection_sort_keeps_it_and_renames_apply_everywhere(capsys):
     _report_dashboard(app, SimpleNamespace(run_dir=None, command=None), None)
     out = capsys.readouterr().out
     assert "== my-math (/demo/docs-math) ==" in out and "docs-math (" not in out
+
+
+async def test_a_comparison_closed_before_it_is_laid_out_is_no_crash():
+    app = PplTopApp(lambda: synthetic.document_events(labels=LABELS, finish=True),
+                    synthetic.INFO)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _finished(pilot)
+        screen = ComparisonScreen(app.live, "base", "docs-net")
+        app.push_screen(screen)
+        app.pop_screen()  # Esc pressed as it opens (a run read in the background)
+        await pilot.pause(0.3)
+        screen.recompute()  # a late redraw of a closed screen does nothing
+        assert app.is_running and app.screen is app.screen_stack[0]

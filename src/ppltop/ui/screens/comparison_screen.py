@@ -11,6 +11,7 @@ import math
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, Static
@@ -140,10 +141,17 @@ class ComparisonScreen(Screen):
 
     def on_mount(self) -> None:
         self.recompute()
-        self.query_one("#compare-table", PagedTable).focus()
+        for table in self.query("#compare-table").results(PagedTable):
+            table.focus()
 
     # -- data ------------------------------------------------------------------------
     def recompute(self) -> None:
+        try:
+            self._recompute()
+        except NoMatches:  # closed while it opened (Esc as a run read in the background
+            pass          # arrived): its widgets are gone, there is nothing to redraw
+
+    def _recompute(self) -> None:
         found = self.live.comparisons(self.reference)
         rows = [(label, found.get(label)) for label in self.live.labels]
         under_cursor = self._cursor_label() or self.active
