@@ -83,12 +83,12 @@ class RunsScreen(Screen):
         yield Static(note, id="runs-note")
         name_width = min(RUN_NAME_MAX, max([12, *(len(r.path.name) for r in self.rows)]))
         yield PagedTable([Column("", 1, align="left"), Column("run", name_width, align="left"),
-                          Column("started", 16, align="left", hide_rank=5),
+                          Column("started", 16, align="left", hide_rank=4),
                           Column("model", 12, align="left", hide_rank=3),
                           Column("data", 18, align="left", hide_rank=1),
                           Column("adapters", 14, align="left", hide_rank=2),
                           Column("status", 10, align="left"),
-                          Column("batches", 7, hide_rank=4),
+                          Column("batches", 7, hide_rank=5),
                           Column("PPL", 12, align="left", grow=True)],
                          self._fetch, id="runs")
         yield Static("", id="runs-loading", classes="-hidden")
