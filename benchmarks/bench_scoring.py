@@ -47,7 +47,7 @@ def blas_env(mode: str) -> dict:
     env.pop("LD_PRELOAD", None)
     if mode != "bundled":
         sys.path.insert(0, str(ROOT / "src"))
-        from ppltop.core import blas
+        from ppltop.core.model import blas
 
         found = blas.candidate_libraries()
         if mode == "auto" and found:

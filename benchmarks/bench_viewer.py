@@ -24,12 +24,12 @@ def build(n_examples: int, n_tokens: int, doc_tokens: int):
     from mlx_lm.utils import load_tokenizer
 
     from ppltop import demo
-    from ppltop.core.data import Example
-    from ppltop.core.events import BatchScored, DocumentSource, RunPlan, RunStarted
-    from ppltop.core.results import ExampleResult, compact
+    from ppltop.core.data.split import Example
+    from ppltop.core.store.events import BatchScored, DocumentSource, RunPlan, RunStarted
+    from ppltop.core.figures.results import ExampleResult, compact
     from ppltop.core.mlx_lm import MlxLmPart
-    from ppltop.core.token_stats import StatsBlock
-    from ppltop.core.token_text import TokenTexts
+    from ppltop.core.engine.token_stats import StatsBlock
+    from ppltop.core.data.token_text import TokenTexts
 
     tokenizer = load_tokenizer(demo.MODEL_DIR)
     vocab = len(tokenizer._tokenizer) if hasattr(tokenizer, "_tokenizer") else 1000
@@ -64,7 +64,7 @@ def timer():
 
 
 def core_figures(events) -> dict:
-    from ppltop.core.live import LiveRun
+    from ppltop.view.live import LiveRun
 
     out = {}
     live = LiveRun()

@@ -308,7 +308,7 @@ def _mlx_env() -> dict:
     """The environment of mlx-lm subprocesses: the fast BLAS this process chose, if any."""
     env = dict(os.environ)
     try:
-        from ppltop.core import blas
+        from ppltop.core.model import blas
 
         path = blas.select().path
     except ImportError:
@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"where to build (default ${CACHE_ENV} or ~/.cache/ppltop/real-model)")
     args = parser.parse_args(argv)
     try:
-        from ppltop.core import blas
+        from ppltop.core.model import blas
 
         blas.select()  # before mlx is imported: MLX's bundled CPU BLAS is very slow
     except ImportError:

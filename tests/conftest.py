@@ -12,7 +12,7 @@ import sys
 import types
 from pathlib import Path
 
-from ppltop.core import blas
+from ppltop.core.model import blas
 
 BLAS = blas.select()
 
@@ -156,7 +156,7 @@ def demo_test_file() -> Path:
 
 @pytest.fixture(scope="session")
 def handle():
-    from ppltop.core.model import ModelHandle
+    from ppltop.core.model.loader import ModelHandle
 
     return ModelHandle.load(demo.MODEL_DIR)
 

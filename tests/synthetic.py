@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 
-from ppltop.core.events import BatchScored, Notice, RunFinished, RunPlan, RunStarted
-from ppltop.core.results import ExampleResult
+from ppltop.core.store.events import BatchScored, Notice, RunFinished, RunPlan, RunStarted
+from ppltop.core.figures.results import ExampleResult
 from ppltop.core.mlx_lm import MlxLmFigure, MlxLmPart
-from ppltop.core.summary import RunSummary
+from ppltop.core.figures.summary import RunSummary
 
 LABELS = ["base", "docs-net", "docs-math"]
 N_BATCHES = 12
@@ -86,9 +86,9 @@ def document_events(max_examples: int = 6, labels=("base",), finish: bool = Fals
     from mlx_lm.utils import load_tokenizer
 
     from ppltop import demo
-    from ppltop.core.data import load_split
-    from ppltop.core.events import DocumentSource
-    from ppltop.core.token_text import TokenTexts
+    from ppltop.core.data.split import load_split
+    from ppltop.core.store.events import DocumentSource
+    from ppltop.core.data.token_text import TokenTexts
 
     tokenizer = load_tokenizer(demo.MODEL_DIR)
     split = load_split(demo.DATA_DIR, "test", tokenizer, False)
@@ -144,9 +144,9 @@ def cjk_events(folder, chat: bool = False, mask_prompt: bool = False):
 
     import tiny_bpe
 
-    from ppltop.core.data import load_split
-    from ppltop.core.events import DocumentSource
-    from ppltop.core.token_text import TokenTexts
+    from ppltop.core.data.split import load_split
+    from ppltop.core.store.events import DocumentSource
+    from ppltop.core.data.token_text import TokenTexts
 
     folder = Path(folder)
     tokenizer = tiny_bpe.load(tiny_bpe.build(folder / "tokenizer"))

@@ -9,8 +9,8 @@ from textual.widgets import Static
 
 from ppltop import demo
 from ppltop.core.config import EvalConfig
-from ppltop.core.events import BatchScored
-from ppltop.core.scoring import Evaluation
+from ppltop.core.store.events import BatchScored
+from ppltop.core.engine.evaluation import Evaluation
 from ppltop.themes import builtin_dir, load_themes
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.error_screen import ErrorScreen

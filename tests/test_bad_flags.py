@@ -152,7 +152,7 @@ def test_disk_full_at_the_exports_keeps_the_figures(tmp_path):
     assert (f"ppltop: warning: could not write the exports (summary.csv, examples.csv, "
             f"tokens-*.npz) to {run_dir} (File too large)") in proc.stderr
     assert "Test loss" in proc.stdout and json.loads(out.read_text())["runs"]
-    from ppltop.core.run_store import read_run
+    from ppltop.core.store.run_dir import read_run
 
     assert read_run(run_dir, with_results=False).status == "finished"
 
@@ -177,7 +177,7 @@ def test_disk_full_mid_run_stops_with_one_line_and_resumes(tmp_path):
     said = [ln for ln in lines if "File too large" in ln or "rror" in ln]
     assert said == lines[-1:], proc.stderr[-3000:]  # one line, the last
     assert said[0].startswith("ppltop: ") and f"ppltop resume {run_dir}" in said[0], said[0]
-    from ppltop.core.run_store import read_run
+    from ppltop.core.store.run_dir import read_run
 
     record = read_run(run_dir)  # readable, every batch written is whole
     assert 1 <= len(record.batches_done) < n_short + 1, record.batches_done
@@ -211,7 +211,7 @@ def test_detach_with_headless_starts_and_does_not_watch(tmp_path):
     finally:
         os.close(primary)
     assert f"ppltop open {run_dir}".encode() in output
-    from ppltop.core.run_store import read_run
+    from ppltop.core.store.run_dir import read_run
 
     while time.monotonic() < deadline and read_run(run_dir, with_results=False).finished is None:
         time.sleep(0.5)  # the background run goes on without the terminal

@@ -112,7 +112,7 @@ def test_bad_models_and_adapters_get_one_line_naming_the_file(tmp_path):
 def test_more_damage_in_process(tmp_path):
     """Further variants, against the core functions the command line calls (faster)."""
     from ppltop.core.errors import InputError
-    from ppltop.core.model import ModelHandle, load_base, read_adapter
+    from ppltop.core.model.loader import ModelHandle, load_base, read_adapter
 
     def refusal(call, *args) -> str:
         with pytest.raises(InputError) as info:

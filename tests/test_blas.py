@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from conftest import BLAS
 
-from ppltop.core import blas
+from ppltop.core.model import blas
 
 LOGITS = r"""
 import json, sys
-from ppltop.core import blas
+from ppltop.core.model import blas
 choice = blas.select()
 import mlx.core as mx, numpy as np
 from mlx_lm import load

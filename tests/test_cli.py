@@ -136,8 +136,8 @@ def test_every_bad_input_gets_one_line_and_exit_2(tmp_path):
 
 def test_nan_loss_is_reported_with_its_example(tmp_path):
     """A NaN input-embedding row poisons exactly the examples that contain that token."""
-    from ppltop.core.model import ModelHandle
-    from ppltop.core.data import load_split
+    from ppltop.core.model.loader import ModelHandle
+    from ppltop.core.data.split import load_split
 
     handle = ModelHandle.load(demo.MODEL_DIR)
     split = load_split(demo.DATA_DIR, "test", handle.tokenizer, False)

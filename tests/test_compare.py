@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_surprisal_index import result
 
-from ppltop.core.compare import compare, example_deltas, paired_bootstrap, token_deltas
+from ppltop.core.figures.compare import compare, example_deltas, paired_bootstrap, token_deltas
 
 
 def runs(rng, m=200, shift=0.0, noise=0.0):

@@ -16,7 +16,7 @@ def core_modules() -> list[str]:
 
 def test_every_core_module_imports_without_textual_or_rich():
     modules = core_modules()
-    assert "ppltop.core.scoring" in modules and len(modules) >= 8
+    assert "ppltop.core.engine.evaluation" in modules and len(modules) >= 8
     for module in modules:
         code = (f"import sys, {module}; "
                 "bad = [m for m in ('textual', 'rich') if m in sys.modules]; "
@@ -28,7 +28,7 @@ def test_every_core_module_imports_without_textual_or_rich():
 
 
 def test_blas_and_cli_do_not_import_mlx_before_the_blas_is_chosen():
-    code = ("import sys, ppltop.cli, ppltop.core.blas, ppltop.core.errors; "
+    code = ("import sys, ppltop.cli, ppltop.core.model.blas, ppltop.core.errors; "
             "print('mlx.core' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr

@@ -11,7 +11,7 @@ import pytest
 from mlx_lm.tuner.datasets import create_dataset
 
 from ppltop import demo
-from ppltop.core.data import load_split, read_records
+from ppltop.core.data.split import load_split, read_records
 from ppltop.core.errors import InputError
 
 

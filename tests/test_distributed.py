@@ -22,7 +22,7 @@ import pytest
 from conftest import SCRATCH, run_ppltop
 
 from ppltop import demo
-from ppltop.core.run_store import read_run
+from ppltop.core.store.run_dir import read_run
 
 BIN = Path(sys.executable).parent
 LAUNCH = BIN / "mlx.launch"

@@ -65,7 +65,7 @@ def test_dashboard_in_tmux_shows_the_headless_figures(tmp_path):
 def test_detached_run_survives_the_terminal_closing(tmp_path):
     """--detach: the scoring outlives its terminal (SIGHUP); the dashboard only watched it."""
     from ppltop import demo
-    from ppltop.core.run_store import read_run
+    from ppltop.core.store.run_dir import read_run
 
     run_dir = tmp_path / "run"
     session = f"ppltop-{uuid.uuid4().hex[:8]}"
@@ -192,7 +192,7 @@ def test_a_signal_stops_the_run_cleanly_and_it_resumes(tmp_path, signame, extra,
     and resumable, and the resumed run gives the figures of an uninterrupted one."""
     import signal
 
-    from ppltop.core.run_store import read_run
+    from ppltop.core.store.run_dir import read_run
 
     session, run_dir, status = _scoring_in_tmux(tmp_path, 6, [*_fault_args(), extra])
     try:
@@ -344,7 +344,7 @@ def test_quit_on_a_detached_dashboard_exits_0_and_the_run_goes_on(tmp_path):
     import signal
 
     from ppltop.core.run_liveness import state_of
-    from ppltop.core.run_store import read_run
+    from ppltop.core.store.run_dir import read_run
 
     session, run_dir, status = _scoring_in_tmux(tmp_path, 1, [*_fault_args(), "--detach"])
     pid = None

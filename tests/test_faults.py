@@ -19,9 +19,9 @@ from textual.widgets import Static
 
 from ppltop import demo
 from ppltop.core.config import EvalConfig
-from ppltop.core.recorder import FAULT_ENV, recorded
-from ppltop.core.run_store import RunWriter, read_run
-from ppltop.core.scoring import Evaluation
+from ppltop.core.store.recorder import FAULT_ENV, recorded
+from ppltop.core.store.run_dir import RunWriter, read_run
+from ppltop.core.engine.evaluation import Evaluation
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.error_screen import ErrorScreen
 from ppltop.ui.screens.too_small_screen import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
@@ -126,7 +126,7 @@ async def test_a_fault_in_batch_k_shows_the_error_panel_and_the_run_resumes(
 
 async def test_nan_logits_are_reported_in_the_dashboard_and_left_out(tmp_path, small_data,
                                                                      handle):
-    from ppltop.core.data import load_split
+    from ppltop.core.data.split import load_split
 
     split = load_split(small_data, "test", handle.tokenizer, False)
     token, poisoned = token_of_one_example(split)

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ppltop import demo
-from ppltop.core.data import load_split
+from ppltop.core.data.split import load_split
 from ppltop.core.errors import InputError
 
 ASCII_BLANK = " \t\n\r\x0b\x0c"

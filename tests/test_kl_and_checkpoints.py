@@ -11,8 +11,8 @@ from conftest import make_adapter
 
 from ppltop import demo
 from ppltop.core.config import EvalConfig
-from ppltop.core.events import BatchScored
-from ppltop.core.scoring import Evaluation
+from ppltop.core.store.events import BatchScored
+from ppltop.core.engine.evaluation import Evaluation
 
 
 def run(handle, **kw):
@@ -44,7 +44,7 @@ def test_kl_matches_a_direct_computation(handle):
     tuned.eval()
     example_index = sorted(results[label])[0]
     r = results[label][example_index]
-    from ppltop.core.data import load_split
+    from ppltop.core.data.split import load_split
 
     split = load_split(demo.DATA_DIR, "test", handle.tokenizer, False)
     tokens = split.examples[example_index].tokens

@@ -9,11 +9,11 @@ import pytest
 from conftest import run_ppltop
 
 from ppltop import demo
-from ppltop.core import memory
+from ppltop.core.model import memory
 from ppltop.core.config import EvalConfig
 from ppltop.core.errors import InputError
-from ppltop.core.events import BatchScored, RunFinished
-from ppltop.core.scoring import Evaluation
+from ppltop.core.store.events import BatchScored, RunFinished
+from ppltop.core.engine.evaluation import Evaluation
 
 BUDGET = 40 << 20
 """The demo at --batch-size 8 peaks near 90 MiB unsplit; split, it fits in 40 MiB."""

@@ -18,7 +18,7 @@ from conftest import nan_model, run_ppltop, token_of_one_example
 from test_app_pilot import wait_for
 
 from ppltop import demo
-from ppltop.core.replay import RunFollower
+from ppltop.core.store.replay import RunFollower
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
 from ppltop.ui.screens.runs_screen import RunsScreen
@@ -139,7 +139,7 @@ async def test_the_runs_screen_comparing_the_run_with_a_copy_shows_the_same_figu
 def test_a_non_finite_example_is_left_out_alike_everywhere(tmp_path):
     """The progress line, the JSON and the dashboard (tests/test_faults.py) leave the
     poisoned example out; none of them shows nan."""
-    from ppltop.core.data import load_split
+    from ppltop.core.data.split import load_split
     from conftest import demo_tokenizer
 
     data = tmp_path / "data"

@@ -13,8 +13,8 @@ from conftest import BLAS, make_adapter, mlx_lm_evaluate, run_ppltop
 
 from ppltop import demo
 from ppltop.core.config import EvalConfig
-from ppltop.core.events import RunFinished
-from ppltop.core.scoring import Evaluation
+from ppltop.core.store.events import RunFinished
+from ppltop.core.engine.evaluation import Evaluation
 
 
 def score(model, data, handle=None, **kw):
@@ -41,7 +41,7 @@ def got_eval_examples(data, kw):
     lines = [line for line in data.read_text().splitlines() if line.strip()]
     if not kw.get("mask_prompt"):
         return lines
-    from ppltop.core.data import load_split
+    from ppltop.core.data.split import load_split
 
     from conftest import demo_tokenizer
 

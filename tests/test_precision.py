@@ -6,9 +6,9 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from ppltop.core import precision
+from ppltop.core.model import precision
 from ppltop.core.errors import InputError
-from ppltop.core.model import load_base
+from ppltop.core.model.loader import load_base
 
 
 def test_dequantized_layers_compute_what_the_quantized_ones_did(quantized_model):

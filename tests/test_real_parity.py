@@ -22,9 +22,9 @@ from conftest import BLAS, REAL_DATA, mlx_lm_lora_test, run_ppltop
 from test_distributed import PPLTOP, launch, ring_backend  # noqa: F401 (a fixture)
 
 from ppltop.core.config import EvalConfig
-from ppltop.core.events import RunFinished
-from ppltop.core.model import ModelHandle
-from ppltop.core.scoring import Evaluation
+from ppltop.core.store.events import RunFinished
+from ppltop.core.model.loader import ModelHandle
+from ppltop.core.engine.evaluation import Evaluation
 
 # (id, model, data folder, ppltop/mlx-lm options, adapter?)
 CASES = [

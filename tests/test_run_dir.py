@@ -15,7 +15,7 @@ import pytest
 from conftest import run_ppltop
 
 from ppltop import demo
-from ppltop.core.run_store import EVENTS, read_run
+from ppltop.core.store.run_dir import EVENTS, read_run
 
 DEMO_ARGS = ["--model", str(demo.MODEL_DIR), "--data", str(demo.DATA_DIR),
              "--adapter-path", str(demo.ADAPTER_DIRS["docs-net"]), "--batch-size", "2"]

@@ -16,7 +16,7 @@ from conftest import run_ppltop
 from ppltop import demo
 from ppltop.core.run_index import run_row
 from ppltop.core.run_liveness import LIVENESS, STALE_S, Heartbeat, state_of
-from ppltop.core.run_store import EVENTS, MANIFEST
+from ppltop.core.store.run_dir import EVENTS, MANIFEST
 
 
 def _run_dir(tmp_path, events=(), name="run"):
@@ -93,7 +93,7 @@ def test_resuming_a_finished_run_says_so_and_changes_nothing(tmp_path):
 async def test_a_dashboard_watching_a_run_notices_its_writer_is_gone(tmp_path):
     from screen_text import screen_text
 
-    from ppltop.core.replay import RunFollower
+    from ppltop.core.store.replay import RunFollower
     from ppltop.ui.app import PplTopApp
 
     data = tmp_path / "test.jsonl"

@@ -16,7 +16,7 @@ import pytest
 from conftest import run_ppltop
 
 from ppltop import demo
-from ppltop.core.run_store import EVENTS, read_run
+from ppltop.core.store.run_dir import EVENTS, read_run
 
 SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if Path("/usr/sbin/sshd").exists() else None)
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from ppltop import demo
-from ppltop.core import token_stats
+from ppltop.core.engine import token_stats
 from ppltop.core.config import EvalConfig
-from ppltop.core.events import BatchScored
-from ppltop.core.scoring import Evaluation
-from ppltop.core.stats import Z95, clustered_mean, ppl_interval
+from ppltop.core.store.events import BatchScored
+from ppltop.core.engine.evaluation import Evaluation
+from ppltop.core.figures.stats import Z95, clustered_mean, ppl_interval
 
 
 def run(handle, **kw):
@@ -111,7 +111,7 @@ def test_per_token_storage_fits_32_bytes_and_keeps_what_is_shown(handle):
     """Demo vocabulary (1,024 ids): 32 bytes/token; log-probs stay float32 (the figures
     are their sums), entropy and alternatives float16 within display precision, mlx-lm's
     cross-entropy as int16 float32 steps from the log-prob."""
-    from ppltop.core.results import compact, id_dtype
+    from ppltop.core.figures.results import compact, id_dtype
 
     evaluation, results, summary = run(handle)
     stored = sum(r.nbytes_stored() for r in results.values())

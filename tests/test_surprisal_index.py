@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ppltop.core.mlx_lm import MlxLmPart
-from ppltop.core.results import ExampleResult
-from ppltop.core.surprisal import SurprisalIndex, rank_bucket
+from ppltop.core.figures.results import ExampleResult
+from ppltop.view.surprisal import SurprisalIndex, rank_bucket
 
 
 def result(index: int, logprob, targets, first=1) -> ExampleResult:

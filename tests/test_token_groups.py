@@ -14,12 +14,12 @@ import pytest
 import synthetic
 import tiny_bpe
 
-from ppltop.core.document import build_document
-from ppltop.core.events import BatchScored, RunFinished
-from ppltop.core.export import export_run, unpack_pieces
-from ppltop.core.live import LiveRun
-from ppltop.core.token_groups import group_tokens, template_mask
-from ppltop.core.token_text import TokenTexts, readable
+from ppltop.view.document import build_document
+from ppltop.core.store.events import BatchScored, RunFinished
+from ppltop.core.store.export import export_run, unpack_pieces
+from ppltop.view.live import LiveRun
+from ppltop.core.data.token_groups import group_tokens, template_mask
+from ppltop.core.data.token_text import TokenTexts, readable
 
 
 def groups_of(pieces: list[bytes], special=None):
@@ -218,8 +218,8 @@ def test_exports_keep_token_ids_and_byte_exact_text(tmp_path):
 
 
 def test_the_recorder_exports_the_pieces(tmp_path):
-    from ppltop.core.recorder import recorded
-    from ppltop.core.run_store import RunWriter
+    from ppltop.core.store.recorder import recorded
+    from ppltop.core.store.run_dir import RunWriter
 
     events = list(synthetic.cjk_events(tmp_path))
     batch: BatchScored = events[1]

@@ -8,11 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ppltop import demo
-from ppltop.core.batching import segments_for, truncated_targets
+from ppltop.core.data.batching import segments_for, truncated_targets
 from ppltop.core.config import EvalConfig
-from ppltop.core.data import Example
-from ppltop.core.events import BatchScored, RunFinished
-from ppltop.core.scoring import Evaluation
+from ppltop.core.data.split import Example
+from ppltop.core.store.events import BatchScored, RunFinished
+from ppltop.core.engine.evaluation import Evaluation
 
 
 @given(n=st.integers(2, 400), window=st.integers(2, 64), offset=st.integers(0, 50))
@@ -69,8 +69,8 @@ def test_an_example_with_no_target_is_refused_with_its_line(handle, monkeypatch,
     """The demo tokenizer adds BOS and EOS, so no real record of it is empty; a tokenizer
     without them turns "" into no token at all. Such a split, built directly here, must stop
     with file and line, not be averaged over zero tokens."""
-    from ppltop.core import scoring
-    from ppltop.core.data import Split
+    from ppltop.core.engine import evaluation as scoring
+    from ppltop.core.data.split import Split
     from ppltop.core.errors import InputError
 
     path = tmp_path / "test.jsonl"

@@ -9,9 +9,9 @@ import pytest
 
 from ppltop import demo
 from ppltop.core.config import EvalConfig
-from ppltop.core.events import BatchScored, RunFinished, RunStarted
-from ppltop.core.scoring import Evaluation
-from ppltop.core.worker import ScoringWorker
+from ppltop.core.store.events import BatchScored, RunFinished, RunStarted
+from ppltop.core.engine.evaluation import Evaluation
+from ppltop.core.engine.worker import ScoringWorker
 
 
 def config(**kw):

@@ -6,10 +6,10 @@ import math
 import time
 from typing import TextIO
 
-from .core.events import BatchScored, Notice, RunFinished, RunStarted
-from .core.live import LabelLive, ScoringRate
-from .core.stats import format_duration
-from .core.summary import RunSummary
+from .core.store.events import BatchScored, Notice, RunFinished, RunStarted
+from .view.live import LabelLive, ScoringRate
+from .core.figures.stats import format_duration
+from .core.figures.summary import RunSummary
 
 
 class HeadlessPrinter:

@@ -96,7 +96,7 @@ class Size:
 
     def __call__(self, text: str) -> int:
         from ..core.errors import InputError
-        from ..core.memory import parse_size
+        from ..core.model.memory import parse_size
 
         try:
             return parse_size(text, self.flag)

@@ -65,10 +65,10 @@ def score(args, argv: list[str], parser) -> int:
     rank = None
     try:
         config, ignored = score_config(args, parser)
-        from ..core import blas as blas_mod
+        from ..core.model import blas as blas_mod
 
         blas = blas_mod.select(args.blas)
-        from ..core.distributed import env_rank, expected_size  # imports mlx: after the BLAS
+        from ..core.distributed.sharding import env_rank, expected_size  # imports mlx: after the BLAS
 
         rank = env_rank()  # under mlx.launch, ranks other than 0 print only errors
         if not rank:
@@ -88,7 +88,7 @@ def score(args, argv: list[str], parser) -> int:
             from ..run.runs import detach
 
             return detach(argv, run_dir, args)
-        from ..core.scoring import Evaluation
+        from ..core.engine.evaluation import Evaluation
         from ..run.score import run_evaluation
 
         return run_evaluation(Evaluation(config), args, blas, run_dir)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .stats import safe_exp
+from .figures.stats import safe_exp
 
 PAD_TO = 32
 """mlx-lm pads each batch to one plus a multiple of this many tokens."""

@@ -11,7 +11,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from .memory import human
+from .model.memory import human
 
 
 @dataclass(frozen=True)

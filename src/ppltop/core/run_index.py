@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .events import BatchScored, RunPlan, RunStarted
-from .live import LabelLive, LiveRun
+from .store.events import BatchScored, RunPlan, RunStarted
+from ..view.live import LabelLive, LiveRun
 from .run_liveness import state_of
-from .run_store import EVENTS, MANIFEST, read_events, read_run
-from .surprisal import SurprisalIndex
+from .store.run_dir import EVENTS, MANIFEST, read_events, read_run
+from ..view.surprisal import SurprisalIndex
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def read_runs(paths: list[Path], progress: Progress | None = None,
     RunFinished, so its summaries and mlx-lm lines come along). With several runs, labels
     become `run:label` (`prefix` forces either way) and the first run's examples are the
     source: the runs screen compares only runs of the same data."""
-    from .replay import RunFollower
+    from .store.replay import RunFollower
 
     prefix = len(paths) > 1 if prefix is None else prefix
     report = progress or (lambda text, share: None)
@@ -111,7 +111,7 @@ def read_runs(paths: list[Path], progress: Progress | None = None,
 
 
 def _merged(paths: list[Path], report: Progress, total: int) -> LiveRun:
-    from .replay import RunFollower
+    from .store.replay import RunFollower
 
     live = LiveRun()
     labels, source, most = [], None, 0

@@ -71,7 +71,7 @@ def read_liveness(path: Path) -> dict | None:
 def state_of(path: Path, events: list[dict] | None = None, now: float | None = None
              ) -> RunState:
     """The run's state from its liveness record and its events (read when not given)."""
-    from .run_store import EVENTS, read_events
+    from .store.run_dir import EVENTS, read_events
 
     path = Path(path)
     events = read_events(path / EVENTS) if events is None else events

@@ -85,7 +85,7 @@ def _watching(args, detached_pid: int | None) -> bool:
 
 def _report_dashboard(app, args, detached_pid: int | None) -> None:
     """What the dashboard leaves on the terminal: why it stopped, then the figures."""
-    from ..core.recorder import ScoringError
+    from ..core.store.recorder import ScoringError
     from ..core.display_names import renamed_comparisons, renamed_summaries
     from ..headless import render_comparison, render_summary
 

@@ -45,6 +45,6 @@ def write_outputs(args, config, finished, blas) -> None:
     if getattr(args, "json", None) is not None:
         write_json(args.json, config, finished.summaries, blas, finished.comparisons)
     if getattr(args, "csv", None) is not None:
-        from ..core.export import write_summary_csv
+        from ..core.store.export import write_summary_csv
 
         write_summary_csv(args.csv.expanduser(), finished.summaries, finished.comparisons)

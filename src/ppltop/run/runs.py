@@ -14,7 +14,7 @@ from .score import DEFAULT_RUNS_FOLDER
 def list_runs(folder: Path | None) -> int:
     """The runs in `folder` (None: ./ppltop-runs, which need not exist yet)."""
     from ..core.errors import InputError
-    from ..core.run_store import list_runs as runs_in
+    from ..core.store.run_dir import list_runs as runs_in
 
     if folder is None:
         folder = Path(DEFAULT_RUNS_FOLDER)
@@ -55,17 +55,17 @@ def _check_unchanged(record, evaluation) -> None:
 
 
 def resume(args) -> int:
-    from ..core import blas as blas_mod
+    from ..core.model import blas as blas_mod
     from .score import run_evaluation
 
     blas = blas_mod.select(args.blas)  # before anything imports mlx.core
     if blas.notice:
         print(f"ppltop: {blas.notice}", file=sys.stderr)
     from ..core.errors import InputError
-    from ..core.replay import config_from_manifest
+    from ..core.store.replay import config_from_manifest
     from ..core.run_liveness import state_of
-    from ..core.run_store import read_run
-    from ..core.scoring import Evaluation
+    from ..core.store.run_dir import read_run
+    from ..core.engine.evaluation import Evaluation
 
     record = read_run(args.run_dir, with_results=False)
     state = state_of(args.run_dir, record.events)
@@ -92,7 +92,7 @@ def resume(args) -> int:
 
 
 def open_run(args) -> int:
-    from ..core.replay import RunFollower
+    from ..core.store.replay import RunFollower
     from .score import is_headless, run_headless
 
     follower = RunFollower(args.run_dir, follow=not args.no_follow and not args.headless)
@@ -108,7 +108,7 @@ def detach(argv: list[str], run_dir: Path, args) -> int:
     its run directory in the dashboard."""
     import time
 
-    from ..core.run_store import EVENTS, MANIFEST
+    from ..core.store.run_dir import EVENTS, MANIFEST
     from .score import is_headless
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -133,7 +133,7 @@ def detach(argv: list[str], run_dir: Path, args) -> int:
     if is_headless(args):  # started, not watched
         print(f"ppltop: watch it with: ppltop open {run_dir}")
         return 0
-    from ..core.replay import RunFollower
+    from ..core.store.replay import RunFollower
     from .dashboard import run_dashboard
 
     args.run_dir = run_dir

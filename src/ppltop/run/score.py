@@ -24,7 +24,7 @@ def is_headless(args) -> bool:
 
 def _say_resumed(events, run_dir: Path):
     """The events, with a log line saying the run was resumed right after it starts."""
-    from ..core.events import Notice, RunStarted
+    from ..core.store.events import Notice, RunStarted
 
     for event in events:
         yield event
@@ -35,10 +35,10 @@ def _say_resumed(events, run_dir: Path):
 
 def run_evaluation(evaluation, args, blas, run_dir: Path, resume: bool = False) -> int:
     """Prepare, open the run directory, then score headless or under the dashboard."""
-    from ..core.distributed import expected_size
+    from ..core.distributed.sharding import expected_size
     from ..core.errors import InputError
-    from ..core.recorder import recorded
-    from ..core.run_store import RunWriter
+    from ..core.store.recorder import recorded
+    from ..core.store.run_dir import RunWriter
 
     if resume and expected_size() > 1:  # every rank would write the same run directory
         raise InputError("ppltop resume runs in one process: start it without mlx.launch "
@@ -64,8 +64,8 @@ def run_evaluation(evaluation, args, blas, run_dir: Path, resume: bool = False) 
 
 
 def run_headless(config, args, blas, make_events, cancel) -> int:
-    from ..core.events import RunFinished
-    from ..core.recorder import ScoringError
+    from ..core.store.events import RunFinished
+    from ..core.store.recorder import ScoringError
     from ..headless import HeadlessPrinter
     from .outputs import write_outputs
 

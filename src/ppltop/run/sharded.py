@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..core.events import BatchScored, RunFinished
+from ..core.store.events import BatchScored, RunFinished
 
 
 _GRACE_S = 0.5
@@ -22,11 +22,11 @@ def run_sharded(config, args, blas, run_dir) -> int:
     ranks score their rows and print nothing but errors. All ranks load and plan, then meet
     once: an error on any rank is reported by rank 0, one line each, exit status 2.
     """
-    from ..core.distributed import (QuietExit, RankLost, Ranks, ShardedEvaluation,
+    from ..core.distributed.sharding import (QuietExit, RankLost, Ranks, ShardedEvaluation,
                                     check_batch_size, env_rank, expected_size)
     from ..core.errors import InputError
-    from ..core.recorder import recorded
-    from ..core.run_store import MANIFEST, RunWriter
+    from ..core.store.recorder import recorded
+    from ..core.store.run_dir import MANIFEST, RunWriter
     from .score import run_headless
 
     try:  # the same flags on every rank: rank 0 says what is wrong, once
@@ -94,7 +94,7 @@ def _score_quietly(evaluation, ranks) -> int:
     import signal
     import warnings
 
-    from ..core.distributed import RankLost
+    from ..core.distributed.sharding import RankLost
 
     interrupts = []
 

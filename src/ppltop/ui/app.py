@@ -23,13 +23,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Header
 
-from ..core.event_buffer import EventBuffer
-from ..core.events import Notice, RunFinished
+from ..view.event_buffer import EventBuffer
+from ..core.store.events import Notice, RunFinished
 from ..core import process_memory
 from ..core.display_names import shown
-from ..core.live import LiveRun
+from ..view.live import LiveRun
 from ..core.run_liveness import state_of
-from ..core.worker import ScoringWorker
+from ..core.engine.worker import ScoringWorker
 from ..hangup import silence_terminal
 from ..themes import DEFAULT_THEME, LoadedThemes, load_themes
 from .keys import APP_BINDINGS, load_keymap  # noqa: F401 (load_keymap: for the command line)

@@ -16,9 +16,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, Static
 
-from ...core.compare import Comparison, example_deltas, token_deltas
+from ...core.figures.compare import Comparison, example_deltas, token_deltas
 from ...core.display_names import shown
-from ...core.live import LiveRun
+from ...view.live import LiveRun
 from ..keys import keys
 from ..token_cells import token_at
 from ..widgets.key_footer import KeyFooter

@@ -9,7 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
 
-from ...core.live import LiveRun
+from ...view.live import LiveRun
 from ..keys import keys
 from ..widgets.document_view import MODES, DocumentView
 from ..widgets.key_footer import KeyFooter

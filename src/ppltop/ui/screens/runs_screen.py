@@ -18,9 +18,9 @@ from textual.screen import Screen
 from textual.widgets import ProgressBar, Static
 
 from ...core.errors import InputError
-from ...core.live import LiveRun
+from ...view.live import LiveRun
 from ...core.run_index import RunRow, read_runs, run_rows
-from ...core.run_store import read_run
+from ...core.store.run_dir import read_run
 from ..keys import keys
 from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable

@@ -20,9 +20,9 @@ from textual.screen import Screen
 from textual.widgets import Input, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
-from ...core.live import LiveRun
+from ...view.live import LiveRun
 from ...core.previews import in_context, opening
-from ...core.surprisal import SurprisalIndex
+from ...view.surprisal import SurprisalIndex
 from ..chart_ticks import set_ticks
 from ..keys import keys
 from ..token_cells import token_alone, token_at

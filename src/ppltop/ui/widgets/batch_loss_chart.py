@@ -7,7 +7,7 @@ from textual.color import Color
 from textual_plotext import PlotextPlot
 
 from ...core.display_names import shown
-from ...core.live import LiveRun
+from ...view.live import LiveRun
 from ..chart_ticks import set_ticks
 
 

@@ -27,7 +27,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ...core.document import SCORED, Document
+from ...view.document import SCORED, Document
 from ..document_layout import layout
 
 MODES = ("surprisal", "rank", "entropy", "diff")

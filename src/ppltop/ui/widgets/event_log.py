@@ -7,7 +7,7 @@ from collections import deque
 from rich.text import Text
 from textual.widgets import RichLog
 
-from ...core.live import LOG_LINES
+from ...view.live import LOG_LINES
 
 
 class EventLog(RichLog):

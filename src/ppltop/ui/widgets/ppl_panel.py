@@ -9,8 +9,8 @@ from textual.containers import Vertical
 from textual.widgets import Digits, ProgressBar, Sparkline, Static
 
 from ...core.display_names import shown
-from ...core.live import LiveRun
-from ...core.stats import format_duration
+from ...view.live import LiveRun
+from ...core.figures.stats import format_duration
 from ..text_flow import FlowLine
 
 

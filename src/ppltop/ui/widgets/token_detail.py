@@ -13,7 +13,7 @@ from rich.text import Text
 
 from textual.widgets import Static
 
-from ...core.document import SCORED, Document
+from ...view.document import SCORED, Document
 from ..text_flow import wrap_value
 
 VALUE_COLUMN = 10

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .mlx_lm import MlxLmPart
-from .results import ExampleResult
+from ..errors import InputError
+from ..mlx_lm import MlxLmPart
+from ..figures.results import ExampleResult
 
 MANIFEST = "manifest.json"
 EVENTS = "events.jsonl"
@@ -255,7 +255,7 @@ def read_events_from(path: Path, start: int) -> tuple[list[dict], int]:
 def list_runs(folder: Path) -> list[tuple[Path, str, str]]:
     """(path, status, "done/total batches  label ppl X ...") for each run directory in
     `folder`, by name; a damaged one says why. Shared by `ppltop runs` and the runs screen."""
-    from .run_liveness import state_of
+    from ..run_liveness import state_of
 
     rows = []
     if not folder.is_dir():

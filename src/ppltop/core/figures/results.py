@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .mlx_lm import MlxLmPart
+from ..mlx_lm import MlxLmPart
 
 
 @dataclass

@@ -21,17 +21,19 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from . import memory, mlx_lm, precision, token_stats
-from .batching import Segment, padding_share, plan_batches, segments_for, truncated_targets
-from .compare import compare_labels, resolve_reference
-from .config import EvalConfig
-from .data import Split, load_split
-from .errors import InputError
-from .events import BatchScored, DocumentSource, Event, Notice, RunFinished, RunPlan, RunStarted
-from .model import Adapter, ModelHandle, checkpoint_files, read_adapter
-from .results import ExampleResult, compact
-from .summary import summarize
-from .token_text import TokenTexts
+from .. import mlx_lm
+from ..model import memory, precision
+from . import token_stats
+from ..data.batching import Segment, padding_share, plan_batches, segments_for, truncated_targets
+from ..figures.compare import compare_labels, resolve_reference
+from ..config import EvalConfig
+from ..data.split import Split, load_split
+from ..errors import InputError
+from ..store.events import BatchScored, DocumentSource, Event, Notice, RunFinished, RunPlan, RunStarted
+from ..model.loader import Adapter, ModelHandle, checkpoint_files, read_adapter
+from ..figures.results import ExampleResult, compact
+from ..figures.summary import summarize
+from ..data.token_text import TokenTexts
 
 
 class SplitForward:
@@ -232,7 +234,7 @@ class Evaluation:
         """What the run directory records so that a run can be reopened and resumed."""
         from importlib.metadata import version
 
-        from .run_store import fingerprint
+        from ..store.run_dir import fingerprint
 
         cfg = self.config
         return {

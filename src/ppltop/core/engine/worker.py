@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 
-from .events import BatchScored, Event, RunStarted
+from ..store.events import BatchScored, Event, RunStarted
 
 
 class ScoringWorker(threading.Thread):

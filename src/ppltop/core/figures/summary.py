@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .config import EvalConfig
-from .data import Example, Split
-from .mlx_lm import MlxLmFigure, figure as mlx_lm_figure
+from ..config import EvalConfig
+from ..data.split import Example, Split
+from ..mlx_lm import MlxLmFigure, figure as mlx_lm_figure
 from .results import ExampleResult
 from .stats import bits, clustered_mean, ppl_interval, safe_exp
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .results import ExampleResult
+from ..core.figures.results import ExampleResult
 
 LN2 = math.log(2)
 EXAMPLE_COLUMNS = ("index", "tokens", "mean_loss", "total_loss", "worst_bits")

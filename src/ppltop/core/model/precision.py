@@ -16,8 +16,8 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_unflatten
 
-from .config import DEQUANTIZE, DTYPES
-from .errors import InputError
+from ..config import DEQUANTIZE, DTYPES
+from ..errors import InputError
 from .memory import physical_memory
 
 CHOICES = {"--dequantize": DEQUANTIZE, "--dtype": DTYPES}

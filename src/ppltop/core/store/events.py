@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .results import ExampleResult
+from ..figures.results import ExampleResult
 
 
 @dataclass

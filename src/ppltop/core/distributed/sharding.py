@@ -37,9 +37,9 @@ import zlib
 
 import numpy as np
 
-from .errors import InputError
-from .run_store import pack, unpack
-from .scoring import Evaluation
+from ..errors import InputError
+from ..store.run_dir import pack, unpack
+from ..engine.evaluation import Evaluation
 
 TIMEOUT_ENV = "PPLTOP_RANK_TIMEOUT"
 _MARKER = 0x70706C746F70  # "ppltop": a header that is not one is not from a live rank

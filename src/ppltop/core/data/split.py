@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DataFeatures
-from .errors import InputError
+from ..config import DataFeatures
+from ..errors import InputError
 
 
 @dataclass

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import Example
-from .results import ExampleResult
+from ..core.data.split import Example
+from ..core.figures.results import ExampleResult
 from .surprisal import rank_bucket
-from .token_groups import TokenGroups
+from ..core.data.token_groups import TokenGroups
 
 LN2 = math.log(2)
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compare import Comparison, compare_labels
+from ..core.figures.compare import Comparison, compare_labels
 from .document import Document, build_document
-from .recorder import ScoringError
-from .events import BatchScored, DocumentSource, Notice, RunFinished, RunPlan, RunStarted
-from .stats import Z95, safe_exp
+from ..core.store.recorder import ScoringError
+from ..core.store.events import BatchScored, DocumentSource, Notice, RunFinished, RunPlan, RunStarted
+from ..core.figures.stats import Z95, safe_exp
 from .surprisal import SurprisalIndex
 
 HISTORY = 4096

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import mlx_lm
-from .compare import compare_labels, resolve_reference
-from .config import EvalConfig
-from .precision import Precision
-from .data import load_split
-from .errors import InputError
+from .. import mlx_lm
+from ..figures.compare import compare_labels, resolve_reference
+from ..config import EvalConfig
+from ..model.precision import Precision
+from ..data.split import load_split
+from ..errors import InputError
 from .events import BatchScored, DocumentSource, Notice, RunFinished, RunPlan, RunStarted
-from .run_store import EVENTS, RESULTS, read_events_from, read_run, unpack
-from .summary import summarize
-from .token_text import TokenTexts
+from .run_dir import EVENTS, RESULTS, read_events_from, read_run, unpack
+from ..figures.summary import summarize
+from ..data.token_text import TokenTexts
 
 POLL_S = 0.5
 

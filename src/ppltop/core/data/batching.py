@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import Example
+from .split import Example
 
 
 @dataclass(frozen=True)

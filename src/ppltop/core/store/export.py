@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .results import ExampleResult
+from ..figures.results import ExampleResult
 
 SUMMARY_FIELDS = ("label", "adapter", "loss", "ppl", "ppl_ci95_low", "ppl_ci95_high",
                   "stderr_loss", "tokens", "examples", "bits_per_token", "bits_per_byte",

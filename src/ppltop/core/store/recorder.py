@@ -16,8 +16,8 @@ from dataclasses import asdict
 
 from .events import BatchScored, Notice, RunFinished, RunStarted
 from .export import export_run
-from .run_liveness import Heartbeat
-from .run_store import RunWriter
+from ..run_liveness import Heartbeat
+from .run_dir import RunWriter
 
 FAULT_ENV = "PPLTOP_FAULT_AT_BATCH"
 

@@ -18,7 +18,7 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_unflatten
 
-from .errors import InputError
+from ..errors import InputError
 
 ADAPTER_LEAVES = {"lora_a", "lora_b", "m"}
 

@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from .errors import InputError
+from ..errors import InputError
 
 DEFAULT_SHARE = 0.7
 """Default --max-memory: this share of the RAM (or of the GPU's recommended working set)."""

@@ -1,0 +1,1 @@
+"""Read, validate and tokenize a split; segments, windows and batches."""

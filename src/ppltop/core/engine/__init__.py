@@ -1,0 +1,1 @@
+"""The scoring engine: plan, scorer, assembler and the loop that yields events."""

@@ -1,0 +1,1 @@
+"""Statistics, summaries, why the figures differ, comparisons between labels."""

@@ -1,0 +1,1 @@
+"""Load the model once, swap adapters in place; BLAS, precision and memory."""

@@ -1,0 +1,1 @@
+"""The run directory: events, the writer, the reader, replay and exports."""
