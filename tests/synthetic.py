@@ -31,10 +31,10 @@ def _loss(label_index: int, batch: int, example: int) -> float:
     return 3.0 - 0.15 * label_index + 0.4 * math.sin(1.7 * batch + example)
 
 
-def _summary(label_index: int) -> RunSummary:
+def _summary(label_index: int, label: str | None = None) -> RunSummary:
     losses = [_loss(label_index, b, e) for b in range(N_BATCHES) for e in range(EXAMPLES_PER_BATCH)]
     loss = float(np.mean(losses))
-    return RunSummary(LABELS[label_index], None if label_index == 0 else f"/demo/{LABELS[label_index]}",
+    return RunSummary(label or LABELS[label_index], None if label_index == 0 else f"/demo/{LABELS[label_index]}",
                       loss, math.exp(loss), len(losses) * TOKENS_PER_EXAMPLE, len(losses), 0.05,
                       (math.exp(loss - 0.1), math.exp(loss + 0.1)), loss / math.log(2), 1.1,
                       1000.0, 0, 0, [], True,
@@ -80,8 +80,9 @@ INFO = {
 }
 
 
-def document_events(max_examples: int = 6, labels=("base",)):
-    """Real demo examples and tokenizer, fixed made-up numbers: a deterministic viewer."""
+def document_events(max_examples: int = 6, labels=("base",), finish: bool = False):
+    """Real demo examples and tokenizer, fixed made-up numbers: a deterministic viewer;
+    `finish`: then a RunFinished whose summaries carry made-up mlx-lm figures."""
     from mlx_lm.utils import load_tokenizer
 
     from ppltop import demo
@@ -115,6 +116,8 @@ def document_events(max_examples: int = 6, labels=("base",)):
                                          MlxLmPart(np.zeros(n, np.int16), 0.0)))
         loss_sum = float(sum(r.loss_sum for r in results))
         yield BatchScored(label, 0, 1, loss_sum, total, results, total, total, 1.0)
+    if finish:
+        yield RunFinished([_summary(i, name) for i, name in enumerate(labels)], False, 1.0)
 
 
 CJK_LONG_LINE = ("机器学习模型的评估需要仔细查看每一个词元的惊讶度，中文字符常被拆成两三个字节级词元，"

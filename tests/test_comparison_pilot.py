@@ -39,12 +39,15 @@ async def test_compare_keys_reference_and_diff_mode(handle):
         table = screen.query_one("#compare-table", PagedTable)
         rows = table.fetch(0, 3)
         assert [r[1] for r in rows] == [label for label, _ in screen.rows]
-        # choose another reference with f on its row
+        # choose another reference: select its row (Enter), f; then select labels[1] again
         target = next(i for i, (label, _) in enumerate(screen.rows) if label == labels[2])
         table.move_to(target)
-        await pilot.press("f")
+        await pilot.press("enter", "f")
         assert screen.reference == labels[2]
         assert dict(screen.rows)[labels[2]] is None
+        table.move_to(next(i for i, (label, _) in enumerate(screen.rows) if label == labels[1]))
+        await pilot.press("enter")
+        assert screen.active == labels[1]
         # improved-most tokens open in the diff mode with both adapters side by side
         improved = screen.query_one("#improved", PagedTable)
         assert improved.row_count > 0
@@ -59,8 +62,8 @@ async def test_compare_keys_reference_and_diff_mode(handle):
         assert view.mode == "diff" and view.cursor == first.position
         delta = float(view.document.delta_bits[first.position])
         assert delta == pytest.approx(first.delta_bits, abs=1e-4)
-        detail = str(doc_screen.query_one("#doc-detail", Static).render())
-        assert f"Δ         {delta:+.3f} bits ({labels[1]} - {labels[2]})" in detail
+        detail = " ".join(str(doc_screen.query_one("#doc-detail", Static).render()).split())
+        assert f"Δ {delta:+.3f} bits ({labels[1]} - {labels[2]})" in detail  # wrapped
         await pilot.press("escape")
         # rename a label for display
         await pilot.press("e")

@@ -49,7 +49,7 @@ def test_dashboard_in_tmux_shows_the_headless_figures(tmp_path):
                 break
             time.sleep(0.5)
         assert "finished" in screen, screen
-        shown = re.search(r"PPL ([\d.]+)  95% CI", screen).group(1)
+        shown = re.search(r"PPL ([\d.]+) +95% CI", screen).group(1)
         assert f"{float(base_ppl):.3f}" == shown
         for pane in ("Config", "Running PPL", "Batch loss", "Log"):
             assert pane in screen
@@ -263,7 +263,7 @@ def test_resizing_continuously_while_scoring_and_a_terminal_too_small(tmp_path):
             time.sleep(0.1)
         assert "too small" not in screen, screen
         finished = json.loads((run_dir / "events.jsonl").read_text().splitlines()[-1])
-        shown = re.search(r"PPL ([\d.]+)  95% CI", screen).group(1)
+        shown = re.search(r"PPL ([\d.]+) +95% CI", screen).group(1)
         assert shown == f"{finished['summaries'][0]['ppl']:.3f}"
         tmux("send-keys", "-t", session, "q")
         assert _exit_status(status) == "0"
@@ -343,6 +343,7 @@ def test_quit_on_a_detached_dashboard_exits_0_and_the_run_goes_on(tmp_path):
     """q leaves the dashboard that watches a --detach run: nothing is interrupted."""
     import signal
 
+    from ppltop.core.store.run_liveness import state_of
     from ppltop.core.store.run_dir import read_run
 
     session, run_dir, status = _scoring_in_tmux(tmp_path, 1, [*_fault_args(), "--detach"])
@@ -357,6 +358,10 @@ def test_quit_on_a_detached_dashboard_exits_0_and_the_run_goes_on(tmp_path):
         assert found, after
         pid = int(found.group(1))
         assert _alive(pid) and read_run(run_dir, with_results=False).status == "incomplete"
+        # scoring right now: every view says running, from the writer's liveness record
+        assert state_of(run_dir).state == "running"
+        listed = run_ppltop("runs", str(run_dir.parent))
+        assert f"{run_dir.name}  running" in listed.stdout, listed.stdout
     finally:
         subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
                        capture_output=True)
@@ -366,3 +371,4 @@ def test_quit_on_a_detached_dashboard_exits_0_and_the_run_goes_on(tmp_path):
     while _alive(pid):
         assert time.monotonic() < deadline, "the background run did not stop on SIGTERM"
         time.sleep(0.2)
+    assert state_of(run_dir).words() == f"stopped (resumable: ppltop resume {run_dir})"

@@ -109,6 +109,10 @@ def test_resume_refuses_changed_data_and_run_dir_refusals(tmp_path):
     assert again.returncode == 2 and "already holds a run" in again.stderr
     assert "Traceback" not in again.stderr
     assert run_ppltop(*args, "--run-dir", str(run_dir), "--overwrite").returncode == 0
+    # an unfinished run (a finished one is never resumed: it says so and changes nothing)
+    events = run_dir / "events.jsonl"
+    events.write_text("".join(line + "\n" for line in events.read_text().splitlines()
+                              if '"finished"' not in line))
     (data / "test.jsonl").write_text("\n".join(lines[:7]) + "\n")
     changed = run_ppltop("resume", str(run_dir), "--headless")
     assert changed.returncode == 2 and "data" in changed.stderr and "changed" in changed.stderr

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 import synthetic
 
+from ppltop.view import process_memory
 from ppltop.ui.app import PplTopApp
+
+FIXED_MEMORY = process_memory.MemoryUse(3 << 30, 1536 << 20)
+
+
+@pytest.fixture(autouse=True)
+def fixed_memory(monkeypatch):
+    """The process's memory is a reading, like a clock: fixed so that snapshots match."""
+    monkeypatch.setattr(process_memory, "sample", lambda: FIXED_MEMORY)
 
 
 async def _until(pilot, condition):
@@ -60,6 +69,7 @@ def test_comparison_view(snap_compare):
         await _until(pilot, _scored(app, "docs-math"))
         await pilot.press("2")
         await pilot.press("a")
+        pilot.app.clear_notifications()  # the "active:" toast would time out mid-snapshot
         await pilot.pause(0.5)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=open_comparison)

@@ -72,7 +72,7 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
                     startup_notices=notices,
                     runs_folder=Path(args.run_dir).parent if getattr(args, "run_dir", None)
                     else None, handle_signals=True, watching=_watching(args, detached_pid),
-                    run_dir=getattr(args, "run_dir", None))
+                    run_dir=Path(args.run_dir) if getattr(args, "run_dir", None) else None)
     app.run()
     stopped = app.stop_worker()
     for event in app.buffer.drain():  # what arrived after the last UI tick
@@ -107,6 +107,9 @@ def _watching(args, detached_pid: int | None) -> bool:
 def _report_dashboard(app, args, detached_pid: int | None) -> None:
     """What the dashboard leaves on the terminal: why it stopped, then the figures."""
     from ..core.errors import ScoringError
+    from dataclasses import replace
+
+    from ..view.display_names import renamed_comparisons, renamed_summaries
     from ..headless import render_figures
 
     live = app.live
@@ -123,7 +126,13 @@ def _report_dashboard(app, args, detached_pid: int | None) -> None:
         if live.finished.cancelled:  # with the hint once: a signal's or a failure's line has it
             once = "" if app.stop_signal or app.crash is not None else hint
             print(f"ppltop: cancelled: the figures below are partial{once}")
-        sys.stdout.write(render_figures(live.finished))
+        # under the names given in the comparison view (`e`), as every pane showed them
+        finished = live.finished
+        if app.aliases:
+            finished = replace(finished,
+                               summaries=renamed_summaries(finished.summaries, app.aliases),
+                               comparisons=renamed_comparisons(finished.comparisons, app.aliases))
+        sys.stdout.write(render_figures(finished))
     if detached_pid is not None and not (live.finished and not live.finished.cancelled):
         print(f"ppltop: the run goes on in the background (pid {detached_pid}); "
               f"watch it again with: ppltop open {args.run_dir}", file=sys.stderr)

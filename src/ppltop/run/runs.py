@@ -14,7 +14,7 @@ from .score import DEFAULT_RUNS_FOLDER
 def list_runs(folder: Path | None) -> int:
     """The runs in `folder` (None: ./ppltop-runs, which need not exist yet)."""
     from ..core.errors import InputError
-    from ..core.store.run_dir import list_runs as runs_in
+    from ..core.store.run_liveness import list_runs as runs_in
 
     if folder is None:
         folder = Path(DEFAULT_RUNS_FOLDER)
@@ -30,7 +30,7 @@ def list_runs(folder: Path | None) -> int:
         return 0
     width = max(len(path.name) for path, _, _ in rows)
     for path, status, what in rows:
-        print(f"{path.name:<{width}}  {status:<10}  {what}")
+        print(f"{path.name:<{width}}  {status:<10}  {what}")  # status: run_liveness words
     return 0
 
 
@@ -61,10 +61,23 @@ def resume(args) -> int:
     blas = blas_mod.select(args.blas)  # before anything imports mlx.core
     if blas.notice:
         print(f"ppltop: {blas.notice}", file=sys.stderr)
+    from ..core.errors import InputError
     from ..core.store.replay import config_from_manifest
+    from ..core.store.run_liveness import state_of
     from ..core.store.run_dir import read_run
     from ..core.engine.evaluation import Evaluation
 
+    record = read_run(args.run_dir, with_results=False)
+    state = state_of(args.run_dir, record.events)
+    if state.state == "finished":  # nothing to score: say so, write nothing
+        figures = "  ".join(f"{s['label']} ppl {s['ppl']:.3f}" for s in
+                            record.finished.summaries if s.get("ppl"))
+        print(f"ppltop: {args.run_dir} is finished ({figures}); nothing to resume, nothing "
+              f"changed; see it with: ppltop open {args.run_dir}")
+        return 0
+    if state.state == "running":
+        raise InputError(f"{args.run_dir}: is being scored right now ({state.why}); watch it "
+                         f"with: ppltop open {args.run_dir}")
     record = read_run(args.run_dir)
     config = config_from_manifest(record.manifest)
     evaluation = Evaluation(config, resume_from=record)

@@ -22,6 +22,17 @@ def is_headless(args) -> bool:
     return bool(getattr(args, "headless", False)) or not sys.stdout.isatty()
 
 
+def _say_resumed(events, run_dir: Path):
+    """The events, with a log line saying the run was resumed right after it starts."""
+    from ..core.store.events import Notice, RunStarted
+
+    for event in events:
+        yield event
+        if isinstance(event, RunStarted):
+            yield Notice("info", f"resumed {run_dir}: the batches it kept are read back, "
+                                 "the others scored now")
+
+
 def run_evaluation(evaluation, args, blas, run_dir: Path, resume: bool = False) -> int:
     """Prepare, open the run directory, then score headless or under the dashboard."""
     from ..core.distributed.sharding import expected_size
@@ -41,7 +52,8 @@ def run_evaluation(evaluation, args, blas, run_dir: Path, resume: bool = False) 
     print(f"ppltop: run directory {run_dir}", file=sys.stderr, flush=True)
 
     def make_events():
-        return recorded(evaluation.events(), writer)
+        events = evaluation.events()
+        return recorded(_say_resumed(events, run_dir) if resume else events, writer)
 
     args.run_dir = run_dir
     if is_headless(args):

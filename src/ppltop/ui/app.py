@@ -20,8 +20,11 @@ from textual.widgets import Header
 
 from ..core.checkpoint_files import parse_label
 from ..view.event_buffer import EventBuffer
-from ..core.store.events import RunFinished
+from ..core.store.events import Notice, RunFinished
+from ..view import process_memory
+from ..view.display_names import shown
 from ..view.live import LiveRun
+from ..core.store.run_liveness import state_of
 from ..core.engine.worker import ScoringWorker
 from ..themes import LoadedThemes
 from .keys import APP_BINDINGS, load_keymap  # noqa: F401 (load_keymap: for the command line)
@@ -43,6 +46,8 @@ from .theme_choice import ThemeChoice
 CHART_EVERY_S = 5.0
 """While a run goes on, the batch loss chart and the PPL sparkline are redrawn at most this
 often (seconds); the figures themselves follow --refresh."""
+LIVENESS_EVERY_S = 2.0
+"""How often a dashboard watching a run checks that the process scoring it is alive."""
 COMPARE_EVERY_S = 2.0
 """While a run goes on, the comparison view's bootstrap is redone at most this often."""
 ACTIONS_WHEN_TOO_SMALL = {"toggle_pause", "cancel_run", "quit_app", "quit", "interrupt",
@@ -95,6 +100,8 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
         self.watching = watching
         """The run is scored by another process (`ppltop open`, --detach): p and c would
         pause or cancel nothing here."""
+        self.run_dir = run_dir
+        """The run directory of a watched run: its writer's liveness is checked."""
         self._scoring_shown = True
         """Whether the footer was last drawn with p and c (this process scoring the run)."""
 
@@ -106,8 +113,8 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
                 yield ConfigPane(self.info, id="config")
                 yield EventLog(id="log")
             with Vertical(id="right"):
-                yield PplPanel(id="ppl")
-                yield BatchLossChart(id="chart")
+                yield PplPanel(aliases=self.aliases, id="ppl")
+                yield BatchLossChart(aliases=self.aliases, id="chart")
         yield KeyFooter(global_keys=True)
 
     def on_mount(self) -> None:
@@ -122,6 +129,8 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
         self.set_interval(1.0 / self.refresh_hz, self.drain_events, name="drain")
         if self._handle_signals:
             self._install_signal_handlers()
+        if self.watching and self.run_dir is not None:
+            self.set_interval(LIVENESS_EVERY_S, self.check_writer, name="liveness")
         self._check_size(self.size)
 
     def on_unmount(self) -> None:
@@ -130,6 +139,7 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
     # -- a terminal too small for the layout -------------------------------------------
     def on_resize(self, event: events.Resize) -> None:
         self._check_size(event.size)
+        self.query_one(PplPanel).fit_height(event.size.height)
 
     @property
     def too_small(self) -> bool:
@@ -182,6 +192,8 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
             return
         for event in events:
             self.live.apply(event)
+        if not self.watching:  # the scoring thread is in this process: its memory is ours
+            self.live.memory = process_memory.sample()
         if self._scoring_shown != self.scoring_here:  # the thread may end before its last event
             self._scoring_shown = self.scoring_here  # is drained: compare with what is shown
             self.screen.refresh_bindings()  # p and c leave the footer once the run is over
@@ -191,6 +203,21 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
                 self.action_open_checkpoints()
         self._redraw()
         self._refresh_view()
+
+    def check_writer(self) -> None:
+        """A watched run: notice within seconds that the process scoring it is gone."""
+        if self.live.finished or self.live.error or self.run_dir is None:
+            return
+        state = state_of(self.run_dir)
+        if state.state == "finished":  # its last events are on their way
+            return
+        was = self.live.writer
+        self.live.writer = state
+        if was is None or was.state != state.state:
+            if state.state != "running":
+                self.live.apply(Notice("warning", f"the scoring process stopped: {state.why}; "
+                                                  f"{state.words()}"))
+            self._redraw()
 
     def _refresh_view(self) -> None:
         """Bring the screen on top up to date; show the error panel once (not over the
@@ -239,11 +266,21 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
             return "error: partial figures"
         if live.finished:
             return "cancelled: partial figures" if live.finished.cancelled else "finished"
+        if live.writer_gone:
+            return live.writer.words()
         if self.worker_thread and self.worker_thread.paused:
             return "paused"
         # coarse on purpose: a new title repaints far more than the title (SSH bytes); the
         # batch count and progress live in the PPL panel
         return "running" if live.plan else "loading"
+
+    def name_of(self, label: str) -> str:
+        """The name `label` is shown by (renamed in the comparison view, else itself)."""
+        return shown(label, self.aliases)
+
+    def names_changed(self) -> None:
+        """A label was renamed: redraw the panes that name labels."""
+        self._redraw()
 
     # -- actions (more in ScoringControl, ScreenNavigation, ThemeChoice) ----------------
 

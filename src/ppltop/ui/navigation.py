@@ -48,7 +48,7 @@ class ScreenNavigation:
             return
         label = labels[number - 1]
         self.set_active_label(label)
-        self.notify(f"active: {self.aliases.get(label, label)}")
+        self.notify(f"active: {self.name_of(label)}")
         if isinstance(self.screen, ComparisonScreen) and self.screen.live is self.live:
             self.screen.active = label
             self.screen.recompute()
@@ -171,7 +171,7 @@ class ScreenNavigation:
             yield SystemCommand(binding.description, binding.tooltip,
                                 partial(self.run_action, binding.action))
         for number, label in enumerate(self.live.labels, 1):
-            name = self.aliases.get(label, label)
+            name = self.name_of(label)
             yield SystemCommand(f"Activate {name}",
                                 f"Make {name} (#{number}) active in every pane",
                                 partial(self.action_activate, number))

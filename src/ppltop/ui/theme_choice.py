@@ -34,3 +34,4 @@ class ThemeChoice:
         current = self._theme_names.index(self.theme) if self.theme in self._theme_names else -1
         self.theme = self._theme_names[(current + 1) % len(self._theme_names)]
         self.query_one(BatchLossChart).replot(self.live)  # the label colors are the theme's
+        self.notify(f"theme: {self.theme}", timeout=3)

@@ -163,6 +163,11 @@ class LiveRun:
         self.rate = ScoringRate()
         self.hide_template = False
         """Chat-template tokens left out of the worst-token lists (see `SurprisalIndex`)."""
+        self.writer = None
+        """`run_liveness.RunState` of the process scoring a run watched from another one
+        (`ppltop open`, --detach); None when this process scores it."""
+        self.memory = None
+        """`process_memory.MemoryUse` of the scoring process, when this process scores."""
         self._template: dict[int, np.ndarray] = {}
         self._comparisons: tuple[tuple, dict[str, Comparison]] = ((), {})
         self.groups = None
@@ -207,6 +212,18 @@ class LiveRun:
             found = compute_breakdowns(results, list(self.index), self.reference, self.groups)
             self._breakdowns = (key, found)
         return self._breakdowns[1]
+
+    def mlx_lm_line(self, label: str) -> str | None:
+        """The line `mlx_lm.lora --test` prints for `label` (`MlxLmFigure.line`), or why
+        there is none; None until the run has finished (it needs every batch)."""
+        done = self.finished
+        summary = next((s for s in done.summaries if s.label == label), None) if done else None
+        if summary is None:
+            return None
+        figure = summary.mlx_lm
+        if figure is None:
+            return "no mlx-lm figure"
+        return figure.refused or figure.line
 
     def _log(self, entry: tuple[str, str]) -> None:
         self.log.append(entry)
@@ -277,9 +294,17 @@ class LiveRun:
             else math.nan
 
     @property
+    def writer_gone(self) -> bool:
+        """A watched run whose writer stopped or failed before finishing it."""
+        return (self.writer is not None and self.writer.state in ("stopped", "failed")
+                and self.finished is None)
+
+    @property
     def eta_s(self) -> float:
         if self.finished:
             return 0.0
+        if self.writer_gone:  # nothing more will come: no time left to estimate
+            return math.nan
         total = sum(l.tokens_total for l in self.labels.values())
         done = sum(l.tokens_done for l in self.labels.values())
         rate = self.tokens_per_s

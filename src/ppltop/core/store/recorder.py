@@ -18,6 +18,7 @@ from ..errors import ScoringError
 from .events import BatchScored, Notice, RunFinished, RunStarted
 from .export import export_run
 from .records import FinishedLine, NoticeLine, StartedLine
+from .run_liveness import Heartbeat
 from .run_dir import RunWriter
 
 FAULT_ENV = "PPLTOP_FAULT_AT_BATCH"
@@ -38,6 +39,8 @@ def recorded(events: Iterator, writer: RunWriter) -> Iterator:
     labels: list[str] = []
     n_batches = 0
     batches_done = 0
+    heartbeat = Heartbeat(writer.path)  # tells readers this run is being scored right now
+    heartbeat.start()
     try:
         for event in events:
             if isinstance(event, RunStarted):
@@ -60,6 +63,7 @@ def recorded(events: Iterator, writer: RunWriter) -> Iterator:
                 writer.append(FinishedLine(event.cancelled, event.elapsed_s,
                                            [s.to_dict() for s in event.summaries],
                                            [c.to_dict() for c in event.comparisons]))
+                heartbeat.stop("stopped" if event.cancelled else "finished")
                 try:
                     export_run(writer.path, event.summaries, event.results, lines, source,
                                event.comparisons)
@@ -77,12 +81,14 @@ def recorded(events: Iterator, writer: RunWriter) -> Iterator:
                    f"{type(exc).__name__}: {exc}; the run directory keeps the "
                    f"{batches_done} batches before it; continue with: "
                    f"ppltop resume {writer.path}")
+        heartbeat.stop("failed", message)
         try:
             writer.append(NoticeLine("error", message))
         except OSError:
             pass  # the disk itself may be the fault; the batches written stay readable
         raise ScoringError(message) from exc
     finally:
+        heartbeat.stop("stopped")  # interrupted (a signal, q): resumable
         close = getattr(events, "close", None)
         if close is not None:
             close()

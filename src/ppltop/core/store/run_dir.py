@@ -247,24 +247,3 @@ def read_events_from(path: Path, start: int) -> tuple[list[EventLine], int]:
             if event is not None:
                 events.append(event)
     return events, start + used
-
-
-def list_runs(folder: Path) -> list[tuple[Path, str, str]]:
-    """(path, status, "done/total batches  label ppl X ...") for each run directory in
-    `folder`, by name; a damaged one says why. Shared by `ppltop runs` and the runs screen."""
-    rows = []
-    if not folder.is_dir():
-        return rows
-    for path in sorted(p for p in folder.iterdir() if (p / MANIFEST).is_file()):
-        try:
-            record = read_run(path, with_results=False)
-        except InputError as e:
-            rows.append((path, "damaged", str(e)))
-            continue
-        figures = ""
-        if record.finished:
-            figures = "  ".join(f"{s['label']} ppl {s['ppl']:.3f}" for s in
-                                record.finished.summaries if s.get("ppl"))
-        done = f"{len(record.batches_done)}/{record.manifest.n_batches or '?'}"
-        rows.append((path, record.status, f"{done} batches  {figures}".rstrip()))
-    return rows

@@ -11,11 +11,13 @@ import math
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, Static
 
 from ...core.figures.compare import Comparison, example_deltas, token_deltas
+from ...view.display_names import shown
 from ...view.live import LiveRun
 from ..keys import keys
 from ..token_cells import token_at
@@ -24,12 +26,23 @@ from ..widgets.paged_table import Column, PagedTable
 from .document_screen import DocumentScreen
 
 LIST_ROWS = 200
+LABEL_WIDTH_MAX = 40
 
 
 def _n(value: float, digits: int = 4, sign: bool = False) -> str:
     if value is None or not math.isfinite(value):
         return "–"
     return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def _wins(c: Comparison) -> str:
+    """The share of examples the label does better on; `tie` where every example scores
+    the same (identical runs), `–` where there is nothing to count."""
+    if not math.isfinite(c.win_share):
+        return "–"
+    if c.delta_ci95 == (0.0, 0.0) and c.delta_loss == 0.0:
+        return "tie"
+    return f"{c.win_share:.0%}"
 
 
 class RenameScreen(ModalScreen[str | None]):
@@ -69,16 +82,17 @@ class ComparisonScreen(Screen):
                       show=False, tooltip="Recompute with the results scored so far")),
         *keys("Rows",
               Binding("f", "set_reference", "Reference", id="ppltop.compare.reference",
-                      tooltip="Make the row under the cursor the reference"),
+                      tooltip="Make the selected row (›, chosen with Enter) the reference"),
               Binding("e", "rename", "Rename", id="ppltop.compare.rename",
-                      tooltip="Edit the label shown for the row under the cursor")),
+                      tooltip="Rename the selected row (›) in every pane and the printout")),
     ]
 
     DEFAULT_CSS = """
     ComparisonScreen #compare-table { height: auto; max-height: 12; border: round $primary; }
     ComparisonScreen #compare-lists { height: 1fr; }
     ComparisonScreen #compare-lists PagedTable { border: round $primary; width: 1fr; }
-    ComparisonScreen #compare-note { height: 1; padding: 0 1; color: $text-muted; }
+    ComparisonScreen #compare-mlx { height: auto; padding: 0 1; }
+    ComparisonScreen #compare-note { height: auto; padding: 0 1; color: $text-muted; }
     """
 
     def __init__(self, live: LiveRun, reference: str, active: str,
@@ -92,41 +106,70 @@ class ComparisonScreen(Screen):
         self._improved, self._hurt, self._examples = [], [], []
 
     def name_of(self, label: str) -> str:
-        return self.aliases.get(label, label)
+        return shown(label, self.aliases)
 
     def compose(self) -> ComposeResult:
         yield PagedTable(
-            [Column("", 1, align="left"), Column("label", 14, "label", "left"),
-             Column("loss", 7, "loss"), Column("PPL", 8), Column("95% CI PPL", 17),
-             Column("Δloss", 8, "delta"), Column("95% CI Δloss", 19), Column("ΔPPL", 8),
-             Column("wins", 5, "wins"), Column("bits/B", 6), Column("tok/s", 7), Column("", 3)],
+            [Column("", 1, align="left"), Column("label", self._label_width(), "label", "left"),
+             Column("loss", 7, "loss"), Column("PPL", 8), Column("95% CI PPL", 17, hide_rank=3),
+             Column("Δloss", 8, "delta"), Column("95% CI Δloss", 19), Column("ΔPPL", 8,
+                                                                            hide_rank=2),
+             Column("wins", 5, "wins"), Column("bits/B", 6, hide_rank=4),
+             Column("tok/s", 7, hide_rank=5), Column("sig.", 4, align="left")],
             self._fetch_rows, sort_key="loss", descending=False, id="compare-table")
+        yield Static("", id="compare-mlx", markup=False)
         yield Static("", id="compare-note")
         with Horizontal(id="compare-lists"):
-            yield PagedTable([Column("Δbits", 7), Column("token", 14, align="left"),
-                              Column("ex", 5), Column("pos", 5)],
+            yield PagedTable(self._token_columns(),
                              lambda s, c: self._fetch_tokens(self._improved, s, c),
                              id="improved")
-            yield PagedTable([Column("Δbits", 7), Column("token", 14, align="left"),
-                              Column("ex", 5), Column("pos", 5)],
+            yield PagedTable(self._token_columns(),
                              lambda s, c: self._fetch_tokens(self._hurt, s, c), id="hurt")
             yield PagedTable([Column("Δmean", 8), Column("ex", 5), Column("line", 5)],
                              self._fetch_examples, id="examples-delta")
         yield KeyFooter()
 
+    def _label_width(self) -> int:
+        """Wide enough for every label (`run:label` from the runs screen), not cut at 14."""
+        return min(LABEL_WIDTH_MAX, max([14, *(len(self.name_of(label)) + 2
+                                              for label in self.live.labels)]))
+
+    @staticmethod
+    def _token_columns() -> list[Column]:
+        return [Column("Δbits", 7), Column("token", 14, align="left"),
+                Column("ex", 5, hide_rank=1), Column("pos", 5, hide_rank=2)]
+
     def on_mount(self) -> None:
         self.recompute()
-        self.query_one("#compare-table", PagedTable).focus()
+        for table in self.query("#compare-table").results(PagedTable):
+            table.focus()
 
     # -- data ------------------------------------------------------------------------
     def recompute(self) -> None:
+        try:
+            self._recompute()
+        except NoMatches:  # closed while it opened (Esc as a run read in the background
+            pass          # arrived): its widgets are gone, there is nothing to redraw
+
+    def _recompute(self) -> None:
         found = self.live.comparisons(self.reference)
         rows = [(label, found.get(label)) for label in self.live.labels]
+        under_cursor = self._cursor_label() or self.active
         self.rows = self._sorted(rows)
         table = self.query_one("#compare-table", PagedTable)
         table.set_row_count(len(self.rows))
+        self._cursor_to(under_cursor)
         table.invalidate()
+        self._show_mlx_lm_lines()
         self._recompute_lists()
+
+    def _show_mlx_lm_lines(self) -> None:
+        """mlx-lm's own line per label (`LiveRun.mlx_lm_line`), the one users match."""
+        lines = [(self.name_of(label), self.live.mlx_lm_line(label)) for label, _ in self.rows]
+        text = ("\n".join(f"mlx-lm · {name}: {line}" for name, line in lines)
+                if any(line for _, line in lines) else
+                "mlx-lm's Test loss/ppl lines: when the run finishes")
+        self.query_one("#compare-mlx", Static).update(text)
 
     def _sorted(self, rows):
         table = self.query_one("#compare-table", PagedTable)
@@ -176,8 +219,7 @@ class ComparisonScreen(Screen):
             else:
                 dlo, dhi = c.delta_ci95
                 delta = [_n(c.delta_loss, sign=True), f"[{_n(dlo, sign=True)}, {_n(dhi, sign=True)}]",
-                         _n(c.delta_ppl, 2, sign=True), f"{c.win_share:.0%}",
-                         ""]
+                         _n(c.delta_ppl, 2, sign=True), _wins(c), ""]
             loss = s.loss if s else series.loss
             row = [mark, self.name_of(label), _n(loss), _n(math.exp(loss) if math.isfinite(loss)
                                                            else math.nan, 3),
@@ -201,10 +243,16 @@ class ComparisonScreen(Screen):
     # -- actions ---------------------------------------------------------------------
     def _cursor_label(self) -> str | None:
         table = self.query_one("#compare-table", PagedTable)
-        return self.rows[table.cursor][0] if self.rows else None
+        return self.rows[table.cursor][0] if 0 <= table.cursor < len(self.rows) else None
+
+    def _cursor_to(self, label: str | None) -> None:
+        """Put the cursor back on `label`'s row (its place changes with the order)."""
+        where = [row_label for row_label, _ in self.rows]
+        if label in where:
+            self.query_one("#compare-table", PagedTable).move_to(where.index(label))
 
     def action_set_reference(self) -> None:
-        label = self._cursor_label()
+        label = self.active  # the selected row (›): one selection, whatever the cursor
         if label is not None:
             self.reference = label
             if self.live is self.app.live:  # another run's screen never sets this run's
@@ -223,20 +271,24 @@ class ComparisonScreen(Screen):
         self.recompute()
 
     def action_rename(self) -> None:
-        label = self._cursor_label()
+        label = self.active  # the selected row (›)
         if label is None:
             return
 
         def done(new: str | None) -> None:
             if new:
                 self.aliases[label] = new
-                self.query_one("#compare-table", PagedTable).invalidate()
+                self.recompute()  # the table, the mlx-lm lines and the note name it
+                if self.live is self.app.live:  # the app's names: every pane, the printout
+                    self.app.names_changed()
 
         self.app.push_screen(RenameScreen(self.name_of(label)), done)
 
     def on_paged_table_sort_changed(self, message: PagedTable.SortChanged) -> None:
         if message.table.id == "compare-table":
+            under_cursor = self._cursor_label()
             self.rows = self._sorted(self.rows)
+            self._cursor_to(under_cursor)  # the cursor stays on its label, not its place
             message.table.invalidate()
 
     def on_paged_table_selected(self, message: PagedTable.Selected) -> None:

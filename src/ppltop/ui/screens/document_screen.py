@@ -78,8 +78,10 @@ class DocumentScreen(Screen):
         view.mode = self.start_mode
         main = self.query_one("#doc-main")
         example = self.live.source.examples[self.example]
-        versus = f" vs {self.reference}" if self.reference else ""
-        main.border_title = f"{self.label}{versus} · example {self.example} (line {example.line})"
+        name = self.app.name_of
+        versus = f" vs {name(self.reference)}" if self.reference else ""
+        main.border_title = (f"{name(self.label)}{versus} · example {self.example} "
+                             f"(line {example.line})")
         self._scored_note = (f"{doc.result.n_tokens} scored · mean {doc.result.mean_loss:.3f} nats"
                              if doc.result is not None else "not scored yet")
         start = self.start_position
@@ -105,7 +107,8 @@ class DocumentScreen(Screen):
         view = message.view
         self.query_one(TokenDetail).show_token(view.document, message.position,
                                                self.live.source.token_texts,
-                                               self.label, self.reference)
+                                               self.app.name_of(self.label),
+                                               self.reference and self.app.name_of(self.reference))
 
     def move_to(self, position: int) -> None:
         """Put the cursor on the token at `position`."""

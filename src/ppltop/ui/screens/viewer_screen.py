@@ -21,6 +21,7 @@ from textual.widgets import Input, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from ...view.live import LiveRun
+from ...view.previews import in_context, opening
 from ...view.surprisal import SurprisalIndex
 from ..chart_ticks import set_ticks
 from ..keys import keys
@@ -31,6 +32,8 @@ from ..widgets.paged_table import Column, PagedTable
 from .document_screen import DocumentScreen
 
 WORST_TOKENS = 1000
+PREVIEW_WIDTH = 24
+"""The least width of a preview column; it takes the width the figures leave."""
 TOKEN_GROUPS = 2000
 TABS = ("tab-examples", "tab-worst", "tab-groups", "tab-hist")
 FILTERED = {"tab-examples": "the examples by their text",
@@ -48,7 +51,7 @@ class ViewerScreen(Screen):
         *keys("Screen",
               Binding("escape", "app.pop_screen", "Back", id="ppltop.viewer.back",
                       tooltip="Back to the previous screen"),
-              Binding("right_square_bracket", "next_tab(1)", "Next tab",
+              Binding("right_square_bracket", "next_tab(1)", "Tab",
                       id="ppltop.viewer.next_tab",
                       tooltip="Next tab: examples, worst tokens, by token, histograms"),
               Binding("left_square_bracket", "next_tab(-1)", "Prev tab", show=False,
@@ -92,16 +95,19 @@ class ViewerScreen(Screen):
         with TabbedContent(id="viewer-tabs"):
             with TabPane("Examples", id="tab-examples"):
                 yield PagedTable(
-                    [Column("#", 6, "index"), Column("line", 6), Column("tokens", 7, "tokens"),
-                     Column("mean nats", 9, "mean_loss"), Column("total nats", 10, "total_loss"),
+                    [Column("#", 5, "index"), Column("line", 5, hide_rank=3),
+                     Column("tokens", 6, "tokens"), Column("mean nats", 9, "mean_loss"),
+                     Column("total nats", 10, "total_loss", hide_rank=2),
                      Column("worst bits", 10, "worst_bits"),
-                     Column("worst token", 24, align="left")],
+                     Column("worst token", 16, align="left", hide_rank=1),
+                     Column("opening", PREVIEW_WIDTH, align="left", grow=True)],
                     self._fetch_examples, sort_key="mean_loss", id="examples")
             with TabPane("Worst tokens", id="tab-worst"):
                 yield Static("", classes="template-note")
                 yield PagedTable(
-                    [Column("bits", 7), Column("token", 28, align="left"), Column("rank", 7),
-                     Column("example", 8), Column("pos", 6)],
+                    [Column("bits", 7), Column("token", 16, align="left"), Column("rank", 7),
+                     Column("ex", 5), Column("pos", 6),
+                     Column("in context", PREVIEW_WIDTH, align="left", grow=True)],
                     self._fetch_worst, id="worst")
             with TabPane("By token", id="tab-groups"):
                 yield Static("", classes="template-note")
@@ -116,7 +122,7 @@ class ViewerScreen(Screen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.sub_title = f"viewer · {self.label}"
+        self.sub_title = f"viewer · {self.app.name_of(self.label)}"
         self._update_template_note()
         self.refresh_data()
         self.query_one("#examples", PagedTable).focus()
@@ -124,7 +130,7 @@ class ViewerScreen(Screen):
     def show_label(self, label: str) -> None:
         """Show `label`'s lists (another model/adapter, or new results of the same)."""
         self.label = label
-        self.sub_title = f"viewer · {label}"
+        self.sub_title = f"viewer · {self.app.name_of(label)}"
         self.refresh_data()
 
     # -- data --------------------------------------------------------------------------
@@ -182,7 +188,7 @@ class ViewerScreen(Screen):
         for r in rows:
             out.append([str(r.index), str(examples[r.index].line), str(r.tokens),
                         _num(r.mean_loss), _num(r.total_loss, 1), _num(r.worst_bits, 2),
-                        self._at(r.index, r.worst_position)])
+                        self._at(r.index, r.worst_position), self._opening(r.index)])
         return out
 
     def _fetch_worst(self, start: int, count: int) -> list[list[str]]:
@@ -191,8 +197,8 @@ class ViewerScreen(Screen):
             result = self.index.results[hit.example]
             rank = int(result.rank[hit.position - int(result.positions[0])])
             out.append([_num(hit.bits, 2), self._at(hit.example, hit.position, hit.template),
-                        str(rank),
-                        str(hit.example), str(hit.position)])
+                        str(rank), str(hit.example), str(hit.position),
+                        self._in_context(hit.example, hit.position)])
         return out
 
     def _fetch_groups(self, start: int, count: int) -> list[list[str]]:
@@ -292,6 +298,14 @@ class ViewerScreen(Screen):
         else:
             self.refresh_data()
         self.query_one(f"#{tab} PagedTable", PagedTable).focus()
+
+    def _opening(self, example: int) -> str:
+        tokens = self.live.source.examples[example].tokens
+        return opening(self.live.source.token_texts, tokens)
+
+    def _in_context(self, example: int, position: int) -> str:
+        tokens = self.live.source.examples[example].tokens
+        return in_context(self.live.source.token_texts, tokens, position).line()
 
     def _text_of(self, example: int) -> str:
         if example not in self._texts:

@@ -6,6 +6,7 @@ from rich.markup import escape
 from textual.color import Color
 from textual_plotext import PlotextPlot
 
+from ...view.display_names import shown
 from ...view.live import LiveRun
 from ..chart_ticks import set_ticks
 
@@ -21,9 +22,11 @@ class BatchLossChart(PlotextPlot):
     }
     """
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, aliases: dict[str, str] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.border_title = "Batch loss"
+        self.aliases = aliases if aliases is not None else {}
+        """Display names in the legend (the app's one dict)."""
         self.x_axis = "batches"
         self._live: LiveRun | None = None
 
@@ -66,7 +69,7 @@ class BatchLossChart(PlotextPlot):
             plt.plot(x, running, color=rgb)
             xs += x
             ys += batch + running
-            legend.append(f"[{color}]━[/] {escape(label)}")
+            legend.append(f"[{color}]━[/] {escape(shown(label, self.aliases))}")
         set_ticks(plt, xs, ys, integer_x=True, size=self.content_size)
         # the x axis is named under the plot; the subtitle tells the labels apart
         what = "dots: batch, line: running mean"

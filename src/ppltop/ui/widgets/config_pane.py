@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import Static
+
+from ..text_flow import wrap_value
+
+NARROWEST_VALUE = 12
+"""Below this many cells beside the keys, each value goes under its key instead."""
+KEY_SHARE = 0.4
+"""The keys' column takes at most this share of the width; a longer key has its value on
+the lines below it."""
 
 
 class ConfigPane(Static):
-    """Key/value lines of the run's configuration, set once the plan is known."""
+    """Key/value lines of the run's configuration, set once the plan is known. Values wrap
+    between words or after a path's `/`, indented under their first line."""
 
     DEFAULT_CSS = """
     ConfigPane {
@@ -27,12 +37,32 @@ class ConfigPane(Static):
     def on_mount(self) -> None:
         self._render_info()
 
+    def on_resize(self) -> None:
+        self._render_info()
+
     def set_values(self, **values: str) -> None:
         """Add or replace entries (e.g. examples and tokens once the data is read)."""
         self.info.update(values)
         self._render_info()
 
+    def lines(self, width: int) -> list[tuple[str, str]]:
+        """(key, value) per line at `width` cells: a key on the first line of its value."""
+        key_width = min(max((len(k) for k in self.info), default=0), int(width * KEY_SHARE))
+        beside = width - key_width - 2
+        out = []
+        for key, value in self.info.items():
+            if beside >= NARROWEST_VALUE and len(key) <= key_width:
+                wrapped = wrap_value(str(value), beside)
+                out.append((key.ljust(key_width) + "  ", wrapped[0]))
+                out += [(" " * (key_width + 2), more) for more in wrapped[1:]]
+            else:  # too narrow to put them side by side
+                out.append((key, ""))
+                out += [("  ", line) for line in wrap_value(str(value), width - 2)]
+        return out
+
     def _render_info(self) -> None:
-        width = max((len(k) for k in self.info), default=0)
-        lines = [f"[b]{key.ljust(width)}[/b]  {value}" for key, value in self.info.items()]
-        self.update("\n".join(lines))
+        text = Text(no_wrap=True, overflow="crop")
+        for i, (key, value) in enumerate(self.lines(self.content_size.width or 60)):
+            text.append(("\n" if i else "") + key, style="bold")
+            text.append(value)
+        self.update(text)

@@ -186,8 +186,11 @@ class DocumentView(ScrollView, can_focus=True):
         if width != self._layout_width and width >= 10:  # a scrollbar came or went
             self._relayout()
         line_no = int(self.scroll_offset.y) + y
+        # the theme's background and text color under every cell: an unstyled cell would
+        # show the terminal's own background (dark in a light theme)
+        base = self.rich_style
         if self.document is None or line_no >= len(self._lines):
-            return Strip.blank(width, Style.null())
+            return Strip.blank(width, base)
         groups = self.document.groups
         cursor_group = int(groups.group[self.cursor]) if len(self.document) else -1
         cursor_style = self.get_component_rich_style("document--cursor")
@@ -197,7 +200,7 @@ class DocumentView(ScrollView, can_focus=True):
             if g == cursor_group:
                 style = style + cursor_style
             segments.append(Segment(text, style))
-        return Strip(segments).extend_cell_length(width, Style.null()).crop(0, width)
+        return Strip(segments).extend_cell_length(width).crop(0, width).apply_style(base)
 
     def _group_style(self, g: int) -> Style:
         groups = self.document.groups

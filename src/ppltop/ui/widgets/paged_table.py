@@ -29,6 +29,11 @@ class Column:
     key: str | None = None
     """Sort key passed back to the owner; None: not sortable."""
     align: str = "right"
+    hide_rank: int = 0
+    """0: always shown; when the table is narrower than its columns, those with the highest
+    rank are hidden first (secondary figures give way at 80 columns)."""
+    grow: bool = False
+    """Takes the width the other columns leave (`width` is its least): a text preview."""
 
 
 class PagedTable(ScrollView, can_focus=True):
@@ -102,7 +107,7 @@ class PagedTable(ScrollView, can_focus=True):
             self.cursor = 0
         self.cursor = max(0, min(self.cursor, count - 1))
         self._page = (0, [])
-        self.virtual_size = Size(sum(c.width + 1 for c in self.columns), count + 1)
+        self.virtual_size = Size(self._width_of_shown(), count + 1)
         self.refresh()
 
     def invalidate(self) -> None:
@@ -120,13 +125,40 @@ class PagedTable(ScrollView, can_focus=True):
         return rows[start - first:start - first + count]
 
     # -- rendering -------------------------------------------------------------------
+    def shown_columns(self) -> list[int]:
+        """Indices of the columns that fit the table's width, hiding by `hide_rank`."""
+        shown = list(range(len(self.columns)))
+        width = self.size.width or 10_000
+        by_rank = sorted((i for i in shown if self.columns[i].hide_rank),
+                         key=lambda i: (-self.columns[i].hide_rank, -i))
+        for index in by_rank:
+            if sum(self.columns[i].width + 1 for i in shown) - 1 <= width:
+                break
+            shown.remove(index)
+        return shown
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self._width_of_shown(), self.row_count + 1)
+
+    def _width_of_shown(self) -> int:
+        """Cells the shown columns take, one between each two."""
+        return sum(self.columns[i].width + 1 for i in self.shown_columns()) - 1
+
+    def _shown_widths(self) -> list[tuple[int, int]]:
+        """(column index, width) of the columns shown, a growing one widened to fill."""
+        shown = self.shown_columns()
+        spare = max(0, (self.size.width or 0) - self._width_of_shown())
+        return [(i, self.columns[i].width + (spare if self.columns[i].grow else 0))
+                for i in shown]
+
     def _format(self, cells: list[str]) -> str:
         """One row, each cell cut or padded to its column's width in terminal cells (a CJK
-        character takes two)."""
+        character takes two); hidden columns left out."""
         out = []
-        for column, cell in zip(self.columns, cells):
-            cell = set_cell_size(cell, min(cell_len(cell), column.width))
-            pad = " " * (column.width - cell_len(cell))
+        for column, width, cell in ((self.columns[i], w, cells[i])
+                                    for i, w in self._shown_widths() if i < len(cells)):
+            cell = set_cell_size(cell, min(cell_len(cell), width))
+            pad = " " * (width - cell_len(cell))
             out.append(pad + cell if column.align == "right" else cell + pad)
         return " ".join(out)
 
@@ -140,21 +172,22 @@ class PagedTable(ScrollView, can_focus=True):
                     mark = "▼" if self.descending else "▲"
                 titles.append(c.title + mark)
             style = self.get_component_rich_style("paged-table--header")
-            return Strip([Segment(set_cell_size(self._format(titles), width), style)])
+            return Strip([Segment(set_cell_size(self._format(titles), width), style)]
+                         ).apply_style(self.rich_style)
         scroll_y = int(self.scroll_offset.y)
         row = scroll_y + y - 1
         if row >= self.row_count:
-            return Strip.blank(width, Style.null())
+            return Strip.blank(width, self.rich_style)
         visible = max(1, self.size.height - 1)
         page_start = scroll_y
         rows = self._rows(page_start, visible)
         index = row - page_start
         if index >= len(rows):
-            return Strip.blank(width, Style.null())
+            return Strip.blank(width, self.rich_style)
         text = set_cell_size(self._format(rows[index]), width)
         style = (self.get_component_rich_style("paged-table--cursor") if row == self.cursor
                  else Style())
-        return Strip([Segment(text, style)])
+        return Strip([Segment(text, style)]).apply_style(self.rich_style)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Sorting keys only where a column can be sorted."""

@@ -8,12 +8,17 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Digits, ProgressBar, Sparkline, Static
 
+from ...view.display_names import shown
 from ...view.live import LiveRun
 from ...core.figures.stats import format_duration
+from ..text_flow import FlowLine
 
 
 def fmt(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if math.isfinite(value) else "–"
+
+SPARKLINE_ROWS = 30
+"""Terminal rows from which the panel shows its sparkline."""
 
 
 class PplPanel(Vertical):
@@ -36,20 +41,27 @@ class PplPanel(Vertical):
     PplPanel ProgressBar Bar { width: 1fr; }
     """
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, aliases: dict[str, str] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.border_title = "Running PPL"
+        self.aliases = aliases if aliases is not None else {}
+        """Display names (the app's one dict, changed by the comparison view's rename)."""
         self.active_label: str | None = None
         self._progress_step = -1
 
     def compose(self) -> ComposeResult:
         yield Digits("–", id="ppl-digits")
         yield Static("", id="ppl-state", classes="line")
-        yield Static("", id="ppl-detail", classes="line")
-        yield Static("", id="ppl-others", classes="line")
+        yield FlowLine(id="ppl-detail")
+        yield FlowLine(id="ppl-mlx")
+        yield FlowLine(id="ppl-others")
         yield Sparkline([], id="ppl-spark")
-        yield Static("", id="ppl-throughput", classes="line")
+        yield FlowLine(id="ppl-throughput")
         yield ProgressBar(total=1.0, show_eta=False, id="ppl-progress")
+
+    def fit_height(self, terminal_rows: int) -> None:
+        """The sparkline only where the chart below keeps room (not at 24 rows)."""
+        self.query_one("#ppl-spark", Sparkline).display = terminal_rows >= SPARKLINE_ROWS
 
     def show(self, live: LiveRun, paused: bool = False, sparkline: bool = True) -> None:
         """Redraw from `live`; `sparkline=False` leaves the sparkline as it is (each of its
@@ -58,7 +70,7 @@ class PplPanel(Vertical):
             return
         label = self.active_label if self.active_label in live.labels else next(iter(live.labels))
         series = live.labels[label]
-        title = f"Running PPL · {label}"
+        title = f"Running PPL · {shown(label, self.aliases)}"
         if self.border_title != title:  # setting it repaints the whole panel, even unchanged
             self.border_title = title
         final = None
@@ -75,6 +87,8 @@ class PplPanel(Vertical):
             state = "cancelled: figures are partial"
         elif live.finished:
             state = "finished"
+        elif live.writer_gone:
+            state = live.writer.words()
         elif paused:
             state = "paused"
         left_out = final.nonfinite_examples if final else None
@@ -85,21 +99,27 @@ class PplPanel(Vertical):
             state = f"{state} · {note}" if state else note
         self.query_one("#ppl-state", Static).update(state, layout=False)
         bits = loss / math.log(2) if math.isfinite(loss) else math.nan
-        self.query_one("#ppl-detail", Static).update(
-            f"PPL {fmt(ppl)}  95% CI [{fmt(lo)}, {fmt(hi)}]  loss {fmt(loss, 4)}  "
-            f"{fmt(bits, 3)} bits/token", layout=False)
-        others = [f"{name} {fmt(s.ppl)}" for name, s in live.labels.items() if name != label]
-        self.query_one("#ppl-others", Static).update(
-            ("others: " + "  ".join(others)) if others else "", layout=False)
+        self.query_one("#ppl-detail", FlowLine).set_segments([
+            f"PPL {fmt(ppl)}", f"95% CI [{fmt(lo)}, {fmt(hi)}]", f"loss {fmt(loss, 4)} nats",
+            f"{fmt(bits, 3)} bits/token"])
+        line = live.mlx_lm_line(label)  # mlx-lm's own words, as `mlx_lm.lora --test` prints
+        self.query_one("#ppl-mlx", FlowLine).set_segments(
+            [f"mlx-lm: {line}"] if line else ["mlx-lm: its Test loss/ppl line at the end"])
+        others = [f"{shown(name, self.aliases)} {fmt(s.ppl)}"
+                  for name, s in live.labels.items() if name != label]
+        if others:
+            others[0] = f"others: {others[0]}"
+        self.query_one("#ppl-others", FlowLine).set_segments(others)
         if sparkline:
             self.query_one("#ppl-spark", Sparkline).data = [
                 v for v in series.running_ppl if math.isfinite(v)]
         done = sum(s.tokens_done for s in live.labels.values())
         total = sum(s.tokens_total for s in live.labels.values())
-        self.query_one("#ppl-throughput", Static).update(
-            f"tokens {series.tokens_done:,}/{series.tokens_total:,}   "
-            f"{fmt(live.tokens_per_s, 0)} tok/s   elapsed {format_duration(live.elapsed_s)}   "
-            f"ETA {'paused' if paused else format_duration(live.eta_s)}", layout=False)
+        self.query_one("#ppl-throughput", FlowLine).set_segments([
+            f"tokens {series.tokens_done:,}/{series.tokens_total:,}",
+            f"{fmt(live.tokens_per_s, 0)} tok/s", f"elapsed {format_duration(live.elapsed_s)}",
+            f"ETA {'paused' if paused else format_duration(live.eta_s)}",
+            *(live.memory.segments() if live.memory else [])])
         # Redraw the bar only when it would look different (1/200 steps): bytes over SSH.
         step = round(200 * done / max(total, 1))
         if step != self._progress_step:

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import math
 
+from rich.text import Text
+
 from textual.widgets import Static
 
 from ...view.document import SCORED, Document
+from ..text_flow import wrap_value
+
+VALUE_COLUMN = 10
+"""Where the values start after their key ("surprisal "): wrapped lines continue there."""
 
 KIND_WORDS = {
     "first": "the first token: nothing predicts it",
@@ -67,7 +73,9 @@ class TokenDetail(Static):
         border: round $primary;
         border-title-color: $primary;
         padding: 0 1;
-        width: 44;
+        width: 36%;
+        min-width: 34;
+        max-width: 44;
         height: 1fr;
     }
     """
@@ -75,10 +83,22 @@ class TokenDetail(Static):
     def __init__(self, **kwargs) -> None:
         super().__init__("", markup=False, **kwargs)
         self.border_title = "Token"
+        self.description = ""
 
     def show_token(self, doc: Document, position: int, token_texts, label: str = "",
                    reference: str | None = None) -> None:
-        self.update(describe_token(doc, position, token_texts, label, reference))
+        self.description = describe_token(doc, position, token_texts, label, reference)
+        self._show()
+
+    def on_resize(self) -> None:
+        self._show()
+
+    def _show(self) -> None:
+        """Long lines wrap under their value (past the 10-cell key), not under the key."""
+        width = self.content_size.width or 40
+        # a rich Text keeps the indents (a plain string's leading spaces are dropped)
+        self.update(Text("\n".join(wrapped for line in self.description.split("\n")
+                                   for wrapped in wrap_value(line, width, VALUE_COLUMN))))
 
 
 def describe_token(doc: Document, position: int, token_texts, label: str = "",
