@@ -59,3 +59,10 @@ def test_every_event_line_round_trips_and_unknown_lines_are_skipped():
     assert decode_line(b'{"type": "heartbeat-from-the-future", "x": 1}') is None
     assert decode_line(b'{"type": "batch", "label": "base"') is None  # torn by a kill
     assert decode_line(b'{"type": "batch", "label": "base"}') is None  # fields missing
+
+
+def test_a_finished_line_says_each_labels_ppl_once():
+    line = FinishedLine(False, 1.0, [{"label": "base", "ppl": 63.5629}, {"label": "a", "ppl": None},
+                                     {"label": "b", "ppl": 65.2764}])
+    assert line.ppl_text() == "base ppl 63.563  b ppl 65.276"
+    assert line.ppl_text(" ") == "base 63.563  b 65.276"

@@ -70,8 +70,7 @@ def resume(args) -> int:
     record = read_run(args.run_dir, with_results=False)
     state = state_of(args.run_dir, record.events)
     if state.state == "finished":  # nothing to score: say so, write nothing
-        figures = "  ".join(f"{s['label']} ppl {s['ppl']:.3f}" for s in
-                            record.finished.summaries if s.get("ppl"))
+        figures = record.finished.ppl_text()
         print(f"ppltop: {args.run_dir} is finished ({figures}); nothing to resume, nothing "
               f"changed; see it with: ppltop open {args.run_dir}")
         return 0

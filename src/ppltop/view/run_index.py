@@ -58,10 +58,7 @@ def run_row(path: Path, status: str | None = None) -> RunRow:
     except InputError as e:
         return RunRow(path, "–", "–", "–", "–", "damaged", "–", str(e))
     m = record.manifest
-    figures = ""
-    if record.finished:
-        figures = "  ".join(f"{s['label']} {s['ppl']:.3f}" for s in
-                            record.finished.summaries if s.get("ppl"))
+    figures = record.finished.ppl_text(" ") if record.finished else ""
     adapters = ", ".join(a.label for a in m.adapters) or "none"
     state = state_of(path, record.events)
     if state.resumable and not figures:

@@ -121,6 +121,12 @@ class FinishedLine:
     comparisons: list[dict] = field(default_factory=list)
     type: str = "finished"
 
+    def ppl_text(self, between: str = " ppl ") -> str:
+        """Each label's PPL on one line (`base ppl 63.563  docs-net ppl 65.276`), as the
+        run listings and `ppltop resume` of a finished run print it."""
+        return "  ".join(f"{s['label']}{between}{s['ppl']:.3f}" for s in self.summaries
+                         if s.get("ppl"))
+
 
 EventLine = StartedLine | NoticeLine | BatchLine | FinishedLine
 _BY_TYPE = {cls.type: cls for cls in (StartedLine, NoticeLine, BatchLine, FinishedLine)}

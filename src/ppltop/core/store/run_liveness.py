@@ -141,7 +141,8 @@ class Heartbeat:
 
 def list_runs(folder: Path) -> list[tuple[Path, str, str]]:
     """(path, status, "done/total batches  label ppl X ...") for each run directory in
-    `folder`, by name; a damaged one says why. Shared by `ppltop runs` and the runs screen."""
+    `folder`, by name; a damaged one says why. What `ppltop runs` prints (the runs screen
+    has its own columns: `view.run_index`)."""
     rows = []
     if not folder.is_dir():
         return rows
@@ -151,10 +152,7 @@ def list_runs(folder: Path) -> list[tuple[Path, str, str]]:
         except InputError as e:
             rows.append((path, "damaged", str(e)))
             continue
-        figures = ""
-        if record.finished:
-            figures = "  ".join(f"{s['label']} ppl {s['ppl']:.3f}" for s in
-                                record.finished.summaries if s.get("ppl"))
+        figures = record.finished.ppl_text() if record.finished else ""
         done = f"{len(record.batches_done)}/{record.manifest.n_batches or '?'}"
         # running / stopped (resumable: ...) / failed / finished, as every view says it
         state = state_of(path, record.events).words()
