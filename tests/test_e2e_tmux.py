@@ -256,14 +256,18 @@ def test_resizing_continuously_while_scoring_and_a_terminal_too_small(tmp_path):
         assert "Terminal too small: 60x20" in screen and "at least 80x24" in screen, \
             f"{size}\n{screen}"
         tmux("resize-window", "-t", session, "-x", "120", "-y", "40")
-        for _ in range(50):
+        # The panes re-flow their figure lines on the resize event after the first frame
+        # at the new size: wait for the whole PPL line, not just the pane's title.
+        shown_ppl = re.compile(r"PPL ([\d.]+) +95% CI")
+        for _ in range(100):
             screen = tmux("capture-pane", "-p", "-t", session)
-            if "Running PPL" in screen and "finished" in screen:
+            if "finished" in screen and shown_ppl.search(screen):
                 break
             time.sleep(0.1)
         assert "too small" not in screen, screen
         finished = json.loads((run_dir / "events.jsonl").read_text().splitlines()[-1])
-        shown = re.search(r"PPL ([\d.]+) +95% CI", screen).group(1)
+        assert shown_ppl.search(screen), screen
+        shown = shown_ppl.search(screen).group(1)
         assert shown == f"{finished['summaries'][0]['ppl']:.3f}"
         tmux("send-keys", "-t", session, "q")
         assert _exit_status(status) == "0"
