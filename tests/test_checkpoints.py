@@ -261,3 +261,46 @@ def test_watch_detach_runs_beside_the_training(tmp_path, training_folder):
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.5)
     assert (tmp_path / "w" / "run1@300" / "manifest.json").is_file()
+
+
+def test_the_watch_as_one_run_for_the_dashboard(handle, training_folder, tmp_path):
+    """The watch's events as the dashboard folds them: one start, each checkpoint added
+    (the newest first) and finished with its own run's figures, the curve from those
+    figures while the watch goes on, and at the end the merged run."""
+    from argparse import Namespace
+
+    from ppltop.core.store.events import (LabelAdded, LabelFinished, Notice, RunFinished,
+                                          RunStarted)
+    from ppltop.run.watch import WatchSession, dashboard_events
+    from ppltop.view.live import LiveRun
+    from ppltop.core.figures.checkpoints import curve_of_live
+
+    cfg = EvalConfig(model=demo.MODEL_DIR, data=demo.DATA_DIR, adapters=[training_folder],
+                     test_batches=1)
+    notes: list[str] = []
+    session = WatchSession(cfg, Namespace(overwrite=False), None, tmp_path / "w", handle,
+                           say=notes.append)
+    live, seen, deadline = LiveRun(), [], time.monotonic() + 120
+    for event in dashboard_events(session, session.prepare("base", []), notes):
+        seen.append(event)
+        live.apply(event)
+        assert time.monotonic() < deadline, seen
+        if isinstance(event, Notice) and "waiting for new checkpoints" in event.message:
+            assert "(q ends)" in event.message  # (files just copied wait a second: stable)
+            if len(live.labels) == 4:
+                curve = curve_of_live(live)  # before the end: each checkpoint's own figures
+                session.stop()
+    assert sum(isinstance(e, RunStarted) for e in seen) == 1
+    added = [e.label for e in seen if isinstance(e, LabelAdded)]
+    assert added == ["run1@300", "run1@200", "run1@100"]  # the newest first
+    own = {e.summary.label: e.summary for e in seen if isinstance(e, LabelFinished)}
+    assert set(own) == {"base", *added}
+    assert live.plan.labels == ["base", *added] and list(live.labels) == live.plan.labels
+    assert {p.label: p.loss for p in curve.points()} == {
+        label: own[label].loss for label in added}
+    assert all(p.complete and p.mlx_lm_loss is not None for p in curve.points())
+    merged = seen[-1]
+    assert isinstance(merged, RunFinished) and not merged.cancelled
+    assert [s.label for s in merged.summaries] == ["base", "run1@100", "run1@200", "run1@300"]
+    assert all(s.loss == own[s.label].loss for s in merged.summaries)
+    assert merged.comparisons and merged.comparisons[0].reference == "base"

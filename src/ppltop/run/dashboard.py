@@ -51,8 +51,10 @@ def group_by_text(config) -> str:
     return f"none (try --group-by {keys})" if proposed else "none"
 
 
-def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | None = None
-                  ) -> int:
+def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | None = None,
+                  resumable: bool = True) -> int:
+    """The app on `make_events()`; `resumable`: a stopped run is continued with `ppltop
+    resume RUN_DIR` (not a watch's folder: each of its checkpoints is a run of its own)."""
     # Low frame rate and no animations for SSH: read by Textual when it is imported.
     os.environ.setdefault("TEXTUAL_FPS", "15")
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
@@ -87,7 +89,7 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
     else:
         status = 130
     try:
-        _report_dashboard(app, args, detached_pid)
+        _report_dashboard(app, args, detached_pid, resumable)
     except OSError:  # the terminal hung up (SIGHUP): nobody to tell, the run dir has it all
         devnull = os.open(os.devnull, os.O_WRONLY)
         for stream in (sys.stdout, sys.stderr):
@@ -104,7 +106,7 @@ def _watching(args, detached_pid: int | None) -> bool:
     return detached_pid is not None or getattr(args, "command", None) == "open"
 
 
-def _report_dashboard(app, args, detached_pid: int | None) -> None:
+def _report_dashboard(app, args, detached_pid: int | None, resumable: bool) -> None:
     """What the dashboard leaves on the terminal: why it stopped, then the figures."""
     from ..core.errors import ScoringError
     from dataclasses import replace
@@ -113,7 +115,7 @@ def _report_dashboard(app, args, detached_pid: int | None) -> None:
     from ..headless import render_figures
 
     live = app.live
-    resumable = not _watching(args, detached_pid)
+    resumable = resumable and not _watching(args, detached_pid)
     hint = (f"; the run directory keeps every finished batch; continue with: ppltop resume "
             f"{args.run_dir}") if resumable and getattr(args, "run_dir", None) else ""
     if live.error:

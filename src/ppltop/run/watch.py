@@ -25,30 +25,39 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from ..core.errors import InputError, ScoringError
+
 WATCH_FILE = "watch.json"
 POLL_S = 0.5
+NOT_SCORED = (InputError, ScoringError, OSError)
+"""What one checkpoint may fail with while the watch goes on: named in one line."""
 
 
 class WatchSession:
-    """The evaluations of one watch, their results merged into one run's figures."""
+    """The evaluations of one watch, their results merged into one run's figures.
 
-    def __init__(self, config, args, blas, run_dir: Path, handle):
+    What it has to say (a checkpoint scored, one it cannot score) goes to `say`: stderr
+    when headless, the dashboard's log under the dashboard."""
+
+    def __init__(self, config, args, blas, run_dir: Path, handle, say=None):
         self.config, self.args, self.blas = config, args, blas
         self.run_dir = Path(run_dir)
         self.handle = handle
+        self.say = say or _to_stderr
+        self.how_to_end = "Ctrl-C" if say is None else "q"
         self.finished: list = []
         """`RunFinished` of every label scored to its end, in scoring order."""
+        self.left_out: list[str] = []
+        """A line for each checkpoint stopped before its end (resumable, not on the curve)."""
         self.current = None
         self.stopping = False
         self.cut_short = False
 
-    def score(self, name: str, adapters: list[Path]) -> None:
-        """One evaluation (the base model, or one frozen checkpoint) into RUN_DIR/<name>."""
-        from ..core.store.events import RunFinished
-        from ..core.store.recorder import recorded
-        from ..core.store.run_dir import RunWriter
+    def prepare(self, name: str, adapters: list[Path]):
+        """The evaluation of the base model, or of one frozen checkpoint, and the writer of
+        its run directory RUN_DIR/<name>: bad input fails here, before anything is scored."""
         from ..core.engine.evaluation import Evaluation
-        from ..headless import HeadlessPrinter
+        from ..core.store.run_dir import RunWriter
 
         config = replace(self.config, adapters=adapters, checkpoints=False,
                          no_base=bool(adapters), reference=None)
@@ -56,28 +65,47 @@ class WatchSession:
         evaluation.prepare()
         writer = RunWriter(self.run_dir / name, evaluation.manifest(self.blas),
                            overwrite=getattr(self.args, "overwrite", False))
-        printer = HeadlessPrinter(config, self.blas, out=sys.stdout, err=sys.stderr)
+        return evaluation, writer
+
+    def stream(self, name: str, prepared):
+        """The events of one evaluation, each recorded in its run directory first; its
+        `RunFinished` is kept for the merged figures (and yielded as well)."""
+        from ..core.store.events import RunFinished
+        from ..core.store.recorder import recorded
+
+        evaluation, writer = prepared
         self.current = evaluation
         try:
             for event in recorded(evaluation.events(), writer):
                 if isinstance(event, RunFinished):
                     self._keep(name, event)
-                else:
-                    printer.handle(event)
+                yield event
         finally:
             self.current = None
+
+    def score(self, name: str, adapters: list[Path]) -> None:
+        """One evaluation, headless: its progress on stderr as a run's."""
+        from ..core.store.events import RunFinished
+        from ..headless import HeadlessPrinter
+
+        printer = HeadlessPrinter(self.config, self.blas, out=sys.stdout, err=sys.stderr)
+        for event in self.stream(name, self.prepare(name, adapters)):
+            if not isinstance(event, RunFinished):  # the watch prints the figures at its end
+                printer.handle(event)
 
     def _keep(self, name: str, event) -> None:
         if event.cancelled:
             self.cut_short = True
-            print(f"ppltop: watch: {name} stopped before its end; left out of the curve "
-                  f"(continue it with: ppltop resume {self.run_dir / name})", file=sys.stderr)
+            line = (f"{name} stopped before its end; left out of the curve "
+                    f"(continue it with: ppltop resume {self.run_dir / name})")
+            self.left_out.append(line)
+            self.say(line)
             return
         self.finished.append(event)
         s = event.summaries[-1]
         mlx = f", mlx-lm {s.mlx_lm.loss:.4f}" if s.mlx_lm and not s.mlx_lm.refused else ""
-        print(f"ppltop: watch: {s.label} scored: loss {s.loss:.4f} ppl {s.ppl:.3f}{mlx} "
-              f"({len(self.finished)} scored)", file=sys.stderr, flush=True)
+        self.say(f"{s.label} scored: loss {s.loss:.4f} ppl {s.ppl:.3f}{mlx} "
+                 f"({len(self.finished)} scored)")
 
     def stop(self) -> None:
         self.stopping = True
@@ -87,6 +115,10 @@ class WatchSession:
     def merged(self):
         """Everything scored, as one run's `RunFinished`."""
         return merge_finished(self.finished, self.config.reference)
+
+
+def _to_stderr(text: str) -> None:
+    print(f"ppltop: watch: {text}", file=sys.stderr, flush=True)
 
 
 def merge_finished(finished: list, reference: str | None):
@@ -168,27 +200,42 @@ def open_watch(args) -> int:
 
 def watch(config, args, blas, run_dir: Path) -> int:
     """Score the base model and every checkpoint of the folders, then each new one, until
-    Ctrl-C or SIGTERM; print and write the figures of all of them."""
-    from ..core.model.checkpoint_watch import CheckpointWatcher
+    Ctrl-C or SIGTERM (or q in the dashboard); print and write the figures of all of them."""
     from ..core.model.loader import ModelHandle
-    from ..headless import HeadlessPrinter
-    from .outputs import write_outputs
+    from .score import is_headless
 
     run_dir = Path(run_dir)
     _start(run_dir, config, args)
     print(f"ppltop: run directory {run_dir} (one run per checkpoint)", file=sys.stderr)
+    if not is_headless(args):
+        return _watch_in_dashboard(config, args, blas, run_dir)
     session = WatchSession(config, args, blas, run_dir, None)
     previous = _install_stop(session)  # before the model loads: Ctrl-C then ends cleanly too
     try:
         session.handle = ModelHandle.load(config.model)
         if not config.no_base and not session.stopping:
             session.score("base", [])
-        _follow(session, [CheckpointWatcher(folder) for folder in config.adapters])
+        for ready in ready_checkpoints(session):
+            if ready is None:
+                continue
+            label, frozen = ready
+            try:
+                session.score(label, [frozen])
+            except NOT_SCORED as e:
+                _not_scored(session, label, e)
     except KeyboardInterrupt:  # a second Ctrl-C: what is scored is kept all the same
         session.cut_short = True
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    return _finish(session, config, args, blas)
+
+
+def _finish(session: WatchSession, config, args, blas) -> int:
+    """The figures of everything the watch scored, printed and written."""
+    from ..headless import HeadlessPrinter
+    from .outputs import write_outputs
+
     merged = session.merged()
     if merged.summaries:
         HeadlessPrinter(config, blas, out=sys.stdout, err=sys.stderr).handle(merged)
@@ -198,15 +245,86 @@ def watch(config, args, blas, run_dir: Path) -> int:
     return 130 if session.cut_short else 0
 
 
-def _follow(session: WatchSession, watchers: list) -> None:
-    """Score each checkpoint as it is complete, the newest waiting one first, until the
-    session stops. A checkpoint that cannot be scored (an adapter that does not fit the
-    model, a failure mid-run) is named in one line and the watch goes on."""
-    from ..core.checkpoint_files import checkpoint_label, file_iteration
-    from ..core.model.checkpoint_watch import snapshot_adapter
-    from ..core.errors import InputError
-    from ..core.store.recorder import ScoringError
+def _watch_in_dashboard(config, args, blas, run_dir: Path) -> int:
+    """The watch under the dashboard: one run whose labels grow as checkpoints come (the
+    curve first); q, Ctrl-C or a signal ends it. The model loads, and the base model's
+    run is prepared, before the dashboard starts: bad input is one line, as for any run."""
+    from ..core.model.loader import ModelHandle
+    from .dashboard import run_dashboard
 
+    notes: list[str] = []
+    session = WatchSession(config, args, blas, run_dir, None, say=notes.append)
+    session.handle = ModelHandle.load(config.model)
+    first = None if config.no_base else session.prepare("base", [])
+    args.run_dir = run_dir
+    status = run_dashboard(config, args, blas, lambda: dashboard_events(session, first, notes),
+                           session.stop, resumable=False)
+    for line in session.left_out:  # under the figures the dashboard left on the terminal
+        print(f"ppltop: watch: {line}", file=sys.stderr)
+    if not session.finished:
+        print("ppltop: watch: nothing was scored", file=sys.stderr)
+    if status == 1:
+        return 1
+    # as headless: ending the watch (q, Ctrl-C, a signal) is its normal end, unless it cut
+    # a checkpoint short
+    return 130 if session.cut_short else 0
+
+
+def dashboard_events(session: WatchSession, first, notes: list[str]):
+    """The watch as one run's events: the first evaluation's start, then each checkpoint
+    as `LabelAdded`, its batches, and `LabelFinished` once it is scored to its end; what
+    the watch says as notices; at the end the merged figures."""
+    from ..core.store.events import (LabelAdded, LabelFinished, Notice, RunFinished,
+                                     RunStarted)
+
+    started = False
+
+    def relayed(name: str, prepared):
+        nonlocal started
+        for event in session.stream(name, prepared):
+            if isinstance(event, RunStarted):
+                if started:
+                    yield LabelAdded(name, event.plan.adapter_paths[-1])
+                    continue
+                started = True
+            elif isinstance(event, RunFinished):
+                if not event.cancelled:
+                    yield LabelFinished(event.summaries[-1])
+                continue
+            yield event
+        while notes:
+            yield Notice("info", f"watch: {notes.pop(0)}")
+
+    if first is not None and not session.stopping:
+        yield from relayed("base", first)
+    for ready in ready_checkpoints(session):
+        if ready is not None:
+            label, frozen = ready
+            try:
+                yield from relayed(label, session.prepare(label, [frozen]))
+            except NOT_SCORED as e:
+                _not_scored(session, label, e)
+        while notes:
+            yield Notice("info", f"watch: {notes.pop(0)}")
+    while notes:
+        yield Notice("info", f"watch: {notes.pop(0)}")
+    if session.finished:  # nothing scored: no figures, the dashboard says it stopped
+        yield session.merged()
+
+
+def _not_scored(session: WatchSession, label: str, error: Exception) -> None:
+    session.cut_short = session.cut_short or isinstance(error, ScoringError)
+    session.say(f"{label} not scored: {error}")
+
+
+def ready_checkpoints(session: WatchSession):
+    """(label, frozen adapter folder) of each checkpoint as it is complete, the newest
+    waiting one first, until the session stops; says once when it starts waiting, and
+    yields None then."""
+    from ..core.checkpoint_files import checkpoint_label, file_iteration
+    from ..core.model.checkpoint_watch import CheckpointWatcher, snapshot_adapter
+
+    watchers = [CheckpointWatcher(folder) for folder in session.config.adapters]
     pending: list = []
     waiting_said = False
     while not session.stopping:
@@ -214,22 +332,23 @@ def _follow(session: WatchSession, watchers: list) -> None:
             pending += [(watcher, path) for path in watcher.ready()]
         if not pending:
             if not waiting_said:
-                print(f"ppltop: watch: waiting for new checkpoints in "
-                      f"{', '.join(str(w.folder) for w in watchers)} (Ctrl-C ends)",
-                      file=sys.stderr, flush=True)
+                session.say(f"waiting for new checkpoints in "
+                            f"{', '.join(str(w.folder) for w in watchers)} "
+                            f"({session.how_to_end} ends)")
                 waiting_said = True
+                yield None  # the dashboard's log shows it now, not after the next checkpoint
             time.sleep(POLL_S)
             continue
         pending.sort(key=lambda item: file_iteration(item[1]) or 0)
         watcher, path = pending.pop()  # the newest: the one the user cares most about
         label = checkpoint_label(watcher.folder, path)
+        waiting_said = False
         try:
             frozen = snapshot_adapter(watcher.folder, path, session.run_dir / "adapters")
-            session.score(label, [frozen])
-        except (InputError, ScoringError, OSError) as e:
-            session.cut_short = session.cut_short or isinstance(e, ScoringError)
-            print(f"ppltop: watch: {label} not scored: {e}", file=sys.stderr, flush=True)
-        waiting_said = False
+        except OSError as e:
+            session.say(f"{label} not scored: {e}")
+            continue
+        yield label, frozen
 
 
 def _start(run_dir: Path, config, args) -> None:

@@ -20,7 +20,7 @@ from textual.widgets import Header
 
 from ..core.checkpoint_files import parse_label
 from ..view.event_buffer import EventBuffer
-from ..core.store.events import Notice, RunFinished
+from ..core.store.events import LabelAdded, Notice, RunFinished
 from ..view import process_memory
 from ..view.display_names import shown
 from ..view.live import LiveRun
@@ -103,6 +103,10 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
         self.run_dir = run_dir
         """The run directory of a watched run: its writer's liveness is checked."""
         self._scoring_shown = True
+        self._curve_offered = False
+        """Whether the curve screen was opened for the run's first checkpoint."""
+        self._newest_label: str | None = None
+        """The label a watch added last (`LabelAdded`), which the PPL panel follows."""
         """Whether the footer was last drawn with p and c (this process scoring the run)."""
 
     # -- layout ------------------------------------------------------------------------
@@ -199,10 +203,23 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
             self.screen.refresh_bindings()  # p and c leave the footer once the run is over
         if self.reference_label is None and self.live.labels:
             self.reference_label = self.live.reference
-            if self.check_action("open_checkpoints", ()):  # the curve first
+        if any(isinstance(event, LabelAdded) for event in events):
+            self._follow_newest_label()
+        if not self._curve_offered and self.check_action("open_checkpoints", ()):
+            self._curve_offered = True  # the curve first, once: when its first checkpoint is
+            if self.on_dashboard:  # known (a watch may start with the base model alone)
                 self.action_open_checkpoints()
         self._redraw()
         self._refresh_view()
+
+    def _follow_newest_label(self) -> None:
+        """A watch added a checkpoint: the PPL panel moves on to it, unless a label other
+        than the one being scored was chosen."""
+        labels = list(self.live.labels)
+        panel = self.query_one(PplPanel)
+        if panel.active_label is None or panel.active_label == self._newest_label:
+            panel.active_label = labels[-1]
+        self._newest_label = labels[-1]
 
     def check_writer(self) -> None:
         """A watched run: notice within seconds that the process scoring it is gone."""

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..core.figures.compare import Comparison, compare_labels
 from .document import Document, build_document
 from ..core.errors import ScoringError
-from ..core.store.events import (BatchScored, DocumentSource, Notice, Resumed, RunFinished,
-                                 RunPlan, RunStarted)
+from ..core.store.events import (BatchScored, DocumentSource, LabelAdded, LabelFinished,
+                                 Notice, Resumed, RunFinished, RunPlan, RunStarted)
 from ..core.figures.stats import Z95, safe_exp
 from .surprisal import SurprisalIndex
 
@@ -173,6 +173,9 @@ class LiveRun:
         self.groups = None
         """The run's `breakdowns.GroupInput` (None: no breakdowns, e.g. no data source)."""
         self._breakdowns: tuple[tuple, object] = ((), None)
+        self.label_summaries: dict = {}
+        """`summary.RunSummary` of each label scored to its end before the run finished
+        (`LabelFinished`: a watch's checkpoints)."""
 
     @property
     def reference(self) -> str | None:
@@ -213,11 +216,21 @@ class LiveRun:
             self._breakdowns = (key, found)
         return self._breakdowns[1]
 
+    def summary_of(self, label: str):
+        """`label`'s final `RunSummary`: from the finished run, or from its own finish
+        (`LabelFinished`); None while it is still being scored."""
+        done = self.finished
+        if done is not None:
+            found = next((s for s in done.summaries if s.label == label), None)
+            if found is not None:
+                return found
+        return self.label_summaries.get(label)
+
     def mlx_lm_line(self, label: str) -> str | None:
         """The line `mlx_lm.lora --test` prints for `label` (`MlxLmFigure.line`), or why
-        there is none; None until the run has finished (it needs every batch)."""
-        done = self.finished
-        summary = next((s for s in done.summaries if s.label == label), None) if done else None
+        there is none; None until the label has been scored to its end (it needs every
+        batch)."""
+        summary = self.summary_of(label)
         if summary is None:
             return None
         figure = summary.mlx_lm
@@ -254,6 +267,10 @@ class LiveRun:
                 self.batches_done = event.batch + 1
         elif isinstance(event, Resumed):
             self.rate.paused_s += event.paused_s
+        elif isinstance(event, LabelAdded):
+            self._add_label(event)
+        elif isinstance(event, LabelFinished):
+            self.label_summaries[event.summary.label] = event.summary
         elif isinstance(event, RunFinished):
             self.finished = event
             self.elapsed_s = event.elapsed_s
@@ -265,6 +282,17 @@ class LiveRun:
             self.error = (str(event) if isinstance(event, ScoringError)
                           else f"{type(event).__name__}: {event}")
             self._log(("error", self.error))
+
+    def _add_label(self, event: LabelAdded) -> None:
+        plan = self.plan
+        if plan is None or event.label in self.labels:
+            return
+        self.plan = replace(plan, labels=[*plan.labels, event.label],
+                            adapter_paths=[*plan.adapter_paths, event.adapter_path])
+        self.labels[event.label] = LabelLive(event.label, plan.targets_per_label)
+        index = self.index[event.label] = SurprisalIndex()
+        index.hide_template = self.hide_template
+        self._log(("info", f"scoring {event.label} as well"))
 
     def set_hide_template(self, hide: bool) -> None:
         """Leave chat-template tokens out of every label's lists (or bring them back)."""

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from ..store.events import BatchScored, Event, Resumed, RunStarted
+from ..store.events import BatchScored, Event, LabelAdded, Resumed, RunStarted
 
 
 class ScoringWorker(threading.Thread):
@@ -70,6 +70,8 @@ class ScoringWorker(threading.Thread):
                         self._on_event(event)
                         if isinstance(event, RunStarted) and event.plan.labels:
                             last_label = event.plan.labels[-1]
+                        elif isinstance(event, LabelAdded):  # a watch: scored after the others
+                            last_label = event.label
                         if not _mid_batch(event, last_label) and self.paused:
                             since = time.monotonic()
                             self._running.wait()

@@ -170,8 +170,13 @@ def curve_of_finished(finished) -> CheckpointCurve | None:
 
 def curve_of_live(live) -> CheckpointCurve | None:
     """The curve of a run the dashboard shows (`live.LiveRun`): the finished run's own
-    figures once it has finished, else the running figures of the examples scored so far."""
+    figures once it has finished, else each label's own final figures where it has been
+    scored to its end (a watch's checkpoints) and the running figures of the others."""
     if live.finished is not None:
         return curve_of_finished(live.finished)
     results = {label: index.results for label, index in live.index.items()}
-    return checkpoint_curve(figures_of_live(live.labels), results)
+    done = getattr(live, "label_summaries", {})
+    figures = [figures_of_summaries([done[label]])[0] if label in done
+               else figures_of_live({label: running})[0]
+               for label, running in live.labels.items()]
+    return checkpoint_curve(figures, results)

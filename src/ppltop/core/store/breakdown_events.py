@@ -58,7 +58,12 @@ def with_breakdowns(make_events: Callable[[], Iterator], config) -> Callable[[],
                         yield Notice("info", note)
                     continue
                 if isinstance(event, RunFinished) and inputs is not None and event.results:
-                    event.breakdowns = compute_breakdowns(event.results, labels, reference,
+                    # its own labels: a watch's finish holds the checkpoints added since
+                    scored = [*labels, *(s.label for s in event.summaries
+                                         if s.label not in labels)]
+                    against = event.comparisons[0].reference if event.comparisons \
+                        else reference  # the reference its comparisons were made against
+                    event.breakdowns = compute_breakdowns(event.results, scored, against,
                                                           inputs)
                 yield event
         finally:

@@ -112,4 +112,22 @@ class Resumed:
     paused_s: float
 
 
-Event = RunStarted | Notice | BatchScored | RunFinished | Resumed
+@dataclass
+class LabelAdded:
+    """One more label to score on the run's data, after the run started: a checkpoint that
+    `--watch` found once the training wrote it. Never recorded: each checkpoint a watch
+    scores is an ordinary run of its own."""
+
+    label: str
+    adapter_path: str | None
+
+
+@dataclass
+class LabelFinished:
+    """One label scored to its end while the run goes on (a watch's checkpoint): its
+    `summary.RunSummary`, the figures its own run finished with."""
+
+    summary: object
+
+
+Event = RunStarted | Notice | BatchScored | RunFinished | Resumed | LabelAdded | LabelFinished

@@ -95,7 +95,7 @@ class CheckpointScreen(Screen):
     def refresh_data(self) -> None:
         """Show the curve of what is scored so far (the finished run's, once it is);
         computed again only when new results have come."""
-        key = (self.live.finished is not None,
+        key = (self.live.finished is not None, len(self.live.label_summaries),
                tuple(len(index) for index in self.live.index.values()))
         if key == self._shown or not self._ready:
             return
@@ -108,7 +108,8 @@ class CheckpointScreen(Screen):
             table.set_row_count(0)
             return
         best = ", ".join(f"{s.folder}: {s.best}" for s in self.curve.series if s.best)
-        partial = "" if self.live.finished else " · partial: examples scored so far"
+        partial = "" if all(p.complete for p in self.curve.points()) \
+            else " · partial: examples scored so far"
         note.update(f"best {best} · as good: paired 95% interval of Δloss against the best "
                     f"includes 0{partial}")
         table.set_row_count(len(self.curve.points()))

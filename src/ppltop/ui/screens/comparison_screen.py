@@ -206,12 +206,10 @@ class ComparisonScreen(Screen):
             table.invalidate()
 
     def _fetch_rows(self, start: int, count: int) -> list[list[str]]:
-        summaries = {s.label: s for s in (self.live.finished.summaries
-                                          if self.live.finished else [])}
         out = []
         for label, c in self.rows[start:start + count]:
             series = self.live.labels[label]
-            s = summaries.get(label)
+            s = self.live.summary_of(label)
             lo, hi = s.ppl_ci95 if s else series.ppl_ci95
             mark = "›" if label == self.active else ""
             if c is None:

@@ -73,9 +73,7 @@ class PplPanel(Vertical):
         title = f"Running PPL · {shown(label, self.aliases)}"
         if self.border_title != title:  # setting it repaints the whole panel, even unchanged
             self.border_title = title
-        final = None
-        if live.finished:
-            final = next((s for s in live.finished.summaries if s.label == label), None)
+        final = live.summary_of(label)
         ppl = final.ppl if final else series.ppl
         lo, hi = final.ppl_ci95 if final else series.ppl_ci95
         loss = final.loss if final else series.loss
