@@ -183,9 +183,21 @@ _CURVE = [3.2, 2.9, 2.7, 2.66, 2.68, 2.8]
 """Mean loss per label: training helps, the best is at 300, then it overfits."""
 
 
-def checkpoint_events():
+def split_checkpoint_events():
+    """A --checkpoints run over two splits (`--split valid,test`): validation's curve
+    falls to the end, test's is the U of `checkpoint_events`, higher."""
+    from ppltop.core.store.events import SplitStarted
+
+    yield SplitStarted("valid", 0, 2)
+    yield from checkpoint_events(shift=-0.6, slope=-0.15)
+    yield SplitStarted("test", 1, 2)
+    yield from checkpoint_events()
+
+
+def checkpoint_events(shift: float = 0.0, slope: float = 0.0):
     """A --checkpoints run with a fixed U-shaped test-loss curve: per-example noise that
-    differs between labels, so neighbours of the best come out "as good"."""
+    differs between labels, so neighbours of the best come out "as good"; `shift` moves
+    the curve, `slope` tilts it by label (the base model first)."""
     n_batches, per_batch = 6, 4
     total = n_batches * per_batch * TOKENS_PER_EXAMPLE
     paths = [None] + ["/train/run1"] * (len(CHECKPOINT_LABELS) - 1)
@@ -197,7 +209,7 @@ def checkpoint_events():
             scored = []
             for e in range(per_batch):
                 index = b * per_batch + e
-                loss = (_CURVE[li] + 0.4 * math.sin(1.7 * b + e)
+                loss = (_CURVE[li] + shift + slope * li + 0.4 * math.sin(1.7 * b + e)
                         + 0.08 * math.sin(2.3 * li + 1.1 * index))
                 scored.append(_result(index, loss))
             for r in scored:

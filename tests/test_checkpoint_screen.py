@@ -69,6 +69,41 @@ async def test_a_run_without_checkpoints_does_not_offer_the_curve():
         assert not isinstance(app.screen, CheckpointScreen)
 
 
+async def test_two_splits_side_by_side_on_the_curve():
+    """`--split valid,test`: the curve screen stays open across the splits and shows both,
+    each series with its split and its own best; the dashboard shows the split scored."""
+    from ppltop.core.figures.checkpoints import curves_side_by_side
+
+    app = PplTopApp(synthetic.split_checkpoint_events, synthetic.INFO)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _finished(pilot)
+        assert app.runs.split == "test" and list(app.runs.earlier) == ["valid"]
+        screen = app.screen
+        assert isinstance(screen, CheckpointScreen)
+        assert [s.name for s in screen.curve.series] == ["run1 · valid", "run1 · test"]
+        events = list(synthetic.split_checkpoint_events())
+        finished = [e for e in events if type(e).__name__ == "RunFinished"]
+        want = curves_side_by_side({"valid": curve_of_finished(finished[0]),
+                                    "test": curve_of_finished(finished[1])})
+        table = screen.query_one(PagedTable)
+        rows = table.fetch(0, table.row_count)
+        assert [r[1] for r in rows] == [f"{p.label} {s.split}" for s in want.series
+                                        for p in s.points]
+        assert [r[2] for r in rows] == [f"{p.loss:.4f}" for p in want.points()]
+        assert [s.best for s in want.series] == ["run1@500", "run1@300"]
+        note = str(screen.query_one("#checkpoint-note").render())
+        assert "run1 · valid: run1@500, run1 · test: run1@300" in note
+        assert set(want.bases) == {"valid", "test"}
+        await pilot.press("escape")
+        assert app.sub_title == "split test (2 of 2): finished"
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_checkpoint_screen_two_splits(snap_compare, size):
+    app = PplTopApp(synthetic.split_checkpoint_events, synthetic.INFO)
+    assert snap_compare(app, terminal_size=size, run_before=_finished)
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def test_checkpoint_screen(snap_compare, size):
     app = PplTopApp(synthetic.checkpoint_events, synthetic.INFO)

@@ -35,7 +35,7 @@ def render_checkpoints(curve: CheckpointCurve) -> str:
     head = ("iteration", "label", "loss", "95% CI of loss", "mlx-lm loss", "Δloss",
             "95% CI vs best")
     for series in curve.series:
-        lines.append(f"== checkpoints of {series.folder} by iteration (best: "
+        lines.append(f"== checkpoints of {series.name} by iteration (best: "
                      f"{series.best or '–'}; Δloss paired against it) ==")
         lines.append(" ".join(h.rjust(w) if i != 1 else h.ljust(w)
                               for i, (h, w) in enumerate(zip(head, widths))) + "  verdict")
@@ -45,6 +45,9 @@ def render_checkpoints(curve: CheckpointCurve) -> str:
                             for i, (c, w) in enumerate(zip(cells, widths)))
             mark = "  * best" if point.verdict == "best" else f"  {point.verdict}"
             lines.append(text + mark)
+    if curve.bases:
+        lines.append("base model: loss " + ", ".join(f"{_f(loss)} on {split}"
+                                                     for split, loss in curve.bases.items()))
     if curve.base_loss is not None:
         lines.append(f"base model: loss {_f(curve.base_loss)}, mlx-lm loss "
                      f"{_f(curve.base_mlx_lm_loss)}")

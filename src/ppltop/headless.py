@@ -88,6 +88,19 @@ def render_figures(event: RunFinished) -> str:
     return "".join(parts)
 
 
+def render_split_figures(finished_by_split: dict, each: bool = True) -> str:
+    """A run over several splits: each split's figures under its name (`each`), then the
+    labels across the splits (`split_table.render_splits`)."""
+    from .core.figures.splits import split_rows
+    from .split_table import render_splits
+
+    parts = [f"== split {split} ==\n{render_figures(finished)}"
+             for split, finished in finished_by_split.items()] if each else []
+    parts.append(render_splits(split_rows({split: f.summaries
+                                           for split, f in finished_by_split.items()})))
+    return "".join(parts)
+
+
 def render_summary(s: RunSummary) -> str:
     """One model/adapter's block: mlx-lm's line, then the exact figures and the explanation."""
     f = s.mlx_lm

@@ -104,6 +104,23 @@ class Size:
             raise argparse.ArgumentTypeError(str(e))
 
 
+class SplitList:
+    """`--split`'s value: one split or a comma list of them (`valid,test`), each once."""
+
+    def __call__(self, text: str) -> tuple[str, ...]:
+        from ..core.config import SPLITS
+
+        names = tuple(part.strip() for part in text.split(","))
+        wrong = [n for n in names if n not in SPLITS]
+        if wrong or not names:
+            raise argparse.ArgumentTypeError(
+                f"invalid choice: {wrong[0] if wrong else text!r} (choose from "
+                f"{', '.join(SPLITS)}, or several: valid,test)")
+        if len(set(names)) != len(names):
+            raise argparse.ArgumentTypeError(f"{text!r}: each split once (valid,test)")
+        return names
+
+
 class CheckpointChoice:
     """`--checkpoints`' value: all, every=N or last=K."""
 

@@ -24,6 +24,9 @@ def check_before_loading(args: argparse.Namespace) -> None:
     if getattr(args, "watch", False) and not adapters:
         raise InputError("--watch: needs the --adapter-path folder that mlx_lm.lora --train "
                          "writes (its --adapter-path); add it")
+    if getattr(args, "watch", False) and len(args.split) > 1:
+        raise InputError(f"--split {','.join(args.split)} with --watch: a watch scores one "
+                         "split; start one watch per split (each with its own --run-dir)")
     if getattr(args, "watch", False) and args.kl:
         raise InputError("--kl with --watch: each checkpoint is scored on its own, so there is "
                          "no reference beside it; drop --kl, or use --checkpoints --kl once "
@@ -59,7 +62,8 @@ def make_config(args: argparse.Namespace):
     else:
         model, data = args.model, args.data
     config = EvalConfig(
-        model=model, data=data, adapters=adapters, split=args.split,
+        model=model, data=data, adapters=adapters, split=args.split[0],
+        splits=args.split if len(args.split) > 1 else (),
         batch_size=args.batch_size, max_seq_length=args.max_seq_length,
         test_batches=args.test_batches, mask_prompt=args.mask_prompt, seed=args.seed,
         features=DataFeatures(**args.features), no_base=args.no_base,
@@ -71,7 +75,8 @@ def make_config(args: argparse.Namespace):
     check_flag_combinations(config)
     from ..core.data.record_groups import check_group_keys
 
-    check_group_keys(config.data, config.split, config.group_by)
+    for split in config.all_splits:
+        check_group_keys(config.data, split, config.group_by)
     return config
 
 

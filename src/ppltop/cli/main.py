@@ -85,6 +85,13 @@ def score(args, argv: list[str], parser) -> int:
         run_dir = args.run_dir or default_run_dir(config.model)
         if args.watch and expected_size() > 1:
             raise InputError("--watch runs in one process: start it without mlx.launch")
+        several = len(config.all_splits) > 1
+        if several and expected_size() > 1:
+            raise InputError(f"--split {','.join(config.all_splits)} under mlx.launch: "
+                             "launch one run per split")
+        if several and args.detach:
+            raise InputError(f"--split {','.join(config.all_splits)} with --detach: detach "
+                             "one run per split (each with its own --run-dir)")
         if expected_size() > 1:  # under mlx.launch: one evaluation sharded over its ranks
             from ..run.sharded import run_sharded
 
@@ -95,6 +102,10 @@ def score(args, argv: list[str], parser) -> int:
 
             return (detach_watch(argv, run_dir, args) if args.detach
                     else watch(config, args, blas, run_dir))
+        if several:
+            from ..run.splits import run_splits
+
+            return run_splits(config, args, blas, run_dir)
         if args.detach:
             from ..run.runs import detach
 

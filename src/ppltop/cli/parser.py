@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import __version__
 from ..core.config import DEQUANTIZE, DTYPES, LONG_SEQUENCES, SPLITS, EvalConfig
 from .arg_types import (CheckpointChoice, IndexList, Number, OneLineParser, PathValue, Size,
-                        WholeNumber)
+                        SplitList, WholeNumber)
 from .mlx_lm_lora import add_mlx_lm_flags
 
 COMMANDS = ("open", "resume", "runs", "report")
@@ -78,8 +78,9 @@ def _score_flags() -> argparse.ArgumentParser:
                    help=f"as mlx_lm.lora --seed (default {d.seed}; numpy's range, 0 to 2**32-1)")
     add_mlx_lm_flags(p)
     g = p.add_argument_group("ppltop's scoring flags")
-    g.add_argument("--split", choices=SPLITS, default=d.split,
-                   help=f"which file of a --data folder (default {d.split})")
+    g.add_argument("--split", type=SplitList(), default=(d.split,), metavar="|".join(SPLITS),
+                   help=f"which file of a --data folder (default {d.split}); several, "
+                   "comma-separated (valid,test), are scored one after the other in one run")
     g.add_argument("--checkpoints", nargs="?", const="all", default=None,
                    type=CheckpointChoice(), metavar="all|every=N|last=K",
                    help="score the *_adapters.safetensors checkpoints in each adapter folder "

@@ -43,6 +43,9 @@ class EvalConfig:
     """With `checkpoints`: `all`, `every=N` or `last=K` (see `checkpoints.choose_files`)."""
     split: str = "test"
     """One of SPLITS: the `<split>.jsonl` of a --data folder."""
+    splits: tuple[str, ...] = ()
+    """Several splits scored one after the other in one run (`--split valid,test`), `split`
+    the first of them; each split's evaluation has its own `split` (empty: only `split`)."""
     batch_size: int = 4
     max_seq_length: int = 2048
     test_batches: int = -1
@@ -85,6 +88,12 @@ class EvalConfig:
         if isinstance(self.features, dict):  # read back from a manifest
             self.features = DataFeatures(**self.features)
         self.group_by = tuple(self.group_by)  # a list when read back from a manifest
+        self.splits = tuple(self.splits)
+
+    @property
+    def all_splits(self) -> tuple[str, ...]:
+        """The splits this run scores, in order."""
+        return self.splits or (self.split,)
 
     def to_dict(self) -> dict:
         out = asdict(self)

@@ -23,7 +23,7 @@ def describe_config(config, blas) -> dict[str, str]:
     return {
         "model": short_path(config.model),
         "adapters": adapters + (" (no base)" if config.no_base and config.adapters else ""),
-        "data": f"{short_path(config.data)} [{config.split}]",
+        "data": f"{short_path(config.data)} [{', '.join(config.all_splits)}]",
         "batch size": str(config.batch_size),
         "max seq length": f"{config.max_seq_length} ({config.long_sequences})",
         "mask prompt": "yes" if config.mask_prompt else "no",
@@ -78,7 +78,7 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
     app.run()
     stopped = app.stop_worker()
     for event in app.buffer.drain():  # what arrived after the last UI tick
-        app.live.apply(event)
+        app.apply(event)
     live = app.live
     if live.error or app.crash is not None:
         status = 1
@@ -94,7 +94,11 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
         devnull = os.open(os.devnull, os.O_WRONLY)
         for stream in (sys.stdout, sys.stderr):
             os.dup2(devnull, stream.fileno())
-    if live.finished:
+    if app.runs.several and app.runs.finished():
+        from .outputs import write_split_outputs
+
+        write_split_outputs(args, config, app.runs.finished(), blas)
+    elif live.finished:
         write_outputs(args, config, live.finished, blas)
     if not stopped:  # a batch still computing: leave without waiting for it
         os._exit(status)
@@ -134,7 +138,12 @@ def _report_dashboard(app, args, detached_pid: int | None, resumable: bool) -> N
             finished = replace(finished,
                                summaries=renamed_summaries(finished.summaries, app.aliases),
                                comparisons=renamed_comparisons(finished.comparisons, app.aliases))
-        sys.stdout.write(render_figures(finished))
+        if app.runs.several:  # every split scored, then the labels across them
+            from ..headless import render_split_figures
+
+            sys.stdout.write(render_split_figures(app.runs.finished()))
+        else:
+            sys.stdout.write(render_figures(finished))
     if detached_pid is not None and not (live.finished and not live.finished.cancelled):
         print(f"ppltop: the run goes on in the background (pid {detached_pid}); "
               f"watch it again with: ppltop open {args.run_dir}", file=sys.stderr)

@@ -13,24 +13,56 @@ from .. import __version__
 
 def write_json(path: Path, config, summaries, blas, comparisons=(), checkpoints=None,
                breakdowns=None) -> None:
-    from ..core.checkpoint_files import label_iteration
-    from ..core.errors import InputError
+    payload = {**_header(config, blas), "split": config.split,
+               **_run_payload(summaries, comparisons, checkpoints, breakdowns)}
+    _write(path, payload)
 
-    payload = {
+
+def _header(config, blas) -> dict:
+    return {
         "version": 1,
         "ppltop": __version__,
         "model": str(config.model),
         "data": str(config.data),
-        "split": config.split,
         "config": config.to_dict(),
         "blas": blas.to_dict() if blas else None,
         "peak_memory_bytes": _peak_memory(),
+    }
+
+
+def _run_payload(summaries, comparisons=(), checkpoints=None, breakdowns=None) -> dict:
+    """One run's figures: every label, the comparison, the groups, the checkpoint curve."""
+    from ..core.checkpoint_files import label_iteration
+
+    payload = {
         "runs": [{**s.to_dict(), "iteration": label_iteration(s.label)} for s in summaries],
         "comparison": [c.to_dict() for c in comparisons],
         "groups": breakdowns.to_dict() if breakdowns is not None else None,
     }
     if checkpoints is not None:  # a `checkpoints.CheckpointCurve`
         payload["checkpoints"] = checkpoints.to_dict()
+    return payload
+
+
+def write_splits_json(path: Path, config, finished_by_split: dict, blas) -> None:
+    """A run over several splits: each split scored (all of them unless it was stopped)
+    as one run's figures under `by_split`, and the labels across the splits
+    (`side_by_side`, with the gap)."""
+    from ..core.figures.checkpoints import curve_of_finished
+    from ..core.figures.splits import split_rows
+
+    payload = {**_header(config, blas), "splits": list(config.all_splits),
+               "by_split": {split: {"split": split, **_run_payload(
+                   f.summaries, f.comparisons, curve_of_finished(f), f.breakdowns)}
+                   for split, f in finished_by_split.items()},
+               "side_by_side": [row.to_dict() for row in split_rows(
+                   {split: f.summaries for split, f in finished_by_split.items()})]}
+    _write(path, payload)
+
+
+def _write(path: Path, payload: dict) -> None:
+    from ..core.errors import InputError
+
     path = path.expanduser()
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -60,6 +92,21 @@ def write_outputs(args, config, finished, blas) -> None:
         from ..core.store.export import write_summary_csv
 
         write_summary_csv(args.csv.expanduser(), finished.summaries, finished.comparisons)
+
+
+def write_split_outputs(args, config, finished_by_split: dict, blas) -> None:
+    """--json, --csv and each split's groups.csv, for a run over several splits."""
+    run_dir = getattr(args, "run_dir", None)
+    for split, finished in finished_by_split.items():
+        if finished.breakdowns is not None and run_dir is not None \
+                and getattr(args, "command", None) != "open":
+            write_groups_csv(Path(run_dir) / split / GROUPS_CSV, finished.breakdowns)
+    if getattr(args, "json", None) is not None:
+        write_splits_json(args.json, config, finished_by_split, blas)
+    if getattr(args, "csv", None) is not None:
+        from ..core.store.export import write_splits_csv
+
+        write_splits_csv(args.csv.expanduser(), finished_by_split)
 
 
 GROUPS_CSV = "groups.csv"

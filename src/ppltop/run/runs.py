@@ -97,6 +97,10 @@ def open_run(args) -> int:
 
     if (args.run_dir / WATCH_FILE).is_file():  # one run per checkpoint, opened as one
         return open_watch(args)
+    from .splits import SPLITS_FILE, open_splits
+
+    if (args.run_dir / SPLITS_FILE).is_file():  # one run per split, opened in order
+        return open_splits(args)
 
     follower = RunFollower(args.run_dir, follow=not args.no_follow and not args.headless)
     if is_headless(args):

@@ -64,10 +64,21 @@ def run_evaluation(evaluation, args, blas, run_dir: Path, resume: bool = False) 
 
 
 def run_headless(config, args, blas, make_events, cancel) -> int:
+    """Score headless, then write --json and --csv of the run (stopped or not)."""
+    from .outputs import write_outputs
+
+    status, finished = score_headless(config, args, blas, make_events, cancel)
+    if finished is not None:
+        write_outputs(args, config, finished, blas)
+    return status
+
+
+def score_headless(config, args, blas, make_events, cancel) -> tuple[int, object]:
+    """The events printed (progress on stderr, figures on stdout) while Ctrl-C, SIGTERM and
+    SIGHUP stop after the batch in flight: (exit status, the `RunFinished` or None)."""
     from ..core.store.events import RunFinished
     from ..core.errors import ScoringError
     from ..headless import HeadlessPrinter
-    from .outputs import write_outputs
 
     from ..core.store.breakdown_events import with_breakdowns
 
@@ -99,15 +110,11 @@ def run_headless(config, args, blas, make_events, cancel) -> int:
                 finished = event
     except KeyboardInterrupt:
         print("ppltop: interrupted; the run directory keeps every finished batch", file=sys.stderr)
-        return 130
+        return 130, None
     except ScoringError as e:
         print(f"ppltop: {e}", file=sys.stderr)
-        return 1
+        return 1, None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if finished is not None:
-        write_outputs(args, config, finished, blas)
-    if finished is not None and finished.cancelled:
-        return 130
-    return 0
+    return (130 if finished is not None and finished.cancelled else 0), finished

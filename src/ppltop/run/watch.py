@@ -352,20 +352,12 @@ def ready_checkpoints(session: WatchSession):
 
 
 def _start(run_dir: Path, config, args) -> None:
-    from ..core.errors import InputError
+    from ..core.store.run_dir import start_run_set
 
-    marker = run_dir / WATCH_FILE
-    if marker.exists() and not getattr(args, "overwrite", False):
-        raise InputError(f"--run-dir {run_dir}: already holds a watch; replace it with "
-                         "--overwrite, or choose another --run-dir")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps({"folders": [str(f) for f in config.adapters],
-                                      "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
-                                     indent=2) + "\n")
-    except OSError as e:
-        raise InputError(f"--run-dir {run_dir}: cannot write there ({e.strerror}); "
-                         "choose a writable folder")
+    start_run_set(run_dir, WATCH_FILE,
+                  {"folders": [str(f) for f in config.adapters],
+                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+                  "a watch", getattr(args, "overwrite", False))
 
 
 def _install_stop(session: WatchSession) -> dict:

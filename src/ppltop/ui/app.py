@@ -20,10 +20,10 @@ from textual.widgets import Header
 
 from ..core.checkpoint_files import parse_label
 from ..view.event_buffer import EventBuffer
-from ..core.store.events import LabelAdded, Notice, RunFinished
+from ..core.store.events import LabelAdded, Notice, RunFinished, SplitStarted
 from ..view import process_memory
 from ..view.display_names import shown
-from ..view.live import LiveRun
+from ..view.split_runs import SplitRuns
 from ..core.store.run_liveness import state_of
 from ..core.engine.worker import ScoringWorker
 from ..themes import LoadedThemes
@@ -76,7 +76,8 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
         self.info = info
         self.refresh_hz = refresh_hz
         self.buffer = EventBuffer()
-        self.live = LiveRun()
+        self.runs = SplitRuns()
+        """The run on screen (`live`), and with several splits those scored before it."""
         self.worker_thread: ScoringWorker | None = None
         self.redraws = 0
         self._load_themes(themes, theme)
@@ -104,6 +105,8 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
         """The run directory of a watched run: its writer's liveness is checked."""
         self._scoring_shown = True
         self._curve_offered = False
+        self._plan_shown = None
+        """The plan the config pane's examples, tokens and batches are of."""
         """Whether the curve screen was opened for the run's first checkpoint."""
         self._newest_label: str | None = None
         """The label a watch added last (`LabelAdded`), which the PPL panel follows."""
@@ -190,12 +193,41 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
             is self.screen_stack[0]
 
     # -- the one channel from the scoring thread ---------------------------------------------
+    @property
+    def live(self):
+        """The `LiveRun` on screen: the run, or the split being scored."""
+        return self.runs.live
+
+    def apply(self, event) -> None:
+        """Fold one event from the scoring thread into the run on screen."""
+        if isinstance(event, SplitStarted):
+            self._start_split(event)
+        else:
+            self.live.apply(event)
+
+    def _start_split(self, event: SplitStarted) -> None:
+        """The next split of the run: the panes show it from now on; screens that showed
+        the split before close (its figures stay in the curve and the closing output)."""
+        before = self.live
+        self.runs.start(event)
+        if self.live is not before:
+            while len(self.screen_stack) > 1 and getattr(self.screen, "live", None) is before:
+                self.pop_screen()
+            self.reference_label = None
+            self.query_one(PplPanel).reset_split()
+            log = self.query_one(EventLog)
+            log.show(list(before.log), before.log_total)  # the split before, to its end
+            log.next_run()
+        self.live.apply(Notice("info", f"split {event.split} ({event.index + 1} of "
+                                       f"{event.count})"))  # each split's log says which
+        self.sub_title = self._status_text()
+
     def drain_events(self) -> None:
         events = self.buffer.drain()
         if not events:
             return
         for event in events:
-            self.live.apply(event)
+            self.apply(event)
         if not self.watching:  # the scoring thread is in this process: its memory is ours
             self.live.memory = process_memory.sample()
         if self._scoring_shown != self.scoring_here:  # the thread may end before its last event
@@ -225,7 +257,8 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
         """A watched run: notice within seconds that the process scoring it is gone."""
         if self.live.finished or self.live.error or self.run_dir is None:
             return
-        state = state_of(self.run_dir)
+        # several splits: each split is a run of its own, in a sub-folder
+        state = state_of(self.run_dir / self.runs.split if self.runs.several else self.run_dir)
         if state.state == "finished":  # its last events are on their way
             return
         was = self.live.writer
@@ -257,7 +290,8 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
         self.redraws += 1
         live = self.live
         plan = live.plan
-        if plan is not None and "examples" not in self.query_one(ConfigPane).info:
+        if plan is not None and plan is not self._plan_shown:  # a new split: its own plan
+            self._plan_shown = plan
             self.query_one(ConfigPane).set_values(
                 examples=f"{plan.n_examples:,} ({plan.data_format})",
                 tokens=f"{plan.targets_per_label:,} per model",
@@ -280,16 +314,22 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
     def _status_text(self) -> str:
         live = self.live
         if live.error:
-            return "error: partial figures"
+            return self._in_split("error: partial figures")
         if live.finished:
-            return "cancelled: partial figures" if live.finished.cancelled else "finished"
+            return self._in_split("cancelled: partial figures" if live.finished.cancelled
+                                  else "finished")
         if live.writer_gone:
             return live.writer.words()
         if self.worker_thread and self.worker_thread.paused:
             return "paused"
         # coarse on purpose: a new title repaints far more than the title (SSH bytes); the
         # batch count and progress live in the PPL panel
-        return "running" if live.plan else "loading"
+        return self._in_split("running" if live.plan else "loading")
+
+    def _in_split(self, text: str) -> str:
+        runs = self.runs
+        return f"split {runs.split} ({runs.index + 1} of {runs.count}): {text}" \
+            if runs.several else text
 
     def name_of(self, label: str) -> str:
         """The name `label` is shown by (renamed in the comparison view, else itself)."""

@@ -83,7 +83,7 @@ class ScreenNavigation:
 
     def action_open_checkpoints(self) -> None:
         if self.bring_forward(lambda s: isinstance(s, CheckpointScreen)) is None:
-            self.push_screen(CheckpointScreen(self.live))
+            self.push_screen(CheckpointScreen(self.runs))
 
     def action_open_groups(self) -> None:
         if self.live.groups is None and not (self.live.finished

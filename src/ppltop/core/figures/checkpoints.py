@@ -13,7 +13,7 @@ loss) and, against it, every other checkpoint's paired Δloss from `compare.comp
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..checkpoint_files import parse_label
 from .compare import Comparison, compare
@@ -96,6 +96,13 @@ class CheckpointSeries:
     points: list[CheckpointPoint] = field(default_factory=list)
     best: str | None = None
     """Label of the checkpoint with the lowest ppltop loss."""
+    split: str = ""
+    """The split it was scored on, when a run scores several (`--split valid,test`)."""
+
+    @property
+    def name(self) -> str:
+        """The folder, and the split when there are several: `run1 · valid`."""
+        return f"{self.folder} · {self.split}" if self.split else self.folder
 
     def plotted(self) -> list[CheckpointPoint]:
         """The points with an iteration and a finite loss: what the chart draws."""
@@ -110,14 +117,16 @@ class CheckpointCurve:
     base_loss: float | None = None
     """The base model's ppltop loss (the chart's horizontal reference), if it was scored."""
     base_mlx_lm_loss: float | None = None
+    bases: dict[str, float] = field(default_factory=dict)
+    """With several splits: the base model's ppltop loss on each (one level line each)."""
 
     def points(self) -> list[CheckpointPoint]:
         return [p for s in self.series for p in s.points]
 
     def to_dict(self) -> dict:
         return {"base_loss": _num(self.base_loss), "base_mlx_lm_loss": _num(self.base_mlx_lm_loss),
-                "series": [{"folder": s.folder, "best": s.best,
-                            "checkpoints": [p.to_dict() for p in s.points]}
+                "series": [{"folder": s.folder, **({"split": s.split} if s.split else {}),
+                            "best": s.best, "checkpoints": [p.to_dict() for p in s.points]}
                            for s in self.series]}
 
 
@@ -180,3 +189,16 @@ def curve_of_live(live) -> CheckpointCurve | None:
                else figures_of_live({label: running})[0]
                for label, running in live.labels.items()]
     return checkpoint_curve(figures, results)
+
+
+def curves_side_by_side(curves: dict[str, CheckpointCurve | None]) -> CheckpointCurve | None:
+    """The curves of several splits of one run as one: every split's series, named with its
+    split (each keeps its own best checkpoint), and the base model's loss on each split."""
+    found = {split: curve for split, curve in curves.items() if curve is not None}
+    if len(curves) == 1:
+        return next(iter(found.values()), None)
+    if not found:
+        return None
+    series = [replace(s, split=split) for split, curve in found.items() for s in curve.series]
+    bases = {split: c.base_loss for split, c in found.items() if c.base_loss is not None}
+    return CheckpointCurve(series, bases=bases)

@@ -130,4 +130,16 @@ class LabelFinished:
     summary: object
 
 
-Event = RunStarted | Notice | BatchScored | RunFinished | Resumed | LabelAdded | LabelFinished
+@dataclass
+class SplitStarted:
+    """A run over several splits (`--split valid,test`) goes on to the next: the events
+    that follow, from its `RunStarted` to its `RunFinished`, are that split's own run."""
+
+    split: str
+    index: int
+    """0 for the first split."""
+    count: int
+
+
+Event = (RunStarted | Notice | BatchScored | RunFinished | Resumed | LabelAdded
+         | LabelFinished | SplitStarted)

@@ -69,6 +69,16 @@ def write_summary_csv(path: Path, summaries, comparisons=()) -> None:
         writer.writerows(summary_rows(summaries, comparisons))
 
 
+def write_splits_csv(path: Path, finished_by_split: dict) -> None:
+    """A run over several splits: the rows of each split's run, a `split` column first."""
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=("split", *SUMMARY_FIELDS))
+        writer.writeheader()
+        for split, finished in finished_by_split.items():
+            writer.writerows({"split": split, **row}
+                             for row in summary_rows(finished.summaries, finished.comparisons))
+
+
 def write_examples_csv(path: Path, results: dict[str, dict[int, ExampleResult]],
                        lines: dict[int, int]) -> None:
     """One row per label and example: tokens, mean and total loss, worst token."""

@@ -204,6 +204,11 @@ def read_run(path: Path, with_results: bool = True) -> RunRecord:
     path = Path(path)
     manifest_file = path / MANIFEST
     if not manifest_file.is_file():
+        runs = sorted(p.name for p in path.iterdir()
+                      if (p / MANIFEST).is_file()) if path.is_dir() else []
+        if runs:  # a run over splits, a watch: one run per sub-folder
+            raise InputError(f"{path}: holds one run per sub-folder ({', '.join(runs)}); "
+                             f"give one of them, e.g. {path / runs[0]}")
         raise InputError(f"{path}: not a ppltop run directory (no {MANIFEST})")
     try:
         text = manifest_file.read_text()
@@ -247,3 +252,21 @@ def read_events_from(path: Path, start: int) -> tuple[list[EventLine], int]:
             if event is not None:
                 events.append(event)
     return events, start + used
+
+
+def start_run_set(run_dir: Path, marker: str, payload: dict, what: str,
+                  overwrite: bool = False) -> None:
+    """A folder of runs, one per sub-folder (a watch, a run over splits), marked by the JSON
+    file `marker`; refused where one is already unless `overwrite`."""
+    import json
+
+    run_dir = Path(run_dir)
+    if (run_dir / marker).exists() and not overwrite:
+        raise InputError(f"--run-dir {run_dir}: already holds {what}; replace it with "
+                         "--overwrite, or choose another --run-dir")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / marker).write_text(json.dumps(payload, indent=2) + "\n")
+    except OSError as e:
+        raise InputError(f"--run-dir {run_dir}: cannot write there ({e.strerror}); "
+                         "choose a writable folder")

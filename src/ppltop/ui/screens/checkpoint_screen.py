@@ -13,8 +13,8 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from ...checkpoint_table import checkpoint_row
-from ...core.figures.checkpoints import CheckpointCurve, curve_of_live
-from ...view.live import LiveRun
+from ...core.figures.checkpoints import CheckpointCurve
+from ...view.split_runs import SplitRuns
 from ..keys import keys
 from ..widgets.checkpoint_chart import CheckpointChart
 from ..widgets.key_footer import KeyFooter
@@ -42,9 +42,9 @@ class CheckpointScreen(Screen):
                                          border: round $primary; }
     """
 
-    def __init__(self, live: LiveRun) -> None:
+    def __init__(self, runs: SplitRuns) -> None:
         super().__init__()
-        self.live = live
+        self.runs = runs
         self.curve: CheckpointCurve | None = None
         self._shown: tuple | None = None
         self._ready = False
@@ -64,6 +64,11 @@ class CheckpointScreen(Screen):
         self.refresh_data()
         self.query_one(PagedTable).focus()
 
+    @property
+    def live(self):
+        """The run being scored (the last split): this screen stays open across splits."""
+        return self.runs.live
+
     def _theme_changed(self, _theme) -> None:
         if self.curve is not None:  # the series take the theme's label colors
             self.query_one(CheckpointChart).replot(self.curve)
@@ -78,36 +83,44 @@ class CheckpointScreen(Screen):
             table.invalidate()
 
     def _fetch(self, start: int, count: int) -> list[list[str]]:
-        points = self.curve.points()[start:start + count] if self.curve else []
-        return [[row[i] for i in self._columns] for row in map(checkpoint_row, points)]
+        if self.curve is None:
+            return []
+        rows = []
+        for series in self.curve.series:  # in the order of curve.points()
+            for point in series.points:
+                row = checkpoint_row(point)
+                if series.split:  # several splits: the label says which
+                    row[1] = f"{row[1]} {series.split}"
+                rows.append(row)
+        return [[row[i] for i in self._columns] for row in rows[start:start + count]]
 
     def on_paged_table_selected(self, message: PagedTable.Selected) -> None:
         """Enter: the comparison view, the row's checkpoint against its folder's best."""
         point = self.curve.points()[message.row] if self.curve else None
         series = next((s for s in self.curve.series if point in s.points), None) \
             if point else None
-        if series is None or series.best is None or self.live.source is None:
+        live = self.runs.live_of(series.split) if series else None
+        if series is None or series.best is None or live.source is None:
             return
         from .comparison_screen import ComparisonScreen
 
-        self.app.push_screen(ComparisonScreen(self.live, series.best, point.label, {}))
+        self.app.push_screen(ComparisonScreen(live, series.best, point.label, {}))
 
     def refresh_data(self) -> None:
         """Show the curve of what is scored so far (the finished run's, once it is);
         computed again only when new results have come."""
-        key = (self.live.finished is not None, len(self.live.label_summaries),
-               tuple(len(index) for index in self.live.index.values()))
+        key = self.runs.state()
         if key == self._shown or not self._ready:
             return
         self._shown = key
-        self.curve = curve_of_live(self.live)
+        self.curve = self.runs.curve()
         note = self.query_one("#checkpoint-note", Static)
         table = self.query_one(PagedTable)
         if self.curve is None:
             note.update("no checkpoint scored yet")
             table.set_row_count(0)
             return
-        best = ", ".join(f"{s.folder}: {s.best}" for s in self.curve.series if s.best)
+        best = ", ".join(f"{s.name}: {s.best}" for s in self.curve.series if s.best)
         partial = "" if all(p.complete for p in self.curve.points()) \
             else " · partial: examples scored so far"
         note.update(f"best {best} · as good: paired 95% interval of Δloss against the best "

@@ -48,7 +48,9 @@ class CheckpointChart(PlotextPlot):
         xs: list[float] = []
         ys: list[float] = []
         legend = []
+        split_color: dict[str, str] = {}
         for color, series in zip(colors[1:], curve.series):
+            split_color.setdefault(series.split, color)
             points = series.plotted()
             if not points:
                 continue
@@ -69,11 +71,17 @@ class CheckpointChart(PlotextPlot):
                 plt.scatter([best.iteration], [best.loss], color=rgb, marker=BEST_MARKER)
             xs += x
             ys += loss + lo + hi
-            legend.append(f"[{color}]━[/] {escape(series.folder)}")
+            legend.append(f"[{color}]━[/] {escape(series.name)}")
         if curve.base_loss is not None and xs:
             plt.hline(curve.base_loss, Color.parse(colors[0]).rgb)
             ys.append(curve.base_loss)
             legend.append(f"[{colors[0]}]─[/] base")
+        for split, loss in curve.bases.items() if xs else ():  # several splits: one each,
+            color = split_color.get(split, colors[0])  # in the color of the split's series
+            plt.hline(loss, Color.parse(color).rgb)
+            ys.append(loss)
+        if curve.bases and xs:
+            legend.append("─ base on each split")
         set_ticks(plt, xs, ys, integer_x=True, size=self.content_size)
         self.border_subtitle = (" ".join(legend) + f" · thick: ppltop, thin: 95% band, "
                                 f"x: mlx-lm, {BEST_MARKER} best")

@@ -44,6 +44,10 @@ class EventLog(RichLog):
             self.write(line)
         self._shown = total
 
+    def next_run(self) -> None:
+        """The next split of the run logs from its first entry on, under the last one's."""
+        self._shown = 0
+
     @property
     def text(self) -> str:
         """The lines as shown, wrapped (for tests)."""

@@ -59,6 +59,10 @@ class PplPanel(Vertical):
         yield FlowLine(id="ppl-throughput")
         yield ProgressBar(total=1.0, show_eta=False, id="ppl-progress")
 
+    def reset_split(self) -> None:
+        """The next split of the run: the progress bar starts again."""
+        self._progress_step = -1
+
     def fit_height(self, terminal_rows: int) -> None:
         """The sparkline only where the chart below keeps room (not at 24 rows)."""
         self.query_one("#ppl-spark", Sparkline).display = terminal_rows >= SPARKLINE_ROWS

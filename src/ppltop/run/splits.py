@@ -1,0 +1,205 @@
+"""`--split valid,test`: several splits scored one after the other in one run, with the
+model loaded once. Each split is an ordinary run in a sub-folder of the run directory:
+
+    RUN_DIR/splits.json      the splits, in order (marks the folder as a run over splits)
+    RUN_DIR/<split>/         that split's run directory: `ppltop open`, `resume` work on it
+
+Every split is prepared before anything is scored (bad input is one line, exit 2). Headless,
+each split prints its figures as a run does, under `== split NAME ==`, then the labels
+across the splits; under the dashboard the splits follow each other (`SplitStarted`) and
+the curve screen shows them side by side. Stopping a split stops the run: the splits after
+it are not started (each stays resumable on its own).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from ..core.errors import InputError
+
+SPLITS_FILE = "splits.json"
+
+
+class SplitRun:
+    """The evaluations of one run over several splits, scored in order."""
+
+    def __init__(self, config, args, blas, run_dir: Path):
+        self.config, self.args, self.blas = config, args, blas
+        self.run_dir = Path(run_dir)
+        self.evaluations: dict = {}
+        self.writers: dict = {}
+        self.stopping = False
+        self.current = None
+
+    def prepare(self) -> None:
+        """Load the model once, prepare every split, then open their run directories."""
+        from ..core.engine.evaluation import Evaluation
+        from ..core.model.loader import ModelHandle
+        from ..core.store.run_dir import RunWriter
+
+        if sys.stderr.isatty():
+            print("ppltop: loading model and data ...", file=sys.stderr, flush=True)
+        handle = ModelHandle.load(self.config.model)
+        for split in self.config.all_splits:
+            evaluation = Evaluation(replace(self.config, split=split, splits=()), handle=handle)
+            evaluation.prepare()
+            self.evaluations[split] = evaluation
+        _start(self.run_dir, self.config.all_splits, self.args)
+        overwrite = getattr(self.args, "overwrite", False)
+        for split, evaluation in self.evaluations.items():
+            self.writers[split] = RunWriter(self.run_dir / split,
+                                            evaluation.manifest(self.blas), overwrite=overwrite)
+        print(f"ppltop: run directory {self.run_dir} (one run per split: "
+              f"{', '.join(self.evaluations)})", file=sys.stderr, flush=True)
+
+    def events_of(self, split: str):
+        """One split's events, each recorded in its run directory first."""
+        from ..core.store.recorder import recorded
+
+        evaluation = self.evaluations[split]
+        self.current = evaluation
+        try:
+            yield from recorded(evaluation.events(), self.writers[split])
+        finally:
+            self.current = None
+
+    def stop(self) -> None:
+        """Stop after the batch in flight; the splits after it are not started."""
+        self.stopping = True
+        if self.current is not None:
+            self.current.cancel()
+
+
+def run_splits(config, args, blas, run_dir: Path) -> int:
+    """Score every split of `config.splits`, headless or under the dashboard."""
+    from .score import is_headless
+
+    run = SplitRun(config, args, blas, run_dir)
+    run.prepare()
+    args.run_dir = run.run_dir
+    if is_headless(args):
+        return _headless(run)
+    from .dashboard import run_dashboard
+
+    status = run_dashboard(config, args, blas, lambda: split_events(run), run.stop,
+                           resumable=False)
+    unfinished = [split for split, writer in run.writers.items() if not _finished(writer)]
+    if unfinished:  # each split is a run of its own: continue the first one left
+        print(f"ppltop: not scored to the end: {', '.join(unfinished)}; continue with: "
+              f"ppltop resume {run.run_dir / unfinished[0]}", file=sys.stderr)
+    return status
+
+
+def _finished(writer) -> bool:
+    from ..core.store.run_liveness import state_of
+
+    return state_of(writer.path).state == "finished"
+
+
+def _headless(run: SplitRun) -> int:
+    from ..headless import render_split_figures
+    from .outputs import write_split_outputs
+    from .score import score_headless
+
+    finished: dict = {}
+    status = 0
+    for split, evaluation in run.evaluations.items():
+        print(f"== split {split} ==", flush=True)
+        status, done = score_headless(evaluation.config, run.args, run.blas,
+                                      lambda split=split: run.events_of(split), run.stop)
+        if done is not None:
+            finished[split] = done
+        if status != 0:
+            left = [s for s in run.evaluations if s not in finished and s != split]
+            if left:
+                print(f"ppltop: the splits after {split} were not scored ({', '.join(left)}); "
+                      f"score them with: ppltop resume {run.run_dir / left[0]}",
+                      file=sys.stderr)
+            break
+    if len(finished) > 1:
+        sys.stdout.write(render_split_figures(finished, each=False))
+    if finished:
+        write_split_outputs(run.args, run.config, finished, run.blas)
+    return status
+
+
+def split_events(run: SplitRun):
+    """The splits' events one after the other, each split's run announced by
+    `SplitStarted`; a split stopped before its end ends them."""
+    from ..core.store.events import RunFinished, SplitStarted
+
+    splits = list(run.evaluations)
+    for index, split in enumerate(splits):
+        if run.stopping:
+            return
+        yield SplitStarted(split, index, len(splits))
+        for event in run.events_of(split):
+            yield event
+            if isinstance(event, RunFinished) and event.cancelled:
+                return
+
+
+def recorded_split_events(run_dir: Path, follow: bool = False):
+    """A run over splits read back from its run directory (`ppltop open`), as it was
+    scored: each split's recorded events after its `SplitStarted`."""
+    from ..core.store.events import SplitStarted
+    from ..core.store.replay import RunFollower
+
+    splits = read_splits(run_dir)
+    for index, split in enumerate(splits):
+        if not (Path(run_dir) / split / "manifest.json").is_file():
+            return
+        yield SplitStarted(split, index, len(splits))
+        yield from RunFollower(Path(run_dir) / split, follow=follow).events()
+
+
+def open_splits(args) -> int:
+    """`ppltop open RUN_DIR` of a run over splits: every split recorded, in order, as it
+    was shown (`ppltop open RUN_DIR/valid` opens one split as a run of its own)."""
+    from ..core.store.replay import RunFollower
+    from .score import is_headless
+
+    run_dir = Path(args.run_dir)
+    present = [s for s in read_splits(run_dir) if (run_dir / s / "manifest.json").is_file()]
+    if not present:
+        raise InputError(f"{run_dir}: a run over splits with no split started yet; try "
+                         "again once one is")
+    config = replace(RunFollower(run_dir / present[0], follow=False).config,
+                     split=present[0], splits=tuple(read_splits(run_dir)))
+    if not is_headless(args):
+        from .dashboard import run_dashboard
+
+        follow = not args.no_follow
+        return run_dashboard(config, args, None,
+                             lambda: recorded_split_events(run_dir, follow), lambda: None)
+    from ..headless import render_split_figures
+    from .outputs import write_split_outputs
+    from .score import score_headless
+
+    finished = {}
+    for split in present:
+        print(f"== split {split} ==", flush=True)
+        follower = RunFollower(run_dir / split, follow=False)
+        status, done = score_headless(follower.config, args, None, follower.events,
+                                      follower.stop)
+        if done is not None:
+            finished[split] = done
+    if len(finished) > 1:
+        sys.stdout.write(render_split_figures(finished, each=False))
+    if finished:
+        write_split_outputs(args, config, finished, None)
+    return 0
+
+
+def read_splits(run_dir: Path) -> list[str]:
+    return json.loads((Path(run_dir) / SPLITS_FILE).read_text())["splits"]
+
+
+def _start(run_dir: Path, splits: tuple[str, ...], args) -> None:
+    from ..core.store.run_dir import start_run_set
+
+    start_run_set(run_dir, SPLITS_FILE, {"splits": list(splits)}, "a run over splits",
+                  getattr(args, "overwrite", False))

@@ -1,0 +1,56 @@
+"""The runs of one dashboard: one `LiveRun`, or one per split when several are scored one
+after the other (`--split valid,test`); the curve of all of them side by side."""
+
+from __future__ import annotations
+
+from ..core.figures.checkpoints import CheckpointCurve, curve_of_live, curves_side_by_side
+from ..core.store.events import SplitStarted
+from .live import LiveRun
+
+
+class SplitRuns:
+    """The `LiveRun` being shown (`live`) and those of the splits scored before it."""
+
+    def __init__(self) -> None:
+        self.live = LiveRun()
+        self.split: str | None = None
+        """The split `live` scores; None for a run of one split."""
+        self.index, self.count = 0, 1
+        self.earlier: dict[str, LiveRun] = {}
+        """The splits scored before, in order."""
+
+    def start(self, event: SplitStarted) -> None:
+        """The next split: its events go to a new `LiveRun`."""
+        if self.split is not None:
+            self.earlier[self.split] = self.live
+            self.live = LiveRun()
+        self.split, self.index, self.count = event.split, event.index, event.count
+
+    @property
+    def several(self) -> bool:
+        return self.split is not None
+
+    def by_split(self) -> dict[str, LiveRun]:
+        """Every split's run so far, in order ({"": live} for a run of one split)."""
+        return {**self.earlier, (self.split or ""): self.live}
+
+    def live_of(self, split: str) -> LiveRun:
+        return self.by_split().get(split or "", self.live)
+
+    def curve(self) -> CheckpointCurve | None:
+        """The checkpoint curve of every split so far, side by side."""
+        if not self.several:
+            return curve_of_live(self.live)
+        return curves_side_by_side({split: curve_of_live(live)
+                                    for split, live in self.by_split().items()})
+
+    def state(self) -> tuple:
+        """Changes whenever a result or a figure arrives in any split (a redraw key)."""
+        return tuple((split, live.finished is not None, len(live.label_summaries),
+                      tuple(len(index) for index in live.index.values()))
+                     for split, live in self.by_split().items())
+
+    def finished(self) -> dict[str, object]:
+        """{split: RunFinished} of the splits scored to their end (or stopped)."""
+        return {split: live.finished for split, live in self.by_split().items()
+                if live.finished is not None}
