@@ -110,7 +110,7 @@ def _watching(args, detached_pid: int | None) -> bool:
     return detached_pid is not None or getattr(args, "command", None) == "open"
 
 
-def _report_dashboard(app, args, detached_pid: int | None, resumable: bool) -> None:
+def _report_dashboard(app, args, detached_pid: int | None, resumable: bool = True) -> None:
     """What the dashboard leaves on the terminal: why it stopped, then the figures."""
     from ..core.errors import ScoringError
     from dataclasses import replace
