@@ -80,9 +80,7 @@ def _peak_memory() -> int | None:
 
 def write_outputs(args, config, finished, blas) -> None:
     """--json, --csv and groups.csv, once the run has finished (or stopped)."""
-    if finished.breakdowns is not None and getattr(args, "run_dir", None) is not None \
-            and getattr(args, "command", None) != "open":  # open leaves a run as it is
-        write_groups_csv(Path(args.run_dir) / GROUPS_CSV, finished.breakdowns)
+    _groups_csv(args, finished, "")
     if getattr(args, "json", None) is not None:
         from ..core.figures.checkpoints import curve_of_finished
 
@@ -96,17 +94,21 @@ def write_outputs(args, config, finished, blas) -> None:
 
 def write_split_outputs(args, config, finished_by_split: dict, blas) -> None:
     """--json, --csv and each split's groups.csv, for a run over several splits."""
-    run_dir = getattr(args, "run_dir", None)
     for split, finished in finished_by_split.items():
-        if finished.breakdowns is not None and run_dir is not None \
-                and getattr(args, "command", None) != "open":
-            write_groups_csv(Path(run_dir) / split / GROUPS_CSV, finished.breakdowns)
+        _groups_csv(args, finished, split)
     if getattr(args, "json", None) is not None:
         write_splits_json(args.json, config, finished_by_split, blas)
     if getattr(args, "csv", None) is not None:
         from ..core.store.export import write_splits_csv
 
         write_splits_csv(args.csv.expanduser(), finished_by_split)
+
+
+def _groups_csv(args, finished, sub_folder: str) -> None:
+    """The breakdowns' groups.csv in the run directory (or its `sub_folder`: a split's)."""
+    if finished.breakdowns is not None and getattr(args, "run_dir", None) is not None \
+            and getattr(args, "command", None) != "open":  # open leaves a run as it is
+        write_groups_csv(Path(args.run_dir) / sub_folder / GROUPS_CSV, finished.breakdowns)
 
 
 GROUPS_CSV = "groups.csv"

@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..core.errors import InputError
+from ..core.store.run_dir import MANIFEST
 
 SPLITS_FILE = "splits.json"
 
@@ -100,16 +101,11 @@ def _finished(writer) -> bool:
 
 
 def _headless(run: SplitRun) -> int:
-    from ..headless import render_split_figures
-    from .outputs import write_split_outputs
-    from .score import score_headless
-
     finished: dict = {}
     status = 0
     for split, evaluation in run.evaluations.items():
-        print(f"== split {split} ==", flush=True)
-        status, done = score_headless(evaluation.config, run.args, run.blas,
-                                      lambda split=split: run.events_of(split), run.stop)
+        status, done = _print_split(split, evaluation.config, run.args, run.blas,
+                                    lambda split=split: run.events_of(split), run.stop)
         if done is not None:
             finished[split] = done
         if status != 0:
@@ -119,11 +115,27 @@ def _headless(run: SplitRun) -> int:
                       f"score them with: ppltop resume {run.run_dir / left[0]}",
                       file=sys.stderr)
             break
+    _print_across(run.config, run.args, run.blas, finished)
+    return status
+
+
+def _print_split(split: str, config, args, blas, make_events, cancel) -> tuple[int, object]:
+    """One split headless, under its name, as a run of it alone prints."""
+    from .score import score_headless
+
+    print(f"== split {split} ==", flush=True)
+    return score_headless(config, args, blas, make_events, cancel)
+
+
+def _print_across(config, args, blas, finished: dict) -> None:
+    """After the splits: the labels across them, and --json, --csv, groups.csv."""
+    from ..headless import render_split_figures
+    from .outputs import write_split_outputs
+
     if len(finished) > 1:
         sys.stdout.write(render_split_figures(finished, each=False))
     if finished:
-        write_split_outputs(run.args, run.config, finished, run.blas)
-    return status
+        write_split_outputs(args, config, finished, blas)
 
 
 def split_events(run: SplitRun):
@@ -150,7 +162,7 @@ def recorded_split_events(run_dir: Path, follow: bool = False):
 
     splits = read_splits(run_dir)
     for index, split in enumerate(splits):
-        if not (Path(run_dir) / split / "manifest.json").is_file():
+        if not (Path(run_dir) / split / MANIFEST).is_file():
             return
         yield SplitStarted(split, index, len(splits))
         yield from RunFollower(Path(run_dir) / split, follow=follow).events()
@@ -163,34 +175,27 @@ def open_splits(args) -> int:
     from .score import is_headless
 
     run_dir = Path(args.run_dir)
-    present = [s for s in read_splits(run_dir) if (run_dir / s / "manifest.json").is_file()]
+    splits = read_splits(run_dir)
+    present = [s for s in splits if (run_dir / s / MANIFEST).is_file()]
     if not present:
         raise InputError(f"{run_dir}: a run over splits with no split started yet; try "
                          "again once one is")
     config = replace(RunFollower(run_dir / present[0], follow=False).config,
-                     split=present[0], splits=tuple(read_splits(run_dir)))
+                     split=present[0], splits=tuple(splits))
     if not is_headless(args):
         from .dashboard import run_dashboard
 
         follow = not args.no_follow
         return run_dashboard(config, args, None,
                              lambda: recorded_split_events(run_dir, follow), lambda: None)
-    from ..headless import render_split_figures
-    from .outputs import write_split_outputs
-    from .score import score_headless
-
     finished = {}
-    for split in present:
-        print(f"== split {split} ==", flush=True)
+    for split in present:  # every split recorded, even after one that was stopped
         follower = RunFollower(run_dir / split, follow=False)
-        status, done = score_headless(follower.config, args, None, follower.events,
-                                      follower.stop)
+        _, done = _print_split(split, follower.config, args, None, follower.events,
+                               follower.stop)
         if done is not None:
             finished[split] = done
-    if len(finished) > 1:
-        sys.stdout.write(render_split_figures(finished, each=False))
-    if finished:
-        write_split_outputs(args, config, finished, None)
+    _print_across(config, args, None, finished)
     return 0
 
 

@@ -292,11 +292,14 @@ def dashboard_events(session: WatchSession, first, notes: list[str]):
                     yield LabelFinished(event.summaries[-1])
                 continue
             yield event
+
+    def said():  # what the watch said since the last step, for the dashboard's log
         while notes:
             yield Notice("info", f"watch: {notes.pop(0)}")
 
     if first is not None and not session.stopping:
         yield from relayed("base", first)
+        yield from said()
     for ready in ready_checkpoints(session):
         if ready is not None:
             label, frozen = ready
@@ -304,10 +307,8 @@ def dashboard_events(session: WatchSession, first, notes: list[str]):
                 yield from relayed(label, session.prepare(label, [frozen]))
             except NOT_SCORED as e:
                 _not_scored(session, label, e)
-        while notes:
-            yield Notice("info", f"watch: {notes.pop(0)}")
-    while notes:
-        yield Notice("info", f"watch: {notes.pop(0)}")
+        yield from said()
+    yield from said()  # the stop's own words
     if session.finished:  # nothing scored: no figures, the dashboard says it stopped
         yield session.merged()
 

@@ -38,9 +38,7 @@ class SplitRuns:
         return self.by_split().get(split or "", self.live)
 
     def curve(self) -> CheckpointCurve | None:
-        """The checkpoint curve of every split so far, side by side."""
-        if not self.several:
-            return curve_of_live(self.live)
+        """The checkpoint curve of every split so far, side by side (one split: its own)."""
         return curves_side_by_side({split: curve_of_live(live)
                                     for split, live in self.by_split().items()})
 

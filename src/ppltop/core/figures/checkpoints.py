@@ -120,8 +120,12 @@ class CheckpointCurve:
     bases: dict[str, float] = field(default_factory=dict)
     """With several splits: the base model's ppltop loss on each (one level line each)."""
 
+    def rows(self) -> list[tuple[CheckpointSeries, CheckpointPoint]]:
+        """Every checkpoint with its series, series after series (the table's rows)."""
+        return [(s, p) for s in self.series for p in s.points]
+
     def points(self) -> list[CheckpointPoint]:
-        return [p for s in self.series for p in s.points]
+        return [p for _, p in self.rows()]
 
     def to_dict(self) -> dict:
         return {"base_loss": _num(self.base_loss), "base_mlx_lm_loss": _num(self.base_mlx_lm_loss),
@@ -184,7 +188,7 @@ def curve_of_live(live) -> CheckpointCurve | None:
     if live.finished is not None:
         return curve_of_finished(live.finished)
     results = {label: index.results for label, index in live.index.items()}
-    done = getattr(live, "label_summaries", {})
+    done = live.label_summaries
     figures = [figures_of_summaries([done[label]])[0] if label in done
                else figures_of_live({label: running})[0]
                for label, running in live.labels.items()]

@@ -83,24 +83,21 @@ class CheckpointScreen(Screen):
             table.invalidate()
 
     def _fetch(self, start: int, count: int) -> list[list[str]]:
-        if self.curve is None:
-            return []
-        rows = []
-        for series in self.curve.series:  # in the order of curve.points()
-            for point in series.points:
-                row = checkpoint_row(point)
-                if series.split:  # several splits: the label says which
-                    row[1] = f"{row[1]} {series.split}"
-                rows.append(row)
-        return [[row[i] for i in self._columns] for row in rows[start:start + count]]
+        out = []
+        for series, point in self.curve.rows()[start:start + count] if self.curve else []:
+            row = checkpoint_row(point)
+            if series.split:  # several splits: the label says which
+                row[1] = f"{row[1]} {series.split}"
+            out.append([row[i] for i in self._columns])
+        return out
 
     def on_paged_table_selected(self, message: PagedTable.Selected) -> None:
         """Enter: the comparison view, the row's checkpoint against its folder's best."""
-        point = self.curve.points()[message.row] if self.curve else None
-        series = next((s for s in self.curve.series if point in s.points), None) \
-            if point else None
-        live = self.runs.live_of(series.split) if series else None
-        if series is None or series.best is None or live.source is None:
+        if self.curve is None:
+            return
+        series, point = self.curve.rows()[message.row]
+        live = self.runs.live_of(series.split)
+        if series.best is None or live.source is None:
             return
         from .comparison_screen import ComparisonScreen
 
