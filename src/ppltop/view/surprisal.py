@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.figures.ranking import top_k
 from ..core.figures.results import ExampleResult
 
 LN2 = math.log(2)
@@ -196,9 +197,8 @@ class SurprisalIndex:
         if candidates.size == 0:
             return []
         clean = np.where(np.isfinite(bits[candidates]), bits[candidates], -np.inf)
-        k = min(count, candidates.size)
-        top = np.argpartition(-clean, k - 1)[:k]
-        top = candidates[top[np.argsort(-clean[top], kind="stable")]]
+        top = candidates[top_k(-clean, count, ties=(self._tok_example.values[candidates],
+                                                    self._tok_position.values[candidates]))]
         return [self._hit(int(i)) for i in top]
 
     def _hit(self, i: int) -> TokenHit:

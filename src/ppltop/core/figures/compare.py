@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .ranking import top_k
 from .results import ExampleResult
 from .stats import safe_exp
 
@@ -179,10 +180,8 @@ def token_deltas(candidate: dict[int, ExampleResult], reference: dict[int, Examp
     d = np.concatenate(deltas)
     d = np.where(np.isfinite(d), d, 0.0)
     key = d if improved else -d
-    k = min(count, len(d))
-    top = np.argpartition(key, k - 1)[:k]
-    top = top[np.argsort(key[top], kind="stable")]
     ex_a, pos_a, ids_a = np.concatenate(ex), np.concatenate(pos), np.concatenate(ids)
+    top = top_k(key, count, ties=(ex_a, pos_a))
     return [TokenDelta(int(ex_a[j]), int(pos_a[j]), int(ids_a[j]), float(d[j])) for j in top]
 
 
@@ -191,4 +190,4 @@ def example_deltas(candidate: dict[int, ExampleResult], reference: dict[int, Exa
     """(example, Δ mean loss) for every example both scored, most improved first."""
     out = [(i, candidate[i].mean_loss - reference[i].mean_loss)
            for i in sorted(set(candidate) & set(reference)) if candidate[i].n_tokens]
-    return sorted(out, key=lambda t: t[1])
+    return sorted(out, key=lambda t: (t[1], t[0]))
