@@ -51,6 +51,11 @@ NUMBERS = [
     (["--batch-size"], "argument --batch-size: expected one argument"),
     (["open", "somewhere", "--refresh", "0"], "--refresh 0.0: must be between"),
     (["resume", "somewhere", "--refresh", "50"], "--refresh 50.0: must be between"),
+    # an unknown flag with a value is named, not its value taken for a command
+    (["--headless", "--lr", "1e-5"], "ppltop: unknown flag --lr (see ppltop --help)"),
+    (["--headless", "--test-batch", "1"],
+     "unknown flag --test-batch (did you mean --test-batches?)"),
+    (["open", "somewhere", "--nofollow"], "unknown flag --nofollow (did you mean --no-follow?)"),
 ]
 
 

@@ -5,6 +5,7 @@ defaults and choices come from `core.config`. Nothing here imports mlx."""
 from __future__ import annotations
 
 import argparse
+import difflib
 from pathlib import Path
 
 from .. import __version__
@@ -182,11 +183,29 @@ def _report_parser(sub) -> None:
 def parse(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     """The tree and the parsed flags; a usage error exits with one line and status 2."""
     parser = build_parser()
+    _refuse_unknown_flags(parser, argv)
     args = parser.parse_args(argv)
     if args.command is not None and argv[0] != args.command:  # score flags before `open`
         parser.error(f"flags go after the command: ppltop {args.command} ... "
                      f"(not before it: {argv[0]})")
     return parser, args
+
+
+def _refuse_unknown_flags(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Name an unknown flag and the nearest known one. argparse would take the value of
+    `--lr 1e-5` for a command and say "invalid choice: '1e-5'", never naming `--lr`."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    command = commands.choices.get(argv[0]) if argv else None
+    known = [flag for action in (command or parser)._actions for flag in action.option_strings]
+    for word in argv:
+        if word == "--":
+            return
+        flag = word.split("=", 1)[0]
+        if flag.startswith("--") and flag not in known:
+            long_flags = [k for k in known if k.startswith("--")]
+            near = difflib.get_close_matches(flag, long_flags, 1, cutoff=0.8)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            (command or parser).error(f"unknown flag {flag}{hint}")
 
 
 def fill_defaults(args: argparse.Namespace) -> None:
