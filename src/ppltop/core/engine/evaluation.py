@@ -30,9 +30,11 @@ from ..store.events import (BatchScored, DocumentSource, Event, Notice, RunFinis
 from ..store.records import AdapterEntry, Manifest
 from .forward import SplitForward
 from .notices import start_notices
-from .plan import ScoringPlan, check_numbers, plan_memory, plan_scoring, read_adapters
+from .plan import (ScoringPlan, check_numbers, plan_memory, plan_scoring, read_adapters,
+                   scored_labels)
 from .resume import replayable
 from .scorer import BatchScorer, Scorer
+from .trunk import checked_trunk
 
 
 class Evaluation:
@@ -54,6 +56,8 @@ class Evaluation:
         self.plan: RunPlan | None = None
         """What the events announce; set by `prepare`."""
         self.scorer: Scorer | None = None
+        self.trunk_notes: list[str] = []
+        """What the shared trunk shares, or why it shares nothing."""
         self.stop_requested = False
         self.cancelled = False
         """The loop stopped before the last batch."""
@@ -73,6 +77,10 @@ class Evaluation:
         handle.activate(None)
         split = load_split(cfg.data, cfg.split, handle.tokenizer, cfg.mask_prompt, cfg.features)
         forward = SplitForward(handle.model)
+        scored = scored_labels(cfg, adapters)
+        forward.trunk, refused = checked_trunk(handle, list(scored.values()), forward.body)
+        shared = forward.trunk.note(len(scored)) if forward.trunk else None
+        self.trunk_notes = [note for note in (refused, shared) if note]
         self.texts = TokenTexts(handle.tokenizer)
         vocab = _vocab_size(handle)
         self.scoring_plan = plan_scoring(cfg, split, adapters,
@@ -91,7 +99,7 @@ class Evaluation:
             self.handle.config, 4 if self.precision.compute_dtype == "float32" else 2)
         chunk_rows = max(1, (cfg.logits_budget_mb << 20) // (4 * vocab))
         return plan_memory(batches, cfg.max_memory or memory.default_budget(), weights, shape,
-                           chunk_rows, not forward.split)
+                           chunk_rows, not forward.split, kept_hidden=forward.trunk is not None)
 
     @property
     def split(self):
@@ -156,7 +164,7 @@ class Evaluation:
         split = frozen.split
         yield RunStarted(plan, DocumentSource(split.examples, self.texts,
                                               self.config.max_seq_length, str(split.path)))
-        yield from start_notices(self.scoring_plan, self.precision)
+        yield from start_notices(self.scoring_plan, self.precision, self.trunk_notes)
         labels = frozen.labels
         done = {label: {} for label in labels}
         tokens_done = dict.fromkeys(labels, 0)

@@ -3,6 +3,8 @@ output projection runs on the hidden states of target positions only."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
@@ -18,6 +20,8 @@ class SplitForward:
     def __init__(self, model: nn.Module):
         self.model = model
         self.split = False
+        self.trunk = None
+        """A `trunk.SharedTrunk` when the run's labels share their lower blocks."""
         inner = getattr(model, "model", None)
         if inner is None or not callable(inner):
             return
@@ -36,17 +40,29 @@ class SplitForward:
             return lm_head(hidden)
         return self.model.model.embed_tokens.as_linear(hidden)
 
+    @property
+    def body(self):
+        """Tokens -> hidden states (or logits, when the head cannot be split off)."""
+        return self.model.model if self.split else self.model
+
+    def new_batch(self) -> None:
+        """Forget the shared blocks' hidden states of the batch before."""
+        if self.trunk is not None:
+            self.trunk.new_batch()
+
     def rows(self, inputs: mx.array, rows: np.ndarray, cols: np.ndarray,
              micro_rows: int | None = None):
         """Run the body once (over `micro_rows` batch rows at a time); return
         `project(a, b)`, the logits of selected target rows a:b. `rows` is non-decreasing."""
-        body = self.model.model if self.split else self.model
+        body = self.body
         n_rows = inputs.shape[0]
         step = min(micro_rows or n_rows, n_rows)
         parts = []
         for start in range(0, n_rows, step):
             sel = slice(*np.searchsorted(rows, [start, start + step]))
-            out = body(inputs[start:start + step])
+            shared = self.trunk.pass_for((start, step)) if self.trunk else nullcontext()
+            with shared:
+                out = body(inputs[start:start + step])
             part = out[mx.array(rows[sel] - start), mx.array(cols[sel])]
             mx.eval(part)
             parts.append(part)

@@ -8,10 +8,12 @@ from ..store.events import Notice
 from .plan import ScoringPlan
 
 
-def start_notices(frozen: ScoringPlan, precision) -> Iterator[Notice]:
-    """What the user should know before the first batch: precision, memory, data."""
+def start_notices(frozen: ScoringPlan, precision, engine_notes: list[str] = ()
+                  ) -> Iterator[Notice]:
+    """What the user should know before the first batch: precision, memory, data, and
+    what the engine computes once for several labels."""
     cfg = frozen.config
-    for note in precision.notes:
+    for note in [*precision.notes, *engine_notes]:
         yield Notice("info", note)
     if frozen.memory.note:
         yield Notice("info", frozen.memory.note)

@@ -7,6 +7,7 @@ changes while the loop runs.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,10 +36,13 @@ class MemoryPlan:
     """The model's head cannot be split from its body: logits of every position exist."""
     note: str | None
     """Said once at the start when some batches run in micro-batches."""
+    kept_hidden: bool = False
+    """The shared trunk keeps a batch's hidden states for the labels after the first."""
 
     def split_for(self, rows: int, width: int, targets: int) -> memory.Split:
-        return memory.plan_split(self.shape, rows, width, self.weights_bytes, self.budget,
-                                 self.chunk_rows, self.full_logits, targets)
+        kept = self.shape.hidden_bytes(rows, width) if self.kept_hidden else 0
+        return memory.plan_split(self.shape, rows, width, self.weights_bytes + kept,
+                                 self.budget, self.chunk_rows, self.full_logits, targets)
 
 
 @dataclass(frozen=True)
@@ -88,11 +92,7 @@ def plan_scoring(config: EvalConfig, split: Split, adapters: list[Adapter],
     for s in segments:
         per_example[s.example] = per_example.get(s.example, 0) + 1
     batches = plan_batches(segments, config.batch_size, config.seed)
-    by_label: dict[str, Adapter | None] = {}
-    if not (config.no_base and adapters):
-        by_label["base"] = None
-    for adapter in adapters:
-        by_label[adapter.label] = adapter
+    by_label = scored_labels(config, adapters)
     labels = list(by_label)
     if config.reference is not None and config.reference not in labels:
         raise InputError(f"--reference {config.reference}: no such label; "
@@ -117,15 +117,26 @@ def plan_scoring(config: EvalConfig, split: Split, adapters: list[Adapter],
                        reference, empty, memory_of(batches), run_plan)
 
 
+def scored_labels(config: EvalConfig, adapters: list[Adapter]) -> dict[str, Adapter | None]:
+    """Each label the run scores, in order, with its adapter (None: the base model)."""
+    by_label: dict[str, Adapter | None] = {}
+    if not (config.no_base and adapters):
+        by_label["base"] = None
+    for adapter in adapters:
+        by_label[adapter.label] = adapter
+    return by_label
+
+
 def plan_memory(batches: list[list[Segment]], budget: int, weights_bytes: int,
-                shape: memory.Shape, chunk_rows: int, full_logits: bool) -> MemoryPlan:
+                shape: memory.Shape, chunk_rows: int, full_logits: bool,
+                kept_hidden: bool = False) -> MemoryPlan:
     """Check every batch against --max-memory now (arithmetic only), so none fails mid-run."""
+    plan = MemoryPlan(budget, weights_bytes, shape, chunk_rows, full_logits, None, kept_hidden)
     split_batches, smallest, worst = 0, None, 0
     for batch in batches:
         rows, width = len(batch), max(s.length for s in batch)
         targets = sum(s.n_targets for s in batch) + rows
-        split = memory.plan_split(shape, rows, width, weights_bytes, budget, chunk_rows,
-                                  full_logits, targets)
+        split = plan.split_for(rows, width, targets)
         if split.micro_rows < rows:
             split_batches += 1
             smallest = min(smallest or rows, split.micro_rows)
@@ -136,7 +147,7 @@ def plan_memory(batches: list[list[Segment]], budget: int, weights_bytes: int,
         note = (f"{split_batches} of {len(batches)} batches would need up to about "
                 f"{memory.human(worst)}, more than --max-memory {memory.human(budget)}: "
                 f"they run in micro-batches (down to {smallest} rows), with the same figures")
-    return MemoryPlan(budget, weights_bytes, shape, chunk_rows, full_logits, note)
+    return dataclasses.replace(plan, note=note)
 
 
 def read_adapters(paths: list[Path], checkpoints: bool = False,

@@ -98,6 +98,7 @@ class BatchScorer:
         """Every label on batch `number` (its position in the plan); a stop request is the
         loop's to act on, before the next batch."""
         labels = self.plan.labels
+        self.forward.new_batch()
         if self.plan.config.kl and len(labels) > 1:
             t0 = time.perf_counter()
             scored = self._score_with_kl(batch)

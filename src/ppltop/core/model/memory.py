@@ -90,6 +90,10 @@ class Shape:
         logits = tokens * self.vocab * 4 if full_logits else 0
         return (tokens * per_token + scores) * self.dtype_bytes + logits
 
+    def hidden_bytes(self, rows: int, width: int) -> int:
+        """One hidden state per token: what the shared trunk keeps of a batch."""
+        return rows * width * self.hidden * self.dtype_bytes
+
     def logits_bytes(self, chunk_rows: int) -> int:
         return LOGITS_COPIES * chunk_rows * self.vocab * 4
 
