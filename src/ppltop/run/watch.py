@@ -363,11 +363,13 @@ def _start(run_dir: Path, config, args) -> None:
 
 def _install_stop(session: WatchSession) -> dict:
     """SIGINT and SIGTERM stop the watch cleanly; a second SIGINT quits at once."""
+    from .score import stop_words
+
     def on_signal(signum, frame):
         if session.stopping and signum == signal.SIGINT:
             raise KeyboardInterrupt
         session.stop()
-        print("ppltop: watch: stopping (Ctrl-C again to quit now)", file=sys.stderr, flush=True)
+        print(f"ppltop: watch: stopping ({stop_words(signum)})", file=sys.stderr, flush=True)
 
     return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
