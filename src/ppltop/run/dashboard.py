@@ -117,7 +117,7 @@ def _report_dashboard(app, args, detached_pid: int | None, resumable: bool = Tru
 
     from ..view.display_names import renamed_comparisons, renamed_summaries
     from ..headless import render_figures
-    from .score import resume_hint
+    from .stops import resume_hint
 
     live = app.live
     resumable = resumable and not _watching(args, detached_pid)

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from .stops import resume_hint, stop_words
+
 DEFAULT_RUNS_FOLDER = "ppltop-runs"
 """Where runs go unless --run-dir says otherwise (relative to the working folder)."""
 
@@ -62,15 +64,6 @@ def run_evaluation(evaluation, args, blas, run_dir: Path, resume: bool = False) 
     from .dashboard import run_dashboard
 
     return run_dashboard(evaluation.config, args, blas, make_events, evaluation.cancel)
-
-
-def resume_hint(run_dir: Path | None) -> str:
-    """What a stopped run's last line adds: how to continue it (nothing without a run
-    directory to resume: `ppltop open` only followed one)."""
-    if run_dir is None:
-        return ""
-    return (f"; the run directory keeps every finished batch; continue with: ppltop resume "
-            f"{run_dir}")
 
 
 def run_headless(config, args, blas, make_events, cancel, resume_dir: Path | None = None) -> int:
@@ -138,9 +131,3 @@ def score_headless(config, args, blas, make_events, cancel,
         print(f"ppltop: stopped by {signal.Signals(interrupts[0]).name}{hint}",
               file=sys.stderr, flush=True)
     return (130 if finished is not None and finished.cancelled else 0), finished
-
-
-def stop_words(signum: int) -> str:
-    """What a stop's first line says in brackets: only Ctrl-C has a second press that quits
-    at once; SIGTERM and SIGHUP are named."""
-    return "Ctrl-C again to quit now" if signum == signal.SIGINT else signal.Signals(signum).name
