@@ -52,16 +52,18 @@ class RunSummary:
         out["ppl_ci95"] = list(self.ppl_ci95)
         if self.mlx_lm is not None and self.mlx_lm.not_yet:  # no figure yet: null, not NaNs
             out["mlx_lm"] = None
-        return _finite_or_none(out)
+        return finite_or_none(out)
 
 
-def _finite_or_none(value):
+def finite_or_none(value):
+    """`value` with every non-finite float, however deep, as None (JSON's null: `NaN` is
+    not JSON)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
+        return {k: finite_or_none(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite_or_none(v) for v in value]
+        return [finite_or_none(v) for v in value]
     return value
 
 
