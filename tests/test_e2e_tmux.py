@@ -380,16 +380,22 @@ def test_quit_on_a_detached_dashboard_exits_0_and_the_run_goes_on(tmp_path):
 
 # -- interrupted early: while the model loads, and before mlx-lm has a figure -------------
 
+def _session(command: str) -> str:
+    """A new 120x40 tmux session running `command`; its name."""
+    session = f"ppltop-{uuid.uuid4().hex[:8]}"
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
+    return session
+
+
 @pytest.mark.parametrize("extra", ["--headless", ""], ids=["headless", "dashboard"])
 def test_ctrl_c_while_the_model_loads_is_one_line_and_status_130(tmp_path, extra):
     """Ctrl-C in the seconds (minutes, on a real model) before scoring starts: no traceback
     through the loader, no death by SIGINT. `PPLTOP_HOLD_LOAD` holds the load on a file
     that never comes, so the key lands while loading, whatever the machine's speed."""
     status = tmp_path / "status"
-    session = f"ppltop-{uuid.uuid4().hex[:8]}"
-    command = (f"cd {tmp_path} && PPLTOP_HOLD_LOAD={tmp_path / 'never'} {sys.executable} -m "
-               f"ppltop {extra} --run-dir {tmp_path / 'run'}; echo $? > {status}; sleep 60")
-    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
+    session = _session(f"cd {tmp_path} && PPLTOP_HOLD_LOAD={tmp_path / 'never'} "
+                       f"{sys.executable} -m ppltop {extra} --run-dir {tmp_path / 'run'}; "
+                       f"echo $? > {status}; sleep 60")
     try:
         loading = "ppltop: loading model and data ..."
         _wait_for_screen(session, loading)
@@ -418,11 +424,10 @@ def test_a_stop_after_the_first_batch_shows_no_nan_and_how_to_resume(tmp_path, h
     run_dir, status = tmp_path / "run", tmp_path / "status"
     out, err, report = tmp_path / "out.txt", tmp_path / "err.txt", tmp_path / "report.html"
     headless = how.startswith("headless")
-    session = f"ppltop-{uuid.uuid4().hex[:8]}"
     to_files = f"--headless > {out} 2> {err}" if headless else ""
-    command = (f"cd {tmp_path} && {sys.executable} -m ppltop --run-dir {run_dir} --json "
-               f"{tmp_path / 'run.json'} {to_files}; echo $? > {status}; sleep 60")
-    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
+    session = _session(f"cd {tmp_path} && {sys.executable} -m ppltop --run-dir {run_dir} "
+                       f"--json {tmp_path / 'run.json'} {to_files}; echo $? > {status}; "
+                       "sleep 60")
     try:
         deadline = time.monotonic() + 120
         while _batch_lines(run_dir) < 1:
