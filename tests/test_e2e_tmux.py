@@ -376,3 +376,89 @@ def test_quit_on_a_detached_dashboard_exits_0_and_the_run_goes_on(tmp_path):
         assert time.monotonic() < deadline, "the background run did not stop on SIGTERM"
         time.sleep(0.2)
     assert state_of(run_dir).words() == f"stopped (resumable: ppltop resume {run_dir})"
+
+
+# -- interrupted early: while the model loads, and before mlx-lm has a figure -------------
+
+def _session(command: str) -> str:
+    """A new 120x40 tmux session running `command`; its name."""
+    session = f"ppltop-{uuid.uuid4().hex[:8]}"
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
+    return session
+
+
+@pytest.mark.parametrize("extra", ["--headless", ""], ids=["headless", "dashboard"])
+def test_ctrl_c_while_the_model_loads_is_one_line_and_status_130(tmp_path, extra):
+    """Ctrl-C in the seconds (minutes, on a real model) before scoring starts: no traceback
+    through the loader, no death by SIGINT. `PPLTOP_HOLD_LOAD` holds the load on a file
+    that never comes, so the key lands while loading, whatever the machine's speed."""
+    status = tmp_path / "status"
+    session = _session(f"cd {tmp_path} && PPLTOP_HOLD_LOAD={tmp_path / 'never'} "
+                       f"{sys.executable} -m ppltop {extra} --run-dir {tmp_path / 'run'}; "
+                       f"echo $? > {status}; sleep 60")
+    try:
+        loading = "ppltop: loading model and data ..."
+        _wait_for_screen(session, loading)
+        tmux("send-keys", "-t", session, "C-c")
+        assert _exit_status(status) == "130"  # a shell killed by SIGINT writes no status
+        after = tmux("capture-pane", "-p", "-t", session, "-S", "-100").split(loading, 1)[1]
+        lines = [line.replace("^C", "") for line in after.splitlines() if line.strip()]
+        assert lines == ["ppltop: interrupted (Ctrl-C)"], after
+    finally:
+        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
+                       capture_output=True)
+
+
+NAN = re.compile(r"\bnan\b", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("how", ["headless-ctrl-c", "headless-sigterm", "dashboard-ctrl-c"])
+def test_a_stop_after_the_first_batch_shows_no_nan_and_how_to_resume(tmp_path, how):
+    """Stopped after ppltop's first (length-sorted) batch, before any of mlx-lm's file-order
+    batches is complete: mlx-lm has no figure yet, and nothing says `nan` (stdout, stderr,
+    the JSON, the report page); the last line says how to resume; SIGTERM's own line does
+    not offer a second Ctrl-C."""
+    import json
+    import signal
+
+    run_dir, status = tmp_path / "run", tmp_path / "status"
+    out, err, report = tmp_path / "out.txt", tmp_path / "err.txt", tmp_path / "report.html"
+    headless = how.startswith("headless")
+    to_files = f"--headless > {out} 2> {err}" if headless else ""
+    session = _session(f"cd {tmp_path} && {sys.executable} -m ppltop --run-dir {run_dir} "
+                       f"--json {tmp_path / 'run.json'} {to_files}; echo $? > {status}; "
+                       "sleep 60")
+    try:
+        deadline = time.monotonic() + 120
+        while _batch_lines(run_dir) < 1:
+            assert time.monotonic() < deadline, tmux("capture-pane", "-p", "-t", session)
+            time.sleep(0.05)
+        if how == "headless-sigterm":
+            os.kill(_dashboard_pid(session), signal.SIGTERM)
+        else:
+            tmux("send-keys", "-t", session, "C-c")
+        assert _exit_status(status, timeout=60) == "130"
+        terminal = tmux("capture-pane", "-p", "-t", session, "-S", "-400")
+    finally:
+        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
+                       capture_output=True)
+    stdout, stderr = (out.read_text(), err.read_text()) if headless else (terminal, terminal)
+    signame = "SIGTERM" if how == "headless-sigterm" else "SIGINT"
+    resume = (f"ppltop: stopped by {signame}; the run directory keeps every finished batch; "
+              f"continue with: ppltop resume {run_dir}")
+    assert resume in stderr.replace("\n", ""), stderr
+    if headless:
+        assert stderr.rstrip().endswith(resume)
+        stopping = ("ppltop: stopping after this batch (SIGTERM; the run stays resumable)"
+                    if signame == "SIGTERM" else "ppltop: stopping after this batch (Ctrl-C "
+                    "again to quit now; the run stays resumable)")
+        assert stopping in stderr and (signame == "SIGINT" or "Ctrl-C" not in stderr)
+    assert "mlx-lm figure: not yet (no complete mlx-lm batch among the " in stdout
+    assert not NAN.search(stdout) and not NAN.search(stderr) and "Traceback" not in stderr
+    raw = (tmp_path / "run.json").read_text()
+    assert "NaN" not in raw
+    assert all(r["mlx_lm"] is None for r in json.loads(raw)["runs"])
+    made = run_ppltop("report", str(run_dir), "-o", str(report))
+    assert made.returncode == 0, made.stderr
+    assert "mlx-lm figure: not yet" in report.read_text()
+    assert not NAN.search(report.read_text())

@@ -104,3 +104,26 @@ def test_cross_entropy_is_mlx_lm_own():
     targets = rng.integers(0, 300, 8)
     want = nn.losses.cross_entropy(logits, mx.array(targets)).astype(mx.float32)
     assert mlx_lm.token_ce(logits, targets).tobytes() == np.array(want).tobytes()
+
+
+def test_a_stopped_run_has_no_mlx_lm_figure_until_one_of_its_batches_is_complete():
+    """mlx-lm's batches are consecutive records; ppltop's are length-sorted, so a stopped
+    run may hold examples of every mlx-lm batch and complete none: then there is no figure
+    yet (never NaN), and from the first complete batch on, the figure of those batches."""
+    examples = [_example(i, 4 + i) for i in range(6)]
+    results = {i: _result([1.0 + i] * (3 + i), 2.0) for i in range(6)}
+    cfg = types.SimpleNamespace(batch_size=2, test_batches=-1, seed=0, max_seq_length=2048)
+    one_of_each = {i: results[i] for i in (0, 3, 5)}  # one example of each of its 3 batches
+    none = mlx_lm.figure(examples, one_of_each, cfg)
+    assert none.not_yet == "not yet (no complete mlx-lm batch among the 3 examples scored)"
+    assert mlx_lm.present(none) is None and mlx_lm.words(none) == none.not_yet
+    assert (none.batches, none.of_batches, none.examples) == (0, 3, 0)
+    first = mlx_lm.figure(examples, {**one_of_each, 2: results[2]}, cfg)  # batch [2, 3]
+    alone = mlx_lm.figure([_example(0, 6), _example(1, 7)], {0: results[2], 1: results[3]},
+                          cfg)  # that batch as a run of its own
+    assert mlx_lm.present(first) is first and first.not_yet is None and first.partial
+    assert (first.batches, first.of_batches, first.examples) == (1, 3, 2)
+    assert first.loss == alone.loss and math.isfinite(first.loss)
+    assert mlx_lm.words(first) == first.line
+    done = mlx_lm.figure(examples, results, cfg)
+    assert not done.partial and (done.batches, done.of_batches) == (3, 3)

@@ -32,7 +32,7 @@ def _runs(runs: list[dict]) -> list[dict]:
 class _Summary:
     def __init__(self, label, loss, mlx=None):
         self.label, self.loss = label, loss
-        self.mlx_lm = None if mlx is None else type("F", (), {"loss": mlx, "refused": None})()
+        self.mlx_lm = None if mlx is None else type("F", (), {"loss": mlx, "missing": None})()
 
 
 def test_rows_keep_the_run_order_and_the_gap_is_last_minus_first():

@@ -12,6 +12,7 @@ from .core.store.events import BatchScored, Notice, RunFinished, RunStarted
 from .view.live import LabelLive, ScoringRate
 from .core.figures.stats import Z95, format_duration
 from .core.figures.summary import RunSummary
+from .core.mlx_lm import present, words
 
 
 class HeadlessPrinter:
@@ -106,11 +107,14 @@ def render_summary(s: RunSummary) -> str:
     f = s.mlx_lm
     name = s.label + (f" ({s.adapter})" if s.adapter else "")
     lines = [f"== {name} =="]
-    if f is not None and not f.refused:
+    if present(f):
+        partial = f"; partial: {f.batches} of {f.of_batches} mlx-lm batches" if f.partial else ""
         lines.append(f.line)
         lines.append(f"  mlx-lm figure: loss {f.loss:.6f}  ppl {f.ppl:.6f}  "
                      f"({f.tokens:,} targets incl. {f.pad_targets} pad, {f.examples} examples"
-                     f", {f.dropped_examples} dropped)")
+                     f", {f.dropped_examples} dropped{partial})")
+    elif f is not None and f.not_yet:
+        lines.append(f"  mlx-lm figure: {words(f)}")
     lo, hi = s.ppl_ci95
     lines.append(f"  ppltop figure: loss {s.loss:.6f}  ppl {s.ppl:.6f}  95% CI [{lo:.3f}, "
                  f"{hi:.3f}]  SE {s.stderr_loss:.4f} (clustered by example)")

@@ -98,11 +98,46 @@ class MlxLmFigure:
     """Why mlx-lm would not produce a figure at all, if it would not."""
     ranks: int = 1
     """Processes of `mlx.launch` the figure is computed for."""
+    batches: int = 0
+    """mlx-lm batches the figure covers: the complete ones (all of them once the run is)."""
+    of_batches: int = 0
+    """mlx-lm batches of the whole run."""
+    not_yet: str | None = None
+    """A stopped run with no complete mlx-lm batch: there is no figure yet (`NOT_YET`)."""
+
+    @property
+    def missing(self) -> str | None:
+        """Why there is no figure to show (mlx-lm refuses, or not yet), else None."""
+        return self.refused or self.not_yet
+
+    @property
+    def partial(self) -> bool:
+        """The figure covers some of mlx-lm's batches only (a stopped run)."""
+        return self.missing is None and self.batches < self.of_batches
 
     @property
     def line(self) -> str:
         """The line `mlx_lm.lora --test` prints, character for character."""
         return f"Test loss {self.loss:.3f}, Test ppl {self.ppl:.3f}."
+
+
+NOT_YET = "not yet (no complete mlx-lm batch among the {scored} examples scored)"
+"""The words of every view for a stopped run's mlx-lm figure before one of mlx-lm's
+file-order batches is complete (ppltop's batches are length-sorted: early on they rarely
+complete one)."""
+
+
+def present(figure: MlxLmFigure | None) -> MlxLmFigure | None:
+    """`figure` if it has numbers to show, else None (none, refused or not yet)."""
+    return figure if figure is not None and figure.missing is None else None
+
+
+def words(figure: MlxLmFigure | None) -> str:
+    """mlx-lm's figure as the views say it: the line `mlx_lm.lora --test` prints, or why
+    there is none (`not yet (...)`, mlx-lm's refusal)."""
+    if figure is None:
+        return "no mlx-lm figure"
+    return figure.missing or figure.line
 
 
 def batches(n_examples: int, batch_size: int, test_batches: int,
@@ -177,7 +212,8 @@ def _rank_batch(rows: list[int], examples: list, results: dict, max_seq_length: 
 
 def figure(examples: list, results: dict, cfg, ranks: int = 1) -> MlxLmFigure:
     """`mlx_lm.lora --test`'s figure from per-example parts (see the module docstring).
-    A cancelled run counts its whole batches only."""
+    A stopped run counts its complete mlx-lm batches only; with none, there is no figure
+    yet (`not_yet`)."""
     import mlx.core as mx
 
     n = len(examples)
@@ -210,4 +246,6 @@ def figure(examples: list, results: dict, cfg, ranks: int = 1) -> MlxLmFigure:
                          if e.index in results)
     return MlxLmFigure(loss, safe_exp(loss), int(ntokens.item()), sum(len(b) for b in whole), len(dropped),
                        dropped_tokens, len(phantoms),
-                       float(np.mean(phantoms)) if phantoms else math.nan, ranks=ranks)
+                       float(np.mean(phantoms)) if phantoms else math.nan, ranks=ranks,
+                       batches=len(whole), of_batches=len(chosen),
+                       not_yet=None if whole else NOT_YET.format(scored=len(results)))

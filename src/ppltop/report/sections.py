@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.mlx_lm import present, words as mlx_lm_words
 from .cells import cell, esc, fmt, interval_cell, row, table
 from .charts import delta_chart, ppl_chart
 from .documents import DocumentChoice
@@ -32,8 +33,7 @@ def header(report: RunReport) -> str:
 def summary(report: RunReport, label_colors: list[str]) -> str:
     rows, reasons = [], []
     for s in report.finished.summaries:
-        f = s.mlx_lm
-        figure = f is not None and not f.refused
+        figure = present(s.mlx_lm)
         rows.append(row([
             f'<th scope="row">{esc(s.label)}</th>',
             cell("loss", s.loss, fmt(s.loss, ".6f")), cell("ppl", s.ppl, fmt(s.ppl, ".6f")),
@@ -43,13 +43,14 @@ def summary(report: RunReport, label_colors: list[str]) -> str:
             cell("bits_per_byte", s.bits_per_byte, fmt(s.bits_per_byte, ".4f")),
             cell("tokens", s.tokens, f"{s.tokens:,}"),
             cell("examples", s.examples, str(s.examples)),
-            *_mlx_lm_cells(f if figure else None),
+            *_mlx_lm_cells(figure),
         ], f'data-label="{esc(s.label)}"'))
-        line = f"<code>{esc(f.line)}</code>" if figure else esc(f.refused if f else "no figure")
+        says = (f"mlx_lm.lora --test prints: <code>{esc(figure.line)}</code>" if figure
+                else f"mlx-lm figure: {esc(mlx_lm_words(s.mlx_lm))}")
         items = "".join(f"<li>{esc(reason)}</li>" for reason in s.explanation)
         name = esc(s.label) + (f" <small>({esc(s.adapter)})</small>" if s.adapter else "")
         reasons.append(f'<div class="why" data-label="{esc(s.label)}"><h3>{name}</h3>'
-                       f"<p>mlx_lm.lora --test prints: {line}</p><ul>{items}</ul></div>")
+                       f"<p>{says}</p><ul>{items}</ul></div>")
     headers = ["label", "loss", "PPL", "PPL 95% CI", "SE (loss)", "bits/token", "bits/byte",
                "tokens", "examples", "mlx-lm loss", "mlx-lm PPL", "mlx-lm targets"]
     return (f'<section id="summary"><h2>Summary</h2>'

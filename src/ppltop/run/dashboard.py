@@ -117,11 +117,11 @@ def _report_dashboard(app, args, detached_pid: int | None, resumable: bool = Tru
 
     from ..view.display_names import renamed_comparisons, renamed_summaries
     from ..headless import render_figures
+    from .stops import resume_hint
 
     live = app.live
     resumable = resumable and not _watching(args, detached_pid)
-    hint = (f"; the run directory keeps every finished batch; continue with: ppltop resume "
-            f"{args.run_dir}") if resumable and getattr(args, "run_dir", None) else ""
+    hint = resume_hint(args.run_dir) if resumable and getattr(args, "run_dir", None) else ""
     if live.error:
         what = live.error if isinstance(live.exception, ScoringError) \
             else f"scoring stopped by an error: {live.error}"

@@ -62,11 +62,12 @@ def write_splits_json(path: Path, config, finished_by_split: dict, blas) -> None
 
 def _write(path: Path, payload: dict) -> None:
     from ..core.errors import InputError
+    from ..core.figures.summary import finite_or_none
 
     path = path.expanduser()
     tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    try:  # every non-finite number as null, the groups' intervals of one example too
+        tmp.write_text(json.dumps(finite_or_none(payload), indent=2, allow_nan=False) + "\n")
         os.replace(tmp, path)
     except OSError as e:
         raise InputError(f"--json {path}: cannot write ({e.strerror})")

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from .stops import resume_hint, stop_words
+
 DEFAULT_RUNS_FOLDER = "ppltop-runs"
 """Where runs go unless --run-dir says otherwise (relative to the working folder)."""
 
@@ -57,25 +59,30 @@ def run_evaluation(evaluation, args, blas, run_dir: Path, resume: bool = False) 
 
     args.run_dir = run_dir
     if is_headless(args):
-        return run_headless(evaluation.config, args, blas, make_events, evaluation.cancel)
+        return run_headless(evaluation.config, args, blas, make_events, evaluation.cancel,
+                            resume_dir=run_dir)
     from .dashboard import run_dashboard
 
     return run_dashboard(evaluation.config, args, blas, make_events, evaluation.cancel)
 
 
-def run_headless(config, args, blas, make_events, cancel) -> int:
-    """Score headless, then write --json and --csv of the run (stopped or not)."""
+def run_headless(config, args, blas, make_events, cancel, resume_dir: Path | None = None) -> int:
+    """Score headless, then write --json and --csv of the run (stopped or not);
+    `resume_dir`: the run directory a stop is continued from (None: not resumable here)."""
     from .outputs import write_outputs
 
-    status, finished = score_headless(config, args, blas, make_events, cancel)
+    status, finished = score_headless(config, args, blas, make_events, cancel, resume_dir)
     if finished is not None:
         write_outputs(args, config, finished, blas)
     return status
 
 
-def score_headless(config, args, blas, make_events, cancel) -> tuple[int, object]:
+def score_headless(config, args, blas, make_events, cancel,
+                   resume_dir: Path | None = None) -> tuple[int, object]:
     """The events printed (progress on stderr, figures on stdout) while Ctrl-C, SIGTERM and
-    SIGHUP stop after the batch in flight: (exit status, the `RunFinished` or None)."""
+    SIGHUP stop after the batch in flight: (exit status, the `RunFinished` or None). A stop
+    ends with the line the dashboard leaves, `ppltop: stopped by SIGINT; ... continue with:
+    ppltop resume RUN_DIR` (`resume_dir`)."""
     from ..core.store.events import RunFinished
     from ..core.errors import ScoringError
     from ..headless import HeadlessPrinter
@@ -85,6 +92,7 @@ def score_headless(config, args, blas, make_events, cancel) -> tuple[int, object
     make_events = with_breakdowns(make_events, config)
     printer = HeadlessPrinter(config, blas, out=sys.stdout, err=sys.stderr)
     interrupts = []
+    hint = resume_hint(resume_dir)
 
     def on_signal(signum, frame):
         interrupts.append(signum)
@@ -95,8 +103,9 @@ def score_headless(config, args, blas, make_events, cancel) -> tuple[int, object
             from ..hangup import silence_terminal
 
             silence_terminal()
-        print("ppltop: stopping after this batch (Ctrl-C again to quit now; "
-              "the run stays resumable)", file=sys.stderr, flush=True)
+        kept = "; the run stays resumable" if resume_dir is not None else ""
+        print(f"ppltop: stopping after this batch ({stop_words(signum)}{kept})",
+              file=sys.stderr, flush=True)
 
     stops = [signal.SIGINT, signal.SIGTERM]
     if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # under nohup: keep ignoring it
@@ -109,7 +118,8 @@ def score_headless(config, args, blas, make_events, cancel) -> tuple[int, object
             if isinstance(event, RunFinished):
                 finished = event
     except KeyboardInterrupt:
-        print("ppltop: interrupted; the run directory keeps every finished batch", file=sys.stderr)
+        print(f"ppltop: interrupted{hint or '; the run directory keeps every finished batch'}",
+              file=sys.stderr)
         return 130, None
     except ScoringError as e:
         print(f"ppltop: {e}", file=sys.stderr)
@@ -117,4 +127,7 @@ def score_headless(config, args, blas, make_events, cancel) -> tuple[int, object
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if interrupts and finished is not None and finished.cancelled:
+        print(f"ppltop: stopped by {signal.Signals(interrupts[0]).name}{hint}",
+              file=sys.stderr, flush=True)
     return (130 if finished is not None and finished.cancelled else 0), finished

@@ -74,7 +74,7 @@ def run_sharded(config, args, blas, run_dir) -> int:
     args.run_dir = run_dir
     try:
         return run_headless(config, args, blas, lambda: recorded(evaluation.events(), writer),
-                            evaluation.cancel)
+                            evaluation.cancel, resume_dir=run_dir)
     except RankLost as e:
         print(f"ppltop: {e}; the run directory keeps every batch before it; continue with: "
               f"ppltop resume {run_dir}", file=sys.stderr)

@@ -105,7 +105,8 @@ def _headless(run: SplitRun) -> int:
     status = 0
     for split, evaluation in run.evaluations.items():
         status, done = _print_split(split, evaluation.config, run.args, run.blas,
-                                    lambda split=split: run.events_of(split), run.stop)
+                                    lambda split=split: run.events_of(split), run.stop,
+                                    run.run_dir / split)
         if done is not None:
             finished[split] = done
         if status != 0:
@@ -119,12 +120,14 @@ def _headless(run: SplitRun) -> int:
     return status
 
 
-def _print_split(split: str, config, args, blas, make_events, cancel) -> tuple[int, object]:
-    """One split headless, under its name, as a run of it alone prints."""
+def _print_split(split: str, config, args, blas, make_events, cancel,
+                 run_dir: Path | None = None) -> tuple[int, object]:
+    """One split headless, under its name, as a run of it alone prints (`run_dir`: the
+    split's own, which a stop names for `ppltop resume`; None when only read back)."""
     from .score import score_headless
 
     print(f"== split {split} ==", flush=True)
-    return score_headless(config, args, blas, make_events, cancel)
+    return score_headless(config, args, blas, make_events, cancel, run_dir)
 
 
 def _print_across(config, args, blas, finished: dict) -> None:

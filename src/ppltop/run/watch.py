@@ -26,6 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..core.errors import InputError, ScoringError
+from ..core.mlx_lm import present
 
 WATCH_FILE = "watch.json"
 POLL_S = 0.5
@@ -103,7 +104,7 @@ class WatchSession:
             return
         self.finished.append(event)
         s = event.summaries[-1]
-        mlx = f", mlx-lm {s.mlx_lm.loss:.4f}" if s.mlx_lm and not s.mlx_lm.refused else ""
+        mlx = f", mlx-lm {s.mlx_lm.loss:.4f}" if present(s.mlx_lm) else ""
         self.say(f"{s.label} scored: loss {s.loss:.4f} ppl {s.ppl:.3f}{mlx} "
                  f"({len(self.finished)} scored)")
 
@@ -363,11 +364,13 @@ def _start(run_dir: Path, config, args) -> None:
 
 def _install_stop(session: WatchSession) -> dict:
     """SIGINT and SIGTERM stop the watch cleanly; a second SIGINT quits at once."""
+    from .stops import stop_words
+
     def on_signal(signum, frame):
         if session.stopping and signum == signal.SIGINT:
             raise KeyboardInterrupt
         session.stop()
-        print("ppltop: watch: stopping (Ctrl-C again to quit now)", file=sys.stderr, flush=True)
+        print(f"ppltop: watch: stopping ({stop_words(signum)})", file=sys.stderr, flush=True)
 
     return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 

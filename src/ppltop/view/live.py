@@ -18,6 +18,7 @@ from ..core.errors import ScoringError
 from ..core.store.events import (BatchScored, DocumentSource, LabelAdded, LabelFinished,
                                  Notice, Resumed, RunFinished, RunPlan, RunStarted)
 from ..core.figures.stats import Z95, safe_exp
+from ..core.mlx_lm import words as mlx_lm_words
 from .surprisal import SurprisalIndex
 
 HISTORY = 4096
@@ -228,15 +229,10 @@ class LiveRun:
 
     def mlx_lm_line(self, label: str) -> str | None:
         """The line `mlx_lm.lora --test` prints for `label` (`MlxLmFigure.line`), or why
-        there is none; None until the label has been scored to its end (it needs every
-        batch)."""
+        there is none (`mlx_lm.words`: not yet, refused); None until the label's figures
+        are final (at its end, or when the run stops)."""
         summary = self.summary_of(label)
-        if summary is None:
-            return None
-        figure = summary.mlx_lm
-        if figure is None:
-            return "no mlx-lm figure"
-        return figure.refused or figure.line
+        return None if summary is None else mlx_lm_words(summary.mlx_lm)
 
     def _log(self, entry: tuple[str, str]) -> None:
         self.log.append(entry)

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from ..checkpoint_files import parse_label
+from ..mlx_lm import present
 from .compare import Comparison, compare
 
 @dataclass
@@ -34,8 +35,7 @@ def figures_of_summaries(summaries) -> list[LabelFigures]:
     """The curve's figures from `summary.RunSummary` objects (finished or partial runs)."""
     out = []
     for s in summaries:
-        f = s.mlx_lm
-        mlx = f.loss if f is not None and not f.refused else None
+        mlx = f.loss if (f := present(s.mlx_lm)) else None
         out.append(LabelFigures(s.label, s.loss, _log_pair(s.ppl_ci95), mlx, s.complete))
     return out
 

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 
 from ..checkpoint_files import label_iteration
+from ..mlx_lm import present
 
 
 @dataclass
@@ -52,6 +53,5 @@ def split_rows(summaries_by_split: dict[str, list]) -> list[SplitRow]:
             row = by_label.setdefault(s.label, SplitRow(s.label, label_iteration(s.label), {},
                                                         {}, splits))
             row.losses[split] = s.loss
-            f = s.mlx_lm
-            row.mlx_lm_losses[split] = f.loss if f is not None and not f.refused else None
+            row.mlx_lm_losses[split] = f.loss if (f := present(s.mlx_lm)) else None
     return list(by_label.values())

@@ -50,16 +50,20 @@ class RunSummary:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["ppl_ci95"] = list(self.ppl_ci95)
-        return _finite_or_none(out)
+        if self.mlx_lm is not None and self.mlx_lm.not_yet:  # no figure yet: null, not NaNs
+            out["mlx_lm"] = None
+        return finite_or_none(out)
 
 
-def _finite_or_none(value):
+def finite_or_none(value):
+    """`value` with every non-finite float, however deep, as None (JSON's null: `NaN` is
+    not JSON)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
+        return {k: finite_or_none(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite_or_none(v) for v in value]
+        return [finite_or_none(v) for v in value]
     return value
 
 
@@ -109,15 +113,27 @@ def _first_nonfinite(r: ExampleResult) -> dict:
     return {"example": r.example, "position": int(r.positions[at]), "token": int(r.targets[at])}
 
 
+def _partial(s: RunSummary) -> str:
+    """A stopped run: what each figure covers (mlx-lm's: its complete batches only)."""
+    f = s.mlx_lm
+    head = f"partial: the run was stopped; ppltop's figure covers the {s.examples} examples scored"
+    if f is None or f.refused:
+        return head
+    if f.not_yet:
+        return f"{head}; mlx-lm figure: {f.not_yet}"
+    return (f"{head}, mlx-lm's the {f.batches} of its {f.of_batches} batches complete among "
+            f"them ({f.examples} examples)")
+
+
 def explain(s: RunSummary, cfg: EvalConfig, n_records: int) -> list[str]:
     """Why the headline and the mlx-lm figure differ, one reason per line, with numbers."""
     f = s.mlx_lm
     lines = []
     if not s.complete:
-        lines.append("partial: the run was cancelled; both figures cover the batches scored")
+        lines.append(_partial(s))
     if f is None or f.refused:
         lines.append(f.refused if f else "no mlx-lm figure")
-    else:
+    elif not f.not_yet:
         if f.dropped_examples and cfg.test_batches != -1:
             # ppltop scores the same chosen examples (mlx_lm.chosen_examples): no difference
             lines.append(f"--test-batches {cfg.test_batches}: both figures cover the "

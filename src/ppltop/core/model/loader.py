@@ -9,7 +9,9 @@ tensors. The base model is the unwrapped model.
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,6 +211,17 @@ def _check_adapter_config(config, config_file: Path) -> None:
                              f"got {value!r}; {fix}")
 
 
+HOLD_ENV = "PPLTOP_HOLD_LOAD"
+"""`PPLTOP_HOLD_LOAD=FILE`: loading waits until FILE exists, so that a test can interrupt a
+run while its model loads (the demo's loads in a second, too fast to aim at)."""
+
+
+def _hold_for_tests() -> None:
+    hold = os.environ.get(HOLD_ENV)
+    while hold and not os.path.exists(hold):
+        time.sleep(0.05)
+
+
 class ModelHandle:
     """A loaded base model whose active adapter can be switched in place."""
 
@@ -222,6 +235,7 @@ class ModelHandle:
 
     @classmethod
     def load(cls, path: str | Path) -> "ModelHandle":
+        _hold_for_tests()
         model, tokenizer, config = load_base(path)
         return cls(model, tokenizer, config, Path(path))
 

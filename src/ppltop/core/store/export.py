@@ -26,6 +26,7 @@ import numpy as np
 
 from ..checkpoint_files import label_iteration
 from ..figures.results import ExampleResult
+from ..mlx_lm import present
 
 SUMMARY_FIELDS = ("label", "iteration", "adapter", "loss", "ppl", "ppl_ci95_low",
                   "ppl_ci95_high", "stderr_loss", "tokens", "examples", "bits_per_token",
@@ -50,7 +51,8 @@ def summary_rows(summaries, comparisons=()) -> list[dict]:
             "stderr_loss": s.stderr_loss, "tokens": s.tokens, "examples": s.examples,
             "bits_per_token": s.bits_per_token, "bits_per_byte": s.bits_per_byte,
             "tokens_per_s": s.tokens_per_s,
-            "mlx_lm_loss": f.loss if f else math.nan, "mlx_lm_ppl": f.ppl if f else math.nan,
+            # empty, not nan, where mlx-lm has no figure (refused, or not yet)
+            "mlx_lm_loss": f.loss if present(f) else "", "mlx_lm_ppl": f.ppl if present(f) else "",
             "mlx_lm_tokens": f.tokens if f else 0,
             "dropped_examples": f.dropped_examples if f else 0,
             "pad_targets": f.pad_targets if f else 0, "complete": s.complete,
