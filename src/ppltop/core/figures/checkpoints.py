@@ -217,7 +217,7 @@ def curve_of_live(live) -> CheckpointCurve | None:
         return curve_of_finished(live.finished)
     results = {label: index.results for label, index in live.index.items()}
     done = live.label_summaries
-    scoring = not live.writer_gone
+    scoring = live.error is None and not live.writer_gone  # else stopped: `partial`
     figures = [figures_of_summaries([done[label]])[0] if label in done
                else figures_of_live({label: running}, scoring)[0]
                for label, running in live.labels.items()]
