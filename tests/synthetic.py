@@ -227,3 +227,39 @@ def checkpoint_events(shift: float = 0.0, slope: float = 0.0):
             0, [], True, MlxLmFigure(loss + 0.03, math.exp(loss + 0.03), total + 24, 24, 0,
                                      0, 24, 5.0), []))
     yield RunFinished(summaries, False, 0.5 * n_batches, [], results)
+
+
+WATCH_CURVE = {"base": 3.2, "run1@10": 2.9, "run1@20": 2.6}
+"""Mean loss per label of `watch_events`: run1@20, scored in part, is lower than run1@10."""
+
+
+def watch_events(partial_batches: int = 2):
+    """`--watch` as the dashboard folds it while a checkpoint is scored: the base model and
+    run1@10 scored to their end (`LabelFinished`), then run1@20 added and `partial_batches`
+    of its 6 batches scored; no `RunFinished` (the watch goes on)."""
+    from ppltop.core.store.events import LabelAdded, LabelFinished
+
+    n_batches, per_batch = 6, 4
+    total = n_batches * per_batch * TOKENS_PER_EXAMPLE
+    yield RunStarted(RunPlan(["base"], [None], n_batches * per_batch, n_batches, total,
+                             "/demo/test.jsonl", "text", 0.1, reference="base"))
+    for li, (label, level) in enumerate(WATCH_CURVE.items()):
+        if li:
+            yield LabelAdded(label, "/train/run1")
+        scored_all = []
+        for b in range(n_batches if li < 2 else partial_batches):
+            scored = [_result(b * per_batch + e, level + 0.4 * math.sin(1.7 * b + e)
+                              + 0.05 * math.sin(2.3 * li + 1.1 * (b * per_batch + e)))
+                      for e in range(per_batch)]
+            scored_all += scored
+            done = (b + 1) * per_batch * TOKENS_PER_EXAMPLE
+            yield BatchScored(label, b, n_batches, sum(r.loss_sum for r in scored),
+                              per_batch * TOKENS_PER_EXAMPLE, scored, done, total, 0.5 * (b + 1))
+        if li < 2:
+            loss = sum(r.loss_sum for r in scored_all) / total
+            yield LabelFinished(RunSummary(
+                label, None if li == 0 else "/train/run1", loss, math.exp(loss), total,
+                len(scored_all), 0.05, (math.exp(loss - 0.1), math.exp(loss + 0.1)),
+                loss / math.log(2), 1.1, 1000.0, 0, 0, [], True,
+                MlxLmFigure(loss + 0.03, math.exp(loss + 0.03), total + 24, 24, 0, 0, 24, 5.0),
+                []))

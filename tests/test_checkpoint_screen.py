@@ -161,3 +161,37 @@ async def test_enter_compares_a_real_checkpoint_with_the_best(handle, tmp_path):
         assert (app.screen.reference, app.screen.active) == (series.best, other.label)
         shown = app.live.comparisons(series.best)[other.label]
         assert shown.delta_ci95 == other.versus_best.delta_ci95
+
+
+async def test_a_checkpoint_being_scored_is_hollow_and_never_the_best():
+    """A watch scoring run1@20 (8 of 24 examples): the table marks it `scoring…` with its
+    Δ against run1@10, the best; the note says how many examples that Δ covers; the chart
+    draws it hollow (◇) and ◆ stays on run1@10."""
+    from screen_text import screen_text
+
+    from ppltop.ui.widgets.checkpoint_chart import CheckpointChart
+
+    app = PplTopApp(lambda: synthetic.watch_events(partial_batches=2), synthetic.INFO)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(400):
+            index = app.live.index.get("run1@20")
+            if isinstance(app.screen, CheckpointScreen) and index and len(index) == 8:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause(0.3)
+        screen = app.screen
+        assert isinstance(screen, CheckpointScreen)
+        table = screen.query_one(PagedTable)
+        rows = {r[1]: r for r in table.fetch(0, table.row_count)}
+        assert rows["run1@10"][-1] == "best"
+        assert rows["run1@20"][-1] == "scoring…"
+        (series,) = screen.curve.series
+        partial = series.points[1]
+        assert rows["run1@20"][5] == f"{partial.versus_best.delta_loss:+.4f}"
+        note = str(screen.query_one("#checkpoint-note").render())
+        assert note.startswith("best run1: run1@10 · ◇ run1@20 scoring…: loss and Δ over "
+                               "the 8 examples it shares with the best · as good"), note
+        chart = screen.query_one(CheckpointChart)
+        assert "◆ best, ◇ scoring…" in str(chart.border_subtitle)
+        text = screen_text(app)
+        assert "◇" in text and "◆" in text

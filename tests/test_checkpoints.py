@@ -304,3 +304,59 @@ def test_the_watch_as_one_run_for_the_dashboard(handle, training_folder, tmp_pat
     assert [s.label for s in merged.summaries] == ["base", "run1@100", "run1@200", "run1@300"]
     assert all(s.loss == own[s.label].loss for s in merged.summaries)
     assert merged.comparisons and merged.comparisons[0].reference == "base"
+
+
+def test_a_checkpoint_being_scored_is_never_the_best():
+    """A watch scoring run1@20 (8 of 24 examples so far, a lower loss on them than run1@10
+    over all 24): run1@10, complete, is the best; run1@20 is `scoring…`, compared with it
+    over the 8 examples both have, and every view says so."""
+    import synthetic
+
+    from ppltop.core.figures.checkpoints import curve_of_live
+    from ppltop.view.live import LiveRun
+
+    live = LiveRun()
+    for event in synthetic.watch_events(partial_batches=2):
+        live.apply(event)
+    curve = curve_of_live(live)
+    (series,) = curve.series
+    complete, scoring = series.points
+    assert scoring.loss < complete.loss  # lowest, but over a third of the examples
+    assert series.best == "run1@10" and complete.best and not scoring.best
+    assert complete.versus_best is None and complete.verdict == "best"
+    assert not scoring.complete and scoring.verdict == "scoring…"
+    results = {label: index.results for label, index in live.index.items()}
+    direct = compare("run1@20", results["run1@20"], "run1@10", results["run1@10"])
+    assert scoring.versus_best.examples == scoring.common_examples == 8
+    assert scoring.versus_best.delta_ci95 == direct.delta_ci95
+    assert curve.incomplete() == [scoring]
+    row = next(ln for ln in render_checkpoints(curve).splitlines() if "run1@20" in ln)
+    assert row.endswith("scoring… (Δ over 8 common examples)"), row
+    saved = curve.to_dict()["series"][0]["checkpoints"][1]
+    assert (saved["verdict"], saved["examples_vs_best"]) == ("scoring…", 8)
+
+
+def test_no_best_until_a_checkpoint_is_scored_to_its_end():
+    """The first checkpoint of a watch, scored in part: drawn, never the best."""
+    import itertools
+
+    import synthetic
+
+    from ppltop.core.figures.checkpoints import curve_of_live
+    from ppltop.core.store.events import LabelAdded
+    from ppltop.view.live import LiveRun
+
+    live = LiveRun()
+    events = synthetic.watch_events(partial_batches=2)
+    for event in events:  # base and run1@10 scored, run1@20 not yet added
+        if isinstance(event, LabelAdded) and event.label == "run1@10":
+            live.apply(event)
+            break
+        live.apply(event)
+    for event in itertools.islice(events, 3):  # 3 of run1@10's 6 batches
+        live.apply(event)
+    (series,) = curve_of_live(live).series
+    (point,) = series.points
+    assert series.best is None and not point.best and point.verdict == "scoring…"
+    assert "(best: – (no checkpoint scored to its end)" in render_checkpoints(
+        curve_of_live(live))

@@ -67,3 +67,41 @@ def test_token_and_example_deltas():
     deltas = dict(example_deltas(cand, ref))
     assert deltas[0] == pytest.approx((0.5 + 3.0 + 1.0) / 3 - 1.0)
     assert deltas[1] == pytest.approx(-0.5)
+
+
+def test_a_finished_run_and_a_stopped_one_are_compared_over_their_common_examples():
+    """The finished run scored 200 examples, the stopped one (the same model) 80: each
+    label's figures and every paired Δ are over those 80, said `over 80 common examples`;
+    the same model on the same examples is an exact tie, an adapter a real difference."""
+    from ppltop.core.figures.common import common_figures
+    from ppltop.core.figures.stats import clustered_mean
+
+    cand, ref = runs(np.random.default_rng(4), shift=0.1, noise=0.3)
+    stopped = {i: ref[i] for i in range(80)}
+    results = {"a:base": ref, "a:net": cand, "b:base": stopped}
+    common = common_figures(results)
+    assert common.examples == 80 and common.basis == "over 80 common examples"
+    for label, own in results.items():
+        sums = [own[i].loss_sum for i in range(80)]
+        counts = [own[i].n_tokens for i in range(80)]
+        loss, se = clustered_mean(np.array(sums), np.array(counts))
+        figures = common.figures[label]
+        assert (figures.loss, figures.stderr, figures.examples) == (loss, se, 80)
+        assert figures.bits_per_byte == pytest.approx(sum(sums) / math.log(2) / sum(counts))
+    assert common.figures["a:base"] == common.figures["b:base"]  # not 200 against 80
+    found = {c.label: c for c in common.comparisons(list(results), "a:base")}
+    tie, net = found["b:base"], found["a:net"]
+    assert (tie.examples, tie.delta_loss, tie.delta_ci95) == (80, 0.0, (0.0, 0.0))
+    assert net.examples == 80
+    assert net.delta_loss == pytest.approx(common.figures["a:net"].loss
+                                           - common.figures["a:base"].loss)
+    direct = compare("a:net", {i: cand[i] for i in range(80)}, "a:base", stopped)
+    assert net.delta_ci95 == direct.delta_ci95
+
+
+def test_labels_on_the_same_examples_keep_their_own_figures():
+    from ppltop.core.figures.common import common_figures
+
+    cand, ref = runs(np.random.default_rng(5))
+    assert common_figures({"base": ref, "a": cand}) is None
+    assert common_figures({"base": ref, "a": cand, "just-added": {}}) is None

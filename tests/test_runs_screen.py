@@ -12,6 +12,16 @@ from ppltop.ui.screens.runs_screen import RunsScreen
 from ppltop.ui.widgets.paged_table import PagedTable
 
 
+async def _compare(pilot, *keys: str) -> None:
+    """Press `keys` (marking two runs, then `a`) and wait for the comparison view."""
+    await pilot.press(*keys)
+    for _ in range(400):
+        if isinstance(pilot.app.screen, ComparisonScreen):
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.3)
+
+
 async def test_two_runs_side_by_side(tmp_path):
     data = tmp_path / "data.jsonl"
     data.write_text("\n".join((demo.DATA_DIR / "test.jsonl").read_text().splitlines()[:10]))
@@ -31,12 +41,7 @@ async def test_two_runs_side_by_side(tmp_path):
         assert all(r[6] == "finished" for r in rows)
         await pilot.press("a")
         assert isinstance(app.screen, RunsScreen)  # nothing marked yet
-        await pilot.press("down", "space", "up", "space", "a")  # a-base first: the reference
-        for _ in range(400):
-            if isinstance(app.screen, ComparisonScreen):
-                break
-            await pilot.pause(0.05)
-        await pilot.pause(0.3)
+        await _compare(pilot, "down", "space", "up", "space", "a")  # a-base first: reference
         comparison = app.screen
         assert isinstance(comparison, ComparisonScreen)
         rows = dict(comparison.rows)
@@ -84,12 +89,7 @@ async def test_runs_screen_columns_open_progress_and_identical_runs(tmp_path):
         text = screen_text(app)
         assert "mlx-lm · docs-net: Test loss" in text and "docs-net" in text
         await pilot.press("escape")
-        await pilot.press("space", "down", "space", "a")
-        for _ in range(400):
-            if isinstance(app.screen, ComparisonScreen):
-                break
-            await pilot.pause(0.05)
-        await pilot.pause(0.3)
+        await _compare(pilot, "space", "down", "space", "a")
         text = screen_text(app)
         assert "the-same-run-copied-again:docs-net" in text  # whole, not cut at 14
         assert "nan" not in text
@@ -98,3 +98,54 @@ async def test_runs_screen_columns_open_progress_and_identical_runs(tmp_path):
         row = next(line for line in text.splitlines()
                    if "run-with-a-long-name-2026:base" in line)
         assert " tie " in row and "+0.0000" in row, row
+
+
+async def test_a_finished_run_against_a_stopped_one_over_their_common_examples(tmp_path):
+    """A run scored to its end (10 examples) and one stopped after 2 of its 5 batches (4
+    examples): every figure of the comparison is over the 4 examples both have, and the
+    screen says so; bits/B is a figure; mlx-lm's line is there for the finished run's labels
+    and said to come for the stopped one's."""
+    import json
+
+    from screen_text import screen_text
+
+    from ppltop.core.store.recorder import FAULT_ENV
+
+    data = tmp_path / "data.jsonl"
+    data.write_text("\n".join((demo.DATA_DIR / "test.jsonl").read_text().splitlines()[:10]))
+    folder = tmp_path / "runs"
+    args = ["--model", str(demo.MODEL_DIR), "--data", str(data), "--headless",
+            "--batch-size", "2"]
+    done = run_ppltop(*args, "--adapter-path", str(demo.ADAPTER_DIRS["docs-net"]),
+                      "--run-dir", str(folder / "a-done"), "--json", str(tmp_path / "a.json"))
+    assert done.returncode == 0, done.stderr
+    stopped = run_ppltop(*args, "--run-dir", str(folder / "b-stopped"), env={FAULT_ENV: "2"})
+    assert stopped.returncode == 1 and "ppltop resume" in stopped.stderr, stopped.stderr
+    own = {r["label"]: r for r in json.loads((tmp_path / "a.json").read_text())["runs"]}
+    app = PplTopApp(synthetic.events, synthetic.INFO, runs_folder=folder)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("R")
+        await pilot.pause(0.2)
+        rows = app.screen.query_one("#runs", PagedTable).fetch(0, 5)
+        assert [r[1] for r in rows] == ["b-stopped", "a-done"]
+        assert rows[1][6] == "finished" and rows[0][6] != "finished"
+        await _compare(pilot, "down", "space", "up", "space", "a")  # a-done first: reference
+        screen = app.screen
+        assert isinstance(screen, ComparisonScreen)
+        table = screen.query_one("#compare-table", PagedTable)
+        shown = {r[1]: r for r in table.fetch(0, table.row_count)}
+        assert set(shown) == {"a-done:base", "a-done:docs-net", "b-stopped:base"}
+        # the same model on the same 4 examples: the same figures, a real tie
+        assert shown["a-done:base"][2:5] == shown["b-stopped:base"][2:5]
+        assert shown["a-done:base"][2] != f"{own['base']['loss']:.4f}"  # not its 10 examples
+        assert shown["b-stopped:base"][5:9] == ["+0.0000", "[+0.0000, +0.0000]", "+0.00", "tie"]
+        comparisons = screen.live.comparisons("a-done:base")
+        net = comparisons["a-done:docs-net"]
+        assert net.examples == 4 and shown["a-done:docs-net"][2] == f"{net.loss:.4f}"
+        assert shown["a-done:docs-net"][5] == f"{net.delta_loss:+.4f}"
+        assert all(r[9] != "–" for r in shown.values())  # bits/B over the common examples
+        text = screen_text(app)
+        assert "loss, PPL, Δ and bits/B over 4 common examples" in text
+        assert "mlx-lm · a-done:docs-net: Test loss" in text
+        assert "mlx-lm · b-stopped:base: when it is scored to its end" in text
+        assert "when the run finishes" not in text

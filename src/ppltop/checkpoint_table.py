@@ -28,6 +28,13 @@ def checkpoint_row(p: CheckpointPoint) -> list[str]:
             p.verdict]
 
 
+def verdict_text(p: CheckpointPoint) -> str:
+    """The verdict, and for a checkpoint not scored to its end the examples its Δ covers:
+    `scoring… (Δ over 23 common examples)`."""
+    n = p.common_examples
+    return p.verdict if n is None else f"{p.verdict} (Δ over {n} common examples)"
+
+
 def render_checkpoints(curve: CheckpointCurve) -> str:
     """One block per adapter folder, rows by iteration."""
     lines = []
@@ -36,14 +43,15 @@ def render_checkpoints(curve: CheckpointCurve) -> str:
             "95% CI vs best")
     for series in curve.series:
         lines.append(f"== checkpoints of {series.name} by iteration (best: "
-                     f"{series.best or '–'}; Δloss paired against it) ==")
+                     f"{series.best or '– (no checkpoint scored to its end)'}; Δloss paired "
+                     "against it) ==")
         lines.append(" ".join(h.rjust(w) if i != 1 else h.ljust(w)
                               for i, (h, w) in enumerate(zip(head, widths))) + "  verdict")
         for point in series.points:
             cells = checkpoint_row(point)
             text = " ".join(c.rjust(w) if i != 1 else c.ljust(w)
                             for i, (c, w) in enumerate(zip(cells, widths)))
-            mark = "  * best" if point.verdict == "best" else f"  {point.verdict}"
+            mark = "  * best" if point.verdict == "best" else f"  {verdict_text(point)}"
             lines.append(text + mark)
     if curve.bases:
         lines.append("base model: loss " + ", ".join(f"{_f(loss)} on {split}"

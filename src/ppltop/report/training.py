@@ -88,6 +88,7 @@ def checkpoints(report: RunReport, label_colors: list[str], curve) -> str:
     chart = interval_chart("Test loss by training iteration with its 95% interval", points,
                            False, "loss, nats (95% interval clustered by example)")
     return ('<section id="checkpoints"><h2>Checkpoints across training</h2>'
-            "<p>The best checkpoint has the lowest loss; another is <b>as good</b> when its "
+            "<p>The best checkpoint has the lowest loss of those scored to their end; another "
+            "is <b>as good</b> when its "
             "paired Δloss interval against the best includes 0.</p>"
             f"{base}{chart}{table(headers, rows, 'figures')}</section>")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..core.figures.common import CommonFigures, common_figures
 from ..core.figures.compare import Comparison, compare_labels
 from .document import Document, build_document
 from ..core.errors import ScoringError
@@ -171,6 +172,7 @@ class LiveRun:
         """`process_memory.MemoryUse` of the scoring process, when this process scores."""
         self._template: dict[int, np.ndarray] = {}
         self._comparisons: tuple[tuple, dict[str, Comparison]] = ((), {})
+        self._common: tuple[tuple, CommonFigures | None] = ((), None)
         self.groups = None
         """The run's `breakdowns.GroupInput` (None: no breakdowns, e.g. no data source)."""
         self._breakdowns: tuple[tuple, object] = ((), None)
@@ -185,17 +187,39 @@ class LiveRun:
             return None
         return self.plan.reference or self.plan.labels[0]
 
+    def common(self) -> CommonFigures | None:
+        """Every label's figures over the examples all have scored, when they have not all
+        scored the same (two runs side by side, one stopped part-way; a watch scoring a
+        checkpoint): the comparison view shows these, `over N common examples`. None when
+        each label's own figures share a base. Cached until a result arrives."""
+        key = tuple(len(index) for index in self.index.values())
+        if self._common[0] != key:
+            results = {label: index.results for label, index in self.index.items()}
+            self._common = (key, common_figures(results))
+        return self._common[1]
+
+    def compared_results(self, label: str) -> dict:
+        """`label`'s results as the comparison view pairs them: on the common examples when
+        the labels scored different ones (`common`), else all it has scored."""
+        common = self.common()
+        return common.results[label] if common is not None else self.index[label].results
+
     def comparisons(self, reference: str) -> dict[str, Comparison]:
-        """Every other label against `reference` on the examples scored so far: the
-        finished run's own comparisons when they are against it, else the same function on
-        the same data (`compare.compare_labels`), cached until a result arrives."""
+        """Every other label against `reference` on the examples scored so far (those all
+        labels have, when they differ: `common`): the finished run's own comparisons when
+        they are against it, else the same function on the same data
+        (`compare.compare_labels`), cached until a result arrives."""
         done = self.finished
         if done is not None and done.comparisons and done.comparisons[0].reference == reference:
             return {c.label: c for c in done.comparisons}
         key = (reference, tuple(len(index) for index in self.index.values()))
         if self._comparisons[0] != key:
-            results = {label: index.results for label, index in self.index.items()}
-            found = compare_labels(results, list(self.index), reference)
+            common = self.common()
+            if common is not None:
+                found = common.comparisons(list(self.index), reference)
+            else:
+                results = {label: index.results for label, index in self.index.items()}
+                found = compare_labels(results, list(self.index), reference)
             self._comparisons = (key, {c.label: c for c in found})
         return self._comparisons[1]
 

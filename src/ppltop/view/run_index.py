@@ -9,11 +9,11 @@ Textual-free; the runs screen shows these rows and reads runs in a worker thread
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.store.events import BatchScored, RunPlan, RunStarted
+from ..core.store.events import BatchScored, RunFinished, RunPlan, RunStarted
 from .live import LabelLive, LiveRun
 from ..core.store.run_liveness import state_of
 from ..core.store.records import BatchLine
@@ -88,7 +88,9 @@ def read_runs(paths: list[Path], progress: Progress | None = None,
     """The runs at `paths` in one LiveRun, every event replayed (a single run with its
     RunFinished, so its summaries and mlx-lm lines come along). With several runs, labels
     become `run:label` (`prefix` forces either way) and the first run's examples are the
-    source: the runs screen compares only runs of the same data."""
+    source: the runs screen compares only runs of the same data. The labels of a run scored
+    to its end keep their summaries; where the runs have scored different examples (one
+    stopped part-way) the views compare them over those they share (`LiveRun.common`)."""
     from ..core.store.replay import RunFollower
 
     prefix = len(paths) > 1 if prefix is None else prefix
@@ -137,4 +139,9 @@ def _merged(paths: list[Path], report: Progress, total: int) -> LiveRun:
             if isinstance(event, BatchScored):
                 event.label = f"{name}:{event.label}"
                 live.apply(event)
+            elif isinstance(event, RunFinished) and not event.cancelled:
+                # a run scored to its end: its labels' own summaries (mlx-lm's line)
+                for summary in event.summaries:
+                    label = f"{name}:{summary.label}"
+                    live.label_summaries[label] = replace(summary, label=label)
     return live

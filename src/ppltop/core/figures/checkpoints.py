@@ -6,8 +6,11 @@ checkpoint that a view shows is read back from its label and the run's own figur
 The curve is one object, `CheckpointCurve`, shown by the headless table, `--json`, `--csv`
 and the dashboard's curve screen alike: per adapter folder, each checkpoint's ppltop loss
 with its 95% interval and mlx-lm's loss, by iteration; the best checkpoint (lowest ppltop
-loss) and, against it, every other checkpoint's paired Δloss from `compare.compare`, so
-"as good as the best" is the core's own paired interval, never a second computation.
+loss among those scored to their end) and, against it, every other checkpoint's paired
+Δloss from `compare.compare`, so "as good as the best" is the core's own paired interval,
+never a second computation. A checkpoint scored only in part (the one a watch is scoring,
+or one a stopped run left) is never the best: its figure covers fewer examples than the
+others', so it is compared with the best over the examples both have, and says so.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class LabelFigures:
     """The ppltop loss's 95% interval (the log of the PPL interval the summary reports)."""
     mlx_lm_loss: float | None = None
     complete: bool = True
+    scoring: bool = False
+    """Still being scored (a run in progress), not stopped part-way."""
 
 
 def figures_of_summaries(summaries) -> list[LabelFigures]:
@@ -40,9 +45,10 @@ def figures_of_summaries(summaries) -> list[LabelFigures]:
     return out
 
 
-def figures_of_live(labels: dict) -> list[LabelFigures]:
-    """The curve's figures from a run in progress (`live.LabelLive` per label)."""
-    return [LabelFigures(label, live.loss, _log_pair(live.ppl_ci95), None, False)
+def figures_of_live(labels: dict, scoring: bool = True) -> list[LabelFigures]:
+    """The curve's figures from a run in progress (`live.LabelLive` per label); `scoring`
+    False: the process scoring them has stopped."""
+    return [LabelFigures(label, live.loss, _log_pair(live.ppl_ci95), None, False, scoring)
             for label, live in labels.items()]
 
 
@@ -61,21 +67,35 @@ class CheckpointPoint:
     loss_ci95: tuple[float, float]
     mlx_lm_loss: float | None
     complete: bool
+    """Scored to its end: only such a checkpoint can be the best."""
+    scoring: bool = False
+    """Not complete and still being scored (else stopped part-way)."""
     best: bool = False
-    """The folder's best checkpoint (lowest ppltop loss)."""
+    """The folder's best checkpoint (lowest ppltop loss of its complete checkpoints)."""
     versus_best: Comparison | None = None
-    """Paired Δloss against the folder's best checkpoint; None for the best itself (or
-    without per-example results to pair)."""
+    """Paired Δloss against the folder's best checkpoint over the examples both have; None
+    for the best itself (or without a best or per-example results to pair)."""
 
     @property
     def verdict(self) -> str:
         """`best`, `as good` (its paired interval against the best includes zero),
-        `worse`, or `–` when it could not be paired."""
+        `worse`; `scoring…` or `partial` for a checkpoint not scored to its end (its Δ
+        covers only the examples it has); `–` when it could not be paired."""
         if self.best:
             return "best"
+        if not self.complete:
+            return "scoring…" if self.scoring else "partial"
         if self.versus_best is None:
             return "–"
         return "worse" if self.versus_best.significant else "as good"
+
+    @property
+    def common_examples(self) -> int | None:
+        """Examples its Δ against the best covers, when that is fewer than all (an
+        incomplete checkpoint): the figure a view names beside the Δ."""
+        if self.complete or self.versus_best is None:
+            return None
+        return self.versus_best.examples
 
     def to_dict(self) -> dict:
         out = {"label": self.label, "iteration": self.iteration, "loss": _num(self.loss),
@@ -85,6 +105,7 @@ class CheckpointPoint:
         if self.versus_best is not None:
             out["delta_loss_vs_best"] = _num(self.versus_best.delta_loss)
             out["delta_ci95_vs_best"] = [_num(v) for v in self.versus_best.delta_ci95]
+            out["examples_vs_best"] = self.versus_best.examples
         return out
 
 
@@ -95,7 +116,8 @@ class CheckpointSeries:
     folder: str
     points: list[CheckpointPoint] = field(default_factory=list)
     best: str | None = None
-    """Label of the checkpoint with the lowest ppltop loss."""
+    """Label of the complete checkpoint with the lowest ppltop loss (None while none is
+    complete)."""
     split: str = ""
     """The split it was scored on, when a run scores several (`--split valid,test`)."""
 
@@ -127,6 +149,10 @@ class CheckpointCurve:
     def points(self) -> list[CheckpointPoint]:
         return [p for _, p in self.rows()]
 
+    def incomplete(self) -> list[CheckpointPoint]:
+        """The checkpoints not scored to their end (hollow on the chart)."""
+        return [p for p in self.points() if not p.complete]
+
     def to_dict(self) -> dict:
         return {"base_loss": _num(self.base_loss), "base_mlx_lm_loss": _num(self.base_mlx_lm_loss),
                 "series": [{"folder": s.folder, **({"split": s.split} if s.split else {}),
@@ -157,12 +183,14 @@ def checkpoint_curve(figures: list[LabelFigures], results: dict) -> CheckpointCu
             continue
         series = by_folder.setdefault(parsed[0], CheckpointSeries(parsed[0]))
         series.points.append(CheckpointPoint(fig.label, parsed[1], fig.loss, fig.loss_ci95,
-                                             fig.mlx_lm_loss, fig.complete))
+                                             fig.mlx_lm_loss, fig.complete,
+                                             fig.scoring and not fig.complete))
     if not by_folder:
         return None
     for series in by_folder.values():
         series.points.sort(key=_order)
-        finite = [p for p in series.points if math.isfinite(p.loss)]
+        # a partial figure covers other examples than a complete one: never the best
+        finite = [p for p in series.points if p.complete and math.isfinite(p.loss)]
         if not finite:
             continue
         best = min(finite, key=lambda p: (p.loss, _order(p)))
@@ -189,8 +217,9 @@ def curve_of_live(live) -> CheckpointCurve | None:
         return curve_of_finished(live.finished)
     results = {label: index.results for label, index in live.index.items()}
     done = live.label_summaries
+    scoring = live.error is None and not live.writer_gone  # else stopped: `partial`
     figures = [figures_of_summaries([done[label]])[0] if label in done
-               else figures_of_live({label: running})[0]
+               else figures_of_live({label: running}, scoring)[0]
                for label, running in live.labels.items()]
     return checkpoint_curve(figures, results)
 

@@ -67,31 +67,59 @@ def finite_or_none(value):
     return value
 
 
+@dataclass(frozen=True)
+class Headline:
+    """ppltop's figure over a set of scored examples: every real target of the examples
+    whose loss is finite (the headline of a run, or of the examples several runs share)."""
+
+    loss: float
+    stderr: float
+    """Of the loss, clustered by example."""
+    tokens: int
+    examples: int
+    bits_per_byte: float
+
+    @property
+    def ppl(self) -> float:
+        return safe_exp(self.loss)
+
+    @property
+    def ppl_ci95(self) -> tuple[float, float]:
+        return ppl_interval(self.loss, self.stderr)
+
+
+def headline(results: dict[int, ExampleResult]) -> Headline:
+    """The headline figures of `results`, summed in example order (so that a resumed run
+    sums in the same order as an uninterrupted one)."""
+    good = [results[i] for i in sorted(results) if results[i].finite and results[i].n_tokens]
+    sums = np.array([r.loss_sum for r in good])
+    counts = np.array([r.n_tokens for r in good])
+    loss, se = clustered_mean(sums, counts)
+    n_bytes = sum(r.n_bytes for r in good)
+    return Headline(loss, se, int(counts.sum()), len(good),
+                    bits(float(sums.sum())) / n_bytes if n_bytes else math.nan)
+
+
 def summarize(label: str, adapter_path: str | None, results: dict[int, ExampleResult], split: Split,
               scored_examples: list[Example], cfg: EvalConfig, elapsed_s: float,
               complete: bool, tokens_per_s: float,
               precision_note: str | None = None, ranks: int = 1) -> RunSummary:
     """Both figures for one label, and the words that explain their difference."""
-    # in example order, so that a resumed run sums in the same order as an uninterrupted one
     ordered = [results[i] for i in sorted(results)]
-    good = [r for r in ordered if r.finite and r.n_tokens]
-    sums = np.array([r.loss_sum for r in good])
-    counts = np.array([r.n_tokens for r in good])
-    loss, se = clustered_mean(sums, counts)
-    n_bytes = sum(r.n_bytes for r in good)
+    head = headline(results)
     truncated = [r for r in ordered if r.truncated]
     figure = mlx_lm_figure(split.examples, results, cfg, ranks)
     summary = RunSummary(
         label=label,
         adapter=adapter_path,
-        loss=loss,
-        ppl=safe_exp(loss),
-        tokens=int(counts.sum()),
-        examples=len(good),
-        stderr_loss=se,
-        ppl_ci95=ppl_interval(loss, se),
-        bits_per_token=bits(loss),
-        bits_per_byte=bits(float(sums.sum())) / n_bytes if n_bytes else math.nan,
+        loss=head.loss,
+        ppl=head.ppl,
+        tokens=head.tokens,
+        examples=head.examples,
+        stderr_loss=head.stderr,
+        ppl_ci95=head.ppl_ci95,
+        bits_per_token=bits(head.loss),
+        bits_per_byte=head.bits_per_byte,
         tokens_per_s=tokens_per_s,
         truncated_examples=len(truncated),
         truncated_tokens=sum(r.truncated for r in truncated),

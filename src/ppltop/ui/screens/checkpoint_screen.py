@@ -2,7 +2,9 @@
 
 Everything shown is the core's `CheckpointCurve` (`checkpoints.curve_of_live`): the best
 checkpoint of each folder and, for every other one, its paired Δloss against it, so "as
-good" here is the same verdict as in the headless table and the JSON.
+good" here is the same verdict as in the headless table and the JSON. A checkpoint not
+scored to its end is never the best: it is marked `scoring…` (hollow on the chart) and its
+Δ covers the examples it shares with the best, as the note says.
 """
 
 from __future__ import annotations
@@ -16,17 +18,35 @@ from ...checkpoint_table import checkpoint_row
 from ...core.figures.checkpoints import CheckpointCurve
 from ...view.split_runs import SplitRuns
 from ..keys import keys
-from ..widgets.checkpoint_chart import CheckpointChart
+from ..widgets.checkpoint_chart import SCORING_MARKER, CheckpointChart
 from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable
 
 COLUMNS = [Column("iteration", 9), Column("label", 16, align="left"), Column("loss", 6),
            Column("95% CI of loss", 16), Column("mlx-lm", 6), Column("Δ vs best", 9),
-           Column("95% CI of Δ", 18), Column("verdict", 7, align="left")]
+           Column("95% CI of Δ", 18), Column("verdict", 8, align="left")]
 """Cells as `checkpoint_table.checkpoint_row` gives them, in its order."""
 NARROW = (1, 2, 4, 5, 6, 7)
 """The columns kept below WIDE_COLUMNS: the label says the iteration, the chart the band."""
 WIDE_COLUMNS = 110
+
+
+def curve_note(curve: CheckpointCurve) -> str:
+    """The line above the table: each folder's best, what the incomplete checkpoints'
+    Δ covers (first: the line is cut at the screen's width), and what "as good" means."""
+    best = ", ".join(f"{s.name}: {s.best}" for s in curve.series if s.best)
+    parts = [f"best {best}" if best else "no best yet: no checkpoint scored to its end"]
+    partial = curve.incomplete()
+    # against a complete best, which has every example: its Δ covers what p has scored
+    parts += [f"{SCORING_MARKER} {p.label} {p.verdict}: loss and Δ over the "
+              f"{p.common_examples} examples it shares with the best"
+              for p in partial if p.common_examples is not None]
+    unpaired = [p for p in partial if p.common_examples is None]
+    if unpaired:
+        parts.append(f"{SCORING_MARKER} {unpaired[0].verdict}: loss over the examples scored "
+                     "so far")
+    parts.append("as good: paired 95% interval of Δloss against the best includes 0")
+    return " · ".join(parts)
 
 
 class CheckpointScreen(Screen):
@@ -117,11 +137,7 @@ class CheckpointScreen(Screen):
             note.update("no checkpoint scored yet")
             table.set_row_count(0)
             return
-        best = ", ".join(f"{s.name}: {s.best}" for s in self.curve.series if s.best)
-        partial = "" if all(p.complete for p in self.curve.points()) \
-            else " · partial: examples scored so far"
-        note.update(f"best {best} · as good: paired 95% interval of Δloss against the best "
-                    f"includes 0{partial}")
+        note.update(curve_note(self.curve))
         table.set_row_count(len(self.curve.points()))
         table.invalidate()
         self.query_one(CheckpointChart).replot(self.curve)

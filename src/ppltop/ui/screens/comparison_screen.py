@@ -1,7 +1,9 @@
 """The comparison view: every model/adapter against a reference, paired over the same examples.
 
 Rows are the core's comparisons (`LiveRun.comparisons`, one paired bootstrap) of the results
-scored so far, so a partial run compares like with like. Below, the tokens and examples the
+scored so far, so a partial run compares like with like; where the labels have not all scored
+the same examples (two runs, one stopped part-way), every figure of the table is over the
+examples they share (`LiveRun.common`), and the screen says how many. Below, the tokens and examples the
 active label improved or hurt most; Enter opens them in the document view's diff mode.
 """
 
@@ -33,6 +35,14 @@ def _n(value: float, digits: int = 4, sign: bool = False) -> str:
     if value is None or not math.isfinite(value):
         return "–"
     return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def delta_text(value: float) -> str:
+    """Δloss with its sign: 4 decimals, or two significant digits where a real difference
+    is smaller than that (`-3.1e-05`): only identical results read `+0.0000`."""
+    if value is not None and math.isfinite(value) and value != 0 and abs(value) < 5e-5:
+        return f"{value:+.1e}"
+    return _n(value, sign=True)
 
 
 def _wins(c: Comparison) -> str:
@@ -164,12 +174,33 @@ class ComparisonScreen(Screen):
         self._recompute_lists()
 
     def _show_mlx_lm_lines(self) -> None:
-        """mlx-lm's own line per label (`LiveRun.mlx_lm_line`), the one users match."""
+        """What the figures cover when the labels scored different examples; mlx-lm's own
+        line per label (`LiveRun.mlx_lm_line`), the one users match: a label not scored to
+        its end has none yet."""
         lines = [(self.name_of(label), self.live.mlx_lm_line(label)) for label, _ in self.rows]
-        text = ("\n".join(f"mlx-lm · {name}: {line}" for name, line in lines)
+        text = ("\n".join(f"mlx-lm · {name}: {line or 'when it is scored to its end'}"
+                          for name, line in lines)
                 if any(line for _, line in lines) else
                 "mlx-lm's Test loss/ppl lines: when the run finishes")
+        common = self.live.common()
+        if common is not None:
+            text = (f"loss, PPL, Δ and bits/B {common.basis} (those every label has scored; "
+                    f"mlx-lm's lines are each run's own)\n{text}")
         self.query_one("#compare-mlx", Static).update(text)
+
+    def _figures(self, label: str) -> tuple[float, tuple[float, float], float]:
+        """(loss, 95% interval of PPL, bits per byte) of a row: over the common examples
+        when the labels scored different ones, else the label's summary once it is scored
+        to its end, else its running figures (no bits per byte yet)."""
+        common = self.live.common()
+        if common is not None:
+            f = common.figures[label]
+            return f.loss, f.ppl_ci95, f.bits_per_byte
+        s = self.live.summary_of(label)
+        if s is not None:
+            return s.loss, s.ppl_ci95, s.bits_per_byte
+        series = self.live.labels[label]
+        return series.loss, series.ppl_ci95, math.nan
 
     def _sorted(self, rows):
         table = self.query_one("#compare-table", PagedTable)
@@ -180,7 +211,7 @@ class ComparisonScreen(Screen):
             if key == "label":
                 return self.name_of(label)
             if c is None:
-                return self.live.labels[label].loss if key == "loss" else 0.0
+                return self._figures(label)[0] if key == "loss" else 0.0
             return {"loss": c.loss, "delta": c.delta_loss, "wins": c.win_share}[key]
 
         return sorted(rows, key=value, reverse=table.descending)
@@ -192,8 +223,8 @@ class ComparisonScreen(Screen):
             note.update(f"active = reference ({self.name_of(self.active)}): Enter on another "
                         "row (or 1-9) lists the tokens it moved")
         else:
-            cand = self.live.index[self.active].results
-            ref = self.live.index[self.reference].results
+            cand = self.live.compared_results(self.active)
+            ref = self.live.compared_results(self.reference)
             self._improved = token_deltas(cand, ref, LIST_ROWS, improved=True)
             self._hurt = token_deltas(cand, ref, LIST_ROWS, improved=False)
             self._examples = example_deltas(cand, ref)
@@ -208,21 +239,18 @@ class ComparisonScreen(Screen):
     def _fetch_rows(self, start: int, count: int) -> list[list[str]]:
         out = []
         for label, c in self.rows[start:start + count]:
-            series = self.live.labels[label]
             s = self.live.summary_of(label)
-            lo, hi = s.ppl_ci95 if s else series.ppl_ci95
+            loss, (lo, hi), per_byte = self._figures(label)
             mark = "›" if label == self.active else ""
             if c is None:
                 delta = ["ref", "", "", "", ""]
             else:
                 dlo, dhi = c.delta_ci95
-                delta = [_n(c.delta_loss, sign=True), f"[{_n(dlo, sign=True)}, {_n(dhi, sign=True)}]",
+                delta = [delta_text(c.delta_loss), f"[{_n(dlo, sign=True)}, {_n(dhi, sign=True)}]",
                          _n(c.delta_ppl, 2, sign=True), _wins(c), ""]
-            loss = s.loss if s else series.loss
             row = [mark, self.name_of(label), _n(loss), _n(math.exp(loss) if math.isfinite(loss)
                                                            else math.nan, 3),
-                   f"[{_n(lo, 2)}, {_n(hi, 2)}]", *delta[:4],
-                   _n(s.bits_per_byte, 3) if s else "–",
+                   f"[{_n(lo, 2)}, {_n(hi, 2)}]", *delta[:4], _n(per_byte, 3),
                    f"{s.tokens_per_s:,.0f}" if s else "–",
                    "" if c is None else ("*" if c.significant else "n.s.")]
             out.append(row)

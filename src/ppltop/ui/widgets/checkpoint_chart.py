@@ -13,6 +13,8 @@ from ..chart_ticks import set_ticks
 from .batch_loss_chart import BatchLossChart
 
 BEST_MARKER = "◆"
+SCORING_MARKER = "◇"
+"""A checkpoint not scored to its end: its loss covers only the examples it has."""
 
 
 class CheckpointChart(PlotextPlot):
@@ -69,6 +71,10 @@ class CheckpointChart(PlotextPlot):
             best = next((p for p in points if p.label == series.best), None)
             if best is not None:
                 plt.scatter([best.iteration], [best.loss], color=rgb, marker=BEST_MARKER)
+            partial = [p for p in points if not p.complete]
+            if partial:
+                plt.scatter([p.iteration for p in partial], [p.loss for p in partial],
+                            color=rgb, marker=SCORING_MARKER)
             xs += x
             ys += loss + lo + hi
             legend.append(f"[{color}]━[/] {escape(series.name)}")
@@ -83,6 +89,7 @@ class CheckpointChart(PlotextPlot):
         if curve.bases and xs:
             legend.append("─ base on each split")
         set_ticks(plt, xs, ys, integer_x=True, size=self.content_size)
+        hollow = f", {SCORING_MARKER} scoring…" if curve.incomplete() else ""
         self.border_subtitle = (" ".join(legend) + f" · thick: ppltop, thin: 95% band, "
-                                f"x: mlx-lm, {BEST_MARKER} best")
+                                f"x: mlx-lm, {BEST_MARKER} best{hollow}")
         self.refresh()
