@@ -15,7 +15,6 @@ from ..figures.breakdowns import GroupInput, compute_breakdowns
 from ..figures.compare import resolve_reference
 from .events import Notice, RunFinished, RunStarted
 from ..data.record_groups import example_groups, propose_keys
-from ..data.token_marks import TokenMarks
 
 
 def group_input(config, started: RunStarted) -> GroupInput | None:
@@ -27,7 +26,7 @@ def group_input(config, started: RunStarted) -> GroupInput | None:
     groups, notes = example_groups(path, tuple(config.group_by),
                                    [e.line for e in source.examples])
     proposed = [] if config.group_by else propose_keys(path, config.features)
-    return GroupInput(TokenMarks(source.examples, source.token_texts),
+    return GroupInput(source.marks,
                       started.plan.data_format, groups, notes, proposed)
 
 
