@@ -34,11 +34,11 @@ PLAIN_TEMPLATE = ("{{ bos_token }}{% for m in messages %}{{ '<|' + m['role'] + '
 ROLE_TOKENS = ("<|system|>", "<|user|>", "<|assistant|>")
 
 
-def plain_text_chat_model(dst: Path) -> Path:
-    """The demo model with PLAIN_TEMPLATE, its role tokens no longer tokens of their own."""
+def plain_text_chat_model(dst: Path, template: str = PLAIN_TEMPLATE) -> Path:
+    """The demo model with `template`, its role tokens no longer tokens of their own."""
     shutil.copytree(demo.MODEL_DIR, dst)
     config = json.loads((dst / "tokenizer_config.json").read_text())
-    config["chat_template"] = PLAIN_TEMPLATE
+    config["chat_template"] = template
     config["additional_special_tokens"] = []
     config["added_tokens_decoder"] = {k: v for k, v in config["added_tokens_decoder"].items()
                                       if v["content"] not in ROLE_TOKENS}
@@ -144,13 +144,51 @@ def test_a_disagreeing_special_token_reading_is_caught():
     assert [raw[p] for p in wrong] == [b"Y", b"o"]
 
 
+LLAMA_2 = (
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
+    "{% set system_message = messages[0]['content'] %}{% else %}"
+    "{% set loop_messages = messages %}{% set system_message = false %}{% endif %}"
+    "{% for message in loop_messages %}"
+    "{% if loop.index0 == 0 and system_message != false %}"
+    "{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}"
+    "{% else %}{% set content = message['content'] %}{% endif %}"
+    "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ ' ' + content.strip() + ' ' + eos_token }}"
+    "{% endif %}{% endfor %}")
+"""Llama-2's template: the system message inside the first user turn, `[INST]` as text."""
+GEMMA = ("{{ bos_token }}{% for m in messages %}{% if m['role'] == 'assistant' %}"
+         "{% set role = 'model' %}{% else %}{% set role = m['role'] %}{% endif %}"
+         "{{ '<start_of_turn>' + role + '\\n' + m['content'] | trim + '<end_of_turn>\\n' }}"
+         "{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}")
+"""Gemma's: the assistant written `model`, the content trimmed, markers as plain text here."""
+
+
+@pytest.mark.parametrize("template", [LLAMA_2, GEMMA, PLAIN_TEMPLATE],
+                         ids=["llama-2", "gemma", "plain"])
+def test_other_templates_give_each_message_its_content(tmp_path, template):
+    tokenizer = load_tokenizer(plain_text_chat_model(tmp_path / "model", template))
+    data = demo.DATA_DIR.parent / "data-chat"
+    split = load_split(data, "test", tokenizer, True)
+    assert split.warnings == []
+    texts = TokenTexts(tokenizer)
+    marks = TokenMarks(split.examples, texts)
+    for example, record in zip(split.examples, records(data)):
+        m = marks(example.index)
+        assert m.role[1:] == [msg["role"] for msg in record["messages"]]
+        assert m.role_of.tolist() == sorted(m.role_of.tolist())  # turns in order
+        raw = texts.raw(example.tokens)
+        for i, message in enumerate(record["messages"]):
+            own = (m.role_of == i + 1) & ~m.template
+            assert b"".join(r for r, o in zip(raw, own) if o).strip() \
+                == message["content"].strip().encode()
+        # mlx-lm's prompt under --mask-prompt is the template's and the earlier messages'
+        assert (np.asarray(m.role)[m.role_of[example.offset:]] == "assistant").all()
+
+
 def test_a_template_that_refuses_a_prefix_falls_back_with_one_warning(tmp_path):
-    model = plain_text_chat_model(tmp_path / "model")
-    config = json.loads((model / "tokenizer_config.json").read_text())
-    config["chat_template"] = PLAIN_TEMPLATE.replace("{{ bos_token }}", "") \
-        .replace("{% for m in messages %}", "{% if messages|length < 2 %}"
-                 "{{ raise_exception('one message') }}{% endif %}{% for m in messages %}")
-    (model / "tokenizer_config.json").write_text(json.dumps(config))
+    model = plain_text_chat_model(tmp_path / "model", PLAIN_TEMPLATE.replace(
+        "{% for m in messages %}", "{% if messages|length < 2 %}"
+        "{{ raise_exception('one message') }}{% endif %}{% for m in messages %}"))
     split = load_split(demo.DATA_DIR.parent / "data-chat", "test", load_tokenizer(model), False)
     assert len(split.warnings) == 1
     assert "guessed from the special tokens, not read from the messages (line 1: the " \

@@ -100,7 +100,10 @@ def message_tokens(tokenizer, messages, tools, tokens) -> MessageTokens:
     if list(encoded["input_ids"]) != [int(t) for t in tokens]:
         raise NoReading("the rendered text does not tokenize to mlx-lm's tokens")
     spans = content_spans(text, messages, starts)
-    starts = [min(a, b) for a, (b, _) in zip(starts, spans)]  # a turn holds its content
+    # every turn holds its content (a template may write one message inside the next's
+    # turn, as Llama-2 does the system message, and then the prefixes give it none)
+    starts = [0] + [min(max(a, before[1]), own[0])
+                    for a, before, own in zip(starts[1:], spans, spans[1:])]
     offsets = np.asarray(encoded["offset_mapping"], dtype=np.int64).reshape(-1, 2)
     first, last = offsets[:, 0], offsets[:, 1]
     message = (np.searchsorted(np.asarray(starts), first, side="right") - 1).astype(np.int16)
