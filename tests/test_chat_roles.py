@@ -249,3 +249,25 @@ def test_content_that_the_template_also_writes_is_found_in_its_own_place(real_mo
         assert raw[own[-1] + 1] == b"<|im_end|>"  # right before its end of turn
     assert chat.message.tolist() == sorted(chat.message.tolist())
     assert chat.template[-2:].all()  # the assistant's <|im_end|> and newline
+
+
+MISLABELLED = ("{{ bos_token }}{% for m in messages %}"
+               "{{ ('<|user|>' if m['role'] == 'assistant' else '<|' + m['role'] + '|>') + '\n' + "
+               "m['content'] + eos_token + '\n' }}{% endfor %}")
+"""The demo's special role tokens, the assistant's turns marked as the user's."""
+
+
+def test_special_tokens_that_contradict_the_messages_are_one_warning(tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(demo.MODEL_DIR, model)
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    config["chat_template"] = MISLABELLED
+    (model / "tokenizer_config.json").write_text(json.dumps(config))
+    result = score(tmp_path, "--model", str(model), "--data",
+                   str(demo.DATA_DIR.parent / "data-chat"), "--adapter-path", "")
+    warnings = [line for line in result["stderr"].splitlines() if "special tokens name" in line]
+    assert len(warnings) == 1, result["stderr"]
+    assert "messages in 21 record(s) (first: line 1); the role breakdown follows the " \
+           "messages" in warnings[0]
+    role = result["json"]["groups"]["breakdowns"][0]
+    assert {g["group"] for g in role["groups"]} == {"system", "user", "assistant"}
