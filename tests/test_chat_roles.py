@@ -1,7 +1,9 @@
 """Chat roles, turns and template tokens come from the messages, whatever the template's
 markers: a template whose markers are plain text the tokenizer does not mark special (the
 demo model with its role tokens made ordinary text), the demo's own template (special role
-tokens), and the real model's ChatML template, with and without --mask-prompt.
+tokens), Llama-2's and Gemma's, and the real model's ChatML template, with and without
+--mask-prompt; a template that cannot be read falls back to the special tokens in one
+warning, and special tokens that contradict the messages are one warning.
 
 The expected role of each token is found here the way mlx-lm finds the prompt under
 `--mask-prompt`: the tokens of the template over the first i messages are the tokens before
@@ -23,8 +25,8 @@ from test_breakdowns import check_breakdown, content_bytes, expected, pieces_of,
 from ppltop import demo
 from ppltop.core.data.chat_spans import message_tokens
 from ppltop.core.data.split import load_split
-from ppltop.core.data.token_marks import TokenMarks, message_marks, role_disagreements
-from ppltop.core.data.token_marks import example_marks
+from ppltop.core.data.token_marks import (TokenMarks, example_marks, message_marks,
+                                          role_disagreements)
 from ppltop.core.data.token_text import TokenTexts
 
 PLAIN_TEMPLATE = ("{{ bos_token }}{% for m in messages %}{{ '<|' + m['role'] + '|>\n' + "
