@@ -120,10 +120,13 @@ class Document:
 
 
 def build_document(example: Example, result: ExampleResult | None, token_texts,
-                   max_seq_length: int, reference: ExampleResult | None = None) -> Document:
+                   max_seq_length: int, reference: ExampleResult | None = None,
+                   template: np.ndarray | None = None) -> Document:
+    """`template`: the example's template tokens (`TokenMarks`); None guesses them from
+    the special tokens."""
     tokens = example.tokens
     n = len(tokens)
-    groups = token_texts.groups(tokens)
+    groups = token_texts.groups(tokens, template)
     row = np.full(n, -1, dtype=np.int32)
     bits = np.full(n, np.nan, dtype=np.float32)
     entropy = np.full(n, np.nan, dtype=np.float32)

@@ -170,7 +170,6 @@ class LiveRun:
         (`ppltop open`, --detach); None when this process scores it."""
         self.memory = None
         """`process_memory.MemoryUse` of the scoring process, when this process scores."""
-        self._template: dict[int, np.ndarray] = {}
         self._comparisons: tuple[tuple, dict[str, Comparison]] = ((), {})
         self._common: tuple[tuple, CommonFigures | None] = ((), None)
         self.groups = None
@@ -324,10 +323,7 @@ class LiveRun:
         """bool per scored target of `result`: written by the chat template."""
         if self.source is None or result.example >= len(self.source.examples):
             return None
-        if result.example not in self._template:
-            tokens = self.source.examples[result.example].tokens
-            self._template[result.example] = self.source.token_texts.template_mask(tokens)
-        return self._template[result.example][result.positions]
+        return self.source.marks(result.example).template[result.positions]
 
     @property
     def fraction_done(self) -> float:
@@ -368,4 +364,5 @@ class LiveRun:
         ref = (self.index[reference].results.get(example)
                if reference in self.index and reference != label else None)
         return build_document(self.source.examples[example], result, self.source.token_texts,
-                              self.source.max_seq_length, ref)
+                              self.source.max_seq_length, ref,
+                              self.source.marks(example).template)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..config import DataFeatures
 from ..errors import InputError
+from .chat_spans import MessageTokens, NoReading, message_tokens
 
 
 @dataclass
@@ -31,6 +32,9 @@ class Example:
     """All token ids (int32), before any truncation."""
     offset: int
     """First target position that counts (the prompt length under --mask-prompt, else 0)."""
+    chat: MessageTokens | None = field(default=None, repr=False)
+    """Chat and prompt/completion records: each token's message, read from the messages
+    (None: text, or a template whose rendering does not give mlx-lm's tokens)."""
 
 
 @dataclass
@@ -95,6 +99,36 @@ class _Blanks:
             return []
         shown = ", ".join(map(str, self.first)) + (" ..." if self.count > 5 else "")
         return [f"{path}: skipped {self.count} blank line(s) (line {shown})"]
+
+
+class _Unread:
+    """Chat records whose tokens could not be mapped onto their messages: one warning."""
+
+    def __init__(self) -> None:
+        self.count, self.first = 0, None
+
+    def add(self, number: int, why: str) -> None:
+        self.count += 1
+        self.first = self.first or (number, why)
+
+    def warnings(self, path: Path) -> list[str]:
+        if not self.count:
+            return []
+        number, why = self.first
+        return [f"{path}: chat roles, turns and template tokens of {self.count} record(s) "
+                f"are guessed from the special tokens, not read from the messages "
+                f"(line {number}: {why})"]
+
+
+def record_messages(record: dict, fmt: str, features: DataFeatures) -> list[dict] | None:
+    """The messages mlx-lm renders for a record (a prompt/completion record: a user and an
+    assistant message, as its CompletionsDataset builds them); None for text."""
+    if fmt == "chat":
+        return record[features.chat]
+    if fmt == "completions":
+        return [{"role": "user", "content": record[features.prompt]},
+                {"role": "assistant", "content": record[features.completion]}]
+    return None
 
 
 def read_records(path: Path) -> tuple[list[dict], list[int], list[str]]:
@@ -233,7 +267,7 @@ def _load_split(path: Path, split: str, tokenizer, mask_prompt: bool,
                 features: DataFeatures) -> Split:
     from mlx_lm.tuner.datasets import create_dataset
 
-    fmt, dataset, examples, blanks = None, None, [], _Blanks()
+    fmt, dataset, examples, blanks, unread = None, None, [], _Blanks(), _Unread()
     for number, line in _read_lines(path):
         if not line.strip():
             blanks.add(number)
@@ -255,8 +289,15 @@ def _load_split(path: Path, split: str, tokenizer, mask_prompt: bool,
             # Rust tokenizer's PanicException derives from BaseException)
             raise InputError(f"{path}:{number}: could not tokenize this record "
                              f"({type(e).__name__}: {str(e)[:120]}); check its content")
-        examples.append(Example(len(examples), number, np.asarray(tokens, dtype=np.int32),
-                                int(offset)))
+        example = Example(len(examples), number, np.asarray(tokens, dtype=np.int32),
+                          int(offset))
+        messages = record_messages(record, fmt, features)
+        if messages is not None:
+            try:
+                example.chat = message_tokens(tokenizer, messages, record.get("tools"), tokens)
+            except NoReading as e:
+                unread.add(number, str(e))
+        examples.append(example)
     if not examples:
         raise InputError(f"{path}: the {split} split is empty; add at least one JSON record")
-    return Split(path, fmt, examples, blanks.warnings(path))
+    return Split(path, fmt, examples, blanks.warnings(path) + unread.warnings(path))

@@ -7,9 +7,10 @@ at every byte that is not a continuation byte (0b10xxxxxx), so token `i` starts 
 unless its first byte continues the previous token's character. Special tokens are groups of
 their own. Everything here works on bytes only (no tokenizer), so it is tested directly.
 
-Template tokens are the special tokens plus what a chat template writes around them: a role
-name after a special token (`<|im_start|>assistant`) and the whitespace up to the first
-newline after a special token (the `\\n` after `<|im_end|>`).
+Template tokens are read from a chat record's messages (`chat_spans`, through `TokenMarks`).
+Where there are none to read, they are guessed here: the special tokens plus what a chat
+template writes around them: a role name after a special token (`<|im_start|>assistant`) and
+the whitespace up to the first newline after a special token (the `\\n` after `<|im_end|>`).
 """
 
 from __future__ import annotations
@@ -79,9 +80,13 @@ class TokenGroups:
         return bool(self.template[int(self.bounds[g])])
 
 
-def group_tokens(raw: list[bytes], special) -> TokenGroups:
-    """Group tokens into whole characters and mark the template's tokens."""
+def group_tokens(raw: list[bytes], special, template: np.ndarray | None = None
+                 ) -> TokenGroups:
+    """Group tokens into whole characters and mark the template's tokens (`template`, else
+    guessed from the special tokens)."""
     special = np.asarray(special, dtype=bool)
+    if template is None:
+        template = template_mask(raw, special)
     n = len(raw)
     starts = np.nonzero(group_starts(raw, special))[0]
     bounds = np.append(starts, n).astype(np.int32)
@@ -95,8 +100,8 @@ def group_tokens(raw: list[bytes], special) -> TokenGroups:
         chars = decode_group(b"".join(raw[a:b]))
         text.append(chars)
         whitespace[g] = bool(chars) and chars.isspace()
-    return TokenGroups(list(raw), special, template_mask(raw, special), bounds, group, text,
-                       whitespace)
+    return TokenGroups(list(raw), special, np.asarray(template, dtype=bool), bounds, group,
+                       text, whitespace)
 
 
 def template_mask(raw: list[bytes], special) -> np.ndarray:

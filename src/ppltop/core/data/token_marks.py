@@ -1,13 +1,17 @@
 """What each token of an example is, for the breakdowns: its chat role and turn, whether the
 chat template wrote it, its position bucket and its UTF-8 bytes.
 
-Roles are read from the tokens themselves, as the template wrote them: a special token that
-names a role (`<|user|>`), or a special token followed by a role name (`<|im_start|>assistant`,
-`<start_of_turn>model`). Every token from there to the next role marker belongs to that role,
-the marker and the end-of-turn token included (under `--mask-prompt` the assistant's `</s>` is
-scored, and it is the assistant's). Turn n runs from the n-th user message to the next one; a
-system message before the first user message is in turn 1. Text records, and templates whose
-markers name no role, have no role (`(none)`).
+Roles are read from the messages (`chat_spans`): a token is in the turn of the message whose
+content it covers, or whose role marker or end of turn it is (under `--mask-prompt` the
+assistant's end-of-turn token is scored, and it is the assistant's), so any template works,
+whatever its markers. Turn n runs from the n-th user message to the next one; a system
+message before the first user message is in turn 1. Text records have no role (`(none)`).
+
+Where the messages cannot be read onto the tokens (`split` says so in one warning), roles are
+guessed from the special tokens, as the template wrote them: a special token that names a
+role (`<|user|>`), or a special token followed by a role name (`<|im_start|>assistant`,
+`<start_of_turn>model`); every token from there to the next marker is that role's. The same
+reading cross-checks the messages' one on templates whose markers are special tokens.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .chat_spans import MessageTokens
 from .token_groups import MAX_ROLE_TOKENS, ROLES, template_mask
 
 NO_ROLE = "(none)"
@@ -97,29 +102,56 @@ class ExampleMarks:
     """int32 per token: UTF-8 bytes of its text (special tokens count 0)."""
 
 
+def turns_of(roles: list[str]) -> list[int]:
+    """The turn of each message (or role span) with these roles, in order."""
+    turns, current, seen_user = [], 1, False
+    for role in roles:
+        if role == "user":
+            current += seen_user  # the first user message is in turn 1, with the system's
+            seen_user = True
+        turns.append(current)
+    return turns
+
+
+def _n_bytes(raw: list[bytes], special) -> np.ndarray:
+    lengths = np.fromiter((len(r) for r in raw), dtype=np.int32, count=len(raw))
+    return np.where(np.asarray(special, dtype=bool), 0, lengths)
+
+
 def example_marks(raw: list[bytes], special, template: np.ndarray) -> ExampleMarks:
-    """The marks of one example's tokens from their bytes and special flags."""
+    """The marks of one example's tokens guessed from their bytes and special flags."""
     special = np.asarray(special, dtype=bool)
     n = len(raw)
     roles = [NO_ROLE]
     role_of = np.zeros(n, dtype=np.int16)
     turn = np.zeros(n, dtype=np.int16)
-    turns, seen_user = 1, False
     markers = role_markers(raw, special)
+    turns = turns_of([role for _, role in markers])
     for k, (p, role) in enumerate(markers):
         end = markers[k + 1][0] if k + 1 < len(markers) else n
-        if role == "user":
-            turns += seen_user  # the first user message is in turn 1, with the system's
-            seen_user = True
         roles.append(role)
         role_of[p:end] = len(roles) - 1
-        turn[p:end] = turns
+        turn[p:end] = turns[k]
     if markers:  # the template's opening (`<s>`) belongs to the first role
         role_of[:markers[0][0]] = 1
         turn[:markers[0][0]] = 1
-    lengths = np.fromiter((len(r) for r in raw), dtype=np.int32, count=n)
     return ExampleMarks(roles, role_of, turn, np.asarray(template, dtype=bool),
-                        np.where(special, 0, lengths))
+                        _n_bytes(raw, special))
+
+
+def message_marks(chat: MessageTokens, raw: list[bytes], special) -> ExampleMarks:
+    """The marks of one chat example's tokens read from its messages."""
+    turns = np.asarray(turns_of(chat.roles), dtype=np.int16)
+    return ExampleMarks([NO_ROLE, *chat.roles], (chat.message + 1).astype(np.int16),
+                        turns[chat.message], chat.template.copy(), _n_bytes(raw, special))
+
+
+def role_disagreements(read: ExampleMarks, guessed: ExampleMarks) -> np.ndarray:
+    """Positions of content tokens to which the special tokens give another role than the
+    messages do (only where the special tokens name a role at all)."""
+    named = guessed.role_of > 0
+    differ = (np.asarray(read.role)[read.role_of] != np.asarray(guessed.role)[guessed.role_of])
+    return np.nonzero(named & ~read.template & differ)[0]
 
 
 class TokenMarks:
@@ -129,13 +161,25 @@ class TokenMarks:
         self.examples = examples
         self.token_texts = token_texts
         self._cache: dict[int, ExampleMarks] = {}
+        self.disagreeing: list[int] = []
+        """Examples whose template marks every turn with special tokens that name other
+        roles than the messages have (the cross-check; the messages' reading is used)."""
 
     def __call__(self, example: int) -> ExampleMarks:
         marks = self._cache.get(example)
         if marks is None:
-            ids = self.examples[example].tokens
-            raw = self.token_texts.raw(ids)
-            special = self.token_texts.special_mask(ids)
-            marks = example_marks(raw, special, template_mask(raw, special))
-            self._cache[example] = marks
+            marks = self._cache[example] = self._marks(self.examples[example])
         return marks
+
+    def _marks(self, example) -> ExampleMarks:
+        ids = example.tokens
+        raw = self.token_texts.raw(ids)
+        special = self.token_texts.special_mask(ids)
+        guessed = example_marks(raw, special, template_mask(raw, special))
+        if getattr(example, "chat", None) is None:
+            return guessed
+        read = message_marks(example.chat, raw, special)
+        marks_every_turn = len(guessed.role) > len(read.role) - 1  # a special marker each
+        if marks_every_turn and role_disagreements(read, guessed).size:
+            self.disagreeing.append(example.index)
+        return read

@@ -119,12 +119,14 @@ class TokenTexts:
     def special_mask(self, ids) -> np.ndarray:
         return np.isin(np.asarray(ids, dtype=np.int64), self._special_array)
 
-    def groups(self, ids) -> TokenGroups:
-        """The example's tokens grouped into whole characters, template tokens marked."""
-        return group_tokens(self.raw(ids), self.special_mask(ids))
+    def groups(self, ids, template: np.ndarray | None = None) -> TokenGroups:
+        """The example's tokens grouped into whole characters, the `template` tokens
+        (`TokenMarks`; None: guessed from the special tokens) marked."""
+        return group_tokens(self.raw(ids), self.special_mask(ids), template)
 
     def template_mask(self, ids) -> np.ndarray:
-        """bool per token: written by the chat template (see `token_groups`)."""
+        """bool per token: written by the chat template, guessed from the special tokens
+        (see `token_groups`; `TokenMarks` reads it from the messages)."""
         return template_mask(self.raw(ids), self.special_mask(ids))
 
     def text(self, ids) -> str:

@@ -3,7 +3,8 @@
 `with_breakdowns` wraps a run's events (scored here, sharded, resumed or read back by
 `ppltop open`): on `RunStarted` it reads the record keys of `--group-by` (or proposes keys
 that look like groups, in one notice) and attaches the `GroupInput` for live breakdowns;
-on `RunFinished` it attaches the run's `Breakdowns`, computed once from its results.
+on `RunFinished` it attaches the run's `Breakdowns`, computed once from its results, after
+a warning when the roles' cross-check (`token_marks`) found records it disagrees on.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from ..figures.breakdowns import GroupInput, compute_breakdowns
 from ..figures.compare import resolve_reference
 from .events import Notice, RunFinished, RunStarted
 from ..data.record_groups import example_groups, propose_keys
-from ..data.token_marks import TokenMarks
 
 
 def group_input(config, started: RunStarted) -> GroupInput | None:
@@ -27,7 +27,7 @@ def group_input(config, started: RunStarted) -> GroupInput | None:
     groups, notes = example_groups(path, tuple(config.group_by),
                                    [e.line for e in source.examples])
     proposed = [] if config.group_by else propose_keys(path, config.features)
-    return GroupInput(TokenMarks(source.examples, source.token_texts),
+    return GroupInput(source.marks,
                       started.plan.data_format, groups, notes, proposed)
 
 
@@ -36,6 +36,14 @@ def proposal_notice(proposed: list[tuple[str, int]]) -> Notice:
     first = proposed[0][0]
     return Notice("info", f"records have keys that look like groups: {keys}; "
                           f"--group-by {first} breaks the loss down by it")
+
+
+def cross_check_notice(marks) -> Notice:
+    """The special tokens of some records name other roles than their messages have."""
+    first = marks.examples[marks.disagreeing[0]].line
+    return Notice("warning", f"the chat template's special tokens name other roles than the "
+                             f"messages in {len(marks.disagreeing)} record(s) (first: line "
+                             f"{first}); the role breakdown follows the messages")
 
 
 def with_breakdowns(make_events: Callable[[], Iterator], config) -> Callable[[], Iterator]:
@@ -65,6 +73,8 @@ def with_breakdowns(make_events: Callable[[], Iterator], config) -> Callable[[],
                         else reference  # the reference its comparisons were made against
                     event.breakdowns = compute_breakdowns(event.results, scored, against,
                                                           inputs)
+                    if inputs.marks.disagreeing:
+                        yield cross_check_notice(inputs.marks)
                 yield event
         finally:
             close = getattr(inner, "close", None)

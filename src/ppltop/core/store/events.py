@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..data.token_marks import TokenMarks
 from ..figures.results import ExampleResult
 
 
@@ -47,6 +48,11 @@ class DocumentSource:
     """A `token_text.TokenTexts` for the run's tokenizer."""
     max_seq_length: int
     path: str
+    marks: TokenMarks = field(init=False, repr=False)
+    """Each example's roles, turns and template tokens (one reading for every view)."""
+
+    def __post_init__(self) -> None:
+        self.marks = TokenMarks(self.examples, self.token_texts)
 
 
 @dataclass

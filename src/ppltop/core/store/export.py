@@ -116,7 +116,7 @@ def unpack_pieces(arrays) -> list[bytes]:
     return [data[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
 
 
-def write_pieces_npz(path: Path, examples, token_texts) -> None:
+def write_pieces_npz(path: Path, examples, token_texts, marks) -> None:
     """Every token of every example: ids, exact bytes, special and template flags."""
     arrays = {"example": [], "position": [], "token_id": [], "special": [], "template": []}
     pieces: list[bytes] = []
@@ -125,7 +125,7 @@ def write_pieces_npz(path: Path, examples, token_texts) -> None:
         arrays["position"].append(np.arange(len(e.tokens), dtype=np.int32))
         arrays["token_id"].append(np.asarray(e.tokens, dtype=np.int32))
         arrays["special"].append(token_texts.special_mask(e.tokens))
-        arrays["template"].append(token_texts.template_mask(e.tokens))
+        arrays["template"].append(marks(e.index).template)
         pieces.extend(token_texts.raw(e.tokens))
     out = {k: (np.concatenate(v) if v else np.zeros(0, np.int32)) for k, v in arrays.items()}
     np.savez_compressed(path, **out, **_packed(pieces))
@@ -169,7 +169,7 @@ def export_run(folder: Path, summaries, results: dict[str, dict[int, ExampleResu
         written.append(path)
     if source is not None:
         written.append(folder / "pieces.npz")
-        write_pieces_npz(written[-1], examples, texts)
+        write_pieces_npz(written[-1], examples, texts, source.marks)
     return written
 
 
