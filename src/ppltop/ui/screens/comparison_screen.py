@@ -210,9 +210,11 @@ class ComparisonScreen(Screen):
             label, c = row
             if key == "label":
                 return self.name_of(label)
+            if key == "loss":  # the figure the column shows
+                return self._figures(label)[0]
             if c is None:
-                return self._figures(label)[0] if key == "loss" else 0.0
-            return {"loss": c.loss, "delta": c.delta_loss, "wins": c.win_share}[key]
+                return 0.0
+            return {"delta": c.delta_loss, "wins": c.win_share}[key]
 
         return sorted(rows, key=value, reverse=table.descending)
 
