@@ -170,10 +170,13 @@ def test_the_watcher_takes_a_checkpoint_once_and_only_when_complete(tmp_path, tr
     for step in (200, 300):
         shutil.copy(training_folder / f"{step:07d}_adapters.safetensors", folder)
     shutil.copy(training_folder / "adapters.safetensors", folder)  # never taken
+    assert not watcher.settling()
     assert watcher.ready() == []
+    assert watcher.settling()  # just copied: not "waiting for new checkpoints" yet
     now[0] += 2
     assert [p.name for p in watcher.ready()] == ["0000300_adapters.safetensors",
                                                  "0000200_adapters.safetensors"]
+    assert not watcher.settling()
     old = folder / "0000050_adapters.safetensors"  # there, untouched, when the watch began
     shutil.copy(training_folder / "0000100_adapters.safetensors", old)
     os.utime(old, (time.time() - 60, time.time() - 60))

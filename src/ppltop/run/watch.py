@@ -333,7 +333,8 @@ def ready_checkpoints(session: WatchSession):
         for watcher in watchers:
             pending += [(watcher, path) for path in watcher.ready()]
         if not pending:
-            if not waiting_said:
+            # "waiting for new" once every checkpoint already there is scored or refused
+            if not waiting_said and not any(w.settling() for w in watchers):
                 session.say(f"waiting for new checkpoints in "
                             f"{', '.join(str(w.folder) for w in watchers)} "
                             f"({session.how_to_end} ends)")

@@ -60,6 +60,13 @@ class CheckpointWatcher:
                 found.append(path)
         return sorted(found, key=lambda p: file_iteration(p) or 0, reverse=True)
 
+    def settling(self) -> bool:
+        """A checkpoint file is there that may still become complete: one changed within
+        the last few `stable_s` (a damaged file that stopped changing does not count)."""
+        now = self._clock()
+        return any(path not in self.taken and now - seen.since < 3 * self.stable_s
+                   for path, seen in self._seen.items())
+
     def _complete(self, path: Path, now: float) -> bool:
         try:
             st = path.stat()
