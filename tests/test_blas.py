@@ -89,3 +89,16 @@ def test_opt_out_and_missing_path():
 def test_the_choice_is_recorded():
     assert blas.current() is BLAS
     assert BLAS.describe().startswith(BLAS.name)
+
+
+def test_auto_takes_the_fastest_usable_library_and_says_which_it_passed_over(tmp_path):
+    mkl, openblas, broken = (tmp_path / "libmkl_rt.so.2", tmp_path / "libopenblas.so.0",
+                             tmp_path / "libopenblas64.so")
+    chosen = blas.fastest([(mkl, True, 142.0, "ok"), (openblas, True, 184.0, "ok"),
+                           (broken, False, None, "probe failed")])
+    assert (chosen.name, chosen.path, chosen.gflops) == ("openblas", str(openblas), 184.0)
+    assert chosen.passed_over == "mkl 142 GFLOP/s"
+    assert "openblas, 184 GFLOP/s; faster than mkl 142 GFLOP/s" in chosen.describe()
+    alone = blas.fastest([(mkl, True, 142.0, "ok")])
+    assert alone.passed_over == "" and "faster than" not in alone.describe()
+    assert blas.fastest([(broken, False, None, "probe failed")]) is None

@@ -48,8 +48,8 @@ def _blas_flag() -> argparse.ArgumentParser:
     """The CPU BLAS, chosen before MLX loads: score and resume."""
     p = _parent()
     p.add_argument("--blas", metavar="auto|bundled|PATH", default=None,
-                   help="CPU BLAS for MLX on Linux: auto (default: MKL or OpenBLAS if "
-                   "found), bundled (MLX's own, slow), or a library path; also $PPLTOP_BLAS")
+                   help="CPU BLAS for MLX on Linux: auto (default: the fastest of MKL and "
+                   "OpenBLAS found, by a measured matmul), bundled (MLX's own, slow), or a library path; also $PPLTOP_BLAS")
     return p
 
 

@@ -62,10 +62,13 @@ class BlasChoice:
     """float32 GEMM rate measured by the probe (1024x1024), if probed."""
     notice: str | None
     """One line to show the user, e.g. why the fast path is not in use."""
+    passed_over: str = ""
+    """The other usable libraries `auto` measured, slower: `openblas 142 GFLOP/s`."""
 
     def describe(self) -> str:
         rate = f", {self.gflops:.0f} GFLOP/s" if self.gflops else ""
-        return f"{self.name}{rate}" + (f" ({self.path})" if self.path else "")
+        over = f"; faster than {self.passed_over}" if self.passed_over else ""
+        return f"{self.name}{rate}{over}" + (f" ({self.path})" if self.path else "")
 
     def short(self) -> str:
         return self.name + (f" {self.gflops:.0f} GFLOP/s" if self.gflops else "")
@@ -203,13 +206,13 @@ def _select(mode: str) -> BlasChoice:
         return BlasChoice(
             "bundled", None, None, "BLAS: mlx was imported before ppltop could load a fast BLAS"
         )
-    reasons = []
-    for path in candidates:
-        ok, gflops, reason = probe(path) if explicit else _probe_cached(path)
-        if ok:
-            ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
-            return BlasChoice(_name_of(path), str(path), gflops, None)
-        reasons.append(f"{path.name}: {reason}")
+    measured = [(path, *(probe(path) if explicit else _probe_cached(path)))
+                for path in candidates]
+    chosen = fastest(measured)
+    if chosen is not None:
+        ctypes.CDLL(str(chosen.path), mode=ctypes.RTLD_GLOBAL)
+        return chosen
+    reasons = [f"{path.name}: {reason}" for path, _, _, reason in measured]
     why = "; ".join(reasons) if reasons else "no MKL or OpenBLAS found"
     return BlasChoice(
         "bundled",
@@ -218,6 +221,18 @@ def _select(mode: str) -> BlasChoice:
         f"BLAS: using MLX's bundled reference BLAS, which is slow ({why}). "
         'Install the fast path with: pip install "ppltop[fast-cpu]"',
     )
+
+
+def fastest(measured: list[tuple[Path, bool, float | None, str]]) -> BlasChoice | None:
+    """Of the probed libraries (path, usable, GFLOP/s, reason), the usable one with the
+    highest measured rate (the first on a tie); None when none is usable."""
+    usable = [(path, gflops or 0.0) for path, ok, gflops, _ in measured if ok]
+    if not usable:
+        return None
+    best = max(usable, key=lambda item: item[1])  # max keeps the first of equals
+    others = ", ".join(f"{_name_of(path)} {rate:.0f} GFLOP/s" for path, rate in usable
+                       if path != best[0])
+    return BlasChoice(_name_of(best[0]), str(best[0]), best[1] or None, None, others)
 
 
 def current() -> BlasChoice | None:
