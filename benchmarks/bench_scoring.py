@@ -221,6 +221,26 @@ def precision_rounds(model: Path, common: list[str], rounds: int, env: dict) -> 
               f"{losses['default']:>14.5f}")
 
 
+def labelled_runs(common: list[str], adapter: Path | None) -> dict[str, list[str]]:
+    """ppltop's flags for the several-label rows: base + 2 adapters, and base + a curve of 4
+    checkpoints, made from copies of `adapter` (the same cost as distinct weights)."""
+    if adapter is None:
+        return {}
+    folder = Path(tempfile.mkdtemp())
+    for name in ("a1", "a2"):
+        shutil.copytree(adapter, folder / name)
+    curve = folder / "curve"
+    curve.mkdir()
+    shutil.copy(adapter / "adapter_config.json", curve)
+    for step in (10, 20, 30, 40):
+        shutil.copy(adapter / "adapters.safetensors", curve / f"{step:07d}_adapters.safetensors")
+    base = [c for c in common if c not in ("--no-base",)]
+    base = base[:base.index("--adapter-path")] if "--adapter-path" in base else base
+    return {"three": [*base, "--adapter-path", str(folder / "a1"), "--adapter-path",
+                      str(folder / "a2")],
+            "curve": [*base, "--adapter-path", str(curve), "--checkpoints"]}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path)
@@ -254,7 +274,9 @@ def main() -> None:
     if adapter:
         common += ["--adapter-path", str(adapter), "--no-base"]
     progress = re.compile(r"(?m)^\[1/")
-    runs = {"mlx_lm": [], "ppltop": [], "loss_only": [], "approx": [], "dashboard": []}
+    labels_common = labelled_runs(common, adapter)
+    runs = {"mlx_lm": [], "ppltop": [], "loss_only": [], "approx": [], "mlx_exp": [],
+            "dashboard": [], **{key: [] for key in labels_common}}
     first = {"mlx_lm": [], "ppltop": [], "dashboard": []}
     outputs = {}
     for round_no in range(args.rounds):
@@ -277,6 +299,15 @@ def main() -> None:
                    "--run-dir", str(Path(tempfile.mkdtemp()) / "run")],
                   {**env, "PPLTOP_MLX_LM_EXACT": "0"}, progress)
         runs["approx"].append(r["wall"])
+        r = timed([sys.executable, "-m", "ppltop", *common, "--headless",
+                   "--run-dir", str(Path(tempfile.mkdtemp()) / "run")],
+                  {**env, "PPLTOP_CPU_KERNELS": "mlx"}, progress)
+        runs["mlx_exp"].append(r["wall"])
+        for key, flags in labels_common.items():
+            r = timed([sys.executable, "-m", "ppltop", *flags, "--headless",
+                       "--run-dir", str(Path(tempfile.mkdtemp()) / "run")], env, progress)
+            runs[key].append(r["wall"])
+            outputs[key] = r
         if not args.no_dashboard:
             runs["dashboard"].append(dashboard_time(
                 [*common, "--run-dir", str(Path(tempfile.mkdtemp()) / "run")], env))
@@ -300,6 +331,7 @@ def main() -> None:
     for key, name in (("mlx_lm", "mlx_lm.lora --test"), ("ppltop", "ppltop --headless"),
                       ("loss_only", "ppltop --loss-only"),
                       ("approx", "ppltop, mlx-lm fig. approx"),
+                      ("mlx_exp", "ppltop, MLX's own exp"),
                       ("dashboard", "ppltop dashboard")):
         if key in med:
             f = first.get(key) or []
@@ -315,6 +347,13 @@ def main() -> None:
     if "dashboard" in med:
         print(f"dashboard cost over headless (time):              "
               f"{med['dashboard'] / med['ppltop'] - 1:+.1%}")
+    print(f"CPU kernels (numpy exp) over MLX's own exp (time): "
+          f"{med['ppltop'] / med['mlx_exp'] - 1:+.1%}")
+    for key, name in (("three", "base + 2 adapters"), ("curve", "base + 4 checkpoints")):
+        if key in med:
+            shared = re.search(r"shared trunk: [^\n]*", outputs[key]["stderr"])
+            print(f"{name}: {med[key] / med['ppltop']:.2f}x the wall time of one label "
+                  f"({shared.group(0) if shared else 'no shared trunk'})")
     print(f"per-token storage: {stored / max(n_ppltop, 1):.1f} bytes/token on disk (npz)")
     print(f"forward pass: {flops / 1e6:.1f} MFLOP/token, achieved "
           f"{flops * tps['ppltop'] / 1e9:.1f} GFLOP/s over the whole run; float32 GEMM peak "
