@@ -98,12 +98,13 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
                     startup_notices=notices,
                     runs_folder=Path(args.run_dir).parent if getattr(args, "run_dir", None)
                     else None, handle_signals=True, watching=_watching(args, detached_pid),
-                    run_dir=Path(args.run_dir) if getattr(args, "run_dir", None) else None)
+                    run_dir=Path(args.run_dir) if getattr(args, "run_dir", None) else None,
+                    split=config.split)
     app.run()
     stopped = app.stop_worker()
     for event in app.buffer.drain():  # what arrived after the last UI tick
         app.apply(event)
-    live = app.live
+    live = app.runs.live  # the split scored last (the dashboard may show another)
     if live.error or app.crash is not None:
         status = 1
     elif app.stop_signal:
@@ -142,7 +143,7 @@ def _report_dashboard(app, args, detached_pid: int | None, resumable: bool = Tru
     from ..view.display_names import renamed_comparisons, renamed_summaries
     from ..headless import render_figures
 
-    live = app.live
+    live = app.runs.live
     resumable = resumable and not _watching(args, detached_pid)
     hint = (f"; the run directory keeps every finished batch; continue with: ppltop resume "
             f"{args.run_dir}") if resumable and getattr(args, "run_dir", None) else ""

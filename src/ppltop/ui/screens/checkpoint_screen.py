@@ -14,11 +14,13 @@ from textual.widgets import Static
 
 from ...checkpoint_table import checkpoint_row
 from ...core.figures.checkpoints import CheckpointCurve
+from ...view.screen_title import figures_partial, screen_title
 from ...view.split_runs import SplitRuns
 from ..keys import keys
 from ..widgets.checkpoint_chart import CheckpointChart
 from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable
+from ..widgets.title_line import TitleLine
 
 COLUMNS = [Column("iteration", 9), Column("label", 16, align="left"), Column("loss", 6),
            Column("95% CI of loss", 16), Column("mlx-lm", 6), Column("Δ vs best", 9),
@@ -52,6 +54,7 @@ class CheckpointScreen(Screen):
         """Mounted: the app may ask for a refresh as soon as the screen is pushed."""
 
     def compose(self) -> ComposeResult:
+        yield TitleLine()
         yield CheckpointChart(id="checkpoint-chart")
         yield Static("", id="checkpoint-note")
         yield PagedTable(COLUMNS, self._fetch, id="checkpoint-table")
@@ -68,6 +71,16 @@ class CheckpointScreen(Screen):
     def live(self):
         """The run being scored (the last split): this screen stays open across splits."""
         return self.runs.live
+
+    def _update_title(self) -> None:
+        """Every label's curve: the run, its split (each split's, side by side), partial
+        until every split has finished."""
+        by_split = self.runs.by_split()
+        splits = [split or live.split for split, live in by_split.items()]
+        self.sub_title = self.query_one(TitleLine).show(screen_title(
+            self.TITLE, self.live.name, "every label",
+            ", ".join(split for split in splits if split) or None,
+            partial=any(figures_partial(live) for live in by_split.values())))
 
     def _theme_changed(self, _theme) -> None:
         if self.curve is not None:  # the series take the theme's label colors
@@ -110,6 +123,7 @@ class CheckpointScreen(Screen):
         if key == self._shown or not self._ready:
             return
         self._shown = key
+        self._update_title()
         self.curve = self.runs.curve()
         note = self.query_one("#checkpoint-note", Static)
         table = self.query_one(PagedTable)
