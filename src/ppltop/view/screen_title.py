@@ -24,7 +24,7 @@ def screen_title(screen: str, run: str, label: str | None = None, split: str | N
     if shows:
         parts.append(shows)
     if partial is not None:
-        parts.append("partial: the examples scored so far" if partial else "all examples")
+        parts.append("partial" if partial else "all examples")
     return " · ".join(parts)
 
 

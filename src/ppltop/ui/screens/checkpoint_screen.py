@@ -76,11 +76,10 @@ class CheckpointScreen(Screen):
         """Every label's curve: the run, its split (each split's, side by side), partial
         until every split has finished."""
         by_split = self.runs.by_split()
-        splits = [split or live.split for split, live in by_split.items()]
+        several = f"splits {', '.join(by_split)}" if self.runs.several else ""
         self.sub_title = self.query_one(TitleLine).show(screen_title(
-            self.TITLE, self.live.name, "every label",
-            ", ".join(split for split in splits if split) or None,
-            partial=any(figures_partial(live) for live in by_split.values())))
+            self.TITLE, self.live.name, "every label", None if several else self.live.split,
+            shows=several, partial=any(figures_partial(live) for live in by_split.values())))
 
     def _theme_changed(self, _theme) -> None:
         if self.curve is not None:  # the series take the theme's label colors
