@@ -195,3 +195,10 @@ async def test_S_is_not_offered_for_a_run_of_one_split():
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.live.finished is not None)
         assert app.check_action("next_split", ()) is False
+
+
+def test_a_long_run_name_is_cut_so_the_status_after_it_stays_in_view():
+    from ppltop.view.screen_title import NAME_MAX, screen_title
+
+    title = screen_title("ppltop", "x" * 60, "base", "test")
+    assert title == f"ppltop · {'x' * (NAME_MAX - 1)}… · base · split test"

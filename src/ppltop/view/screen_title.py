@@ -10,13 +10,20 @@ from __future__ import annotations
 
 UNSAVED = "run not recorded"
 """The run's name when it has no run directory (a folder name is a run's name)."""
+NAME_MAX = 30
+"""A run name longer than this is cut (with `…`; a run folder's default name is shorter):
+the dashboard's header has the status after the title, and at 80 columns it stays in view."""
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= NAME_MAX else text[:NAME_MAX - 1] + "…"
 
 
 def screen_title(screen: str, run: str, label: str | None = None, split: str | None = None,
                  *, shows: str = "", partial: bool | None = None) -> str:
     """`Screen · run · label · split test · shows · partial`; `shows`: the group or filter
     of what is listed (empty: everything); `partial` None: not said (the screen says it)."""
-    parts = [screen, run or UNSAVED]
+    parts = [screen, _cut(run or UNSAVED)]
     if label:
         parts.append(label)
     if split:
