@@ -66,7 +66,7 @@ async def test_one_selection_sort_keeps_it_and_renames_apply_everywhere(capsys):
         assert "my-math " in others and "docs-math" not in others
         await pilot.press("v")
         await pilot.pause(0.3)
-        assert app.screen.sub_title == "viewer · base"
+        assert app.screen.sub_title.startswith("Surprisal viewer · run not recorded · base ·")
     capsys.readouterr()
     _report_dashboard(app, SimpleNamespace(run_dir=None, command=None), None)
     out = capsys.readouterr().out

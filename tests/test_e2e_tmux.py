@@ -462,3 +462,32 @@ def test_a_stop_after_the_first_batch_shows_no_nan_and_how_to_resume(tmp_path, h
     assert made.returncode == 0, made.stderr
     assert "mlx-lm figure: not yet" in report.read_text()
     assert not NAN.search(report.read_text())
+
+
+def test_open_shows_the_machine_the_run_recorded_not_this_one(tmp_path):
+    """`ppltop open` of a run scored elsewhere: the config pane's device, BLAS and versions
+    are the manifest's (here set to a machine this one is not), not this process's."""
+    import json
+
+    run_dir, status = tmp_path / "run", tmp_path / "status"
+    scored = run_ppltop("--headless", "--run-dir", str(run_dir))
+    assert scored.returncode == 0, scored.stderr
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest.update(device="Device(gpu, 0)", mlx="9.9.9", mlx_lm="8.8.8",
+                    blas={"name": "mkl", "path": "/opt/libmkl_rt.so", "gflops": 123.0,
+                          "notice": None})
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    session = f"ppltop-{uuid.uuid4().hex[:8]}"
+    command = (f"cd {tmp_path} && {sys.executable} -m ppltop open {run_dir} --no-follow; "
+               f"echo $? > {status}; sleep 60")
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
+    try:
+        _wait_for_screen(session, "finished")
+        _wait_for_screen(session, "gpu · BLAS mkl 123 GFLOP/s")
+        screen = tmux("capture-pane", "-p", "-t", session)
+        assert "mlx 9.9.9 · mlx-lm 8.8.8" in screen and "BLAS ?" not in screen, screen
+        tmux("send-keys", "-t", session, "q")
+        assert _exit_status(status) == "0"
+    finally:
+        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
+                       capture_output=True)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import synthetic
 from conftest import run_ppltop
+from screen_text import screen_lines
 
 from ppltop import demo
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
 from ppltop.ui.screens.runs_screen import RunsScreen
 from ppltop.ui.widgets.paged_table import PagedTable
+from ppltop.ui.widgets.ppl_panel import PplPanel
 
 
 async def _compare(pilot, *keys: str) -> None:
@@ -48,6 +50,17 @@ async def test_two_runs_side_by_side(tmp_path):
         assert set(rows) == {"a-base:base", "b-net:docs-net"}
         c = rows["b-net:docs-net"]
         assert c.examples == 10 and c.reference == "a-base:base"
+        title = screen_lines(app)[0]  # the runs compared, by name
+        assert "Comparison · a-base + b-net · b-net:docs-net vs a-base:base" in title, title
+        dashboard_label = app.active_label
+        await pilot.press("1")  # this screen's #1, not the dashboard's
+        await pilot.pause(0.1)
+        assert comparison.active == "a-base:base" and app.active_label == dashboard_label
+        assert app.query_one(PplPanel).active_label in (None, dashboard_label)
+        await pilot.press("2")
+        await pilot.pause(0.1)
+        assert comparison.active == "b-net:docs-net"
+        assert app.query_one(PplPanel).active_label in (None, dashboard_label)
 
 
 async def test_runs_screen_columns_open_progress_and_identical_runs(tmp_path):
@@ -75,8 +88,9 @@ async def test_runs_screen_columns_open_progress_and_identical_runs(tmp_path):
         await pilot.press("R")
         await pilot.pause(0.3)
         text = screen_text(app)
+        header = next(line for line in text.splitlines() if " started " in line)
         for title in ("run", "started", "model", "data", "adapters", "status", "PPL"):
-            assert title in text.splitlines()[2], title
+            assert title in header, title
         assert "chats/test.jsonl" in text and "docs-net" in text and "finished" in text
         await pilot.press("enter")  # open: read in a thread, the screen stays live
         for _ in range(400):

@@ -16,6 +16,8 @@ from ppltop.ui.widgets.paged_table import PagedTable
 LABELS = ("base", "docs-net", "docs-math")
 NO_RUNS = Path("tests/data/no-runs-here")
 """A folder that does not exist: the runs screen's empty state, the same on every machine."""
+RUN = NO_RUNS / "demo-run-1202"
+"""The run's directory (nothing is written there): its name is in every screen's title."""
 
 
 async def _settle(pilot) -> None:
@@ -76,7 +78,8 @@ def test_screen(snap_compare, monkeypatch, screen, size, no_color):
     else:
         monkeypatch.delenv("NO_COLOR", raising=False)
     app = PplTopApp(lambda: synthetic.document_events(labels=LABELS, finish=True),
-                    synthetic.INFO, theme="ppltop-dark", runs_folder=NO_RUNS)
+                    synthetic.INFO, theme="ppltop-dark", runs_folder=NO_RUNS, run_dir=RUN,
+                    split="test")
     assert snap_compare(app, terminal_size=size, run_before=SCREENS[screen])
 
 
@@ -91,7 +94,7 @@ def test_dashboard_state(snap_compare, monkeypatch, state, size, no_color):
         monkeypatch.delenv("NO_COLOR", raising=False)
     make = ((lambda: synthetic.events(finish=False)) if state == "running" else
             (lambda: synthetic.failing_events(RuntimeError("disk full"), at=20)))
-    app = PplTopApp(make, synthetic.INFO, theme="ppltop-dark")
+    app = PplTopApp(make, synthetic.INFO, theme="ppltop-dark", run_dir=RUN, split="test")
 
     async def until_drawn(pilot):
         await _until(pilot, lambda: (pilot.app.live.batches_done == synthetic.N_BATCHES

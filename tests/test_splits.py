@@ -163,3 +163,19 @@ def test_a_stop_in_the_first_split_keeps_it_and_names_the_next(tmp_path):
     payload = json.loads((tmp_path / "o.json").read_text())
     assert payload["splits"] == ["valid", "test"] and list(payload["by_split"]) == ["valid"]
     assert not payload["by_split"]["valid"]["runs"][0]["complete"]
+
+
+@pytest.mark.parametrize("split,word", [("valid", "Val"), ("train", "Train"), ("test", "Test")])
+def test_each_split_prints_mlx_lm_s_line_with_mlx_lm_s_word_for_it(split, word, tmp_path):
+    """mlx-lm's training log names valid.jsonl's loss `Val loss` (and the training loss
+    `Train loss`); only --test's is `Test loss`: the same digits under the split's word."""
+    out = tmp_path / "run.json"
+    run = run_ppltop("--model", str(demo.MODEL_DIR), "--data", str(demo.DATA_DIR), "--split",
+                     split, "--test-batches", "1", "--headless", "--no-base", "--adapter-path",
+                     str(demo.ADAPTER_DIRS["docs-net"]), "--run-dir", str(tmp_path / "r"),
+                     "--json", str(out))
+    assert run.returncode == 0, run.stderr
+    figure = json.loads(out.read_text())["runs"][0]["mlx_lm"]
+    want = f"{word} loss {figure['loss']:.3f}, {word} ppl {figure['ppl']:.3f}."
+    assert [line for line in run.stdout.splitlines() if " ppl " in line and
+            line.split()[0] in ("Test", "Val", "Train")] == [want]

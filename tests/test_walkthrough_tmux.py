@@ -32,7 +32,9 @@ def test_the_demo_walked_as_a_user_would(tmp_path, size):
     command = f"cd {tmp_path} && {sys.executable} -m ppltop; echo $? > {status}; sleep 60"
     tmux("new-session", "-d", "-s", session, "-x", str(size[0]), "-y", str(size[1]), command)
     try:
-        _wait_for_screen(session, "ppltop — finished", timeout=300)
+        _wait_for_screen(session, "— finished", timeout=300)
+        assert "ppltop · " in _screen(session) and "-model · base · split test" in \
+            _screen(session)  # the header: the run (its folder), the label, the split
         screen = _screen(session)
         assert "mlx-lm: Test loss" in screen and "ETA 00:00" in screen and "q Quit" in screen
         _press(session, "v")

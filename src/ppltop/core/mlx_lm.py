@@ -15,6 +15,8 @@ What mlx-lm 0.32 does (`mlx_lm.tuner.trainer.iterate_batches`, `default_loss`, `
   cast to float32 and summed over the padded [rows, width - 1] grid, divided by the mask's
   count; `evaluate` adds `loss * count` to a float32 total, `all_sum`s over the ranks, and
   divides once more. `mlx_lm.lora` prints `Test loss {loss:.3f}, Test ppl {exp(loss):.3f}.`
+  for test.jsonl; for valid.jsonl its training log names the split `Val` (`Val loss`,
+  `val_loss`, `--val-batches`), so the same figure of the valid split reads `Val loss …`.
 
 `figure` replays exactly that arithmetic, with MLX's own operations in the same shapes and
 order, on per-token cross-entropies kept per example (`MlxLmPart`, from `token_ce`).
@@ -29,6 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .figures.stats import safe_exp
+
+SPLIT_WORDS = {"test": "Test", "valid": "Val", "train": "Train"}
+"""The word mlx-lm's lines name each split by: `Test loss` (`--test`), `Val loss` (its
+training log's evaluations of valid.jsonl), `Train loss` (its training log)."""
 
 PAD_TO = 32
 """mlx-lm pads each batch to one plus a multiple of this many tokens."""
@@ -104,6 +110,8 @@ class MlxLmFigure:
     """mlx-lm batches of the whole run."""
     not_yet: str | None = None
     """A stopped run with no complete mlx-lm batch: there is no figure yet (`NOT_YET`)."""
+    split: str = "test"
+    """The split scored: its line says so in mlx-lm's word (`SPLIT_WORDS`)."""
 
     @property
     def missing(self) -> str | None:
@@ -117,8 +125,10 @@ class MlxLmFigure:
 
     @property
     def line(self) -> str:
-        """The line `mlx_lm.lora --test` prints, character for character."""
-        return f"Test loss {self.loss:.3f}, Test ppl {self.ppl:.3f}."
+        """The line `mlx_lm.lora --test` prints, character for character (for test; the
+        other splits with mlx-lm's word for them, the digits the same)."""
+        word = SPLIT_WORDS.get(self.split, "Test")
+        return f"{word} loss {self.loss:.3f}, {word} ppl {self.ppl:.3f}."
 
 
 NOT_YET = "not yet (no complete mlx-lm batch among the {scored} examples scored)"
@@ -219,6 +229,7 @@ def figure(examples: list, results: dict, cfg, ranks: int = 1) -> MlxLmFigure:
     n = len(examples)
     if n < cfg.batch_size:
         return MlxLmFigure(math.nan, math.nan, 0, 0, n, 0, 0, math.nan, ranks=ranks,
+                           split=getattr(cfg, "split", "test"),
                            refused=f"mlx-lm stops with a ValueError: {n} examples is fewer "
                            f"than --batch-size {cfg.batch_size}")
     chosen = batches(n, cfg.batch_size, cfg.test_batches, cfg.seed)
@@ -248,4 +259,5 @@ def figure(examples: list, results: dict, cfg, ranks: int = 1) -> MlxLmFigure:
                        dropped_tokens, len(phantoms),
                        float(np.mean(phantoms)) if phantoms else math.nan, ranks=ranks,
                        batches=len(whole), of_batches=len(chosen),
-                       not_yet=None if whole else NOT_YET.format(scored=len(results)))
+                       not_yet=None if whole else NOT_YET.format(scored=len(results)),
+                       split=getattr(cfg, "split", "test"))

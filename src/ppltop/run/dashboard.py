@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -13,12 +14,10 @@ def short_path(path, room: int = 32) -> str:
     return text if len(text) <= room else "…" + text[-(room - 1):]
 
 
-def describe_config(config, blas) -> dict[str, str]:
-    """The config pane's lines."""
-    from importlib.metadata import version
-
-    import mlx.core as mx
-
+def describe_config(config, blas, recorded=None) -> dict[str, str]:
+    """The config pane's lines. `recorded`: the `Manifest` of a run scored elsewhere or
+    earlier (`ppltop open`): its device, BLAS and versions are the run's, not this
+    machine's; without it (this process scores: a run, `resume`) this machine's."""
     adapters = ", ".join(Path(a).name for a in config.adapters) or "none"
     return {
         "model": short_path(config.model),
@@ -28,9 +27,33 @@ def describe_config(config, blas) -> dict[str, str]:
         "max seq length": f"{config.max_seq_length} ({config.long_sequences})",
         "mask prompt": "yes" if config.mask_prompt else "no",
         "group by": group_by_text(config),
-        "device": f"{mx.default_device().type.name} · BLAS {blas.short() if blas else '?'}",
-        "versions": f"mlx {version('mlx')} · mlx-lm {version('mlx-lm')}",
+        **(machine_of_run(recorded) if recorded is not None else this_machine(blas)),
     }
+
+
+def this_machine(blas) -> dict[str, str]:
+    """The config pane's device and versions lines for a run this process scores."""
+    from importlib.metadata import version
+
+    import mlx.core as mx
+
+    return {"device": f"{mx.default_device().type.name} · BLAS {blas.short() if blas else '?'}",
+            "versions": f"mlx {version('mlx')} · mlx-lm {version('mlx-lm')}"}
+
+
+def machine_of_run(manifest) -> dict[str, str]:
+    """The same lines as the run's manifest recorded them (`not recorded` where a run
+    written before they were has none)."""
+    from ..core.model.blas import BlasChoice
+
+    # the manifest keeps str(mx.default_device()): `Device(cpu, 0)`
+    device = re.sub(r"^Device\((\w+).*", r"\1", manifest.device) or "not recorded"
+    recorded = manifest.blas or {}
+    blas = (BlasChoice(recorded.get("name", "?"), recorded.get("path"), recorded.get("gflops"),
+                       None).short() if recorded else "not recorded")
+    versions = (f"mlx {manifest.mlx} · mlx-lm {manifest.mlx_lm}" if manifest.mlx
+                else "not recorded")
+    return {"device": f"{device} · BLAS {blas}", "versions": versions}
 
 
 def group_by_text(config) -> str:
@@ -52,9 +75,10 @@ def group_by_text(config) -> str:
 
 
 def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | None = None,
-                  resumable: bool = True) -> int:
+                  resumable: bool = True, recorded=None) -> int:
     """The app on `make_events()`; `resumable`: a stopped run is continued with `ppltop
-    resume RUN_DIR` (not a watch's folder: each of its checkpoints is a run of its own)."""
+    resume RUN_DIR` (not a watch's folder: each of its checkpoints is a run of its own);
+    `recorded`: the manifest of a run scored by another process (`describe_config`)."""
     # Low frame rate and no animations for SSH: read by Textual when it is imported.
     os.environ.setdefault("TEXTUAL_FPS", "15")
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
@@ -68,18 +92,19 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
     notices = [n for n in (blas.notice if blas else None, keymap_error,
                            *getattr(args, "notices", ())) if n]
     make_events = with_breakdowns(make_events, config)
-    app = PplTopApp(make_events, describe_config(config, blas),
+    app = PplTopApp(make_events, describe_config(config, blas, recorded),
                     request_stop=cancel, refresh_hz=args.refresh,
                     theme=initial_theme(args.theme, themes), themes=themes, keymap=keymap,
                     startup_notices=notices,
                     runs_folder=Path(args.run_dir).parent if getattr(args, "run_dir", None)
                     else None, handle_signals=True, watching=_watching(args, detached_pid),
-                    run_dir=Path(args.run_dir) if getattr(args, "run_dir", None) else None)
+                    run_dir=Path(args.run_dir) if getattr(args, "run_dir", None) else None,
+                    split=config.split)
     app.run()
     stopped = app.stop_worker()
     for event in app.buffer.drain():  # what arrived after the last UI tick
         app.apply(event)
-    live = app.live
+    live = app.runs.live  # the split scored last (the dashboard may show another)
     if live.error or app.crash is not None:
         status = 1
     elif app.stop_signal:
@@ -119,7 +144,7 @@ def _report_dashboard(app, args, detached_pid: int | None, resumable: bool = Tru
     from ..headless import render_figures
     from .stops import resume_hint
 
-    live = app.live
+    live = app.runs.live
     resumable = resumable and not _watching(args, detached_pid)
     hint = resume_hint(args.run_dir) if resumable and getattr(args, "run_dir", None) else ""
     if live.error:

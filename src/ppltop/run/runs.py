@@ -107,7 +107,8 @@ def open_run(args) -> int:
         return run_headless(follower.config, args, None, follower.events, follower.stop)
     from .dashboard import run_dashboard
 
-    return run_dashboard(follower.config, args, None, follower.events, follower.stop)
+    return run_dashboard(follower.config, args, None, follower.events, follower.stop,
+                         recorded=follower.manifest)
 
 
 def detach(argv: list[str], run_dir: Path, args) -> int:
@@ -146,4 +147,4 @@ def detach(argv: list[str], run_dir: Path, args) -> int:
     args.run_dir = run_dir
     follower = RunFollower(run_dir, follow=True)
     return run_dashboard(follower.config, args, None, follower.events, follower.stop,
-                         detached_pid=child.pid)
+                         detached_pid=child.pid, recorded=follower.manifest)

@@ -183,14 +183,15 @@ def open_splits(args) -> int:
     if not present:
         raise InputError(f"{run_dir}: a run over splits with no split started yet; try "
                          "again once one is")
-    config = replace(RunFollower(run_dir / present[0], follow=False).config,
-                     split=present[0], splits=tuple(splits))
+    first = RunFollower(run_dir / present[0], follow=False)
+    config = replace(first.config, split=present[0], splits=tuple(splits))
     if not is_headless(args):
         from .dashboard import run_dashboard
 
         follow = not args.no_follow
         return run_dashboard(config, args, None,
-                             lambda: recorded_split_events(run_dir, follow), lambda: None)
+                             lambda: recorded_split_events(run_dir, follow), lambda: None,
+                             recorded=first.manifest)
     finished = {}
     for split in present:  # every split recorded, even after one that was stopped
         follower = RunFollower(run_dir / split, follow=False)

@@ -185,7 +185,8 @@ def open_watch(args) -> int:
         raise InputError(f"{args.run_dir}: a watch with no checkpoint scored yet; try again "
                          "once one is")
     watched = json.loads((Path(args.run_dir) / WATCH_FILE).read_text())
-    config = replace(RunFollower(runs[0], follow=False).config, checkpoints=True,
+    first = RunFollower(runs[0], follow=False)
+    config = replace(first.config, checkpoints=True,
                      adapters=[Path(f) for f in watched.get("folders", [])],
                      no_base=runs[0].name != "base")
 
@@ -196,7 +197,7 @@ def open_watch(args) -> int:
         return run_headless(config, args, None, events, lambda: None)
     from .dashboard import run_dashboard
 
-    return run_dashboard(config, args, None, events, lambda: None)
+    return run_dashboard(config, args, None, events, lambda: None, recorded=first.manifest)
 
 
 def watch(config, args, blas, run_dir: Path) -> int:

@@ -23,6 +23,7 @@ from ..view.event_buffer import EventBuffer
 from ..core.store.events import LabelAdded, Notice, RunFinished, SplitStarted
 from ..view import process_memory
 from ..view.display_names import shown
+from ..view.screen_title import screen_title
 from ..view.split_runs import SplitRuns
 from ..core.store.run_liveness import state_of
 from ..core.engine.worker import ScoringWorker
@@ -69,14 +70,16 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
                  keymap: dict[str, str] | None = None,
                  startup_notices: list[str] | None = None,
                  runs_folder: Path | None = None, handle_signals: bool = False,
-                 watching: bool = False, run_dir: Path | None = None) -> None:
+                 watching: bool = False, run_dir: Path | None = None,
+                 split: str = "") -> None:
+        """`split`: the split scored (the title names it; several: each `SplitStarted`)."""
         super().__init__()
         self._make_events = make_events
         self._request_stop = request_stop
         self.info = info
         self.refresh_hz = refresh_hz
         self.buffer = EventBuffer()
-        self.runs = SplitRuns()
+        self.runs = SplitRuns(run_dir.name if run_dir else "", split)
         """The run on screen (`live`), and with several splits those scored before it."""
         self.worker_thread: ScoringWorker | None = None
         self.redraws = 0
@@ -175,6 +178,8 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
             return self.on_dashboard
         if action in ("toggle_pause", "cancel_run"):
             return self.scoring_here
+        if action == "next_split":  # once a second split has started
+            return self.on_dashboard and len(self.runs.by_split()) > 1
         if action == "open_checkpoints":  # offered when the run scores checkpoints
             return any(parse_label(label) for label in self.live.labels)
         return True
@@ -182,8 +187,8 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
     @property
     def scoring_here(self) -> bool:
         """True while this process scores the run: pause and cancel have something to do."""
-        worker = self.worker_thread
-        return not (self.watching or self.live.finished or self.live.error
+        worker, live = self.worker_thread, self.runs.live
+        return not (self.watching or live.finished or live.error
                     or worker is None or not worker.is_alive())
 
     @property
@@ -195,20 +200,21 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
     # -- the one channel from the scoring thread ---------------------------------------------
     @property
     def live(self):
-        """The `LiveRun` on screen: the run, or the split being scored."""
-        return self.runs.live
+        """The `LiveRun` on screen: the run, or the split being scored, or the split chosen
+        with `S`."""
+        return self.runs.shown
 
     def apply(self, event) -> None:
-        """Fold one event from the scoring thread into the run on screen."""
+        """Fold one event from the scoring thread into the run (the split) it is of."""
         if isinstance(event, SplitStarted):
             self._start_split(event)
         else:
-            self.live.apply(event)
+            self.runs.live.apply(event)
 
     def _start_split(self, event: SplitStarted) -> None:
         """The next split of the run: the panes show it from now on; screens that showed
         the split before close (its figures stay in the curve and the closing output)."""
-        before = self.live
+        before = self.runs.live
         self.runs.start(event)
         if self.live is not before:
             while len(self.screen_stack) > 1 and getattr(self.screen, "live", None) is before:
@@ -218,9 +224,10 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
             log = self.query_one(EventLog)
             log.show(list(before.log), before.log_total)  # the split before, to its end
             log.next_run()
-        self.live.apply(Notice("info", f"split {event.split} ({event.index + 1} of "
-                                       f"{event.count})"))  # each split's log says which
+        self.runs.live.apply(Notice("info", f"split {event.split} ({event.index + 1} of "
+                                            f"{event.count})"))  # each split's log says which
         self.sub_title = self._status_text()
+        self.screen.refresh_bindings()  # S (next split) once a second split has started
 
     def drain_events(self) -> None:
         events = self.buffer.drain()
@@ -229,7 +236,7 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
         for event in events:
             self.apply(event)
         if not self.watching:  # the scoring thread is in this process: its memory is ours
-            self.live.memory = process_memory.sample()
+            self.runs.live.memory = process_memory.sample()
         if self._scoring_shown != self.scoring_here:  # the thread may end before its last event
             self._scoring_shown = self.scoring_here  # is drained: compare with what is shown
             self.screen.refresh_bindings()  # p and c leave the footer once the run is over
@@ -255,18 +262,19 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
 
     def check_writer(self) -> None:
         """A watched run: notice within seconds that the process scoring it is gone."""
-        if self.live.finished or self.live.error or self.run_dir is None:
+        live = self.runs.live  # the split being scored
+        if live.finished or live.error or self.run_dir is None:
             return
         # several splits: each split is a run of its own, in a sub-folder
         state = state_of(self.run_dir / self.runs.split if self.runs.several else self.run_dir)
         if state.state == "finished":  # its last events are on their way
             return
-        was = self.live.writer
-        self.live.writer = state
+        was = live.writer
+        live.writer = state
         if was is None or was.state != state.state:
             if state.state != "running":
-                self.live.apply(Notice("warning", f"the scoring process stopped: {state.why}; "
-                                                  f"{state.words()}"))
+                live.apply(Notice("warning", f"the scoring process stopped: {state.why}; "
+                                             f"{state.words()}"))
             self._redraw()
 
     def _refresh_view(self) -> None:
@@ -282,9 +290,10 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
                 time.monotonic() - self._last_compare > COMPARE_EVERY_S or self.live.finished):
             self._last_compare = time.monotonic()
             self.screen.recompute()
-        if self.live.error and not self._error_shown and self._too_small is None:
+        scored = self.runs.live
+        if scored.error and not self._error_shown and self._too_small is None:
             self._error_shown = True
-            self.push_screen(ErrorScreen(self.live.error))
+            self.push_screen(ErrorScreen(scored.error))
 
     def _redraw(self) -> None:
         self.redraws += 1
@@ -306,10 +315,21 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
         if slow:
             self._last_chart = now
             self.query_one(BatchLossChart).replot(live)
-        self.query_one(EventLog).show(list(live.log), live.log_total)
+        scored = self.runs.live  # the log goes on with the split being scored
+        self.query_one(EventLog).show(list(scored.log), scored.log_total)
+        self.show_title()
         status = self._status_text()
         if status != self.sub_title:
             self.sub_title = status
+
+    def show_title(self) -> None:
+        """The header: the run, the active label and the split (the status after it says
+        whether the figures are partial); set only when it changes (SSH bytes)."""
+        label = self.active_label
+        title = screen_title(self.TITLE, self.live.name, self.name_of(label) if label else None,
+                             None if self.runs.several else self.live.split)
+        if title != self.title:
+            self.title = title
 
     def _status_text(self) -> str:
         live = self.live
@@ -328,8 +348,10 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
 
     def _in_split(self, text: str) -> str:
         runs = self.runs
-        return f"split {runs.split} ({runs.index + 1} of {runs.count}): {text}" \
-            if runs.several else text
+        if not runs.several:
+            return text
+        shown = runs.shown_split
+        return f"split {shown} ({list(runs.by_split()).index(shown) + 1} of {runs.count}): {text}"
 
     def name_of(self, label: str) -> str:
         """The name `label` is shown by (renamed in the comparison view, else itself)."""
@@ -340,6 +362,19 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
         self._redraw()
 
     # -- actions (more in ScoringControl, ScreenNavigation, ThemeChoice) ----------------
+
+    def action_next_split(self) -> None:
+        """`S`: the dashboard shows the next split scored so far (its figures, chart and
+        the screens `a`, `v`, `g`, `w` open), the split being scored after the last."""
+        split = self.runs.next_shown()
+        if split is None:
+            return
+        self.query_one(PplPanel).reset_split()
+        self._last_chart = 0.0  # the chart and sparkline of that split, now
+        self.reference_label = self.live.reference
+        self._redraw()
+        scoring = " (being scored)" if split == self.runs.split and self.scoring_here else ""
+        self.notify(f"split {split}{scoring}")
 
     def action_toggle_x_axis(self) -> None:
         chart = self.query_one(BatchLossChart)

@@ -60,6 +60,9 @@ APP_BINDINGS = [
     *keys("Show",
           Binding("x", "toggle_x_axis", "X axis", show=False, id="ppltop.x_axis",
                   tooltip="Batch loss chart: x axis in batches or in tokens"),
+          Binding("S", "next_split", "Split", id="ppltop.split",
+                  tooltip="A run over several splits: show the next split's figures (the "
+                  "screens a, v, g, w open then show it too)"),
           Binding("t", "next_theme", "Theme", show=False, id="ppltop.theme",
                   tooltip="Switch to the next theme"),
           *[Binding(str(n), f"activate({n})", f"Activate #{n}", show=False,

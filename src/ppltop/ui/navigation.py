@@ -40,20 +40,30 @@ class ScreenNavigation:
         self.query_one(PplPanel).active_label = label
         self.query_one(PplPanel).show(self.live, bool(self.worker_thread
                                                       and self.worker_thread.paused))
+        self.show_title()
 
     def action_activate(self, number: int) -> None:
-        labels = list(self.live.labels)
+        """The #number label of the run on screen: the dashboard's active label when the
+        screen shows the dashboard's run; a run opened from the runs screen has labels of
+        its own, and the dashboard under it keeps its label."""
+        live = getattr(self.screen, "live", None) or self.live
+        labels = list(live.labels)
         if not 1 <= number <= len(labels):
             self.notify(f"no model/adapter #{number} (there are {len(labels)})")
             return
         label = labels[number - 1]
-        self.set_active_label(label)
-        self.notify(f"active: {self.name_of(label)}")
-        if isinstance(self.screen, ComparisonScreen) and self.screen.live is self.live:
+        if live is self.live:
+            self.set_active_label(label)
+            self.notify(f"active: {self.name_of(label)}")
+        else:
+            self.notify(f"{label} in this screen (the dashboard keeps "
+                        f"{self.name_of(self.active_label or '')})")
+        if isinstance(self.screen, ComparisonScreen):
             self.screen.active = label
             self.screen.recompute()
-        elif isinstance(self.screen, GroupsScreen) and self.screen.live is self.live:
-            self.screen.show_label(label)
+        for screen in self.screen_stack:  # every pane of this run: those under this one too
+            if isinstance(screen, GroupsScreen | ViewerScreen) and screen.live is live:
+                screen.show_label(label)
 
     def bring_forward(self, wanted: Callable[[Screen], bool]) -> Screen | None:
         """The open screen that `wanted` accepts, now on top (the screens above it close),
@@ -100,16 +110,21 @@ class ScreenNavigation:
             self.push_screen(RunsScreen(self.runs_folder))
 
     def action_open_viewer(self) -> None:
-        label = self.active_label
-        if label is None or self.live.source is None:
+        """The viewer of the run on screen. One already open under this screen comes back
+        as it was left, its label and group kept (a document opened from it may be another
+        label's); its title names them."""
+        live = getattr(self.screen, "live", None) or self.live
+        screen = self.bring_forward(lambda s: isinstance(s, ViewerScreen) and s.live is live)
+        if screen is not None:
+            screen.refresh_data()  # only the screen on top follows new results
+            return
+        label = (self.active_label if live is self.live
+                 else getattr(self.screen, "label", None) or getattr(self.screen, "active", None)
+                 or next(iter(live.labels), None))
+        if label is None or live.source is None:
             self.notify("nothing scored yet")
             return
-        screen = self.bring_forward(lambda s: isinstance(s, ViewerScreen)
-                                    and s.live is self.live)
-        if screen is None:
-            self.push_screen(ViewerScreen(self.live, label))
-        else:  # up to date: only the screen on top follows new results
-            screen.show_label(label)
+        self.push_screen(ViewerScreen(live, label))
 
     def action_worst_token(self) -> None:
         label = self.active_label

@@ -146,7 +146,11 @@ def hides_template_by_default(event: RunStarted) -> bool:
 class LiveRun:
     """The whole run as the dashboard sees it."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "", split: str = "") -> None:
+        self.name = name
+        """The run's name (its folder's), for the screens' titles; empty: not recorded."""
+        self.split = split
+        """The split scored (`test`, `valid`, `train`); empty: not known."""
         self.plan: RunPlan | None = None
         self.source: DocumentSource | None = None
         self.labels: dict[str, LabelLive] = {}

@@ -99,9 +99,10 @@ def read_runs(paths: list[Path], progress: Progress | None = None,
                 for p in paths) or 1
     done = 0
     if not prefix:  # one run as it was: its own labels and its finish
-        live = LiveRun()
+        follower = RunFollower(paths[0], follow=False)
+        live = LiveRun(paths[0].name, follower.config.split)
         report(f"reading {paths[0].name}: model's tokenizer and data", 0.0)
-        for event in RunFollower(paths[0], follow=False).events():
+        for event in follower.events():
             live.apply(event)
             if isinstance(event, BatchScored):
                 done += 1
@@ -113,13 +114,15 @@ def read_runs(paths: list[Path], progress: Progress | None = None,
 def _merged(paths: list[Path], report: Progress, total: int) -> LiveRun:
     from ..core.store.replay import RunFollower
 
-    live = LiveRun()
+    live = LiveRun(" + ".join(p.name for p in paths))  # the runs compared, by name
     labels, source, most = [], None, 0
     streams, done = [], 0
     for path in paths:
         report(f"reading {path.name}: model's tokenizer and data", done / total)
         events = []
-        for event in RunFollower(path, follow=False).events():
+        follower = RunFollower(path, follow=False)
+        live.split = live.split or follower.config.split
+        for event in follower.events():
             events.append(event)
             if isinstance(event, BatchScored):
                 done += 1

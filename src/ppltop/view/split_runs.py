@@ -9,21 +9,28 @@ from .live import LiveRun
 
 
 class SplitRuns:
-    """The `LiveRun` being shown (`live`) and those of the splits scored before it."""
+    """The `LiveRun` being scored (`live`), those of the splits scored before it, and the
+    one the dashboard shows (`shown`: the one scored unless the user chose another)."""
 
-    def __init__(self) -> None:
-        self.live = LiveRun()
+    def __init__(self, name: str = "", split: str = "") -> None:
+        self.name = name
+        """The run's name (its folder's): every split's `LiveRun` has it."""
+        self.live = LiveRun(name, split)
         self.split: str | None = None
-        """The split `live` scores; None for a run of one split."""
+        """The split `live` scores; None for a run of one split (`live.split` says which)."""
         self.index, self.count = 0, 1
         self.earlier: dict[str, LiveRun] = {}
         """The splits scored before, in order."""
+        self.chosen: str | None = None
+        """The split the user chose to look at (`next_shown`); None: the one being scored."""
 
     def start(self, event: SplitStarted) -> None:
         """The next split: its events go to a new `LiveRun`."""
         if self.split is not None:
             self.earlier[self.split] = self.live
-            self.live = LiveRun()
+            self.live = LiveRun(self.name, event.split)
+        self.live.split = event.split
+        self.chosen = None  # the dashboard follows the split that starts
         self.split, self.index, self.count = event.split, event.index, event.count
 
     @property
@@ -33,6 +40,26 @@ class SplitRuns:
     def by_split(self) -> dict[str, LiveRun]:
         """Every split's run so far, in order ({"": live} for a run of one split)."""
         return {**self.earlier, (self.split or ""): self.live}
+
+    @property
+    def shown(self) -> LiveRun:
+        """The split's run the dashboard shows: the one chosen, else the one scored."""
+        return self.earlier.get(self.chosen or "", self.live)
+
+    @property
+    def shown_split(self) -> str | None:
+        return self.chosen if self.chosen in self.earlier else self.split
+
+    def next_shown(self) -> str | None:
+        """Show the next split scored so far (after the last, the first); its name, or
+        None with one split only."""
+        splits = list(self.by_split())
+        if len(splits) < 2:
+            return None
+        at = splits.index(self.shown_split or "")
+        following = splits[(at + 1) % len(splits)]
+        self.chosen = None if following == self.split else following
+        return following
 
     def live_of(self, split: str) -> LiveRun:
         return self.by_split().get(split or "", self.live)

@@ -136,6 +136,13 @@ class SurprisalIndex:
         self._tok_template.extend(template)
         self._order_cache.clear()
 
+    def loss_total(self, examples: np.ndarray | None = None) -> float:
+        """Nats summed over the indexed examples (of `examples`, when given): what a token's
+        share of the loss is a share of."""
+        if examples is None:
+            return float(sum(r.loss_sum for r in self.results.values()))
+        return float(sum(self.results[i].loss_sum for i in examples if i in self.results))
+
     def template_of(self, example: int) -> np.ndarray | None:
         """bool per scored target of `example`: written by the chat template."""
         return self._template.get(example)
@@ -188,12 +195,21 @@ class SurprisalIndex:
                 for r in page]
 
     # -- tokens ----------------------------------------------------------------------
-    def worst_tokens(self, count: int = 100) -> list[TokenHit]:
-        """The highest-surprisal tokens of the run, worst first (template tokens left out
-        when hidden)."""
+    def _of_examples(self, examples: np.ndarray | None) -> np.ndarray:
+        """bool per indexed token: it belongs to one of `examples` (None: every token)."""
+        if examples is None:
+            return np.ones(self._tok_example.size, dtype=bool)
+        return np.isin(self._tok_example.values, examples)
+
+    def worst_tokens(self, count: int = 100,
+                     examples: np.ndarray | None = None) -> list[TokenHit]:
+        """The highest-surprisal tokens of the run (of `examples` only, e.g. a group's),
+        worst first (template tokens left out when hidden)."""
         bits = self._tok_bits.values
-        candidates = (np.nonzero(~self._tok_template.values)[0] if self.hide_template
-                      else np.arange(bits.size))
+        keep = self._of_examples(examples)
+        if self.hide_template:
+            keep &= ~self._tok_template.values
+        candidates = np.nonzero(keep)[0]
         if candidates.size == 0:
             return []
         clean = np.where(np.isfinite(bits[candidates]), bits[candidates], -np.inf)
@@ -206,12 +222,13 @@ class SurprisalIndex:
                         int(self._tok_id.values[i]), float(self._tok_bits.values[i]),
                         bool(self._tok_template.values[i]))
 
-    def by_token(self, sort: str = "total_loss", min_count: int = 1,
-                 count: int = 100) -> list[TokenAggregate]:
-        """Loss grouped by target token id: count, mean surprisal, total loss contributed."""
+    def by_token(self, sort: str = "total_loss", min_count: int = 1, count: int = 100,
+                 examples: np.ndarray | None = None) -> list[TokenAggregate]:
+        """Loss grouped by target token id: count, mean surprisal, total loss contributed
+        (of `examples` only, when given)."""
         ids = self._tok_id.values
         bits = self._token_bits().astype(np.float64)
-        finite = np.isfinite(bits)
+        finite = np.isfinite(bits) & self._of_examples(examples)
         ids, bits = ids[finite], bits[finite]
         if ids.size == 0:
             return []
@@ -226,11 +243,15 @@ class SurprisalIndex:
                                float(total_bits[t] * LN2), float(total_bits[t]))
                 for t in order]
 
-    def histograms(self, bins: int = 30) -> tuple[tuple, tuple]:
-        """(per-token surprisal histogram, per-example mean loss histogram): (counts, edges)."""
-        bits = self._tok_bits.values
+    def histograms(self, bins: int = 30,
+                   examples: np.ndarray | None = None) -> tuple[tuple, tuple]:
+        """(per-token surprisal histogram, per-example mean loss histogram): (counts, edges),
+        of `examples` only when given."""
+        bits = self._tok_bits.values[self._of_examples(examples)]
         bits = bits[np.isfinite(bits)]
         losses = self._ex["mean_loss"].values
+        if examples is not None:
+            losses = losses[np.isin(self._ex["index"].values, examples)]
         losses = losses[np.isfinite(losses)]
         token_hist = np.histogram(bits, bins=bins) if bits.size else (np.array([]), np.array([]))
         example_hist = (np.histogram(losses, bins=bins) if losses.size
@@ -254,10 +275,11 @@ class SurprisalIndex:
         earlier = hits[hits < position]
         return int(earlier[-1]) if earlier.size else None
 
-    def worst_occurrence(self, token_id: int) -> TokenHit | None:
-        """The highest-surprisal place where `token_id` is the target."""
+    def worst_occurrence(self, token_id: int,
+                         examples: np.ndarray | None = None) -> TokenHit | None:
+        """The highest-surprisal place where `token_id` is the target (in `examples`)."""
         ids = self._tok_id.values
-        where = np.nonzero(ids == token_id)[0]
+        where = np.nonzero((ids == token_id) & self._of_examples(examples))[0]
         if self.hide_template:
             where = where[~self._tok_template.values[where]]
         if where.size == 0:

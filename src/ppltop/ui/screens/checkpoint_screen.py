@@ -16,11 +16,13 @@ from textual.widgets import Static
 
 from ...checkpoint_table import checkpoint_row
 from ...core.figures.checkpoints import CheckpointCurve
+from ...view.screen_title import figures_partial, screen_title
 from ...view.split_runs import SplitRuns
 from ..keys import keys
 from ..widgets.checkpoint_chart import SCORING_MARKER, CheckpointChart
 from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable
+from ..widgets.title_line import TitleLine
 
 COLUMNS = [Column("iteration", 9), Column("label", 16, align="left"), Column("loss", 6),
            Column("95% CI of loss", 16), Column("mlx-lm", 6), Column("Δ vs best", 9),
@@ -72,6 +74,7 @@ class CheckpointScreen(Screen):
         """Mounted: the app may ask for a refresh as soon as the screen is pushed."""
 
     def compose(self) -> ComposeResult:
+        yield TitleLine()
         yield CheckpointChart(id="checkpoint-chart")
         yield Static("", id="checkpoint-note")
         yield PagedTable(COLUMNS, self._fetch, id="checkpoint-table")
@@ -88,6 +91,15 @@ class CheckpointScreen(Screen):
     def live(self):
         """The run being scored (the last split): this screen stays open across splits."""
         return self.runs.live
+
+    def _update_title(self) -> None:
+        """Every label's curve: the run, its split (each split's, side by side), partial
+        until every split has finished."""
+        by_split = self.runs.by_split()
+        several = f"splits {', '.join(by_split)}" if self.runs.several else ""
+        self.sub_title = self.query_one(TitleLine).show(screen_title(
+            self.TITLE, self.live.name, "every label", None if several else self.live.split,
+            shows=several, partial=any(figures_partial(live) for live in by_split.values())))
 
     def _theme_changed(self, _theme) -> None:
         if self.curve is not None:  # the series take the theme's label colors
@@ -130,6 +142,7 @@ class CheckpointScreen(Screen):
         if key == self._shown or not self._ready:
             return
         self._shown = key
+        self._update_title()
         self.curve = self.runs.curve()
         note = self.query_one("#checkpoint-note", Static)
         table = self.query_one(PagedTable)

@@ -25,6 +25,7 @@ from ..keys import keys
 from ..token_cells import token_at
 from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable
+from ..widgets.title_line import TitleLine
 from .document_screen import DocumentScreen
 
 LIST_ROWS = 200
@@ -119,6 +120,7 @@ class ComparisonScreen(Screen):
         return shown(label, self.aliases)
 
     def compose(self) -> ComposeResult:
+        yield TitleLine()
         yield PagedTable(
             [Column("", 1, align="left"), Column("label", self._label_width(), "label", "left"),
              Column("loss", 7, "loss"), Column("PPL", 8), Column("95% CI PPL", 17, hide_rank=3),
@@ -170,6 +172,10 @@ class ComparisonScreen(Screen):
         table.set_row_count(len(self.rows))
         self._cursor_to(under_cursor)
         table.invalidate()
+        versus = ("" if self.active == self.reference
+                  else f" vs {self.name_of(self.reference)}")
+        self.sub_title = self.query_one(TitleLine).show_live(
+            self.live, f"{self.name_of(self.active)}{versus}")
         self._show_mlx_lm_lines()
         self._recompute_lists()
 

@@ -14,6 +14,7 @@ from ...view.live import LiveRun
 from ..keys import keys
 from ..widgets.document_view import MODES, DocumentView
 from ..widgets.key_footer import KeyFooter
+from ..widgets.title_line import TitleLine
 from ..widgets.token_detail import TokenDetail
 
 DEFAULT_THRESHOLD_BITS = JUMP_THRESHOLD_BITS
@@ -62,6 +63,7 @@ class DocumentScreen(Screen):
         self.threshold_bits = DEFAULT_THRESHOLD_BITS
 
     def compose(self) -> ComposeResult:
+        yield TitleLine()
         with Horizontal(id="doc-body"):
             with Vertical(id="doc-main"):
                 yield DocumentView(id="doc-view")
@@ -82,6 +84,9 @@ class DocumentScreen(Screen):
         versus = f" vs {name(self.reference)}" if self.reference else ""
         main.border_title = (f"{name(self.label)}{versus} · example {self.example} "
                              f"(line {example.line})")
+        self.sub_title = self.query_one(TitleLine).show_live(
+            self.live, f"{name(self.label)}{versus}",
+            f"example {self.example} (line {example.line})")
         self._scored_note = (f"{doc.result.n_tokens} scored · mean {doc.result.mean_loss:.3f} nats"
                              if doc.result is not None else "not scored yet")
         start = self.start_position

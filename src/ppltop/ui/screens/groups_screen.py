@@ -24,6 +24,7 @@ from ...view.live import LiveRun
 from ..keys import keys
 from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable
+from ..widgets.title_line import TitleLine
 from .viewer_screen import ViewerScreen
 
 
@@ -94,6 +95,7 @@ class GroupsScreen(Screen):
         self.breakdowns: Breakdowns | None = None
 
     def compose(self) -> ComposeResult:
+        yield TitleLine()
         yield Static("", id="groups-note")
         yield GroupTable(
             [Column("group", 14, align="left"), Column("ex", 4), Column("tokens", 7),
@@ -128,7 +130,9 @@ class GroupsScreen(Screen):
         table.small_rows = {i for i, g in enumerate(groups) if g.small}
         table.set_row_count(len(groups))
         table.invalidate()
-        self.sub_title = f"groups · {b.title} · {self.label}" if b else "groups"
+        label = self.app.name_of(self.label) if self.label else None
+        self.sub_title = self.query_one(TitleLine).show_live(self.live, label,
+                                                             f"by {b.title}" if b else "")
         self.query_one("#groups-note", Static).update(self._note(b))
 
     def _note(self, b: Breakdown | None) -> str:
@@ -201,6 +205,7 @@ class GroupsScreen(Screen):
         group = b.groups[message.row]
         examples = self.breakdowns.examples_of(b.key, group.name)
         viewer = ViewerScreen(self.live, self.label, examples=np.array(examples,
-                                                                       dtype=np.int64))
+                                                                       dtype=np.int64),
+                              group=f"{b.key}={group.name}")
         self.app.push_screen(viewer)
         self.notify(f"viewer: the {len(examples)} examples of {group.name} ({b.title})")

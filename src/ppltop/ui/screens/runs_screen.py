@@ -20,10 +20,12 @@ from textual.widgets import ProgressBar, Static
 from ...core.errors import InputError
 from ...view.live import LiveRun
 from ...view.run_index import RunRow, read_runs, run_rows
+from ...view.screen_title import screen_title
 from ...core.store.run_dir import read_run
 from ..keys import keys
 from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable
+from ..widgets.title_line import TitleLine
 from .comparison_screen import ComparisonScreen
 from .viewer_screen import ViewerScreen
 
@@ -80,6 +82,7 @@ class RunsScreen(Screen):
         note = (f"runs in {self.folder}: Enter opens one; space marks two, a compares them"
                 if self.rows else f"no runs in {self.folder} yet: a run scored with --run-dir "
                 "there (the default) appears here")
+        yield TitleLine()
         yield Static(note, id="runs-note")
         name_width = min(RUN_NAME_MAX, max([12, *(len(r.path.name) for r in self.rows)]))
         yield PagedTable([Column("", 1, align="left"), Column("run", name_width, align="left"),
@@ -96,6 +99,8 @@ class RunsScreen(Screen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
+        self.sub_title = self.query_one(TitleLine).show(screen_title(
+            self.TITLE, str(self.folder), shows=f"{len(self.rows)} runs"))
         table = self.query_one("#runs", PagedTable)
         table.set_row_count(len(self.rows))
         table.focus()

@@ -6,6 +6,9 @@ a character is shown with the whole character and its part (`'中' 2/2`); `T` le
 chat template's tokens out of the lists or brings them back (left out by default for chat
 data scored with --mask-prompt). `[` and `]` switch tabs; `/` filters the list of the tab in
 view (examples by their text, tokens by the token as shown), each tab keeping its own filter.
+Opened on a group's examples (from the groups view), every tab is of those examples only:
+the lists, the worst tokens, loss by token and the histograms; the title line names the
+group and the filter of the tab in view.
 Units: losses in nats (as mlx-lm), per-token surprisal in bits; every header names its unit.
 """
 
@@ -29,6 +32,7 @@ from ..token_cells import token_alone, token_at
 from ..widgets.filter_input import FilterInput
 from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable
+from ..widgets.title_line import TitleLine
 from .document_screen import DocumentScreen
 
 WORST_TOKENS = 1000
@@ -72,13 +76,19 @@ class ViewerScreen(Screen):
     ViewerScreen PlotextPlot { height: 1fr; }
     """
 
-    def __init__(self, live: LiveRun, label: str, examples: np.ndarray | None = None) -> None:
+    def __init__(self, live: LiveRun, label: str, examples: np.ndarray | None = None,
+                 group: str = "") -> None:
+        """`examples`: a group's example indices, named `group` (`source=docs`): every tab
+        shows those examples only."""
         super().__init__()
         self.live = live
         self.label = label
         self._example_order = np.zeros(0, dtype=np.int64)
+        self.group_examples: np.ndarray | None = examples
+        """The group's examples every tab is of (None: the whole run)."""
+        self.group = group
         self._allowed: np.ndarray | None = examples
-        """Example indices the examples list shows (a group's, or the `/` filter's)."""
+        """Example indices the examples list shows (the group's, less the `/` filter's)."""
         self._texts: dict[int, str] = {}
         self._worst = []
         self._groups = []
@@ -92,6 +102,7 @@ class ViewerScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield FilterInput(placeholder=self._placeholder("tab-examples"), id="filter")
+        yield TitleLine()  # docked after the filter line: above it
         with TabbedContent(id="viewer-tabs"):
             with TabPane("Examples", id="tab-examples"):
                 yield PagedTable(
@@ -122,7 +133,6 @@ class ViewerScreen(Screen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.sub_title = f"viewer · {self.app.name_of(self.label)}"
         self._update_template_note()
         self.refresh_data()
         self.query_one("#examples", PagedTable).focus()
@@ -130,15 +140,26 @@ class ViewerScreen(Screen):
     def show_label(self, label: str) -> None:
         """Show `label`'s lists (another model/adapter, or new results of the same)."""
         self.label = label
-        self.sub_title = f"viewer · {self.app.name_of(label)}"
         self.refresh_data()
 
     # -- data --------------------------------------------------------------------------
+    def _update_title(self) -> None:
+        """Run, label, split, the group and this tab's filter, partial or not."""
+        shown = [f"group {self.group} ({len(self.group_examples)} examples)"
+                 if self.group_examples is not None else ""]
+        needle = self._needles.get(self.tab, "")
+        if needle:
+            shown.append(f'filter "{needle}"')
+        self.sub_title = self.query_one(TitleLine).show_live(
+            self.live, self.app.name_of(self.label),
+            " · ".join(part for part in shown if part))
+
     def refresh_data(self) -> None:
         """New results arrived (or the screen opened): recompute orders, redraw lists."""
+        self._update_title()
         self._sort_examples()
         self._partial_labels = {}
-        self._worst = self.index.worst_tokens(WORST_TOKENS)
+        self._worst = self.index.worst_tokens(WORST_TOKENS, self.group_examples)
         needle = self._needles["tab-worst"]
         if needle:
             self._worst = [hit for hit in self._worst
@@ -158,13 +179,13 @@ class ViewerScreen(Screen):
     def _load_groups(self) -> None:
         table = self.query_one("#groups", PagedTable)
         self._groups = self.index.by_token(sort=table.sort_key or "total_loss",
-                                           count=TOKEN_GROUPS)
+                                           count=TOKEN_GROUPS, examples=self.group_examples)
         if not table.descending:
             self._groups = self._groups[::-1]
         needle = self._needles["tab-groups"]
         if needle:
             self._groups = [g for g in self._groups if needle in self._piece(g.token_id).lower()]
-        self._total_loss = sum(r.loss_sum for r in self.index.results.values()) or 1.0
+        self._total_loss = self.index.loss_total(self.group_examples) or 1.0
         table.set_row_count(len(self._groups))
         table.invalidate()
 
@@ -207,7 +228,9 @@ class ViewerScreen(Screen):
                 for g in self._groups[start:start + count]]
 
     def _plot_histograms(self) -> None:
-        (tok_counts, tok_edges), (ex_counts, ex_edges) = self.index.histograms()
+        # what the tab draws, kept: (tokens, examples), each (counts, edges)
+        self.histograms = self.index.histograms(examples=self.group_examples)
+        (tok_counts, tok_edges), (ex_counts, ex_edges) = self.histograms
         for widget_id, counts, edges, title in (
                 ("#hist-tokens", tok_counts, tok_edges, "per-token surprisal (bits)"),
                 ("#hist-examples", ex_counts, ex_edges, "per-example mean loss (nats)")):
@@ -241,7 +264,8 @@ class ViewerScreen(Screen):
             self.app.push_screen(DocumentScreen(self.live, self.label, hit.example, hit.position,
                                                 reference=self.app.reference_label))
         elif table_id == "groups":
-            hit = self.index.worst_occurrence(self._groups[message.row].token_id)
+            hit = self.index.worst_occurrence(self._groups[message.row].token_id,
+                                              self.group_examples)
             if hit is not None:
                 self.app.push_screen(DocumentScreen(self.live, self.label, hit.example,
                                                     hit.position,
@@ -281,6 +305,7 @@ class ViewerScreen(Screen):
         if table is not None:
             table.focus()
         self.refresh_bindings()
+        self._update_title()  # the filter it names is this tab's
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
@@ -291,10 +316,14 @@ class ViewerScreen(Screen):
             return
         needle = message.value.strip().lower()
         self._needles[tab] = needle
-        if tab == "tab-examples":
-            self._allowed = None if not needle else np.array(
-                [i for i in self.index.results if needle in self._text_of(i)], dtype=np.int64)
+        if tab == "tab-examples":  # within the group, if the viewer is of one
+            among = (self.index.results if self.group_examples is None
+                     else self.group_examples.tolist())
+            self._allowed = self.group_examples if not needle else np.array(
+                [i for i in among if i in self.index.results and needle in self._text_of(i)],
+                dtype=np.int64)
             self._sort_examples()
+            self._update_title()
         else:
             self.refresh_data()
         self.query_one(f"#{tab} PagedTable", PagedTable).focus()
