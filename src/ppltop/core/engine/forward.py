@@ -9,6 +9,8 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from .cpu_kernels import CpuKernels
+
 
 class SplitForward:
     """The model split into body (tokens -> hidden states) and head (hidden -> logits).
@@ -22,6 +24,7 @@ class SplitForward:
         self.split = False
         self.trunk = None
         """A `trunk.SharedTrunk` when the run's labels share their lower blocks."""
+        self.kernels = CpuKernels(model)
         inner = getattr(model, "model", None)
         if inner is None or not callable(inner):
             return
@@ -61,7 +64,7 @@ class SplitForward:
         for start in range(0, n_rows, step):
             sel = slice(*np.searchsorted(rows, [start, start + step]))
             shared = self.trunk.pass_for((start, step)) if self.trunk else nullcontext()
-            with shared:
+            with shared, self.kernels.around_call():
                 out = body(inputs[start:start + step])
             part = out[mx.array(rows[sel] - start), mx.array(cols[sel])]
             mx.eval(part)

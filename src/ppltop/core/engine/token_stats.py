@@ -50,7 +50,7 @@ def _rows_per_block(vocab: int) -> int:
 _POOL: ThreadPoolExecutor | None = None
 
 
-def _in_parallel(n: int, vocab: int, work: Callable[[int, int], None]) -> None:
+def in_parallel(n: int, vocab: int, work: Callable[[int, int], None]) -> None:
     """Call `work(a, b)` on contiguous row ranges covering [0, n), one per CPU core: numpy
     releases the GIL in these loops, and the forward pass's BLAS is idle meanwhile."""
     global _POOL
@@ -107,7 +107,7 @@ def stats_numpy(logits: mx.array, targets: np.ndarray) -> StatsBlock:
             entropy[a:b] = log_s - np.einsum("ij,ij->i", eb, sb) / s
             top_lp[a:b] -= m + log_s[:, None]
 
-    _in_parallel(n, vocab, work)
+    in_parallel(n, vocab, work)
     return StatsBlock(logprob, entropy, rank, top_ids, top_lp)
 
 
@@ -129,7 +129,7 @@ def loss_numpy(logits: mx.array, targets: np.ndarray) -> np.ndarray:
             np.exp(wb, out=wb)
             out[a:b] = xb[np.arange(b - a), targets[a:b]] - m[:, 0] - np.log(wb.sum(axis=1))
 
-    _in_parallel(n, vocab, work)
+    in_parallel(n, vocab, work)
     return out
 
 
