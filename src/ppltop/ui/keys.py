@@ -60,6 +60,9 @@ APP_BINDINGS = [
     *keys("Show",
           Binding("x", "toggle_x_axis", "X axis", show=False, id="ppltop.x_axis",
                   tooltip="Batch loss chart: x axis in batches or in tokens"),
+          Binding("o", "toggle_config", "Config", id="ppltop.config",
+                  tooltip="Below 100x30 the dashboard shows the figures and the chart: show "
+                  "the config and the log in their place, or the figures again"),
           Binding("t", "next_theme", "Theme", show=False, id="ppltop.theme",
                   tooltip="Switch to the next theme"),
           *[Binding(str(n), f"activate({n})", f"Activate #{n}", show=False,

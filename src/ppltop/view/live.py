@@ -18,6 +18,7 @@ from ..core.errors import ScoringError
 from ..core.store.events import (BatchScored, DocumentSource, LabelAdded, LabelFinished,
                                  Notice, Resumed, RunFinished, RunPlan, RunStarted)
 from ..core.figures.stats import Z95, safe_exp
+from ..core.figures import formats as fmt
 from .surprisal import SurprisalIndex
 
 HISTORY = 4096
@@ -252,9 +253,10 @@ class LiveRun:
                            for label in event.plan.labels}
             self.index = {label: SurprisalIndex() for label in event.plan.labels}
             self.set_hide_template(hides_template_by_default(event))
-            self._log(("info", f"scoring {event.plan.n_examples} examples, "
-                                     f"{event.plan.targets_per_label:,} targets, "
-                                     f"{event.plan.n_batches} batches"))
+            plan = event.plan
+            self._log(("info", f"scoring {fmt.plural(plan.n_examples, 'example')}, "
+                               f"{fmt.plural(plan.targets_per_label, 'target')}, "
+                               f"{fmt.plural(plan.n_batches, 'batch')}"))
         elif isinstance(event, Notice):
             self._log((event.level, event.message))
         elif isinstance(event, BatchScored):
