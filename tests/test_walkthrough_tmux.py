@@ -45,7 +45,7 @@ def test_the_demo_walked_as_a_user_would(tmp_path, size):
         _press(session, "f")  # docs-net, the selected row, becomes the reference
         _wait_for_screen(session, "active = reference (docs-net)")
         _press(session, "Down", "Enter")
-        _wait_for_screen(session, " vs docs-net: tokens improved most")
+        _wait_for_screen(session, " vs docs-net, Δ = active − reference")
         _press(session, "Tab", "Enter")  # the first improved token, in the diff view
         _wait_for_screen(session, "Δ surprisal vs the")
         _press(session, "Escape", "Escape", "R")
