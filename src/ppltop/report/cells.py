@@ -10,6 +10,7 @@ import re
 
 from ..core.figures import formats
 
+NO_BREAK_HYPHEN = "\u2011"
 _SPEC = re.compile(r"(\+?)\.(\d)([f%])")
 
 
@@ -54,6 +55,7 @@ def row(cells: list[str], attrs: str = "") -> str:
 
 
 def table(headers: list[str], rows: list[str], cls: str = "") -> str:
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    # a header wraps between words, never at a label's hyphen (`docs-` over `net`)
+    head = "".join(f"<th>{esc(h).replace('-', NO_BREAK_HYPHEN)}</th>" for h in headers)
     return (f'<table class="{cls}"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>")
