@@ -63,7 +63,9 @@ class ViewerScreen(Screen):
     DEFAULT_CSS = """
     ViewerScreen #filter { dock: top; }
     ViewerScreen #filter.-hidden { display: none; }
-    ViewerScreen .template-note { height: 1; padding: 0 1; color: $text-muted; }
+    ViewerScreen .template-note, ViewerScreen .list-count {
+        height: 1; padding: 0 1; color: $text-muted;
+    }
     ViewerScreen PlotextPlot { height: 1fr; }
     """
 
@@ -89,7 +91,7 @@ class ViewerScreen(Screen):
         yield FilterInput(placeholder=self._placeholder("tab-examples"), id="filter")
         with TabbedContent(id="viewer-tabs"):
             with TabPane("Examples", id="tab-examples"):
-                yield Static("", id="examples-count", classes="template-note")
+                yield Static("", id="examples-count", classes="list-count")
                 yield PagedTable(
                     [Column("#", 5, "index"), Column("line", 5, hide_rank=3),
                      Column("tokens", 6, "tokens"), Column("mean nats", 9, "mean_loss"),
@@ -184,8 +186,7 @@ class ViewerScreen(Screen):
                 if self.live.hide_template else
                 "chat-template tokens included, marked 'template' · T leaves them out")
         for static in self.query(".template-note").results(Static):
-            if static.id != "examples-count":
-                static.update(note)
+            static.update(note)
 
     def _at(self, example: int, position: int, template: bool = False) -> str:
         return token_at(self.live.source, example, position, template)

@@ -153,7 +153,7 @@ def _describe_pair(doc: Document, position: int, token_texts, label: str, refere
         f"id        {token_id}",
         f"position  {position} of {len(doc)}",
         f"Δ         {fmt.signed(bits_a - bits_b, 3)} bits",
-        f"          ({label} − {reference})",
+        f"          ({label} - {reference})",
         "",
         f"{'':{key}}{label[:w]:>{w}} {reference[:w]:>{w}}",
         f"{'prob':{key}}{prob(lp_a):>{w}} {prob(lp_b):>{w}}",
