@@ -45,6 +45,7 @@ class PplPanel(Vertical):
         """Display names (the app's one dict, changed by the comparison view's rename)."""
         self.active_label: str | None = None
         self._progress_step = -1
+        self._state_shown = ""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="ppl-head"):  # the figure in large type, its interval beside it
@@ -98,7 +99,9 @@ class PplPanel(Vertical):
         if n_left_out:
             note = f"{fmt.plural(n_left_out, 'example')} left out: non-finite loss (see log)"
             state = f"{state} · {note}" if state else note
-        self.query_one("#ppl-state", Static).update(state, layout=False)
+        if state != self._state_shown:  # rare: a layout only then (it may wrap)
+            self._state_shown = state
+            self.query_one("#ppl-state", Static).update(state)
         bits = loss / math.log(2) if math.isfinite(loss) else math.nan
         self.query_one("#ppl-detail", FlowLine).set_segments([
             f"PPL {fmt.ppl(ppl)}", f"95% CI {fmt.interval(lo, hi, fmt.PPL_DECIMALS)}",
