@@ -97,4 +97,4 @@ async def test_runs_screen_columns_open_progress_and_identical_runs(tmp_path):
         assert app.screen.reference == "the-same-run-copied-again:base"
         row = next(line for line in text.splitlines()
                    if "run-with-a-long-name-2026:base" in line)
-        assert " tie " in row and "+0.0000" in row, row
+        assert " tie " in row and " 0.0000 " in row and "+0.0000" not in row, row
