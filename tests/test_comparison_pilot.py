@@ -76,10 +76,10 @@ async def test_compare_keys_reference_and_diff_mode(handle):
 
 def test_a_real_difference_never_reads_as_a_tie():
     """Δloss below 4 decimals keeps two significant digits: only identical results read
-    +0.0000."""
-    from ppltop.ui.screens.comparison_screen import delta_text
+    0.0000."""
+    from ppltop.core.figures.formats import delta as delta_text
 
-    assert delta_text(0.0) == "+0.0000"
+    assert delta_text(0.0) == "0.0000"
     assert delta_text(-3.14e-5) == "-3.1e-05" and delta_text(2e-6) == "+2.0e-06"
     assert delta_text(0.01234) == "+0.0123" and delta_text(-0.00005) == "-0.0001"
     assert delta_text(float("nan")) == "–"

@@ -3,6 +3,7 @@ wrap between words, the log wraps to its pane."""
 
 from __future__ import annotations
 
+import pytest
 import synthetic
 from rich.cells import cell_len
 from screen_text import screen_text
@@ -14,11 +15,12 @@ from ppltop.ui.text_flow import flow, wrap_value
 from ppltop.ui.widgets.config_pane import ConfigPane
 from ppltop.ui.widgets.event_log import EventLog
 from ppltop.ui.widgets.paged_table import PagedTable
+from ppltop.ui.widgets.ppl_panel import PplPanel
 
 
 def test_flow_breaks_only_between_segments():
-    assert flow(["tokens 2,400/2,400", "1200 tok/s", "elapsed 6.0s", "ETA 0s"], 34) == [
-        "tokens 2,400/2,400   1200 tok/s", "elapsed 6.0s   ETA 0s"]
+    assert flow(["tokens 2,400/2,400", "1,200 tok/s", "elapsed 6.0s", "ETA 0s"], 35) == [
+        "tokens 2,400/2,400   1,200 tok/s", "elapsed 6.0s   ETA 0s"]
     assert flow(["a" * 10], 4) == ["a" * 10]  # never cut: a line of its own
 
 
@@ -36,9 +38,14 @@ async def test_dashboard_at_80x24_shows_loss_eta_and_whole_log_lines():
     async with app.run_test(size=(80, 24)) as pilot:
         await _finished(pilot)
         text = screen_text(app)
-        for shown in ("loss 3.0146 nats", "bits/token", "tok/s", "elapsed 00:06", "ETA 00:00",
-                      "others: docs-net 17.541", "docs-math 15.098"):
+        for shown in ("loss 3.0146 nats", "bits/token", "1,200 tok/s", "elapsed 00:06",
+                      "ETA –", "others: docs-net 17.541", "docs-math 15.098"):
             assert shown in text, shown
+        # the figures and the chart take the screen; the config and the log are a key away
+        assert not app.query_one(ConfigPane).is_on_screen
+        await pilot.press("o")
+        await pilot.pause(0.3)
+        assert not app.query_one(PplPanel).is_on_screen
         # the log: no line cut behind a horizontal scrollbar, every word of it on screen
         log = app.query_one(EventLog)
         assert log.virtual_size.width <= log.scrollable_content_region.width
@@ -49,12 +56,15 @@ async def test_dashboard_at_80x24_shows_loss_eta_and_whole_log_lines():
         pieces = [value for _, value in config.lines(width)]
         assert all(cell_len(key + value) <= width for key, value in config.lines(width))
         assert "customer-support-chats/" in "".join(pieces)
-        assert any(p.startswith("test.jsonl") or p.endswith("customer-support-chats/")
-                   for p in pieces)
         await pilot.resize_terminal(120, 40)
         await pilot.pause(0.3)
+        width = config.content_size.width
+        pieces = [value for _, value in config.lines(width)]
+        assert any(p.startswith("test.jsonl") or p.endswith("customer-support-chats/")
+                   for p in pieces)
         # room to spare: the figures of a line on one line again
-        assert "tokens 2,400/2,400   1200 tok/s   elapsed 00:06   ETA 00:00" in screen_text(app)
+        assert "tokens 2,400/2,400   1,200 tok/s   elapsed 00:06   ETA –" in screen_text(app)
+        assert app.query_one(ConfigPane).is_on_screen and app.query_one(PplPanel).is_on_screen
 
 
 async def test_comparison_at_80x24_keeps_significance_and_hides_secondary_columns():
@@ -73,3 +83,58 @@ async def test_comparison_at_80x24_keeps_significance_and_hides_secondary_column
         await pilot.resize_terminal(160, 40)
         await pilot.pause(0.4)
         assert "tok/s" in screen_text(app).splitlines()[2]
+
+
+def cut_texts(app) -> list[str]:
+    """What a pane of the screen on top cannot show whole: a border title or legend wider
+    than its border (Textual ends it with `…`), or a text taller than its pane."""
+    from rich.text import Text
+    from textual.widgets import Static
+
+    cut = []
+    for widget in app.screen.query("*"):
+        if not widget.display or widget.region.width == 0 or not widget.is_on_screen:
+            continue
+        room = widget.outer_size.width - 4  # the corners and a cell either side
+        for title in (widget.border_title, widget.border_subtitle):
+            if title and Text.from_markup(str(title)).cell_len > room:
+                cut.append(f"{widget!r}: {title}")
+        if isinstance(widget, Static) and widget.styles.overflow_y != "auto":
+            width = widget.content_size.width
+            need = widget.get_content_height(widget.content_size, widget.content_size, width)
+            if need > widget.content_size.height:
+                cut.append(f"{widget!r}: {need} lines in {widget.content_size.height}")
+    return cut
+
+
+OPENED_AT_80x24 = {
+    "dashboard": (), "config": ("o",), "viewer": ("v",), "comparison": ("2", "a"),
+    "document": ("v", "enter", "right"), "diff": ("2", "v", "enter", "m", "m", "m"),
+    "groups": ("g",), "help": ("question_mark",)}
+
+
+@pytest.mark.parametrize("name", list(OPENED_AT_80x24))
+async def test_no_pane_is_cut_at_80x24(name):
+    """Every pane of the dashboard and of each screen shows its text, title and legend
+    whole at 80x24 (nothing ends in `…` or below the pane's edge)."""
+    from test_groups_view import groups_app
+
+    app = groups_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _finished(pilot)
+        for key in OPENED_AT_80x24[name]:
+            await pilot.press(key)
+            await pilot.pause(0.2)
+        await pilot.pause(0.3)
+        assert not cut_texts(app), cut_texts(app)
+
+
+@pytest.mark.parametrize("which", ["checkpoint_events", "split_checkpoint_events"])
+async def test_the_checkpoint_curve_is_not_cut_at_80x24(which):
+    from test_checkpoint_screen import _finished as curve_finished
+
+    app = PplTopApp(getattr(synthetic, which), synthetic.INFO)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await curve_finished(pilot)
+        assert type(app.screen).__name__ == "CheckpointScreen"
+        assert not cut_texts(app), cut_texts(app)

@@ -232,3 +232,20 @@ def test_the_breakdowns_are_the_jsons_per_group(demo_run):
                 if c is not None:
                     assert f'data-value="{json.dumps(c["delta_loss"])}"' in cells
                     assert html.escape(json.dumps(c["delta_ci95"])) in cells
+
+
+def test_chart_ticks_are_round_and_no_change_reads_minus_zero(demo_run):
+    """The report writes figures as the printout does (`core.figures.formats`): axis ticks
+    at round steps (not 48.5, 59.7 or -0.0487), no `-0.0000`, tokens counted with commas."""
+    import math
+
+    page = open_report(demo_run["page"])
+    ticks = re.findall(r'<text class="tick"[^>]*text-anchor="middle">([^<]+)</text>', page)
+    assert ticks
+    for chart in re.findall(r'<svg class="chart".*?</svg>', page):
+        values = [float(t) for t in re.findall(
+            r'<text class="tick"[^>]*text-anchor="middle">([^<]+)</text>', chart)]
+        step = values[1] - values[0]
+        mantissa = step / 10 ** math.floor(math.log10(step))
+        assert any(math.isclose(mantissa, m) for m in (1, 2, 2.5, 5)), values
+    assert "-0.0000" not in page and "-0.000<" not in page

@@ -210,3 +210,18 @@ def test_the_comparison_fails_on_a_layout_change_not_on_antialiasing(browser, tm
     recolored = compare(stored, _shoot(browser, "#documents", tmp_path / "recolored.png"))
     browser.js("document.querySelectorAll('.text > .t').forEach(s => s.style.background = '')")
     assert not recolored.same(MAX_SHARE), f"only {recolored.share:.1%} of the blocks changed"
+
+
+def test_every_table_fits_the_page_at_1400_pixels(demo_run):
+    """The groups' tables (a loss per label, then each adapter's Δloss, interval and wins)
+    wrap their headers rather than run past the page or scroll."""
+    with Chromium(CHROMIUM, width=1400, height=900) as wide:
+        wide.open(demo_run["page"].as_uri())
+        overflowing = wide.js("""(() => {
+            const right = document.querySelector('main').getBoundingClientRect().right;
+            return [...document.querySelectorAll('section table')]
+                .filter(t => t.getBoundingClientRect().right > right + 1
+                             || t.scrollWidth > t.clientWidth + 1)
+                .map(t => t.closest('section').id + ': ' + t.rows[0].textContent);
+        })()""")
+    assert overflowing == [], overflowing

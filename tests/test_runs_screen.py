@@ -111,7 +111,7 @@ async def test_runs_screen_columns_open_progress_and_identical_runs(tmp_path):
         assert app.screen.reference == "the-same-run-copied-again:base"
         row = next(line for line in text.splitlines()
                    if "run-with-a-long-name-2026:base" in line)
-        assert " tie " in row and "+0.0000" in row, row
+        assert " tie " in row and " 0.0000 " in row and "+0.0000" not in row, row
 
 
 async def test_a_finished_run_against_a_stopped_one_over_their_common_examples(tmp_path):
@@ -152,7 +152,7 @@ async def test_a_finished_run_against_a_stopped_one_over_their_common_examples(t
         # the same model on the same 4 examples: the same figures, a real tie
         assert shown["a-done:base"][2:5] == shown["b-stopped:base"][2:5]
         assert shown["a-done:base"][2] != f"{own['base']['loss']:.4f}"  # not its 10 examples
-        assert shown["b-stopped:base"][5:9] == ["+0.0000", "[+0.0000, +0.0000]", "+0.00", "tie"]
+        assert shown["b-stopped:base"][5:9] == ["0.0000", "[0.0000, 0.0000]", "0.00", "tie"]
         comparisons = screen.live.comparisons("a-done:base")
         net = comparisons["a-done:docs-net"]
         assert net.examples == 4 and shown["a-done:docs-net"][2] == f"{net.loss:.4f}"

@@ -36,7 +36,7 @@ def test_the_demo_walked_as_a_user_would(tmp_path, size):
         assert "ppltop · " in _screen(session) and "-model · base · split test" in \
             _screen(session)  # the header: the run (its folder), the label, the split
         screen = _screen(session)
-        assert "mlx-lm: Test loss" in screen and "ETA 00:00" in screen and "q Quit" in screen
+        assert "mlx-lm: Test loss" in screen and "ETA –" in screen and "q Quit" in screen
         _press(session, "v")
         _wait_for_screen(session, "opening")
         _press(session, "Enter")
@@ -47,7 +47,7 @@ def test_the_demo_walked_as_a_user_would(tmp_path, size):
         _press(session, "f")  # docs-net, the selected row, becomes the reference
         _wait_for_screen(session, "active = reference (docs-net)")
         _press(session, "Down", "Enter")
-        _wait_for_screen(session, " vs docs-net: tokens improved most")
+        _wait_for_screen(session, " vs docs-net, Δ = active − reference")
         _press(session, "Tab", "Enter")  # the first improved token, in the diff view
         _wait_for_screen(session, "Δ surprisal vs the")
         _press(session, "Escape", "Escape", "R")

@@ -4,17 +4,8 @@ against it."""
 
 from __future__ import annotations
 
-import math
-
+from .core.figures import formats as fmt
 from .core.figures.checkpoints import CheckpointCurve, CheckpointPoint
-
-
-def _f(value: float | None, spec: str = ".4f") -> str:
-    return "–" if value is None or not math.isfinite(value) else format(value, spec)
-
-
-def _pair(pair: tuple[float, float], spec: str) -> str:
-    return f"[{_f(pair[0], spec)}, {_f(pair[1], spec)}]"
 
 
 def checkpoint_row(p: CheckpointPoint) -> list[str]:
@@ -22,10 +13,10 @@ def checkpoint_row(p: CheckpointPoint) -> list[str]:
     iteration, label, loss, its 95% interval, mlx-lm's loss, Δloss against the best, the
     paired 95% interval of that Δloss, and the verdict."""
     c = p.versus_best
-    return ["final" if p.iteration is None else str(p.iteration), p.label, _f(p.loss),
-            _pair(p.loss_ci95, ".4f"), _f(p.mlx_lm_loss),
-            _f(c.delta_loss, "+.4f") if c else "", _pair(c.delta_ci95, "+.4f") if c else "",
-            p.verdict]
+    return ["final" if p.iteration is None else str(p.iteration), p.label, fmt.loss(p.loss),
+            fmt.interval(*p.loss_ci95), fmt.loss(p.mlx_lm_loss),
+            fmt.signed(c.delta_loss) if c else "",
+            fmt.interval(*c.delta_ci95, sign=True) if c else "", p.verdict]
 
 
 def verdict_text(p: CheckpointPoint) -> str:
@@ -54,9 +45,9 @@ def render_checkpoints(curve: CheckpointCurve) -> str:
             mark = "  * best" if point.verdict == "best" else f"  {verdict_text(point)}"
             lines.append(text + mark)
     if curve.bases:
-        lines.append("base model: loss " + ", ".join(f"{_f(loss)} on {split}"
+        lines.append("base model: loss " + ", ".join(f"{fmt.loss(loss)} on {split}"
                                                      for split, loss in curve.bases.items()))
     if curve.base_loss is not None:
-        lines.append(f"base model: loss {_f(curve.base_loss)}, mlx-lm loss "
-                     f"{_f(curve.base_mlx_lm_loss)}")
+        lines.append(f"base model: loss {fmt.loss(curve.base_loss)}, mlx-lm loss "
+                     f"{fmt.loss(curve.base_mlx_lm_loss)}")
     return "\n".join(lines) + "\n"

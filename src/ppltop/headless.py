@@ -10,7 +10,8 @@ from .checkpoint_table import render_checkpoints
 from .core.figures.checkpoints import curve_of_finished
 from .core.store.events import BatchScored, Notice, RunFinished, RunStarted
 from .view.live import LabelLive, ScoringRate
-from .core.figures.stats import Z95, format_duration
+from .core.figures import formats as fmt
+from .core.figures.stats import Z95
 from .core.figures.summary import RunSummary
 from .core.mlx_lm import present, words
 
@@ -36,9 +37,10 @@ class HeadlessPrinter:
             self._running = {label: LabelLive(label, plan.targets_per_label)
                              for label in plan.labels}
             blas = f" · BLAS {self.blas.describe()}" if self.blas else ""
-            print(f"ppltop: {plan.n_examples} examples ({plan.data_format}) from "
-                  f"{plan.split_path}, {plan.targets_per_label:,} targets, {plan.n_batches} "
-                  f"batches of {self.config.batch_size} (padding {plan.padding_text()}), labels: "
+            print(f"ppltop: {fmt.plural(plan.n_examples, 'example')} ({plan.data_format}) "
+                  f"from {plan.split_path}, {fmt.plural(plan.targets_per_label, 'target')}, "
+                  f"{fmt.plural(plan.n_batches, 'batch')} of {self.config.batch_size} (padding "
+                  f"{plan.padding_text()}), labels: "
                   f"{', '.join(plan.labels)}{blas}",
                   file=self.err, flush=True)
         elif isinstance(event, Notice):
@@ -64,9 +66,12 @@ class HeadlessPrinter:
         for label, live in self._running.items():
             left_out = (f" ({live.nonfinite_examples} non-finite left out)"
                         if live.nonfinite_examples else "")
-            parts.append(f"{label} loss {live.loss:.4f} ppl {live.ppl:.3f}{left_out}")
+            parts.append(f"{label} loss {fmt.loss(live.loss)} ppl {fmt.ppl(live.ppl)}"
+                         f"{left_out}")
+        finished = event.batch + 1 == event.n_batches
         print(f"[{event.batch + 1}/{event.n_batches}] " + " | ".join(parts)
-              + f" | {rate:,.0f} tok/s | ETA {format_duration(eta)}", file=self.err, flush=True)
+              + f" | {fmt.rate(rate)} | {fmt.eta(eta, over=finished)}", file=self.err,
+              flush=True)
 
     def _finish(self, event: RunFinished) -> None:
         if event.cancelled:
@@ -110,17 +115,19 @@ def render_summary(s: RunSummary) -> str:
     if present(f):
         partial = f"; partial: {f.batches} of {f.of_batches} mlx-lm batches" if f.partial else ""
         lines.append(f.line)
-        lines.append(f"  mlx-lm figure: loss {f.loss:.6f}  ppl {f.ppl:.6f}  "
-                     f"({f.tokens:,} targets incl. {f.pad_targets} pad, {f.examples} examples"
-                     f", {f.dropped_examples} dropped{partial})")
+        lines.append(f"  mlx-lm figure: loss {fmt.number(f.loss, 6)}  ppl {fmt.number(f.ppl, 6)}  "
+                     f"({fmt.plural(f.tokens, 'target')} incl. {fmt.count(f.pad_targets)} pad, "
+                     f"{fmt.plural(f.examples, 'example')}, {fmt.count(f.dropped_examples)} "
+                     f"dropped{partial})")
     elif f is not None and f.not_yet:
         lines.append(f"  mlx-lm figure: {words(f)}")
     lo, hi = s.ppl_ci95
-    lines.append(f"  ppltop figure: loss {s.loss:.6f}  ppl {s.ppl:.6f}  95% CI [{lo:.3f}, "
-                 f"{hi:.3f}]  SE {s.stderr_loss:.4f} (clustered by example)")
-    lines.append(f"                 {s.bits_per_token:.4f} bits/token, {s.bits_per_byte:.4f} "
-                 f"bits/byte, {s.tokens:,} tokens, {s.examples} examples, "
-                 f"{s.tokens_per_s:,.0f} tok/s")
+    lines.append(f"  ppltop figure: loss {fmt.number(s.loss, 6)}  ppl {fmt.number(s.ppl, 6)}  95% CI "
+                 f"{fmt.interval(lo, hi, 3)}  SE {fmt.number(s.stderr_loss)} (clustered by "
+                 "example)")
+    lines.append(f"                 {fmt.number(s.bits_per_token)} bits/token, "
+                 f"{fmt.number(s.bits_per_byte)} bits/byte, {fmt.plural(s.tokens, 'token')}, "
+                 f"{fmt.plural(s.examples, 'example')}, {fmt.rate(s.tokens_per_s)}")
     lines.append("  why they differ:")
     lines += [f"    - {reason}" for reason in s.explanation]
     return "\n".join(lines) + "\n"
@@ -134,21 +141,23 @@ def render_comparison(summaries, comparisons) -> str:
              f"{'label':<16} {'loss':>8} {'PPL':>9} {'Δloss':>9} {'95% CI of Δloss':>21} "
              f"{'ΔPPL':>9} {'wins':>6}  "]
     r = by_label[ref]
-    lines.append(f"{ref:<16} {r.loss:>8.4f} {r.ppl:>9.3f} {'':>9} {'':>21} {'':>9} {'':>6}  "
+    lines.append(f"{ref:<16} {fmt.loss(r.loss):>8} {fmt.ppl(r.ppl):>9} {'':>9} {'':>21} "
+                 f"{'':>9} {'':>6}  "
                  "reference")
     for c in comparisons:
         lo, hi = c.delta_ci95
         verdict = ("better" if c.delta_loss < 0 else "worse") if c.significant \
             else "not significant"
-        lines.append(f"{c.label:<16} {c.loss:>8.4f} {math.exp(c.loss):>9.3f} "
-                     f"{c.delta_loss:>+9.4f} {f'[{lo:+.4f}, {hi:+.4f}]':>21} "
-                     f"{c.delta_ppl:>+9.3f} {c.win_share:>6.0%}  {verdict}")
+        lines.append(f"{c.label:<16} {fmt.loss(c.loss):>8} {fmt.ppl(math.exp(c.loss)):>9} "
+                     f"{fmt.signed(c.delta_loss):>9} {fmt.interval(lo, hi, sign=True):>21} "
+                     f"{fmt.signed(c.delta_ppl, 3):>9} {fmt.share(c.win_share):>6}  {verdict}")
     for c in comparisons:
         if c.kld:
             k = c.kld
             p = k["percentiles"]
-            lines.append(f"KL divergence of {c.label} from {c.reference} over {k['tokens']:,} "
-                         f"tokens: mean {k['mean']:.6f} ± {k['stderr']:.6f}, max {k['max']:.4f}, "
+            lines.append(f"KL divergence of {c.label} from {c.reference} over "
+                         f"{fmt.plural(k['tokens'], 'token')}: mean {k['mean']:.6f} ± "
+                         f"{k['stderr']:.6f}, max {k['max']:.4f}, "
                          f"99.9% {p['99.9']:.4f}, 99% {p['99']:.4f}, 95% {p['95']:.4f}, "
                          f"90% {p['90']:.4f}, median {p['50']:.6f}, 10% {p['10']:.6f}, "
                          f"5% {p['5']:.6f}, 1% {p['1']:.6f}, 0.1% {p['0.1']:.6f}, "
@@ -172,9 +181,10 @@ def render_breakdowns(breakdowns) -> str:
             out.append(f"  {b.note}")
         columns = ([f"{breakdowns.reference} loss"] + [f"{x} Δloss [95% CI]" for x in others]
                    if by_delta else [f"{x} loss" for x in breakdowns.labels])
-        widths = [10] + [30] * len(others) if by_delta else [17] * len(columns)
+        least = [10] + [30] * len(others) if by_delta else [17] * len(columns)
+        widths = [max(w, len(c)) for c, w in zip(columns, least)]  # a header is never cut
         out.append(f"{'group':<16} {'examples':>8} {'tokens':>8}  "
-                   + " ".join(f"{c[:w]:<{w}}" for c, w in zip(columns, widths)).rstrip())
+                   + " ".join(f"{c:<{w}}" for c, w in zip(columns, widths)).rstrip())
         for g in b.groups:
             ref = g.figures.get(breakdowns.reference)
             tokens = ref.tokens if ref else max(f.tokens for f in g.figures.values())
@@ -182,7 +192,7 @@ def render_breakdowns(breakdowns) -> str:
                      if by_delta else [_loss_cell(g.figures.get(x), True)
                                        for x in breakdowns.labels])
             small = "  (few examples)" if g.small else ""
-            out.append(f"{g.name[:16]:<16} {g.examples:>8} {tokens:>8,}  "
+            out.append(f"{g.name[:16]:<16} {g.examples:>8} {fmt.count(tokens):>8}  "
                        + " ".join(f"{c:<{w}}" for c, w in zip(cells, widths)).rstrip()
                        + small)
     if breakdowns.proposed:
@@ -195,9 +205,10 @@ def _loss_cell(f, interval: bool) -> str:
     if f is None:
         return "-"
     if not interval:
-        return f"{f.loss:.4f}"
+        return fmt.loss(f.loss)
     spread = Z95 * f.stderr
-    return f"{f.loss:.4f} ± {spread:.4f}" if math.isfinite(spread) else f"{f.loss:.4f}"
+    return f"{fmt.loss(f.loss)} ± {fmt.loss(spread)}" if math.isfinite(spread) \
+        else fmt.loss(f.loss)
 
 
 def _delta_cell(f) -> str:
@@ -206,5 +217,6 @@ def _delta_cell(f) -> str:
         return "-"
     lo, hi = c.delta_ci95
     if not math.isfinite(lo):
-        return f"{c.delta_loss:+.4f}"
-    return f"{c.delta_loss:+.4f} [{lo:+.4f}, {hi:+.4f}]{' *' if c.significant else ''}"
+        return fmt.signed(c.delta_loss)
+    return (f"{fmt.signed(c.delta_loss)} {fmt.interval(lo, hi, sign=True)}"
+            f"{' *' if c.significant else ''}")

@@ -3,13 +3,8 @@ the gap (the core's `splits.SplitRow`, as text)."""
 
 from __future__ import annotations
 
-import math
-
+from .core.figures import formats as fmt
 from .core.figures.splits import SplitRow
-
-
-def _f(value: float | None, spec: str = ".4f") -> str:
-    return "–" if value is None or not math.isfinite(value) else format(value, spec)
 
 
 def render_splits(rows: list[SplitRow]) -> str:
@@ -30,8 +25,8 @@ def render_splits(rows: list[SplitRow]) -> str:
         if iterations:
             cells.append(("" if row.iteration is None else str(row.iteration)).rjust(9))
         for split in splits:
-            cells += [_f(row.losses.get(split)).rjust(12),
-                      _f(row.mlx_lm_losses.get(split)).rjust(12)]
-        cells.append(_f(row.gap, "+.4f").rjust(20))
+            cells += [fmt.loss(row.losses.get(split)).rjust(12),
+                      fmt.loss(row.mlx_lm_losses.get(split)).rjust(12)]
+        cells.append(fmt.signed(row.gap).rjust(20))
         lines.append(" ".join(cells))
     return "\n".join(lines) + "\n"

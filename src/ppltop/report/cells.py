@@ -6,6 +6,12 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
+
+from ..core.figures import formats
+
+NO_BREAK_HYPHEN = "\u2011"
+_SPEC = re.compile(r"(\+?)\.(\d)([f%])")
 
 
 def esc(text) -> str:
@@ -21,10 +27,16 @@ def _json_value(value):
 
 
 def fmt(value, spec: str) -> str:
-    """`value` formatted with `spec`; a missing or non-finite figure as an en dash."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    return format(value, spec)
+    """`value` written by `core.figures.formats` (as the printout and the dashboard write
+    it) for a format `spec`: `.4f`, `+.4f` (a signed change, never `-0.0000`), `.0%`;
+    a missing or non-finite figure as an en dash."""
+    match = _SPEC.fullmatch(spec)
+    if match is None:
+        raise ValueError(f"no figure format for {spec!r}")
+    sign, decimals, kind = match.groups()
+    if kind == "%":
+        return formats.share(value, int(decimals))
+    return (formats.signed if sign else formats.number)(value, int(decimals))
 
 
 def cell(field: str, value, text: str, tag: str = "td") -> str:
@@ -43,6 +55,7 @@ def row(cells: list[str], attrs: str = "") -> str:
 
 
 def table(headers: list[str], rows: list[str], cls: str = "") -> str:
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    # a header wraps between words, never at a label's hyphen (`docs-` over `net`)
+    head = "".join(f"<th>{esc(h).replace('-', NO_BREAK_HYPHEN)}</th>" for h in headers)
     return (f'<table class="{cls}"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>")

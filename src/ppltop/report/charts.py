@@ -7,35 +7,37 @@ from __future__ import annotations
 
 import math
 
+from ..core.figures.formats import interval, nice_ticks, number, tick_labels
 from .cells import esc
 
 WIDTH, ROW, LEFT, RIGHT = 720, 26, 170, 30
 
 
 def _scale(values: list[float]):
+    """The x scale over the values with a margin, and round ticks inside it (the same
+    ticks as the terminal's charts: `formats.nice_ticks`)."""
     finite = [v for v in values if math.isfinite(v)]
     lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
     pad = (hi - lo) * 0.08 or abs(hi) * 0.1 or 1.0
     lo, hi = lo - pad, hi + pad
     span = WIDTH - LEFT - RIGHT
-    return lambda v: LEFT + (v - lo) / (hi - lo) * span, lo, hi
+    return lambda v: LEFT + (v - lo) / (hi - lo) * span, nice_ticks(lo, hi, 5)
 
 
 def interval_chart(title: str, rows: list[tuple[str, float, float, float, str]],
                     zero: bool, unit: str) -> str:
     """rows: (label, value, low, high, color)."""
     values = [v for _, mid, lo, hi, _ in rows for v in (mid, lo, hi)] + ([0.0] if zero else [])
-    x, lo, hi = _scale(values)
+    x, ticks = _scale(values)
     height = ROW * len(rows) + 44
     parts = [f'<svg class="chart" role="img" aria-label="{esc(title)}" width="{WIDTH}" '
              f'height="{height}" viewBox="0 0 {WIDTH} {height}">']
     axis_y = ROW * len(rows) + 10
     parts.append(f'<line class="axis" x1="{LEFT}" y1="{axis_y}" x2="{WIDTH - RIGHT}" '
                  f'y2="{axis_y}"/>')
-    for k in range(5):
-        v = lo + (hi - lo) * k / 4
+    for v, text in zip(ticks, tick_labels(ticks)):
         parts.append(f'<text class="tick" x="{x(v):.1f}" y="{axis_y + 16}" '
-                     f'text-anchor="middle">{v:.3g}</text>')
+                     f'text-anchor="middle">{text}</text>')
     parts.append(f'<text class="tick" x="{WIDTH - RIGHT}" y="{axis_y + 32}" '
                  f'text-anchor="end">{esc(unit)}</text>')
     if zero:
@@ -50,7 +52,7 @@ def interval_chart(title: str, rows: list[tuple[str, float, float, float, str]],
                          f'y1="{y}" x2="{x(high):.1f}" y2="{y}"/>')
         if math.isfinite(mid):
             parts.append(f'<circle fill="{color}" cx="{x(mid):.1f}" cy="{y}" r="5">'
-                         f'<title>{esc(label)}: {mid:.4f} [{low:.4f}, {high:.4f}]</title>'
+                         f'<title>{esc(label)}: {number(mid)} {interval(low, high)}</title>'
                          "</circle>")
     parts.append("</svg>")
     return "".join(parts)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..core.errors import InputError
+from ..core.figures import formats
 from ..core.figures.checkpoints import curve_of_finished
 from .cells import esc
 from .documents import DocumentChoice, choose_documents, mode_names, render_document
@@ -73,18 +74,20 @@ def documents_section(report: RunReport, choice: DocumentChoice, colors: PageCol
         result = shown.document.result
         n = len(shown.document)
         part = (f"tokens {shown.start}–{shown.stop - 1} of {n} shown (the size bound)"
-                if shown.stop - shown.start < n else f"{n} tokens")
-        loss = f", mean loss {result.mean_loss:.4f} nats" if result is not None else ""
+                if shown.stop - shown.start < n else formats.plural(n, "token"))
+        loss = (f", mean loss {formats.loss(result.mean_loss)} nats" if result is not None
+                else "")
         articles.append(
             f'<article class="doc" id="{shown.anchor}" data-doc="{k}" tabindex="0">'
             f"<h3>Example {example.index} <small>(line {example.line}; {esc(shown.why)}; "
             f"{part}{loss})</small></h3><div class=\"text\">{spans}</div></article>")
     left = ""
     if choice.left_out:
-        items = "".join(f"<li>example {e} ({esc(why)}, {n} tokens)</li>"
+        items = "".join(f"<li>example {e} ({esc(why)}, {formats.plural(n, 'token')})</li>"
                         for e, why, n in choice.left_out)
         left = (f'<div class="left-out"><h3>Left out by the size bound</h3><p>The document '
-                f"views hold at most {limits.total_tokens:,} tokens ({limits.doc_tokens:,} per "
+                f"views hold at most {formats.plural(limits.total_tokens, 'token')} "
+                f"({formats.count(limits.doc_tokens)} per "
                 f"document); these {len(choice.left_out)} are not shown:</p><ul>{items}</ul>"
                 "</div>")
     modes = "".join(f'<label><input type="radio" name="mode" value="{m}"'

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.mlx_lm import present, words as mlx_lm_words
+from ..core.figures import formats
 from .cells import cell, esc, fmt, interval_cell, row, table
 from .charts import delta_chart, ppl_chart
 from .documents import DocumentChoice
@@ -41,7 +42,7 @@ def summary(report: RunReport, label_colors: list[str]) -> str:
             cell("stderr_loss", s.stderr_loss, fmt(s.stderr_loss, ".4f")),
             cell("bits_per_token", s.bits_per_token, fmt(s.bits_per_token, ".4f")),
             cell("bits_per_byte", s.bits_per_byte, fmt(s.bits_per_byte, ".4f")),
-            cell("tokens", s.tokens, f"{s.tokens:,}"),
+            cell("tokens", s.tokens, formats.count(s.tokens)),
             cell("examples", s.examples, str(s.examples)),
             *_mlx_lm_cells(figure),
         ], f'data-label="{esc(s.label)}"'))
@@ -68,7 +69,7 @@ def _mlx_lm_cells(f) -> list[str]:
         return [cell(name, None, "–") for name in ("mlx_lm.loss", "mlx_lm.ppl", "mlx_lm.tokens")]
     return [cell("mlx_lm.loss", f.loss, fmt(f.loss, ".6f")),
             cell("mlx_lm.ppl", f.ppl, fmt(f.ppl, ".6f")),
-            cell("mlx_lm.tokens", f.tokens, f"{f.tokens:,}")]
+            cell("mlx_lm.tokens", f.tokens, formats.count(f.tokens))]
 
 
 def _verdict(c) -> str:
@@ -94,7 +95,7 @@ def comparison(report: RunReport, label_colors: list[str]) -> str:
             cell("significant", c.significant, _verdict(c)),
         ], f'data-label="{esc(c.label)}"'))
     kl = [f"<li>KL divergence of {esc(c.label)} from {esc(c.reference)} over "
-          f"{c.kld['tokens']:,} tokens: mean {fmt(c.kld['mean'], '.6f')} ± "
+          f"{formats.plural(c.kld['tokens'], 'token')}: mean {fmt(c.kld['mean'], '.6f')} ± "
           f"{fmt(c.kld['stderr'], '.6f')}, max {fmt(c.kld['max'], '.4f')}, same top "
           f"{fmt(c.kld['same_top'], '.2%')}</li>" for c in comparisons if c.kld]
     headers = ["label", "loss", "reference loss", "Δloss", "95% CI of Δloss", "ΔPPL", "wins",

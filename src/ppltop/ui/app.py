@@ -16,6 +16,7 @@ from pathlib import Path
 from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Header
 
 from ..core.checkpoint_files import parse_label
@@ -51,6 +52,9 @@ LIVENESS_EVERY_S = 2.0
 """How often a dashboard watching a run checks that the process scoring it is alive."""
 COMPARE_EVERY_S = 2.0
 """While a run goes on, the comparison view's bootstrap is redone at most this often."""
+COMPACT_BELOW = (100, 30)
+"""Below this many columns or rows the dashboard shows the figures and a taller chart, and
+`o` swaps the config and the log in (four panes at 80x24 cut every one of them)."""
 ACTIONS_WHEN_TOO_SMALL = {"toggle_pause", "cancel_run", "quit_app", "quit", "interrupt",
                           "next_theme"}
 """What the keys still do while the terminal is too small (no screen is opened)."""
@@ -101,6 +105,10 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
         self.stop_signal: str | None = None
         """The name of the signal that stopped the dashboard (SIGINT, SIGTERM, SIGHUP)."""
         self._too_small: TooSmallScreen | None = None
+        self._compact = False
+        """The terminal is below COMPACT_BELOW: two panes at a time."""
+        self._config_shown = False
+        """In the compact layout: the config and the log are shown (`o`), not the figures."""
         self.watching = watching
         """The run is scored by another process (`ppltop open`, --detach): p and c would
         pause or cancel nothing here."""
@@ -157,6 +165,7 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
         return self._too_small is not None
 
     def _check_size(self, size) -> None:
+        self._fit_layout(size)
         if too_small(size):
             if self._too_small is None:
                 self._too_small = TooSmallScreen()
@@ -169,6 +178,23 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
             self._too_small = None
             self._refresh_view()
 
+    def _fit_layout(self, size) -> None:
+        """Four panes, or (below COMPACT_BELOW) the figures or the config and log."""
+        compact = size.width < COMPACT_BELOW[0] or size.height < COMPACT_BELOW[1]
+        try:
+            top = self.screen_stack[0].query_one("#top")
+        except NoMatches:  # a resize before the dashboard is composed
+            return
+        top.set_class(compact, "-compact")
+        top.set_class(compact and self._config_shown, "-config")
+        if compact != self._compact:
+            self._compact = compact
+            self.screen.refresh_bindings()  # `o` comes or goes
+
+    def action_toggle_config(self) -> None:
+        self._config_shown = not self._config_shown
+        self._fit_layout(self.size)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """While the terminal is too small, keys that would open a screen do nothing; the
         chart's key works where the chart is."""
@@ -176,6 +202,8 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
             return False
         if action == "toggle_x_axis":
             return self.on_dashboard
+        if action == "toggle_config":
+            return self._compact and self.on_dashboard
         if action in ("toggle_pause", "cancel_run"):
             return self.scoring_here
         if action == "next_split":  # once a second split has started

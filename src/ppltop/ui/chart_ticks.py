@@ -1,40 +1,15 @@
-"""Axis ticks a reader can read: a few round values (1, 2, 2.5 or 5 times a power of ten)
-labelled with only the decimals the step needs (`2.6 2.8 3.0`, `1000 2000`), never a raw
-float such as `1.640918254852295` or `3434.2`."""
+"""Axis ticks a reader can read on a plotext chart: the round values and their labels of
+`core.figures.formats` (the HTML report's charts use the same), thinned to the plot's size."""
 
 from __future__ import annotations
 
 import math
 
-STEPS = (1.0, 2.0, 2.5, 5.0, 10.0)
+from rich.text import Text
 
+from ..core.figures.formats import nice_ticks, tick_labels
 
-def nice_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> list[float]:
-    """About `count` round values between `lo` and `hi` (whole numbers with `integer`)."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return []
-    if hi <= lo:
-        return [round(lo) if integer else lo]
-    magnitude = 10.0 ** math.floor(math.log10((hi - lo) / count))
-    candidates = [m * magnitude * scale for scale in (0.1, 1.0, 10.0) for m in STEPS]
-    if integer:
-        candidates = [c for c in candidates if c >= 1 and c == int(c)] or [1.0]
-    ticks = [_multiples(lo, hi, step) for step in sorted(set(candidates), reverse=True)]
-    return min(ticks, key=lambda t: abs(len(t) - count))
-
-
-def _multiples(lo: float, hi: float, step: float) -> list[float]:
-    first = math.ceil(lo / step - 1e-9)
-    last = math.floor(hi / step + 1e-9)
-    return [k * step for k in range(first, last + 1)]
-
-def tick_labels(ticks: list[float]) -> list[str]:
-    """The ticks with as many decimals as their step needs (none for whole numbers)."""
-    if not ticks:
-        return []
-    step = ticks[1] - ticks[0] if len(ticks) > 1 else abs(ticks[0]) or 1.0
-    decimals = next((d for d in range(7) if abs(round(step, d) - step) <= 1e-9 * step), 6)
-    return [f"{t:.{decimals}f}" for t in ticks]
+__all__ = ["fitted", "nice_ticks", "set_ticks", "tick_labels"]
 
 
 def set_ticks(plt, xs: list[float], ys: list[float] | None = None, *,
@@ -53,3 +28,14 @@ def set_ticks(plt, xs: list[float], ys: list[float] | None = None, *,
     if finite_y:
         ticks = nice_ticks(min(finite_y), max(finite_y), y_count, integer=integer_y)
         plt.yticks(ticks, tick_labels(ticks))
+
+
+def fitted(width: int, legend: str, *explanations: str) -> str:
+    """A chart's border legend (markup) that fits `width` cells: the series' legend and
+    the longest explanation that fits after it, else the legend alone (Textual would cut
+    the subtitle with an ellipsis)."""
+    for explanation in explanations:
+        candidate = f"{legend} · {explanation}" if legend else explanation
+        if Text.from_markup(candidate).cell_len <= width:
+            return candidate
+    return legend

@@ -63,6 +63,9 @@ APP_BINDINGS = [
           Binding("S", "next_split", "Split", id="ppltop.split",
                   tooltip="A run over several splits: show the next split's figures (the "
                   "screens a, v, g, w open then show it too)"),
+          Binding("o", "toggle_config", "Config", id="ppltop.config",
+                  tooltip="Below 100x30 the dashboard shows the figures and the chart: show "
+                  "the config and the log in their place, or the figures again"),
           Binding("t", "next_theme", "Theme", show=False, id="ppltop.theme",
                   tooltip="Switch to the next theme"),
           *[Binding(str(n), f"activate({n})", f"Activate #{n}", show=False,

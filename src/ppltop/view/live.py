@@ -20,6 +20,7 @@ from ..core.store.events import (BatchScored, DocumentSource, LabelAdded, LabelF
                                  Notice, Resumed, RunFinished, RunPlan, RunStarted)
 from ..core.figures.stats import Z95, safe_exp
 from ..core.mlx_lm import words as mlx_lm_words
+from ..core.figures import formats as fmt
 from .surprisal import SurprisalIndex
 
 HISTORY = 4096
@@ -275,9 +276,10 @@ class LiveRun:
                            for label in event.plan.labels}
             self.index = {label: SurprisalIndex() for label in event.plan.labels}
             self.set_hide_template(hides_template_by_default(event))
-            self._log(("info", f"scoring {event.plan.n_examples} examples, "
-                                     f"{event.plan.targets_per_label:,} targets, "
-                                     f"{event.plan.n_batches} batches"))
+            plan = event.plan
+            self._log(("info", f"scoring {fmt.plural(plan.n_examples, 'example')}, "
+                               f"{fmt.plural(plan.targets_per_label, 'target')}, "
+                               f"{fmt.plural(plan.n_batches, 'batch')}"))
         elif isinstance(event, Notice):
             self._log((event.level, event.message))
         elif isinstance(event, BatchScored):

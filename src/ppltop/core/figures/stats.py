@@ -46,13 +46,3 @@ def safe_exp(x: float) -> float:
 
 def bits(nats: float) -> float:
     return nats / math.log(2)
-
-
-def format_duration(seconds: float) -> str:
-    """`mm:ss`, or `h:mm:ss` past an hour; `--:--` when unknown."""
-    if not math.isfinite(seconds):
-        return "--:--"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"

@@ -59,7 +59,7 @@ class CheckpointScreen(Screen):
 
     DEFAULT_CSS = """
     CheckpointScreen CheckpointChart { height: 1fr; }
-    CheckpointScreen #checkpoint-note { height: 1; padding: 0 1; color: $text-muted; }
+    CheckpointScreen #checkpoint-note { height: auto; padding: 0 1; color: $text-muted; }
     CheckpointScreen #checkpoint-table { height: auto; max-height: 40%;
                                          border: round $primary; }
     """

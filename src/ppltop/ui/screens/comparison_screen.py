@@ -18,9 +18,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, Static
 
+from ...core.figures import formats as fmt
 from ...core.figures.compare import Comparison, example_deltas, token_deltas
 from ...view.display_names import shown
 from ...view.live import LiveRun
+from ...view.previews import InContext, in_context, opening
 from ..keys import keys
 from ..token_cells import token_at
 from ..widgets.key_footer import KeyFooter
@@ -30,20 +32,8 @@ from .document_screen import DocumentScreen
 
 LIST_ROWS = 200
 LABEL_WIDTH_MAX = 40
-
-
-def _n(value: float, digits: int = 4, sign: bool = False) -> str:
-    if value is None or not math.isfinite(value):
-        return "–"
-    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
-
-
-def delta_text(value: float) -> str:
-    """Δloss with its sign: 4 decimals, or two significant digits where a real difference
-    is smaller than that (`-3.1e-05`): only identical results read `+0.0000`."""
-    if value is not None and math.isfinite(value) and value != 0 and abs(value) < 5e-5:
-        return f"{value:+.1e}"
-    return _n(value, sign=True)
+CONTEXT_BEFORE = 5
+"""Characters of context shown before a token in the lower panes (its own cell is narrow)."""
 
 
 def _wins(c: Comparison) -> str:
@@ -53,7 +43,13 @@ def _wins(c: Comparison) -> str:
         return "–"
     if c.delta_ci95 == (0.0, 0.0) and c.delta_loss == 0.0:
         return "tie"
-    return f"{c.win_share:.0%}"
+    return fmt.share(c.win_share)
+
+
+def _near(context: InContext) -> str:
+    """The token in its context for a narrow pane: a few characters before it, so that the
+    marked token is in view, then what follows."""
+    return f"…{context.before[-CONTEXT_BEFORE:]}«{context.token}»{context.after}…"
 
 
 class RenameScreen(ModalScreen[str | None]):
@@ -101,7 +97,8 @@ class ComparisonScreen(Screen):
     DEFAULT_CSS = """
     ComparisonScreen #compare-table { height: auto; max-height: 12; border: round $primary; }
     ComparisonScreen #compare-lists { height: 1fr; }
-    ComparisonScreen #compare-lists PagedTable { border: round $primary; width: 1fr; }
+    ComparisonScreen #compare-lists PagedTable { border: round $primary; width: 1fr;
+                                                 border-title-color: $primary; }
     ComparisonScreen #compare-mlx { height: auto; padding: 0 1; }
     ComparisonScreen #compare-note { height: auto; padding: 0 1; color: $text-muted; }
     """
@@ -132,13 +129,21 @@ class ComparisonScreen(Screen):
         yield Static("", id="compare-mlx", markup=False)
         yield Static("", id="compare-note")
         with Horizontal(id="compare-lists"):
-            yield PagedTable(self._token_columns(),
-                             lambda s, c: self._fetch_tokens(self._improved, s, c),
-                             id="improved")
-            yield PagedTable(self._token_columns(),
-                             lambda s, c: self._fetch_tokens(self._hurt, s, c), id="hurt")
-            yield PagedTable([Column("Δmean", 8), Column("ex", 5), Column("line", 5)],
-                             self._fetch_examples, id="examples-delta")
+            improved = PagedTable(self._token_columns(),
+                                  lambda s, c: self._fetch_tokens(self._improved, s, c),
+                                  id="improved")
+            improved.border_title = "tokens improved most"
+            yield improved
+            hurt = PagedTable(self._token_columns(),
+                              lambda s, c: self._fetch_tokens(self._hurt, s, c), id="hurt")
+            hurt.border_title = "tokens hurt most"
+            yield hurt
+            examples = PagedTable(
+                [Column("Δmean nats", 10), Column("ex", 4), Column("line", 5, hide_rank=1),
+                 Column("opening", 12, align="left", hide_rank=2, grow=True)],
+                self._fetch_examples, id="examples-delta")
+            examples.border_title = "examples by Δ loss"
+            yield examples
         yield KeyFooter()
 
     def _label_width(self) -> int:
@@ -148,8 +153,10 @@ class ComparisonScreen(Screen):
 
     @staticmethod
     def _token_columns() -> list[Column]:
-        return [Column("Δbits", 7), Column("token", 14, align="left"),
-                Column("ex", 5, hide_rank=1), Column("pos", 5, hide_rank=2)]
+        """Δ in bits, the token, then as room allows its context, example and position."""
+        return [Column("Δbits", 7), Column("token", 12, align="left"),
+                Column("in context", 14, align="left", hide_rank=1, grow=True),
+                Column("ex", 5, hide_rank=3), Column("pos", 5, hide_rank=2)]
 
     def on_mount(self) -> None:
         self.recompute()
@@ -236,8 +243,8 @@ class ComparisonScreen(Screen):
             self._improved = token_deltas(cand, ref, LIST_ROWS, improved=True)
             self._hurt = token_deltas(cand, ref, LIST_ROWS, improved=False)
             self._examples = example_deltas(cand, ref)
-            note.update(f"{self.name_of(self.active)} vs {self.name_of(self.reference)}: tokens "
-                        "improved most · hurt most · examples by Δ mean loss (Enter: diff view)")
+            note.update(f"{self.name_of(self.active)} vs {self.name_of(self.reference)}, "
+                        "Δ = active − reference (negative: better) · Enter: diff view")
         for table_id, rows in (("#improved", self._improved), ("#hurt", self._hurt),
                                ("#examples-delta", self._examples)):
             table = self.query_one(table_id, PagedTable)
@@ -254,24 +261,27 @@ class ComparisonScreen(Screen):
                 delta = ["ref", "", "", "", ""]
             else:
                 dlo, dhi = c.delta_ci95
-                delta = [delta_text(c.delta_loss), f"[{_n(dlo, sign=True)}, {_n(dhi, sign=True)}]",
-                         _n(c.delta_ppl, 2, sign=True), _wins(c), ""]
-            row = [mark, self.name_of(label), _n(loss), _n(math.exp(loss) if math.isfinite(loss)
-                                                           else math.nan, 3),
-                   f"[{_n(lo, 2)}, {_n(hi, 2)}]", *delta[:4], _n(per_byte, 3),
-                   f"{s.tokens_per_s:,.0f}" if s else "–",
+                delta = [fmt.delta(c.delta_loss), fmt.interval(dlo, dhi, sign=True),
+                         fmt.signed(c.delta_ppl, 2), _wins(c), ""]
+            row = [mark, self.name_of(label), fmt.loss(loss),
+                   fmt.ppl(math.exp(loss) if math.isfinite(loss) else math.nan),
+                   fmt.interval(lo, hi, 2), *delta[:4], fmt.number(per_byte, 3),
+                   fmt.count(round(s.tokens_per_s)) if s else fmt.DASH,
                    "" if c is None else ("*" if c.significant else "n.s.")]
             out.append(row)
         return out
 
     def _fetch_tokens(self, rows, start: int, count: int) -> list[list[str]]:
         source = self.live.source
-        return [[_n(t.delta_bits, 2, sign=True), token_at(source, t.example, t.position),
+        return [[fmt.signed(t.delta_bits, 2), token_at(source, t.example, t.position),
+                 _near(in_context(source.token_texts, source.examples[t.example].tokens,
+                                  t.position)),
                  str(t.example), str(t.position)] for t in rows[start:start + count]]
 
     def _fetch_examples(self, start: int, count: int) -> list[list[str]]:
-        examples = self.live.source.examples
-        return [[_n(d, 3, sign=True), str(i), str(examples[i].line)]
+        source = self.live.source
+        return [[fmt.signed(d, 3), str(i), str(source.examples[i].line),
+                 opening(source.token_texts, source.examples[i].tokens)]
                 for i, d in self._examples[start:start + count]]
 
     # -- actions ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
 
+from ...core.figures import formats as fmt
 from ...view.color_scale import JUMP_THRESHOLD_BITS
 from ...view.live import LiveRun
 from ..keys import keys
@@ -48,7 +49,7 @@ class DocumentScreen(Screen):
     DEFAULT_CSS = """
     DocumentScreen #doc-body { height: 1fr; }
     DocumentScreen #doc-main { border: round $primary; border-title-color: $primary; }
-    DocumentScreen #doc-legend { height: 1; padding: 0 1; }
+    DocumentScreen #doc-legend { height: auto; padding: 0 1; }
     """
 
     def __init__(self, live: LiveRun, label: str, example: int, position: int | None = None,
@@ -87,7 +88,8 @@ class DocumentScreen(Screen):
         self.sub_title = self.query_one(TitleLine).show_live(
             self.live, f"{name(self.label)}{versus}",
             f"example {self.example} (line {example.line})")
-        self._scored_note = (f"{doc.result.n_tokens} scored · mean {doc.result.mean_loss:.3f} nats"
+        self._scored_note = (f"{fmt.plural(doc.result.n_tokens, 'token')} scored · mean "
+                             f"{fmt.number(doc.result.mean_loss, 3)} nats"
                              if doc.result is not None else "not scored yet")
         start = self.start_position
         if start is None:
@@ -102,10 +104,10 @@ class DocumentScreen(Screen):
         text = Text()
         for label, style in view.legend_segments():
             text.append(label, style)
-        text.append(f"  {view.legend()}")
-        self.query_one("#doc-main").border_subtitle = (
-            f"{self._scored_note} · n/N "
-            f"{'|Δ| ' if view.mode == 'diff' else ''}≥ {self.threshold_bits:g} bits")
+        # the legend wraps under the text (a border subtitle would be cut at 80 columns)
+        text.append(f"  {view.legend()} · n/N: "
+                    f"{'|Δ| ' if view.mode == 'diff' else ''}≥ {self.threshold_bits:g} bits")
+        self.query_one("#doc-main").border_subtitle = self._scored_note
         self.query_one("#doc-legend", Static).update(text)
 
     def on_document_view_cursor_moved(self, message: DocumentView.CursorMoved) -> None:

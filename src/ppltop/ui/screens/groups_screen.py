@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.strip import Strip
 from textual.widgets import Static
 
+from ...core.figures import formats as fmt
 from ...core.figures.breakdowns import MIN_EXAMPLES, Breakdown, Breakdowns, GroupFigures
 from ...view.live import LiveRun
 from ..keys import keys
@@ -26,12 +27,6 @@ from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable
 from ..widgets.title_line import TitleLine
 from .viewer_screen import ViewerScreen
-
-
-def _n(value, digits: int = 4, sign: bool = False) -> str:
-    if value is None or not math.isfinite(value):
-        return "–"
-    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
 class GroupTable(PagedTable):
@@ -171,11 +166,11 @@ class GroupsScreen(Screen):
             lo, hi = c.delta_ci95
             mark = "few" if small else ("" if not math.isfinite(lo)
                                         else "*" if c.significant else "n.s.")
-            delta = [_n(c.delta_loss, sign=True), f"[{_n(lo, sign=True)}, {_n(hi, sign=True)}]",
-                     mark, f"{c.win_share:.0%}" if math.isfinite(c.win_share) else "–"]
+            delta = [fmt.signed(c.delta_loss), fmt.interval(lo, hi, sign=True), mark,
+                     fmt.share(c.win_share)]
         lo, hi = f.ppl_ci95
-        return [name, str(examples), f"{f.tokens:,}", _n(f.loss), *delta, _n(f.ppl, 2),
-                f"[{_n(lo, 2)}, {_n(hi, 2)}]", _n(f.bits_per_byte, 3)]
+        return [name, str(examples), fmt.count(f.tokens), fmt.loss(f.loss), *delta,
+                fmt.number(f.ppl, 2), fmt.interval(lo, hi, 2), fmt.number(f.bits_per_byte, 3)]
 
     # -- actions ---------------------------------------------------------------------
     def action_next_breakdown(self) -> None:

@@ -153,7 +153,12 @@ class HelpScreen(ModalScreen[None]):
     """
 
     BINDINGS = keys("General", Binding("escape,q,question_mark", "close", "Close",
-                                       id="ppltop.help.close", tooltip="Close the help"))
+                                       id="ppltop.help.close", tooltip="Close the help"),
+                    # a modal screen hides the app's keys: the help lists ctrl+s among the
+                    # keys that work everywhere, so it saves the help itself too
+                    Binding("ctrl+s", "app.save_svg", "Screenshot",
+                            id="ppltop.help.screenshot",
+                            tooltip="Save an SVG screenshot of the help in the current folder"))
 
     def __init__(self, screen: Screen) -> None:
         super().__init__()

@@ -14,8 +14,6 @@ Units: losses in nats (as mlx-lm), per-token surprisal in bits; every header nam
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
+from ...core.figures import formats as fmt
 from ...view.live import LiveRun
 from ...view.previews import in_context, opening
 from ...view.surprisal import SurprisalIndex
@@ -43,10 +42,6 @@ TABS = ("tab-examples", "tab-worst", "tab-groups", "tab-hist")
 FILTERED = {"tab-examples": "the examples by their text",
             "tab-worst": "the worst tokens by token", "tab-groups": "the tokens by token"}
 """The tabs with a list that `/` filters, and what their filter matches."""
-
-
-def _num(value: float, digits: int = 3) -> str:
-    return f"{value:.{digits}f}" if math.isfinite(value) else "nan"
 
 
 class ViewerScreen(Screen):
@@ -72,7 +67,9 @@ class ViewerScreen(Screen):
     DEFAULT_CSS = """
     ViewerScreen #filter { dock: top; }
     ViewerScreen #filter.-hidden { display: none; }
-    ViewerScreen .template-note { height: 1; padding: 0 1; color: $text-muted; }
+    ViewerScreen .template-note, ViewerScreen .list-count {
+        height: 1; padding: 0 1; color: $text-muted;
+    }
     ViewerScreen PlotextPlot { height: 1fr; }
     """
 
@@ -105,6 +102,7 @@ class ViewerScreen(Screen):
         yield TitleLine()  # docked after the filter line: above it
         with TabbedContent(id="viewer-tabs"):
             with TabPane("Examples", id="tab-examples"):
+                yield Static("", id="examples-count", classes="list-count")
                 yield PagedTable(
                     [Column("#", 5, "index"), Column("line", 5, hide_rank=3),
                      Column("tokens", 6, "tokens"), Column("mean nats", 9, "mean_loss"),
@@ -175,6 +173,21 @@ class ViewerScreen(Screen):
                                                        table.descending, self._allowed)
         table.set_row_count(len(self._example_order))
         table.invalidate()
+        self._show_example_count()
+
+    def _show_example_count(self) -> None:
+        """How many examples the list shows: all, or how many the filter (or the group it
+        was opened on) keeps."""
+        shown, total = len(self._example_order), len(self.index.results)
+        needle = self._needles["tab-examples"]
+        if needle:
+            words = f"{fmt.count(shown)} of {fmt.plural(total, 'example')} match '{needle}'"
+        elif shown != total:
+            words = f"{fmt.count(shown)} of {fmt.plural(total, 'example')}"
+        else:
+            words = fmt.plural(total, "example")
+        self.query_one("#examples-count", Static).update(
+            f"{words} · s: sort by the next column, r: reverse")
 
     def _load_groups(self) -> None:
         table = self.query_one("#groups", PagedTable)
@@ -208,7 +221,8 @@ class ViewerScreen(Screen):
         out = []
         for r in rows:
             out.append([str(r.index), str(examples[r.index].line), str(r.tokens),
-                        _num(r.mean_loss), _num(r.total_loss, 1), _num(r.worst_bits, 2),
+                        fmt.number(r.mean_loss, 3), fmt.number(r.total_loss, 1),
+                        fmt.number(r.worst_bits, 2),
                         self._at(r.index, r.worst_position), self._opening(r.index)])
         return out
 
@@ -217,14 +231,14 @@ class ViewerScreen(Screen):
         for hit in self._worst[start:start + count]:
             result = self.index.results[hit.example]
             rank = int(result.rank[hit.position - int(result.positions[0])])
-            out.append([_num(hit.bits, 2), self._at(hit.example, hit.position, hit.template),
+            out.append([fmt.number(hit.bits, 2), self._at(hit.example, hit.position, hit.template),
                         str(rank), str(hit.example), str(hit.position),
                         self._in_context(hit.example, hit.position)])
         return out
 
     def _fetch_groups(self, start: int, count: int) -> list[list[str]]:
-        return [[self._piece(g.token_id), str(g.count), _num(g.mean_bits, 2),
-                 _num(g.total_bits, 1), f"{g.total_loss / self._total_loss:.1%}"]
+        return [[self._piece(g.token_id), str(g.count), fmt.number(g.mean_bits, 2),
+                 fmt.number(g.total_bits, 1), fmt.share(g.total_loss / self._total_loss, 1)]
                 for g in self._groups[start:start + count]]
 
     def _plot_histograms(self) -> None:

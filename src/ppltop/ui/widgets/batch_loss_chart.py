@@ -8,7 +8,7 @@ from textual_plotext import PlotextPlot
 
 from ...view.display_names import shown
 from ...view.live import LiveRun
-from ..chart_ticks import set_ticks
+from ..chart_ticks import fitted, set_ticks
 
 
 class BatchLossChart(PlotextPlot):
@@ -66,12 +66,14 @@ class BatchLossChart(PlotextPlot):
             rgb = Color.parse(color).rgb
             batch, running = list(series.batch_loss), list(series.running_loss)
             plt.scatter(x, batch, marker="dot", color=rgb)
-            plt.plot(x, running, color=rgb)
+            plt.plot(x, running, color=rgb, marker="braille")  # thin: the series stay apart
             xs += x
             ys += batch + running
             legend.append(f"[{color}]━[/] {escape(shown(label, self.aliases))}")
         set_ticks(plt, xs, ys, integer_x=True, size=self.content_size)
         # the x axis is named under the plot; the subtitle tells the labels apart
-        what = "dots: batch, line: running mean"
-        self.border_subtitle = " ".join(legend) + " · " + what if len(legend) > 1 else what
+        self.border_subtitle = fitted(self.size.width - 4,
+                                      " ".join(legend) if len(legend) > 1 else "",
+                                      "dots: batch, line: running mean",
+                                      "dots: batch, line: mean", "·: batch")
         self.refresh()

@@ -8,8 +8,9 @@ from rich.markup import escape
 from textual.color import Color
 from textual_plotext import PlotextPlot
 
+from ...core.figures import formats as fmt
 from ...core.figures.checkpoints import CheckpointCurve
-from ..chart_ticks import set_ticks
+from ..chart_ticks import fitted, set_ticks
 from .batch_loss_chart import BatchLossChart
 
 BEST_MARKER = "◆"
@@ -63,11 +64,11 @@ class CheckpointChart(PlotextPlot):
             hi = [p.loss_ci95[1] for p in points]
             plt.plot(x, lo, color=rgb, marker="braille")
             plt.plot(x, hi, color=rgb, marker="braille")
-            mlx = [(p.iteration, p.mlx_lm_loss) for p in points if p.mlx_lm_loss is not None]
-            if mlx:  # under ppltop's line where the two meet
-                plt.plot([a for a, _ in mlx], [b for _, b in mlx], color=rgb, marker="x")
-                ys += [b for _, b in mlx]
             plt.plot(x, loss, color=rgb, marker="hd")
+            mlx = [(p.iteration, p.mlx_lm_loss) for p in points if p.mlx_lm_loss is not None]
+            if mlx:  # one mark per checkpoint, over ppltop's line where the two meet
+                plt.scatter([a for a, _ in mlx], [b for _, b in mlx], color=rgb, marker="x")
+                ys += [b for _, b in mlx]
             best = next((p for p in points if p.label == series.best), None)
             if best is not None:
                 plt.scatter([best.iteration], [best.loss], color=rgb, marker=BEST_MARKER)
@@ -81,15 +82,26 @@ class CheckpointChart(PlotextPlot):
         if curve.base_loss is not None and xs:
             plt.hline(curve.base_loss, Color.parse(colors[0]).rgb)
             ys.append(curve.base_loss)
-            legend.append(f"[{colors[0]}]─[/] base")
+            legend.append(f"[{colors[0]}]─[/] base {fmt.loss(curve.base_loss)}")
         for split, loss in curve.bases.items() if xs else ():  # several splits: one each,
             color = split_color.get(split, colors[0])  # in the color of the split's series
             plt.hline(loss, Color.parse(color).rgb)
             ys.append(loss)
         if curve.bases and xs:
             legend.append("─ base on each split")
+        if ys:  # a margin all round: the base line and the last point never lie on the frame
+            plt.ylim(*_padded(ys))
+            plt.xlim(*_padded(xs))
         set_ticks(plt, xs, ys, integer_x=True, size=self.content_size)
         hollow = f", {SCORING_MARKER} scoring…" if curve.incomplete() else ""
-        self.border_subtitle = (" ".join(legend) + f" · thick: ppltop, thin: 95% band, "
-                                f"x: mlx-lm, {BEST_MARKER} best{hollow}")
+        self.border_subtitle = fitted(self.size.width - 4, " ".join(legend),
+                                      f"thick: ppltop, thin: 95% band, x: mlx-lm, "
+                                      f"{BEST_MARKER} best{hollow}",
+                                      f"x: mlx-lm, {BEST_MARKER} best{hollow}")
         self.refresh()
+
+
+def _padded(values: list[float], share: float = 0.06) -> tuple[float, float]:
+    low, high = min(values), max(values)
+    pad = (high - low) * share or 0.05
+    return low - pad, high + pad

@@ -35,6 +35,10 @@ class Column:
     grow: bool = False
     """Takes the width the other columns leave (`width` is its least): a text preview."""
 
+    def __post_init__(self) -> None:
+        # the header is never cut: a sortable column keeps a cell for its ▲/▼ mark
+        self.width = max(self.width, cell_len(self.title) + (self.key is not None))
+
 
 class PagedTable(ScrollView, can_focus=True):
     """Rows come from `fetch(start, count) -> list[list[str]]`; `row_count` says how many."""

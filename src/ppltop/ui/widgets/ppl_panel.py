@@ -5,20 +5,16 @@ from __future__ import annotations
 import math
 
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Digits, ProgressBar, Sparkline, Static
 
+from ...core.figures import formats as fmt
 from ...view.display_names import shown
 from ...view.live import LiveRun
-from ...core.figures.stats import format_duration
 from ..text_flow import FlowLine
 
-
-def fmt(value: float, digits: int = 3) -> str:
-    return f"{value:.{digits}f}" if math.isfinite(value) else "–"
-
 SPARKLINE_ROWS = 30
-"""Terminal rows from which the panel shows its sparkline."""
+"""Terminal rows from which the sparkline is two rows high (one below)."""
 
 
 class PplPanel(Vertical):
@@ -31,9 +27,10 @@ class PplPanel(Vertical):
         padding: 0 1;
         height: auto;
     }
-    PplPanel #ppl-digits { width: auto; color: $accent; }
-    PplPanel #ppl-state { color: $warning; text-style: bold; height: 1; }
-    PplPanel .line { height: 1; width: 100%; }
+    PplPanel #ppl-head { height: auto; }
+    PplPanel #ppl-digits { width: auto; color: $accent; margin: 0 2 0 0; }
+    PplPanel #ppl-side { height: auto; width: 1fr; }
+    PplPanel #ppl-state { color: $warning; text-style: bold; height: auto; }
     PplPanel Sparkline { height: 2; margin: 0 0 0 0; }
     PplPanel Sparkline > .sparkline--max-color { color: $accent; }
     PplPanel Sparkline > .sparkline--min-color { color: $primary; }
@@ -48,11 +45,14 @@ class PplPanel(Vertical):
         """Display names (the app's one dict, changed by the comparison view's rename)."""
         self.active_label: str | None = None
         self._progress_step = -1
+        self._state_shown = ""
 
     def compose(self) -> ComposeResult:
-        yield Digits("–", id="ppl-digits")
-        yield Static("", id="ppl-state", classes="line")
-        yield FlowLine(id="ppl-detail")
+        with Horizontal(id="ppl-head"):  # the figure in large type, its interval beside it
+            yield Digits("–", id="ppl-digits")
+            with Vertical(id="ppl-side"):
+                yield Static("", id="ppl-state")
+                yield FlowLine(id="ppl-detail")
         yield FlowLine(id="ppl-mlx")
         yield FlowLine(id="ppl-others")
         yield Sparkline([], id="ppl-spark")
@@ -64,8 +64,9 @@ class PplPanel(Vertical):
         self._progress_step = -1
 
     def fit_height(self, terminal_rows: int) -> None:
-        """The sparkline only where the chart below keeps room (not at 24 rows)."""
-        self.query_one("#ppl-spark", Sparkline).display = terminal_rows >= SPARKLINE_ROWS
+        """One row of sparkline where the chart below needs the room (24 rows), two above."""
+        self.query_one("#ppl-spark", Sparkline).styles.height = \
+            2 if terminal_rows >= SPARKLINE_ROWS else 1
 
     def show(self, live: LiveRun, paused: bool = False, sparkline: bool = True) -> None:
         """Redraw from `live`; `sparkline=False` leaves the sparkline as it is (each of its
@@ -81,7 +82,7 @@ class PplPanel(Vertical):
         ppl = final.ppl if final else series.ppl
         lo, hi = final.ppl_ci95 if final else series.ppl_ci95
         loss = final.loss if final else series.loss
-        self.query_one("#ppl-digits", Digits).update(fmt(ppl))
+        self.query_one("#ppl-digits", Digits).update(fmt.ppl(ppl))
         state = ""
         if live.error:
             state = "stopped by an error: figures are partial"
@@ -96,31 +97,33 @@ class PplPanel(Vertical):
         left_out = final.nonfinite_examples if final else None
         n_left_out = len(left_out) if left_out is not None else series.nonfinite_examples
         if n_left_out:
-            note = (f"{n_left_out} example{'s' if n_left_out > 1 else ''} left out: "
-                    "non-finite loss (see log)")
+            note = f"{fmt.plural(n_left_out, 'example')} left out: non-finite loss (see log)"
             state = f"{state} · {note}" if state else note
-        self.query_one("#ppl-state", Static).update(state, layout=False)
+        if state != self._state_shown:  # rare: a layout only then (it may wrap)
+            self._state_shown = state
+            self.query_one("#ppl-state", Static).update(state)
         bits = loss / math.log(2) if math.isfinite(loss) else math.nan
         self.query_one("#ppl-detail", FlowLine).set_segments([
-            f"PPL {fmt(ppl)}", f"95% CI [{fmt(lo)}, {fmt(hi)}]", f"loss {fmt(loss, 4)} nats",
-            f"{fmt(bits, 3)} bits/token"])
+            f"PPL {fmt.ppl(ppl)}", f"95% CI {fmt.interval(lo, hi, fmt.PPL_DECIMALS)}",
+            f"loss {fmt.loss(loss)} nats", f"{fmt.number(bits, 3)} bits/token"])
         line = live.mlx_lm_line(label)  # mlx-lm's own words, as `mlx_lm.lora --test` prints
         self.query_one("#ppl-mlx", FlowLine).set_segments(
             [f"mlx-lm: {line}"] if line else ["mlx-lm: its Test loss/ppl line at the end"])
-        others = [f"{shown(name, self.aliases)} {fmt(s.ppl)}"
+        others = [f"{shown(name, self.aliases)} {fmt.ppl(s.ppl)}"
                   for name, s in live.labels.items() if name != label]
         if others:
             others[0] = f"others: {others[0]}"
         self.query_one("#ppl-others", FlowLine).set_segments(others)
         if sparkline:
-            self.query_one("#ppl-spark", Sparkline).data = [
-                v for v in series.running_ppl if math.isfinite(v)]
+            spark = self.query_one("#ppl-spark", Sparkline)
+            spark.data = [v for v in series.running_ppl if math.isfinite(v)]
+            spark.display = len(spark.data) > 1  # one value would be a bar, not a line
         done = sum(s.tokens_done for s in live.labels.values())
         total = sum(s.tokens_total for s in live.labels.values())
         self.query_one("#ppl-throughput", FlowLine).set_segments([
-            f"tokens {series.tokens_done:,}/{series.tokens_total:,}",
-            f"{fmt(live.tokens_per_s, 0)} tok/s", f"elapsed {format_duration(live.elapsed_s)}",
-            f"ETA {'paused' if paused else format_duration(live.eta_s)}",
+            f"tokens {fmt.count(series.tokens_done)}/{fmt.count(series.tokens_total)}",
+            fmt.rate(live.tokens_per_s), f"elapsed {fmt.duration(live.elapsed_s)}",
+            fmt.eta(live.eta_s, over=bool(live.finished or live.error), paused=paused),
             *(live.memory.segments() if live.memory else [])])
         # Redraw the bar only when it would look different (1/200 steps): bytes over SSH.
         step = round(200 * done / max(total, 1))

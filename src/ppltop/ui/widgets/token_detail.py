@@ -13,6 +13,7 @@ from rich.text import Text
 
 from textual.widgets import Static
 
+from ...core.figures import formats as fmt
 from ...view.document import SCORED, Document
 from ..text_flow import wrap_value
 
@@ -145,25 +146,28 @@ def _describe_pair(doc: Document, position: int, token_texts, label: str, refere
     row_a = int(doc.row[position])
     row_b = int(position - b.positions[0])
     lp_a, lp_b = float(a.logprob[row_a]), float(b.logprob[row_b])
-    w = 9
+    w, key = 8, 8  # 30 cells: the panel's width at 80 columns, so no line wraps
+    bits_a, bits_b = -lp_a / math.log(2), -lp_b / math.log(2)
     lines = [
         *text_lines(doc, position),
-        f"id        {token_id}   position {position} of {len(doc)}",
-        f"Δ         {(lp_b - lp_a) / math.log(2):+.3f} bits ({label} - {reference})",
+        f"id        {token_id}",
+        f"position  {position} of {len(doc)}",
+        f"Δ         {fmt.signed(bits_a - bits_b, 3)} bits",
+        f"          ({label} - {reference})",
         "",
-        f"{'':10}{label[:w]:>{w}} {reference[:w]:>{w}}",
-        f"{'prob':10}{prob(lp_a):>{w}} {prob(lp_b):>{w}}",
-        f"{'bits':10}{-lp_a / math.log(2):>{w}.3f} {-lp_b / math.log(2):>{w}.3f}",
-        f"{'rank':10}{int(a.rank[row_a]):>{w}} {int(b.rank[row_b]):>{w}}",
-        f"{'entropy':10}{float(a.entropy[row_a]) / math.log(2):>{w}.3f} "
-        f"{float(b.entropy[row_b]) / math.log(2):>{w}.3f}",
+        f"{'':{key}}{label[:w]:>{w}} {reference[:w]:>{w}}",
+        f"{'prob':{key}}{prob(lp_a):>{w}} {prob(lp_b):>{w}}",
+        f"{'bits':{key}}{bits_a:>{w}.3f} {bits_b:>{w}.3f}",
+        f"{'rank':{key}}{int(a.rank[row_a]):>{w}} {int(b.rank[row_b]):>{w}}",
+        f"{'entropy':{key}}{float(a.entropy[row_a]) / math.log(2):>{w}.3f} "
+        f"{float(b.entropy[row_b]) / math.log(2):>{w}.3f} bits",
         "",
-        f"top alternatives: {label[:12]} | {reference[:12]}",
+        f"preferred: {label[:9]} | {reference[:9]}",
     ]
     for k in range(min(a.top_ids.shape[1], b.top_ids.shape[1])):
         left = f"{math.exp(float(a.top_logprobs[row_a][k])):.3f} " \
-               f"{shown(token_texts.label(int(a.top_ids[row_a][k])))[:10]}"
+               f"{shown(token_texts.label(int(a.top_ids[row_a][k])))[:7]}"
         right = f"{math.exp(float(b.top_logprobs[row_b][k])):.3f} " \
-                f"{shown(token_texts.label(int(b.top_ids[row_b][k])))[:10]}"
-        lines.append(f"  {left:<18}| {right}")
+                f"{shown(token_texts.label(int(b.top_ids[row_b][k])))[:7]}"
+        lines.append(f"{left:<13} | {right}")
     return "\n".join(lines)
