@@ -17,7 +17,7 @@ import numpy as np
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Input, Static, TabbedContent, TabPane
+from textual.widgets import Input, Static, TabbedContent, TabPane, Tabs
 from textual_plotext import PlotextPlot
 
 from ...view.live import LiveRun
@@ -275,12 +275,24 @@ class ViewerScreen(Screen):
         tab = message.pane.id or TABS[0]
         line = self.query_one("#filter", Input)
         line.set_class(tab not in FILTERED, "-hidden")
+        # hidden is not enough: Textual's auto focus (a screen closed above this one) takes
+        # the first focusable widget, displayed or not, and a hidden line would then swallow
+        # every key (q and ? included); a disabled one is never focused
+        line.disabled = tab not in FILTERED
         line.placeholder = self._placeholder(tab)
         line.value = self._needles.get(tab, "")
-        table = next(iter(message.pane.query(PagedTable)), None)
+        self._focus_list()
+        self.refresh_bindings()
+
+    def _focus_list(self) -> None:
+        """Focus the list of the tab in view, or the tab bar where there is none (the
+        histograms): never nothing, so the screen's keys and the footer stay alive."""
+        pane = self.query_one(TabbedContent).active_pane
+        table = next(iter(pane.query(PagedTable)), None) if pane is not None else None
         if table is not None:
             table.focus()
-        self.refresh_bindings()
+        else:
+            self.query_one(TabbedContent).query_one(Tabs).focus()
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
@@ -288,6 +300,7 @@ class ViewerScreen(Screen):
     def on_input_submitted(self, message: Input.Submitted) -> None:
         tab = self.tab
         if tab not in FILTERED:
+            self._focus_list()
             return
         needle = message.value.strip().lower()
         self._needles[tab] = needle
@@ -297,7 +310,7 @@ class ViewerScreen(Screen):
             self._sort_examples()
         else:
             self.refresh_data()
-        self.query_one(f"#{tab} PagedTable", PagedTable).focus()
+        self._focus_list()
 
     def _opening(self, example: int) -> str:
         tokens = self.live.source.examples[example].tokens
