@@ -20,6 +20,7 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 from ...core.figures.breakdowns import MIN_EXAMPLES, Breakdown, Breakdowns, GroupFigures
+from ...view.display_names import LabelNames
 from ...view.live import LiveRun
 from ..keys import keys
 from ..widgets.key_footer import KeyFooter
@@ -86,10 +87,13 @@ class GroupsScreen(Screen):
     GroupsScreen #groups-table { height: 1fr; border: round $primary; }
     """
 
-    def __init__(self, live: LiveRun, label: str | None = None) -> None:
+    def __init__(self, live: LiveRun, label: str | None = None,
+                 names: LabelNames | None = None) -> None:
         super().__init__()
         self.live = live
         self.label = label
+        self.names = names if names is not None else LabelNames()
+        """The display names and the reference of the comparison view (`e`, `f`)."""
         self.breakdown_key: str | None = None
         self.breakdowns: Breakdowns | None = None
 
@@ -117,7 +121,7 @@ class GroupsScreen(Screen):
 
     def refresh_data(self) -> None:
         """New results (or the screen opened): take the core's breakdowns, redraw."""
-        self.breakdowns = self.live.breakdowns()
+        self.breakdowns = self.live.breakdowns(self.names.reference)
         labels = self.breakdowns.labels if self.breakdowns else []
         if self.label not in labels:
             self.label = labels[0] if labels else None
@@ -128,7 +132,8 @@ class GroupsScreen(Screen):
         table.small_rows = {i for i, g in enumerate(groups) if g.small}
         table.set_row_count(len(groups))
         table.invalidate()
-        self.sub_title = f"groups · {b.title} · {self.label}" if b else "groups"
+        self.sub_title = (f"groups · {b.title} · {self.names.shown(self.label)}" if b
+                          else "groups")
         self.query_one("#groups-note", Static).update(self._note(b))
 
     def _note(self, b: Breakdown | None) -> str:
@@ -137,8 +142,9 @@ class GroupsScreen(Screen):
         ref = self.breakdowns.reference
         keys_left = [x.key for x in self.breakdowns.breakdowns]
         step = f"{keys_left.index(b.key) + 1}/{len(keys_left)}"
-        versus = (f"{self.label} is the reference (l: next label)" if self.label == ref
-                  else f"{self.label} vs {ref}, paired over each group's examples")
+        name, ref_name = self.names.shown(self.label), self.names.shown(ref)
+        versus = (f"{name} is the reference (l: next label)" if self.label == ref
+                  else f"{name} vs {ref_name}, paired over each group's examples")
         lines = [f"by {b.title} ({step}, b: next) · {versus} · * significant · grey, few: "
                  f"under {MIN_EXAMPLES} examples"]
         if b.note:

@@ -119,7 +119,7 @@ class PplPanel(Vertical):
         total = sum(s.tokens_total for s in live.labels.values())
         self.query_one("#ppl-throughput", FlowLine).set_segments([
             f"tokens {series.tokens_done:,}/{series.tokens_total:,}",
-            f"{fmt(live.tokens_per_s, 0)} tok/s", f"elapsed {format_duration(live.elapsed_s)}",
+            f"{fmt(live.tokens_per_s, 0)} tok/s", f"elapsed {format_duration(live.scoring_s)}",
             f"ETA {'paused' if paused else format_duration(live.eta_s)}",
             *(live.memory.segments() if live.memory else [])])
         # Redraw the bar only when it would look different (1/200 steps): bytes over SSH.
