@@ -155,7 +155,8 @@ async def viewer_footer_offers_quit_and_help(pilot) -> None:
     app = pilot.app
     focused = app.focused
     if isinstance(focused, Input):
-        assert focused.display and not focused.disabled, "the focus is in a hidden filter"
+        hidden = focused.has_class("-hidden") or not focused.region.area
+        assert not hidden and not focused.disabled, "the focus is in a hidden filter"
         await pilot.press("escape")
         await pilot.pause(0.1)
     keys = shown_keys(app.screen)
@@ -198,7 +199,7 @@ async def test_no_viewer_key_leaves_the_footer_without_quit_and_help(tmp_path):
         await open_screen(pilot, "viewer")
         viewer = app.screen
         own = [key for key, (node, *_) in viewer.active_bindings.items()
-               if node is not app and key != "escape"]
+               if node is not app and key not in ("escape", "ctrl+c")]  # they leave
         tabs = viewer.query_one(TabbedContent)
         for tab in TABS:
             for _ in TABS:  # bounded: a trapped ] would never get there
@@ -210,7 +211,10 @@ async def test_no_viewer_key_leaves_the_footer_without_quit_and_help(tmp_path):
             for key in ["R", "question_mark", "a", *own, "tab", "shift+tab", "enter"]:
                 await pilot.press(key)
                 await pilot.pause(0.1)
-                while app.screen is not viewer:  # a screen opened over the viewer
+                for _ in range(3):  # a screen opened over the viewer (bounded: Esc may
+                    if app.screen is viewer:  # be trapped)
+                        break
                     await pilot.press("escape")
                     await pilot.pause(0.1)
+                assert app.screen is viewer, f"Esc does not close what {key} opened"
                 await viewer_footer_offers_quit_and_help(pilot)
