@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import synthetic
 from textual.widgets import Static
 
@@ -168,3 +169,37 @@ async def test_pause_stops_every_label_at_the_same_batch_and_freezes_the_rate(ha
         assert "paused" in throughput and app.sub_title == "paused"
         await pilot.press("c")
         await wait_for(pilot, lambda: app.live.finished is not None)
+
+
+def footer_word(app, key: str) -> str:
+    """The description the dashboard's footer shows for `key`."""
+    from textual.widgets._footer import FooterKey
+
+    return next(k.description for k in app.screen.query(FooterKey) if k.key == key)
+
+
+async def test_the_footer_says_resume_while_paused_and_elapsed_goes_on_from_the_pause(handle):
+    """Issue #21, 9: `p Pause` stayed in the footer while paused; and the elapsed shown is
+    scoring time, the pause left out (measured with the run's own clock)."""
+    from ppltop.core.figures.stats import format_duration
+
+    app, _ = demo_app(handle, batch_size=1)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.live.batches_done >= 1)
+        assert footer_word(app, "p") == "Pause"
+        in_flight = app.live.batches_done
+        await pilot.press("p")
+        await wait_for(pilot, lambda: footer_word(app, "p") == "Resume", timeout=5)
+        assert "Resume" in [c.title for c in app.get_system_commands(app.screen)]
+        # the pause holds once the batch in flight is in
+        await wait_for(pilot, lambda: app.live.batches_done > in_flight)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: footer_word(app, "p") == "Pause", timeout=5)
+        await wait_for(pilot, lambda: app.live.paused_s > 0)  # the worker said how long
+        await pilot.press("c")
+        await wait_for(pilot, lambda: app.live.finished is not None)
+        await pilot.pause(0.4)
+        live = app.live
+        assert live.scoring_s == pytest.approx(live.elapsed_s - live.paused_s)
+        assert f"elapsed {format_duration(live.scoring_s)}" in text_of(app, "#ppl-throughput")
+        assert f"(paused {format_duration(live.paused_s)})" in live.log[-1][1]

@@ -83,3 +83,47 @@ def test_a_real_difference_never_reads_as_a_tie():
     assert delta_text(-3.14e-5) == "-3.1e-05" and delta_text(2e-6) == "+2.0e-06"
     assert delta_text(0.01234) == "+0.0123" and delta_text(-0.00005) == "-0.0001"
     assert delta_text(float("nan")) == "–"
+
+
+async def rename(pilot, name: str) -> None:
+    """`e` on the comparison view, the input cleared, `name` typed, Enter."""
+    await pilot.press("e")
+    await wait_for(pilot, lambda: pilot.app.screen.query("#rename-input"), timeout=10)
+    pilot.app.screen.query_one("#rename-input", Input).value = ""
+    await pilot.press(*name, "enter")
+    await pilot.pause(0.2)
+
+
+async def test_a_name_taken_by_another_label_is_refused(handle, capsys):
+    """Issue #21, 3: a, Down, Enter, e, `base`, Enter made two `base` rows, and the
+    printout's reference row showed docs-net's figures under `base`."""
+    from types import SimpleNamespace
+
+    from textual.widgets import Label
+
+    from ppltop.run.dashboard import _report_dashboard
+    from ppltop.ui.screens.comparison_screen import RenameScreen
+
+    app, _ = demo_app(handle)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.live.finished is not None, timeout=120)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ComparisonScreen), timeout=10)
+        await pilot.press("down", "enter")
+        if app.screen.active == "base":  # base is the last row: the one above it
+            await pilot.press("up", "enter")
+        picked = app.screen.active
+        assert picked != "base"
+        await rename(pilot, "base")
+        assert isinstance(app.screen, RenameScreen), "a taken name does not close the input"
+        refusal = str(app.screen.query_one("#rename-refusal", Label).render())
+        assert refusal == f"'base' is taken by another label (base)"
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert app.aliases == {} and app.name_of(picked) == picked
+    capsys.readouterr()
+    _report_dashboard(app, SimpleNamespace(run_dir=None, command=None), None)
+    out = capsys.readouterr().out
+    base = next(s for s in app.live.finished.summaries if s.label == "base")
+    reference_row = next(line for line in out.splitlines() if line.endswith("reference"))
+    assert reference_row.split()[:3] == ["base", f"{base.loss:.4f}", f"{base.ppl:.3f}"]

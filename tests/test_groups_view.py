@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import synthetic
 from test_app_pilot import wait_for
+from test_comparison_pilot import rename
 
 from ppltop import demo
 from ppltop.core.store.breakdown_events import with_breakdowns
@@ -91,3 +92,49 @@ async def test_keys_pick_the_breakdown_and_the_label_and_enter_filters_the_viewe
         assert screen.label == "docs-math" and "docs-math" in screen.sub_title
         await pilot.press("escape")
         assert not isinstance(app.screen, GroupsScreen)
+
+
+def finished_groups_app() -> PplTopApp:
+    events = with_breakdowns(lambda: synthetic.document_events(
+        max_examples=51, labels=LABELS, finish=True), CONFIG)
+    return PplTopApp(events, synthetic.INFO)
+
+
+async def test_a_rename_and_a_new_reference_carry_to_groups_and_the_printout(capsys):
+    """Issue #21, 3: after `f` the groups view still said "docs-net vs base", and the
+    printout's group tables kept the old reference and names."""
+    from types import SimpleNamespace
+
+    from ppltop.run.dashboard import _report_dashboard
+    from ppltop.ui.screens.comparison_screen import ComparisonScreen
+
+    app = finished_groups_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.live.finished is not None, timeout=20)
+        await pilot.press("g")  # opened before the change: brought back after it
+        await wait_for(pilot, lambda: isinstance(app.screen, GroupsScreen), timeout=10)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ComparisonScreen), timeout=10)
+        screen = app.screen
+        table_labels = [label for label, _ in screen.rows]
+        screen.query_one("#compare-table").move_to(table_labels.index("docs-math"))
+        await pilot.press("enter", "f")
+        await rename(pilot, "maths")
+        assert app.reference_label == "docs-math" and app.name_of("docs-math") == "maths"
+        await pilot.press("escape", "1", "g")
+        await wait_for(pilot, lambda: isinstance(app.screen, GroupsScreen), timeout=10)
+        groups = app.screen
+        note = str(groups.query_one("#groups-note").render())
+        assert "base vs maths, paired" in note, note
+        assert groups.breakdowns.reference == "docs-math"
+        delta = groups.query_one(GroupTable).fetch(0, 1)[0][4]
+        assert delta.startswith(("+", "-")), "base's rows are against maths, not the ref"
+        await pilot.press("l", "l")
+        assert "maths is the reference" in str(groups.query_one("#groups-note").render())
+    capsys.readouterr()
+    _report_dashboard(app, SimpleNamespace(run_dir=None, command=None), None)
+    out = capsys.readouterr().out
+    group_heads = [line for line in out.splitlines() if line.startswith("== loss by ")]
+    assert group_heads and all("reference: maths;" in line for line in group_heads
+                               if "reference:" in line), group_heads
+    assert "base Δloss [95% CI]" in out and "maths loss" in out

@@ -249,3 +249,19 @@ def test_chart_ticks_are_round_and_no_change_reads_minus_zero(demo_run):
         mantissa = step / 10 ** math.floor(math.log10(step))
         assert any(math.isclose(mantissa, m) for m in (1, 2, 2.5, 5)), values
     assert "-0.0000" not in page and "-0.000<" not in page
+
+
+def test_the_dashboards_names_and_reference_carry_into_the_report(demo_run, tmp_path):
+    """Issue #21, 3: the report the dashboard writes (`H`) shows the names and the
+    reference chosen in the comparison view (`e`, `f`), as the panes and the printout do."""
+    from ppltop.report import write_report
+    from ppltop.view.display_names import LabelNames
+
+    names = LabelNames({"docs-math": "maths"}, reference="docs-math")
+    page = write_report(demo_run["run"], tmp_path / "named.html", names=names).read_text()
+    assert "<h2>Comparison against maths</h2>" in page
+    assert "Δloss against maths, paired" in page
+    assert '<th scope="row">maths</th>' in page and '<th scope="row">docs-math</th>' not in page
+    assert "<th>loss maths</th>" in page or "loss maths" in page
+    plain = open_report(demo_run["page"])  # from a shell: the run's own labels and reference
+    assert "<h2>Comparison against base</h2>" in plain and "maths" not in plain

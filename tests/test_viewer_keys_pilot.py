@@ -9,7 +9,8 @@ from test_keys_pilot import open_screen, scored, two_label_app
 from textual.widgets import Input, TabbedContent
 
 from ppltop.ui.screens.document_screen import DocumentScreen
-from ppltop.ui.screens.viewer_screen import ViewerScreen
+from ppltop.ui.screens.help_screen import HelpScreen
+from ppltop.ui.screens.viewer_screen import TABS, ViewerScreen
 from ppltop.ui.widgets.document_view import DocumentView
 from ppltop.ui.widgets.paged_table import PagedTable
 
@@ -146,3 +147,74 @@ async def test_every_figure_column_names_its_unit_and_by_token_keeps_one(tmp_pat
         row = table.fetch(0, 1)[0]
         assert row[3] == f"{group.total_bits:.1f}"
         assert abs(group.total_bits - group.mean_bits * group.count) < 1e-6 * group.total_bits
+
+
+async def viewer_footer_offers_quit_and_help(pilot) -> None:
+    """On the viewer, q and ? are in the footer, unless the focus is in the filter line in
+    view (it takes what is typed; Esc leaves it)."""
+    app = pilot.app
+    focused = app.focused
+    if isinstance(focused, Input):
+        hidden = focused.has_class("-hidden") or not focused.region.area
+        assert not hidden and not focused.disabled, "the focus is in a hidden filter"
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+    keys = shown_keys(app.screen)
+    assert "q" in keys and "question_mark" in keys, (app.focused, keys)
+
+
+async def test_histograms_then_runs_and_back_leave_q_help_and_escape_working(tmp_path):
+    """Issue #21, 7: v, ] ] ] (Histograms), R, Esc left the focus in the hidden filter
+    line, where Esc, q, ?, ] and g did nothing."""
+    app = two_label_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await scored(pilot)
+        await pilot.press("v", "right_square_bracket", "right_square_bracket",
+                          "right_square_bracket", "R", "escape")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ViewerScreen)
+        assert app.screen.query_one(TabbedContent).active == "tab-hist"
+        assert not isinstance(app.focused, Input), "the focus went to the hidden filter"
+        keys = shown_keys(app.screen)
+        assert "q" in keys and "question_mark" in keys, keys
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, HelpScreen), "? opens the help"
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ViewerScreen), "Esc leaves the help"
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert len(app.screen_stack) == 1, "Esc leaves the viewer"
+        await pilot.press("q")
+        await pilot.pause(0.2)
+    assert app.return_code == 0, "q quits"
+
+
+async def test_no_viewer_key_leaves_the_footer_without_quit_and_help(tmp_path):
+    """Every key of the viewer (and Tab, and a screen opened over it and closed), on every
+    tab: q and ? stay in the footer."""
+    app = two_label_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_screen(pilot, "viewer")
+        viewer = app.screen
+        own = [key for key, (node, *_) in viewer.active_bindings.items()
+               if node is not app and key not in ("escape", "ctrl+c")]  # they leave
+        tabs = viewer.query_one(TabbedContent)
+        for tab in TABS:
+            for _ in TABS:  # bounded: a trapped ] would never get there
+                if tabs.active == tab:
+                    break
+                await pilot.press("right_square_bracket")
+                await pilot.pause(0.1)
+            assert tabs.active == tab, "] no longer switches tabs"
+            for key in ["R", "question_mark", "a", *own, "tab", "shift+tab", "enter"]:
+                await pilot.press(key)
+                await pilot.pause(0.1)
+                for _ in range(3):  # a screen opened over the viewer (bounded: Esc may
+                    if app.screen is viewer:  # be trapped)
+                        break
+                    await pilot.press("escape")
+                    await pilot.pause(0.1)
+                assert app.screen is viewer, f"Esc does not close what {key} opened"
+                await viewer_footer_offers_quit_and_help(pilot)

@@ -149,3 +149,36 @@ def test_a_pause_is_left_out_of_the_live_rate_and_eta():
     assert held.elapsed_s == pytest.approx(plain.elapsed_s + 5.0)
     assert held.tokens_per_s == pytest.approx(plain.tokens_per_s)
     assert held.eta_s == pytest.approx(plain.eta_s)
+
+
+def test_elapsed_is_scoring_time_and_the_finish_says_the_pause_apart():
+    """Issue #21, 9: a 26 s pause after the first batch. The loop's clock jumps by it on
+    resuming (00:04 -> 00:30); the elapsed shown is scoring time, the same at every event as
+    the run never paused, and the run's last line gives the pause apart."""
+    import dataclasses
+
+    import synthetic
+
+    from ppltop.core.figures.stats import format_duration
+    from ppltop.view.live import LiveRun
+
+    events = list(synthetic.events())
+    first = next(i for i, e in enumerate(events) if isinstance(e, BatchScored))
+    paused = events[:first + 1] + [Resumed(26.0)] + [
+        dataclasses.replace(e, elapsed_s=e.elapsed_s + 26.0)
+        if isinstance(e, BatchScored | RunFinished) else e for e in events[first + 1:]]
+    plain, held = LiveRun(), LiveRun()
+    plain_shown = []
+    for e in events:
+        plain.apply(e)
+        plain_shown.append(plain.scoring_s)
+    held_shown = []
+    for e in paused:
+        held.apply(e)
+        if not isinstance(e, Resumed):
+            held_shown.append(held.scoring_s)
+    assert held_shown == pytest.approx(plain_shown), "elapsed jumped by the pause"
+    assert held.elapsed_s == pytest.approx(plain.elapsed_s + 26.0)
+    scoring = format_duration(plain.elapsed_s)
+    assert plain.log[-1][1] == f"run finished after {scoring}"
+    assert held.log[-1][1] == f"run finished after {scoring} (paused 00:26)"

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..core.errors import InputError
 from ..core.store.breakdown_events import with_breakdowns
 from ..core.store.replay import RunFollower
+from ..view.display_names import LabelNames, named_finished
 from ..view.live import LiveRun
 
 
@@ -39,18 +40,27 @@ class RunReport:
     """The label whose tokens the document views and worst lists show."""
     chosen: list[int] = field(default_factory=list)
     """Examples asked for with --examples, shown besides the worst ones."""
+    names: LabelNames = field(default_factory=LabelNames)
+    """The display names and the reference chosen in the dashboard (`H`); none from a
+    shell: the labels and the reference the run was scored with."""
 
     @property
     def finished(self):
-        return self.live.finished
+        """The run's final figures against `reference`, under the display names."""
+        return named_finished(self.live.finished, self.live, self.names)
 
     @property
     def reference(self) -> str:
-        return self.live.reference
+        return self.names.reference or self.live.reference
 
     @property
     def labels(self) -> list[str]:
-        return list(self.live.plan.labels)
+        """The labels as shown, in the run's order."""
+        return [self.names.shown(label) for label in self.live.plan.labels]
+
+    @property
+    def label_name(self) -> str:
+        return self.names.shown(self.label)
 
     @property
     def diff_reference(self) -> str | None:
@@ -64,7 +74,8 @@ def default_label(labels: list[str], reference: str) -> str:
 
 
 def read_report_run(path: Path, label: str | None = None,
-                    examples: list[int] | None = None) -> RunReport:
+                    examples: list[int] | None = None,
+                    names: LabelNames | None = None) -> RunReport:
     """Read a run directory (finished, or stopped: then its figures are partial).
     Raises InputError naming the flag or path on bad input."""
     path = Path(path)
@@ -89,5 +100,8 @@ def read_report_run(path: Path, label: str | None = None,
     for e in examples or []:
         if not 0 <= e < n:
             raise InputError(f"--examples {e}: the split has {n} examples (0 to {n - 1})")
-    return RunReport(path, asdict(follower.manifest), live, label or default_label(labels, live.reference),
-                     list(dict.fromkeys(examples or [])))
+    names = names or LabelNames()
+    reference = names.reference or live.reference
+    return RunReport(path, asdict(follower.manifest), live,
+                     label or default_label(labels, reference),
+                     list(dict.fromkeys(examples or [])), names)

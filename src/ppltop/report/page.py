@@ -18,6 +18,7 @@ from .gather import ReportLimits, RunReport, read_report_run
 from . import training
 from .sections import comparison, config, header, summary, worst_lists
 from .theme import DEFAULT, PageColors, page_colors, text_on
+from ..view.display_names import LabelNames
 from ..view.color_scale import BITS_PER_STEP, JUMP_THRESHOLD_BITS, RANK_NAMES, RANK_STEPS
 
 
@@ -93,9 +94,10 @@ def documents_section(report: RunReport, choice: DocumentChoice, colors: PageCol
     modes = "".join(f'<label><input type="radio" name="mode" value="{m}"'
                     f'{" checked" if m == "surprisal" else ""}> {m}</label>'
                     for m in mode_names(has_ref))
-    diff_note = (f" Diff mode compares it with {esc(report.diff_reference)}." if has_ref else "")
+    diff_note = (f" Diff mode compares it with {esc(report.names.shown(report.diff_reference))}."
+                 if has_ref else "")
     html = (f'<section id="documents" class="mode-surprisal"><h2>Documents: the tokens of '
-            f"{esc(report.label)}</h2><p>Each character is colored as in the terminal's "
+            f"{esc(report.label_name)}</h2><p>Each character is colored as in the terminal's "
             f"document view.{diff_note} Hover or focus a token for its probability, "
             f"surprisal, rank, entropy and the model's top-5 alternatives; "
             f"<kbd>n</kbd> / <kbd>p</kbd> jump to the next / previous token of at least "
@@ -120,7 +122,7 @@ def render_page(report: RunReport, limits: ReportLimits = ReportLimits(),
 
     documents, data = documents_section(report, choice, colors, limits)
     checkpoint_part = training.checkpoints(report, colors.labels,
-                                           curve_of_finished(report.finished))
+                                           curve_of_finished(report.live.finished))
     groups_part = training.groups(report)
     nav_extra = "".join(f'<a href="#{anchor}">{anchor}</a> ' for anchor, part in
                         (("checkpoints", checkpoint_part), ("groups", groups_part)) if part)
@@ -146,10 +148,11 @@ def render_page(report: RunReport, limits: ReportLimits = ReportLimits(),
 
 def write_report(run_dir: Path, out: Path, *, label: str | None = None,
                  examples: list[int] | None = None, limits: ReportLimits = ReportLimits(),
-                 theme: str | None = None) -> Path:
-    """Read `run_dir`, write the page to `out` (atomically); returns `out`."""
+                 theme: str | None = None, names: LabelNames | None = None) -> Path:
+    """Read `run_dir`, write the page to `out` (atomically); returns `out`. `names`: the
+    display names and reference chosen in the dashboard."""
     colors = page_colors(theme or DEFAULT)  # a wrong --theme fails before the run is read
-    report = read_report_run(run_dir, label, examples)
+    report = read_report_run(run_dir, label, examples, names)
     page = render_page(report, limits, colors)
     out = Path(out).expanduser()
     tmp = out.with_name(out.name + ".tmp")

@@ -138,7 +138,7 @@ def worst_lists(report: RunReport, choice: DocumentChoice, rows_wanted: int,
               for hit in index.worst_tokens(rows_wanted)]
     hidden = (" Chat-template tokens (role markers, end of turn) are left out, as in the "
               "terminal's lists." if live.hide_template else "")
-    return (f'<section id="worst"><h2>Where {esc(report.label)} loses most</h2>'
+    return (f'<section id="worst"><h2>Where {esc(report.label_name)} loses most</h2>'
             f"<p>Surprisal in bits, losses in nats.{hidden}</p><div class=\"two\">"
             f"<div><h3>Worst examples (mean loss)</h3>"
             f"{table(EXAMPLE_HEADERS, examples, 'list')}"

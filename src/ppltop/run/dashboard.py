@@ -138,9 +138,7 @@ def _watching(args, detached_pid: int | None) -> bool:
 def _report_dashboard(app, args, detached_pid: int | None, resumable: bool = True) -> None:
     """What the dashboard leaves on the terminal: why it stopped, then the figures."""
     from ..core.errors import ScoringError
-    from dataclasses import replace
-
-    from ..view.display_names import renamed_comparisons, renamed_summaries
+    from ..view.display_names import named_finished
     from ..headless import render_figures
     from .stops import resume_hint
 
@@ -157,12 +155,9 @@ def _report_dashboard(app, args, detached_pid: int | None, resumable: bool = Tru
         if live.finished.cancelled:  # with the hint once: a signal's or a failure's line has it
             once = "" if app.stop_signal or app.crash is not None else hint
             print(f"ppltop: cancelled: the figures below are partial{once}")
-        # under the names given in the comparison view (`e`), as every pane showed them
-        finished = live.finished
-        if app.aliases:
-            finished = replace(finished,
-                               summaries=renamed_summaries(finished.summaries, app.aliases),
-                               comparisons=renamed_comparisons(finished.comparisons, app.aliases))
+        # against the reference and under the names chosen in the comparison view (`f`,
+        # `e`), as every pane showed them
+        finished = named_finished(live.finished, live, app.names)
         if app.runs.several:  # every split scored, then the labels across them
             from ..headless import render_split_figures
 

@@ -23,8 +23,8 @@ from ..core.checkpoint_files import parse_label
 from ..view.event_buffer import EventBuffer
 from ..core.store.events import LabelAdded, Notice, RunFinished, SplitStarted
 from ..view import process_memory
-from ..view.display_names import shown
 from ..view.screen_title import screen_title
+from ..view.display_names import LabelNames
 from ..view.split_runs import SplitRuns
 from ..core.store.run_liveness import state_of
 from ..core.engine.worker import ScoringWorker
@@ -90,10 +90,9 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
         self._load_themes(themes, theme)
         self._keymap = keymap or {}
         self._error_shown = False
-        self.reference_label: str | None = None
-        """The label comparisons are made against (base, else the first)."""
-        self.aliases: dict[str, str] = {}
-        """Display names given in the comparison view."""
+        self.names = LabelNames()
+        """The display names given in the comparison view (`e`) and the reference chosen
+        there (`f`): every pane, the groups view, the printout and the report read them."""
         self._last_compare = 0.0
         self._last_chart = 0.0
         self._startup_notices = list(startup_notices or [])
@@ -381,9 +380,23 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
         shown = runs.shown_split
         return f"split {shown} ({list(runs.by_split()).index(shown) + 1} of {runs.count}): {text}"
 
+    @property
+    def aliases(self) -> dict[str, str]:
+        """Display names given in the comparison view (the dict the panes hold)."""
+        return self.names.aliases
+
+    @property
+    def reference_label(self) -> str | None:
+        """The label comparisons are made against (base, else the first; `f` changes it)."""
+        return self.names.reference
+
+    @reference_label.setter
+    def reference_label(self, label: str | None) -> None:
+        self.names.reference = label
+
     def name_of(self, label: str) -> str:
         """The name `label` is shown by (renamed in the comparison view, else itself)."""
-        return shown(label, self.aliases)
+        return self.names.shown(label)
 
     def names_changed(self) -> None:
         """A label was renamed: redraw the panes that name labels."""

@@ -101,9 +101,12 @@ class ScreenNavigation:
             self.notify("no breakdowns: nothing scored yet")
             return
         self._last_compare = time.monotonic()
-        if self.bring_forward(lambda s: isinstance(s, GroupsScreen)
-                              and s.live is self.live) is None:
-            self.push_screen(GroupsScreen(self.live, self.active_label))
+        screen = self.bring_forward(lambda s: isinstance(s, GroupsScreen)
+                                    and s.live is self.live)
+        if screen is None:
+            self.push_screen(GroupsScreen(self.live, self.active_label, self.names))
+        else:  # a name or the reference may have changed in the comparison view
+            screen.refresh_data()
 
     def action_open_runs(self) -> None:
         if self.bring_forward(lambda s: isinstance(s, RunsScreen)) is None:
@@ -166,7 +169,7 @@ class ScreenNavigation:
         from ..report import write_report
 
         try:
-            path = write_report(run_dir, run_dir / "report.html")
+            path = write_report(run_dir, run_dir / "report.html", names=self.names)
         except (InputError, OSError) as e:
             self.call_from_thread(self.notify, f"report: {e}", severity="error")
             return
@@ -178,7 +181,9 @@ class ScreenNavigation:
         ours = {"Theme", "Quit", "Keys", "Screenshot"}
         yield from (command for command in super().get_system_commands(screen)
                     if command.title not in ours)
+        current = {b.id: b for found in self._bindings.key_to_bindings.values() for b in found}
         for binding in self.BINDINGS:
+            binding = current.get(binding.id, binding)  # p's word changes: Pause, Resume
             if binding.action.startswith("activate("):
                 continue  # one entry per label below, by its name, not #1 to #9
             if self.check_action(binding.action, ()) is False:

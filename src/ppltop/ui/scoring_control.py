@@ -10,6 +10,7 @@ import asyncio
 import os
 import signal
 import threading
+from dataclasses import replace
 
 from ..hangup import silence_terminal
 from .widgets.ppl_panel import PplPanel
@@ -17,6 +18,8 @@ from .widgets.ppl_panel import PplPanel
 STOP_WAIT_S = 5.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 """Signals that stop the dashboard cleanly: the batch in flight is finished and written."""
+PAUSE_BINDING = "ppltop.pause"
+"""The id of `p`'s binding, whose word in the footer says what it does now."""
 HANGUP_EXIT_S = 5.0
 """After SIGHUP, leave at the latest this long after scoring has stopped: Textual's output
 thread may have died writing to the closed terminal, and its full queue would then block the
@@ -66,11 +69,23 @@ class ScoringControl:
             self.notify("pausing after this batch")
         self.sub_title = self._status_text()
         self.query_one(PplPanel).show(self.live, worker.paused)
+        self._name_pause_key(worker.paused)
+
+    def _name_pause_key(self, paused: bool) -> None:
+        """`p` says Resume while paused, Pause otherwise (footer, help, palette). The App's
+        own binding is replaced, under the same id and key, so a key map still moves it."""
+        word = "Resume" if paused else "Pause"
+        bindings = self._bindings.key_to_bindings
+        for key, found in bindings.items():
+            bindings[key] = [replace(b, description=word) if b.id == PAUSE_BINDING else b
+                             for b in found]
+        self.screen.refresh_bindings()
 
     def action_cancel_run(self) -> None:
         worker = self.worker_thread
         if worker is not None and worker.is_alive():
-            worker.cancel()
+            worker.cancel()  # a paused run resumes to end
+            self._name_pause_key(False)
             self.notify("cancelling after this batch; the figures so far stay")
 
     async def action_quit(self) -> None:

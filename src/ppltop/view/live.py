@@ -227,21 +227,24 @@ class LiveRun:
             self._comparisons = (key, {c.label: c for c in found})
         return self._comparisons[1]
 
-    def breakdowns(self):
-        """The run's `Breakdowns`: the finished run's own, else the same function on the
-        examples scored so far (`breakdowns.compute_breakdowns`), cached until a result
-        arrives; None when the run has no breakdowns."""
+    def breakdowns(self, reference: str | None = None):
+        """The run's `Breakdowns` against `reference` (None: the run's own): the finished
+        run's own when they are against it, else the same function on the examples scored
+        so far (`breakdowns.compute_breakdowns`), cached until a result arrives; None when
+        the run has no breakdowns."""
+        reference = reference or self.reference
         done = self.finished
-        if done is not None and done.breakdowns is not None:
+        if done is not None and done.breakdowns is not None and (
+                done.breakdowns.reference == reference or self.groups is None):
             return done.breakdowns
-        if self.groups is None or self.reference is None:
+        if self.groups is None or reference is None:
             return None
-        key = tuple(len(index) for index in self.index.values())
+        key = (reference, tuple(len(index) for index in self.index.values()))
         if self._breakdowns[0] != key:
             from ..core.figures.breakdowns import compute_breakdowns
 
             results = {label: index.results for label, index in self.index.items()}
-            found = compute_breakdowns(results, list(self.index), self.reference, self.groups)
+            found = compute_breakdowns(results, list(self.index), reference, self.groups)
             self._breakdowns = (key, found)
         return self._breakdowns[1]
 
@@ -300,7 +303,7 @@ class LiveRun:
             self.finished = event
             self.elapsed_s = event.elapsed_s
             word = "cancelled: figures are partial" if event.cancelled else "finished"
-            self._log(("info", f"run {word} after {event.elapsed_s:.1f}s"))
+            self._log(("info", f"run {word} after {self.duration_text()}"))
         elif isinstance(event, BaseException):
             self.exception = event
             # a ScoringError already says where the run stopped and how to resume it
@@ -342,6 +345,23 @@ class LiveRun:
         done = sum(l.tokens_done for l in self.labels.values())
         return self.rate.rate(done, self.elapsed_s) if done > self.rate.replayed_tokens \
             else math.nan
+
+    @property
+    def paused_s(self) -> float:
+        """Time the dashboard's pause held the scoring loop (`Resumed`)."""
+        return self.rate.paused_s
+
+    @property
+    def scoring_s(self) -> float:
+        """Time spent scoring: the loop's wall time less its pauses. The dashboard's elapsed
+        is this one, so it stands still while paused and goes on from there on resuming
+        (the loop's clock would jump by the pause); the rate and ETA leave pauses out too."""
+        return max(self.elapsed_s - self.paused_s, 0.0)
+
+    def duration_text(self) -> str:
+        """`00:25`, or `00:25 (paused 00:20)`: the scoring time, and the pauses apart."""
+        paused = f" (paused {fmt.duration(self.paused_s)})" if self.paused_s > 0 else ""
+        return fmt.duration(self.scoring_s) + paused
 
     @property
     def writer_gone(self) -> bool:

@@ -10,17 +10,19 @@ active label improved or hurt most; Enter opens them in the document view's diff
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
+from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, Static
 
 from ...core.figures import formats as fmt
 from ...core.figures.compare import Comparison, example_deltas, token_deltas
-from ...view.display_names import shown
+from ...view.display_names import LabelNames
 from ...view.live import LiveRun
 from ...view.previews import InContext, in_context, opening
 from ..keys import keys
@@ -52,28 +54,57 @@ def _near(context: InContext) -> str:
     return f"…{context.before[-CONTEXT_BEFORE:]}«{context.token}»{context.after}…"
 
 
+class FreeName(Validator):
+    """A name no other label is shown by (`LabelNames.refusal`)."""
+
+    def __init__(self, refusal: Callable[[str], str | None]) -> None:
+        super().__init__()
+        self.refusal = refusal
+
+    def validate(self, value: str) -> ValidationResult:
+        why = self.refusal(value)
+        return self.success() if why is None else self.failure(why)
+
+
 class RenameScreen(ModalScreen[str | None]):
-    """Ask for a new display label."""
+    """Ask for a new display label; a name another label has is refused, in one line under
+    the input, and nothing is renamed."""
 
     DEFAULT_CSS = """
     RenameScreen { align: center middle; }
     RenameScreen > Vertical { width: 50; height: auto; border: thick $primary;
                               background: $surface; padding: 1 2; }
+    RenameScreen #rename-refusal { color: $error; height: auto; }
     """
     BINDINGS = keys("Screen", Binding("escape", "cancel", "Cancel", id="ppltop.rename.cancel",
                                       tooltip="Keep the current label"))
 
-    def __init__(self, current: str) -> None:
+    def __init__(self, current: str,
+                 refusal: Callable[[str], str | None] = lambda name: None) -> None:
         super().__init__()
         self.current = current
+        self.refusal = refusal
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(f"New label for {self.current}:")
-            yield Input(value=self.current, id="rename-input")
+            yield Input(value=self.current, id="rename-input",
+                        validators=[FreeName(self.refusal)], validate_on=["changed", "submitted"])
+            yield Label("", id="rename-refusal")
+
+    def on_input_changed(self, message: Input.Changed) -> None:
+        self._show(message.validation_result)
 
     def on_input_submitted(self, message: Input.Submitted) -> None:
-        self.dismiss(message.value.strip() or None)
+        if self._show(message.validation_result):
+            self.dismiss(message.value.strip())
+
+    def _show(self, result: ValidationResult | None) -> bool:
+        """Say why the name is refused (or nothing); True when it is not."""
+        refused = result is not None and not result.is_valid
+        self.query_one("#rename-refusal", Label).update(
+            result.failure_descriptions[0] if refused else "")
+        return not refused
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -110,11 +141,13 @@ class ComparisonScreen(Screen):
         self.reference = reference
         self.active = active
         self.aliases = aliases if aliases is not None else {}
+        self.names = LabelNames(self.aliases)
+        """The names rows are shown by (the App's own dict for the App's run)."""
         self.rows: list[tuple[str, Comparison | None]] = []
         self._improved, self._hurt, self._examples = [], [], []
 
     def name_of(self, label: str) -> str:
-        return shown(label, self.aliases)
+        return self.names.shown(label)
 
     def compose(self) -> ComposeResult:
         yield TitleLine()
@@ -320,13 +353,14 @@ class ComparisonScreen(Screen):
             return
 
         def done(new: str | None) -> None:
-            if new:
-                self.aliases[label] = new
+            if new and self.names.rename(label, new, self.live.labels) is None:
                 self.recompute()  # the table, the mlx-lm lines and the note name it
                 if self.live is self.app.live:  # the app's names: every pane, the printout
                     self.app.names_changed()
 
-        self.app.push_screen(RenameScreen(self.name_of(label)), done)
+        self.app.push_screen(RenameScreen(
+            self.name_of(label), lambda name: self.names.refusal(label, name, self.live.labels)),
+            done)
 
     def on_paged_table_sort_changed(self, message: PagedTable.SortChanged) -> None:
         if message.table.id == "compare-table":

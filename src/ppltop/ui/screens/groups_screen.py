@@ -21,6 +21,7 @@ from textual.widgets import Static
 
 from ...core.figures import formats as fmt
 from ...core.figures.breakdowns import MIN_EXAMPLES, Breakdown, Breakdowns, GroupFigures
+from ...view.display_names import LabelNames
 from ...view.live import LiveRun
 from ..keys import keys
 from ..widgets.key_footer import KeyFooter
@@ -82,10 +83,13 @@ class GroupsScreen(Screen):
     GroupsScreen #groups-table { height: 1fr; border: round $primary; }
     """
 
-    def __init__(self, live: LiveRun, label: str | None = None) -> None:
+    def __init__(self, live: LiveRun, label: str | None = None,
+                 names: LabelNames | None = None) -> None:
         super().__init__()
         self.live = live
         self.label = label
+        self.names = names if names is not None else LabelNames()
+        """The display names and the reference of the comparison view (`e`, `f`)."""
         self.breakdown_key: str | None = None
         self.breakdowns: Breakdowns | None = None
 
@@ -114,7 +118,7 @@ class GroupsScreen(Screen):
 
     def refresh_data(self) -> None:
         """New results (or the screen opened): take the core's breakdowns, redraw."""
-        self.breakdowns = self.live.breakdowns()
+        self.breakdowns = self.live.breakdowns(self.names.reference)
         labels = self.breakdowns.labels if self.breakdowns else []
         if self.label not in labels:
             self.label = labels[0] if labels else None
@@ -125,9 +129,9 @@ class GroupsScreen(Screen):
         table.small_rows = {i for i, g in enumerate(groups) if g.small}
         table.set_row_count(len(groups))
         table.invalidate()
-        label = self.app.name_of(self.label) if self.label else None
-        self.sub_title = self.query_one(TitleLine).show_live(self.live, label,
-                                                             f"by {b.title}" if b else "")
+        self.sub_title = self.query_one(TitleLine).show_live(
+            self.live, self.names.shown(self.label) if self.label else None,
+            f"by {b.title}" if b else "")
         self.query_one("#groups-note", Static).update(self._note(b))
 
     def _note(self, b: Breakdown | None) -> str:
@@ -136,8 +140,9 @@ class GroupsScreen(Screen):
         ref = self.breakdowns.reference
         keys_left = [x.key for x in self.breakdowns.breakdowns]
         step = f"{keys_left.index(b.key) + 1}/{len(keys_left)}"
-        versus = (f"{self.label} is the reference (l: next label)" if self.label == ref
-                  else f"{self.label} vs {ref}, paired over each group's examples")
+        name, ref_name = self.names.shown(self.label), self.names.shown(ref)
+        versus = (f"{name} is the reference (l: next label)" if self.label == ref
+                  else f"{name} vs {ref_name}, paired over each group's examples")
         lines = [f"by {b.title} ({step}, b: next) · {versus} · * significant · grey, few: "
                  f"under {MIN_EXAMPLES} examples"]
         if b.note:

@@ -18,7 +18,7 @@ import numpy as np
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Input, Static, TabbedContent, TabPane
+from textual.widgets import Input, Static, TabbedContent, TabPane, Tabs
 from textual_plotext import PlotextPlot
 
 from ...core.figures import formats as fmt
@@ -313,13 +313,25 @@ class ViewerScreen(Screen):
         tab = message.pane.id or TABS[0]
         line = self.query_one("#filter", Input)
         line.set_class(tab not in FILTERED, "-hidden")
+        # hidden is not enough: Textual's auto focus (a screen closed above this one) takes
+        # the first focusable widget, displayed or not, and a hidden line would then swallow
+        # every key (q and ? included); a disabled one is never focused
+        line.disabled = tab not in FILTERED
         line.placeholder = self._placeholder(tab)
         line.value = self._needles.get(tab, "")
-        table = next(iter(message.pane.query(PagedTable)), None)
-        if table is not None:
-            table.focus()
+        self._focus_list()
         self.refresh_bindings()
         self._update_title()  # the filter it names is this tab's
+
+    def _focus_list(self) -> None:
+        """Focus the list of the tab in view, or the tab bar where there is none (the
+        histograms): never nothing, so the screen's keys and the footer stay alive."""
+        pane = self.query_one(TabbedContent).active_pane
+        table = next(iter(pane.query(PagedTable)), None) if pane is not None else None
+        if table is not None:
+            table.focus()
+        else:
+            self.query_one(TabbedContent).query_one(Tabs).focus()
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
@@ -327,6 +339,7 @@ class ViewerScreen(Screen):
     def on_input_submitted(self, message: Input.Submitted) -> None:
         tab = self.tab
         if tab not in FILTERED:
+            self._focus_list()
             return
         needle = message.value.strip().lower()
         self._needles[tab] = needle
@@ -340,7 +353,7 @@ class ViewerScreen(Screen):
             self._update_title()
         else:
             self.refresh_data()
-        self.query_one(f"#{tab} PagedTable", PagedTable).focus()
+        self._focus_list()
 
     def _opening(self, example: int) -> str:
         tokens = self.live.source.examples[example].tokens

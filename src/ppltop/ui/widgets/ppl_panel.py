@@ -122,7 +122,7 @@ class PplPanel(Vertical):
         total = sum(s.tokens_total for s in live.labels.values())
         self.query_one("#ppl-throughput", FlowLine).set_segments([
             f"tokens {fmt.count(series.tokens_done)}/{fmt.count(series.tokens_total)}",
-            fmt.rate(live.tokens_per_s), f"elapsed {fmt.duration(live.elapsed_s)}",
+            fmt.rate(live.tokens_per_s), f"elapsed {fmt.duration(live.scoring_s)}",
             fmt.eta(live.eta_s, over=bool(live.finished or live.error), paused=paused),
             *(live.memory.segments() if live.memory else [])])
         # Redraw the bar only when it would look different (1/200 steps): bytes over SSH.
