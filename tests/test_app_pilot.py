@@ -181,7 +181,7 @@ def footer_word(app, key: str) -> str:
 async def test_the_footer_says_resume_while_paused_and_elapsed_goes_on_from_the_pause(handle):
     """Issue #21, 9: `p Pause` stayed in the footer while paused; and the elapsed shown is
     scoring time, the pause left out (measured with the run's own clock)."""
-    from ppltop.core.figures.stats import format_duration
+    from ppltop.core.figures.formats import duration as format_duration
 
     app, _ = demo_app(handle, batch_size=1)
     async with app.run_test(size=(120, 40)) as pilot:

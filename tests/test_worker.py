@@ -159,7 +159,7 @@ def test_elapsed_is_scoring_time_and_the_finish_says_the_pause_apart():
 
     import synthetic
 
-    from ppltop.core.figures.stats import format_duration
+    from ppltop.core.figures.formats import duration as format_duration
     from ppltop.view.live import LiveRun
 
     events = list(synthetic.events())
