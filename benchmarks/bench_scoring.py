@@ -318,7 +318,8 @@ def main() -> None:
     n_ppltop = tokens_scored(outputs["ppltop"]["stdout"])
     n_mlx = mlx_lm_tokens(outputs["ppltop"]["stdout"])
     tps = {"mlx_lm": n_mlx / med["mlx_lm"], "ppltop": n_ppltop / med["ppltop"],
-           "loss_only": n_ppltop / med["loss_only"], "approx": n_ppltop / med["approx"]}
+           "loss_only": n_ppltop / med["loss_only"], "approx": n_ppltop / med["approx"],
+           "mlx_exp": n_ppltop / med["mlx_exp"]}
     if "dashboard" in med:
         tps["dashboard"] = n_ppltop / med["dashboard"]
     stored = sum(f.stat().st_size for f in (outputs["run_dir"] / "results").glob("*.npz"))
