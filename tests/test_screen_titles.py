@@ -202,3 +202,17 @@ def test_a_long_run_name_is_cut_so_the_status_after_it_stays_in_view():
 
     title = screen_title("ppltop", "x" * 60, "base", "test")
     assert title == f"ppltop · {'x' * (NAME_MAX - 1)}… · base · split test"
+
+
+async def test_a_valid_split_s_placeholders_use_mlx_lm_s_word_for_it():
+    """Before the run ends the PPL pane and the comparison say which line will come: on
+    valid.jsonl mlx-lm's `Val loss …`, not `Test loss …`."""
+    app = PplTopApp(lambda: synthetic.document_events(labels=LABELS, finish=False),
+                    synthetic.INFO, run_dir=RUN, split="valid")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: "its Val loss/ppl line at the end" in
+                       "\n".join(screen_lines(app)), timeout=30)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ComparisonScreen), timeout=10)
+        await wait_for(pilot, lambda: "mlx-lm's Val loss/ppl lines: when the run finishes"
+                       in "\n".join(screen_lines(app)), timeout=10)

@@ -36,6 +36,13 @@ SPLIT_WORDS = {"test": "Test", "valid": "Val", "train": "Train"}
 """The word mlx-lm's lines name each split by: `Test loss` (`--test`), `Val loss` (its
 training log's evaluations of valid.jsonl), `Train loss` (its training log)."""
 
+
+
+def split_word(split: str) -> str:
+    """mlx-lm's word for a split's figures (`Val` for valid), `Test` when unknown."""
+    return SPLIT_WORDS.get(split, "Test")
+
+
 PAD_TO = 32
 """mlx-lm pads each batch to one plus a multiple of this many tokens."""
 
@@ -127,7 +134,7 @@ class MlxLmFigure:
     def line(self) -> str:
         """The line `mlx_lm.lora --test` prints, character for character (for test; the
         other splits with mlx-lm's word for them, the digits the same)."""
-        word = SPLIT_WORDS.get(self.split, "Test")
+        word = split_word(self.split)
         return f"{word} loss {self.loss:.3f}, {word} ppl {self.ppl:.3f}."
 
 

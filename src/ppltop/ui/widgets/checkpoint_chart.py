@@ -31,7 +31,7 @@ class CheckpointChart(PlotextPlot):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.border_title = "Test loss by iteration"
+        self.border_title = "Loss by iteration"  # the screen's title line names the split
         self._curve: CheckpointCurve | None = None
 
     label_colors = BatchLossChart.label_colors
