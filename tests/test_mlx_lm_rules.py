@@ -124,6 +124,8 @@ def test_a_stopped_run_has_no_mlx_lm_figure_until_one_of_its_batches_is_complete
     assert mlx_lm.present(first) is first and first.not_yet is None and first.partial
     assert (first.batches, first.of_batches, first.examples) == (1, 3, 2)
     assert first.loss == alone.loss and math.isfinite(first.loss)
-    assert mlx_lm.words(first) == first.line
+    # every view says it covers some of mlx-lm's batches only: no final-looking line
+    assert mlx_lm.words(first) == f"{first.line} (partial: 1 of 3 mlx-lm batches)"
     done = mlx_lm.figure(examples, results, cfg)
     assert not done.partial and (done.batches, done.of_batches) == (3, 3)
+    assert mlx_lm.words(done) == done.line

@@ -150,11 +150,15 @@ def present(figure: MlxLmFigure | None) -> MlxLmFigure | None:
 
 
 def words(figure: MlxLmFigure | None) -> str:
-    """mlx-lm's figure as the views say it: the line `mlx_lm.lora --test` prints, or why
-    there is none (`not yet (...)`, mlx-lm's refusal)."""
+    """mlx-lm's figure as the views say it: the line `mlx_lm.lora --test` prints (a stopped
+    run's over the mlx-lm batches complete, said so), or why there is none (`not yet
+    (...)`, mlx-lm's refusal)."""
     if figure is None:
         return "no mlx-lm figure"
-    return figure.missing or figure.line
+    if figure.missing:
+        return figure.missing
+    return figure.line + (f" (partial: {figure.batches} of {figure.of_batches} mlx-lm "
+                          "batches)" if figure.partial else "")
 
 
 def batches(n_examples: int, batch_size: int, test_batches: int,

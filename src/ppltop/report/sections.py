@@ -46,7 +46,8 @@ def summary(report: RunReport, label_colors: list[str]) -> str:
             cell("examples", s.examples, str(s.examples)),
             *_mlx_lm_cells(figure),
         ], f'data-label="{esc(s.label)}"'))
-        says = (f"mlx_lm.lora --test prints: <code>{esc(figure.line)}</code>" if figure
+        says = (f"mlx_lm.lora --test prints: <code>{esc(figure.line)}</code>"
+                if figure and not figure.partial
                 else f"mlx-lm figure: {esc(mlx_lm_words(s.mlx_lm))}")
         items = "".join(f"<li>{esc(reason)}</li>" for reason in s.explanation)
         name = esc(s.label) + (f" <small>({esc(s.adapter)})</small>" if s.adapter else "")
