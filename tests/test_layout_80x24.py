@@ -138,3 +138,25 @@ async def test_the_checkpoint_curve_is_not_cut_at_80x24(which):
         await curve_finished(pilot)
         assert type(app.screen).__name__ == "CheckpointScreen"
         assert not cut_texts(app), cut_texts(app)
+
+
+async def test_the_compact_layout_s_own_key_is_in_the_footer_while_scoring():
+    """At 80x24 the footer cannot hold every dashboard key while pause and cancel are
+    offered; `o` (the config and the log) comes first, so it is never the one left out."""
+    import threading
+
+    more = threading.Event()
+
+    def scoring():  # the run goes on (the worker waits) until the test ends
+        yield from synthetic.events(finish=False)
+        more.wait(60)
+
+    app = PplTopApp(scoring, synthetic.INFO)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await scored(pilot)
+            await pilot.pause(0.3)
+            footer = screen_text(app).splitlines()[-1]
+            assert footer.startswith("o Config") and "p Pause" in footer, footer
+    finally:
+        more.set()

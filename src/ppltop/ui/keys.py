@@ -32,6 +32,12 @@ def purpose_of(binding: Binding, default: str) -> str:
 
 
 APP_BINDINGS = [
+    # first in the footer: at 80x24 the dashboard's own keys do not all fit, and this one
+    # is how the config and the log are reached there
+    *keys("Show",
+          Binding("o", "toggle_config", "Config", id="ppltop.config",
+                  tooltip="Below 100x30 the dashboard shows the figures and the chart: show "
+                  "the config and the log in their place, or the figures again")),
     *keys("Scoring",
           Binding("p", "toggle_pause", "Pause", id="ppltop.pause",
                   tooltip="Pause or resume scoring between batches"),
@@ -63,9 +69,6 @@ APP_BINDINGS = [
           Binding("S", "next_split", "Split", id="ppltop.split",
                   tooltip="A run over several splits: show the next split's figures (the "
                   "screens a, v, g, w open then show it too)"),
-          Binding("o", "toggle_config", "Config", id="ppltop.config",
-                  tooltip="Below 100x30 the dashboard shows the figures and the chart: show "
-                  "the config and the log in their place, or the figures again"),
           Binding("t", "next_theme", "Theme", show=False, id="ppltop.theme",
                   tooltip="Switch to the next theme"),
           *[Binding(str(n), f"activate({n})", f"Activate #{n}", show=False,
