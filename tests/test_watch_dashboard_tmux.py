@@ -44,7 +44,7 @@ def test_watch_in_the_dashboard_follows_new_checkpoints_and_q_ends_it(tmp_path):
                f"--run-dir {tmp_path / 'w'} --json {watched}; echo $? > {status}; sleep 60")
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
     try:
-        _wait_for_screen(session, "Test loss by iteration", timeout=120)  # the curve first
+        _wait_for_screen(session, "Loss by iteration", timeout=120)  # the curve first
         _wait_for_screen(session, "run1@100", timeout=120)
         screen = tmux("capture-pane", "-p", "-t", session)
         assert "run1@300" not in screen

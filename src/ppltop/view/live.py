@@ -19,7 +19,7 @@ from ..core.errors import ScoringError
 from ..core.store.events import (BatchScored, DocumentSource, LabelAdded, LabelFinished,
                                  Notice, Resumed, RunFinished, RunPlan, RunStarted)
 from ..core.figures.stats import Z95, safe_exp
-from ..core.mlx_lm import words as mlx_lm_words
+from ..core.mlx_lm import split_word, words as mlx_lm_words
 from ..core.figures import formats as fmt
 from .surprisal import SurprisalIndex
 
@@ -257,6 +257,11 @@ class LiveRun:
             if found is not None:
                 return found
         return self.label_summaries.get(label)
+
+    @property
+    def split_word(self) -> str:
+        """mlx-lm's word for this run's split (`Val` for valid), for the lines to come."""
+        return split_word(self.split)
 
     def mlx_lm_line(self, label: str) -> str | None:
         """The line `mlx_lm.lora --test` prints for `label` (`MlxLmFigure.line`), or why

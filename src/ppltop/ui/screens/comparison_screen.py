@@ -22,7 +22,6 @@ from textual.widgets import Input, Label, Static
 
 from ...core.figures import formats as fmt
 from ...core.figures.compare import Comparison, example_deltas, token_deltas
-from ...core.mlx_lm import split_word
 from ...view.display_names import LabelNames
 from ...view.live import LiveRun
 from ...view.previews import InContext, in_context, opening
@@ -228,7 +227,7 @@ class ComparisonScreen(Screen):
         text = ("\n".join(f"mlx-lm · {name}: {line or 'when it is scored to its end'}"
                           for name, line in lines)
                 if any(line for _, line in lines) else
-                f"mlx-lm's {split_word(self.live.split)} loss/ppl lines: when the run finishes")
+                f"mlx-lm's {self.live.split_word} loss/ppl lines: when the run finishes")
         common = self.live.common()
         if common is not None:
             text = (f"loss, PPL, Δ and bits/B {common.basis} (those every label has scored; "

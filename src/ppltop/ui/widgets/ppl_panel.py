@@ -9,7 +9,6 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Digits, ProgressBar, Sparkline, Static
 
 from ...core.figures import formats as fmt
-from ...core.mlx_lm import split_word
 from ...view.display_names import shown
 from ...view.live import LiveRun
 from ..text_flow import FlowLine
@@ -110,7 +109,7 @@ class PplPanel(Vertical):
         line = live.mlx_lm_line(label)  # mlx-lm's own words, as `mlx_lm.lora --test` prints
         self.query_one("#ppl-mlx", FlowLine).set_segments(
             [f"mlx-lm: {line}"] if line else
-            [f"mlx-lm: its {split_word(live.split)} loss/ppl line at the end"])
+            [f"mlx-lm: its {live.split_word} loss/ppl line at the end"])
         others = [f"{shown(name, self.aliases)} {fmt.ppl(s.ppl)}"
                   for name, s in live.labels.items() if name != label]
         if others:
