@@ -39,9 +39,14 @@ class MemoryPlan:
     kept_hidden: bool = False
     """The shared trunk keeps a batch's hidden states for the labels after the first."""
 
-    def split_for(self, rows: int, width: int, targets: int) -> memory.Split:
+    def resident_bytes(self, rows: int, width: int) -> int:
+        """What stays in memory through a batch: the weights, and the shared trunk's
+        hidden states of the batch when it keeps them."""
         kept = self.shape.hidden_bytes(rows, width) if self.kept_hidden else 0
-        return memory.plan_split(self.shape, rows, width, self.weights_bytes + kept,
+        return self.weights_bytes + kept
+
+    def split_for(self, rows: int, width: int, targets: int) -> memory.Split:
+        return memory.plan_split(self.shape, rows, width, self.resident_bytes(rows, width),
                                  self.budget, self.chunk_rows, self.full_logits, targets)
 
 
@@ -140,7 +145,8 @@ def plan_memory(batches: list[list[Segment]], budget: int, weights_bytes: int,
         if split.micro_rows < rows:
             split_batches += 1
             smallest = min(smallest or rows, split.micro_rows)
-            worst = max(worst, weights_bytes + shape.logits_bytes(min(chunk_rows, targets))
+            worst = max(worst, plan.resident_bytes(rows, width)
+                        + shape.logits_bytes(min(chunk_rows, targets))
                         + shape.body_bytes(rows, width, full_logits))
     note = None
     if split_batches:
