@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 
 import mlx.core as mx
 import numpy as np
@@ -28,10 +29,17 @@ BLOCK_BYTES = 1 << 19
 """Bytes of scores a worker takes at a time (their five passes stay in the cache)."""
 
 
+@lru_cache(maxsize=8)
+def _above_diagonal(length: int) -> np.ndarray:
+    """[L, L]: True where a key comes after its query (the causal mask), made once per
+    length rather than once per layer and batch."""
+    return np.triu(np.ones((length, length), bool), 1)
+
+
 def _softmax_rows(scores: np.ndarray, causal: bool) -> None:
     """In place: softmax of each row of `scores` [rows, L], row r being query r % L."""
     rows, length = scores.shape
-    above = np.triu(np.ones((length, length), bool), 1) if causal else None
+    above = _above_diagonal(length) if causal else None
 
     def work(lo: int, hi: int) -> None:
         step = max(1, BLOCK_BYTES // (4 * length))

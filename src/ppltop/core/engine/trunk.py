@@ -101,9 +101,6 @@ class SharedTrunk:
     def new_batch(self) -> None:
         self._kept = {}
 
-    def kept_bytes(self) -> int:
-        return sum(state.nbytes for state in self._kept.values())
-
     def note(self, labels: int) -> str:
         return (f"shared trunk: blocks 0-{self.shared - 1} of {len(self.blocks)} computed "
                 f"once for {labels} labels (no adapter changes them)")
