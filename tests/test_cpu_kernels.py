@@ -69,3 +69,28 @@ def test_other_masks_and_dtypes_go_to_mlx_lm_and_the_swap_ends_with_the_call(mon
     forward.kernels.active = False
     without = np.array(forward.rows(inputs, rows, cols)(0, 24))
     np.testing.assert_allclose(with_kernels, without, rtol=1e-4, atol=1e-4)
+
+
+def test_mlx_lm_cross_entropy_split_over_streams_is_bit_for_bit_and_works_in_any_thread():
+    import threading
+
+    import mlx.nn as nn
+
+    from ppltop.core import mlx_lm
+
+    logits = _normal((301, 500), 7) * 4
+    targets = np.arange(301) * 7 % 500
+    mx.eval(logits)
+    want = np.array(nn.losses.cross_entropy(logits, mx.array(targets.astype(np.int32))))
+    got = []
+
+    def score():  # a run scores in a thread of its own, and a watch in a new one per step
+        got.append(mlx_lm.token_ce(logits, targets))
+
+    for _ in range(2):
+        worker = threading.Thread(target=score)
+        worker.start()
+        worker.join(timeout=60)
+    assert len(got) == 2
+    for ce in got:
+        np.testing.assert_array_equal(ce, want)

@@ -26,6 +26,8 @@ MLX is imported inside the functions: ppltop loads its BLAS before MLX.
 from __future__ import annotations
 
 import math
+import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -226,18 +228,18 @@ def token_ce(logits, targets: np.ndarray) -> np.ndarray:
     return np.concatenate([np.array(part) for part in parts])
 
 
-_STREAMS: list = []
+_STREAMS = threading.local()
 
 
 def _cpu_streams() -> list:
-    """One MLX CPU stream per core, made once (a stream is a thread that lives on)."""
-    import os
-
+    """One MLX CPU stream per core, made once per thread: MLX's streams belong to the thread
+    that made them (another thread's raise "no Stream in current thread"), and a run may
+    score in a new thread (the dashboard's worker, each checkpoint of a watch)."""
     import mlx.core as mx
 
-    if not _STREAMS:
-        _STREAMS.extend(mx.new_stream(mx.cpu) for _ in range(min(4, os.cpu_count() or 1)))
-    return _STREAMS
+    if not hasattr(_STREAMS, "cpu"):
+        _STREAMS.cpu = [mx.new_stream(mx.cpu) for _ in range(min(4, os.cpu_count() or 1))]
+    return _STREAMS.cpu
 
 
 def _rank_batch(rows: list[int], examples: list, results: dict, max_seq_length: int):
