@@ -234,3 +234,39 @@ def nan_model(dst: Path, token: int) -> Path:
     config["tie_word_embeddings"] = False
     (model / "config.json").write_text(json.dumps(config))
     return model
+
+
+# -- markers by kind, from what each test uses (the README's fast subset: -m "not slow") --
+
+_SUBPROCESS = re.compile(r"\brun_ppltop\(|subprocess\.(run|Popen|check_output)\(|\bPopen\(|"
+                         r"\blaunch\(|mlx_lm_lora_test")
+SLOW_FILES = {"test_snapshot_matrix.py", "test_every_screen.py", "test_report_browser.py",
+              "test_fuzz_data.py"}
+"""In-process tests that still take minutes together: every screen in every theme and
+size, the report in Chromium, the fuzzer."""
+
+
+def _kinds(item) -> set[str]:
+    import inspect
+
+    kinds = set()
+    if "real_models" in getattr(item, "fixturenames", ()) or "handles" in getattr(
+            item, "fixturenames", ()):
+        kinds.add("real_model")
+    try:
+        source = inspect.getsource(item.function)
+    except (AttributeError, OSError, TypeError):
+        source = ""
+    if "tmux" in item.path.name or "tmux" in source:
+        kinds.add("tmux")
+    if _SUBPROCESS.search(source):
+        kinds.add("subprocess")
+    if kinds or item.path.name in SLOW_FILES:
+        kinds.add("slow")
+    return kinds
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for kind in _kinds(item):
+            item.add_marker(getattr(pytest.mark, kind))
