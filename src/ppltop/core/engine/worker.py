@@ -37,6 +37,7 @@ class ScoringWorker(threading.Thread):
         self._running = threading.Event()
         self._running.set()
         self._cancel = threading.Event()
+        self._holding = threading.Event()
         self.error: BaseException | None = None
 
     def pause(self) -> None:
@@ -48,6 +49,11 @@ class ScoringWorker(threading.Thread):
     @property
     def paused(self) -> bool:
         return not self._running.is_set()
+
+    @property
+    def holding(self) -> bool:
+        """Paused and waiting between batches: nothing more is scored until `resume`."""
+        return self._holding.is_set()
 
     def cancel(self) -> None:
         """Stop after the batch in flight; with `request_stop`, the loop still ends
@@ -74,7 +80,9 @@ class ScoringWorker(threading.Thread):
                             last_label = event.label
                         if not _mid_batch(event, last_label) and self.paused:
                             since = time.monotonic()
+                            self._holding.set()
                             self._running.wait()
+                            self._holding.clear()
                             self._on_event(Resumed(time.monotonic() - since))
                         if self._cancel.is_set() and self._request_stop is None:
                             break
