@@ -283,7 +283,7 @@ def test_the_watch_as_one_run_for_the_dashboard(handle, training_folder, tmp_pat
     notes: list[str] = []
     session = WatchSession(cfg, Namespace(overwrite=False), None, tmp_path / "w", handle,
                            say=notes.append)
-    live, seen, deadline = LiveRun(), [], time.monotonic() + 120
+    live, seen, deadline = LiveRun(), [], time.monotonic() + 300  # a loaded machine
     for event in dashboard_events(session, session.prepare("base", []), notes):
         seen.append(event)
         live.apply(event)

@@ -23,7 +23,7 @@ async def test_compare_keys_reference_and_diff_mode(handle):
         await pilot.press("2")
         assert app.query_one(PplPanel).active_label == labels[1]
         await pilot.press("a")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: isinstance(app.screen, ComparisonScreen), timeout=60)
         screen = app.screen
         assert isinstance(screen, ComparisonScreen)
         assert screen.reference == "base" and screen.active == labels[1]
@@ -55,7 +55,7 @@ async def test_compare_keys_reference_and_diff_mode(handle):
         assert first.delta_bits < 0
         improved.focus()
         await pilot.press("enter")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: isinstance(app.screen, DocumentScreen), timeout=60)
         doc_screen = app.screen
         assert isinstance(doc_screen, DocumentScreen)
         view = doc_screen.query_one(DocumentView)
@@ -67,11 +67,10 @@ async def test_compare_keys_reference_and_diff_mode(handle):
         await pilot.press("escape")
         # rename a label for display
         await pilot.press("e")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: app.screen.query("#rename-input"), timeout=60)
         app.screen.query_one("#rename-input", Input).value = "mine"
         await pilot.press("enter")
-        await pilot.pause(0.2)
-        assert "mine" in app.aliases.values()
+        await wait_for(pilot, lambda: "mine" in app.aliases.values(), timeout=60)
 
 
 def test_a_real_difference_never_reads_as_a_tie():
