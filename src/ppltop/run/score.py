@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 from pathlib import Path
 
-from .stops import resume_hint, stop_words
+from .stops import StopPolicy, resume_hint, stop_words
 
 DEFAULT_RUNS_FOLDER = "ppltop-runs"
 """Where runs go unless --run-dir says otherwise (relative to the working folder)."""
@@ -91,32 +90,20 @@ def score_headless(config, args, blas, make_events, cancel,
 
     make_events = with_breakdowns(make_events, config)
     printer = HeadlessPrinter(config, blas, out=sys.stdout, err=sys.stderr)
-    interrupts = []
     hint = resume_hint(resume_dir)
+    kept = "; the run stays resumable" if resume_dir is not None else ""
 
-    def on_signal(signum, frame):
-        interrupts.append(signum)
-        if len(interrupts) > 1 and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        cancel()
-        if signum == signal.SIGHUP:  # the terminal is gone; files and pipes still get the figures
-            from ..hangup import silence_terminal
-
-            silence_terminal()
-        kept = "; the run stays resumable" if resume_dir is not None else ""
+    def say(signum: int) -> None:
         print(f"ppltop: stopping after this batch ({stop_words(signum)}{kept})",
               file=sys.stderr, flush=True)
 
-    stops = [signal.SIGINT, signal.SIGTERM]
-    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # under nohup: keep ignoring it
-        stops.append(signal.SIGHUP)
-    previous = {sig: signal.signal(sig, on_signal) for sig in stops}
     finished = None
     try:
-        for event in make_events():
-            printer.handle(event)
-            if isinstance(event, RunFinished):
-                finished = event
+        with StopPolicy(cancel, say) as stops:
+            for event in make_events():
+                printer.handle(event)
+                if isinstance(event, RunFinished):
+                    finished = event
     except KeyboardInterrupt:
         print(f"ppltop: interrupted{hint or '; the run directory keeps every finished batch'}",
               file=sys.stderr)
@@ -124,10 +111,6 @@ def score_headless(config, args, blas, make_events, cancel,
     except ScoringError as e:
         print(f"ppltop: {e}", file=sys.stderr)
         return 1, None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if interrupts and finished is not None and finished.cancelled:
-        print(f"ppltop: stopped by {signal.Signals(interrupts[0]).name}{hint}",
-              file=sys.stderr, flush=True)
+    if stops.stopped_by and finished is not None and finished.cancelled:
+        print(f"ppltop: stopped by {stops.stopped_by}{hint}", file=sys.stderr, flush=True)
     return (130 if finished is not None and finished.cancelled else 0), finished

@@ -11,14 +11,14 @@ as its own ordinary run, in a sub-folder of the watch's run directory:
 
 Ctrl-C (or SIGTERM) while waiting ends the watch at once; during a checkpoint it stops
 after the batch in flight (that checkpoint's run stays resumable and is left out of the
-curve). Then the figures of everything scored are printed as one run's, with the
-checkpoint table, and written with --json / --csv.
+curve); headless, SIGHUP stops it the same way and it exits 130, as a stopped run does
+(`stops.StopPolicy`, the one policy of both). Then the figures of everything scored are
+printed as one run's, with the checkpoint table, and written with --json / --csv.
 """
 
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..core.errors import InputError, ScoringError
 from ..core.mlx_lm import present
+from .stops import StopPolicy, stop_words
 
 WATCH_FILE = "watch.json"
 POLL_S = 0.5
@@ -143,52 +144,74 @@ def merge_finished(finished: list, reference: str | None):
                        results)
 
 
+def read_watch(watch_dir: Path):
+    """The watch's `WatchRecord` (what it follows, the reference asked for)."""
+    from ..core.store.records import WatchRecord
+
+    where = Path(watch_dir) / WATCH_FILE
+    try:
+        return WatchRecord.from_dict(json.loads(where.read_text()), str(where))
+    except (OSError, ValueError) as e:
+        raise InputError(f"{where}: unreadable ({e}); the watch's folder is damaged")
+
+
+def scored_runs(watch_dir: Path) -> list[Path]:
+    """The run directories of a watch's folder, base first and checkpoints by iteration."""
+    from ..core.checkpoint_files import label_order
+    from ..core.store.run_dir import MANIFEST
+
+    return sorted((p for p in Path(watch_dir).iterdir() if (p / MANIFEST).is_file()),
+                  key=lambda p: label_order(p.name))
+
+
 def watch_events(watch_dir: Path):
     """A watch's run directory read back as one run's events (`ppltop open WATCH_DIR`): the
-    runs scored to their end, their batches, then their figures merged."""
+    runs scored to their end, their batches, then their figures merged, compared with the
+    reference the watch was started with (its `WatchRecord`)."""
     from dataclasses import replace as copy_with
 
-    from ..core.checkpoint_files import label_order
     from ..core.figures.compare import resolve_reference
     from ..core.store.events import BatchScored, RunFinished, RunStarted
     from ..core.store.replay import RunFollower
-    from ..core.store.run_dir import MANIFEST
 
-    runs = sorted((p for p in Path(watch_dir).iterdir() if (p / MANIFEST).is_file()),
-                  key=lambda p: label_order(p.name))
-    streams = [list(RunFollower(path, follow=False).events()) for path in runs]
+    streams = [list(RunFollower(path, follow=False).events()) for path in scored_runs(watch_dir)]
     streams = [s for s in streams if isinstance(s[-1], RunFinished) and not s[-1].cancelled]
     if not streams:
         return
     plans = [next(e for e in s if isinstance(e, RunStarted)) for s in streams]
     labels = [label for started in plans for label in started.plan.labels]
     paths = [path for started in plans for path in started.plan.adapter_paths]
+    reference = resolve_reference(labels, read_watch(watch_dir).reference)
     yield RunStarted(copy_with(plans[0].plan, labels=labels, adapter_paths=paths,
-                               reference=resolve_reference(labels)), plans[0].source)
+                               reference=reference), plans[0].source)
     for stream in streams:
         yield from (e for e in stream if isinstance(e, BatchScored))
-    yield merge_finished([s[-1] for s in streams], None)
+    yield merge_finished([s[-1] for s in streams], reference)
+
+
+def opened_watch(watch_dir: Path):
+    """(config, manifest of its first run) of a watch read back: the config of the watch's
+    own (its folders, its --reference), the machine and versions of its runs."""
+    from ..core.store.replay import RunFollower
+
+    runs = scored_runs(watch_dir)
+    if not runs:
+        raise InputError(f"{watch_dir}: a watch with no checkpoint scored yet; try again "
+                         "once one is")
+    watched = read_watch(watch_dir)
+    first = RunFollower(runs[0], follow=False)
+    config = replace(first.config, checkpoints=True, reference=watched.reference,
+                     adapters=[Path(f) for f in watched.folders],
+                     no_base=runs[0].name != "base")
+    return config, first.manifest
 
 
 def open_watch(args) -> int:
     """`ppltop open WATCH_DIR`: every checkpoint the watch scored, as one run (the curve
     first in the dashboard); `ppltop open WATCH_DIR/LABEL` shows one of them."""
-    from ..core.checkpoint_files import label_order
-    from ..core.errors import InputError
-    from ..core.store.replay import RunFollower
-    from ..core.store.run_dir import MANIFEST
     from .score import is_headless, run_headless
 
-    runs = sorted((p for p in Path(args.run_dir).iterdir() if (p / MANIFEST).is_file()),
-                  key=lambda p: label_order(p.name))
-    if not runs:
-        raise InputError(f"{args.run_dir}: a watch with no checkpoint scored yet; try again "
-                         "once one is")
-    watched = json.loads((Path(args.run_dir) / WATCH_FILE).read_text())
-    first = RunFollower(runs[0], follow=False)
-    config = replace(first.config, checkpoints=True,
-                     adapters=[Path(f) for f in watched.get("folders", [])],
-                     no_base=runs[0].name != "base")
+    config, manifest = opened_watch(args.run_dir)
 
     def events():
         return watch_events(args.run_dir)
@@ -197,13 +220,12 @@ def open_watch(args) -> int:
         return run_headless(config, args, None, events, lambda: None)
     from .dashboard import run_dashboard
 
-    return run_dashboard(config, args, None, events, lambda: None, recorded=first.manifest)
+    return run_dashboard(config, args, None, events, lambda: None, recorded=manifest)
 
 
 def watch(config, args, blas, run_dir: Path) -> int:
     """Score the base model and every checkpoint of the folders, then each new one, until
     Ctrl-C or SIGTERM (or q in the dashboard); print and write the figures of all of them."""
-    from ..core.model.loader import ModelHandle
     from .score import is_headless
 
     run_dir = Path(run_dir)
@@ -212,29 +234,39 @@ def watch(config, args, blas, run_dir: Path) -> int:
     if not is_headless(args):
         return _watch_in_dashboard(config, args, blas, run_dir)
     session = WatchSession(config, args, blas, run_dir, None)
-    previous = _install_stop(session)  # before the model loads: Ctrl-C then ends cleanly too
+    stops = StopPolicy(session.stop, lambda signum: session.say(
+        f"stopping ({stop_words(signum)})"))
     try:
-        session.handle = ModelHandle.load(config.model)
-        if not config.no_base and not session.stopping:
-            session.score("base", [])
-        for ready in ready_checkpoints(session):
-            if ready is None:
-                continue
-            label, frozen = ready
-            try:
-                session.score(label, [frozen])
-            except NOT_SCORED as e:
-                _not_scored(session, label, e)
+        with stops:  # before the model loads: Ctrl-C then ends cleanly too
+            _score_headless(session)
     except KeyboardInterrupt:  # a second Ctrl-C: what is scored is kept all the same
         session.cut_short = True
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return _finish(session, config, args, blas)
+    if stops.stopped_by:
+        _record_stop(run_dir, stops.stopped_by)
+    return _finish(session, config, args, blas, stops)
 
 
-def _finish(session: WatchSession, config, args, blas) -> int:
-    """The figures of everything the watch scored, printed and written."""
+def _score_headless(session: WatchSession) -> None:
+    """The base model, every checkpoint there, then each new one, until the session stops."""
+    from ..core.model.loader import ModelHandle
+
+    session.handle = ModelHandle.load(session.config.model)
+    if not session.config.no_base and not session.stopping:
+        session.score("base", [])
+    for ready in ready_checkpoints(session):
+        if ready is None:
+            continue
+        label, frozen = ready
+        try:
+            session.score(label, [frozen])
+        except NOT_SCORED as e:
+            _not_scored(session, label, e)
+
+
+def _finish(session: WatchSession, config, args, blas, stops: StopPolicy) -> int:
+    """The figures of everything the watch scored, printed and written. Ending the watch
+    is its normal end (0), unless it cut a checkpoint short or the terminal hung up: then
+    it was stopped, as a plain run is (130)."""
     from ..headless import HeadlessPrinter
     from .outputs import write_outputs
 
@@ -244,7 +276,10 @@ def _finish(session: WatchSession, config, args, blas) -> int:
         write_outputs(args, config, merged, blas)
     else:
         print("ppltop: watch: nothing was scored", file=sys.stderr)
-    return 130 if session.cut_short else 0
+    if stops.hung_up:
+        print(f"ppltop: watch: stopped by {stops.stopped_by}; what it scored: ppltop open "
+              f"{session.run_dir}", file=sys.stderr, flush=True)
+    return 130 if session.cut_short or stops.hung_up else 0
 
 
 def _watch_in_dashboard(config, args, blas, run_dir: Path) -> int:
@@ -288,7 +323,9 @@ def dashboard_events(session: WatchSession, first, notes: list[str]):
                 if started:
                     yield LabelAdded(name, event.plan.adapter_paths[-1])
                     continue
-                started = True
+                started = True  # the watch's plan: its --reference, scored yet or not
+                wanted = session.config.reference or event.plan.reference
+                event = replace(event, plan=replace(event.plan, reference=wanted))
             elif isinstance(event, RunFinished):
                 if not event.cancelled:
                     yield LabelFinished(event.summaries[-1])
@@ -356,25 +393,24 @@ def ready_checkpoints(session: WatchSession):
 
 
 def _start(run_dir: Path, config, args) -> None:
+    from ..core.store.records import WatchRecord
     from ..core.store.run_dir import start_run_set
 
-    start_run_set(run_dir, WATCH_FILE,
-                  {"folders": [str(f) for f in config.adapters],
-                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
-                  "a watch", getattr(args, "overwrite", False))
+    record = WatchRecord(tuple(str(f) for f in config.adapters), config.reference)
+    start_run_set(run_dir, WATCH_FILE, record.to_dict(), "a watch",
+                  getattr(args, "overwrite", False))
 
 
-def _install_stop(session: WatchSession) -> dict:
-    """SIGINT and SIGTERM stop the watch cleanly; a second SIGINT quits at once."""
-    from .stops import stop_words
+def _record_stop(run_dir: Path, stopped_by: str) -> None:
+    """The watch's record says which signal ended it (`ppltop runs`, a later reader)."""
+    from dataclasses import replace as copy_with
 
-    def on_signal(signum, frame):
-        if session.stopping and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        session.stop()
-        print(f"ppltop: watch: stopping ({stop_words(signum)})", file=sys.stderr, flush=True)
-
-    return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    path = Path(run_dir) / WATCH_FILE
+    try:
+        path.write_text(json.dumps(copy_with(read_watch(run_dir), stopped_by=stopped_by)
+                                   .to_dict(), indent=2) + "\n")
+    except (OSError, InputError):  # the runs are all there; only this word is lost
+        pass
 
 
 def detach_watch(argv: list[str], run_dir: Path, args) -> int:

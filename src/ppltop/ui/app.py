@@ -267,8 +267,6 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
         if self._scoring_shown != self.scoring_here:  # the thread may end before its last event
             self._scoring_shown = self.scoring_here  # is drained: compare with what is shown
             self.screen.refresh_bindings()  # p and c leave the footer once the run is over
-        if self.reference_label is None and self.live.labels:
-            self.reference_label = self.live.reference
         if any(isinstance(event, LabelAdded) for event in events):
             self._follow_newest_label()
         if not self._curve_offered and self.check_action("open_checkpoints", ()):
@@ -387,8 +385,9 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
 
     @property
     def reference_label(self) -> str | None:
-        """The label comparisons are made against (base, else the first; `f` changes it)."""
-        return self.names.reference
+        """The label comparisons are made against: the one chosen with `f`, else the run's
+        own (`LiveRun.reference`: a watch's follows its checkpoints as they come)."""
+        return self.names.reference or self.live.reference
 
     @reference_label.setter
     def reference_label(self, label: str | None) -> None:
@@ -412,7 +411,7 @@ class PplTopApp(ScoringControl, ScreenNavigation, ThemeChoice, App[int]):
             return
         self.query_one(PplPanel).reset_split()
         self._last_chart = 0.0  # the chart and sparkline of that split, now
-        self.reference_label = self.live.reference
+        self.reference_label = None  # that split's own
         self._redraw()
         scoring = " (being scored)" if split == self.runs.split and self.scoring_here else ""
         self.notify(f"split {split}{scoring}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..core.figures.common import CommonFigures, common_figures
-from ..core.figures.compare import Comparison, compare_labels
+from ..core.figures.compare import Comparison, compare_labels, resolve_reference
 from .document import Document, build_document
 from ..core.errors import ScoringError
 from ..core.store.events import (BatchScored, DocumentSource, LabelAdded, LabelFinished,
@@ -186,10 +186,12 @@ class LiveRun:
 
     @property
     def reference(self) -> str | None:
-        """The run's reference label, resolved once by the engine (`--reference`)."""
+        """The run's reference label: the plan's (`--reference`, resolved by the engine),
+        once it is among the labels; a watch's plan may name a checkpoint not scored yet,
+        and till then it is the base model, else the first label."""
         if self.plan is None or not self.plan.labels:
             return None
-        return self.plan.reference or self.plan.labels[0]
+        return resolve_reference(self.plan.labels, self.plan.reference)
 
     def common(self) -> CommonFigures | None:
         """Every label's figures over the examples all have scored, when they have not all

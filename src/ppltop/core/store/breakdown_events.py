@@ -57,8 +57,7 @@ def with_breakdowns(make_events: Callable[[], Iterator], config) -> Callable[[],
                 if isinstance(event, RunStarted):
                     inputs = event.groups = group_input(config, event)
                     labels = event.plan.labels
-                    reference = event.plan.reference or resolve_reference(
-                        labels, config.reference)
+                    reference = event.plan.reference or config.reference
                     yield event
                     if inputs is not None and inputs.proposed:
                         yield proposal_notice(inputs.proposed)
@@ -69,8 +68,10 @@ def with_breakdowns(make_events: Callable[[], Iterator], config) -> Callable[[],
                     # its own labels: a watch's finish holds the checkpoints added since
                     scored = [*labels, *(s.label for s in event.summaries
                                          if s.label not in labels)]
+                    # the reference its comparisons were made against; a watch's plan may
+                    # name one it never scored
                     against = event.comparisons[0].reference if event.comparisons \
-                        else reference  # the reference its comparisons were made against
+                        else resolve_reference(scored, reference)
                     event.breakdowns = compute_breakdowns(event.results, scored, against,
                                                           inputs)
                     if inputs.marks.disagreeing:

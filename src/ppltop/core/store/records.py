@@ -1,4 +1,5 @@
-"""The run directory's records, typed: `manifest.json` and each line of `events.jsonl`.
+"""The run directory's records, typed: `manifest.json`, each line of `events.jsonl`, and the
+`watch.json` that marks a watch's folder of runs.
 
 The writer and every reader go through these classes, so a field has one name and one
 default. `FORMAT` is the version this code writes; runs of every version in `READABLE`
@@ -80,6 +81,35 @@ class Manifest:
 
     def adapter_paths(self) -> dict[str, str]:
         return {a.label: a.path for a in self.adapters}
+
+
+@dataclass(frozen=True)
+class WatchRecord:
+    """What a watch is, written when it starts: the folders it follows and the reference
+    asked for (`--reference`; None: the base model, else the first label), so that
+    `ppltop open` of the watch compares with the same label the watch did."""
+
+    folders: tuple[str, ...]
+    reference: str | None = None
+    started: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    stopped_by: str | None = None
+    """The signal that ended the watch (`SIGHUP`), once it ended; None: still running, or
+    ended without one."""
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "folders": list(self.folders)}
+
+    @classmethod
+    def from_dict(cls, raw: dict, where: str) -> WatchRecord:
+        """Read a watch's record (one written before `reference` was has None);
+        `where` names the file in the one-line error."""
+        try:
+            if not isinstance(raw, dict):
+                raise ValueError("not a JSON object")
+            known = _known(cls, raw)
+            return cls(**{**known, "folders": tuple(str(f) for f in known["folders"])})
+        except (ValueError, TypeError, KeyError) as e:
+            raise InputError(f"{where}: unreadable ({e}); the watch's folder is damaged")
 
 
 @dataclass(frozen=True)
