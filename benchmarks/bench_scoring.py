@@ -360,7 +360,7 @@ LLAMA_CONTEXT = 512
 
 def one_round(bench: Bench, plan: Plan) -> None:
     """Every contender once, in a fixed order (the rounds alternate them)."""
-    bench.mlx_lm("mlx_lm", plan.theirs, [plan.adapter])
+    bench.mlx_lm("mlx_lm", bare(plan.theirs), [plan.adapter])
     bench.ppltop("ppltop", plan.common)
     if plan.adapter is not None and plan.llama:
         bench.ppltop("base", bare(plan.common))  # the weights llama-perplexity scores
@@ -515,12 +515,13 @@ def make_plan(args) -> tuple[Plan, Path, dict]:
     """The model, the flags of every contender, and the children's environment."""
     from ppltop import demo
 
-    data = args.data or demo.DATA_DIR
-    model = args.model or demo.MODEL_DIR
+    # absolute: every child runs in a temporary folder of its own
+    data = (args.data or demo.DATA_DIR).resolve()
+    model = (args.model or demo.MODEL_DIR).resolve()
     if args.synthetic:
         model = make_synthetic(Path(tempfile.mkdtemp()) / "synthetic", args.vocab)
     common = ["--model", str(model), "--data", str(data), "--batch-size", str(args.batch_size)]
-    adapter = args.adapter_path or (demo.ADAPTER_DIRS["docs-net"] if model == demo.MODEL_DIR
+    adapter = args.adapter_path or (demo.ADAPTER_DIRS["docs-net"] if args.model is None
                                     else None)
     # mlx_lm.lora --test needs an adapter path ("" scores the bare model); ppltop scores
     # the same single model (--no-base with an adapter)
