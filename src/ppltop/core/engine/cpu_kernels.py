@@ -2,8 +2,11 @@
 
 On the CPU, MLX's `exp` is a scalar loop: in a profile of SmolLM2-135M (4 x 512 tokens)
 the attention softmax and SiLU took 70% of the forward pass, against a fraction of that
-for every matmul. numpy's `exp` is vectorized, so here the matmuls stay in MLX (BLAS) and
-the softmax and SiLU run in numpy, a cache-sized block of rows at a time on every core.
+for every matmul. numpy's `exp` is vectorized, so here the SiLU runs in numpy, and the
+attention runs wholly in numpy: one (batch row, key head) group per core, a block of queries
+at a time against only the keys the block may see (the causal half is never computed), so
+its scores never leave the cache and never travel back into MLX. The projections and the
+MLP's matmuls stay in MLX (its BLAS).
 
 They are swapped into the model's modules only for the length of one forward call
 (`SplitForward.rows`), only on the CPU device, and only where they compute what they
@@ -26,46 +29,62 @@ import numpy as np
 from .token_stats import in_parallel
 
 BLOCK_BYTES = 1 << 19
-"""Bytes of scores a worker takes at a time (their five passes stay in the cache)."""
+"""Bytes of SwiGLU rows a worker takes at a time (their passes stay in the cache)."""
 
 
-@lru_cache(maxsize=8)
+QUERY_BLOCK = 128
+"""Queries per block of the causal attention: a block reads only the keys up to its last
+query, so a 512-token row does 62% of the full product's work, and its scores stay in cache."""
+
+
+@lru_cache(maxsize=16)
 def _above_diagonal(length: int) -> np.ndarray:
     """[L, L]: True where a key comes after its query (the causal mask), made once per
     length rather than once per layer and batch."""
     return np.triu(np.ones((length, length), bool), 1)
 
 
-def _softmax_rows(scores: np.ndarray, causal: bool) -> None:
-    """In place: softmax of each row of `scores` [rows, L], row r being query r % L."""
-    rows, length = scores.shape
-    above = _above_diagonal(length) if causal else None
-
-    def work(lo: int, hi: int) -> None:
-        step = max(1, BLOCK_BYTES // (4 * length))
-        for a in range(lo, hi, step):
-            block = scores[a:min(hi, a + step)]
-            if above is not None:
-                np.copyto(block, -np.inf, where=above[np.arange(a, a + len(block)) % length])
-            np.subtract(block, block.max(axis=1, keepdims=True), out=block)
-            np.exp(block, out=block)
-            block /= block.sum(axis=1, keepdims=True)
-
-    in_parallel(rows, length, work)
+def _attend(q: np.ndarray, keys_t: np.ndarray, values: np.ndarray, out: np.ndarray,
+            causal: bool) -> None:
+    """One (batch row, key head) group: q [rep, L, D] (scaled), keys_t [D, L], values
+    [L, D]; writes softmax(q K^T) V into out [rep, L, D], a block of queries at a time."""
+    rep, length, dim = q.shape
+    step = QUERY_BLOCK if causal else length
+    for i0 in range(0, length, step):
+        i1 = min(length, i0 + step)
+        seen = i1 if causal else length  # keys a query of this block may attend to
+        scores = q[:, i0:i1].reshape(-1, dim) @ keys_t[:, :seen]
+        if causal:
+            np.copyto(scores.reshape(rep, i1 - i0, seen), -np.inf,
+                      where=_above_diagonal(seen)[i0:i1])
+        np.subtract(scores, scores.max(axis=1, keepdims=True), out=scores)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=1, keepdims=True)
+        out[:, i0:i1] = (scores @ values[:seen]).reshape(rep, i1 - i0, dim)
 
 
 def attention(queries: mx.array, keys: mx.array, values: mx.array, scale: float,
               causal: bool) -> mx.array:
-    """softmax(scale * Q K^T (causal)) V for [B, H, L, D] queries and [B, KV, L, D] keys."""
-    batch, heads, length, dim = queries.shape
-    kv = keys.shape[1]
-    grouped = (queries * scale).reshape(batch, kv, heads // kv * length, dim)
-    scores = grouped @ keys.swapaxes(-1, -2)
-    mx.eval(scores)
-    host = np.array(scores, copy=False).reshape(-1, length)
-    _softmax_rows(host, causal)
-    weights = mx.array(host).reshape(batch, kv, heads // kv * length, length)
-    return (weights @ values).reshape(batch, heads, length, dim)
+    """softmax(scale * Q K^T (causal)) V for [B, H, L, D] queries and [B, KV, L, D] keys,
+    in numpy (its BLAS for the products), one (batch row, key head) group per job."""
+    queries = queries * scale
+    mx.eval(queries, keys, values)
+    q = np.array(queries, copy=False)
+    k = np.array(keys, copy=False)
+    v = np.array(values, copy=False)
+    batch, heads, length, dim = q.shape
+    kv = k.shape[1]
+    rep = heads // kv
+    out = np.empty(q.shape, np.float32)
+    groups = [(b, g) for b in range(batch) for g in range(kv)]
+
+    def work(lo: int, hi: int) -> None:
+        for b, g in groups[lo:hi]:
+            head = slice(g * rep, (g + 1) * rep)
+            _attend(q[b, head], k[b, g].T, v[b, g], out[b, head], causal)
+
+    in_parallel(len(groups), 1, work)
+    return mx.array(out)
 
 
 def swiglu(gate: mx.array, x: mx.array) -> mx.array:
@@ -75,8 +94,9 @@ def swiglu(gate: mx.array, x: mx.array) -> mx.array:
     u = np.array(x, copy=False).reshape(-1, x.shape[-1])
     out = np.empty_like(g)
 
+    step = max(1, BLOCK_BYTES // (4 * g.shape[1]))
+
     def work(lo: int, hi: int) -> None:
-        step = max(1, BLOCK_BYTES // (4 * g.shape[1]))
         for a in range(lo, hi, step):
             b = min(hi, a + step)
             o = out[a:b]
@@ -86,8 +106,24 @@ def swiglu(gate: mx.array, x: mx.array) -> mx.array:
             np.divide(g[a:b], o, out=o)
             o *= u[a:b]
 
-    in_parallel(g.shape[0], g.shape[1], work)
+    in_parallel(g.shape[0], step, work)
     return mx.array(out).reshape(gate.shape)
+
+
+def _one_thread_numpy_blas() -> None:
+    """numpy's own OpenBLAS to one thread: the attention's products run one group per core
+    already, and a second pool of BLAS threads spinning beside MLX's took a core from it
+    (the MLP's matmuls were 50% slower in a profile). Other numpy builds are left alone."""
+    import ctypes
+    import glob
+
+    for lib in glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
+                                      "libscipy_openblas*.so*")):
+        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads"):
+            setter = getattr(ctypes.CDLL(lib), name, None)
+            if setter is not None:
+                setter(1)
+                return
 
 
 def _wrap_attention(original):
@@ -129,6 +165,8 @@ class CpuKernels:
                     self.swaps.append((module, attr, original, wrap(original)))
         self.active = (bool(self.swaps) and mx.default_device() == mx.cpu
                        and os.environ.get("PPLTOP_CPU_KERNELS", "numpy") != "mlx")
+        if self.active:
+            _one_thread_numpy_blas()
 
     @contextmanager
     def around_call(self) -> Iterator[None]:

@@ -178,15 +178,8 @@ class Evaluation:
                     self.cancelled = True
                     break
                 if number in replay:
-                    for label in labels:
-                        recorded = replay[number][label]
-                        for result in recorded.results:
-                            done[label][result.example] = result
-                        tokens_done[label] += recorded.n_tokens
-                        yield BatchScored(label, number, n_batches, recorded.loss_sum,
-                                          recorded.n_tokens, recorded.results,
-                                          tokens_done[label], plan.targets_per_label,
-                                          time.perf_counter() - start, replayed=True)
+                    yield from _replayed(replay[number], labels, number, n_batches, done,
+                                         tokens_done, plan.targets_per_label, start)
                     continue
                 scored = scorer.score(number, batch, self.stop_requested)
                 n_tok = sum(s.n_targets for s in batch)
@@ -211,17 +204,35 @@ class Evaluation:
             raise
         finally:
             self.handle.activate(None)
-        elapsed = time.perf_counter() - start
-        busy = scorer.busy_s
+        yield self._finished(done, tokens_done, time.perf_counter() - start)
+
+    def _finished(self, done: dict, tokens_done: dict[str, int], elapsed: float) -> RunFinished:
+        """The run's end: every label's summary and the comparisons, over what was scored."""
+        frozen, busy = self.scoring_plan, self.scorer.busy_s
         summaries = [
-            summarize(label, frozen.adapter_path(label), done[label], split, frozen.examples,
-                      self.config, elapsed, complete=not self.cancelled,
+            summarize(label, frozen.adapter_path(label), done[label], frozen.split,
+                      frozen.examples, self.config, elapsed, complete=not self.cancelled,
                       tokens_per_s=tokens_done[label] / busy[label] if busy[label] else 0.0,
                       precision_note=self.precision.explanation(), ranks=self.mlx_lm_ranks)
-            for label in labels
+            for label in frozen.labels
         ]
-        comparison = compare_labels(done, labels, frozen.reference)
-        yield RunFinished(summaries, self.cancelled, elapsed, comparison, done)
+        comparison = compare_labels(done, frozen.labels, frozen.reference)
+        return RunFinished(summaries, self.cancelled, elapsed, comparison, done)
+
+
+def _replayed(recorded_batch: dict, labels: list[str], number: int, n_batches: int,
+              done: dict, tokens_done: dict[str, int], targets_per_label: int,
+              start: float) -> Iterator[BatchScored]:
+    """One batch `ppltop resume` read back from the run directory, label by label, folded
+    into `done` and `tokens_done` as a scored one is."""
+    for label in labels:  # in the plan's order, as a scored batch
+        recorded = recorded_batch[label]
+        for result in recorded.results:
+            done[label][result.example] = result
+        tokens_done[label] += recorded.n_tokens
+        yield BatchScored(label, number, n_batches, recorded.loss_sum, recorded.n_tokens,
+                          recorded.results, tokens_done[label], targets_per_label,
+                          time.perf_counter() - start, replayed=True)
 
 
 def _vocab_size(handle: ModelHandle) -> int:

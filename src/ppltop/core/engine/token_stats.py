@@ -50,11 +50,12 @@ def _rows_per_block(vocab: int) -> int:
 _POOL: ThreadPoolExecutor | None = None
 
 
-def in_parallel(n: int, vocab: int, work: Callable[[int, int], None]) -> None:
-    """Call `work(a, b)` on contiguous row ranges covering [0, n), one per CPU core: numpy
-    releases the GIL in these loops, and the forward pass's BLAS is idle meanwhile."""
+def in_parallel(n: int, least: int, work: Callable[[int, int], None]) -> None:
+    """Call `work(a, b)` on contiguous row ranges covering [0, n), one per CPU core, each of
+    `least` rows or more: numpy releases the GIL in these loops, and the forward pass's BLAS
+    is idle meanwhile."""
     global _POOL
-    workers = max(1, min(os.cpu_count() or 1, n // _rows_per_block(vocab)))
+    workers = max(1, min(os.cpu_count() or 1, n // max(1, least)))
     if workers == 1:
         work(0, n)
         return
@@ -107,7 +108,7 @@ def stats_numpy(logits: mx.array, targets: np.ndarray) -> StatsBlock:
             entropy[a:b] = log_s - np.einsum("ij,ij->i", eb, sb) / s
             top_lp[a:b] -= m + log_s[:, None]
 
-    in_parallel(n, vocab, work)
+    in_parallel(n, _rows_per_block(vocab), work)
     return StatsBlock(logprob, entropy, rank, top_ids, top_lp)
 
 
@@ -129,7 +130,7 @@ def loss_numpy(logits: mx.array, targets: np.ndarray) -> np.ndarray:
             np.exp(wb, out=wb)
             out[a:b] = xb[np.arange(b - a), targets[a:b]] - m[:, 0] - np.log(wb.sum(axis=1))
 
-    in_parallel(n, vocab, work)
+    in_parallel(n, _rows_per_block(vocab), work)
     return out
 
 

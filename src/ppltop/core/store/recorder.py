@@ -60,27 +60,12 @@ def recorded(events: Iterator, writer: RunWriter) -> Iterator:
                 writer.write_batch(event.label, event.batch, event.loss_sum, event.n_tokens,
                                    event.results, event.elapsed_s)
             elif isinstance(event, RunFinished):
-                writer.append(FinishedLine(event.cancelled, event.elapsed_s,
-                                           [s.to_dict() for s in event.summaries],
-                                           [c.to_dict() for c in event.comparisons]))
-                heartbeat.stop("stopped" if event.cancelled else "finished")
-                try:
-                    export_run(writer.path, event.summaries, event.results, lines, source,
-                               event.comparisons)
-                except OSError as e:  # a full disk at the very end: the run itself is whole
-                    yield Notice("warning", f"could not write the exports (summary.csv, "
-                                 f"examples.csv, tokens-*.npz) to {writer.path} ({e.strerror}); "
-                                 f"the run is complete there: ppltop open {writer.path}")
+                yield from _record_finish(event, writer, heartbeat, lines, source)
             if isinstance(event, BatchScored) and labels and event.label == labels[-1]:
                 batches_done = event.batch + 1
             yield event
     except Exception as exc:
-        where = (f"in batch {batches_done + 1} of {n_batches or '?'}"
-                 if not n_batches or batches_done < n_batches else "after the last batch")
-        message = (f"scoring stopped {where} by "
-                   f"{type(exc).__name__}: {exc}; the run directory keeps the "
-                   f"{batches_done} batches before it; continue with: "
-                   f"ppltop resume {writer.path}")
+        message = _failure(exc, batches_done, n_batches, writer.path)
         heartbeat.stop("failed", message)
         try:
             writer.append(NoticeLine("error", message))
@@ -93,3 +78,29 @@ def recorded(events: Iterator, writer: RunWriter) -> Iterator:
         if close is not None:
             close()
         writer.close()
+
+
+def _record_finish(event: RunFinished, writer: RunWriter, heartbeat: Heartbeat,
+                   lines: dict[int, int], source) -> Iterator[Notice]:
+    """Write the run's end, then its exports; a warning (yielded) when they cannot be."""
+    writer.append(FinishedLine(event.cancelled, event.elapsed_s,
+                               [s.to_dict() for s in event.summaries],
+                               [c.to_dict() for c in event.comparisons]))
+    # after the line, so that a reader told "finished" finds the end in the file
+    heartbeat.stop("stopped" if event.cancelled else "finished")
+    try:
+        export_run(writer.path, event.summaries, event.results, lines, source,
+                   event.comparisons)
+    except OSError as e:  # a full disk at the very end: the run itself is whole
+        yield Notice("warning", f"could not write the exports (summary.csv, "
+                     f"examples.csv, tokens-*.npz) to {writer.path} ({e.strerror}); "
+                     f"the run is complete there: ppltop open {writer.path}")
+
+
+def _failure(exc: Exception, batches_done: int, n_batches: int, path) -> str:
+    """What the log and the run directory say when scoring stopped on `exc`."""
+    where = (f"in batch {batches_done + 1} of {n_batches or '?'}"
+             if not n_batches or batches_done < n_batches else "after the last batch")
+    return (f"scoring stopped {where} by {type(exc).__name__}: {exc}; the run directory "
+            f"keeps the {batches_done} batches before it; continue with: "
+            f"ppltop resume {path}")

@@ -40,6 +40,31 @@ class Column:
         self.width = max(self.width, cell_len(self.title) + (self.key is not None))
 
 
+TABLE_BINDINGS = [
+    *keys("Move",
+          Binding("up,k", "move(-1)", "Up", show=False, id="ppltop.table.up",
+                  tooltip="Previous row"),
+          Binding("down,j", "move(1)", "Down", show=False, id="ppltop.table.down",
+                  tooltip="Next row"),
+          Binding("pageup", "page(-1)", "Page up", show=False, id="ppltop.table.page_up",
+                  tooltip="Previous page"),
+          Binding("pagedown", "page(1)", "Page down", show=False,
+                  id="ppltop.table.page_down", tooltip="Next page"),
+          Binding("home", "jump(0)", "First", show=False, id="ppltop.table.home",
+                  tooltip="First row"),
+          Binding("end", "jump(-1)", "Last", show=False, id="ppltop.table.end",
+                  tooltip="Last row")),
+    *keys("Rows",
+          Binding("enter", "select", "Open", id="ppltop.table.open",
+                  tooltip="Open the row under the cursor"),
+          Binding("s", "next_sort", "Sort", id="ppltop.table.sort",
+                  tooltip="Sort by the next sortable column"),
+          Binding("r", "reverse", "Reverse", show=False, id="ppltop.table.reverse",
+                  tooltip="Reverse the sort order")),
+]
+"""Every table's keys: moving, opening the row, sorting (each with an id, for keymaps)."""
+
+
 class PagedTable(ScrollView, can_focus=True):
     """Rows come from `fetch(start, count) -> list[list[str]]`; `row_count` says how many."""
 
@@ -55,28 +80,7 @@ class PagedTable(ScrollView, can_focus=True):
 
     COMPONENT_CLASSES = {"paged-table--header", "paged-table--cursor"}
 
-    BINDINGS = [
-        *keys("Move",
-              Binding("up,k", "move(-1)", "Up", show=False, id="ppltop.table.up",
-                      tooltip="Previous row"),
-              Binding("down,j", "move(1)", "Down", show=False, id="ppltop.table.down",
-                      tooltip="Next row"),
-              Binding("pageup", "page(-1)", "Page up", show=False, id="ppltop.table.page_up",
-                      tooltip="Previous page"),
-              Binding("pagedown", "page(1)", "Page down", show=False,
-                      id="ppltop.table.page_down", tooltip="Next page"),
-              Binding("home", "jump(0)", "First", show=False, id="ppltop.table.home",
-                      tooltip="First row"),
-              Binding("end", "jump(-1)", "Last", show=False, id="ppltop.table.end",
-                      tooltip="Last row")),
-        *keys("Rows",
-              Binding("enter", "select", "Open", id="ppltop.table.open",
-                      tooltip="Open the row under the cursor"),
-              Binding("s", "next_sort", "Sort", id="ppltop.table.sort",
-                      tooltip="Sort by the next sortable column"),
-              Binding("r", "reverse", "Reverse", show=False, id="ppltop.table.reverse",
-                      tooltip="Reverse the sort order")),
-    ]
+    BINDINGS = TABLE_BINDINGS
 
     class Selected(Message):
         """Enter on a row."""

@@ -83,6 +83,28 @@ class PplPanel(Vertical):
         lo, hi = final.ppl_ci95 if final else series.ppl_ci95
         loss = final.loss if final else series.loss
         self.query_one("#ppl-digits", Digits).update(fmt.ppl(ppl))
+        self._show_state(live, series, final, paused)
+        bits = loss / math.log(2) if math.isfinite(loss) else math.nan
+        self.query_one("#ppl-detail", FlowLine).set_segments([
+            f"PPL {fmt.ppl(ppl)}", f"95% CI {fmt.interval(lo, hi, fmt.PPL_DECIMALS)}",
+            f"loss {fmt.loss(loss)} nats", f"{fmt.number(bits, 3)} bits/token"])
+        line = live.mlx_lm_line(label)  # mlx-lm's own words, as `mlx_lm.lora --test` prints
+        self.query_one("#ppl-mlx", FlowLine).set_segments(
+            [f"mlx-lm: {line}"] if line else
+            [f"mlx-lm: its {live.split_word} loss/ppl line at the end"])
+        others = [f"{shown(name, self.aliases)} {fmt.ppl(s.ppl)}"
+                  for name, s in live.labels.items() if name != label]
+        if others:
+            others[0] = f"others: {others[0]}"
+        self.query_one("#ppl-others", FlowLine).set_segments(others)
+        if sparkline:
+            spark = self.query_one("#ppl-spark", Sparkline)
+            spark.data = [v for v in series.running_ppl if math.isfinite(v)]
+            spark.display = len(spark.data) > 1  # one value would be a bar, not a line
+        self._show_throughput(live, series, paused)
+
+    def _show_state(self, live: LiveRun, series, final, paused: bool) -> None:
+        """The line under the figure: how the run stands, and examples left out."""
         state = ""
         if live.error:
             state = "stopped by an error: figures are partial"
@@ -102,23 +124,9 @@ class PplPanel(Vertical):
         if state != self._state_shown:  # rare: a layout only then (it may wrap)
             self._state_shown = state
             self.query_one("#ppl-state", Static).update(state)
-        bits = loss / math.log(2) if math.isfinite(loss) else math.nan
-        self.query_one("#ppl-detail", FlowLine).set_segments([
-            f"PPL {fmt.ppl(ppl)}", f"95% CI {fmt.interval(lo, hi, fmt.PPL_DECIMALS)}",
-            f"loss {fmt.loss(loss)} nats", f"{fmt.number(bits, 3)} bits/token"])
-        line = live.mlx_lm_line(label)  # mlx-lm's own words, as `mlx_lm.lora --test` prints
-        self.query_one("#ppl-mlx", FlowLine).set_segments(
-            [f"mlx-lm: {line}"] if line else
-            [f"mlx-lm: its {live.split_word} loss/ppl line at the end"])
-        others = [f"{shown(name, self.aliases)} {fmt.ppl(s.ppl)}"
-                  for name, s in live.labels.items() if name != label]
-        if others:
-            others[0] = f"others: {others[0]}"
-        self.query_one("#ppl-others", FlowLine).set_segments(others)
-        if sparkline:
-            spark = self.query_one("#ppl-spark", Sparkline)
-            spark.data = [v for v in series.running_ppl if math.isfinite(v)]
-            spark.display = len(spark.data) > 1  # one value would be a bar, not a line
+
+    def _show_throughput(self, live: LiveRun, series, paused: bool) -> None:
+        """Tokens, rate, elapsed, ETA, memory, and the progress bar."""
         done = sum(s.tokens_done for s in live.labels.values())
         total = sum(s.tokens_total for s in live.labels.values())
         self.query_one("#ppl-throughput", FlowLine).set_segments([
