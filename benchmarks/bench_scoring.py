@@ -450,6 +450,8 @@ def print_ratios(bench: Bench, rows: dict) -> None:
                   f"{one['pps'] / rows[key]['pps']:.2f}")
     for key, name in (("three", "3 labels / 1 label"), ("curve", "curve of 5 / 1 label")):
         if key in rows:
+            print(f"ratio ppltop {key} / mlx_lm.lora {key} (once per label), wall time: "
+                  f"{rows[key]['wall'] / rows['mlx_lm_' + key]['wall']:.2f}")
             shared = re.search(r"shared trunk: [^\n]*", bench.outputs[key]["stderr"])
             print(f"{name}, wall time: ppltop {rows[key]['wall'] / rows['ppltop']['wall']:.2f}, "
                   f"mlx_lm.lora {rows['mlx_lm_' + key]['wall'] / rows['mlx_lm']['wall']:.2f} "

@@ -36,7 +36,9 @@ def shipped_gguf(model: Path, explicit: Path | None) -> tuple[Path | None, str]:
     """The Q4_1 GGUF to score: `explicit`, else the one beside the model's folder."""
     if explicit is not None:
         return (explicit, "") if explicit.is_file() else (None, f"no GGUF file {explicit}")
-    found = sorted(model.resolve().parent.glob("*Q4_1*.gguf"))
+    # not the F32 copies f32_copy() caches there (their names hold Q4_1 too)
+    found = sorted(p for p in model.resolve().parent.glob("*Q4_1*.gguf")
+                   if ".as-F32" not in p.name)
     if not found:
         return None, f"no *Q4_1*.gguf beside {model} (pass --gguf FILE)"
     return found[0], ""
