@@ -8,14 +8,20 @@ prints medians and ratios:
   3b. `ppltop --headless` with mlx-lm's figure from ppltop's own log-probs
       (`PPLTOP_MLX_LM_EXACT=0`): the cost of computing it exactly as mlx-lm does;
   4. the dashboard in a pseudo-terminal at 120x40;
-plus the time to the first scored batch, per-token storage, and the forward pass's FLOPs per
-token against the machine's float32 GEMM peak.
+  5. several labels: base + 2 adapters and base + a curve of 4 checkpoints, in one ppltop
+     run each, against mlx_lm.lora --test run once per label (the walls summed);
+  6. `llama-perplexity -c 512 -t 2` on the same text, as an F32 GGUF (dequantized from the
+     shipped Q4_1 by llama-quantize) and as the Q4_1 itself, when llama.cpp's binaries are
+     given (`--llama-cpp DIR` or PPLTOP_LLAMA_CPP; else the rows say why they are skipped);
+plus the time to the first scored batch, per-token storage, and each float32 row's
+positions per second as a share of the GEMM limit (float32 GEMM peak / FLOPs per position).
 
     python benchmarks/bench_scoring.py                      # the demo model, 3 rounds
     python benchmarks/bench_scoring.py --synthetic          # 8 layers, hidden 512, vocab 32k
     python benchmarks/bench_scoring.py --synthetic --vocab 262144 --precision
     python benchmarks/bench_scoring.py --model M --data D   # any model folder and data
     python benchmarks/bench_scoring.py --blas bundled       # the stock wheel's BLAS
+    python benchmarks/bench_scoring.py --model M --data D --llama-cpp DIR  # + llama.cpp rows
 """
 
 from __future__ import annotations
@@ -35,7 +41,10 @@ import sys
 import tempfile
 import termios
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import llama_cpp  # benchmarks/llama_cpp.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -155,8 +164,9 @@ def make_synthetic(folder: Path, vocab: int = 32000) -> Path:
     return folder
 
 
-def model_flops_per_token(model: Path, context: float) -> float:
-    """2 x (matmul parameters) + attention's 4 x layers x hidden x context (QK^T and AV)."""
+def model_flops_per_token(model: Path, context: float, head_share: float = 1.0) -> float:
+    """2 x (matmul parameters) + attention's 4 x layers x hidden x context (QK^T and AV);
+    the output projection on `head_share` of the positions."""
     cfg = json.loads((model / "config.json").read_text())
     h, layers, inter = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["intermediate_size"]
     heads, kv = cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
@@ -164,7 +174,7 @@ def model_flops_per_token(model: Path, context: float) -> float:
     attn = h * heads * head_dim * 2 + h * kv * head_dim * 2
     mlp = 3 * h * inter
     head = h * cfg["vocab_size"]
-    return 2 * (layers * (attn + mlp) + head) + 4 * layers * heads * head_dim * context
+    return 2 * (layers * (attn + mlp) + head * head_share) + 4 * layers * heads * head_dim * context
 
 
 def gemm_peak(env: dict) -> float:
@@ -221,9 +231,18 @@ def precision_rounds(model: Path, common: list[str], rounds: int, env: dict) -> 
               f"{losses['default']:>14.5f}")
 
 
-def labelled_runs(common: list[str], adapter: Path | None) -> dict[str, list[str]]:
-    """ppltop's flags for the several-label rows: base + 2 adapters, and base + a curve of 4
-    checkpoints, made from copies of `adapter` (the same cost as distinct weights)."""
+@dataclass
+class LabelSet:
+    """One several-label row: ppltop's flags (all labels in one run) and the adapters
+    mlx_lm.lora --test is run with, once each, as a user would (None: the bare model)."""
+    ppltop: list[str]
+    mlx_lm: list[Path | None]
+
+
+def labelled_runs(common: list[str], adapter: Path | None) -> dict[str, LabelSet]:
+    """Base + 2 adapters, and base + a curve of 4 checkpoints, made from copies of `adapter`
+    (the same cost as distinct weights). mlx_lm.lora reads one adapters.safetensors per
+    folder, so each checkpoint also gets a folder of its own for it."""
     if adapter is None:
         return {}
     folder = Path(tempfile.mkdtemp())
@@ -232,16 +251,247 @@ def labelled_runs(common: list[str], adapter: Path | None) -> dict[str, list[str
     curve = folder / "curve"
     curve.mkdir()
     shutil.copy(adapter / "adapter_config.json", curve)
+    singles = []
     for step in (10, 20, 30, 40):
         shutil.copy(adapter / "adapters.safetensors", curve / f"{step:07d}_adapters.safetensors")
-    base = [c for c in common if c not in ("--no-base",)]
-    base = base[:base.index("--adapter-path")] if "--adapter-path" in base else base
-    return {"three": [*base, "--adapter-path", str(folder / "a1"), "--adapter-path",
-                      str(folder / "a2")],
-            "curve": [*base, "--adapter-path", str(curve), "--checkpoints"]}
+        singles.append(folder / f"checkpoint-{step}")
+        shutil.copytree(adapter, singles[-1])
+    base = bare(common)
+    return {"three": LabelSet([*base, "--adapter-path", str(folder / "a1"), "--adapter-path",
+                               str(folder / "a2")], [None, folder / "a1", folder / "a2"]),
+            "curve": LabelSet([*base, "--adapter-path", str(curve), "--checkpoints"],
+                              [None, *singles])}
 
 
-def main() -> None:
+def bare(common: list[str]) -> list[str]:
+    """ppltop's flags without the adapter: the base model alone."""
+    base = [c for c in common if c != "--no-base"]
+    return base[:base.index("--adapter-path")] if "--adapter-path" in base else base
+
+
+PROGRESS = re.compile(r"(?m)^\[1/")
+MLX_LM_FIRST = re.compile(r"Calculating loss[^\r\n]*\s1/")
+
+
+class Bench:
+    """Every row's wall times (one a round), times to the first batch, and last output."""
+
+    def __init__(self, env: dict):
+        self.env = env
+        self.walls: dict[str, list[float]] = {}
+        self.first: dict[str, list[float]] = {}
+        self.outputs: dict[str, dict] = {}
+        self.skipped: dict[str, str] = {}
+
+    def note(self, key: str, result: dict) -> None:
+        self.walls.setdefault(key, []).append(result["wall"])
+        if result.get("first") is not None:
+            self.first.setdefault(key, []).append(result["first"])
+        self.outputs[key] = result
+
+    def ppltop(self, key: str, flags: list[str], extra_env: dict | None = None) -> None:
+        run_dir = Path(tempfile.mkdtemp()) / "run"
+        r = timed([sys.executable, "-m", "ppltop", *flags, "--headless", "--run-dir",
+                   str(run_dir)], {**self.env, **(extra_env or {})}, PROGRESS)
+        self.note(key, {**r, "run_dir": run_dir})
+
+    def mlx_lm(self, key: str, common: list[str], adapters: list[Path | None]) -> None:
+        """mlx_lm.lora --test once per label: the walls summed, the first run's first batch."""
+        results = [timed([sys.executable, "-m", "mlx_lm", "lora", *common, "--adapter-path",
+                          str(a) if a else "", "--test", "--test-batches", "-1"], self.env,
+                         MLX_LM_FIRST) for a in adapters]
+        self.note(key, {**results[0], "wall": sum(r["wall"] for r in results)})
+
+    def llama(self, key: str, cmd: list[str]) -> None:
+        """One llama-perplexity run; a failure becomes the row's reason, not the end."""
+        env = {k: v for k, v in self.env.items() if k != "LD_PRELOAD"}  # its own CPU code
+        try:
+            r = timed(cmd, env, None)
+        except SystemExit as failed:
+            self.skipped[key] = str(failed).splitlines()[-1][:200]
+            return
+        parsed = llama_cpp.parse_output(r["stdout"] + r["stderr"])
+        if parsed is None:
+            self.skipped[key] = "llama-perplexity printed no chunk count"
+            return
+        self.note(key, {**r, "first": None, "llama": parsed})
+
+    def median(self, key: str) -> float | None:
+        return statistics.median(self.walls[key]) if self.walls.get(key) else None
+
+    def first_median(self, key: str) -> float | None:
+        return statistics.median(self.first[key]) if self.first.get(key) else None
+
+
+@dataclass
+class Plan:
+    """What every round runs."""
+    model: Path
+    common: list[str]
+    theirs: list[str]
+    adapter: Path | None
+    labels: dict[str, LabelSet]
+    llama: dict[str, list[str]] = field(default_factory=dict)
+    llama_skip: str = ""
+    dashboard: bool = True
+
+
+def llama_rows(args, model: Path, data: Path) -> tuple[dict[str, list[str]], str]:
+    """llama-perplexity's commands for the F32 and the shipped Q4_1 GGUF, or why none."""
+    binaries, why = llama_cpp.find_binaries(args.llama_cpp or os.environ.get(llama_cpp.ENV_VAR))
+    if binaries is None:
+        return {}, why
+    gguf, why = llama_cpp.shipped_gguf(model, args.gguf)
+    if gguf is None:
+        return {}, why
+    try:
+        f32 = llama_cpp.f32_copy(binaries["llama-quantize"], gguf)
+    except RuntimeError as failed:
+        return {}, str(failed)
+    text = llama_cpp.write_raw_text(data, Path(tempfile.mkdtemp()) / "test.raw")
+    run = binaries["llama-perplexity"]
+    return {"llama_f32": llama_cpp.perplexity_cmd(run, f32, text, LLAMA_CONTEXT, args.threads),
+            "llama_q4_1": llama_cpp.perplexity_cmd(run, gguf, text, LLAMA_CONTEXT,
+                                                   args.threads)}, ""
+
+
+LLAMA_CONTEXT = 512
+
+
+def one_round(bench: Bench, plan: Plan) -> None:
+    """Every contender once, in a fixed order (the rounds alternate them)."""
+    bench.mlx_lm("mlx_lm", bare(plan.theirs), [plan.adapter])
+    bench.ppltop("ppltop", plan.common)
+    if plan.adapter is not None and plan.llama:
+        bench.ppltop("base", bare(plan.common))  # the weights llama-perplexity scores
+    bench.ppltop("loss_only", [*plan.common, "--loss-only"])
+    bench.ppltop("approx", plan.common, {"PPLTOP_MLX_LM_EXACT": "0"})
+    bench.ppltop("mlx_exp", plan.common, {"PPLTOP_CPU_KERNELS": "mlx"})
+    for key, labels in plan.labels.items():
+        bench.mlx_lm(f"mlx_lm_{key}", bare(plan.theirs), labels.mlx_lm)
+        bench.ppltop(key, labels.ppltop)
+    for key, cmd in plan.llama.items():
+        bench.llama(key, cmd)
+    if plan.dashboard:
+        wall = dashboard_time([*plan.common, "--run-dir", str(Path(tempfile.mkdtemp()) / "run")],
+                              bench.env)
+        bench.note("dashboard", {"wall": wall, "first": None})
+
+
+# key, name, labels a run scores, whose target count; every row is whole processes
+ROWS = (("mlx_lm", "mlx_lm.lora --test", 1, "mlx_lm"),
+        ("ppltop", "ppltop --headless", 1, "ppltop"),
+        ("base", "ppltop, base model alone", 1, "ppltop"),
+        ("loss_only", "ppltop --loss-only", 1, "ppltop"),
+        ("approx", "ppltop, mlx-lm fig. approx", 1, "ppltop"),
+        ("mlx_exp", "ppltop, MLX's own exp", 1, "ppltop"),
+        ("dashboard", "ppltop dashboard", 1, "ppltop"),
+        ("mlx_lm_three", "mlx_lm.lora --test x3", 3, "mlx_lm"),
+        ("three", "ppltop base + 2 adapters", 3, "ppltop"),
+        ("mlx_lm_curve", "mlx_lm.lora --test x5", 5, "mlx_lm"),
+        ("curve", "ppltop base + 4 checkpoints", 5, "ppltop"),
+        ("llama_f32", "llama-perplexity F32", 1, "llama"),
+        ("llama_q4_1", "llama-perplexity Q4_1", 1, "llama"))
+# float32 dense rows of one label, whose FLOPs the GEMM peak bounds
+GEMM_ROWS = {"mlx_lm", "ppltop", "base", "loss_only", "approx", "mlx_exp", "dashboard",
+             "llama_f32"}
+
+
+def row_figures(bench: Bench, key: str, labels: int, whose: str, counts: dict) -> dict:
+    """Wall, targets (all labels), targets and model positions per second of wall time.
+    ppltop and mlx_lm run the model on one position per target; llama-perplexity runs
+    whole chunks and scores their second halves."""
+    wall = bench.median(key)
+    parsed = bench.outputs[key].get("llama")
+    targets = parsed["targets"] if parsed else counts[whose] * labels
+    positions = parsed["positions"] if parsed else targets
+    return {"wall": wall, "targets": targets, "tps": targets / wall,
+            "pps": positions / wall, "first": bench.first_median(key)}
+
+
+def flops_per_position(model: Path, key: str) -> float:
+    """llama-perplexity: mean context n_ctx/2, logits of half the positions; the others:
+    context 256 and logits everywhere (ppltop computes them on target rows only: all)."""
+    if key.startswith("llama"):
+        return model_flops_per_token(model, LLAMA_CONTEXT / 2, head_share=0.5)
+    return model_flops_per_token(model, 256)
+
+
+def print_table(bench: Bench, plan: Plan, counts: dict, peak: float) -> dict:
+    """The side-by-side table; returns each measured row's figures."""
+    print(f"{'contender':<29}{'runs':>5}{'wall s':>8}{'targets':>9}{'targets/s':>11}"
+          f"{'positions/s':>13}{'first batch s':>15}{'of GEMM limit':>15}")
+    rows = {}
+    for key, name, labels, whose in ROWS:
+        if bench.median(key) is None:
+            continue
+        f = rows[key] = row_figures(bench, key, labels, whose, counts)
+        runs = len(plan.labels[key[7:]].mlx_lm) if key.startswith("mlx_lm_") else 1
+        first = f"{f['first']:.2f}" if f["first"] is not None else "–"
+        limit = (f"{f['pps'] / (peak * 1e9 / flops_per_position(plan.model, key)):.1%}"
+                 if key in GEMM_ROWS else "–")
+        print(f"{name:<29}{runs:>5}{f['wall']:>8.2f}{f['targets']:>9,}{f['tps']:>11,.0f}"
+              f"{f['pps']:>13,.0f}{first:>15}{limit:>15}")
+    reasons = {plan.llama_skip} if plan.llama_skip else set(bench.skipped.values())
+    for reason in sorted(reasons):
+        print(f"llama-perplexity rows skipped: {reason}")
+    return rows
+
+
+def print_ratios(bench: Bench, rows: dict) -> None:
+    """The ratios the issue asks for, in targets per second of wall time or in wall time."""
+    one = rows.get("base", rows["ppltop"])
+    print(f"ratio ppltop / mlx_lm.lora, targets/s of wall:      "
+          f"{rows['ppltop']['tps'] / rows['mlx_lm']['tps']:.2f}")
+    for key, name in (("llama_f32", "F32"), ("llama_q4_1", "Q4_1")):
+        if key in rows:
+            print(f"ratio ppltop one label / llama-perplexity {name}: targets/s "
+                  f"{one['tps'] / rows[key]['tps']:.2f}, positions/s "
+                  f"{one['pps'] / rows[key]['pps']:.2f}")
+    for key, name in (("three", "3 labels / 1 label"), ("curve", "curve of 5 / 1 label")):
+        if key in rows:
+            print(f"ratio ppltop {key} / mlx_lm.lora {key} (once per label), wall time: "
+                  f"{rows[key]['wall'] / rows['mlx_lm_' + key]['wall']:.2f}")
+            shared = re.search(r"shared trunk: [^\n]*", bench.outputs[key]["stderr"])
+            print(f"{name}, wall time: ppltop {rows[key]['wall'] / rows['ppltop']['wall']:.2f}, "
+                  f"mlx_lm.lora {rows['mlx_lm_' + key]['wall'] / rows['mlx_lm']['wall']:.2f} "
+                  f"(ppltop's {shared.group(0) if shared else 'no shared trunk'})")
+    own = re.search(r"bits/byte, [^\n]*?([\d,]+) tok/s", bench.outputs["ppltop"]["stdout"])
+    parts = [f"ppltop {own.group(1)} targets/s" if own else "ppltop ?"]
+    for key in ("llama_f32", "llama_q4_1"):
+        if key in rows:
+            p = bench.outputs[key]["llama"]
+            parts.append(f"{key[6:].upper()} {p['eval_positions'] / p['eval_s']:,.0f} "
+                         f"positions/s ({p['targets'] / p['eval_s']:,.0f} targets/s)")
+    print("scoring time only, as each tool reports it: " + "; llama-perplexity ".join(parts))
+
+
+def print_costs(bench: Bench, plan: Plan, n_ppltop: int, peak: float) -> None:
+    """What ppltop's options cost, its storage, padding and memory, and the GEMM limit."""
+    med = {key: bench.median(key) for key in bench.walls}
+    print(f"per-token statistics cost over loss-only (time):  "
+          f"{med['ppltop'] / med['loss_only'] - 1:+.1%}")
+    print(f"exact mlx-lm figure cost over approximate (time): "
+          f"{med['ppltop'] / med['approx'] - 1:+.1%}")
+    if "dashboard" in med:
+        print(f"dashboard cost over headless (time):              "
+              f"{med['dashboard'] / med['ppltop'] - 1:+.1%}")
+    print(f"CPU kernels (numpy exp) over MLX's own exp (time): "
+          f"{med['ppltop'] / med['mlx_exp'] - 1:+.1%}")
+    results = bench.outputs["ppltop"]["run_dir"] / "results"
+    stored = sum(f.stat().st_size for f in results.glob("*.npz"))
+    print(f"per-token storage: {stored / max(n_ppltop, 1):.1f} bytes/token on disk (npz)")
+    flops = flops_per_position(plan.model, "ppltop")
+    print(f"GEMM limit: float32 GEMM peak {peak:.1f} GFLOP/s / {flops / 1e6:.1f} MFLOP per "
+          f"position = {peak * 1e9 / flops:,.0f} positions/s (attention at context 256; "
+          f"llama-perplexity's rows at {LLAMA_CONTEXT // 2}, logits on half the positions)")
+    print(f"padding share: ppltop {padding(bench.outputs['ppltop']['stderr'])} "
+          "(ppltop's length-sorted batches, then mlx-lm's file-order ones)")
+    print(f"peak RSS: mlx_lm.lora {bench.outputs['mlx_lm']['rss_mb']:.0f} MB, "
+          f"ppltop {bench.outputs['ppltop']['rss_mb']:.0f} MB")
+
+
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path)
     p.add_argument("--data", type=Path)
@@ -255,116 +505,59 @@ def main() -> None:
     p.add_argument("--vocab", type=int, default=32000, help="vocabulary of --synthetic")
     p.add_argument("--precision", action="store_true",
                    help="also time 4-bit and bfloat16 copies, as stored vs dequantized/float32")
-    args = p.parse_args()
+    p.add_argument("--llama-cpp", default=None,
+                   help=f"folder with llama-perplexity and llama-quantize (or {llama_cpp.ENV_VAR})")
+    p.add_argument("--gguf", type=Path, default=None,
+                   help="the Q4_1 GGUF of the same model (default: *Q4_1*.gguf beside --model)")
+    p.add_argument("--threads", type=int, default=2, help="llama-perplexity's -t")
+    return p.parse_args()
 
-    sys.path.insert(0, str(ROOT / "src"))
+
+def make_plan(args) -> tuple[Plan, Path, dict]:
+    """The model, the flags of every contender, and the children's environment."""
     from ppltop import demo
 
-    data = args.data or demo.DATA_DIR
-    model = args.model or demo.MODEL_DIR
+    # absolute: every child runs in a temporary folder of its own
+    data = (args.data or demo.DATA_DIR).resolve()
+    model = (args.model or demo.MODEL_DIR).resolve()
     if args.synthetic:
         model = make_synthetic(Path(tempfile.mkdtemp()) / "synthetic", args.vocab)
-    env = blas_env(args.blas)
     common = ["--model", str(model), "--data", str(data), "--batch-size", str(args.batch_size)]
-    adapter = args.adapter_path or (demo.ADAPTER_DIRS["docs-net"] if model == demo.MODEL_DIR
+    adapter = args.adapter_path or (demo.ADAPTER_DIRS["docs-net"] if args.model is None
                                     else None)
     # mlx_lm.lora --test needs an adapter path ("" scores the bare model); ppltop scores
     # the same single model (--no-base with an adapter)
     theirs = [*common, "--adapter-path", str(adapter) if adapter else ""]
     if adapter:
         common += ["--adapter-path", str(adapter), "--no-base"]
-    progress = re.compile(r"(?m)^\[1/")
-    labels_common = labelled_runs(common, adapter)
-    runs = {"mlx_lm": [], "ppltop": [], "loss_only": [], "approx": [], "mlx_exp": [],
-            "dashboard": [], **{key: [] for key in labels_common}}
-    first = {"mlx_lm": [], "ppltop": [], "dashboard": []}
-    outputs = {}
-    for round_no in range(args.rounds):
-        r = timed([sys.executable, "-m", "mlx_lm", "lora", *theirs, "--test",
-                   "--test-batches", "-1"], env, re.compile(r"Calculating loss[^\r\n]*\s1/"))
-        runs["mlx_lm"].append(r["wall"])
-        first["mlx_lm"].append(r["first"])
-        outputs["mlx_lm"] = r
-        run_dir = Path(tempfile.mkdtemp()) / "run"
-        r = timed([sys.executable, "-m", "ppltop", *common, "--headless",
-                   "--run-dir", str(run_dir)], env, progress)
-        runs["ppltop"].append(r["wall"])
-        first["ppltop"].append(r["first"])
-        outputs["ppltop"] = r
-        outputs["run_dir"] = run_dir
-        r = timed([sys.executable, "-m", "ppltop", *common, "--headless", "--loss-only",
-                   "--run-dir", str(Path(tempfile.mkdtemp()) / "run")], env, progress)
-        runs["loss_only"].append(r["wall"])
-        r = timed([sys.executable, "-m", "ppltop", *common, "--headless",
-                   "--run-dir", str(Path(tempfile.mkdtemp()) / "run")],
-                  {**env, "PPLTOP_MLX_LM_EXACT": "0"}, progress)
-        runs["approx"].append(r["wall"])
-        r = timed([sys.executable, "-m", "ppltop", *common, "--headless",
-                   "--run-dir", str(Path(tempfile.mkdtemp()) / "run")],
-                  {**env, "PPLTOP_CPU_KERNELS": "mlx"}, progress)
-        runs["mlx_exp"].append(r["wall"])
-        for key, flags in labels_common.items():
-            r = timed([sys.executable, "-m", "ppltop", *flags, "--headless",
-                       "--run-dir", str(Path(tempfile.mkdtemp()) / "run")], env, progress)
-            runs[key].append(r["wall"])
-            outputs[key] = r
-        if not args.no_dashboard:
-            runs["dashboard"].append(dashboard_time(
-                [*common, "--run-dir", str(Path(tempfile.mkdtemp()) / "run")], env))
-        print(f"round {round_no + 1}/{args.rounds}: " + ", ".join(
-            f"{k} {v[-1]:.2f}s" for k, v in runs.items() if v), flush=True)
+    llama, why = llama_rows(args, model, data) if not args.synthetic else ({}, "--synthetic")
+    plan = Plan(model, common, theirs, adapter, labelled_runs(common, adapter), llama, why,
+                not args.no_dashboard)
+    return plan, data, blas_env(args.blas)
 
-    med = {k: statistics.median(v) for k, v in runs.items() if v}
-    n_ppltop = tokens_scored(outputs["ppltop"]["stdout"])
-    n_mlx = mlx_lm_tokens(outputs["ppltop"]["stdout"])
-    tps = {"mlx_lm": n_mlx / med["mlx_lm"], "ppltop": n_ppltop / med["ppltop"],
-           "loss_only": n_ppltop / med["loss_only"], "approx": n_ppltop / med["approx"],
-           "mlx_exp": n_ppltop / med["mlx_exp"]}
-    if "dashboard" in med:
-        tps["dashboard"] = n_ppltop / med["dashboard"]
-    stored = sum(f.stat().st_size for f in (outputs["run_dir"] / "results").glob("*.npz"))
-    flops = model_flops_per_token(model, context=256)
+
+def main() -> None:
+    args = parse_args()
+    sys.path.insert(0, str(ROOT / "src"))
+    plan, data, env = make_plan(args)
+    bench = Bench(env)
+    for round_no in range(args.rounds):
+        one_round(bench, plan)
+        print(f"round {round_no + 1}/{args.rounds}: " + ", ".join(
+            f"{k} {v[-1]:.2f}s" for k, v in bench.walls.items()), flush=True)
+    n_ppltop = tokens_scored(bench.outputs["ppltop"]["stdout"])
+    counts = {"ppltop": n_ppltop, "mlx_lm": mlx_lm_tokens(bench.outputs["ppltop"]["stdout"])}
     peak = gemm_peak(env)
     print()
-    print(f"model {model.name}, data {data}, batch size {args.batch_size}, BLAS {args.blas}, "
-          f"{args.rounds} rounds (medians), whole process wall time incl. loading")
-    print(f"{'contender':<26}{'wall s':>8}{'tokens/s':>11}{'first batch s':>15}")
-    for key, name in (("mlx_lm", "mlx_lm.lora --test"), ("ppltop", "ppltop --headless"),
-                      ("loss_only", "ppltop --loss-only"),
-                      ("approx", "ppltop, mlx-lm fig. approx"),
-                      ("mlx_exp", "ppltop, MLX's own exp"),
-                      ("dashboard", "ppltop dashboard")):
-        if key in med:
-            f = first.get(key) or []
-            f = [x for x in f if x is not None]
-            ttfb = f"{statistics.median(f):.2f}" if f else "–"
-            print(f"{name:<26}{med[key]:>8.2f}{tps[key]:>11,.0f}{ttfb:>15}")
+    print(f"model {plan.model.name}, data {data}, batch size {args.batch_size}, BLAS "
+          f"{args.blas}, {args.rounds} rounds (medians); every row whole processes, loading "
+          "included; targets and positions per second of wall time")
+    rows = print_table(bench, plan, counts, peak)
     print()
-    print(f"ratio ppltop / mlx_lm.lora, tokens per second:     {tps['ppltop'] / tps['mlx_lm']:.2f}")
-    print(f"per-token statistics cost over loss-only (time):  "
-          f"{med['ppltop'] / med['loss_only'] - 1:+.1%}")
-    print(f"exact mlx-lm figure cost over approximate (time): "
-          f"{med['ppltop'] / med['approx'] - 1:+.1%}")
-    if "dashboard" in med:
-        print(f"dashboard cost over headless (time):              "
-              f"{med['dashboard'] / med['ppltop'] - 1:+.1%}")
-    print(f"CPU kernels (numpy exp) over MLX's own exp (time): "
-          f"{med['ppltop'] / med['mlx_exp'] - 1:+.1%}")
-    for key, name in (("three", "base + 2 adapters"), ("curve", "base + 4 checkpoints")):
-        if key in med:
-            shared = re.search(r"shared trunk: [^\n]*", outputs[key]["stderr"])
-            print(f"{name}: {med[key] / med['ppltop']:.2f}x the wall time of one label "
-                  f"({shared.group(0) if shared else 'no shared trunk'})")
-    print(f"per-token storage: {stored / max(n_ppltop, 1):.1f} bytes/token on disk (npz)")
-    print(f"forward pass: {flops / 1e6:.1f} MFLOP/token, achieved "
-          f"{flops * tps['ppltop'] / 1e9:.1f} GFLOP/s over the whole run; float32 GEMM peak "
-          f"{peak:.1f} GFLOP/s; ratio {flops * tps['ppltop'] / 1e9 / peak:.3f}")
-    print(f"padding share: ppltop {padding(outputs['ppltop']['stderr'])} "
-          "(ppltop's length-sorted batches, then mlx-lm's file-order ones)")
-    print(f"peak RSS: mlx_lm.lora {outputs['mlx_lm']['rss_mb']:.0f} MB, "
-          f"ppltop {outputs['ppltop']['rss_mb']:.0f} MB")
+    print_ratios(bench, rows)
+    print_costs(bench, plan, n_ppltop, peak)
     if args.precision:
-        precision_rounds(model, common, args.rounds, env)
+        precision_rounds(plan.model, plan.common, args.rounds, env)
 
 
 if __name__ == "__main__":
