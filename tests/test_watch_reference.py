@@ -144,16 +144,24 @@ def test_the_live_watch_follows_its_reference_once_it_is_scored(handle, tmp_path
     notes: list[str] = []
     session = WatchSession(config, Namespace(overwrite=False), None, tmp_path / "w", handle,
                            say=notes.append)
-    live, references = LiveRun(), {}
+    live, references, finished = LiveRun(), {}, set()
     first = session.prepare("base", [])
     stream = with_breakdowns(lambda: dashboard_events(session, first, notes), config)
     for event in stream():  # as the dashboard has it
         live.apply(event)
         if isinstance(event, (RunStarted, LabelAdded)):  # the run's reference, once folded
-            references[getattr(event, "label", "base")] = live.reference
-        if isinstance(event, LabelFinished) and event.summary.label == REFERENCE:
-            session.stop()  # every checkpoint is scored: the watch ends
-    assert references == {"base": "base", "run1@200": "base", REFERENCE: REFERENCE}
+            label = getattr(event, "label", "base")
+            references[label] = (live.reference, REFERENCE in finished)
+        if isinstance(event, LabelFinished):
+            finished.add(event.summary.label)
+            if {"run1@200", REFERENCE} <= finished:
+                session.stop()  # every checkpoint is scored: the watch ends
+    # the checkpoints are taken as their files settle, so either may come first: a label
+    # added before the reference is scored compares with base, the reference with itself
+    assert set(references) == {"base", "run1@200", REFERENCE}
+    for label, (reference, reference_scored) in references.items():
+        want = REFERENCE if label == REFERENCE or reference_scored else "base"
+        assert reference == want, (label, references)
     assert live.plan.reference == REFERENCE and live.reference == REFERENCE
     assert isinstance(event, RunFinished) and not event.cancelled
     assert {c.reference for c in event.comparisons} == {REFERENCE}
