@@ -58,7 +58,10 @@ def test_window_scores_long_examples_whole(handle):
     # both runs reproduce the same mlx-lm figure to the bit (mlx-lm always truncates; its
     # cross-entropy is computed for the first window only)
     assert summary.mlx_lm.loss == t_summary.mlx_lm.loss
-    np.testing.assert_array_equal(r_w.mlx_lm.ce(r_w.logprob), r_t.mlx_lm.ce(r_t.logprob))
+    # per token, the two runs' batches hold other rows, which float32 matmuls may round
+    # differently in the last bits
+    np.testing.assert_allclose(r_w.mlx_lm.ce(r_w.logprob), r_t.mlx_lm.ce(r_t.logprob),
+                               rtol=1e-6, atol=1e-6)
 
 
 def test_window_equals_whole_sequence_when_it_fits(handle):
