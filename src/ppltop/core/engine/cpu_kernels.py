@@ -110,8 +110,10 @@ def swiglu(gate: mx.array, x: mx.array) -> mx.array:
     return mx.array(out).reshape(gate.shape)
 
 
+@lru_cache(maxsize=1)
 def _one_thread_numpy_blas() -> None:
-    """numpy's own OpenBLAS to one thread: the attention's products run one group per core
+    """numpy's own OpenBLAS to one thread, once per process (every forward split used to
+    search for the library again): the attention's products run one group per core
     already, and a second pool of BLAS threads spinning beside MLX's took a core from it
     (the MLP's matmuls were 50% slower in a profile). Other numpy builds are left alone."""
     import ctypes
