@@ -22,6 +22,7 @@ positions per second as a share of the GEMM limit (float32 GEMM peak / FLOPs per
     python benchmarks/bench_scoring.py --model M --data D   # any model folder and data
     python benchmarks/bench_scoring.py --blas bundled       # the stock wheel's BLAS
     python benchmarks/bench_scoring.py --model M --data D --llama-cpp DIR  # + llama.cpp rows
+    python benchmarks/bench_scoring.py --model M --data D --repeat 3      # the test split x3
 """
 
 from __future__ import annotations
@@ -510,7 +511,21 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--gguf", type=Path, default=None,
                    help="the Q4_1 GGUF of the same model (default: *Q4_1*.gguf beside --model)")
     p.add_argument("--threads", type=int, default=2, help="llama-perplexity's -t")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="score the data's test split this many times over (longer runs, "
+                        "so that loading weighs less; every contender reads the same copy)")
     return p.parse_args()
+
+
+def repeated(data: Path, times: int) -> Path:
+    """`data` itself, or a temporary folder whose test.jsonl holds its records `times`
+    times over."""
+    if times <= 1:
+        return data
+    out = Path(tempfile.mkdtemp(prefix="bench-data-"))
+    lines = [line for line in (data / "test.jsonl").read_text().splitlines() if line.strip()]
+    (out / "test.jsonl").write_text("\n".join(lines * times) + "\n")
+    return out
 
 
 def make_plan(args) -> tuple[Plan, Path, dict]:
@@ -518,7 +533,7 @@ def make_plan(args) -> tuple[Plan, Path, dict]:
     from ppltop import demo
 
     # absolute: every child runs in a temporary folder of its own
-    data = (args.data or demo.DATA_DIR).resolve()
+    data = repeated((args.data or demo.DATA_DIR).resolve(), args.repeat)
     model = (args.model or demo.MODEL_DIR).resolve()
     if args.synthetic:
         model = make_synthetic(Path(tempfile.mkdtemp()) / "synthetic", args.vocab)

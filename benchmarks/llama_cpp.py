@@ -87,8 +87,30 @@ def perplexity_cmd(binary: Path, gguf: Path, text: Path, context: int, threads: 
             "-t", str(threads)]
 
 
+def _stamp(text: str, what: str) -> float | None:
+    """Seconds since start of the log line holding `what`: this build of llama.cpp starts
+    each line with minutes.seconds.milliseconds.microseconds ("2.07.199.528 I ...")."""
+    m = re.search(r"^(\d+)\.(\d{2})\.(\d{3})\.(\d{3}) I [^\n]*" + re.escape(what), text,
+                  re.MULTILINE)
+    if not m:
+        return None
+    minutes, seconds, ms, us = (int(g) for g in m.groups())
+    return minutes * 60 + seconds + ms / 1e3 + us / 1e6
+
+
+def scoring_seconds(text: str) -> float:
+    """From the start of the chunks to the final estimate: the scoring alone, without
+    loading and tokenizing. Older builds print a "prompt eval time" line; newer ones only
+    "seconds per pass" after the first pass, so their line time stamps tell it."""
+    evals = re.search(r"prompt eval time =\s*([\d.]+) ms", text)
+    if evals:
+        return float(evals.group(1)) / 1000
+    start, end = _stamp(text, "calculating perplexity over"), _stamp(text, "Final estimate")
+    return end - start if start is not None and end is not None else float("nan")
+
+
 def parse_output(text: str) -> dict | None:
-    """Chunks, positions evaluated, targets scored, PPL and eval time of one run's log.
+    """Chunks, positions evaluated, targets scored, PPL and scoring time of one run's log.
 
     Each chunk of n_ctx positions is run whole, but only its second half is scored
     (n_ctx - n_ctx/2 - 1 targets): the first half is context."""
@@ -97,9 +119,7 @@ def parse_output(text: str) -> dict | None:
         return None
     chunks, n_ctx = int(m.group(1)), int(m.group(2))
     ppl = re.search(r"Final estimate: PPL = ([\d.]+)", text)
-    evals = re.search(r"prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens", text)
     return {"chunks": chunks, "n_ctx": n_ctx, "positions": chunks * n_ctx,
             "targets": chunks * (n_ctx - n_ctx // 2 - 1),
             "ppl": float(ppl.group(1)) if ppl else float("nan"),
-            "eval_s": float(evals.group(1)) / 1000 if evals else float("nan"),
-            "eval_positions": int(evals.group(2)) if evals else 0}
+            "eval_s": scoring_seconds(text), "eval_positions": chunks * n_ctx}
