@@ -277,8 +277,10 @@ MLX_LM_FIRST = re.compile(r"Calculating loss[^\r\n]*\s1/")
 class Bench:
     """Every row's wall times (one a round), times to the first batch, and last output."""
 
-    def __init__(self, env: dict):
+    def __init__(self, env: dict, only: set[str] | None = None):
         self.env = env
+        self.only = only
+        """The rows to run (`--only`); None: all of them."""
         self.walls: dict[str, list[float]] = {}
         self.first: dict[str, list[float]] = {}
         self.outputs: dict[str, dict] = {}
@@ -290,7 +292,12 @@ class Bench:
             self.first.setdefault(key, []).append(result["first"])
         self.outputs[key] = result
 
+    def wanted(self, key: str) -> bool:
+        return self.only is None or key in self.only
+
     def ppltop(self, key: str, flags: list[str], extra_env: dict | None = None) -> None:
+        if not self.wanted(key):
+            return
         run_dir = Path(tempfile.mkdtemp()) / "run"
         r = timed([sys.executable, "-m", "ppltop", *flags, "--headless", "--run-dir",
                    str(run_dir)], {**self.env, **(extra_env or {})}, PROGRESS)
@@ -298,6 +305,8 @@ class Bench:
 
     def mlx_lm(self, key: str, common: list[str], adapters: list[Path | None]) -> None:
         """mlx_lm.lora --test once per label: the walls summed, the first run's first batch."""
+        if not self.wanted(key):
+            return
         results = [timed([sys.executable, "-m", "mlx_lm", "lora", *common, "--adapter-path",
                           str(a) if a else "", "--test", "--test-batches", "-1"], self.env,
                          MLX_LM_FIRST) for a in adapters]
@@ -305,6 +314,8 @@ class Bench:
 
     def llama(self, key: str, cmd: list[str]) -> None:
         """One llama-perplexity run; a failure becomes the row's reason, not the end."""
+        if not self.wanted(key):
+            return
         env = {k: v for k, v in self.env.items() if k != "LD_PRELOAD"}  # its own CPU code
         try:
             r = timed(cmd, env, None)
@@ -373,7 +384,7 @@ def one_round(bench: Bench, plan: Plan) -> None:
         bench.ppltop(key, labels.ppltop)
     for key, cmd in plan.llama.items():
         bench.llama(key, cmd)
-    if plan.dashboard:
+    if plan.dashboard and bench.wanted("dashboard"):
         wall = dashboard_time([*plan.common, "--run-dir", str(Path(tempfile.mkdtemp()) / "run")],
                               bench.env)
         bench.note("dashboard", {"wall": wall, "first": None})
@@ -442,21 +453,25 @@ def print_table(bench: Bench, plan: Plan, counts: dict, peak: float) -> dict:
 def print_ratios(bench: Bench, rows: dict) -> None:
     """The ratios the issue asks for, in targets per second of wall time or in wall time."""
     one = rows.get("base", rows["ppltop"])
-    print(f"ratio ppltop / mlx_lm.lora, targets/s of wall:      "
-          f"{rows['ppltop']['tps'] / rows['mlx_lm']['tps']:.2f}")
+    if "mlx_lm" in rows:
+        print(f"ratio ppltop / mlx_lm.lora, targets/s of wall:      "
+              f"{rows['ppltop']['tps'] / rows['mlx_lm']['tps']:.2f}")
     for key, name in (("llama_f32", "F32"), ("llama_q4_1", "Q4_1")):
         if key in rows:
             print(f"ratio ppltop one label / llama-perplexity {name}: targets/s "
                   f"{one['tps'] / rows[key]['tps']:.2f}, positions/s "
                   f"{one['pps'] / rows[key]['pps']:.2f}")
     for key, name in (("three", "3 labels / 1 label"), ("curve", "curve of 5 / 1 label")):
-        if key in rows:
-            print(f"ratio ppltop {key} / mlx_lm.lora {key} (once per label), wall time: "
-                  f"{rows[key]['wall'] / rows['mlx_lm_' + key]['wall']:.2f}")
-            shared = re.search(r"shared trunk: [^\n]*", bench.outputs[key]["stderr"])
-            print(f"{name}, wall time: ppltop {rows[key]['wall'] / rows['ppltop']['wall']:.2f}, "
-                  f"mlx_lm.lora {rows['mlx_lm_' + key]['wall'] / rows['mlx_lm']['wall']:.2f} "
-                  f"(ppltop's {shared.group(0) if shared else 'no shared trunk'})")
+        if key not in rows:
+            continue
+        shared = re.search(r"shared trunk: [^\n]*", bench.outputs[key]["stderr"])
+        print(f"{name}, wall time: ppltop {rows[key]['wall'] / rows['ppltop']['wall']:.2f} "
+              f"(ppltop's {shared.group(0) if shared else 'no shared trunk'})")
+        theirs = rows.get("mlx_lm_" + key)
+        if theirs and "mlx_lm" in rows:
+            print(f"  mlx_lm.lora once per label: {theirs['wall'] / rows['mlx_lm']['wall']:.2f}; "
+                  f"ppltop {key} / mlx_lm.lora {key}, wall time: "
+                  f"{rows[key]['wall'] / theirs['wall']:.2f}")
     own = re.search(r"bits/byte, [^\n]*?([\d,]+) tok/s", bench.outputs["ppltop"]["stdout"])
     parts = [f"ppltop {own.group(1)} targets/s" if own else "ppltop ?"]
     for key in ("llama_f32", "llama_q4_1"):
@@ -470,15 +485,13 @@ def print_ratios(bench: Bench, rows: dict) -> None:
 def print_costs(bench: Bench, plan: Plan, n_ppltop: int, peak: float) -> None:
     """What ppltop's options cost, its storage, padding and memory, and the GEMM limit."""
     med = {key: bench.median(key) for key in bench.walls}
-    print(f"per-token statistics cost over loss-only (time):  "
-          f"{med['ppltop'] / med['loss_only'] - 1:+.1%}")
-    print(f"exact mlx-lm figure cost over approximate (time): "
-          f"{med['ppltop'] / med['approx'] - 1:+.1%}")
-    if "dashboard" in med:
-        print(f"dashboard cost over headless (time):              "
-              f"{med['dashboard'] / med['ppltop'] - 1:+.1%}")
-    print(f"CPU kernels (numpy exp) over MLX's own exp (time): "
-          f"{med['ppltop'] / med['mlx_exp'] - 1:+.1%}")
+    for key, what in (("loss_only", "per-token statistics cost over loss-only (time):  "),
+                      ("approx", "exact mlx-lm figure cost over approximate (time): "),
+                      ("dashboard", "dashboard cost over headless (time):              "),
+                      ("mlx_exp", "CPU kernels (numpy exp) over MLX's own exp (time): ")):
+        if key in med:
+            ratio = med[key] / med["ppltop"] if key == "dashboard" else med["ppltop"] / med[key]
+            print(f"{what}{ratio - 1:+.1%}")
     results = bench.outputs["ppltop"]["run_dir"] / "results"
     stored = sum(f.stat().st_size for f in results.glob("*.npz"))
     print(f"per-token storage: {stored / max(n_ppltop, 1):.1f} bytes/token on disk (npz)")
@@ -488,7 +501,8 @@ def print_costs(bench: Bench, plan: Plan, n_ppltop: int, peak: float) -> None:
           f"llama-perplexity's rows at {LLAMA_CONTEXT // 2}, logits on half the positions)")
     print(f"padding share: ppltop {padding(bench.outputs['ppltop']['stderr'])} "
           "(ppltop's length-sorted batches, then mlx-lm's file-order ones)")
-    print(f"peak RSS: mlx_lm.lora {bench.outputs['mlx_lm']['rss_mb']:.0f} MB, "
+    theirs = bench.outputs.get("mlx_lm")
+    print(f"peak RSS: mlx_lm.lora {theirs['rss_mb'] if theirs else float('nan'):.0f} MB, "
           f"ppltop {bench.outputs['ppltop']['rss_mb']:.0f} MB")
 
 
@@ -511,6 +525,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--gguf", type=Path, default=None,
                    help="the Q4_1 GGUF of the same model (default: *Q4_1*.gguf beside --model)")
     p.add_argument("--threads", type=int, default=2, help="llama-perplexity's -t")
+    p.add_argument("--only", default=None,
+                   help="comma-separated rows to run (keys of ROWS, e.g. ppltop,llama_f32); "
+                        "ppltop always runs")
     p.add_argument("--repeat", type=int, default=1,
                    help="score the data's test split this many times over (longer runs, "
                         "so that loading weighs less; every contender reads the same copy)")
@@ -555,7 +572,8 @@ def main() -> None:
     args = parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     plan, data, env = make_plan(args)
-    bench = Bench(env)
+    only = None if args.only is None else {*args.only.split(","), "ppltop"}
+    bench = Bench(env, only)
     for round_no in range(args.rounds):
         one_round(bench, plan)
         print(f"round {round_no + 1}/{args.rounds}: " + ", ".join(

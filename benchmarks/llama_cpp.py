@@ -88,10 +88,12 @@ def perplexity_cmd(binary: Path, gguf: Path, text: Path, context: int, threads: 
 
 
 def _stamp(text: str, what: str) -> float | None:
-    """Seconds since start of the log line holding `what`: this build of llama.cpp starts
-    each line with minutes.seconds.milliseconds.microseconds ("2.07.199.528 I ...")."""
-    m = re.search(r"^(\d+)\.(\d{2})\.(\d{3})\.(\d{3}) I [^\n]*" + re.escape(what), text,
-                  re.MULTILINE)
+    """Seconds since the start of the log entry `what`: this build of llama.cpp stamps
+    each entry with minutes.seconds.milliseconds.microseconds ("2.07.199.528 I ...")."""
+    # not anchored to a line start: through a pipe, the progress shares its line with the
+    # next stamp ("... ETA 0.30.481.515 I Final estimate ...")
+    m = re.search(r"(\d+)\.(\d{2})\.(\d{3})\.(\d{3}) I (?:perplexity: )?" + re.escape(what),
+                  text)
     if not m:
         return None
     minutes, seconds, ms, us = (int(g) for g in m.groups())

@@ -35,6 +35,12 @@ def test_a_stamped_log_times_the_chunks_from_their_first_to_the_final_estimate()
     assert parsed["eval_s"] == pytest.approx(127.199528 - 3.803039, abs=1e-9)
 
 
+def test_through_a_pipe_the_final_stamp_shares_a_line_with_the_progress():
+    piped = STAMPED.replace("ETA 2.42 minutes\n[1]23.4,[2]27.1,[3]26.9,\n", "ETA ")
+    assert "ETA 2.07.199.528 I Final" in piped
+    assert llama_cpp.parse_output(piped)["eval_s"] == pytest.approx(127.199528 - 3.803039)
+
+
 def test_a_log_with_the_prompt_eval_line_takes_that_time():
     parsed = llama_cpp.parse_output(TIMED)
     assert parsed["eval_s"] == pytest.approx(4.5)
