@@ -59,10 +59,13 @@ def blas_env(mode: str) -> dict:
         sys.path.insert(0, str(ROOT / "src"))
         from ppltop.core.model import blas
 
-        found = blas.candidate_libraries()
-        if mode == "auto" and found:
-            env["LD_PRELOAD"] = str(found[0])
-        elif mode not in ("auto", "bundled"):
+        if mode == "auto":
+            # the library ppltop's own `auto` takes (the fastest measured), not merely the
+            # first found: a preloaded MKL would win over the OpenBLAS ppltop then loads
+            chosen = blas.select("auto").path
+            if chosen:
+                env["LD_PRELOAD"] = chosen
+        else:
             env["LD_PRELOAD"] = mode
     return env
 
