@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -42,10 +43,10 @@ def test_a_run_over_budget_is_split_fits_and_gives_the_same_figures(tmp_path):
 
 
 def test_a_budget_too_small_for_one_sequence_is_one_line_and_exit_2():
-    proc = run_ppltop("--headless", "--max-memory", "16M")
+    proc = run_ppltop("--headless", "--max-memory", "6M")
     lines = [ln for ln in proc.stderr.splitlines() if not ln.startswith("ppltop: BLAS")]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
-    assert "--max-memory 16.0 MiB: one sequence of" in lines[0]
+    assert "--max-memory 6.0 MiB: one sequence of" in lines[0]
     assert "raise --max-memory or lower --max-seq-length" in lines[0]
 
 
@@ -88,3 +89,24 @@ def test_the_estimate_grows_with_rows_width_and_vocabulary():
     assert big.body_bytes(4, 2048, full_logits=True) > 8.5e9
     split = memory.plan_split(big, 4, 2048, 5 << 30, 12 << 30, 4096, targets=4 * 2048)
     assert split.micro_rows < 4 and split.peak_bytes <= 12 << 30
+
+
+def test_the_cpu_attention_is_counted_by_its_blocks_not_the_whole_score_matrix():
+    """ppltop's CPU attention holds one block of queries' scores per core, so its width
+    costs linearly; MLX's own holds batch x heads x width x width three times over."""
+    config = {"hidden_size": 576, "intermediate_size": 1536, "num_attention_heads": 9,
+              "num_hidden_layers": 30, "vocab_size": 49152}
+    mlx_own = memory.Shape.from_config(config)
+    blocked = memory.Shape.from_config(config, attention_block=128)
+    activations = 4 * 2048 * (8 * 576 + 3 * 1536) * 4
+    assert mlx_own.body_bytes(4, 2048) - activations == 3 * 4 * 9 * 2048 * 2048 * 4
+    cores = min(os.cpu_count() or 1, 4 * 9)
+    assert blocked.body_bytes(4, 2048) - activations == 2 * cores * 9 * 128 * 2048 * 4
+    # at this width the blocked scores are a small part of the estimate, and no micro-batch
+    # is needed where MLX's own attention would need several
+    assert blocked.body_bytes(4, 2048) < mlx_own.body_bytes(4, 2048) / 3
+    weights, budget = 540 << 20, 1280 << 20
+    assert memory.plan_split(blocked, 4, 2048, weights, budget, 64, targets=8188
+                             ).micro_rows == 4
+    assert memory.plan_split(mlx_own, 4, 2048, weights, budget, 64, targets=8188
+                             ).micro_rows == 1

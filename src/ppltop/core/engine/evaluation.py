@@ -28,6 +28,7 @@ from ..model.loader import ModelHandle
 from ..store.events import (BatchScored, DocumentSource, Event, Notice, RunFinished, RunPlan,
                             RunStarted)
 from ..store.records import AdapterEntry, Manifest
+from . import cpu_kernels
 from .forward import SplitForward
 from .notices import start_notices
 from .plan import (ScoringPlan, check_numbers, plan_memory, plan_scoring, read_adapters,
@@ -95,8 +96,10 @@ class Evaluation:
 
         cfg = self.config
         weights = sum(p.nbytes for _, p in tree_flatten(self.handle.model.parameters()))
-        shape = memory.Shape.from_config(
-            self.handle.config, 4 if self.precision.compute_dtype == "float32" else 2)
+        float32 = self.precision.compute_dtype == "float32"
+        # ppltop's CPU attention (float32 only) never holds the whole score matrix
+        block = cpu_kernels.QUERY_BLOCK if forward.kernels.active and float32 else None
+        shape = memory.Shape.from_config(self.handle.config, 4 if float32 else 2, block)
         chunk_rows = max(1, (cfg.logits_budget_mb << 20) // (4 * vocab))
         return plan_memory(batches, cfg.max_memory or memory.default_budget(), weights, shape,
                            chunk_rows, not forward.split, kept_hidden=forward.trunk is not None)

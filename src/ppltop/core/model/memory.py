@@ -4,8 +4,9 @@ of batches into micro-batches that keeps it under `--max-memory`.
 The estimate is deliberately generous: a transformer layer's activations for b rows of L
 tokens are about b*L*(8*hidden + 3*intermediate) floats, plus attention scores
 b*heads*L*L (MLX's CPU attention is an unfused fallback that materializes them; three
-times with the softmax and the causal mask), and the vocabulary-wide statistics hold a few copies of one block of
-logits (rows x vocabulary floats). Splitting a batch by rows changes no figure: every row
+times with the softmax and the causal mask; ppltop's own CPU attention holds only one block
+of queries' scores per core), and the vocabulary-wide statistics hold a few copies of one
+block of logits (rows x vocabulary floats). Splitting a batch by rows changes no figure: every row
 is computed on its own, at the same padded width.
 """
 
@@ -66,9 +67,13 @@ class Shape:
     layers: int
     vocab: int
     dtype_bytes: int = 4
+    attention_block: int | None = None
+    """Queries per block of ppltop's CPU attention, which holds one block's scores per core;
+    None where MLX's own attention materializes every score."""
 
     @classmethod
-    def from_config(cls, config: dict, dtype_bytes: int = 4) -> "Shape":
+    def from_config(cls, config: dict, dtype_bytes: int = 4,
+                    attention_block: int | None = None) -> "Shape":
         cfg = dict(config.get("text_config", {}), **config)  # multimodal configs nest it
         hidden = int(cfg.get("hidden_size") or cfg.get("d_model") or cfg.get("n_embd") or 4096)
         return cls(
@@ -78,6 +83,7 @@ class Shape:
             layers=int(cfg.get("num_hidden_layers") or cfg.get("n_layer") or 32),
             vocab=int(cfg.get("vocab_size") or 262144),
             dtype_bytes=dtype_bytes,
+            attention_block=attention_block,
         )
 
     def body_bytes(self, rows: int, width: int, full_logits: bool = False) -> int:
@@ -86,7 +92,11 @@ class Shape:
         whose output projection cannot be split off (their logits come out whole)."""
         tokens = rows * width
         per_token = 8 * self.hidden + 3 * self.intermediate
-        scores = 3 * rows * self.heads * width * width  # scores, softmax, the causal mask
+        if self.attention_block is None:
+            scores = 3 * rows * self.heads * width * width  # scores, softmax, causal mask
+        else:  # one block of queries of all heads per core, and its slice of the mask
+            cores = min(os.cpu_count() or 1, rows * self.heads)
+            scores = 2 * cores * self.heads * min(self.attention_block, width) * width
         logits = tokens * self.vocab * 4 if full_logits else 0
         return (tokens * per_token + scores) * self.dtype_bytes + logits
 
