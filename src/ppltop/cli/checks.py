@@ -149,16 +149,28 @@ def check_run_dir(run_dir: Path | None, overwrite: bool) -> None:
                          "choose a writable --run-dir")
 
 
-def theme_warning(args: argparse.Namespace) -> str | None:
-    """--theme names no theme, and no dashboard will say so: the warning line, else None."""
-    from ..run.score import is_headless
+def check_mode(config, request, ranks: int) -> None:
+    """How the run is asked to go against what it scores: a watch and several splits are
+    scored in one process, and several splits are not detached as one."""
+    several = len(config.all_splits) > 1
+    if request.watch and ranks > 1:
+        raise InputError("--watch runs in one process: start it without mlx.launch")
+    if several and ranks > 1:
+        raise InputError(f"--split {','.join(config.all_splits)} under mlx.launch: "
+                         "launch one run per split")
+    if several and request.detach:
+        raise InputError(f"--split {','.join(config.all_splits)} with --detach: detach "
+                         "one run per split (each with its own --run-dir)")
 
-    if not getattr(args, "theme", None) or not is_headless(args):
+
+def theme_warning(request) -> str | None:
+    """--theme names no theme, and no dashboard will say so: the warning line, else None."""
+    if not request.theme or not request.headless:
         return None
     from ..themes import load_themes
 
     names = list(load_themes().themes)
-    if args.theme in names:
+    if request.theme in names:
         return None
-    return (f"warning: --theme {args.theme}: no such theme (known: {', '.join(names)}); "
+    return (f"warning: --theme {request.theme}: no such theme (known: {', '.join(names)}); "
             "themes apply only to the dashboard")

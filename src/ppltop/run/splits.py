@@ -27,9 +27,9 @@ SPLITS_FILE = "splits.json"
 class SplitRun:
     """The evaluations of one run over several splits, scored in order."""
 
-    def __init__(self, config, args, blas, run_dir: Path):
-        self.config, self.args, self.blas = config, args, blas
-        self.run_dir = Path(run_dir)
+    def __init__(self, config, request, blas):
+        self.config, self.request, self.blas = config, request, blas
+        self.run_dir = Path(request.run_dir)
         self.evaluations: dict = {}
         self.writers: dict = {}
         self.stopping = False
@@ -48,8 +48,8 @@ class SplitRun:
             evaluation = Evaluation(replace(self.config, split=split, splits=()), handle=handle)
             evaluation.prepare()
             self.evaluations[split] = evaluation
-        _start(self.run_dir, self.config.all_splits, self.args)
-        overwrite = getattr(self.args, "overwrite", False)
+        _start(self.run_dir, self.config.all_splits, self.request.overwrite)
+        overwrite = self.request.overwrite
         for split, evaluation in self.evaluations.items():
             self.writers[split] = RunWriter(self.run_dir / split,
                                             evaluation.manifest(self.blas), overwrite=overwrite)
@@ -74,18 +74,15 @@ class SplitRun:
             self.current.cancel()
 
 
-def run_splits(config, args, blas, run_dir: Path) -> int:
+def run_splits(config, request, blas) -> int:
     """Score every split of `config.splits`, headless or under the dashboard."""
-    from .score import is_headless
-
-    run = SplitRun(config, args, blas, run_dir)
+    run = SplitRun(config, request, blas)
     run.prepare()
-    args.run_dir = run.run_dir
-    if is_headless(args):
+    if request.headless:
         return _headless(run)
     from .dashboard import run_dashboard
 
-    status = run_dashboard(config, args, blas, lambda: split_events(run), run.stop,
+    status = run_dashboard(config, request, blas, lambda: split_events(run), run.stop,
                            resumable=False)
     unfinished = [split for split, writer in run.writers.items() if not _finished(writer)]
     if unfinished:  # each split is a run of its own: continue the first one left
@@ -104,7 +101,7 @@ def _headless(run: SplitRun) -> int:
     finished: dict = {}
     status = 0
     for split, evaluation in run.evaluations.items():
-        status, done = _print_split(split, evaluation.config, run.args, run.blas,
+        status, done = _print_split(split, evaluation.config, run.blas,
                                     lambda split=split: run.events_of(split), run.stop,
                                     run.run_dir / split)
         if done is not None:
@@ -116,21 +113,21 @@ def _headless(run: SplitRun) -> int:
                       f"score them with: ppltop resume {run.run_dir / left[0]}",
                       file=sys.stderr)
             break
-    _print_across(run.config, run.args, run.blas, finished)
+    _print_across(run.config, run.request, run.blas, finished)
     return status
 
 
-def _print_split(split: str, config, args, blas, make_events, cancel,
+def _print_split(split: str, config, blas, make_events, cancel,
                  run_dir: Path | None = None) -> tuple[int, object]:
     """One split headless, under its name, as a run of it alone prints (`run_dir`: the
     split's own, which a stop names for `ppltop resume`; None when only read back)."""
     from .score import score_headless
 
     print(f"== split {split} ==", flush=True)
-    return score_headless(config, args, blas, make_events, cancel, run_dir)
+    return score_headless(config, blas, make_events, cancel, run_dir)
 
 
-def _print_across(config, args, blas, finished: dict) -> None:
+def _print_across(config, request, blas, finished: dict) -> None:
     """After the splits: the labels across them, and --json, --csv, groups.csv."""
     from ..headless import render_split_figures
     from .outputs import write_split_outputs
@@ -138,7 +135,7 @@ def _print_across(config, args, blas, finished: dict) -> None:
     if len(finished) > 1:
         sys.stdout.write(render_split_figures(finished, each=False))
     if finished:
-        write_split_outputs(args, config, finished, blas)
+        write_split_outputs(request, config, finished, blas)
 
 
 def split_events(run: SplitRun):
@@ -171,13 +168,11 @@ def recorded_split_events(run_dir: Path, follow: bool = False):
         yield from RunFollower(Path(run_dir) / split, follow=follow).events()
 
 
-def open_splits(args) -> int:
+def open_splits(request) -> int:
     """`ppltop open RUN_DIR` of a run over splits: every split recorded, in order, as it
     was shown (`ppltop open RUN_DIR/valid` opens one split as a run of its own)."""
     from ..core.store.replay import RunFollower
-    from .score import is_headless
-
-    run_dir = Path(args.run_dir)
+    run_dir = Path(request.run_dir)
     splits = read_splits(run_dir)
     present = [s for s in splits if (run_dir / s / MANIFEST).is_file()]
     if not present:
@@ -185,21 +180,21 @@ def open_splits(args) -> int:
                          "again once one is")
     first = RunFollower(run_dir / present[0], follow=False)
     config = replace(first.config, split=present[0], splits=tuple(splits))
-    if not is_headless(args):
+    if not request.headless:
         from .dashboard import run_dashboard
 
-        follow = not args.no_follow
-        return run_dashboard(config, args, None,
+        follow = request.follow
+        return run_dashboard(config, request, None,
                              lambda: recorded_split_events(run_dir, follow), lambda: None,
                              recorded=first.manifest)
     finished = {}
     for split in present:  # every split recorded, even after one that was stopped
         follower = RunFollower(run_dir / split, follow=False)
-        _, done = _print_split(split, follower.config, args, None, follower.events,
+        _, done = _print_split(split, follower.config, None, follower.events,
                                follower.stop)
         if done is not None:
             finished[split] = done
-    _print_across(config, args, None, finished)
+    _print_across(config, request, None, finished)
     return 0
 
 
@@ -207,8 +202,8 @@ def read_splits(run_dir: Path) -> list[str]:
     return json.loads((Path(run_dir) / SPLITS_FILE).read_text())["splits"]
 
 
-def _start(run_dir: Path, splits: tuple[str, ...], args) -> None:
+def _start(run_dir: Path, splits: tuple[str, ...], overwrite: bool) -> None:
     from ..core.store.run_dir import start_run_set
 
     start_run_set(run_dir, SPLITS_FILE, {"splits": list(splits)}, "a run over splits",
-                  getattr(args, "overwrite", False))
+                  overwrite)

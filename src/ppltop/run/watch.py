@@ -19,7 +19,6 @@ printed as one run's, with the checkpoint table, and written with --json / --csv
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -41,8 +40,8 @@ class WatchSession:
     What it has to say (a checkpoint scored, one it cannot score) goes to `say`: stderr
     when headless, the dashboard's log under the dashboard."""
 
-    def __init__(self, config, args, blas, run_dir: Path, handle, say=None):
-        self.config, self.args, self.blas = config, args, blas
+    def __init__(self, config, request, blas, run_dir: Path, handle, say=None):
+        self.config, self.request, self.blas = config, request, blas
         self.run_dir = Path(run_dir)
         self.handle = handle
         self.say = say or _to_stderr
@@ -66,7 +65,7 @@ class WatchSession:
         evaluation = Evaluation(config, handle=self.handle)
         evaluation.prepare()
         writer = RunWriter(self.run_dir / name, evaluation.manifest(self.blas),
-                           overwrite=getattr(self.args, "overwrite", False))
+                           overwrite=self.request.overwrite)
         return evaluation, writer
 
     def stream(self, name: str, prepared):
@@ -206,34 +205,32 @@ def opened_watch(watch_dir: Path):
     return config, first.manifest
 
 
-def open_watch(args) -> int:
+def open_watch(request) -> int:
     """`ppltop open WATCH_DIR`: every checkpoint the watch scored, as one run (the curve
     first in the dashboard); `ppltop open WATCH_DIR/LABEL` shows one of them."""
-    from .score import is_headless, run_headless
+    from .score import run_headless
 
-    config, manifest = opened_watch(args.run_dir)
+    config, manifest = opened_watch(request.run_dir)
 
     def events():
-        return watch_events(args.run_dir)
+        return watch_events(request.run_dir)
 
-    if is_headless(args):
-        return run_headless(config, args, None, events, lambda: None)
+    if request.headless:
+        return run_headless(config, request, None, events, lambda: None)
     from .dashboard import run_dashboard
 
-    return run_dashboard(config, args, None, events, lambda: None, recorded=manifest)
+    return run_dashboard(config, request, None, events, lambda: None, recorded=manifest)
 
 
-def watch(config, args, blas, run_dir: Path) -> int:
+def watch(config, request, blas) -> int:
     """Score the base model and every checkpoint of the folders, then each new one, until
     Ctrl-C or SIGTERM (or q in the dashboard); print and write the figures of all of them."""
-    from .score import is_headless
-
-    run_dir = Path(run_dir)
-    _start(run_dir, config, args)
+    run_dir = Path(request.run_dir)
+    _start(run_dir, config, request.overwrite)
     print(f"ppltop: run directory {run_dir} (one run per checkpoint)", file=sys.stderr)
-    if not is_headless(args):
-        return _watch_in_dashboard(config, args, blas, run_dir)
-    session = WatchSession(config, args, blas, run_dir, None)
+    if not request.headless:
+        return _watch_in_dashboard(config, request, blas, run_dir)
+    session = WatchSession(config, request, blas, run_dir, None)
     stops = StopPolicy(session.stop, lambda signum: session.say(
         f"stopping ({stop_words(signum)})"))
     try:
@@ -243,7 +240,7 @@ def watch(config, args, blas, run_dir: Path) -> int:
         session.cut_short = True
     if stops.stopped_by:
         _record_stop(run_dir, stops.stopped_by)
-    return _finish(session, config, args, blas, stops)
+    return _finish(session, config, request, blas, stops)
 
 
 def _score_headless(session: WatchSession) -> None:
@@ -263,7 +260,7 @@ def _score_headless(session: WatchSession) -> None:
             _not_scored(session, label, e)
 
 
-def _finish(session: WatchSession, config, args, blas, stops: StopPolicy) -> int:
+def _finish(session: WatchSession, config, request, blas, stops: StopPolicy) -> int:
     """The figures of everything the watch scored, printed and written. Ending the watch
     is its normal end (0), unless it cut a checkpoint short or the terminal hung up: then
     it was stopped, as a plain run is (130)."""
@@ -273,7 +270,7 @@ def _finish(session: WatchSession, config, args, blas, stops: StopPolicy) -> int
     merged = session.merged()
     if merged.summaries:
         HeadlessPrinter(config, blas, out=sys.stdout, err=sys.stderr).handle(merged)
-        write_outputs(args, config, merged, blas)
+        write_outputs(request, config, merged, blas)
     else:
         print("ppltop: watch: nothing was scored", file=sys.stderr)
     if stops.hung_up:
@@ -282,7 +279,7 @@ def _finish(session: WatchSession, config, args, blas, stops: StopPolicy) -> int
     return 130 if session.cut_short or stops.hung_up else 0
 
 
-def _watch_in_dashboard(config, args, blas, run_dir: Path) -> int:
+def _watch_in_dashboard(config, request, blas, run_dir: Path) -> int:
     """The watch under the dashboard: one run whose labels grow as checkpoints come (the
     curve first); q, Ctrl-C or a signal ends it. The model loads, and the base model's
     run is prepared, before the dashboard starts: bad input is one line, as for any run."""
@@ -290,11 +287,10 @@ def _watch_in_dashboard(config, args, blas, run_dir: Path) -> int:
     from .dashboard import run_dashboard
 
     notes: list[str] = []
-    session = WatchSession(config, args, blas, run_dir, None, say=notes.append)
+    session = WatchSession(config, request, blas, run_dir, None, say=notes.append)
     session.handle = ModelHandle.load(config.model)
     first = None if config.no_base else session.prepare("base", [])
-    args.run_dir = run_dir
-    status = run_dashboard(config, args, blas, lambda: dashboard_events(session, first, notes),
+    status = run_dashboard(config, request, blas, lambda: dashboard_events(session, first, notes),
                            session.stop, resumable=False)
     for line in session.left_out:  # under the figures the dashboard left on the terminal
         print(f"ppltop: watch: {line}", file=sys.stderr)
@@ -392,13 +388,12 @@ def ready_checkpoints(session: WatchSession):
         yield label, frozen
 
 
-def _start(run_dir: Path, config, args) -> None:
+def _start(run_dir: Path, config, overwrite: bool) -> None:
     from ..core.store.records import WatchRecord
     from ..core.store.run_dir import start_run_set
 
     record = WatchRecord(tuple(str(f) for f in config.adapters), config.reference)
-    start_run_set(run_dir, WATCH_FILE, record.to_dict(), "a watch",
-                  getattr(args, "overwrite", False))
+    start_run_set(run_dir, WATCH_FILE, record.to_dict(), "a watch", overwrite)
 
 
 def _record_stop(run_dir: Path, stopped_by: str) -> None:
@@ -411,22 +406,3 @@ def _record_stop(run_dir: Path, stopped_by: str) -> None:
                                    .to_dict(), indent=2) + "\n")
     except (OSError, InputError):  # the runs are all there; only this word is lost
         pass
-
-
-def detach_watch(argv: list[str], run_dir: Path, args) -> int:
-    """`--watch --detach`: the watch in its own session beside the training; its log and
-    runs in RUN_DIR."""
-    import os
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    child_args = [a for a in argv if a != "--detach"]
-    if args.run_dir is None:
-        child_args += ["--run-dir", str(run_dir)]
-    with open(run_dir / "ppltop.log", "ab") as log:
-        child = subprocess.Popen([sys.executable, "-m", "ppltop", *child_args, "--headless"],
-                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                 start_new_session=True, env={**os.environ})
-    print(f"ppltop: watching in the background (pid {child.pid}; stop it with kill "
-          f"{child.pid}), log in {run_dir / 'ppltop.log'}; its runs: ppltop runs {run_dir}",
-          file=sys.stderr)
-    return 0

@@ -30,7 +30,7 @@ from ..store.events import (BatchScored, DocumentSource, Event, Notice, RunFinis
 from ..store.records import AdapterEntry, Manifest
 from .forward import SplitForward
 from .notices import start_notices
-from .plan import (ScoringPlan, check_numbers, plan_memory, plan_scoring, read_adapters,
+from .plan import (ScoringPlan, plan_memory, plan_scoring, read_adapters,
                    scored_labels)
 from .resume import replayable
 from .scorer import BatchScorer, Scorer
@@ -46,7 +46,7 @@ class Evaluation:
 
     def __init__(self, config: EvalConfig, handle: ModelHandle | None = None,
                  resume_from=None, sharding=None):
-        check_numbers(config)
+        config.check_numbers()
         self.config = config
         self.handle = handle
         self.resume_from = resume_from
