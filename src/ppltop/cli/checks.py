@@ -127,19 +127,18 @@ def check_model_in_cache(model: Path) -> None:
 
 
 def check_run_dir(run_dir: Path | None, overwrite: bool) -> None:
-    """Refuse a run directory that holds a run (unless --overwrite) or cannot be written,
-    before the model loads. None: the default under ./ppltop-runs/."""
+    """Refuse a run directory that holds a run or a run set (unless --overwrite) or cannot
+    be written, before the model loads. None: the default under ./ppltop-runs/."""
+    from ..core.store.records import refuse_held
     from ..run.score import DEFAULT_RUNS_FOLDER
 
-    manifest = "manifest.json"  # store.run_dir.MANIFEST; run_dir imports numpy, not yet wanted
     flag = f"--run-dir {run_dir}" if run_dir is not None else \
         f"run directory ./{DEFAULT_RUNS_FOLDER}"
     path = Path(run_dir if run_dir is not None else DEFAULT_RUNS_FOLDER).expanduser().absolute()
     if path.is_file():
         raise InputError(f"{flag}: is a file; give a folder (it is created if missing)")
-    if run_dir is not None and (path / manifest).exists() and not overwrite:
-        raise InputError(f"{flag}: already holds a run; continue it with `ppltop resume "
-                         f"{run_dir}`, replace it with --overwrite, or choose another --run-dir")
+    if run_dir is not None:
+        refuse_held(run_dir, overwrite, flag)
     existing = next((p for p in [path, *path.parents] if p.exists()), None)
     if existing is not None and not existing.is_dir():
         raise InputError(f"{flag}: cannot write there ({existing} is a file, not a folder); "

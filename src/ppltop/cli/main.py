@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         request = _say(run_request(args, argv))
         if args.command == "resume":
             return runs.resume(request)
-        return runs.open_run(request)
+        from ..run.run_set import open_run_set
+
+        return open_run_set(request)
     except InputError as e:
         print(f"ppltop: {e}", file=sys.stderr)
         return 2

@@ -22,7 +22,7 @@ def list_runs(folder: Path | None) -> int:
             return 0
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder; give the folder that holds run directories")
-    rows = runs_in(folder)
+    rows = sorted(runs_in(folder) + run_sets_in(folder), key=lambda row: row[0].name)
     if not rows:
         print(f"no runs in {folder}")
         return 0
@@ -30,6 +30,33 @@ def list_runs(folder: Path | None) -> int:
     for path, status, what in rows:
         print(f"{path.name:<{width}}  {status:<10}  {what}")  # status: run_liveness words
     return 0
+
+
+def run_sets_in(folder: Path) -> list[tuple[Path, str, str]]:
+    """(path, kind, its runs) of each run set in `folder` (a watch, a run over splits),
+    read through its record: `ppltop runs` lists them beside the runs."""
+    from ..core.checkpoint_files import label_order
+    from ..core.errors import InputError
+    from ..core.store.records import MANIFEST, SplitsRecord
+    from ..core.store.run_dir import read_run_set
+
+    rows = []
+    for path in sorted(p for p in folder.iterdir() if p.is_dir()):
+        try:
+            record = read_run_set(path)
+        except InputError as e:
+            rows.append((path, "damaged", str(e)))
+            continue
+        if record is None:
+            continue
+        scored = {p.name for p in path.iterdir() if (p / MANIFEST).is_file()}
+        if isinstance(record, SplitsRecord):  # in the order they are scored
+            kind, parts = "splits", [s for s in record.splits if s in scored]
+        else:  # base first, then the checkpoints by iteration
+            kind, parts = "watch", sorted(scored, key=label_order)
+        runs = f"{len(parts)} runs: {', '.join(parts)}" if parts else "no run yet"
+        rows.append((path, kind, f"{runs}; see them with: ppltop open {path}"))
+    return rows
 
 
 def _check_unchanged(record, evaluation) -> None:
@@ -55,6 +82,7 @@ def _check_unchanged(record, evaluation) -> None:
 def resume(request) -> int:
     """`ppltop resume RUN_DIR`: read back every complete batch, score the rest."""
     from ..core.model import blas as blas_mod
+    from .run_set import say_loading
     from .score import run_evaluation
 
     blas = blas_mod.select(request.blas)  # before anything imports mlx.core
@@ -80,8 +108,7 @@ def resume(request) -> int:
     record = read_run(run_dir)
     config = config_from_manifest(record.manifest)
     evaluation = Evaluation(config, resume_from=record)
-    if sys.stderr.isatty():  # a progress hint for people, not for logs
-        print("ppltop: loading model and data ...", file=sys.stderr, flush=True)
+    say_loading()
     evaluation.prepare()
     _check_unchanged(record, evaluation)
     print(f"ppltop: resuming {run_dir}: {len(record.batches_done)} of "
@@ -90,20 +117,12 @@ def resume(request) -> int:
 
 
 def open_run(request) -> int:
-    """`ppltop open RUN_DIR`: a run, a run over splits or a watch, replayed or followed."""
+    """`ppltop open RUN_DIR` of one run, replayed or followed (`run_set.open_run_set`
+    opens a run set too)."""
     from ..core.store.replay import RunFollower
     from .score import run_headless
-    from .watch import WATCH_FILE, open_watch
 
-    run_dir = request.run_dir
-    if (run_dir / WATCH_FILE).is_file():  # one run per checkpoint, opened as one
-        return open_watch(request)
-    from .splits import SPLITS_FILE, open_splits
-
-    if (run_dir / SPLITS_FILE).is_file():  # one run per split, opened in order
-        return open_splits(request)
-
-    follower = RunFollower(run_dir, follow=request.follow)
+    follower = RunFollower(request.run_dir, follow=request.follow)
     if request.headless:
         return run_headless(follower.config, request, None, follower.events, follower.stop)
     from .dashboard import run_dashboard

@@ -40,8 +40,9 @@ def run_evaluation(evaluation, request, blas, resume: bool = False) -> int:
         raise InputError("ppltop resume runs in one process: start it without mlx.launch "
                          "(the figures are the same)")
     if evaluation.plan is None:
-        if sys.stderr.isatty():  # a progress hint for people, not for logs
-            print("ppltop: loading model and data ...", file=sys.stderr, flush=True)
+        from .run_set import say_loading
+
+        say_loading()
         evaluation.prepare()  # bad input fails here with one line, before anything is written
     run_dir = request.run_dir
     writer = RunWriter(run_dir, evaluation.manifest(blas), resume=resume,

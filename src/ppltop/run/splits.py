@@ -13,65 +13,44 @@ it are not started (each stays resumable on its own).
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.store.run_dir import MANIFEST
+from ..core.store.records import MANIFEST, SPLITS_FILE, SplitsRecord
+from .run_set import RunSetParts, say_loading
 
-SPLITS_FILE = "splits.json"
 
-
-class SplitRun:
+class SplitRun(RunSetParts):
     """The evaluations of one run over several splits, scored in order."""
 
     def __init__(self, config, request, blas):
-        self.config, self.request, self.blas = config, request, blas
-        self.run_dir = Path(request.run_dir)
+        super().__init__(request, blas)
+        self.config = config
         self.evaluations: dict = {}
         self.writers: dict = {}
-        self.stopping = False
-        self.current = None
 
     def prepare(self) -> None:
         """Load the model once, prepare every split, then open their run directories."""
         from ..core.engine.evaluation import Evaluation
         from ..core.model.loader import ModelHandle
-        from ..core.store.run_dir import RunWriter
 
-        if sys.stderr.isatty():
-            print("ppltop: loading model and data ...", file=sys.stderr, flush=True)
+        say_loading()
         handle = ModelHandle.load(self.config.model)
         for split in self.config.all_splits:
             evaluation = Evaluation(replace(self.config, split=split, splits=()), handle=handle)
             evaluation.prepare()
             self.evaluations[split] = evaluation
-        _start(self.run_dir, self.config.all_splits, self.request.overwrite)
-        overwrite = self.request.overwrite
+        _start(self.run_dir, self.config, self.request.overwrite)
         for split, evaluation in self.evaluations.items():
-            self.writers[split] = RunWriter(self.run_dir / split,
-                                            evaluation.manifest(self.blas), overwrite=overwrite)
+            self.writers[split] = self.writer_of(split, evaluation)
         print(f"ppltop: run directory {self.run_dir} (one run per split: "
               f"{', '.join(self.evaluations)})", file=sys.stderr, flush=True)
 
     def events_of(self, split: str):
         """One split's events, each recorded in its run directory first."""
-        from ..core.store.recorder import recorded
-
-        evaluation = self.evaluations[split]
-        self.current = evaluation
-        try:
-            yield from recorded(evaluation.events(), self.writers[split])
-        finally:
-            self.current = None
-
-    def stop(self) -> None:
-        """Stop after the batch in flight; the splits after it are not started."""
-        self.stopping = True
-        if self.current is not None:
-            self.current.cancel()
+        return self.recorded(self.evaluations[split], self.writers[split])
 
 
 def run_splits(config, request, blas) -> int:
@@ -199,11 +178,16 @@ def open_splits(request) -> int:
 
 
 def read_splits(run_dir: Path) -> list[str]:
-    return json.loads((Path(run_dir) / SPLITS_FILE).read_text())["splits"]
+    """The splits of a run over splits, in scoring order (its `SplitsRecord`)."""
+    from ..core.store.run_dir import read_run_set
+
+    record = read_run_set(run_dir)
+    if not isinstance(record, SplitsRecord):
+        raise InputError(f"{run_dir}: not a run over splits (no {SPLITS_FILE})")
+    return list(record.splits)
 
 
-def _start(run_dir: Path, splits: tuple[str, ...], overwrite: bool) -> None:
+def _start(run_dir: Path, config, overwrite: bool) -> None:
     from ..core.store.run_dir import start_run_set
 
-    start_run_set(run_dir, SPLITS_FILE, {"splits": list(splits)}, "a run over splits",
-                  overwrite)
+    start_run_set(run_dir, SplitsRecord(config.all_splits, config.reference), overwrite)
