@@ -21,13 +21,13 @@ def check_before_loading(args: argparse.Namespace) -> None:
         missing = "--data" if args.data is None else "--model"
         raise InputError(f"{missing} is missing: give both --model and --data, "
                          "or neither to run the bundled demo")
-    if getattr(args, "watch", False) and not adapters:
+    if args.watch and not adapters:
         raise InputError("--watch: needs the --adapter-path folder that mlx_lm.lora --train "
                          "writes (its --adapter-path); add it")
-    if getattr(args, "watch", False) and len(args.split) > 1:
+    if args.watch and len(args.split) > 1:
         raise InputError(f"--split {','.join(args.split)} with --watch: a watch scores one "
                          "split; start one watch per split (each with its own --run-dir)")
-    if getattr(args, "watch", False) and args.kl:
+    if args.watch and args.kl:
         raise InputError("--kl with --watch: each checkpoint is scored on its own, so there is "
                          "no reference beside it; drop --kl, or use --checkpoints --kl once "
                          "training is done")

@@ -12,6 +12,8 @@ of them back; `RunSetParts` is what a run over splits and a watch share while th
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -78,21 +80,51 @@ def start(config, request, blas) -> int:
     return run_evaluation(Evaluation(config), request, blas)
 
 
-def open_run_set(request) -> int:
-    """`ppltop open RUN_DIR`: a watch (one run per checkpoint, opened as one), a run over
-    splits (one run per split, opened in order) or one run."""
+@dataclass(frozen=True)
+class OpenedRunSet:
+    """A run set read back (`ppltop open`): the config it was scored with, the manifest of
+    its first run (the machine and versions), and all of it as one stream of events."""
+
+    config: object
+    manifest: object
+    events: Callable[[], Iterator]
+    stop: Callable[[], None] = lambda: None
+    """Stops following a run being written (nothing to stop in a finished one)."""
+    printed: Callable[[object], int] | None = None
+    """Headless, when it is not printed as one run's events are: a run over splits prints
+    each split under its name, then the labels across them."""
+
+
+def read_back(request) -> OpenedRunSet:
+    """The run set in `request.run_dir`, by its record: a watch (one run per checkpoint,
+    read as one), a run over splits (one run per split, in order), or one run."""
     from ..core.store.records import SplitsRecord, WatchRecord
+    from ..core.store.replay import RunFollower
     from ..core.store.run_dir import read_run_set
 
     record = read_run_set(request.run_dir)
     if isinstance(record, WatchRecord):
-        from .watch_replay import open_watch
+        from .watch_replay import read_back_watch
 
-        return open_watch(request)
+        return read_back_watch(request.run_dir)
     if isinstance(record, SplitsRecord):
-        from .splits import open_splits
+        from .splits import read_back_splits
 
-        return open_splits(request)
-    from .runs import open_run
+        return read_back_splits(request.run_dir, request.follow)
+    follower = RunFollower(request.run_dir, follow=request.follow)
+    return OpenedRunSet(follower.config, follower.manifest, follower.events, follower.stop)
 
-    return open_run(request)
+
+def open_run_set(request) -> int:
+    """`ppltop open RUN_DIR`: any run set, headless or under the dashboard."""
+    opened = read_back(request)
+    if request.headless and opened.printed is not None:
+        return opened.printed(request)
+    if request.headless:
+        from .score import run_headless
+
+        return run_headless(opened.config, request, None, opened.events, opened.stop)
+    from .dashboard import run_dashboard
+
+    return run_dashboard(opened.config, request, None, opened.events, opened.stop,
+                         recorded=opened.manifest)

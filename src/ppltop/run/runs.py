@@ -1,5 +1,5 @@
-"""Runs as directories: `ppltop runs` lists them, `ppltop open` replays or follows one,
-`ppltop resume` continues one."""
+"""Runs as directories: `ppltop runs` lists them (and the run sets beside them), `ppltop
+resume` continues one (`run_set.open_run_set` opens any)."""
 
 from __future__ import annotations
 
@@ -114,18 +114,3 @@ def resume(request) -> int:
     print(f"ppltop: resuming {run_dir}: {len(record.batches_done)} of "
           f"{len(evaluation.batches)} batches already scored", file=sys.stderr)
     return run_evaluation(evaluation, request, blas, resume=True)
-
-
-def open_run(request) -> int:
-    """`ppltop open RUN_DIR` of one run, replayed or followed (`run_set.open_run_set`
-    opens a run set too)."""
-    from ..core.store.replay import RunFollower
-    from .score import run_headless
-
-    follower = RunFollower(request.run_dir, follow=request.follow)
-    if request.headless:
-        return run_headless(follower.config, request, None, follower.events, follower.stop)
-    from .dashboard import run_dashboard
-
-    return run_dashboard(follower.config, request, None, follower.events, follower.stop,
-                         recorded=follower.manifest)

@@ -147,11 +147,13 @@ def recorded_split_events(run_dir: Path, follow: bool = False):
         yield from RunFollower(Path(run_dir) / split, follow=follow).events()
 
 
-def open_splits(request) -> int:
-    """`ppltop open RUN_DIR` of a run over splits: every split recorded, in order, as it
-    was shown (`ppltop open RUN_DIR/valid` opens one split as a run of its own)."""
+def read_back_splits(run_dir: Path, follow: bool):
+    """A run over splits read back (`ppltop open RUN_DIR`): every split recorded, in order,
+    as it was shown (`ppltop open RUN_DIR/valid` opens one split as a run of its own)."""
     from ..core.store.replay import RunFollower
-    run_dir = Path(request.run_dir)
+    from .run_set import OpenedRunSet
+
+    run_dir = Path(run_dir)
     splits = read_splits(run_dir)
     present = [s for s in splits if (run_dir / s / MANIFEST).is_file()]
     if not present:
@@ -159,22 +161,20 @@ def open_splits(request) -> int:
                          "again once one is")
     first = RunFollower(run_dir / present[0], follow=False)
     config = replace(first.config, split=present[0], splits=tuple(splits))
-    if not request.headless:
-        from .dashboard import run_dashboard
 
-        follow = request.follow
-        return run_dashboard(config, request, None,
-                             lambda: recorded_split_events(run_dir, follow), lambda: None,
-                             recorded=first.manifest)
-    finished = {}
-    for split in present:  # every split recorded, even after one that was stopped
-        follower = RunFollower(run_dir / split, follow=False)
-        _, done = _print_split(split, follower.config, None, follower.events,
-                               follower.stop)
-        if done is not None:
-            finished[split] = done
-    _print_across(config, request, None, finished)
-    return 0
+    def printed(request) -> int:
+        finished = {}
+        for split in present:  # every split recorded, even after one that was stopped
+            follower = RunFollower(run_dir / split, follow=False)
+            _, done = _print_split(split, follower.config, None, follower.events,
+                                   follower.stop)
+            if done is not None:
+                finished[split] = done
+        _print_across(config, request, None, finished)
+        return 0
+
+    return OpenedRunSet(config, first.manifest, lambda: recorded_split_events(run_dir, follow),
+                        printed=printed)
 
 
 def read_splits(run_dir: Path) -> list[str]:

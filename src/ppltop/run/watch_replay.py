@@ -93,18 +93,10 @@ def opened_watch(watch_dir: Path):
     return config, first.manifest
 
 
-def open_watch(request) -> int:
+def read_back_watch(watch_dir: Path):
     """`ppltop open WATCH_DIR`: every checkpoint the watch scored, as one run (the curve
     first in the dashboard); `ppltop open WATCH_DIR/LABEL` shows one of them."""
-    from .score import run_headless
+    from .run_set import OpenedRunSet
 
-    config, manifest = opened_watch(request.run_dir)
-
-    def events():
-        return watch_events(request.run_dir)
-
-    if request.headless:
-        return run_headless(config, request, None, events, lambda: None)
-    from .dashboard import run_dashboard
-
-    return run_dashboard(config, request, None, events, lambda: None, recorded=manifest)
+    config, manifest = opened_watch(watch_dir)
+    return OpenedRunSet(config, manifest, lambda: watch_events(watch_dir))
