@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..core.errors import InputError, ScoringError
+from ..core.figures import formats as fmt
 from ..core.mlx_lm import present
 from .run_set import RunSetParts
 from .watch_replay import merge_finished
@@ -78,8 +79,8 @@ class WatchSession(RunSetParts):
             return
         self.finished.append(event)
         s = event.summaries[-1]
-        mlx = f", mlx-lm {s.mlx_lm.loss:.4f}" if present(s.mlx_lm) else ""
-        self.say(f"{s.label} scored: loss {s.loss:.4f} ppl {s.ppl:.3f}{mlx} "
+        mlx = f", mlx-lm {fmt.loss(s.mlx_lm.loss)}" if present(s.mlx_lm) else ""
+        self.say(f"{s.label} scored: loss {fmt.loss(s.loss)} ppl {fmt.ppl(s.ppl)}{mlx} "
                  f"({len(self.finished)} scored)")
 
     def merged(self):
