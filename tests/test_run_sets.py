@@ -70,7 +70,7 @@ def test_the_command_line_refuses_a_watch_s_folder_before_loading(tmp_path):
     assert "Traceback" not in out.stderr
 
 
-def test_a_run_over_splits_keeps_its_reference(tmp_path):
+def test_a_run_over_splits_keeps_its_reference_and_resumes_one_split_at_a_time(tmp_path):
     run_dir = tmp_path / "r"
     out = run_ppltop("--split", "valid,test", "--test-batches", "1", "--reference",
                      "docs-net", "--run-dir", str(run_dir))
@@ -78,6 +78,20 @@ def test_a_run_over_splits_keeps_its_reference(tmp_path):
     assert read_run_set(run_dir) == SplitsRecord(("valid", "test"), "docs-net",
                                                  read_run_set(run_dir).started)
     assert "(reference: docs-net)" in out.stdout
+    done = run_ppltop("resume", str(run_dir))  # every split finished: nothing to do
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (f"ppltop: {run_dir} is a run over splits scored to its "
+                                   f"end; nothing to resume, nothing changed; see it with: "
+                                   f"ppltop open {run_dir}")
+    events = run_dir / "test" / "events.jsonl"  # the test split as if cut short
+    events.write_text("".join(line for line in events.read_text().splitlines(True)
+                              if '"type": "finished"' not in line))
+    (run_dir / "test" / "writer.json").unlink(missing_ok=True)
+    left = run_ppltop("resume", str(run_dir))
+    assert left.returncode == 2, left.stderr
+    assert left.stderr.strip() == (f"ppltop: {run_dir}: a run over splits, one run per "
+                                   "sub-folder: continue each on its own, first with: "
+                                   f"ppltop resume {run_dir / 'test'}")
 
 
 def test_runs_lists_a_run_set_beside_the_runs(tmp_path):

@@ -35,10 +35,10 @@ def list_runs(folder: Path | None) -> int:
 def run_sets_in(folder: Path) -> list[tuple[Path, str, str]]:
     """(path, kind, its runs) of each run set in `folder` (a watch, a run over splits),
     read through its record: `ppltop runs` lists them beside the runs."""
-    from ..core.checkpoint_files import label_order
     from ..core.errors import InputError
-    from ..core.store.records import MANIFEST, SplitsRecord
+    from ..core.store.records import SplitsRecord
     from ..core.store.run_dir import read_run_set
+    from .run_set import parts_of
 
     rows = []
     for path in sorted(p for p in folder.iterdir() if p.is_dir()):
@@ -49,11 +49,8 @@ def run_sets_in(folder: Path) -> list[tuple[Path, str, str]]:
             continue
         if record is None:
             continue
-        scored = {p.name for p in path.iterdir() if (p / MANIFEST).is_file()}
-        if isinstance(record, SplitsRecord):  # in the order they are scored
-            kind, parts = "splits", [s for s in record.splits if s in scored]
-        else:  # base first, then the checkpoints by iteration
-            kind, parts = "watch", sorted(scored, key=label_order)
+        kind = "splits" if isinstance(record, SplitsRecord) else "watch"
+        parts = parts_of(path, record)
         runs = f"{len(parts)} runs: {', '.join(parts)}" if parts else "no run yet"
         rows.append((path, kind, f"{runs}; see them with: ppltop open {path}"))
     return rows
@@ -79,6 +76,28 @@ def _check_unchanged(record, evaluation) -> None:
                          "run started; start a new run instead")
 
 
+def _run_set_said(run_dir: Path) -> bool:
+    """A run set is resumed one part at a time: the one to continue first is named in the
+    refusal; one scored to its end says so (True: said, nothing to do)."""
+    from ..core.errors import InputError
+    from ..core.store.run_dir import read_run_set
+    from ..core.store.run_liveness import state_of
+    from .run_set import parts_of
+
+    record = read_run_set(run_dir)
+    if record is None:
+        return False
+    left = [part for part in parts_of(run_dir, record)
+            if state_of(run_dir / part).state != "finished"]
+    if not left:
+        print(f"ppltop: {run_dir} is {record.WHAT} scored to its end; nothing to resume, "
+              f"nothing changed; see it with: ppltop open {run_dir}")
+        return True
+    then = f" (not finished either: {', '.join(left[1:])})" if left[1:] else ""
+    raise InputError(f"{run_dir}: {record.WHAT}, one run per sub-folder: continue each on "
+                     f"its own, first with: ppltop resume {run_dir / left[0]}{then}")
+
+
 def resume(request) -> int:
     """`ppltop resume RUN_DIR`: read back every complete batch, score the rest."""
     from ..core.model import blas as blas_mod
@@ -95,6 +114,8 @@ def resume(request) -> int:
     from ..core.engine.evaluation import Evaluation
 
     run_dir = request.run_dir
+    if _run_set_said(run_dir):
+        return 0
     record = read_run(run_dir, with_results=False)
     state = state_of(run_dir, record.events)
     if state.state == "finished":  # nothing to score: say so, write nothing
