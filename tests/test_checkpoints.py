@@ -270,18 +270,18 @@ def test_the_watch_as_one_run_for_the_dashboard(handle, training_folder, tmp_pat
     """The watch's events as the dashboard folds them: one start, each checkpoint added
     (the newest first) and finished with its own run's figures, the curve from those
     figures while the watch goes on, and at the end the merged run."""
-    from argparse import Namespace
-
     from ppltop.core.store.events import (LabelAdded, LabelFinished, Notice, RunFinished,
                                           RunStarted)
-    from ppltop.run.watch import WatchSession, dashboard_events
+    from ppltop.run.request import RunRequest
+    from ppltop.run.watch import dashboard_events
+    from ppltop.run.watch_session import WatchSession
     from ppltop.view.live import LiveRun
     from ppltop.core.figures.checkpoints import curve_of_live
 
     cfg = EvalConfig(model=demo.MODEL_DIR, data=demo.DATA_DIR, adapters=[training_folder],
                      test_batches=1)
     notes: list[str] = []
-    session = WatchSession(cfg, Namespace(overwrite=False), None, tmp_path / "w", handle,
+    session = WatchSession(cfg, RunRequest(), None, tmp_path / "w", handle,
                            say=notes.append)
     live, seen, deadline = LiveRun(), [], time.monotonic() + 300  # a loaded machine
     for event in dashboard_events(session, session.prepare("base", []), notes):

@@ -96,7 +96,7 @@ async def rename(pilot, name: str) -> None:
 async def test_a_name_taken_by_another_label_is_refused(handle, capsys):
     """Issue #21, 3: a, Down, Enter, e, `base`, Enter made two `base` rows, and the
     printout's reference row showed docs-net's figures under `base`."""
-    from types import SimpleNamespace
+    from ppltop.run.request import RunRequest
 
     from textual.widgets import Label
 
@@ -121,7 +121,7 @@ async def test_a_name_taken_by_another_label_is_refused(handle, capsys):
         await pilot.pause(0.2)
         assert app.aliases == {} and app.name_of(picked) == picked
     capsys.readouterr()
-    _report_dashboard(app, SimpleNamespace(run_dir=None, command=None), None)
+    _report_dashboard(app, RunRequest(), None)
     out = capsys.readouterr().out
     base = next(s for s in app.live.finished.summaries if s.label == "base")
     reference_row = next(line for line in out.splitlines() if line.endswith("reference"))

@@ -4,14 +4,13 @@ printout."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import synthetic
 from screen_text import screen_text
 from test_snapshots import _finished
 from textual.widgets import Input
 
 from ppltop.run.dashboard import _report_dashboard
+from ppltop.run.request import RunRequest
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
 from ppltop.ui.widgets.paged_table import PagedTable
@@ -68,7 +67,7 @@ async def test_one_selection_sort_keeps_it_and_renames_apply_everywhere(capsys):
         await pilot.pause(0.3)
         assert app.screen.sub_title.startswith("Surprisal viewer · run not recorded · base ·")
     capsys.readouterr()
-    _report_dashboard(app, SimpleNamespace(run_dir=None, command=None), None)
+    _report_dashboard(app, RunRequest(), None)
     out = capsys.readouterr().out
     assert "== my-math (/demo/docs-math) ==" in out and "docs-math (" not in out
 

@@ -103,7 +103,7 @@ def finished_groups_app() -> PplTopApp:
 async def test_a_rename_and_a_new_reference_carry_to_groups_and_the_printout(capsys):
     """Issue #21, 3: after `f` the groups view still said "docs-net vs base", and the
     printout's group tables kept the old reference and names."""
-    from types import SimpleNamespace
+    from ppltop.run.request import RunRequest
 
     from ppltop.run.dashboard import _report_dashboard
     from ppltop.ui.screens.comparison_screen import ComparisonScreen
@@ -132,7 +132,7 @@ async def test_a_rename_and_a_new_reference_carry_to_groups_and_the_printout(cap
         await pilot.press("l", "l")
         assert "maths is the reference" in str(groups.query_one("#groups-note").render())
     capsys.readouterr()
-    _report_dashboard(app, SimpleNamespace(run_dir=None, command=None), None)
+    _report_dashboard(app, RunRequest(), None)
     out = capsys.readouterr().out
     group_heads = [line for line in out.splitlines() if line.startswith("== loss by ")]
     assert group_heads and all("reference: maths;" in line for line in group_heads

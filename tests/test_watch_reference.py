@@ -22,7 +22,7 @@ from test_app_pilot import wait_for
 from ppltop import demo
 from ppltop.core.store.breakdown_events import with_breakdowns
 from ppltop.core.store.records import WatchRecord
-from ppltop.run.watch import opened_watch, read_watch, watch_events
+from ppltop.run.watch_replay import opened_watch, read_watch, watch_events
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
 from ppltop.ui.screens.groups_screen import GroupsScreen
@@ -130,19 +130,20 @@ def test_the_live_watch_follows_its_reference_once_it_is_scored(handle, tmp_path
     """Under the dashboard the watch's plan names the reference from the start; the run
     compares with the base model until that checkpoint is scored, then with it, and the
     merged figures and their breakdowns are against it."""
-    from argparse import Namespace
     from dataclasses import replace
 
     from ppltop.core.config import EvalConfig
     from ppltop.core.store.events import LabelAdded, LabelFinished, RunFinished, RunStarted
-    from ppltop.run.watch import WatchSession, dashboard_events
+    from ppltop.run.request import RunRequest
+    from ppltop.run.watch import dashboard_events
+    from ppltop.run.watch_session import WatchSession
     from ppltop.view.live import LiveRun
 
     config = EvalConfig(model=demo.MODEL_DIR, data=demo.DATA_DIR, test_batches=1,
                         adapters=[checkpoint_folder(tmp_path)])
     config = replace(config, reference=REFERENCE)
     notes: list[str] = []
-    session = WatchSession(config, Namespace(overwrite=False), None, tmp_path / "w", handle,
+    session = WatchSession(config, RunRequest(), None, tmp_path / "w", handle,
                            say=notes.append)
     live, references, finished = LiveRun(), {}, set()
     first = session.prepare("base", [])

@@ -16,7 +16,7 @@ import time
 from conftest import SCRATCH, run_ppltop
 from test_watch_reference import SCORE, checkpoint_folder
 
-from ppltop.run.watch import read_watch
+from ppltop.run.watch_replay import read_watch
 
 STOPPED = 130
 """What a stopped headless run exits with (run/score.py)."""

@@ -21,13 +21,13 @@ def check_before_loading(args: argparse.Namespace) -> None:
         missing = "--data" if args.data is None else "--model"
         raise InputError(f"{missing} is missing: give both --model and --data, "
                          "or neither to run the bundled demo")
-    if getattr(args, "watch", False) and not adapters:
+    if args.watch and not adapters:
         raise InputError("--watch: needs the --adapter-path folder that mlx_lm.lora --train "
                          "writes (its --adapter-path); add it")
-    if getattr(args, "watch", False) and len(args.split) > 1:
+    if args.watch and len(args.split) > 1:
         raise InputError(f"--split {','.join(args.split)} with --watch: a watch scores one "
                          "split; start one watch per split (each with its own --run-dir)")
-    if getattr(args, "watch", False) and args.kl:
+    if args.watch and args.kl:
         raise InputError("--kl with --watch: each checkpoint is scored on its own, so there is "
                          "no reference beside it; drop --kl, or use --checkpoints --kl once "
                          "training is done")
@@ -127,19 +127,18 @@ def check_model_in_cache(model: Path) -> None:
 
 
 def check_run_dir(run_dir: Path | None, overwrite: bool) -> None:
-    """Refuse a run directory that holds a run (unless --overwrite) or cannot be written,
-    before the model loads. None: the default under ./ppltop-runs/."""
+    """Refuse a run directory that holds a run or a run set (unless --overwrite) or cannot
+    be written, before the model loads. None: the default under ./ppltop-runs/."""
+    from ..core.store.records import refuse_held
     from ..run.score import DEFAULT_RUNS_FOLDER
 
-    manifest = "manifest.json"  # store.run_dir.MANIFEST; run_dir imports numpy, not yet wanted
     flag = f"--run-dir {run_dir}" if run_dir is not None else \
         f"run directory ./{DEFAULT_RUNS_FOLDER}"
     path = Path(run_dir if run_dir is not None else DEFAULT_RUNS_FOLDER).expanduser().absolute()
     if path.is_file():
         raise InputError(f"{flag}: is a file; give a folder (it is created if missing)")
-    if run_dir is not None and (path / manifest).exists() and not overwrite:
-        raise InputError(f"{flag}: already holds a run; continue it with `ppltop resume "
-                         f"{run_dir}`, replace it with --overwrite, or choose another --run-dir")
+    if run_dir is not None:
+        refuse_held(run_dir, overwrite, flag)
     existing = next((p for p in [path, *path.parents] if p.exists()), None)
     if existing is not None and not existing.is_dir():
         raise InputError(f"{flag}: cannot write there ({existing} is a file, not a folder); "
@@ -149,16 +148,28 @@ def check_run_dir(run_dir: Path | None, overwrite: bool) -> None:
                          "choose a writable --run-dir")
 
 
-def theme_warning(args: argparse.Namespace) -> str | None:
-    """--theme names no theme, and no dashboard will say so: the warning line, else None."""
-    from ..run.score import is_headless
+def check_mode(config, request, ranks: int) -> None:
+    """How the run is asked to go against what it scores: a watch and several splits are
+    scored in one process, and several splits are not detached as one."""
+    several = len(config.all_splits) > 1
+    if request.watch and ranks > 1:
+        raise InputError("--watch runs in one process: start it without mlx.launch")
+    if several and ranks > 1:
+        raise InputError(f"--split {','.join(config.all_splits)} under mlx.launch: "
+                         "launch one run per split")
+    if several and request.detach:
+        raise InputError(f"--split {','.join(config.all_splits)} with --detach: detach "
+                         "one run per split (each with its own --run-dir)")
 
-    if not getattr(args, "theme", None) or not is_headless(args):
+
+def theme_warning(request) -> str | None:
+    """--theme names no theme, and no dashboard will say so: the warning line, else None."""
+    if not request.theme or not request.headless:
         return None
     from ..themes import load_themes
 
     names = list(load_themes().themes)
-    if args.theme in names:
+    if request.theme in names:
         return None
-    return (f"warning: --theme {args.theme}: no such theme (known: {', '.join(names)}); "
+    return (f"warning: --theme {request.theme}: no such theme (known: {', '.join(names)}); "
             "themes apply only to the dashboard")

@@ -25,27 +25,33 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":  # its --theme is the page's: no dashboard warning
             from ..run.report import write_report
 
-            return write_report(args)
-        _say(args)
+            return write_report(args.run_dir, args.output, label=args.label,
+                                examples=args.examples, worst=args.worst, theme=args.theme)
         from ..run import runs
+        from .request import run_request
 
         if args.command == "runs":
             return runs.list_runs(args.folder)
+        request = _say(run_request(args, argv))
         if args.command == "resume":
-            return runs.resume(args)
-        return runs.open_run(args)
+            return runs.resume(request)
+        from ..run.run_set import open_run_set
+
+        return open_run_set(request)
     except InputError as e:
         print(f"ppltop: {e}", file=sys.stderr)
         return 2
 
 
-def _say(args, ignored=None) -> None:
-    """The notices of the command line, one line each on stderr (and in the dashboard)."""
+def _say(request, ignored=None):
+    """The notices of the command line, one line each on stderr; the request that carries
+    them to the dashboard's log."""
     from .checks import theme_warning
 
-    args.notices = [n for n in (ignored and ignored.notice(), theme_warning(args)) if n]
-    for notice in args.notices:
+    notices = [n for n in (ignored and ignored.notice(), theme_warning(request)) if n]
+    for notice in notices:
         print(f"ppltop: {notice}", file=sys.stderr, flush=True)
+    return request.saying(notices)
 
 
 def score_config(args, parser):
@@ -64,56 +70,37 @@ def score_config(args, parser):
 def score(args, argv: list[str], parser) -> int:
     """Score: the flags (and `-c FILE`), checked, then one evaluation here, sharded over the
     ranks of mlx.launch, or detached."""
-    from .checks import check_model_in_cache, check_run_dir
+    from .checks import check_mode, check_model_in_cache, check_run_dir
+    from .request import run_request
 
     rank = None
     try:
         config, ignored = score_config(args, parser)
+        request = run_request(args, argv)
         from ..core.model import blas as blas_mod
 
-        blas = blas_mod.select(args.blas)
+        blas = blas_mod.select(request.blas)
         from ..core.distributed.sharding import env_rank, expected_size  # imports mlx: after the BLAS
 
         rank = env_rank()  # under mlx.launch, ranks other than 0 print only errors
         if not rank:
             if blas.notice:
                 print(f"ppltop: {blas.notice}", file=sys.stderr)
-            _say(args, ignored=ignored)
+            request = _say(request, ignored=ignored)
         check_model_in_cache(config.model)
+        check_mode(config, request, expected_size())
         from ..run.score import default_run_dir
 
-        run_dir = args.run_dir or default_run_dir(config.model)
-        if args.watch and expected_size() > 1:
-            raise InputError("--watch runs in one process: start it without mlx.launch")
-        several = len(config.all_splits) > 1
-        if several and expected_size() > 1:
-            raise InputError(f"--split {','.join(config.all_splits)} under mlx.launch: "
-                             "launch one run per split")
-        if several and args.detach:
-            raise InputError(f"--split {','.join(config.all_splits)} with --detach: detach "
-                             "one run per split (each with its own --run-dir)")
+        request = request.at(request.run_dir or default_run_dir(config.model))
         if expected_size() > 1:  # under mlx.launch: one evaluation sharded over its ranks
             from ..run.sharded import run_sharded
 
-            return run_sharded(config, args, blas, run_dir)
-        check_run_dir(args.run_dir, args.overwrite)  # sharded: RunWriter, on rank 0, in agreement
-        if args.watch:
-            from ..run.watch import detach_watch, watch
+            return run_sharded(config, request, blas)
+        # sharded: RunWriter, on rank 0, in agreement
+        check_run_dir(request.run_dir if request.run_dir_given else None, request.overwrite)
+        from ..run.run_set import start
 
-            return (detach_watch(argv, run_dir, args) if args.detach
-                    else watch(config, args, blas, run_dir))
-        if several:
-            from ..run.splits import run_splits
-
-            return run_splits(config, args, blas, run_dir)
-        if args.detach:
-            from ..run.runs import detach
-
-            return detach(argv, run_dir, args)
-        from ..core.engine.evaluation import Evaluation
-        from ..run.score import run_evaluation
-
-        return run_evaluation(Evaluation(config), args, blas, run_dir)
+        return start(config, request, blas)
     except InputError as e:
         print(f"ppltop: {f'rank {rank}: ' if rank else ''}{e}", file=sys.stderr)
         return 2

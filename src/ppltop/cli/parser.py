@@ -55,9 +55,17 @@ def _blas_flag() -> argparse.ArgumentParser:
 
 def _score_flags() -> argparse.ArgumentParser:
     """What to score and how: the flags of `mlx_lm.lora --test`, then ppltop's own."""
-    d = DEFAULTS
     p = _parent()
-    g = p.add_argument_group("what to score (as mlx_lm.lora --test)")
+    _mlx_lm_test_flags(p.add_argument_group("what to score (as mlx_lm.lora --test)"))
+    add_mlx_lm_flags(p)
+    _ppltop_scoring_flags(p.add_argument_group("ppltop's scoring flags"))
+    _run_dir_flags(p.add_argument_group("run directory"))
+    return p
+
+
+def _mlx_lm_test_flags(g) -> None:
+    """The flags of `mlx_lm.lora --test`, with its meaning."""
+    d = DEFAULTS
     g.add_argument("--model", type=PathValue(), metavar="PATH",
                    help="model folder, or a Hugging Face id already in the local cache "
                    "(default: the bundled demo)")
@@ -77,8 +85,12 @@ def _score_flags() -> argparse.ArgumentParser:
                    help="do not score prompt tokens (chat and prompt/completion data)")
     g.add_argument("--seed", type=WholeNumber("--seed", 0, maximum=2**32 - 1), metavar="N",
                    help=f"as mlx_lm.lora --seed (default {d.seed}; numpy's range, 0 to 2**32-1)")
-    add_mlx_lm_flags(p)
-    g = p.add_argument_group("ppltop's scoring flags")
+
+
+def _ppltop_scoring_flags(g) -> None:
+    """What ppltop scores beyond mlx-lm: several splits, checkpoints, a watch, comparisons,
+    breakdowns, windows, precision and memory."""
+    d = DEFAULTS
     g.add_argument("--split", type=SplitList(), default=(d.split,), metavar="|".join(SPLITS),
                    help=f"which file of a --data folder (default {d.split}); several, "
                    "comma-separated (valid,test), are scored one after the other in one run")
@@ -115,7 +127,10 @@ def _score_flags() -> argparse.ArgumentParser:
                    metavar="SIZE", help="peak memory a batch may take, weights included "
                    "(e.g. 8G); larger batches run in micro-batches with the same figures "
                    "(default: 70%% of the RAM, or of the GPU's working set)")
-    g = p.add_argument_group("run directory")
+
+
+def _run_dir_flags(g) -> None:
+    """Where the run is written, and whether it runs in the background."""
     g.add_argument("--run-dir", type=Path, metavar="DIR", default=None,
                    help="where the run is written (default: ./ppltop-runs/<time>-<model>)")
     g.add_argument("--overwrite", action="store_true",
@@ -123,7 +138,6 @@ def _score_flags() -> argparse.ArgumentParser:
     g.add_argument("--detach", action="store_true",
                    help="score in a background process that survives the terminal; the "
                    "dashboard watches its run directory")
-    return p
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,9 +27,10 @@ class DataFeatures:
         return {f"{name}_feature": key for name, key in asdict(self).items()}
 
 
-@dataclass
+@dataclass(frozen=True)
 class EvalConfig:
-    """Flags mirror `mlx_lm.lora --test` so a user can paste their command."""
+    """What to score, frozen once the command line (or a manifest) gave it; flags mirror
+    `mlx_lm.lora --test` so a user can paste their command."""
 
     model: Path
     """Model folder (or a Hugging Face repo id already in the local cache)."""
@@ -86,14 +87,36 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.features, dict):  # read back from a manifest
-            self.features = DataFeatures(**self.features)
-        self.group_by = tuple(self.group_by)  # a list when read back from a manifest
-        self.splits = tuple(self.splits)
+            object.__setattr__(self, "features", DataFeatures(**self.features))
+        # lists when read back from a manifest
+        object.__setattr__(self, "group_by", tuple(self.group_by))
+        object.__setattr__(self, "splits", tuple(self.splits))
 
     @property
     def all_splits(self) -> tuple[str, ...]:
         """The splits this run scores, in order."""
         return self.splits or (self.split,)
+
+    def check_numbers(self) -> None:
+        """Refuse values no evaluation can run with, naming the flag (a config built in
+        code or read from a manifest: the command line refuses them as it parses)."""
+        from .errors import InputError
+
+        if self.batch_size < 1:
+            raise InputError(f"--batch-size {self.batch_size}: must be at least 1")
+        if self.max_seq_length < 2:
+            raise InputError(f"--max-seq-length {self.max_seq_length}: must be at least 2")
+        if self.test_batches == 0 or self.test_batches < -1:
+            raise InputError(f"--test-batches {self.test_batches}: use -1 for all or a "
+                             "positive count")
+        if self.long_sequences not in LONG_SEQUENCES:
+            raise InputError(f"--long-sequences {self.long_sequences}: use "
+                             f"{' or '.join(LONG_SEQUENCES)}")
+        if self.split not in SPLITS:
+            raise InputError(f"--split {self.split}: use {', '.join(SPLITS[:-1])} or "
+                             f"{SPLITS[-1]}")
+        if self.logits_budget_mb < 1:
+            raise InputError(f"logits budget {self.logits_budget_mb} MB: must be at least 1")
 
     def to_dict(self) -> dict:
         out = asdict(self)

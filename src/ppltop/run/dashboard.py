@@ -74,7 +74,7 @@ def group_by_text(config) -> str:
     return f"none (try --group-by {keys})" if proposed else "none"
 
 
-def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | None = None,
+def run_dashboard(config, request, blas, make_events, cancel, detached_pid: int | None = None,
                   resumable: bool = True, recorded=None) -> int:
     """The app on `make_events()`; `resumable`: a stopped run is continued with `ppltop
     resume RUN_DIR` (not a watch's folder: each of its checkpoints is a run of its own);
@@ -90,16 +90,16 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
     themes = load_themes()
     keymap, keymap_error = load_keymap()
     notices = [n for n in (blas.notice if blas else None, keymap_error,
-                           *getattr(args, "notices", ())) if n]
+                           *request.notices) if n]
     make_events = with_breakdowns(make_events, config)
+    run_dir = Path(request.run_dir) if request.run_dir is not None else None
     app = PplTopApp(make_events, describe_config(config, blas, recorded),
-                    request_stop=cancel, refresh_hz=args.refresh,
-                    theme=initial_theme(args.theme, themes), themes=themes, keymap=keymap,
+                    request_stop=cancel, refresh_hz=request.refresh,
+                    theme=initial_theme(request.theme, themes), themes=themes, keymap=keymap,
                     startup_notices=notices,
-                    runs_folder=Path(args.run_dir).parent if getattr(args, "run_dir", None)
-                    else None, handle_signals=True, watching=_watching(args, detached_pid),
-                    run_dir=Path(args.run_dir) if getattr(args, "run_dir", None) else None,
-                    split=config.split)
+                    runs_folder=run_dir.parent if run_dir is not None else None,
+                    handle_signals=True, watching=_watching(request, detached_pid),
+                    run_dir=run_dir, split=config.split)
     app.run()
     stopped = app.stop_worker()
     for event in app.buffer.drain():  # what arrived after the last UI tick
@@ -109,12 +109,12 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
         status = 1
     elif app.stop_signal:
         status = 130
-    elif _watching(args, detached_pid) or (live.finished and not live.finished.cancelled):
+    elif _watching(request, detached_pid) or (live.finished and not live.finished.cancelled):
         status = 0  # q on a dashboard that only watched a run interrupts nothing
     else:
         status = 130
     try:
-        _report_dashboard(app, args, detached_pid, resumable)
+        _report_dashboard(app, request, detached_pid, resumable)
     except OSError:  # the terminal hung up (SIGHUP): nobody to tell, the run dir has it all
         devnull = os.open(os.devnull, os.O_WRONLY)
         for stream in (sys.stdout, sys.stderr):
@@ -122,20 +122,20 @@ def run_dashboard(config, args, blas, make_events, cancel, detached_pid: int | N
     if app.runs.several and app.runs.finished():
         from .outputs import write_split_outputs
 
-        write_split_outputs(args, config, app.runs.finished(), blas)
+        write_split_outputs(request, config, app.runs.finished(), blas)
     elif live.finished:
-        write_outputs(args, config, live.finished, blas)
+        write_outputs(request, config, live.finished, blas)
     if not stopped:  # a batch still computing: leave without waiting for it
         os._exit(status)
     return status
 
 
-def _watching(args, detached_pid: int | None) -> bool:
+def _watching(request, detached_pid: int | None) -> bool:
     """True when the dashboard follows a run scored by another process (--detach, open)."""
-    return detached_pid is not None or getattr(args, "command", None) == "open"
+    return detached_pid is not None or request.opened
 
 
-def _report_dashboard(app, args, detached_pid: int | None, resumable: bool = True) -> None:
+def _report_dashboard(app, request, detached_pid: int | None, resumable: bool = True) -> None:
     """What the dashboard leaves on the terminal: why it stopped, then the figures."""
     from ..core.errors import ScoringError
     from ..view.display_names import named_finished
@@ -143,8 +143,8 @@ def _report_dashboard(app, args, detached_pid: int | None, resumable: bool = Tru
     from .stops import resume_hint
 
     live = app.runs.live
-    resumable = resumable and not _watching(args, detached_pid)
-    hint = resume_hint(args.run_dir) if resumable and getattr(args, "run_dir", None) else ""
+    resumable = resumable and not _watching(request, detached_pid)
+    hint = resume_hint(request.run_dir) if resumable and request.run_dir else ""
     if live.error:
         what = live.error if isinstance(live.exception, ScoringError) \
             else f"scoring stopped by an error: {live.error}"
@@ -166,7 +166,7 @@ def _report_dashboard(app, args, detached_pid: int | None, resumable: bool = Tru
             sys.stdout.write(render_figures(finished))
     if detached_pid is not None and not (live.finished and not live.finished.cancelled):
         print(f"ppltop: the run goes on in the background (pid {detached_pid}); "
-              f"watch it again with: ppltop open {args.run_dir}", file=sys.stderr)
+              f"watch it again with: ppltop open {request.run_dir}", file=sys.stderr)
     if app.crash is not None:  # last, under Textual's traceback and the figures
         unfinished = hint if not (live.finished and not live.finished.cancelled) else ""
         first_line = (str(app.crash).strip().splitlines() or [""])[0]

@@ -79,37 +79,37 @@ def _peak_memory() -> int | None:
     return int(mx.get_peak_memory()) if mx is not None else None
 
 
-def write_outputs(args, config, finished, blas) -> None:
+def write_outputs(request, config, finished, blas) -> None:
     """--json, --csv and groups.csv, once the run has finished (or stopped)."""
-    _groups_csv(args, finished, "")
-    if getattr(args, "json", None) is not None:
+    _groups_csv(request, finished, "")
+    if request.json is not None:
         from ..core.figures.checkpoints import curve_of_finished
 
-        write_json(args.json, config, finished.summaries, blas, finished.comparisons,
+        write_json(request.json, config, finished.summaries, blas, finished.comparisons,
                    curve_of_finished(finished), finished.breakdowns)
-    if getattr(args, "csv", None) is not None:
+    if request.csv is not None:
         from ..core.store.export import write_summary_csv
 
-        write_summary_csv(args.csv.expanduser(), finished.summaries, finished.comparisons)
+        write_summary_csv(request.csv.expanduser(), finished.summaries, finished.comparisons)
 
 
-def write_split_outputs(args, config, finished_by_split: dict, blas) -> None:
+def write_split_outputs(request, config, finished_by_split: dict, blas) -> None:
     """--json, --csv and each split's groups.csv, for a run over several splits."""
     for split, finished in finished_by_split.items():
-        _groups_csv(args, finished, split)
-    if getattr(args, "json", None) is not None:
-        write_splits_json(args.json, config, finished_by_split, blas)
-    if getattr(args, "csv", None) is not None:
+        _groups_csv(request, finished, split)
+    if request.json is not None:
+        write_splits_json(request.json, config, finished_by_split, blas)
+    if request.csv is not None:
         from ..core.store.export import write_splits_csv
 
-        write_splits_csv(args.csv.expanduser(), finished_by_split)
+        write_splits_csv(request.csv.expanduser(), finished_by_split)
 
 
-def _groups_csv(args, finished, sub_folder: str) -> None:
+def _groups_csv(request, finished, sub_folder: str) -> None:
     """The breakdowns' groups.csv in the run directory (or its `sub_folder`: a split's)."""
-    if finished.breakdowns is not None and getattr(args, "run_dir", None) is not None \
-            and getattr(args, "command", None) != "open":  # open leaves a run as it is
-        write_groups_csv(Path(args.run_dir) / sub_folder / GROUPS_CSV, finished.breakdowns)
+    if finished.breakdowns is not None and request.run_dir is not None \
+            and not request.opened:  # open leaves a run as it is
+        write_groups_csv(Path(request.run_dir) / sub_folder / GROUPS_CSV, finished.breakdowns)
 
 
 GROUPS_CSV = "groups.csv"

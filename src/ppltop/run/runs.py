@@ -1,10 +1,8 @@
-"""Runs as directories: `ppltop runs` lists them, `ppltop open` replays or follows one,
-`ppltop resume` continues one, `--detach` starts one in the background and watches it."""
+"""Runs as directories: `ppltop runs` lists them (and the run sets beside them), `ppltop
+resume` continues one (`run_set.open_run_set` opens any)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,7 +22,7 @@ def list_runs(folder: Path | None) -> int:
             return 0
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder; give the folder that holds run directories")
-    rows = runs_in(folder)
+    rows = sorted(runs_in(folder) + run_sets_in(folder), key=lambda row: row[0].name)
     if not rows:
         print(f"no runs in {folder}")
         return 0
@@ -32,6 +30,30 @@ def list_runs(folder: Path | None) -> int:
     for path, status, what in rows:
         print(f"{path.name:<{width}}  {status:<10}  {what}")  # status: run_liveness words
     return 0
+
+
+def run_sets_in(folder: Path) -> list[tuple[Path, str, str]]:
+    """(path, kind, its runs) of each run set in `folder` (a watch, a run over splits),
+    read through its record: `ppltop runs` lists them beside the runs."""
+    from ..core.errors import InputError
+    from ..core.store.records import SplitsRecord
+    from ..core.store.run_dir import read_run_set
+    from .run_set import parts_of
+
+    rows = []
+    for path in sorted(p for p in folder.iterdir() if p.is_dir()):
+        try:
+            record = read_run_set(path)
+        except InputError as e:
+            rows.append((path, "damaged", str(e)))
+            continue
+        if record is None:
+            continue
+        kind = "splits" if isinstance(record, SplitsRecord) else "watch"
+        parts = parts_of(path, record)
+        runs = f"{len(parts)} runs: {', '.join(parts)}" if parts else "no run yet"
+        rows.append((path, kind, f"{runs}; see them with: ppltop open {path}"))
+    return rows
 
 
 def _check_unchanged(record, evaluation) -> None:
@@ -54,11 +76,35 @@ def _check_unchanged(record, evaluation) -> None:
                          "run started; start a new run instead")
 
 
-def resume(args) -> int:
+def _run_set_said(run_dir: Path) -> bool:
+    """A run set is resumed one part at a time: the one to continue first is named in the
+    refusal; one scored to its end says so (True: said, nothing to do)."""
+    from ..core.errors import InputError
+    from ..core.store.run_dir import read_run_set
+    from ..core.store.run_liveness import state_of
+    from .run_set import parts_of
+
+    record = read_run_set(run_dir)
+    if record is None:
+        return False
+    left = [part for part in parts_of(run_dir, record)
+            if state_of(run_dir / part).state != "finished"]
+    if not left:
+        print(f"ppltop: {run_dir} is {record.WHAT} scored to its end; nothing to resume, "
+              f"nothing changed; see it with: ppltop open {run_dir}")
+        return True
+    then = f" (not finished either: {', '.join(left[1:])})" if left[1:] else ""
+    raise InputError(f"{run_dir}: {record.WHAT}, one run per sub-folder: continue each on "
+                     f"its own, first with: ppltop resume {run_dir / left[0]}{then}")
+
+
+def resume(request) -> int:
+    """`ppltop resume RUN_DIR`: read back every complete batch, score the rest."""
     from ..core.model import blas as blas_mod
+    from .run_set import say_loading
     from .score import run_evaluation
 
-    blas = blas_mod.select(args.blas)  # before anything imports mlx.core
+    blas = blas_mod.select(request.blas)  # before anything imports mlx.core
     if blas.notice:
         print(f"ppltop: {blas.notice}", file=sys.stderr)
     from ..core.errors import InputError
@@ -67,84 +113,25 @@ def resume(args) -> int:
     from ..core.store.run_dir import read_run
     from ..core.engine.evaluation import Evaluation
 
-    record = read_run(args.run_dir, with_results=False)
-    state = state_of(args.run_dir, record.events)
+    run_dir = request.run_dir
+    if _run_set_said(run_dir):
+        return 0
+    record = read_run(run_dir, with_results=False)
+    state = state_of(run_dir, record.events)
     if state.state == "finished":  # nothing to score: say so, write nothing
         figures = record.finished.ppl_text()
-        print(f"ppltop: {args.run_dir} is finished ({figures}); nothing to resume, nothing "
-              f"changed; see it with: ppltop open {args.run_dir}")
+        print(f"ppltop: {run_dir} is finished ({figures}); nothing to resume, nothing "
+              f"changed; see it with: ppltop open {run_dir}")
         return 0
     if state.state == "running":
-        raise InputError(f"{args.run_dir}: is being scored right now ({state.why}); watch it "
-                         f"with: ppltop open {args.run_dir}")
-    record = read_run(args.run_dir)
+        raise InputError(f"{run_dir}: is being scored right now ({state.why}); watch it "
+                         f"with: ppltop open {run_dir}")
+    record = read_run(run_dir)
     config = config_from_manifest(record.manifest)
     evaluation = Evaluation(config, resume_from=record)
-    if sys.stderr.isatty():  # a progress hint for people, not for logs
-        print("ppltop: loading model and data ...", file=sys.stderr, flush=True)
+    say_loading()
     evaluation.prepare()
     _check_unchanged(record, evaluation)
-    args.overwrite = False
-    print(f"ppltop: resuming {args.run_dir}: {len(record.batches_done)} of "
+    print(f"ppltop: resuming {run_dir}: {len(record.batches_done)} of "
           f"{len(evaluation.batches)} batches already scored", file=sys.stderr)
-    return run_evaluation(evaluation, args, blas, args.run_dir, resume=True)
-
-
-def open_run(args) -> int:
-    from ..core.store.replay import RunFollower
-    from .score import is_headless, run_headless
-    from .watch import WATCH_FILE, open_watch
-
-    if (args.run_dir / WATCH_FILE).is_file():  # one run per checkpoint, opened as one
-        return open_watch(args)
-    from .splits import SPLITS_FILE, open_splits
-
-    if (args.run_dir / SPLITS_FILE).is_file():  # one run per split, opened in order
-        return open_splits(args)
-
-    follower = RunFollower(args.run_dir, follow=not args.no_follow and not args.headless)
-    if is_headless(args):
-        return run_headless(follower.config, args, None, follower.events, follower.stop)
-    from .dashboard import run_dashboard
-
-    return run_dashboard(follower.config, args, None, follower.events, follower.stop,
-                         recorded=follower.manifest)
-
-
-def detach(argv: list[str], run_dir: Path, args) -> int:
-    """Start the scoring in its own session (it survives the terminal closing), then watch
-    its run directory in the dashboard."""
-    import time
-
-    from ..core.store.run_dir import EVENTS, MANIFEST
-    from .score import is_headless
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    child_args = [a for a in argv if a != "--detach"]
-    if args.run_dir is None:
-        child_args += ["--run-dir", str(run_dir)]
-    log = open(run_dir / "ppltop.log", "ab")
-    child = subprocess.Popen([sys.executable, "-m", "ppltop", *child_args, "--headless"],
-                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                             start_new_session=True, env={**os.environ})
-    print(f"ppltop: scoring in the background (pid {child.pid}), log in "
-          f"{run_dir / 'ppltop.log'}", file=sys.stderr)
-    deadline = time.monotonic() + 600
-    while not ((run_dir / MANIFEST).exists() and (run_dir / EVENTS).exists()):
-        if child.poll() is not None:
-            print(f"ppltop: the background run stopped (exit {child.returncode}); see "
-                  f"{run_dir / 'ppltop.log'}", file=sys.stderr)
-            return child.returncode or 1
-        if time.monotonic() > deadline:
-            return 1
-        time.sleep(0.2)
-    if is_headless(args):  # started, not watched
-        print(f"ppltop: watch it with: ppltop open {run_dir}")
-        return 0
-    from ..core.store.replay import RunFollower
-    from .dashboard import run_dashboard
-
-    args.run_dir = run_dir
-    follower = RunFollower(run_dir, follow=True)
-    return run_dashboard(follower.config, args, None, follower.events, follower.stop,
-                         detached_pid=child.pid, recorded=follower.manifest)
+    return run_evaluation(evaluation, request, blas, resume=True)

@@ -18,11 +18,6 @@ def default_run_dir(model: Path) -> Path:
     return Path(DEFAULT_RUNS_FOLDER) / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
 
 
-def is_headless(args) -> bool:
-    """No dashboard: asked for, or stdout is not a terminal."""
-    return bool(getattr(args, "headless", False)) or not sys.stdout.isatty()
-
-
 def _say_resumed(events, run_dir: Path):
     """The events, with a log line saying the run was resumed right after it starts."""
     from ..core.store.events import Notice, RunStarted
@@ -34,7 +29,7 @@ def _say_resumed(events, run_dir: Path):
                                  "the others scored now")
 
 
-def run_evaluation(evaluation, args, blas, run_dir: Path, resume: bool = False) -> int:
+def run_evaluation(evaluation, request, blas, resume: bool = False) -> int:
     """Prepare, open the run directory, then score headless or under the dashboard."""
     from ..core.distributed.sharding import expected_size
     from ..core.errors import InputError
@@ -45,38 +40,39 @@ def run_evaluation(evaluation, args, blas, run_dir: Path, resume: bool = False) 
         raise InputError("ppltop resume runs in one process: start it without mlx.launch "
                          "(the figures are the same)")
     if evaluation.plan is None:
-        if sys.stderr.isatty():  # a progress hint for people, not for logs
-            print("ppltop: loading model and data ...", file=sys.stderr, flush=True)
+        from .run_set import say_loading
+
+        say_loading()
         evaluation.prepare()  # bad input fails here with one line, before anything is written
+    run_dir = request.run_dir
     writer = RunWriter(run_dir, evaluation.manifest(blas), resume=resume,
-                       overwrite=getattr(args, "overwrite", False))
+                       overwrite=request.overwrite)
     print(f"ppltop: run directory {run_dir}", file=sys.stderr, flush=True)
 
     def make_events():
         events = evaluation.events()
         return recorded(_say_resumed(events, run_dir) if resume else events, writer)
 
-    args.run_dir = run_dir
-    if is_headless(args):
-        return run_headless(evaluation.config, args, blas, make_events, evaluation.cancel,
+    if request.headless:
+        return run_headless(evaluation.config, request, blas, make_events, evaluation.cancel,
                             resume_dir=run_dir)
     from .dashboard import run_dashboard
 
-    return run_dashboard(evaluation.config, args, blas, make_events, evaluation.cancel)
+    return run_dashboard(evaluation.config, request, blas, make_events, evaluation.cancel)
 
 
-def run_headless(config, args, blas, make_events, cancel, resume_dir: Path | None = None) -> int:
+def run_headless(config, request, blas, make_events, cancel, resume_dir: Path | None = None) -> int:
     """Score headless, then write --json and --csv of the run (stopped or not);
     `resume_dir`: the run directory a stop is continued from (None: not resumable here)."""
     from .outputs import write_outputs
 
-    status, finished = score_headless(config, args, blas, make_events, cancel, resume_dir)
+    status, finished = score_headless(config, blas, make_events, cancel, resume_dir)
     if finished is not None:
-        write_outputs(args, config, finished, blas)
+        write_outputs(request, config, finished, blas)
     return status
 
 
-def score_headless(config, args, blas, make_events, cancel,
+def score_headless(config, blas, make_events, cancel,
                    resume_dir: Path | None = None) -> tuple[int, object]:
     """The events printed (progress on stderr, figures on stdout) while Ctrl-C, SIGTERM and
     SIGHUP stop after the batch in flight: (exit status, the `RunFinished` or None). A stop

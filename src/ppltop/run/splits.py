@@ -13,79 +13,55 @@ it are not started (each stays resumable on its own).
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.store.run_dir import MANIFEST
+from ..core.store.records import MANIFEST, SPLITS_FILE, SplitsRecord
+from .run_set import RunSetParts, say_loading
 
-SPLITS_FILE = "splits.json"
 
-
-class SplitRun:
+class SplitRun(RunSetParts):
     """The evaluations of one run over several splits, scored in order."""
 
-    def __init__(self, config, args, blas, run_dir: Path):
-        self.config, self.args, self.blas = config, args, blas
-        self.run_dir = Path(run_dir)
+    def __init__(self, config, request, blas):
+        super().__init__(request, blas)
+        self.config = config
         self.evaluations: dict = {}
         self.writers: dict = {}
-        self.stopping = False
-        self.current = None
 
     def prepare(self) -> None:
         """Load the model once, prepare every split, then open their run directories."""
         from ..core.engine.evaluation import Evaluation
         from ..core.model.loader import ModelHandle
-        from ..core.store.run_dir import RunWriter
 
-        if sys.stderr.isatty():
-            print("ppltop: loading model and data ...", file=sys.stderr, flush=True)
+        say_loading()
         handle = ModelHandle.load(self.config.model)
         for split in self.config.all_splits:
             evaluation = Evaluation(replace(self.config, split=split, splits=()), handle=handle)
             evaluation.prepare()
             self.evaluations[split] = evaluation
-        _start(self.run_dir, self.config.all_splits, self.args)
-        overwrite = getattr(self.args, "overwrite", False)
+        _start(self.run_dir, self.config, self.request.overwrite)
         for split, evaluation in self.evaluations.items():
-            self.writers[split] = RunWriter(self.run_dir / split,
-                                            evaluation.manifest(self.blas), overwrite=overwrite)
+            self.writers[split] = self.writer_of(split, evaluation)
         print(f"ppltop: run directory {self.run_dir} (one run per split: "
               f"{', '.join(self.evaluations)})", file=sys.stderr, flush=True)
 
     def events_of(self, split: str):
         """One split's events, each recorded in its run directory first."""
-        from ..core.store.recorder import recorded
-
-        evaluation = self.evaluations[split]
-        self.current = evaluation
-        try:
-            yield from recorded(evaluation.events(), self.writers[split])
-        finally:
-            self.current = None
-
-    def stop(self) -> None:
-        """Stop after the batch in flight; the splits after it are not started."""
-        self.stopping = True
-        if self.current is not None:
-            self.current.cancel()
+        return self.recorded(self.evaluations[split], self.writers[split])
 
 
-def run_splits(config, args, blas, run_dir: Path) -> int:
+def run_splits(config, request, blas) -> int:
     """Score every split of `config.splits`, headless or under the dashboard."""
-    from .score import is_headless
-
-    run = SplitRun(config, args, blas, run_dir)
+    run = SplitRun(config, request, blas)
     run.prepare()
-    args.run_dir = run.run_dir
-    if is_headless(args):
+    if request.headless:
         return _headless(run)
     from .dashboard import run_dashboard
 
-    status = run_dashboard(config, args, blas, lambda: split_events(run), run.stop,
+    status = run_dashboard(config, request, blas, lambda: split_events(run), run.stop,
                            resumable=False)
     unfinished = [split for split, writer in run.writers.items() if not _finished(writer)]
     if unfinished:  # each split is a run of its own: continue the first one left
@@ -104,7 +80,7 @@ def _headless(run: SplitRun) -> int:
     finished: dict = {}
     status = 0
     for split, evaluation in run.evaluations.items():
-        status, done = _print_split(split, evaluation.config, run.args, run.blas,
+        status, done = _print_split(split, evaluation.config, run.blas,
                                     lambda split=split: run.events_of(split), run.stop,
                                     run.run_dir / split)
         if done is not None:
@@ -116,21 +92,21 @@ def _headless(run: SplitRun) -> int:
                       f"score them with: ppltop resume {run.run_dir / left[0]}",
                       file=sys.stderr)
             break
-    _print_across(run.config, run.args, run.blas, finished)
+    _print_across(run.config, run.request, run.blas, finished)
     return status
 
 
-def _print_split(split: str, config, args, blas, make_events, cancel,
+def _print_split(split: str, config, blas, make_events, cancel,
                  run_dir: Path | None = None) -> tuple[int, object]:
     """One split headless, under its name, as a run of it alone prints (`run_dir`: the
     split's own, which a stop names for `ppltop resume`; None when only read back)."""
     from .score import score_headless
 
     print(f"== split {split} ==", flush=True)
-    return score_headless(config, args, blas, make_events, cancel, run_dir)
+    return score_headless(config, blas, make_events, cancel, run_dir)
 
 
-def _print_across(config, args, blas, finished: dict) -> None:
+def _print_across(config, request, blas, finished: dict) -> None:
     """After the splits: the labels across them, and --json, --csv, groups.csv."""
     from ..headless import render_split_figures
     from .outputs import write_split_outputs
@@ -138,7 +114,7 @@ def _print_across(config, args, blas, finished: dict) -> None:
     if len(finished) > 1:
         sys.stdout.write(render_split_figures(finished, each=False))
     if finished:
-        write_split_outputs(args, config, finished, blas)
+        write_split_outputs(request, config, finished, blas)
 
 
 def split_events(run: SplitRun):
@@ -171,13 +147,13 @@ def recorded_split_events(run_dir: Path, follow: bool = False):
         yield from RunFollower(Path(run_dir) / split, follow=follow).events()
 
 
-def open_splits(args) -> int:
-    """`ppltop open RUN_DIR` of a run over splits: every split recorded, in order, as it
-    was shown (`ppltop open RUN_DIR/valid` opens one split as a run of its own)."""
+def read_back_splits(run_dir: Path, follow: bool):
+    """A run over splits read back (`ppltop open RUN_DIR`): every split recorded, in order,
+    as it was shown (`ppltop open RUN_DIR/valid` opens one split as a run of its own)."""
     from ..core.store.replay import RunFollower
-    from .score import is_headless
+    from .run_set import OpenedRunSet
 
-    run_dir = Path(args.run_dir)
+    run_dir = Path(run_dir)
     splits = read_splits(run_dir)
     present = [s for s in splits if (run_dir / s / MANIFEST).is_file()]
     if not present:
@@ -185,30 +161,33 @@ def open_splits(args) -> int:
                          "again once one is")
     first = RunFollower(run_dir / present[0], follow=False)
     config = replace(first.config, split=present[0], splits=tuple(splits))
-    if not is_headless(args):
-        from .dashboard import run_dashboard
 
-        follow = not args.no_follow
-        return run_dashboard(config, args, None,
-                             lambda: recorded_split_events(run_dir, follow), lambda: None,
-                             recorded=first.manifest)
-    finished = {}
-    for split in present:  # every split recorded, even after one that was stopped
-        follower = RunFollower(run_dir / split, follow=False)
-        _, done = _print_split(split, follower.config, args, None, follower.events,
-                               follower.stop)
-        if done is not None:
-            finished[split] = done
-    _print_across(config, args, None, finished)
-    return 0
+    def printed(request) -> int:
+        finished = {}
+        for split in present:  # every split recorded, even after one that was stopped
+            follower = RunFollower(run_dir / split, follow=False)
+            _, done = _print_split(split, follower.config, None, follower.events,
+                                   follower.stop)
+            if done is not None:
+                finished[split] = done
+        _print_across(config, request, None, finished)
+        return 0
+
+    return OpenedRunSet(config, first.manifest, lambda: recorded_split_events(run_dir, follow),
+                        printed=printed)
 
 
 def read_splits(run_dir: Path) -> list[str]:
-    return json.loads((Path(run_dir) / SPLITS_FILE).read_text())["splits"]
+    """The splits of a run over splits, in scoring order (its `SplitsRecord`)."""
+    from ..core.store.run_dir import read_run_set
+
+    record = read_run_set(run_dir)
+    if not isinstance(record, SplitsRecord):
+        raise InputError(f"{run_dir}: not a run over splits (no {SPLITS_FILE})")
+    return list(record.splits)
 
 
-def _start(run_dir: Path, splits: tuple[str, ...], args) -> None:
+def _start(run_dir: Path, config, overwrite: bool) -> None:
     from ..core.store.run_dir import start_run_set
 
-    start_run_set(run_dir, SPLITS_FILE, {"splits": list(splits)}, "a run over splits",
-                  getattr(args, "overwrite", False))
+    start_run_set(run_dir, SplitsRecord(config.all_splits, config.reference), overwrite)

@@ -31,7 +31,7 @@ from ..store.records import AdapterEntry, Manifest
 from . import cpu_kernels
 from .forward import SplitForward
 from .notices import start_notices
-from .plan import (ScoringPlan, check_numbers, plan_memory, plan_scoring, read_adapters,
+from .plan import (ScoringPlan, plan_memory, plan_scoring, read_adapters,
                    scored_labels)
 from .resume import replayable
 from .scorer import BatchScorer, Scorer
@@ -47,7 +47,7 @@ class Evaluation:
 
     def __init__(self, config: EvalConfig, handle: ModelHandle | None = None,
                  resume_from=None, sharding=None):
-        check_numbers(config)
+        config.check_numbers()
         self.config = config
         self.handle = handle
         self.resume_from = resume_from

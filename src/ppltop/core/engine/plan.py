@@ -177,19 +177,3 @@ def read_adapters(paths: list[Path], checkpoints: bool = False,
             label = f"{label}#{seen[label]}"
         adapters.append(read_adapter(path, label, weights))
     return adapters
-
-
-def check_numbers(cfg: EvalConfig) -> None:
-    """Refuse numbers no evaluation can run with, naming the flag."""
-    if cfg.batch_size < 1:
-        raise InputError(f"--batch-size {cfg.batch_size}: must be at least 1")
-    if cfg.max_seq_length < 2:
-        raise InputError(f"--max-seq-length {cfg.max_seq_length}: must be at least 2")
-    if cfg.test_batches == 0 or cfg.test_batches < -1:
-        raise InputError(f"--test-batches {cfg.test_batches}: use -1 for all or a positive count")
-    if cfg.long_sequences not in ("truncate", "window"):
-        raise InputError(f"--long-sequences {cfg.long_sequences}: use truncate or window")
-    if cfg.split not in ("test", "valid", "train"):
-        raise InputError(f"--split {cfg.split}: use test, valid or train")
-    if cfg.logits_budget_mb < 1:
-        raise InputError(f"logits budget {cfg.logits_budget_mb} MB: must be at least 1")

@@ -1,5 +1,7 @@
 """The run directory's records, typed: `manifest.json`, each line of `events.jsonl`, and the
-`watch.json` that marks a watch's folder of runs.
+markers of a run set, a folder of runs one per sub-folder (`splits.json` of a run over
+several splits, `watch.json` of a watch); and the one refusal of a run directory that
+already holds a run or a run set.
 
 The writer and every reader go through these classes, so a field has one name and one
 default. `FORMAT` is the version this code writes; runs of every version in `READABLE`
@@ -12,11 +14,15 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 from ..errors import InputError
 
 FORMAT = 2
 READABLE = (1, 2)
+MANIFEST = "manifest.json"
+SPLITS_FILE = "splits.json"
+WATCH_FILE = "watch.json"
 
 
 def _known(cls, raw: dict) -> dict:
@@ -83,33 +89,89 @@ class Manifest:
         return {a.label: a.path for a in self.adapters}
 
 
-@dataclass(frozen=True)
-class WatchRecord:
-    """What a watch is, written when it starts: the folders it follows and the reference
-    asked for (`--reference`; None: the base model, else the first label), so that
-    `ppltop open` of the watch compares with the same label the watch did."""
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
-    folders: tuple[str, ...]
-    reference: str | None = None
-    started: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    stopped_by: str | None = None
-    """The signal that ended the watch (`SIGHUP`), once it ended; None: still running, or
-    ended without one."""
+
+class _RunSetRecord:
+    """What the marker of a run set shares: a file name, what it is called in a line, and
+    its JSON (tuples written as lists; a field added later reads back with its default)."""
+
+    FILE = ""
+    WHAT = ""
+    _TUPLES: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "folders": list(self.folders)}
+        return {**asdict(self), **{name: list(getattr(self, name)) for name in self._TUPLES}}
 
     @classmethod
-    def from_dict(cls, raw: dict, where: str) -> WatchRecord:
-        """Read a watch's record (one written before `reference` was has None);
-        `where` names the file in the one-line error."""
+    def from_dict(cls, raw: dict, where: str):
+        """Read the record; `where` names the file in the one-line error."""
         try:
             if not isinstance(raw, dict):
                 raise ValueError("not a JSON object")
             known = _known(cls, raw)
-            return cls(**{**known, "folders": tuple(str(f) for f in known["folders"])})
+            return cls(**{**known, **{name: tuple(str(v) for v in known[name])
+                                      for name in cls._TUPLES}})
         except (ValueError, TypeError, KeyError) as e:
-            raise InputError(f"{where}: unreadable ({e}); the watch's folder is damaged")
+            raise InputError(f"{where}: unreadable ({e}); the folder of {cls.WHAT} is "
+                             "damaged")
+
+
+@dataclass(frozen=True)
+class SplitsRecord(_RunSetRecord):
+    """A run over several splits, written when it starts: the splits in scoring order and
+    the reference asked for (`--reference`; None: the base model, else the first label)."""
+
+    FILE = SPLITS_FILE
+    WHAT = "a run over splits"
+    _TUPLES = ("splits",)
+
+    splits: tuple[str, ...]
+    reference: str | None = None
+    started: str = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class WatchRecord(_RunSetRecord):
+    """What a watch is, written when it starts: the folders it follows and the reference
+    asked for (`--reference`; None: the base model, else the first label), so that
+    `ppltop open` of the watch compares with the same label the watch did."""
+
+    FILE = WATCH_FILE
+    WHAT = "a watch"
+    _TUPLES = ("folders",)
+
+    folders: tuple[str, ...]
+    reference: str | None = None
+    started: str = field(default_factory=_now)
+    stopped_by: str | None = None
+    """The signal that ended the watch (`SIGHUP`), once it ended; None: still running, or
+    ended without one."""
+
+
+RUN_SET_RECORDS = (WatchRecord, SplitsRecord)
+"""The markers of a run set, in the order a folder is recognized by."""
+
+
+def held_by(path: Path) -> str | None:
+    """What a run directory already holds (`a run`, `a watch`, `a run over splits`), else
+    None."""
+    if (path / MANIFEST).exists():
+        return "a run"
+    return next((r.WHAT for r in RUN_SET_RECORDS if (path / r.FILE).exists()), None)
+
+
+def refuse_held(path: Path, overwrite: bool, flag: str | None = None) -> None:
+    """The one refusal of a run directory that already holds a run or a run set (unless
+    --overwrite): how to continue or see it, replace it, or go elsewhere."""
+    held = held_by(Path(path).expanduser())
+    if held is None or overwrite:
+        return
+    then = (f"continue it with `ppltop resume {path}`" if held == "a run"
+            else f"see it with `ppltop open {path}`")
+    raise InputError(f"{flag or f'--run-dir {path}'}: already holds {held}; {then}, replace "
+                     "it with --overwrite, or choose another --run-dir")
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ import numpy as np
 from ..errors import InputError
 from ..figures.results import ExampleResult
 from ..mlx_lm import MlxLmPart
-from .records import BatchLine, EventLine, FinishedLine, Manifest, decode_line, encode_line
+from .records import (MANIFEST, RUN_SET_RECORDS, BatchLine, EventLine, FinishedLine, Manifest,
+                      decode_line, encode_line, refuse_held)
 
-MANIFEST = "manifest.json"
 EVENTS = "events.jsonl"
 RESULTS = "results"
 FINGERPRINT_BYTES = 4 << 20
@@ -138,9 +138,8 @@ class RunWriter:
                  overwrite: bool = False) -> None:
         self.path = Path(path)
         self.labels: list[str] = list(manifest.labels)
-        if (self.path / MANIFEST).exists() and not (resume or overwrite):
-            raise InputError(f"--run-dir {self.path}: already holds a run; use "
-                             f"`ppltop resume {self.path}`, --overwrite, or another --run-dir")
+        if not resume:
+            refuse_held(self.path, overwrite)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             (self.path / RESULTS).mkdir(exist_ok=True)
@@ -254,19 +253,39 @@ def read_events_from(path: Path, start: int) -> tuple[list[EventLine], int]:
     return events, start + used
 
 
-def start_run_set(run_dir: Path, marker: str, payload: dict, what: str,
-                  overwrite: bool = False) -> None:
-    """A folder of runs, one per sub-folder (a watch, a run over splits), marked by the JSON
-    file `marker`; refused where one is already unless `overwrite`."""
+def start_run_set(run_dir: Path, record, overwrite: bool = False) -> None:
+    """A folder of runs, one per sub-folder (a watch, a run over splits), marked by its
+    record (`records.SplitsRecord`, `records.WatchRecord`); refused where a run or a run set
+    is already unless `overwrite`."""
+    refuse_held(Path(run_dir), overwrite)
+    write_run_set(run_dir, record)
+
+
+def write_run_set(run_dir: Path, record) -> None:
+    """The run set's record, written whole (at its start, and when a watch ends)."""
     import json
 
     run_dir = Path(run_dir)
-    if (run_dir / marker).exists() and not overwrite:
-        raise InputError(f"--run-dir {run_dir}: already holds {what}; replace it with "
-                         "--overwrite, or choose another --run-dir")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / marker).write_text(json.dumps(payload, indent=2) + "\n")
+        (run_dir / record.FILE).write_text(json.dumps(record.to_dict(), indent=2) + "\n")
     except OSError as e:
         raise InputError(f"--run-dir {run_dir}: cannot write there ({e.strerror}); "
                          "choose a writable folder")
+
+
+def read_run_set(run_dir: Path):
+    """The record of the run set in `run_dir` (a watch's, a run over splits'), else None."""
+    import json
+
+    for kind in RUN_SET_RECORDS:
+        where = Path(run_dir) / kind.FILE
+        if not where.is_file():
+            continue
+        try:
+            raw = json.loads(where.read_text())
+        except (OSError, ValueError) as e:
+            raise InputError(f"{where}: unreadable ({e}); the folder of {kind.WHAT} is "
+                             "damaged")
+        return kind.from_dict(raw, str(where))
+    return None
