@@ -32,17 +32,21 @@ def near(context: InContext) -> str:
 
 def row_figures(live, common, label: str, c: Comparison | None = None
                 ) -> tuple[float, tuple[float, float], float]:
-    """(loss, 95% interval of PPL, bits per byte) of `label`'s row: over the common examples
-    when the labels scored different ones (`common`), else the label's summary once it is
+    """(loss, 95% interval of PPL, bits per byte) of `label`'s row. The loss of a label
+    compared with the reference is the comparison's own (`c.loss`: over the examples both
+    have scored with a finite loss, as the printout shows it), so its Δ is that of the two
+    losses in its row; the reference's, its interval and bits per byte are over the common
+    examples when the labels scored different ones, else the label's summary once it is
     scored to its end, else its running figures (no bits per byte yet)."""
     if common is not None:
         f = common.figures[label]
-        return f.loss, f.ppl_ci95, f.bits_per_byte
-    s = live.summary_of(label)
-    if s is not None:
-        return s.loss, s.ppl_ci95, s.bits_per_byte
-    series = live.labels[label]
-    return series.loss, series.ppl_ci95, math.nan
+        loss, interval, per_byte = f.loss, f.ppl_ci95, f.bits_per_byte
+    elif (s := live.summary_of(label)) is not None:
+        loss, interval, per_byte = s.loss, s.ppl_ci95, s.bits_per_byte
+    else:
+        series = live.labels[label]
+        loss, interval, per_byte = series.loss, series.ppl_ci95, math.nan
+    return (loss if c is None else c.loss), interval, per_byte
 
 
 def mlx_lm_text(live, shown: dict[str, str], common) -> str:

@@ -2,8 +2,9 @@
 
 Rows are the core's comparisons (`figures.comparison_figures`, one paired bootstrap, computed
 in the figures worker while the screen says `computing…`) of the results scored so far, so a
-partial run compares like with like. Where the labels have not all scored the same examples
-(two runs, one stopped part-way), every figure of the table is over the examples they share
+partial run compares like with like; a compared label's loss is the comparison's paired one,
+as the printout shows it. Where the labels have not all scored the same examples (two runs,
+one stopped part-way), every figure of the table is over the examples they share
 (`CommonFigures`), and the screen says how many. Below, the tokens and examples the active
 label improved or hurt most; Enter opens them in the document view's diff mode.
 """
