@@ -32,6 +32,13 @@ async def wait_for(pilot, condition, timeout=120.0):
         await pilot.pause(0.05)
 
 
+async def figures_drawn(pilot, timeout=60.0):
+    """Wait until the screen on top has drawn the figures it asked the figures worker for
+    (comparisons, breakdowns, the checkpoint curve are computed off the UI thread)."""
+    await wait_for(pilot, lambda: not getattr(pilot.app.screen, "figures_pending", False),
+                   timeout)
+
+
 def text_of(app, selector: str) -> str:
     return str(app.query_one(selector, Static).render())
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import synthetic
 from test_every_screen import CASES
+from test_snapshots import _figures
 
 from ppltop.core.figures.checkpoints import curve_of_finished
 from ppltop.headless import render_figures
@@ -15,11 +16,13 @@ from ppltop.ui.widgets.paged_table import PagedTable
 
 
 async def _finished(pilot):
+    """The run finished, and the curve of its end drawn (computed by the figures worker)."""
     for _ in range(400):
         if pilot.app.live.finished is not None:
             break
         await pilot.pause(0.02)
     await pilot.pause(0.3)
+    await _figures(pilot)
 
 
 def _expected_curve():
@@ -179,6 +182,7 @@ async def test_a_checkpoint_being_scored_is_hollow_and_never_the_best():
                 break
             await pilot.pause(0.02)
         await pilot.pause(0.3)
+        await _figures(pilot)
         screen = app.screen
         assert isinstance(screen, CheckpointScreen)
         table = screen.query_one(PagedTable)

@@ -10,18 +10,6 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 MAX_CLASS_LINES = 200
 MAX_FUNCTION_LINES = 60
 
-KNOWN_TOO_LONG = {
-    # The UI classes the figures worker and the view state bring under 200 (issue #22).
-    "ppltop/ui/app.py:PplTopApp",
-    "ppltop/ui/screens/comparison_screen.py:ComparisonScreen",
-    "ppltop/ui/screens/viewer_screen.py:ViewerScreen",
-    "ppltop/ui/widgets/document_view.py:DocumentView",
-    "ppltop/view/live.py:LiveRun",
-}
-"""Units known to be too long, each to be split; a unit brought under its limit must leave
-this list (the test below says so), so that the list only shrinks."""
-
-
 def _length(node: ast.AST) -> int:
     first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
     return node.end_lineno - first + 1
@@ -45,15 +33,8 @@ def too_long() -> dict[str, int]:
 
 def test_no_class_over_200_lines_and_no_function_over_60():
     found = too_long()
-    new = {unit: lines for unit, lines in found.items() if unit not in KNOWN_TOO_LONG}
-    assert not new, f"too long (class > {MAX_CLASS_LINES}, function > " \
-                    f"{MAX_FUNCTION_LINES} lines): {new}"
-
-
-def test_the_known_exceptions_are_still_too_long():
-    """An entry of KNOWN_TOO_LONG that was split leaves the list: it cannot hide a unit
-    that grows back."""
-    assert not KNOWN_TOO_LONG - set(too_long()), KNOWN_TOO_LONG - set(too_long())
+    assert not found, f"too long (class > {MAX_CLASS_LINES}, function > " \
+                    f"{MAX_FUNCTION_LINES} lines): {found}"
 
 
 def test_the_count_sees_a_long_function_and_a_long_class():

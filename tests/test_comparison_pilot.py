@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_app_pilot import demo_app, wait_for
+from test_app_pilot import demo_app, figures_drawn, wait_for
 from textual.widgets import Input, Static
 
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
@@ -24,6 +24,7 @@ async def test_compare_keys_reference_and_diff_mode(handle):
         assert app.query_one(PplPanel).active_label == labels[1]
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, ComparisonScreen), timeout=60)
+        await figures_drawn(pilot)
         screen = app.screen
         assert isinstance(screen, ComparisonScreen)
         assert screen.reference == "base" and screen.active == labels[1]
@@ -44,14 +45,16 @@ async def test_compare_keys_reference_and_diff_mode(handle):
         table.move_to(target)
         await pilot.press("enter", "f")
         assert screen.reference == labels[2]
+        await figures_drawn(pilot)
         assert dict(screen.rows)[labels[2]] is None
         table.move_to(next(i for i, (label, _) in enumerate(screen.rows) if label == labels[1]))
         await pilot.press("enter")
         assert screen.active == labels[1]
+        await figures_drawn(pilot)
         # improved-most tokens open in the diff mode with both adapters side by side
         improved = screen.query_one("#improved", PagedTable)
         assert improved.row_count > 0
-        first = screen._improved[0]
+        first = screen.figures.improved[0]
         assert first.delta_bits < 0
         improved.focus()
         await pilot.press("enter")
@@ -101,13 +104,14 @@ async def test_a_name_taken_by_another_label_is_refused(handle, capsys):
     from textual.widgets import Label
 
     from ppltop.run.dashboard import _report_dashboard
-    from ppltop.ui.screens.comparison_screen import RenameScreen
+    from ppltop.ui.screens.rename_screen import RenameScreen
 
     app, _ = demo_app(handle)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.live.finished is not None, timeout=120)
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, ComparisonScreen), timeout=10)
+        await figures_drawn(pilot)
         await pilot.press("down", "enter")
         if app.screen.active == "base":  # base is the last row: the one above it
             await pilot.press("up", "enter")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import synthetic
 from screen_text import screen_text
-from test_snapshots import _finished
+from test_snapshots import _figures, _finished
 from textual.widgets import Input
 
 from ppltop.run.dashboard import _report_dashboard
@@ -24,7 +24,7 @@ async def test_one_selection_sort_keeps_it_and_renames_apply_everywhere(capsys):
     async with app.run_test(size=(120, 40)) as pilot:
         await _finished(pilot)
         await pilot.press("2", "a")
-        await pilot.pause(0.4)
+        await _figures(pilot)
         screen = app.screen
         assert isinstance(screen, ComparisonScreen) and screen.active == "docs-net"
         table = screen.query_one("#compare-table", PagedTable)
@@ -45,6 +45,7 @@ async def test_one_selection_sort_keeps_it_and_renames_apply_everywhere(capsys):
         # Enter selects the cursor's row; e renames the selected row
         await pilot.press("enter")
         assert screen.active == "docs-math"
+        await _figures(pilot)
         await pilot.press("e")
         await pilot.pause(0.2)
         app.screen.query_one("#rename-input", Input).value = "my-math"

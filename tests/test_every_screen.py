@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import synthetic
+from test_app_pilot import figures_drawn
 from test_keys_pilot import scored
 from textual.widgets import TabbedContent
 
@@ -25,7 +26,9 @@ CASES = [(theme, False) for theme in THEMES] + [("ppltop-mono", True), ("ppltop-
 
 
 async def _drawn(pilot) -> None:
-    """Let the screen lay out and draw (a failure while drawing ends the app)."""
+    """Let the screen lay out and draw its figures (a failure while drawing ends the
+    app)."""
+    await figures_drawn(pilot)
     await pilot.pause(0.15)
     pilot.app.export_screenshot()
     assert pilot.app.is_running, "the app stopped while drawing"

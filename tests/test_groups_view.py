@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import synthetic
-from test_app_pilot import wait_for
+from test_app_pilot import figures_drawn, wait_for
 from test_comparison_pilot import rename
 
 from ppltop import demo
@@ -37,7 +37,9 @@ def test_groups_view(snap_compare, size):
         await wait_for(pilot, _scored(app), timeout=20)
         await pilot.press("g")
         await wait_for(pilot, lambda: isinstance(app.screen, GroupsScreen), timeout=10)
+        await figures_drawn(pilot)
         await pilot.press("l")
+        await figures_drawn(pilot)
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=size, run_before=open_groups)
@@ -50,9 +52,11 @@ def test_loss_by_position_greys_out_small_groups(snap_compare):
         await wait_for(pilot, _scored(app), timeout=20)
         await pilot.press("g")
         await wait_for(pilot, lambda: isinstance(app.screen, GroupsScreen), timeout=10)
+        await figures_drawn(pilot)
         while app.screen.breakdown.key != "position-log2":
             await pilot.press("b")
         await pilot.press("l", "l")
+        await figures_drawn(pilot)
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=open_position)
@@ -64,6 +68,7 @@ async def test_keys_pick_the_breakdown_and_the_label_and_enter_filters_the_viewe
         await wait_for(pilot, _scored(app), timeout=20)
         await pilot.press("g")
         await wait_for(pilot, lambda: isinstance(app.screen, GroupsScreen), timeout=10)
+        await figures_drawn(pilot)
         screen = app.screen
         seen = []
         for _ in range(5):
@@ -113,8 +118,10 @@ async def test_a_rename_and_a_new_reference_carry_to_groups_and_the_printout(cap
         await wait_for(pilot, lambda: app.live.finished is not None, timeout=20)
         await pilot.press("g")  # opened before the change: brought back after it
         await wait_for(pilot, lambda: isinstance(app.screen, GroupsScreen), timeout=10)
+        await figures_drawn(pilot)
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, ComparisonScreen), timeout=10)
+        await figures_drawn(pilot)
         screen = app.screen
         table_labels = [label for label, _ in screen.rows]
         screen.query_one("#compare-table").move_to(table_labels.index("docs-math"))
@@ -123,6 +130,7 @@ async def test_a_rename_and_a_new_reference_carry_to_groups_and_the_printout(cap
         assert app.reference_label == "docs-math" and app.name_of("docs-math") == "maths"
         await pilot.press("escape", "1", "g")
         await wait_for(pilot, lambda: isinstance(app.screen, GroupsScreen), timeout=10)
+        await figures_drawn(pilot)
         groups = app.screen
         note = str(groups.query_one("#groups-note").render())
         assert "base vs maths, paired" in note, note

@@ -8,7 +8,7 @@ import synthetic
 from rich.cells import cell_len
 from screen_text import screen_text
 from test_keys_pilot import scored
-from test_snapshots import _finished
+from test_snapshots import _figures, _finished
 
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.text_flow import flow, wrap_value
@@ -73,7 +73,7 @@ async def test_comparison_at_80x24_keeps_significance_and_hides_secondary_column
     async with app.run_test(size=(80, 24)) as pilot:
         await scored(pilot)
         await pilot.press("a")
-        await pilot.pause(0.4)
+        await _figures(pilot)
         header = screen_text(app).splitlines()[2]  # under the title line and a border
         for title in ("label", "loss", "Δloss", "95% CI Δloss", "wins", "sig."):
             assert title in header, title
@@ -125,7 +125,7 @@ async def test_no_pane_is_cut_at_80x24(name):
         for key in OPENED_AT_80x24[name]:
             await pilot.press(key)
             await pilot.pause(0.2)
-        await pilot.pause(0.3)
+        await _figures(pilot)
         assert not cut_texts(app), cut_texts(app)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import synthetic
 from conftest import nan_model, run_ppltop, token_of_one_example
-from test_app_pilot import wait_for
+from test_app_pilot import figures_drawn, wait_for
 
 from ppltop import demo
 from ppltop.core.store.replay import RunFollower
@@ -83,6 +83,7 @@ def test_printout_json_csv_and_open_headless_agree(scored):
 
 
 async def _screen_rows(app, pilot) -> dict[str, list[str]]:
+    await figures_drawn(pilot)
     screen = app.screen
     assert isinstance(screen, ComparisonScreen)
     table = screen.query_one("#compare-table", PagedTable)

@@ -18,7 +18,8 @@ async def _compare(pilot, *keys: str) -> None:
     """Press `keys` (marking two runs, then `a`) and wait for the comparison view."""
     await pilot.press(*keys)
     for _ in range(400):
-        if isinstance(pilot.app.screen, ComparisonScreen):
+        if isinstance(pilot.app.screen, ComparisonScreen) \
+                and not pilot.app.screen.figures_pending:
             break
         await pilot.pause(0.05)
     await pilot.pause(0.3)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import synthetic
-from test_snapshots import _finished, _until, fixed_memory  # noqa: F401 (an autouse fixture)
+from test_snapshots import _figures, _finished, _until, fixed_memory  # noqa: F401 (autouse)
 from textual.widgets import TabbedContent
 
 from ppltop.ui.app import PplTopApp
@@ -21,6 +21,7 @@ RUN = NO_RUNS / "demo-run-1202"
 
 
 async def _settle(pilot) -> None:
+    await _figures(pilot)  # comparisons come from the figures worker
     pilot.app.clear_notifications()  # toasts time out: never in a snapshot
     await pilot.pause(0.4)
 

@@ -26,6 +26,16 @@ async def _until(pilot, condition):
     await pilot.pause(0.3)
 
 
+def figures_drawn(app):
+    """True once the screen on top has drawn the figures it asked the worker for."""
+    return not getattr(app.screen, "figures_pending", False)
+
+
+async def _figures(pilot):
+    """Wait until the figures of the screen on top (computed off the UI thread) are drawn."""
+    await _until(pilot, lambda: figures_drawn(pilot.app))
+
+
 async def _finished(pilot):
     await _until(pilot, lambda: pilot.app.live.finished is not None)
 
@@ -70,7 +80,7 @@ def test_comparison_view(snap_compare):
         await pilot.press("2")
         await pilot.press("a")
         pilot.app.clear_notifications()  # the "active:" toast would time out mid-snapshot
-        await pilot.pause(0.5)
+        await _figures(pilot)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=open_comparison)
 

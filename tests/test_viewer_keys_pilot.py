@@ -10,7 +10,8 @@ from textual.widgets import Input, TabbedContent
 
 from ppltop.ui.screens.document_screen import DocumentScreen
 from ppltop.ui.screens.help_screen import HelpScreen
-from ppltop.ui.screens.viewer_screen import TABS, ViewerScreen
+from ppltop.ui.screens.viewer_filters import TABS
+from ppltop.ui.screens.viewer_screen import ViewerScreen
 from ppltop.ui.widgets.document_view import DocumentView
 from ppltop.ui.widgets.paged_table import PagedTable
 

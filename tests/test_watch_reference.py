@@ -17,7 +17,7 @@ import time
 import pytest
 import synthetic
 from conftest import SCRATCH, make_adapter, run_ppltop
-from test_app_pilot import wait_for
+from test_app_pilot import figures_drawn, wait_for
 
 from ppltop import demo
 from ppltop.core.store.breakdown_events import with_breakdowns
@@ -114,7 +114,7 @@ async def test_the_dashboard_on_the_reopened_watch_compares_with_it(watched):
             await pilot.press("escape")
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, ComparisonScreen), timeout=10)
-        await pilot.pause(0.3)
+        await figures_drawn(pilot)
         screen = app.screen
         assert screen.reference == REFERENCE
         table = screen.query_one("#compare-table", PagedTable)
@@ -122,7 +122,7 @@ async def test_the_dashboard_on_the_reopened_watch_compares_with_it(watched):
         assert "ref" in rows[REFERENCE] and "ref" not in rows["base"]
         await pilot.press("escape", "g")
         await wait_for(pilot, lambda: isinstance(app.screen, GroupsScreen), timeout=10)
-        await pilot.pause(0.3)
+        await figures_drawn(pilot)
         assert app.screen.breakdowns.reference == REFERENCE
 
 

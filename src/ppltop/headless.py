@@ -11,6 +11,7 @@ from .core.figures.checkpoints import curve_of_finished
 from .core.store.events import BatchScored, Notice, RunFinished, RunStarted
 from .view.live import LabelLive, ScoringRate
 from .core.figures import formats as fmt
+from .core.figures.progress import seconds_left
 from .core.figures.stats import Z95
 from .core.figures.summary import RunSummary
 from .core.mlx_lm import present, words
@@ -61,7 +62,7 @@ class HeadlessPrinter:
         done = event.tokens_done * len(self._plan.labels)
         total = event.tokens_total * len(self._plan.labels)
         rate = self._rate.rate(done, event.elapsed_s)
-        eta = (total - done) / rate if rate and rate > 0 else float("nan")
+        eta = seconds_left(total, done, rate)
         parts = []
         for label, live in self._running.items():
             left_out = (f" ({live.nonfinite_examples} non-finite left out)"

@@ -110,3 +110,24 @@ def layout(groups, width: int) -> tuple[list[list[tuple[int, str]]], np.ndarray]
                 lines.append([])
                 used = 0
     return lines, group_line
+
+
+def group_at_column(spans: list[tuple[int, str]], column: int) -> int | None:
+    """The group drawn at `column` of a laid-out line (past its end: its last group; None:
+    an empty line)."""
+    used = 0
+    for g, text in spans:
+        used += cell_len(text)
+        if used > column:
+            return g
+    return spans[-1][0] if spans else None
+
+
+def column_of_group(spans: list[tuple[int, str]], group: int) -> int:
+    """The column a group starts at on its laid-out line (0 where it is not on it)."""
+    used = 0
+    for g, text in spans:
+        if g == group:
+            return used
+        used += cell_len(text)
+    return 0

@@ -22,25 +22,10 @@ from .screens.groups_screen import GroupsScreen
 from .screens.help_screen import HelpScreen
 from .screens.runs_screen import RunsScreen
 from .screens.viewer_screen import ViewerScreen
-from .widgets.ppl_panel import PplPanel
 
 
 class ScreenNavigation:
     """Opens the screens of the App it is mixed into, on its `live` run."""
-
-    @property
-    def active_label(self) -> str | None:
-        panel = self.query_one(PplPanel)
-        if panel.active_label in self.live.labels:
-            return panel.active_label
-        return next(iter(self.live.labels), None)
-
-    def set_active_label(self, label: str) -> None:
-        """Make `label` the one the PPL panel, viewer and document view show."""
-        self.query_one(PplPanel).active_label = label
-        self.query_one(PplPanel).show(self.live, bool(self.worker_thread
-                                                      and self.worker_thread.paused))
-        self.show_title()
 
     def action_activate(self, number: int) -> None:
         """The #number label of the run on screen: the dashboard's active label when the
@@ -58,11 +43,9 @@ class ScreenNavigation:
         else:
             self.notify(f"{label} in this screen (the dashboard keeps "
                         f"{self.name_of(self.active_label or '')})")
-        if isinstance(self.screen, ComparisonScreen):
-            self.screen.active = label
-            self.screen.recompute()
         for screen in self.screen_stack:  # every pane of this run: those under this one too
-            if isinstance(screen, GroupsScreen | ViewerScreen) and screen.live is live:
+            if isinstance(screen, ComparisonScreen | GroupsScreen | ViewerScreen) \
+                    and screen.live is live:
                 screen.show_label(label)
 
     def bring_forward(self, wanted: Callable[[Screen], bool]) -> Screen | None:
@@ -88,8 +71,7 @@ class ScreenNavigation:
             self.push_screen(ComparisonScreen(self.live, self.reference_label,
                                               self.active_label, self.aliases))
         else:  # up to date: only the screen on top follows new results
-            screen.active = self.active_label
-            screen.recompute()
+            screen.show_label(self.active_label)
 
     def action_open_checkpoints(self) -> None:
         if self.bring_forward(lambda s: isinstance(s, CheckpointScreen)) is None:

@@ -21,12 +21,15 @@ def shown(label: str, aliases: dict[str, str] | None) -> str:
 
 @dataclass
 class LabelNames:
-    """Display names and the reference of one run, as the person chose them."""
+    """Display names, the reference and the active label of one run, as the person chose
+    them: the dashboard's one view state (changed by the App alone)."""
 
     aliases: dict[str, str] = field(default_factory=dict)
     """Label -> the name it is shown by (the panes keep this same dict)."""
     reference: str | None = None
     """The label comparisons are made against (None: the run's own)."""
+    active: str | None = None
+    """The label the PPL panel, the viewer and the document view show (None: the first)."""
 
     def shown(self, label: str) -> str:
         return shown(label, self.aliases)

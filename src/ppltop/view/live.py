@@ -13,12 +13,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..core.figures.common import CommonFigures, common_figures
-from ..core.figures.compare import Comparison, compare_labels, resolve_reference
+from ..core.figures.compare import Comparison, resolve_reference
 from .document import Document, build_document
+from .run_progress import RunProgress
+from .figures import breakdowns_of, comparisons_of, results_key, snapshot
 from ..core.errors import ScoringError
 from ..core.store.events import (BatchScored, DocumentSource, LabelAdded, LabelFinished,
                                  Notice, Resumed, RunFinished, RunPlan, RunStarted)
-from ..core.figures.stats import Z95, safe_exp
+from ..core.figures.progress import ScoringRate
+from ..core.figures.stats import RunningMean, safe_exp
 from ..core.mlx_lm import split_word, words as mlx_lm_words
 from ..core.figures import formats as fmt
 from .surprisal import SurprisalIndex
@@ -47,13 +50,8 @@ class LabelLive:
     batch_loss: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     running_loss: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     running_ppl: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
-    # sufficient statistics of completed examples for the clustered standard error
-    _m: int = 0
-    _s: float = 0.0
-    _n: float = 0.0
-    _ss: float = 0.0
-    _sn: float = 0.0
-    _nn: float = 0.0
+    clustered: RunningMean = field(default_factory=RunningMean)
+    """The completed examples' clustered mean (the running interval)."""
 
     @property
     def loss(self) -> float:
@@ -65,20 +63,12 @@ class LabelLive:
 
     @property
     def stderr(self) -> float:
-        """Clustered by completed example (same formula as `stats.clustered_mean`)."""
-        if self._m < 2 or self._n == 0:
-            return math.nan
-        mean = self._s / self._n
-        resid = self._ss - 2 * mean * self._sn + mean * mean * self._nn
-        return math.sqrt(max(resid, 0.0) * self._m / (self._m - 1)) / self._n
+        """Clustered by completed example (`stats.RunningMean`)."""
+        return self.clustered.stderr
 
     @property
     def ppl_ci95(self) -> tuple[float, float]:
-        se = self.stderr
-        if not math.isfinite(se):
-            return math.nan, math.nan
-        loss = self._s / self._n
-        return safe_exp(loss - Z95 * se), safe_exp(loss + Z95 * se)
+        return self.clustered.ppl_ci95
 
     @property
     def bits_per_token(self) -> float:
@@ -103,38 +93,9 @@ class LabelLive:
         self.batch_loss.append(event.loss)
         self.running_loss.append(self.loss)
         self.running_ppl.append(self.ppl)
-        for r in event.results:
-            if not r.finite:
-                continue
-            s, n = r.loss_sum, float(r.n_tokens)
-            self._m += 1
-            self._s += s
-            self._n += n
-            self._ss += s * s
-            self._sn += s * n
-            self._nn += n * n
-
-
-@dataclass
-class ScoringRate:
-    """Tokens per second of scoring, leaving out the batches `ppltop resume` read back
-    (they arrive at once and once made the rate millions of tokens per second)."""
-
-    replayed_tokens: int = 0
-    replayed_s: float = 0.0
-    paused_s: float = 0.0
-    """Time the dashboard's pause held the loop between batches."""
-
-    def note(self, event: BatchScored) -> None:
-        if event.replayed:
-            self.replayed_tokens += event.n_tokens
-            self.replayed_s = event.elapsed_s
-
-    def rate(self, tokens_done: int, elapsed_s: float) -> float:
-        """`tokens_done` counts every token so far, read back or scored; `elapsed_s` is
-        the loop's wall time, pauses included."""
-        scoring_s = elapsed_s - self.replayed_s - self.paused_s
-        return (tokens_done - self.replayed_tokens) / scoring_s if scoring_s > 0 else math.nan
+        for r in event.results:  # the examples the final figure counts (`headline`)
+            if r.finite and r.n_tokens:
+                self.clustered.add(r.loss_sum, r.n_tokens)
 
 
 def hides_template_by_default(event: RunStarted) -> bool:
@@ -144,7 +105,7 @@ def hides_template_by_default(event: RunStarted) -> bool:
             and any(e.offset > 0 for e in source.examples))
 
 
-class LiveRun:
+class LiveRun(RunProgress):
     """The whole run as the dashboard sees it."""
 
     def __init__(self, name: str = "", split: str = "") -> None:
@@ -198,56 +159,30 @@ class LiveRun:
         scored the same (two runs side by side, one stopped part-way; a watch scoring a
         checkpoint): the comparison view shows these, `over N common examples`. None when
         each label's own figures share a base. Cached until a result arrives."""
-        key = tuple(len(index) for index in self.index.values())
+        key = results_key(self.index)
         if self._common[0] != key:
-            results = {label: index.results for label, index in self.index.items()}
-            self._common = (key, common_figures(results))
+            self._common = (key, common_figures(snapshot(self.index)))
         return self._common[1]
 
-    def compared_results(self, label: str) -> dict:
-        """`label`'s results as the comparison view pairs them: on the common examples when
-        the labels scored different ones (`common`), else all it has scored."""
-        common = self.common()
-        return common.results[label] if common is not None else self.index[label].results
-
     def comparisons(self, reference: str) -> dict[str, Comparison]:
-        """Every other label against `reference` on the examples scored so far (those all
-        labels have, when they differ: `common`): the finished run's own comparisons when
-        they are against it, else the same function on the same data
-        (`compare.compare_labels`), cached until a result arrives."""
-        done = self.finished
-        if done is not None and done.comparisons and done.comparisons[0].reference == reference:
-            return {c.label: c for c in done.comparisons}
-        key = (reference, tuple(len(index) for index in self.index.values()))
+        """Every other label against `reference` on the examples scored so far
+        (`figures.comparisons_of`, which the comparison view's worker runs too), cached
+        until a result arrives."""
+        key = (reference, self.finished is not None, results_key(self.index))
         if self._comparisons[0] != key:
-            common = self.common()
-            if common is not None:
-                found = common.comparisons(list(self.index), reference)
-            else:
-                results = {label: index.results for label, index in self.index.items()}
-                found = compare_labels(results, list(self.index), reference)
-            self._comparisons = (key, {c.label: c for c in found})
+            self._comparisons = (key, comparisons_of(snapshot(self.index), self.common(),
+                                                     self.finished, reference))
         return self._comparisons[1]
 
     def breakdowns(self, reference: str | None = None):
-        """The run's `Breakdowns` against `reference` (None: the run's own): the finished
-        run's own when they are against it, else the same function on the examples scored
-        so far (`breakdowns.compute_breakdowns`), cached until a result arrives; None when
-        the run has no breakdowns."""
+        """The run's `Breakdowns` against `reference` (None: the run's own;
+        `figures.breakdowns_of`, which the groups view's worker runs too), cached until a
+        result arrives; None when the run has no breakdowns."""
         reference = reference or self.reference
-        done = self.finished
-        if done is not None and done.breakdowns is not None and (
-                done.breakdowns.reference == reference or self.groups is None):
-            return done.breakdowns
-        if self.groups is None or reference is None:
-            return None
-        key = (reference, tuple(len(index) for index in self.index.values()))
+        key = (reference, self.finished is not None, results_key(self.index))
         if self._breakdowns[0] != key:
-            from ..core.figures.breakdowns import compute_breakdowns
-
-            results = {label: index.results for label, index in self.index.items()}
-            found = compute_breakdowns(results, list(self.index), reference, self.groups)
-            self._breakdowns = (key, found)
+            self._breakdowns = (key, breakdowns_of(snapshot(self.index), self.groups,
+                                                   self.finished, reference))
         return self._breakdowns[1]
 
     def summary_of(self, label: str):
@@ -340,52 +275,6 @@ class LiveRun:
         if self.source is None or result.example >= len(self.source.examples):
             return None
         return self.source.marks(result.example).template[result.positions]
-
-    @property
-    def fraction_done(self) -> float:
-        total = sum(l.tokens_total for l in self.labels.values())
-        done = sum(l.tokens_done for l in self.labels.values())
-        return done / total if total else 0.0
-
-    @property
-    def tokens_per_s(self) -> float:
-        done = sum(l.tokens_done for l in self.labels.values())
-        return self.rate.rate(done, self.elapsed_s) if done > self.rate.replayed_tokens \
-            else math.nan
-
-    @property
-    def paused_s(self) -> float:
-        """Time the dashboard's pause held the scoring loop (`Resumed`)."""
-        return self.rate.paused_s
-
-    @property
-    def scoring_s(self) -> float:
-        """Time spent scoring: the loop's wall time less its pauses. The dashboard's elapsed
-        is this one, so it stands still while paused and goes on from there on resuming
-        (the loop's clock would jump by the pause); the rate and ETA leave pauses out too."""
-        return max(self.elapsed_s - self.paused_s, 0.0)
-
-    def duration_text(self) -> str:
-        """`00:25`, or `00:25 (paused 00:20)`: the scoring time, and the pauses apart."""
-        paused = f" (paused {fmt.duration(self.paused_s)})" if self.paused_s > 0 else ""
-        return fmt.duration(self.scoring_s) + paused
-
-    @property
-    def writer_gone(self) -> bool:
-        """A watched run whose writer stopped or failed before finishing it."""
-        return (self.writer is not None and self.writer.state in ("stopped", "failed")
-                and self.finished is None)
-
-    @property
-    def eta_s(self) -> float:
-        if self.finished:
-            return 0.0
-        if self.writer_gone:  # nothing more will come: no time left to estimate
-            return math.nan
-        total = sum(l.tokens_total for l in self.labels.values())
-        done = sum(l.tokens_done for l in self.labels.values())
-        rate = self.tokens_per_s
-        return (total - done) / rate if rate and rate > 0 else math.nan
 
     def document(self, label: str, example: int, reference: str | None = None
                  ) -> Document | None:

@@ -213,15 +213,22 @@ def curve_of_live(live) -> CheckpointCurve | None:
     """The curve of a run the dashboard shows (`live.LiveRun`): the finished run's own
     figures once it has finished, else each label's own final figures where it has been
     scored to its end (a watch's checkpoints) and the running figures of the others."""
+    return checkpoint_curve(*live_curve_inputs(live))
+
+
+def live_curve_inputs(live) -> tuple[list[LabelFigures], dict]:
+    """What `curve_of_live` is computed from: the figures of each label and a copy of the
+    results so far (the paired comparisons of `checkpoint_curve` may then run in another
+    thread while new results arrive)."""
     if live.finished is not None:
-        return curve_of_finished(live.finished)
-    results = {label: index.results for label, index in live.index.items()}
+        return figures_of_summaries(live.finished.summaries), live.finished.results
+    results = {label: dict(index.results) for label, index in live.index.items()}
     done = live.label_summaries
     scoring = live.error is None and not live.writer_gone  # else stopped: `partial`
     figures = [figures_of_summaries([done[label]])[0] if label in done
                else figures_of_live({label: running}, scoring)[0]
                for label, running in live.labels.items()]
-    return checkpoint_curve(figures, results)
+    return figures, results
 
 
 def curves_side_by_side(curves: dict[str, CheckpointCurve | None]) -> CheckpointCurve | None:

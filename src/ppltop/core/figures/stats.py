@@ -46,3 +46,42 @@ def safe_exp(x: float) -> float:
 
 def bits(nats: float) -> float:
     return nats / math.log(2)
+
+
+class RunningMean:
+    """`clustered_mean` kept as examples come: the sufficient statistics of the clustered
+    standard error (Σs, Σn, Σs², Σsn, Σn² over examples), so the running loss and its
+    interval cost the same at the millionth example as at the first. The figures it gives
+    at the end are those of `clustered_mean` over the same examples, to rounding."""
+
+    def __init__(self) -> None:
+        self.examples = 0
+        self._s = self._n = self._ss = self._sn = self._nn = 0.0
+
+    def add(self, loss_sum: float, n_tokens: int) -> None:
+        """One example: its summed loss over `n_tokens` targets."""
+        s, n = float(loss_sum), float(n_tokens)
+        self.examples += 1
+        self._s += s
+        self._n += n
+        self._ss += s * s
+        self._sn += s * n
+        self._nn += n * n
+
+    @property
+    def mean(self) -> float:
+        return self._s / self._n if self._n else math.nan
+
+    @property
+    def stderr(self) -> float:
+        """m/(m-1) * Σ(s_i - mean*n_i)² / (Σn)², the residuals expanded into the sums."""
+        m = self.examples
+        if m < 2 or self._n == 0:
+            return math.nan
+        mean = self._s / self._n
+        resid = self._ss - 2 * mean * self._sn + mean * mean * self._nn
+        return math.sqrt(max(resid, 0.0) * m / (m - 1)) / self._n
+
+    @property
+    def ppl_ci95(self) -> tuple[float, float]:
+        return ppl_interval(self.mean, self.stderr)

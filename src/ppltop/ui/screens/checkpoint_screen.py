@@ -1,6 +1,7 @@
 """The checkpoint screen: the test-loss curve across training and the table of checkpoints.
 
-Everything shown is the core's `CheckpointCurve` (`checkpoints.curve_of_live`): the best
+Everything shown is the core's `CheckpointCurve` (`checkpoints.checkpoint_curve` of each
+split, computed in the figures worker while the screen says `computing…`): the best
 checkpoint of each folder and, for every other one, its paired Δloss against it, so "as
 good" here is the same verdict as in the headless table and the JSON. A checkpoint not
 scored to its end is never the best: it is marked `scoring…` (hollow on the chart) and its
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Static
 
 from ...checkpoint_table import checkpoint_row
 from ...core.figures.checkpoints import CheckpointCurve
+from ...view.figures import curve_job
 from ...view.screen_title import figures_partial, screen_title
 from ...view.split_runs import SplitRuns
 from ..keys import keys
@@ -23,6 +24,7 @@ from ..widgets.checkpoint_chart import SCORING_MARKER, CheckpointChart
 from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable
 from ..widgets.title_line import TitleLine
+from .figures_screen import FiguresScreen
 
 COLUMNS = [Column("iteration", 9), Column("label", 16, align="left"), Column("loss", 6),
            Column("95% CI of loss", 16), Column("mlx-lm", 6), Column("Δ vs best", 9),
@@ -51,7 +53,7 @@ def curve_note(curve: CheckpointCurve) -> str:
     return " · ".join(parts)
 
 
-class CheckpointScreen(Screen):
+class CheckpointScreen(FiguresScreen):
     TITLE = "Checkpoints"
     BINDINGS = keys("Screen",
                     Binding("escape", "app.pop_screen", "Back", id="ppltop.checkpoints.back",
@@ -68,7 +70,6 @@ class CheckpointScreen(Screen):
         super().__init__()
         self.runs = runs
         self.curve: CheckpointCurve | None = None
-        self._shown: tuple | None = None
         self._ready = False
         self._columns: tuple[int, ...] = tuple(range(len(COLUMNS)))
         """Mounted: the app may ask for a refresh as soon as the screen is pushed."""
@@ -136,14 +137,17 @@ class CheckpointScreen(Screen):
         self.app.push_screen(ComparisonScreen(live, series.best, point.label, {}))
 
     def refresh_data(self) -> None:
-        """Show the curve of what is scored so far (the finished run's, once it is);
-        computed again only when new results have come."""
-        key = self.runs.state()
-        if key == self._shown or not self._ready:
+        """Ask the worker for the curve of what is scored so far (the finished run's, once
+        it is), when new results have come; drawn when it comes (`draw_figures`)."""
+        if not self._ready:
             return
-        self._shown = key
+        self.ask(curve_job(self.runs))
+        if self.figures_pending and self.curve is None:
+            self.query_one("#checkpoint-note", Static).update(self.COMPUTING)
+
+    def draw_figures(self, curve: CheckpointCurve | None) -> None:
         self._update_title()
-        self.curve = self.runs.curve()
+        self.curve = curve
         note = self.query_one("#checkpoint-note", Static)
         table = self.query_one(PagedTable)
         if self.curve is None:

@@ -1,7 +1,8 @@
 """The groups view: where each model/adapter helps and where it hurts, group by group.
 
-Rows are the groups of one breakdown of the core's `Breakdowns` (`LiveRun.breakdowns`: the
-finished run's own, or the same function on the results so far), for one label: tokens,
+Rows are the groups of one breakdown of the core's `Breakdowns` (`figures.breakdowns_of`: the
+finished run's own, or the same function on the results so far, computed in the figures
+worker while the screen says `computing…`), for one label: tokens,
 examples, loss, Δloss against the reference with its paired interval (`*` significant),
 win share, PPL with its clustered interval and bits per byte. Groups with too few examples
 to say anything are greyed out. `b` picks the breakdown, `l` the label; Enter opens the
@@ -15,18 +16,19 @@ import math
 import numpy as np
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.strip import Strip
 from textual.widgets import Static
 
 from ...core.figures import formats as fmt
 from ...core.figures.breakdowns import MIN_EXAMPLES, Breakdown, Breakdowns, GroupFigures
 from ...view.display_names import LabelNames
+from ...view.figures import breakdowns_job
 from ...view.live import LiveRun
 from ..keys import keys
 from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable
 from ..widgets.title_line import TitleLine
+from .figures_screen import FiguresScreen
 from .viewer_screen import ViewerScreen
 
 
@@ -64,7 +66,7 @@ class GroupTable(PagedTable):
         return strip
 
 
-class GroupsScreen(Screen):
+class GroupsScreen(FiguresScreen):
     TITLE = "Groups"
     BINDINGS = [
         *keys("Screen",
@@ -117,8 +119,25 @@ class GroupsScreen(Screen):
         return found or self.breakdowns.breakdowns[0]
 
     def refresh_data(self) -> None:
-        """New results (or the screen opened): take the core's breakdowns, redraw."""
-        self.breakdowns = self.live.breakdowns(self.names.reference)
+        """New results (or the screen opened, or the reference changed): ask the worker
+        for the core's breakdowns; drawn when they come (`draw_figures`)."""
+        self.ask(breakdowns_job(self.live, self.names.reference))
+        if self.figures_pending and self.breakdowns is None:
+            self.query_one("#groups-note", Static).update(self.COMPUTING)
+        else:
+            self._draw()
+
+    def draw_figures(self, breakdowns: Breakdowns | None) -> None:
+        self.breakdowns = breakdowns
+        self._draw()
+
+    def names_changed(self) -> None:
+        """A label was renamed: redraw the title and the note that name labels."""
+        if self.breakdowns is not None:
+            self._draw()
+
+    def _draw(self) -> None:
+        """Redraw from the breakdowns shown: another label or breakdown needs no new ones."""
         labels = self.breakdowns.labels if self.breakdowns else []
         if self.label not in labels:
             self.label = labels[0] if labels else None
@@ -185,12 +204,12 @@ class GroupsScreen(Screen):
         at = keys_left.index(self.breakdown_key) if self.breakdown_key in keys_left else -1
         self.breakdown_key = keys_left[(at + 1) % len(keys_left)]
         self.query_one(GroupTable).cursor = 0
-        self.refresh_data()
+        self._draw()
 
     def show_label(self, label: str) -> None:
         """Show `label`'s figures (`l`, or 1-9 on any screen)."""
         self.label = label
-        self.refresh_data()
+        self._draw()
 
     def action_next_label(self) -> None:
         labels = self.breakdowns.labels if self.breakdowns else []

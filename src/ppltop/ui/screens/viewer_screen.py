@@ -18,33 +18,27 @@ import numpy as np
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Input, Static, TabbedContent, TabPane, Tabs
-from textual_plotext import PlotextPlot
+from textual.widgets import Static, TabbedContent, TabPane
 
-from ...core.figures import formats as fmt
 from ...view.live import LiveRun
-from ...view.previews import in_context, opening
 from ...view.surprisal import SurprisalIndex
-from ..chart_ticks import set_ticks
 from ..keys import keys
 from ..token_cells import token_alone, token_at
+from ..viewer_rows import (EXAMPLE_COLUMNS, GROUP_COLUMNS, WORST_COLUMNS, example_cells,
+                           example_count, group_cells, worst_cells)
 from ..widgets.filter_input import FilterInput
+from ..widgets.histogram_plot import HistogramPlot
 from ..widgets.key_footer import KeyFooter
-from ..widgets.paged_table import Column, PagedTable
+from ..widgets.paged_table import PagedTable
 from ..widgets.title_line import TitleLine
 from .document_screen import DocumentScreen
+from .viewer_filters import FILTERED, ViewerFilters
 
 WORST_TOKENS = 1000
-PREVIEW_WIDTH = 24
-"""The least width of a preview column; it takes the width the figures leave."""
 TOKEN_GROUPS = 2000
-TABS = ("tab-examples", "tab-worst", "tab-groups", "tab-hist")
-FILTERED = {"tab-examples": "the examples by their text",
-            "tab-worst": "the worst tokens by token", "tab-groups": "the tokens by token"}
-"""The tabs with a list that `/` filters, and what their filter matches."""
 
 
-class ViewerScreen(Screen):
+class ViewerScreen(ViewerFilters, Screen):
     TITLE = "Surprisal viewer"
     BINDINGS = [
         *keys("Screen",
@@ -70,7 +64,7 @@ class ViewerScreen(Screen):
     ViewerScreen .template-note, ViewerScreen .list-count {
         height: 1; padding: 0 1; color: $text-muted;
     }
-    ViewerScreen PlotextPlot { height: 1fr; }
+    ViewerScreen HistogramPlot { height: 1fr; }
     """
 
     def __init__(self, live: LiveRun, label: str, examples: np.ndarray | None = None,
@@ -103,31 +97,18 @@ class ViewerScreen(Screen):
         with TabbedContent(id="viewer-tabs"):
             with TabPane("Examples", id="tab-examples"):
                 yield Static("", id="examples-count", classes="list-count")
-                yield PagedTable(
-                    [Column("#", 5, "index"), Column("line", 5, hide_rank=3),
-                     Column("tokens", 6, "tokens"), Column("mean nats", 9, "mean_loss"),
-                     Column("total nats", 10, "total_loss", hide_rank=2),
-                     Column("worst bits", 10, "worst_bits"),
-                     Column("worst token", 16, align="left", hide_rank=1),
-                     Column("opening", PREVIEW_WIDTH, align="left", grow=True)],
-                    self._fetch_examples, sort_key="mean_loss", id="examples")
+                yield PagedTable(EXAMPLE_COLUMNS, self._fetch_examples, sort_key="mean_loss",
+                                 id="examples")
             with TabPane("Worst tokens", id="tab-worst"):
                 yield Static("", classes="template-note")
-                yield PagedTable(
-                    [Column("bits", 7), Column("token", 16, align="left"), Column("rank", 7),
-                     Column("ex", 5), Column("pos", 6),
-                     Column("in context", PREVIEW_WIDTH, align="left", grow=True)],
-                    self._fetch_worst, id="worst")
+                yield PagedTable(WORST_COLUMNS, self._fetch_worst, id="worst")
             with TabPane("By token", id="tab-groups"):
                 yield Static("", classes="template-note")
-                yield PagedTable(
-                    [Column("token", 28, align="left"), Column("count", 8, "count"),
-                     Column("mean bits", 9, "mean_bits"), Column("total bits", 11, "total_loss"),
-                     Column("share", 7)],
-                    self._fetch_groups, sort_key="total_loss", id="groups")
+                yield PagedTable(GROUP_COLUMNS, self._fetch_groups, sort_key="total_loss",
+                                 id="groups")
             with TabPane("Histograms", id="tab-hist"):
-                yield PlotextPlot(id="hist-tokens")
-                yield PlotextPlot(id="hist-examples")
+                yield HistogramPlot("per-token surprisal (bits)", id="hist-tokens")
+                yield HistogramPlot("per-example mean loss (nats)", id="hist-examples")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -178,16 +159,8 @@ class ViewerScreen(Screen):
     def _show_example_count(self) -> None:
         """How many examples the list shows: all, or how many the filter (or the group it
         was opened on) keeps."""
-        shown, total = len(self._example_order), len(self.index.results)
-        needle = self._needles["tab-examples"]
-        if needle:
-            words = f"{fmt.count(shown)} of {fmt.plural(total, 'example')} match '{needle}'"
-        elif shown != total:
-            words = f"{fmt.count(shown)} of {fmt.plural(total, 'example')}"
-        else:
-            words = fmt.plural(total, "example")
-        self.query_one("#examples-count", Static).update(
-            f"{words} · s: sort by the next column, r: reverse")
+        self.query_one("#examples-count", Static).update(example_count(
+            len(self._example_order), len(self.index.results), self._needles["tab-examples"]))
 
     def _load_groups(self) -> None:
         table = self.query_one("#groups", PagedTable)
@@ -216,49 +189,21 @@ class ViewerScreen(Screen):
         return token_alone(self.live.source, token_id, self.index, self._partial_labels)
 
     def _fetch_examples(self, start: int, count: int) -> list[list[str]]:
-        rows = self.index.example_rows(self._example_order, start, count)
-        examples = self.live.source.examples
-        out = []
-        for r in rows:
-            out.append([str(r.index), str(examples[r.index].line), str(r.tokens),
-                        fmt.number(r.mean_loss, 3), fmt.number(r.total_loss, 1),
-                        fmt.number(r.worst_bits, 2),
-                        self._at(r.index, r.worst_position), self._opening(r.index)])
-        return out
+        return example_cells(self.live.source,
+                             self.index.example_rows(self._example_order, start, count))
 
     def _fetch_worst(self, start: int, count: int) -> list[list[str]]:
-        out = []
-        for hit in self._worst[start:start + count]:
-            result = self.index.results[hit.example]
-            rank = int(result.rank[hit.position - int(result.positions[0])])
-            out.append([fmt.number(hit.bits, 2), self._at(hit.example, hit.position, hit.template),
-                        str(rank), str(hit.example), str(hit.position),
-                        self._in_context(hit.example, hit.position)])
-        return out
+        return worst_cells(self.live.source, self.index, self._worst[start:start + count])
 
     def _fetch_groups(self, start: int, count: int) -> list[list[str]]:
-        return [[self._piece(g.token_id), str(g.count), fmt.number(g.mean_bits, 2),
-                 fmt.number(g.total_bits, 1), fmt.share(g.total_loss / self._total_loss, 1)]
-                for g in self._groups[start:start + count]]
+        return group_cells(self._groups[start:start + count], self._piece, self._total_loss)
 
     def _plot_histograms(self) -> None:
         # what the tab draws, kept: (tokens, examples), each (counts, edges)
         self.histograms = self.index.histograms(examples=self.group_examples)
         (tok_counts, tok_edges), (ex_counts, ex_edges) = self.histograms
-        for widget_id, counts, edges, title in (
-                ("#hist-tokens", tok_counts, tok_edges, "per-token surprisal (bits)"),
-                ("#hist-examples", ex_counts, ex_edges, "per-example mean loss (nats)")):
-            plot = self.query_one(widget_id, PlotextPlot)
-            plt = plot.plt
-            plt.clear_data()
-            plt.clear_figure()
-            plt.title(title)
-            if len(counts):
-                centers = ((edges[:-1] + edges[1:]) / 2).tolist()
-                plt.bar(centers, counts.tolist(), width=0.9 * float(edges[1] - edges[0]))
-                set_ticks(plt, [float(edges[0]), float(edges[-1])], [0, *counts.tolist()],
-                          integer_y=True, size=plot.content_size)
-            plot.refresh()
+        self.query_one("#hist-tokens", HistogramPlot).show(tok_counts, tok_edges)
+        self.query_one("#hist-examples", HistogramPlot).show(ex_counts, ex_edges)
 
     # -- events ------------------------------------------------------------------------
     def on_paged_table_sort_changed(self, message: PagedTable.SortChanged) -> None:
@@ -268,22 +213,19 @@ class ViewerScreen(Screen):
             self._load_groups()
 
     def on_paged_table_selected(self, message: PagedTable.Selected) -> None:
-        table_id = message.table.id
+        """Enter: the document view at the example, the token, or the token's worst
+        occurrence."""
+        table_id, row = message.table.id, message.row
         if table_id == "examples":
-            row = self.index.example_rows(self._example_order, message.row, 1)[0]
-            self.app.push_screen(DocumentScreen(self.live, self.label, row.index,
-                                                reference=self.app.reference_label))
+            hit = (self.index.example_rows(self._example_order, row, 1)[0].index, None)
         elif table_id == "worst":
-            hit = self._worst[message.row]
-            self.app.push_screen(DocumentScreen(self.live, self.label, hit.example, hit.position,
+            hit = (self._worst[row].example, self._worst[row].position)
+        else:
+            found = self.index.worst_occurrence(self._groups[row].token_id, self.group_examples)
+            hit = None if found is None else (found.example, found.position)
+        if hit is not None:
+            self.app.push_screen(DocumentScreen(self.live, self.label, *hit,
                                                 reference=self.app.reference_label))
-        elif table_id == "groups":
-            hit = self.index.worst_occurrence(self._groups[message.row].token_id,
-                                              self.group_examples)
-            if hit is not None:
-                self.app.push_screen(DocumentScreen(self.live, self.label, hit.example,
-                                                    hit.position,
-                                                    reference=self.app.reference_label))
 
     def action_toggle_template(self) -> None:
         self.live.set_hide_template(not self.live.hide_template)
@@ -291,80 +233,3 @@ class ViewerScreen(Screen):
         self.refresh_data()
         self.notify("chat-template tokens " + ("left out of" if self.live.hide_template
                                                 else "back in") + " the lists")
-
-    # -- tabs and filters ----------------------------------------------------------------
-    @property
-    def tab(self) -> str:
-        return self.query_one(TabbedContent).active or TABS[0]
-
-    def _placeholder(self, tab: str) -> str:
-        return f"/ filters {FILTERED[tab]} (Enter or Esc applies)" if tab in FILTERED else ""
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "focus_filter":
-            return self.tab in FILTERED  # the histograms have no list to filter
-        return True
-
-    def action_next_tab(self, step: int) -> None:
-        tabs = self.query_one(TabbedContent)
-        tabs.active = TABS[(TABS.index(self.tab) + step) % len(TABS)]
-
-    def on_tabbed_content_tab_activated(self, message: TabbedContent.TabActivated) -> None:
-        tab = message.pane.id or TABS[0]
-        line = self.query_one("#filter", Input)
-        line.set_class(tab not in FILTERED, "-hidden")
-        # hidden is not enough: Textual's auto focus (a screen closed above this one) takes
-        # the first focusable widget, displayed or not, and a hidden line would then swallow
-        # every key (q and ? included); a disabled one is never focused
-        line.disabled = tab not in FILTERED
-        line.placeholder = self._placeholder(tab)
-        line.value = self._needles.get(tab, "")
-        self._focus_list()
-        self.refresh_bindings()
-        self._update_title()  # the filter it names is this tab's
-
-    def _focus_list(self) -> None:
-        """Focus the list of the tab in view, or the tab bar where there is none (the
-        histograms): never nothing, so the screen's keys and the footer stay alive."""
-        pane = self.query_one(TabbedContent).active_pane
-        table = next(iter(pane.query(PagedTable)), None) if pane is not None else None
-        if table is not None:
-            table.focus()
-        else:
-            self.query_one(TabbedContent).query_one(Tabs).focus()
-
-    def action_focus_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
-
-    def on_input_submitted(self, message: Input.Submitted) -> None:
-        tab = self.tab
-        if tab not in FILTERED:
-            self._focus_list()
-            return
-        needle = message.value.strip().lower()
-        self._needles[tab] = needle
-        if tab == "tab-examples":  # within the group, if the viewer is of one
-            among = (self.index.results if self.group_examples is None
-                     else self.group_examples.tolist())
-            self._allowed = self.group_examples if not needle else np.array(
-                [i for i in among if i in self.index.results and needle in self._text_of(i)],
-                dtype=np.int64)
-            self._sort_examples()
-            self._update_title()
-        else:
-            self.refresh_data()
-        self._focus_list()
-
-    def _opening(self, example: int) -> str:
-        tokens = self.live.source.examples[example].tokens
-        return opening(self.live.source.token_texts, tokens)
-
-    def _in_context(self, example: int, position: int) -> str:
-        tokens = self.live.source.examples[example].tokens
-        return in_context(self.live.source.token_texts, tokens, position).line()
-
-    def _text_of(self, example: int) -> str:
-        if example not in self._texts:
-            tokens = self.live.source.examples[example].tokens
-            self._texts[example] = self.live.source.token_texts.text(tokens).lower()
-        return self._texts[example]

@@ -15,21 +15,19 @@ from __future__ import annotations
 
 
 import numpy as np
-from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
-from textual.color import Color
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ...view.color_scale import (BITS_PER_STEP, DIFF_NEUTRAL_BITS, MODES, RANK_NAMES,
-                                 RANK_STEPS, diff_kind, scale_step)
+from ...view.color_scale import BITS_PER_STEP, MODES, RANK_STEPS, scale_step
 from ...view.document import SCORED, Document
-from ..document_layout import layout
+from ..document_layout import column_of_group, group_at_column, layout
+from ..surprisal_styles import SurprisalStyles, legend_text
 
 __all__ = ["BITS_PER_STEP", "MODES", "RANK_STEPS", "DocumentView"]  # the help screen's legend
 
@@ -85,7 +83,7 @@ class DocumentView(ScrollView, can_focus=True):
         self._group_line: np.ndarray = np.zeros(0, dtype=np.int32)
         """Per group: the line it starts on."""
         self._layout_width = -1
-        self._styles: dict | None = None
+        self._styles: SurprisalStyles | None = None
 
     # -- content ----------------------------------------------------------------------
     def show_document(self, document: Document, cursor: int = 0) -> None:
@@ -123,36 +121,13 @@ class DocumentView(ScrollView, can_focus=True):
         self.refresh()
 
     # -- colors -----------------------------------------------------------------------
-    def _scale_styles(self) -> list[Style]:
+    def _palette(self) -> SurprisalStyles:
         if self._styles is None:
-            variables = self.app.theme_variables
-            styles = []
-            step = 0
-            while f"surprisal-{step}" in variables:
-                bg = Color.parse(variables[f"surprisal-{step}"])
-                fg = "#000000" if bg.brightness > 0.5 else "#ffffff"
-                styles.append(Style(bgcolor=bg.rich_color, color=fg))
-                step += 1
-            diff = {}
-            for key in ("diff-better", "diff-worse"):
-                if key in variables:
-                    bg = Color.parse(variables[key])
-                    fg = "#000000" if bg.brightness > 0.5 else "#ffffff"
-                    diff[key] = Style(bgcolor=bg.rich_color, color=fg)
-            self._styles = {"scale": styles or [Style()], "diff": diff}
-        return self._styles["scale"]
+            self._styles = SurprisalStyles.from_theme(self.app.theme_variables)
+        return self._styles
 
-    def _diff_style(self, g: int) -> Style | None:
-        delta = self.document.group_delta_bits
-        kind = None if delta is None else diff_kind(delta[g])
-        if kind is None:
-            return None
-        self._scale_styles()
-        change, strong = kind
-        if change == "neutral":
-            return Style()
-        style = self._styles["diff"].get(f"diff-{change}", Style())
-        return style + Style(bold=True) if strong else style
+    def _scale_styles(self) -> list[Style]:
+        return self._palette().scale
 
     def group_step(self, g: int) -> int | None:
         """The scale step a scored group is colored with in the current mode."""
@@ -161,24 +136,10 @@ class DocumentView(ScrollView, can_focus=True):
         return scale_step(self.document, g, self.mode, len(self._scale_styles()) - 1)
 
     def legend(self) -> str:
-        if self.mode == "rank":
-            return "rank of the target (GLTR buckets)"
-        if self.mode == "diff":
-            return (f"Δ surprisal vs the reference; |Δ| < {DIFF_NEUTRAL_BITS} bits uncolored, "
-                    "bold ≥ 4 bits")
-        return f"{self.mode} in bits"
+        return legend_text(self.mode)
 
     def legend_segments(self) -> list[tuple[str, Style]]:
-        styles = self._scale_styles()
-        if self.mode == "diff":
-            diff = self._styles["diff"]
-            return [(" better ", diff.get("diff-better", Style())),
-                    (" worse ", diff.get("diff-worse", Style()))]
-        if self.mode == "rank":
-            return [(f" {label} ", styles[min(step, len(styles) - 1)])
-                    for label, step in zip(RANK_NAMES, RANK_STEPS)]
-        return [(f" {int(i * BITS_PER_STEP)}{'+' if i == len(styles) - 1 else ''} ", style)
-                for i, style in enumerate(styles)]
+        return self._palette().legend_segments(self.mode)
 
     # -- rendering --------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
@@ -210,7 +171,8 @@ class DocumentView(ScrollView, can_focus=True):
             return self.get_component_rich_style("document--whitespace")
         unscored = self.get_component_rich_style("document--unscored")
         if self.mode == "diff" and self.document.group_kind(g) == SCORED:
-            diff_style = self._diff_style(g)
+            delta = self.document.group_delta_bits
+            diff_style = None if delta is None else self._palette().diff_style(delta[g])
             return diff_style if diff_style is not None else unscored
         step = self.group_step(g)
         return self._scale_styles()[step] if step is not None else unscored
@@ -237,25 +199,12 @@ class DocumentView(ScrollView, can_focus=True):
 
     def _token_at(self, line: int, column: int) -> int:
         """The first token of the group drawn at `column` of `line`."""
-        line = max(0, min(line, len(self._lines) - 1))
-        used = 0
-        spans = self._lines[line]
-        bounds = self.document.groups.bounds
-        for g, text in spans:
-            used += cell_len(text)
-            if used > column:
-                return int(bounds[g])
-        return int(bounds[spans[-1][0]]) if spans else self.cursor
+        g = group_at_column(self._lines[max(0, min(line, len(self._lines) - 1))], column)
+        return self.cursor if g is None else int(self.document.groups.bounds[g])
 
     def _column_of_cursor(self) -> int:
-        line = self._line_of(self.cursor)
-        group = int(self.document.groups.group[self.cursor])
-        used = 0
-        for g, text in self._lines[line]:
-            if g == group:
-                return used
-            used += cell_len(text)
-        return 0
+        return column_of_group(self._lines[self._line_of(self.cursor)],
+                               int(self.document.groups.group[self.cursor]))
 
     def action_move(self, delta: int) -> None:
         self.move_to(self.cursor + delta)

@@ -9,7 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Digits, ProgressBar, Sparkline, Static
 
 from ...core.figures import formats as fmt
-from ...view.display_names import shown
+from ...view.display_names import LabelNames, shown
 from ...view.live import LiveRun
 from ..text_flow import FlowLine
 
@@ -38,12 +38,11 @@ class PplPanel(Vertical):
     PplPanel ProgressBar Bar { width: 1fr; }
     """
 
-    def __init__(self, aliases: dict[str, str] | None = None, **kwargs) -> None:
+    def __init__(self, names: LabelNames | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.border_title = "Running PPL"
-        self.aliases = aliases if aliases is not None else {}
-        """Display names (the app's one dict, changed by the comparison view's rename)."""
-        self.active_label: str | None = None
+        self.names = names if names is not None else LabelNames()
+        """The App's view state: the active label and the display names."""
         self._progress_step = -1
         self._state_shown = ""
 
@@ -58,6 +57,14 @@ class PplPanel(Vertical):
         yield Sparkline([], id="ppl-spark")
         yield FlowLine(id="ppl-throughput")
         yield ProgressBar(total=1.0, show_eta=False, id="ppl-progress")
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        return self.names.aliases
+
+    @property
+    def active_label(self) -> str | None:
+        return self.names.active
 
     def reset_split(self) -> None:
         """The next split of the run: the progress bar starts again."""
