@@ -17,7 +17,7 @@ from test_watch_reference import SCORE, checkpoint_folder, run_watch
 def summary_row(page: str, label: str) -> dict[str, object]:
     """The figures of `label`'s row of the page's summary table (its first row of it)."""
     row = re.search(rf'<tr[^>]*data-label="{re.escape(html.escape(label))}"[^>]*>(.*?)</tr>',
-                    page, re.S)
+                    page, re.DOTALL)
     assert row, f"no row of {label}"
     return {field: json.loads(html.unescape(value)) for field, value in
             re.findall(r'data-field="([^"]+)" data-value="([^"]*)"', row.group(1))}

@@ -155,10 +155,10 @@ def write_report(run_dir: Path, out: Path, *, label: str | None = None,
     return write_page(read_report_run(run_dir, label, examples, names), out, limits, colors)
 
 
-def write_page(report: RunReport, out: Path, limits: ReportLimits = ReportLimits(),
+def write_page(report: RunReport, out: Path, limits: ReportLimits | None = None,
                colors: PageColors | None = None) -> Path:
     """Write the page of `report` to `out` (atomically); returns `out`."""
-    page = render_page(report, limits, colors)
+    page = render_page(report, limits or ReportLimits(), colors)
     out = Path(out).expanduser()
     tmp = out.with_name(out.name + ".tmp")
     try:

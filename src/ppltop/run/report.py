@@ -16,8 +16,7 @@ def write_report(run_dir: Path, output: Path | None, *, label: str | None,
     from ..core.errors import InputError
     from ..core.store.records import SplitsRecord
     from ..core.store.run_dir import parts_of, read_run_set
-    from ..report import ReportLimits, report_of_events
-    from ..report import write_page
+    from ..report import ReportLimits, report_of_events, write_page
     from ..report.theme import DEFAULT, page_colors
     from .request import RunRequest
     from .run_set import read_back
