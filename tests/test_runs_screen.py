@@ -25,6 +25,14 @@ async def _compare(pilot, *keys: str) -> None:
     await pilot.pause(0.3)
 
 
+async def _runs_screen(pilot) -> RunsScreen:
+    """Press `R` and give the runs screen it opens."""
+    await pilot.press("R")
+    await pilot.pause(0.2)
+    assert isinstance(pilot.app.screen, RunsScreen)
+    return pilot.app.screen
+
+
 async def test_two_runs_side_by_side(tmp_path):
     data = tmp_path / "data.jsonl"
     data.write_text("\n".join((demo.DATA_DIR / "test.jsonl").read_text().splitlines()[:10]))
@@ -35,10 +43,7 @@ async def test_two_runs_side_by_side(tmp_path):
                       "--run-dir", str(folder / "b-net")).returncode == 0
     app = PplTopApp(synthetic.events, synthetic.INFO, runs_folder=folder)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("R")
-        await pilot.pause(0.2)
-        screen = app.screen
-        assert isinstance(screen, RunsScreen)
+        screen = await _runs_screen(pilot)
         rows = screen.query_one("#runs", PagedTable).fetch(0, 5)
         assert [r[1] for r in rows] == ["b-net", "a-base"]  # newest first
         assert all(r[6] == "finished" for r in rows)
@@ -164,3 +169,30 @@ async def test_a_finished_run_against_a_stopped_one_over_their_common_examples(t
         assert "mlx-lm · a-done:docs-net: Test loss" in text
         assert "mlx-lm · b-stopped:base: when it is scored to its end" in text
         assert "when the run finishes" not in text
+
+
+async def test_a_run_set_is_one_row_as_ppltop_runs_lists_it(tmp_path):
+    folder = tmp_path / "runs"
+    score = ["--model", str(demo.MODEL_DIR), "--data", str(demo.DATA_DIR), "--test-batches",
+             "1", "--headless"]
+    assert run_ppltop(*score, "--run-dir", str(folder / "plain")).returncode == 0
+    splits = run_ppltop(*score, "--split", "valid,test", "--run-dir", str(folder / "both"))
+    assert splits.returncode == 0, splits.stderr
+    listed = run_ppltop("runs", str(folder))
+    assert listed.returncode == 0, listed.stderr
+    said = {line.split()[0]: line.split(None, 2)[1:] for line in listed.stdout.splitlines()}
+    assert said["both"][0] == "splits"
+    app = PplTopApp(synthetic.events, synthetic.INFO, runs_folder=folder)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await _runs_screen(pilot)
+        rows = screen.query_one("#runs", PagedTable).fetch(0, 5)
+        assert sorted(r[1] for r in rows) == ["both", "plain"]  # not its parts apart
+        row = next(r for r in rows if r[1] == "both")
+        assert [row[6], row[8]] == said["both"]  # the one computation of `ppltop runs`
+        assert row[3] == demo.MODEL_DIR.name and row[8].startswith("2 runs: valid, test;")
+        table = screen.query_one("#runs", PagedTable)
+        table.cursor = rows.index(row)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert app.screen is screen  # a run set opens with `ppltop open`, as it says
+        assert any("see them with: ppltop open" in n.message for n in app._notifications)

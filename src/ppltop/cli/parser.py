@@ -182,7 +182,9 @@ def _report_parser(sub) -> None:
                         "tooltips. Loads only the tokenizer and the data, not the model.")
     rp.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory")
     rp.add_argument("-o", "--output", type=Path, metavar="FILE", default=None,
-                    help="the HTML file to write (default: RUN_DIR/report.html)")
+                    help="the HTML file to write (default: RUN_DIR/report.html; a run "
+                    "over splits: one per split, RUN_DIR/SPLIT/report.html, or FILE "
+                    "with -SPLIT before its suffix)")
     rp.add_argument("--label", metavar="LABEL", default=None,
                     help="whose tokens the document views show (default: the first label "
                     "that is not the reference)")

@@ -8,7 +8,8 @@ textual, no rich (an import-linter contract).
 
 from __future__ import annotations
 
-from .gather import ReportLimits, RunReport, read_report_run
-from .page import render_page, write_report
+from .gather import ReportLimits, RunReport, read_report_run, report_of_events
+from .page import render_page, write_page, write_report
 
-__all__ = ["ReportLimits", "RunReport", "read_report_run", "render_page", "write_report"]
+__all__ = ["ReportLimits", "RunReport", "read_report_run", "render_page", "report_of_events",
+           "write_page", "write_report"]

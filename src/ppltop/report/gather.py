@@ -1,5 +1,5 @@
 """A run directory read back for the report: the events `ppltop open` replays (the same
-`RunFollower`), applied to the dashboard's view model (`LiveRun`), and the manifest."""
+`RunFollower`, or a run set's one stream), applied to the dashboard's view model (`LiveRun`), and the manifest."""
 
 from __future__ import annotations
 
@@ -82,10 +82,19 @@ def read_report_run(path: Path, label: str | None = None,
     if not path.is_dir():
         raise InputError(f"{path}: no such run directory; give a folder `ppltop runs` lists")
     follower = RunFollower(path, follow=False)
+    return report_of_events(path, follower.manifest, follower.config, follower.events,
+                            label, examples, names)
+
+
+def report_of_events(path: Path, manifest, config, events, label: str | None = None,
+                     examples: list[int] | None = None,
+                     names: LabelNames | None = None) -> RunReport:
+    """The report of a run read back as `ppltop open` reads it: its manifest, config and
+    events (one run, or a watch's checkpoints as one run)."""
     live = LiveRun()
     try:
         # the breakdowns attached as `ppltop open` attaches them
-        for event in with_breakdowns(follower.events, follower.config)():
+        for event in with_breakdowns(events, config)():
             live.apply(event)
     except (OSError, ValueError, KeyError) as e:  # a results file gone or cut short
         raise InputError(f"{path}: damaged run directory ({type(e).__name__}: {e}); "
@@ -102,6 +111,6 @@ def read_report_run(path: Path, label: str | None = None,
             raise InputError(f"--examples {e}: the split has {n} examples (0 to {n - 1})")
     names = names or LabelNames()
     reference = names.reference or live.reference
-    return RunReport(path, asdict(follower.manifest), live,
+    return RunReport(Path(path), asdict(manifest), live,
                      label or default_label(labels, reference),
                      list(dict.fromkeys(examples or [])), names)

@@ -152,8 +152,13 @@ def write_report(run_dir: Path, out: Path, *, label: str | None = None,
     """Read `run_dir`, write the page to `out` (atomically); returns `out`. `names`: the
     display names and reference chosen in the dashboard."""
     colors = page_colors(theme or DEFAULT)  # a wrong --theme fails before the run is read
-    report = read_report_run(run_dir, label, examples, names)
-    page = render_page(report, limits, colors)
+    return write_page(read_report_run(run_dir, label, examples, names), out, limits, colors)
+
+
+def write_page(report: RunReport, out: Path, limits: ReportLimits | None = None,
+               colors: PageColors | None = None) -> Path:
+    """Write the page of `report` to `out` (atomically); returns `out`."""
+    page = render_page(report, limits or ReportLimits(), colors)
     out = Path(out).expanduser()
     tmp = out.with_name(out.name + ".tmp")
     try:

@@ -1,4 +1,7 @@
-"""`ppltop report RUN_DIR`: the run directory as one HTML page (see `ppltop.report`)."""
+"""`ppltop report RUN_DIR`: the run set in RUN_DIR as HTML pages (see `ppltop.report`),
+read as `ppltop open` reads it (`run_set.read_back`): one run, or a watch's checkpoints as
+one run, is one page; a run over splits is one page per split, each split reported as the
+run of its own it is (`ppltop report RUN_DIR/<split>`)."""
 
 from __future__ import annotations
 
@@ -7,13 +10,42 @@ from pathlib import Path
 
 def write_report(run_dir: Path, output: Path | None, *, label: str | None,
                  examples: list[int], worst: int, theme: str | None) -> int:
-    """Write the page (`output`, default RUN_DIR/report.html) and say where it is."""
-    from ..report import ReportLimits
-    from ..report import write_report as write
+    """Write the page (`output`, default RUN_DIR/report.html), or a run over splits' pages
+    (`output` with `-<split>` before its suffix, default RUN_DIR/<split>/report.html), and
+    say where each is."""
+    from ..core.errors import InputError
+    from ..core.store.records import SplitsRecord
+    from ..core.store.run_dir import parts_of, read_run_set
+    from ..report import ReportLimits, report_of_events, write_page
+    from ..report.theme import DEFAULT, page_colors
+    from .request import RunRequest
+    from .run_set import read_back
 
-    out = output or Path(run_dir) / "report.html"
-    written = write(run_dir, out, label=label, examples=examples,
-                    limits=ReportLimits(worst_documents=worst), theme=theme)
-    size = written.stat().st_size
-    print(f"ppltop: report written: {written} ({size / 1e6:.1f} MB); open it in a browser")
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir}: no such run directory; give a folder `ppltop runs` "
+                         "lists")
+    colors = page_colors(theme or DEFAULT)  # a wrong --theme fails before the run is read
+    limits = ReportLimits(worst_documents=worst)
+    record = read_run_set(run_dir)
+    if isinstance(record, SplitsRecord):
+        parts = [(run_dir / split, _split_page(run_dir, output, split))
+                 for split in parts_of(run_dir, record)]
+    else:
+        parts = [(run_dir, output or run_dir / "report.html")]
+    for part, out in parts:
+        opened = read_back(RunRequest(command="open", run_dir=part, follow=False))
+        report = report_of_events(part, opened.manifest, opened.config, opened.events,
+                                  label, examples, None)
+        written = write_page(report, out, limits, colors)
+        size = written.stat().st_size
+        print(f"ppltop: report written: {written} ({size / 1e6:.1f} MB); open it in a "
+              "browser")
     return 0
+
+
+def _split_page(run_dir: Path, output: Path | None, split: str) -> Path:
+    if output is None:
+        return run_dir / split / "report.html"
+    output = Path(output)
+    return output.with_name(f"{output.stem}-{split}{output.suffix}")

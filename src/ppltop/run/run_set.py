@@ -80,18 +80,6 @@ def start(config, request, blas) -> int:
     return run_evaluation(Evaluation(config), request, blas)
 
 
-def parts_of(run_dir: Path, record) -> list[str]:
-    """The parts of a run set that have a run directory, in order: the splits as they are
-    scored; a watch's base first, then its checkpoints by iteration."""
-    from ..core.checkpoint_files import label_order
-    from ..core.store.records import MANIFEST, SplitsRecord
-
-    there = {p.name for p in Path(run_dir).iterdir() if (p / MANIFEST).is_file()}
-    if isinstance(record, SplitsRecord):
-        return [split for split in record.splits if split in there]
-    return sorted(there, key=label_order)
-
-
 @dataclass(frozen=True)
 class OpenedRunSet:
     """A run set read back (`ppltop open`): the config it was scored with, the manifest of

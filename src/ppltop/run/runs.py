@@ -33,27 +33,10 @@ def list_runs(folder: Path | None) -> int:
 
 
 def run_sets_in(folder: Path) -> list[tuple[Path, str, str]]:
-    """(path, kind, its runs) of each run set in `folder` (a watch, a run over splits),
-    read through its record: `ppltop runs` lists them beside the runs."""
-    from ..core.errors import InputError
-    from ..core.store.records import SplitsRecord
-    from ..core.store.run_dir import read_run_set
-    from .run_set import parts_of
+    """(path, kind, its runs) of each run set in `folder`: the runs screen's rows of them."""
+    from ..view.run_index import run_set_rows
 
-    rows = []
-    for path in sorted(p for p in folder.iterdir() if p.is_dir()):
-        try:
-            record = read_run_set(path)
-        except InputError as e:
-            rows.append((path, "damaged", str(e)))
-            continue
-        if record is None:
-            continue
-        kind = "splits" if isinstance(record, SplitsRecord) else "watch"
-        parts = parts_of(path, record)
-        runs = f"{len(parts)} runs: {', '.join(parts)}" if parts else "no run yet"
-        rows.append((path, kind, f"{runs}; see them with: ppltop open {path}"))
-    return rows
+    return [(row.path, row.status, row.figures) for row in run_set_rows(folder)]
 
 
 def _check_unchanged(record, evaluation) -> None:
@@ -80,9 +63,8 @@ def _run_set_said(run_dir: Path) -> bool:
     """A run set is resumed one part at a time: the one to continue first is named in the
     refusal; one scored to its end says so (True: said, nothing to do)."""
     from ..core.errors import InputError
-    from ..core.store.run_dir import read_run_set
+    from ..core.store.run_dir import parts_of, read_run_set
     from ..core.store.run_liveness import state_of
-    from .run_set import parts_of
 
     record = read_run_set(run_dir)
     if record is None:

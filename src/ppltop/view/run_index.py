@@ -16,8 +16,8 @@ from ..core.errors import InputError
 from ..core.store.events import BatchScored, RunFinished, RunPlan, RunStarted
 from .live import LabelLive, LiveRun
 from ..core.store.run_liveness import state_of
-from ..core.store.records import BatchLine
-from ..core.store.run_dir import EVENTS, MANIFEST, read_events, read_run
+from ..core.store.records import BatchLine, SplitsRecord
+from ..core.store.run_dir import EVENTS, MANIFEST, parts_of, read_events, read_run, read_run_set
 from .surprisal import SurprisalIndex
 
 
@@ -70,13 +70,37 @@ def run_row(path: Path, status: str | None = None) -> RunRow:
 
 
 def run_rows(folder: Path, status_of: Callable[[Path], str] | None = None) -> list[RunRow]:
-    """A row per run directory of `folder`, newest first; `status_of(path)` gives the
-    state word (the run's own when None)."""
+    """A row per run directory of `folder`, and one per run set (its parts not apart),
+    newest first; `status_of(path)` gives the state word (the run's own when None)."""
     if not folder.is_dir():
         return []
     paths = [p for p in folder.iterdir() if (p / MANIFEST).is_file()]
     rows = [run_row(p, status_of(p) if status_of else None) for p in paths]
+    rows += run_set_rows(folder)
     return sorted(rows, key=lambda r: (r.date, r.path.name), reverse=True)
+
+
+def run_set_rows(folder: Path) -> list[RunRow]:
+    """A row per run set in `folder` (a watch, a run over splits), read through its record,
+    by name: its kind as status, its parts as figures (what `ppltop runs` lists); when,
+    which model, data and adapters from its first part."""
+    rows = []
+    for path in sorted(p for p in folder.iterdir() if p.is_dir()):
+        try:
+            record = read_run_set(path)
+        except InputError as e:
+            rows.append(RunRow(path, "–", "–", "–", "–", "damaged", "–", str(e)))
+            continue
+        if record is None:
+            continue
+        kind = "splits" if isinstance(record, SplitsRecord) else "watch"
+        parts = parts_of(path, record)
+        runs = f"{len(parts)} runs: {', '.join(parts)}" if parts else "no run yet"
+        first = (run_row(path / parts[0]) if parts
+                 else RunRow(path, "–", "–", "–", "–", kind, "–", ""))
+        rows.append(replace(first, path=path, status=kind, batches="–",
+                            figures=f"{runs}; see them with: ppltop open {path}"))
+    return rows
 
 
 Progress = Callable[[str, float], None]

@@ -289,3 +289,15 @@ def read_run_set(run_dir: Path):
                              "damaged")
         return kind.from_dict(raw, str(where))
     return None
+
+
+def parts_of(run_dir: Path, record) -> list[str]:
+    """The parts of a run set that have a run directory, in order: the splits as they are
+    scored; a watch's base first, then its checkpoints by iteration."""
+    from ..checkpoint_files import label_order
+    from .records import SplitsRecord
+
+    there = {p.name for p in Path(run_dir).iterdir() if (p / MANIFEST).is_file()}
+    if isinstance(record, SplitsRecord):
+        return [split for split in record.splits if split in there]
+    return sorted(there, key=label_order)

@@ -31,6 +31,8 @@ from .viewer_screen import ViewerScreen
 
 RUN_NAME_MAX = 30
 """The run column fits the longest run name up to this; `ppltop open` takes the name."""
+RUN_SET_KINDS = ("watch", "splits")
+"""The status of a run set's row (`run_index.run_set_rows`): one row for all its parts."""
 
 
 class RunsScreen(Screen):
@@ -127,6 +129,9 @@ class RunsScreen(Screen):
         row = self.rows[message.row]
         if row.status == "damaged":
             self.notify(f"{row.path.name}: {row.figures}", severity="warning")
+            return
+        if row.status in RUN_SET_KINDS:  # its parts are read as one by `ppltop open` only
+            self.notify(f"{row.path.name}: {row.figures}")
             return
         self._read([row.path])
 
