@@ -22,6 +22,8 @@ import pytest  # noqa: E402
 
 from ppltop import demo  # noqa: E402
 
+# the report tests' fixtures, a plugin of theirs (pytest_plugins) also imported as a module
+pytest.register_assert_rewrite("report_fixtures")
 
 SCRATCH = Path(__import__("tempfile").mkdtemp(prefix="ppltop-tests-"))
 """Working folder of CLI subprocesses, so default run directories stay out of the repo."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
-import synthetic
 from textual.widgets import Static
 
+import synthetic
 from ppltop import demo
 from ppltop.core.config import EvalConfig
-from ppltop.core.store.events import BatchScored
 from ppltop.core.engine.evaluation import Evaluation
+from ppltop.core.store.events import BatchScored
 from ppltop.themes import builtin_dir, load_themes
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.error_screen import ErrorScreen
@@ -152,7 +152,8 @@ def test_a_broken_user_theme_is_one_error_not_a_crash(tmp_path):
     loaded = load_themes([tmp_path])
     assert len(loaded.errors) == 1 and "broken.toml" in loaded.errors[0]
     assert "mine" in loaded.themes
-    assert {"ppltop-dark", "ppltop-light", "ppltop-high-contrast", "ppltop-mono"} <= set(loaded.themes)
+    ours = {"ppltop-dark", "ppltop-light", "ppltop-high-contrast", "ppltop-mono"}
+    assert ours <= set(loaded.themes)
     assert loaded.themes["ppltop-dark"].variables["surprisal-0"].startswith("#")
 
 

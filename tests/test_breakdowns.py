@@ -9,23 +9,21 @@ from __future__ import annotations
 import csv
 import json
 import math
-import re
 
 import numpy as np
 import pytest
-from conftest import run_ppltop
-from test_app_pilot import wait_for
 
+import synthetic
+from conftest import run_ppltop
 from ppltop import demo
-from ppltop.core.store.breakdown_events import with_breakdowns
 from ppltop.core.figures.compare import paired_bootstrap
-from ppltop.core.store.replay import RunFollower
 from ppltop.core.figures.stats import Z95
+from ppltop.core.store.breakdown_events import with_breakdowns
+from ppltop.core.store.replay import RunFollower
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.groups_screen import GroupsScreen, GroupTable
 from ppltop.ui.screens.viewer_screen import ViewerScreen
-
-import synthetic
+from test_app_pilot import wait_for
 
 LABELS = ["base", "docs-net", "docs-math"]
 

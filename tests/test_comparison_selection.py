@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import synthetic
-from screen_text import screen_text
-from test_snapshots import _finished
 from textual.widgets import Input
 
+import synthetic
 from ppltop.run.dashboard import _report_dashboard
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
 from ppltop.ui.widgets.paged_table import PagedTable
+from screen_text import screen_text
+from test_snapshots import _finished
 
 LABELS = ("base", "docs-net", "docs-math")
 

@@ -18,13 +18,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import BLAS, REAL_DATA, mlx_lm_lora_test, run_ppltop
-from test_distributed import PPLTOP, launch, ring_backend  # noqa: F401 (a fixture)
 
+from conftest import BLAS, REAL_DATA, mlx_lm_lora_test, run_ppltop
 from ppltop.core.config import EvalConfig
-from ppltop.core.store.events import RunFinished
-from ppltop.core.model.loader import ModelHandle
 from ppltop.core.engine.evaluation import Evaluation
+from ppltop.core.model.loader import ModelHandle
+from ppltop.core.store.events import RunFinished
+from test_distributed import PPLTOP, launch, ring_backend  # noqa: F401 (a fixture)
 
 # (id, model, data folder, ppltop/mlx-lm options, adapter?)
 CASES = [
@@ -103,7 +103,7 @@ def test_command_line_prints_mlx_lm_line_and_json_holds_its_loss(real_models, tm
 
 
 def test_two_ranks_print_the_line_of_mlx_lm_lora_under_mlx_launch(
-        ring_backend, real_models, tmp_path, monkeypatch):
+        ring_backend, real_models, tmp_path, monkeypatch):  # noqa: F811 (the imported fixture)
     """Under `mlx.launch -n 2` each rank pads its own rows and keeps its own float32 total;
     ppltop's line equals mlx_lm.lora's under the same launch."""
     if BLAS.path:  # mlx-lm's ranks multiply with the same BLAS as ppltop's

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from ppltop import demo
-from ppltop.core.engine import token_stats
 from ppltop.core.config import EvalConfig
-from ppltop.core.store.events import BatchScored
+from ppltop.core.engine import token_stats
 from ppltop.core.engine.evaluation import Evaluation
 from ppltop.core.figures.stats import Z95, clustered_mean, ppl_interval
+from ppltop.core.store.events import BatchScored
 
 
 def run(handle, **kw):

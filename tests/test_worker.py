@@ -10,9 +10,9 @@ import pytest
 
 from ppltop import demo
 from ppltop.core.config import EvalConfig
-from ppltop.core.store.events import BatchScored, Resumed, RunFinished, RunStarted
 from ppltop.core.engine.evaluation import Evaluation
 from ppltop.core.engine.worker import ScoringWorker
+from ppltop.core.store.events import BatchScored, Resumed, RunFinished, RunStarted
 
 
 def config(**kw):
@@ -133,7 +133,6 @@ def test_a_pause_is_left_out_of_the_live_rate_and_eta():
     import dataclasses
 
     import synthetic
-
     from ppltop.view.live import LiveRun
 
     events = [e for e in synthetic.events() if not isinstance(e, RunFinished)]
@@ -158,7 +157,6 @@ def test_elapsed_is_scoring_time_and_the_finish_says_the_pause_apart():
     import dataclasses
 
     import synthetic
-
     from ppltop.core.figures.formats import duration as format_duration
     from ppltop.view.live import LiveRun
 

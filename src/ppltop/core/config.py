@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 SPLITS = ("test", "valid", "train")
 LONG_SEQUENCES = ("truncate", "window")
@@ -95,7 +96,7 @@ class EvalConfig:
         """The splits this run scores, in order."""
         return self.splits or (self.split,)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         for key in ("model", "data"):
             out[key] = str(out[key])

@@ -295,8 +295,8 @@ def figure(examples: list, results: dict, cfg, ranks: int = 1) -> MlxLmFigure:
     dropped = [e for e in examples if e.index not in in_batches]
     dropped_tokens = sum(len(results[e.index].mlx_lm) for e in dropped
                          if e.index in results)
-    return MlxLmFigure(loss, safe_exp(loss), int(ntokens.item()), sum(len(b) for b in whole), len(dropped),
-                       dropped_tokens, len(phantoms),
+    return MlxLmFigure(loss, safe_exp(loss), int(ntokens.item()), sum(len(b) for b in whole),
+                       len(dropped), dropped_tokens, len(phantoms),
                        float(np.mean(phantoms)) if phantoms else math.nan, ranks=ranks,
                        batches=len(whole), of_batches=len(chosen),
                        not_yet=None if whole else NOT_YET.format(scored=len(results)),

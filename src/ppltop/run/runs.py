@@ -61,11 +61,11 @@ def resume(args) -> int:
     blas = blas_mod.select(args.blas)  # before anything imports mlx.core
     if blas.notice:
         print(f"ppltop: {blas.notice}", file=sys.stderr)
+    from ..core.engine.evaluation import Evaluation
     from ..core.errors import InputError
     from ..core.store.replay import config_from_manifest
-    from ..core.store.run_liveness import state_of
     from ..core.store.run_dir import read_run
-    from ..core.engine.evaluation import Evaluation
+    from ..core.store.run_liveness import state_of
 
     record = read_run(args.run_dir, with_results=False)
     state = state_of(args.run_dir, record.events)

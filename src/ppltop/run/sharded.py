@@ -9,7 +9,6 @@ from pathlib import Path
 
 from ..core.store.events import BatchScored, RunFinished
 
-
 _GRACE_S = 0.5
 """How long a rank other than 0 waits before exiting with an error that rank 0 reports:
 mlx.launch ends every rank as soon as one exits with an error status."""
@@ -22,9 +21,16 @@ def run_sharded(config, args, blas, run_dir) -> int:
     ranks score their rows and print nothing but errors. All ranks load and plan, then meet
     once: an error on any rank is reported by rank 0, one line each, exit status 2.
     """
-    from ..core.distributed.sharding import (QuietExit, RankLost, Ranks, Sharding,
-                                             check_batch_size, env_rank, expected_size,
-                                             plan_key)
+    from ..core.distributed.sharding import (
+        QuietExit,
+        RankLost,
+        Ranks,
+        Sharding,
+        check_batch_size,
+        env_rank,
+        expected_size,
+        plan_key,
+    )
     from ..core.engine.evaluation import Evaluation
     from ..core.errors import InputError
     from ..core.store.recorder import recorded

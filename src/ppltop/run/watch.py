@@ -152,7 +152,7 @@ def read_watch(watch_dir: Path):
     try:
         return WatchRecord.from_dict(json.loads(where.read_text()), str(where))
     except (OSError, ValueError) as e:
-        raise InputError(f"{where}: unreadable ({e}); the watch's folder is damaged")
+        raise InputError(f"{where}: unreadable ({e}); the watch's folder is damaged") from e
 
 
 def scored_runs(watch_dir: Path) -> list[Path]:
@@ -311,8 +311,7 @@ def dashboard_events(session: WatchSession, first, notes: list[str]):
     """The watch as one run's events: the first evaluation's start, then each checkpoint
     as `LabelAdded`, its batches, and `LabelFinished` once it is scored to its end; what
     the watch says as notices; at the end the merged figures."""
-    from ..core.store.events import (LabelAdded, LabelFinished, Notice, RunFinished,
-                                     RunStarted)
+    from ..core.store.events import LabelAdded, LabelFinished, Notice, RunFinished, RunStarted
 
     started = False
 

@@ -12,15 +12,25 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..core.errors import ScoringError
+from ..core.figures import formats as fmt
 from ..core.figures.common import CommonFigures, common_figures
 from ..core.figures.compare import Comparison, compare_labels, resolve_reference
-from .document import Document, build_document
-from ..core.errors import ScoringError
-from ..core.store.events import (BatchScored, DocumentSource, LabelAdded, LabelFinished,
-                                 Notice, Resumed, RunFinished, RunPlan, RunStarted)
 from ..core.figures.stats import Z95, safe_exp
-from ..core.mlx_lm import split_word, words as mlx_lm_words
-from ..core.figures import formats as fmt
+from ..core.mlx_lm import split_word
+from ..core.mlx_lm import words as mlx_lm_words
+from ..core.store.events import (
+    BatchScored,
+    DocumentSource,
+    LabelAdded,
+    LabelFinished,
+    Notice,
+    Resumed,
+    RunFinished,
+    RunPlan,
+    RunStarted,
+)
+from .document import Document, build_document
 from .surprisal import SurprisalIndex
 
 HISTORY = 4096
@@ -343,13 +353,13 @@ class LiveRun:
 
     @property
     def fraction_done(self) -> float:
-        total = sum(l.tokens_total for l in self.labels.values())
-        done = sum(l.tokens_done for l in self.labels.values())
+        total = sum(label.tokens_total for label in self.labels.values())
+        done = sum(label.tokens_done for label in self.labels.values())
         return done / total if total else 0.0
 
     @property
     def tokens_per_s(self) -> float:
-        done = sum(l.tokens_done for l in self.labels.values())
+        done = sum(label.tokens_done for label in self.labels.values())
         return self.rate.rate(done, self.elapsed_s) if done > self.rate.replayed_tokens \
             else math.nan
 
@@ -382,8 +392,8 @@ class LiveRun:
             return 0.0
         if self.writer_gone:  # nothing more will come: no time left to estimate
             return math.nan
-        total = sum(l.tokens_total for l in self.labels.values())
-        done = sum(l.tokens_done for l in self.labels.values())
+        total = sum(label.tokens_total for label in self.labels.values())
+        done = sum(label.tokens_done for label in self.labels.values())
         rate = self.tokens_per_s
         return (total - done) / rate if rate and rate > 0 else math.nan
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .token_groups import TokenGroups, decode_group, group_tokens, group_starts, template_mask
+from .token_groups import TokenGroups, decode_group, group_starts, group_tokens, template_mask
 
 
 @lru_cache(maxsize=1)

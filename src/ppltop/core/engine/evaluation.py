@@ -25,13 +25,26 @@ from ..figures.compare import compare_labels
 from ..figures.summary import summarize
 from ..model import memory, precision
 from ..model.loader import ModelHandle
-from ..store.events import (BatchScored, DocumentSource, Event, Notice, RunFinished, RunPlan,
-                            RunStarted)
+from ..store.events import (
+    BatchScored,
+    DocumentSource,
+    Event,
+    Notice,
+    RunFinished,
+    RunPlan,
+    RunStarted,
+)
 from ..store.records import AdapterEntry, Manifest
 from .forward import SplitForward
 from .notices import start_notices
-from .plan import (ScoringPlan, check_numbers, plan_memory, plan_scoring, read_adapters,
-                   scored_labels)
+from .plan import (
+    ScoringPlan,
+    check_numbers,
+    plan_memory,
+    plan_scoring,
+    read_adapters,
+    scored_labels,
+)
 from .resume import replayable
 from .scorer import BatchScorer, Scorer
 from .trunk import checked_trunk

@@ -21,12 +21,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compare import Comparison, paired_comparison
 from ..data.record_groups import NONE, OTHER
+from ..data.token_marks import (
+    NO_ROLE,
+    ROLE_ORDER,
+    TokenMarks,
+    log2_bucket,
+    log2_bucket_name,
+    position_bucket,
+    position_buckets,
+)
+from .compare import Comparison, paired_comparison
 from .results import ExampleResult
 from .stats import bits, clustered_mean, ppl_interval, safe_exp
-from ..data.token_marks import (NO_ROLE, ROLE_ORDER, TokenMarks, log2_bucket, log2_bucket_name,
-                          position_bucket, position_buckets)
 
 MIN_EXAMPLES = 10
 """Groups with fewer examples are marked `small`: a paired interval over fewer examples
@@ -225,14 +232,17 @@ def _tables(key: str, results: dict[str, dict[int, ExampleResult]], labels: list
             continue
         row_of = np.repeat(np.arange(len(rows)), [len(c) for c in codes])
         cell = row_of * g + np.concatenate(codes)
-        size = len(rows) * g
-
-        def summed(weights=None):
-            return np.bincount(cell, weights=weights, minlength=size).reshape(len(rows), g)
-
-        tables[label] = (rows, summed(np.concatenate(losses)), summed().astype(np.float64),
-                         summed(np.concatenate(nbytes).astype(np.float64)))
+        shape = (len(rows), g)
+        tables[label] = (rows, _summed(cell, shape, np.concatenate(losses)),
+                         _summed(cell, shape).astype(np.float64),
+                         _summed(cell, shape, np.concatenate(nbytes).astype(np.float64)))
     return names, tables
+
+
+def _summed(cell: np.ndarray, shape: tuple[int, int],
+            weights: np.ndarray | None = None) -> np.ndarray:
+    """Per (row, group) sums of `weights` (counts without), from each token's flat cell index."""
+    return np.bincount(cell, weights=weights, minlength=shape[0] * shape[1]).reshape(shape)
 
 
 def _figures(label: str, S: np.ndarray, N: np.ndarray, B: np.ndarray, g: int) -> GroupFigures:

@@ -22,6 +22,7 @@ from ..checkpoint_files import parse_label
 from ..mlx_lm import present
 from .compare import Comparison, compare
 
+
 @dataclass
 class LabelFigures:
     """What the curve needs of one label: from a finished summary or a run in progress."""

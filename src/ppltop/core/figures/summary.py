@@ -14,7 +14,8 @@ import numpy as np
 
 from ..config import EvalConfig
 from ..data.split import Example, Split
-from ..mlx_lm import MlxLmFigure, figure as mlx_lm_figure
+from ..mlx_lm import MlxLmFigure
+from ..mlx_lm import figure as mlx_lm_figure
 from .results import ExampleResult
 from .stats import bits, clustered_mean, ppl_interval, safe_exp
 

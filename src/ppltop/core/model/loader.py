@@ -72,10 +72,11 @@ def check_safetensors(path: Path, advice: str = "re-download or re-convert the m
         end = max((int(info["data_offsets"][1]) for name, info in header.items()
                    if name != "__metadata__"), default=0)
     except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror}); check the file and permissions")
-    except (ValueError, UnicodeDecodeError, KeyError, TypeError, IndexError, AttributeError):
+        raise InputError(f"{path}: cannot read ({e.strerror}); "
+                         "check the file and permissions") from e
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError, IndexError, AttributeError) as exc:
         raise InputError(f"{path}: damaged safetensors header (not the JSON table of tensors); "
-                         f"{advice}")
+                         f"{advice}") from exc
     if 8 + length + end > size:
         raise InputError(f"{path}: truncated ({size:,} bytes, but its header describes "
                          f"{8 + length + end:,}); {advice}")
@@ -130,16 +131,16 @@ def load_base(path: str | Path):
     except ValueError as e:
         explained = _config_mismatch(path, str(e))
         if explained:
-            raise InputError(explained)
+            raise InputError(explained) from e
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         if "not supported" in msg.lower():
-            raise InputError(f"--model {path}: {msg}; upgrade mlx-lm or convert the model")
-        raise InputError(f"--model {path}: cannot load ({msg[:160]})")
+            raise InputError(f"--model {path}: {msg}; upgrade mlx-lm or convert the model") from e
+        raise InputError(f"--model {path}: cannot load ({msg[:160]})") from e
     except FileNotFoundError as e:
-        raise InputError(f"--model {path}: {str(e).splitlines()[0][:160]}")
+        raise InputError(f"--model {path}: {str(e).splitlines()[0][:160]}") from e
     except Exception as e:  # tokenizer files, network for hub ids, corrupt weights
         msg = (str(e).splitlines() or [type(e).__name__])[0][:160]
-        raise InputError(f"--model {path}: cannot load ({type(e).__name__}: {msg})")
+        raise InputError(f"--model {path}: cannot load ({type(e).__name__}: {msg})") from e
     model.eval()
     return model, tokenizer, config
 
@@ -170,7 +171,8 @@ def read_adapter(path: str | Path, label: str | None = None,
     try:
         config = json.loads(config_file.read_text())
     except (ValueError, OSError) as e:
-        raise InputError(f"{config_file}: not valid JSON ({e}); restore the file mlx_lm.lora wrote")
+        raise InputError(f"{config_file}: not valid JSON ({e}); "
+                         "restore the file mlx_lm.lora wrote") from e
     _check_adapter_config(config, config_file)
     check_safetensors(weights_file, "copy it again from the folder mlx_lm.lora wrote")
     try:
@@ -180,7 +182,7 @@ def read_adapter(path: str | Path, label: str | None = None,
         mx.eval(weights)
     except Exception as e:
         raise InputError(f"{weights_file}: cannot read ({str(e)[:120]}); "
-                         "the file may be truncated or not safetensors")
+                         "the file may be truncated or not safetensors") from e
     return Adapter(label or path.name, path, config, weights)
 
 
@@ -234,7 +236,7 @@ class ModelHandle:
         self._base_params: dict[str, mx.array] | None = None
 
     @classmethod
-    def load(cls, path: str | Path) -> "ModelHandle":
+    def load(cls, path: str | Path) -> ModelHandle:
         _hold_for_tests()
         model, tokenizer, config = load_base(path)
         return cls(model, tokenizer, config, Path(path))
@@ -285,7 +287,7 @@ class ModelHandle:
                 linear_to_lora_layers(self.model, layers, cfg.lora_parameters,
                                       use_dora=(kind == "dora"))
             except (KeyError, ValueError, AttributeError) as e:
-                raise InputError(f"{where}: cannot apply the adapter config ({e})")
+                raise InputError(f"{where}: cannot apply the adapter config ({e})") from e
         params = dict(tree_flatten(self.model.parameters()))
         if kind == "full":
             allowed = params
@@ -299,7 +301,8 @@ class ModelHandle:
                                  f"an adapter parameter of this model{hint}; "
                                  "was it trained for this model?")
             if w.shape != allowed[name].shape:
-                raise InputError(f"{adapter.path / 'adapters.safetensors'}: tensor {name} has shape "
+                weights_file = adapter.path / "adapters.safetensors"
+                raise InputError(f"{weights_file}: tensor {name} has shape "
                                  f"{tuple(w.shape)} but the model expects "
                                  f"{tuple(allowed[name].shape)}; was it trained for this model?")
         if kind == "full":

@@ -4,9 +4,9 @@ of batches into micro-batches that keeps it under `--max-memory`.
 The estimate is deliberately generous: a transformer layer's activations for b rows of L
 tokens are about b*L*(8*hidden + 3*intermediate) floats, plus attention scores
 b*heads*L*L (MLX's CPU attention is an unfused fallback that materializes them; three
-times with the softmax and the causal mask), and the vocabulary-wide statistics hold a few copies of one block of
-logits (rows x vocabulary floats). Splitting a batch by rows changes no figure: every row
-is computed on its own, at the same padded width.
+times with the softmax and the causal mask), and the vocabulary-wide statistics hold a few
+copies of one block of logits (rows x vocabulary floats). Splitting a batch by rows changes
+no figure: every row is computed on its own, at the same padded width.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import InputError
 
@@ -42,7 +43,7 @@ def default_budget() -> int:
 
         if mx.default_device() != mx.cpu and hasattr(mx, "metal") and mx.metal.is_available():
             info = mx.metal.device_info()
-            return int(DEFAULT_SHARE * info["max_recommended_working_set_size"])
+            return int(DEFAULT_SHARE * int(info["max_recommended_working_set_size"]))
     except Exception:  # no Metal, or an older MLX: fall back to the RAM
         pass
     return int(DEFAULT_SHARE * physical_memory()) or 8 << 30
@@ -68,7 +69,7 @@ class Shape:
     dtype_bytes: int = 4
 
     @classmethod
-    def from_config(cls, config: dict, dtype_bytes: int = 4) -> "Shape":
+    def from_config(cls, config: dict[str, Any], dtype_bytes: int = 4) -> Shape:
         cfg = dict(config.get("text_config", {}), **config)  # multimodal configs nest it
         hidden = int(cfg.get("hidden_size") or cfg.get("d_model") or cfg.get("n_embd") or 4096)
         return cls(

@@ -138,7 +138,8 @@ def apply(model: nn.Module, dequantize: str = "auto", dtype: str = "auto",
         need = converted_bytes(model, want_deq, mx.float32 if want_f32 else None)
         room = int(MEMORY_SHARE * memory_bytes)
         if memory_bytes and need > room:
-            gib = f"{need / 2**30:.1f} GiB, more than half of the {memory_bytes / 2**30:.1f} GiB RAM"
+            gib = (f"{need / 2**30:.1f} GiB, more than half of the "
+                   f"{memory_bytes / 2**30:.1f} GiB RAM")
             if dequantize == "auto" and want_deq:
                 want_deq = False
                 result.notes.append(f"kept quantized: dequantized weights would take {gib}")

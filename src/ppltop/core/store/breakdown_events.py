@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ..data.record_groups import example_groups, propose_keys
 from ..figures.breakdowns import GroupInput, compute_breakdowns
 from ..figures.compare import resolve_reference
 from .events import Notice, RunFinished, RunStarted
-from ..data.record_groups import example_groups, propose_keys
 
 
 def group_input(config, started: RunStarted) -> GroupInput | None:

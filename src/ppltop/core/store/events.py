@@ -1,4 +1,5 @@
-"""The events the scoring loop emits; the headless printer and the dashboard consume the same stream."""
+"""The events the scoring loop emits; the headless printer and the dashboard consume the same
+stream."""
 
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ class Manifest:
                                        for a in raw.get("adapters", [])]}
             return cls(**_known(cls, raw))
         except (ValueError, TypeError, KeyError) as e:
-            raise InputError(f"{where}: unreadable ({e}); the run directory is damaged")
+            raise InputError(f"{where}: unreadable ({e}); the run directory is damaged") from e
 
     def adapter_paths(self) -> dict[str, str]:
         return {a.label: a.path for a in self.adapters}
@@ -109,7 +109,7 @@ class WatchRecord:
             known = _known(cls, raw)
             return cls(**{**known, "folders": tuple(str(f) for f in known["folders"])})
         except (ValueError, TypeError, KeyError) as e:
-            raise InputError(f"{where}: unreadable ({e}); the watch's folder is damaged")
+            raise InputError(f"{where}: unreadable ({e}); the watch's folder is damaged") from e
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,16 @@ from pathlib import Path
 import numpy as np
 
 from .. import mlx_lm
-from ..figures.compare import compare_labels, resolve_reference
 from ..config import EvalConfig
-from ..model.precision import Precision
 from ..data.split import load_split
+from ..data.token_text import TokenTexts
 from ..errors import InputError
+from ..figures.compare import compare_labels, resolve_reference
+from ..figures.summary import summarize
+from ..model.precision import Precision
 from .events import BatchScored, DocumentSource, Notice, RunFinished, RunPlan, RunStarted
 from .records import BatchLine, FinishedLine, Manifest, NoticeLine, StartedLine
 from .run_dir import EVENTS, RESULTS, read_events_from, read_run, unpack
-from ..figures.summary import summarize
-from ..data.token_text import TokenTexts
 
 POLL_S = 0.5
 
@@ -57,7 +57,7 @@ class RunFollower:
             tokenizer = load_tokenizer(Path(model))
         except Exception as e:
             raise InputError(f"{self.path}: cannot load the tokenizer of {model} "
-                             f"({type(e).__name__}); is the model folder still there?")
+                             f"({type(e).__name__}); is the model folder still there?") from e
         split = load_split(Path(self.manifest.data_file), self.config.split, tokenizer,
                            self.config.mask_prompt, self.config.features)
         return split, DocumentSource(split.examples, TokenTexts(tokenizer),

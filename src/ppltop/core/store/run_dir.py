@@ -149,7 +149,7 @@ class RunWriter:
             probe.unlink()
         except OSError as e:
             raise InputError(f"--run-dir {self.path}: cannot write there ({e.strerror}); "
-                             "choose a writable folder")
+                             "choose a writable folder") from e
         if overwrite and not resume:
             for old in [self.path / EVENTS, *(self.path / RESULTS).glob("*.npz")]:
                 old.unlink(missing_ok=True)
@@ -164,7 +164,7 @@ class RunWriter:
         except OSError as e:  # a full disk, a quota: nothing scored yet, nothing lost
             (self.path / (MANIFEST + ".tmp")).unlink(missing_ok=True)
             raise InputError(f"--run-dir {self.path}: cannot write there ({e.strerror}); "
-                             "free some space or choose another folder")
+                             "free some space or choose another folder") from e
 
     def _atomic_write(self, path: Path, data: bytes) -> None:
         tmp = path.with_name(path.name + ".tmp")
@@ -213,7 +213,7 @@ def read_run(path: Path, with_results: bool = True) -> RunRecord:
     try:
         text = manifest_file.read_text()
     except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{manifest_file}: unreadable ({e}); the run directory is damaged")
+        raise InputError(f"{manifest_file}: unreadable ({e}); the run directory is damaged") from e
     manifest = Manifest.from_json(text, str(manifest_file))
     events = read_events(path / EVENTS)
     record = RunRecord(path, manifest, events)
@@ -269,4 +269,4 @@ def start_run_set(run_dir: Path, marker: str, payload: dict, what: str,
         (run_dir / marker).write_text(json.dumps(payload, indent=2) + "\n")
     except OSError as e:
         raise InputError(f"--run-dir {run_dir}: cannot write there ({e.strerror}); "
-                         "choose a writable folder")
+                         "choose a writable folder") from e

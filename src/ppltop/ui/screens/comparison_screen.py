@@ -3,8 +3,8 @@
 Rows are the core's comparisons (`LiveRun.comparisons`, one paired bootstrap) of the results
 scored so far, so a partial run compares like with like; where the labels have not all scored
 the same examples (two runs, one stopped part-way), every figure of the table is over the
-examples they share (`LiveRun.common`), and the screen says how many. Below, the tokens and examples the
-active label improved or hurt most; Enter opens them in the document view's diff mode.
+examples they share (`LiveRun.common`), and the screen says how many. Below, the tokens and
+examples the active label improved or hurt most; Enter opens them in the document view's diff mode.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, Static

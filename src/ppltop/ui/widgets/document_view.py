@@ -13,7 +13,6 @@ styled as template; tokens that do not count toward the loss are dimmed.
 
 from __future__ import annotations
 
-
 import numpy as np
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -26,8 +25,15 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ...view.color_scale import (BITS_PER_STEP, DIFF_NEUTRAL_BITS, MODES, RANK_NAMES,
-                                 RANK_STEPS, diff_kind, scale_step)
+from ...view.color_scale import (
+    BITS_PER_STEP,
+    DIFF_NEUTRAL_BITS,
+    MODES,
+    RANK_NAMES,
+    RANK_STEPS,
+    diff_kind,
+    scale_step,
+)
 from ...view.document import SCORED, Document
 from ..document_layout import layout
 
@@ -71,7 +77,7 @@ class DocumentView(ScrollView, can_focus=True):
     """How tokens are colored: surprisal, rank (GLTR buckets) or entropy."""
 
     class CursorMoved(Message):
-        def __init__(self, view: "DocumentView", position: int) -> None:
+        def __init__(self, view: DocumentView, position: int) -> None:
             super().__init__()
             self.view = view
             self.position = position
