@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -157,7 +158,7 @@ def role_disagreements(read: ExampleMarks, guessed: ExampleMarks) -> np.ndarray:
 class TokenMarks:
     """The marks of every example of a split, made once per example when first asked for."""
 
-    def __init__(self, examples, token_texts):
+    def __init__(self, examples: list[Any], token_texts: Any) -> None:
         self.examples = examples
         self.token_texts = token_texts
         self._cache: dict[int, ExampleMarks] = {}

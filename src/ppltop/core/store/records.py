@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 from ..errors import InputError
 
@@ -19,7 +20,7 @@ FORMAT = 2
 READABLE = (1, 2)
 
 
-def _known(cls, raw: dict) -> dict:
+def _known(cls: type, raw: dict[str, Any]) -> dict[str, Any]:
     """The keys of `raw` that `cls` has: a newer writer's extra fields are ignored."""
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in raw.items() if k in names}
@@ -36,7 +37,7 @@ class AdapterEntry:
 class Manifest:
     """What a run was: config, versions and fingerprints, to reopen and resume it."""
 
-    config: dict
+    config: dict[str, Any]
     """`EvalConfig.to_dict()`."""
     labels: list[str]
     data_file: str
@@ -46,11 +47,11 @@ class Manifest:
     n_batches: int = 0
     """0 when an early run did not record it."""
     n_examples: int = 0
-    precision: dict | None = None
+    precision: dict[str, Any] | None = None
     """`Precision.to_dict()`: the dtype the run computed in, for the figures' note."""
     ranks: int = 1
     """Processes of mlx.launch the run was scored by (mlx-lm's figure depends on it)."""
-    blas: dict | None = None
+    blas: dict[str, Any] | None = None
     device: str = ""
     ppltop: str = ""
     mlx: str = ""
@@ -96,11 +97,11 @@ class WatchRecord:
     """The signal that ended the watch (`SIGHUP`), once it ended; None: still running, or
     ended without one."""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "folders": list(self.folders)}
 
     @classmethod
-    def from_dict(cls, raw: dict, where: str) -> WatchRecord:
+    def from_dict(cls, raw: dict[str, Any], where: str) -> WatchRecord:
         """Read a watch's record (one written before `reference` was has None);
         `where` names the file in the one-line error."""
         try:
@@ -116,7 +117,7 @@ class WatchRecord:
 class StartedLine:
     """The plan, as `RunPlan` fields (without the per-example token counts)."""
 
-    plan: dict
+    plan: dict[str, Any]
     type: str = "started"
 
 
@@ -146,9 +147,9 @@ class BatchLine:
 class FinishedLine:
     cancelled: bool
     elapsed_s: float = 0.0
-    summaries: list[dict] = field(default_factory=list)
+    summaries: list[dict[str, Any]] = field(default_factory=list)
     """`Summary.to_dict()` per label."""
-    comparisons: list[dict] = field(default_factory=list)
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
     type: str = "finished"
 
     def ppl_text(self, between: str = " ppl ") -> str:
