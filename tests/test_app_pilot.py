@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import time
 
+import numpy as np
 import pytest
 from textual.widgets import Static
 
@@ -37,17 +39,29 @@ def text_of(app, selector: str) -> str:
 
 
 async def test_displayed_figures_equal_the_engines(handle):
-    app, _ = demo_app(handle)
+    _, evaluation = demo_app(handle)
+    scored = {}  # the base model's per-token results, as the engine emitted them
+
+    def teed():
+        for event in evaluation.events():
+            if isinstance(event, BatchScored) and event.label == "base":
+                scored.update((r.example, r) for r in event.results)
+            yield event
+
+    app = PplTopApp(teed, synthetic.INFO, request_stop=evaluation.cancel)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.live.finished is not None)
         await pilot.pause(0.4)
+        # the loss over every scored token, from the log-probs themselves
+        loss = sum(-r.logprob.astype(np.float64).sum() for r in scored.values()) \
+            / sum(r.n_tokens for r in scored.values())
+        assert app.displayed_ppl() == f"{math.exp(loss):.3f}"
+        detail = text_of(app, "#ppl-detail")
+        assert f"PPL {math.exp(loss):.3f}" in detail and f"loss {loss:.4f}" in detail
         summary = app.live.finished.summaries[0]
         assert summary.label == "base" and summary.complete
-        assert app.displayed_ppl() == f"{summary.ppl:.3f}"
-        detail = text_of(app, "#ppl-detail")
-        assert f"PPL {summary.ppl:.3f}" in detail and f"loss {summary.loss:.4f}" in detail
         lo, hi = summary.ppl_ci95
-        assert f"[{lo:.3f}, {hi:.3f}]" in detail
+        assert f"[{lo:.3f}, {hi:.3f}]" in detail and lo < math.exp(loss) < hi
         assert text_of(app, "#ppl-state") == "finished"
         others = text_of(app, "#ppl-others")
         for s in app.live.finished.summaries[1:]:
