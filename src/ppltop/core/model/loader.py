@@ -15,6 +15,7 @@ import time
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -31,12 +32,13 @@ class Adapter:
 
     label: str
     path: Path
-    config: dict
+    config: dict[str, Any]
     weights: dict[str, mx.array] = field(repr=False)
 
     @property
     def fine_tune_type(self) -> str:
-        return self.config.get("fine_tune_type", "lora")
+        kind: str = self.config.get("fine_tune_type", "lora")
+        return kind
 
 
 def _check_model_folder(path: Path) -> None:
@@ -113,7 +115,7 @@ def _config_mismatch(path: Path, message: str) -> str | None:
     return None
 
 
-def load_base(path: str | Path):
+def load_base(path: str | Path) -> tuple[nn.Module, Any, dict[str, Any]]:
     """Load model and tokenizer with mlx-lm. Returns (model, tokenizer, config dict)."""
     from mlx_lm import load
 
@@ -127,7 +129,8 @@ def load_base(path: str | Path):
             raise InputError(f"--model {path}: no tokenizer in this folder (no tokenizer.json or "
                              "tokenizer.model); copy the tokenizer files of the original model")
     try:
-        model, tokenizer, config = load(str(path), return_config=True)
+        # its annotations give two results; return_config=True adds the third
+        model, tokenizer, config = load(str(path), return_config=True)  # type: ignore[misc]
     except ValueError as e:
         explained = _config_mismatch(path, str(e))
         if explained:
@@ -183,10 +186,11 @@ def read_adapter(path: str | Path, label: str | None = None,
     except Exception as e:
         raise InputError(f"{weights_file}: cannot read ({str(e)[:120]}); "
                          "the file may be truncated or not safetensors") from e
-    return Adapter(label or path.name, path, config, weights)
+    # mx.load of a .safetensors file: a dict of arrays (its annotations allow other files)
+    return Adapter(label or path.name, path, config, weights)  # type: ignore[arg-type]
 
 
-def _check_adapter_config(config, config_file: Path) -> None:
+def _check_adapter_config(config: dict[str, Any], config_file: Path) -> None:
     """The fields mlx-lm reads from adapter_config.json, with the types it needs."""
     fix = "restore the file mlx_lm.lora wrote"
     if not isinstance(config, dict):
@@ -227,7 +231,7 @@ def _hold_for_tests() -> None:
 class ModelHandle:
     """A loaded base model whose active adapter can be switched in place."""
 
-    def __init__(self, model: nn.Module, tokenizer, config: dict, path: Path):
+    def __init__(self, model: nn.Module, tokenizer: Any, config: dict[str, Any], path: Path):
         self.model = model
         self.tokenizer = tokenizer
         self.config = config

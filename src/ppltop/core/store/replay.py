@@ -55,7 +55,7 @@ class RunFollower:
 
         model = self.config.model
         try:
-            tokenizer = load_tokenizer(Path(model))  # type: ignore[no-untyped-call]
+            tokenizer = load_tokenizer(Path(model))
         except Exception as e:
             raise InputError(f"{self.path}: cannot load the tokenizer of {model} "
                              f"({type(e).__name__}); is the model folder still there?") from e
