@@ -32,11 +32,11 @@ def repeated_data(folder: Path, repeat: int) -> Path:
 def one_round(data: Path) -> tuple[float, float, int, int]:
     """(scoring seconds, breakdown seconds, examples, tokens per label)."""
     from ppltop import demo
-    from ppltop.core.store.breakdown_events import group_input
-    from ppltop.core.figures.breakdowns import compute_breakdowns
     from ppltop.core.config import EvalConfig
-    from ppltop.core.store.events import BatchScored, RunFinished, RunStarted
     from ppltop.core.engine.evaluation import Evaluation
+    from ppltop.core.figures.breakdowns import compute_breakdowns
+    from ppltop.core.store.breakdown_events import group_input
+    from ppltop.core.store.events import BatchScored, RunFinished, RunStarted
 
     config = EvalConfig(model=demo.MODEL_DIR, data=data,
                         adapters=list(demo.ADAPTER_DIRS.values()), group_by=("source",))

@@ -173,7 +173,8 @@ def model_flops_per_token(model: Path, context: float, head_share: float = 1.0) 
     the output projection on `head_share` of the positions."""
     cfg = json.loads((model / "config.json").read_text())
     h, layers, inter = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["intermediate_size"]
-    heads, kv = cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
+    heads = cfg["num_attention_heads"]
+    kv = cfg.get("num_key_value_heads", heads)
     head_dim = cfg.get("head_dim", h // heads)
     attn = h * heads * head_dim * 2 + h * kv * head_dim * 2
     mlp = 3 * h * inter

@@ -4,7 +4,8 @@ Runs `ppltop` (the dashboard) in a pseudo-terminal on the demo model and its ada
 --batch-size 1 (many small batches, the worst case for redraws) over the demo test set
 repeated --repeat times (so the run is still going when the measurement ends), counts every
 byte it writes, and prints the rate over the steady state (after the first screen is drawn),
-for the default refresh rate and for --refresh 1. Usage: python benchmarks/bench_terminal_bytes.py [--seconds 20]
+for the default refresh rate and for --refresh 1.
+Usage: python benchmarks/bench_terminal_bytes.py [--seconds 20]
 """
 
 from __future__ import annotations

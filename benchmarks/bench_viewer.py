@@ -25,11 +25,11 @@ def build(n_examples: int, n_tokens: int, doc_tokens: int):
 
     from ppltop import demo
     from ppltop.core.data.split import Example
-    from ppltop.core.store.events import BatchScored, DocumentSource, RunPlan, RunStarted
+    from ppltop.core.data.token_text import TokenTexts
+    from ppltop.core.engine.token_stats import StatsBlock
     from ppltop.core.figures.results import ExampleResult, compact
     from ppltop.core.mlx_lm import MlxLmPart
-    from ppltop.core.engine.token_stats import StatsBlock
-    from ppltop.core.data.token_text import TokenTexts
+    from ppltop.core.store.events import BatchScored, DocumentSource, RunPlan, RunStarted
 
     tokenizer = load_tokenizer(demo.MODEL_DIR)
     vocab = len(tokenizer._tokenizer) if hasattr(tokenizer, "_tokenizer") else 1000

@@ -34,9 +34,9 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 ADAPTER_DATA = ROOT / "tests" / "data" / "real" / "text"

@@ -22,6 +22,8 @@ import pytest  # noqa: E402
 
 from ppltop import demo  # noqa: E402
 
+# the report tests' fixtures, a plugin of theirs (pytest_plugins) also imported as a module
+pytest.register_assert_rewrite("report_fixtures")
 
 SCRATCH = Path(__import__("tempfile").mkdtemp(prefix="ppltop-tests-"))
 """Working folder of CLI subprocesses, so default run directories stay out of the repo."""
@@ -86,22 +88,38 @@ def mlx_lm_lora_test(model, data_dir, *flags, adapter=None, timeout: float = 600
     BLAS this session loaded (LD_PRELOAD) so both sides multiply alike. Without `adapter`
     no adapter is loaded (mlx-lm's default would be `./adapters`).
     """
+    return start_mlx_lm_lora_test(model, data_dir, *flags, adapter=adapter)(timeout)
+
+
+def start_mlx_lm_lora_test(model, data_dir, *flags, adapter=None):
+    """`mlx_lm_lora_test` started in the background: call the result (with a timeout) for
+    its (line, loss), so that the test can score its own side meanwhile."""
     import os
 
     args = ["--model", str(model), "--data", str(data_dir), "--test", "--adapter-path",
             str(adapter or ""), *map(str, flags)]
     command = [sys.executable, "-c", MLX_LM_LORA_OBSERVED, *args]
     env = {**os.environ, **({"LD_PRELOAD": BLAS.path} if BLAS.path else {})}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                          cwd=SCRATCH, stdin=subprocess.DEVNULL, env=env)
-    lines = [line for line in done.stdout.splitlines()
-             if re.fullmatch(r"Test loss \S+, Test ppl \S+\.", line)]
-    losses = [float(line.split()[1]) for line in done.stdout.splitlines()
-              if line.startswith("EVALUATE ")]
-    if done.returncode != 0 or len(lines) != 1 or len(losses) != 1:
-        raise AssertionError(f"mlx_lm.lora {' '.join(args)} exited {done.returncode}:\n"
-                             f"{done.stdout}{done.stderr}")
-    return lines[0], losses[0]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=SCRATCH, stdin=subprocess.DEVNULL, env=env)
+
+    def finish(timeout: float = 600) -> tuple[str, float]:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        lines = [line for line in stdout.splitlines()
+                 if re.fullmatch(r"Test loss \S+, Test ppl \S+\.", line)]
+        losses = [float(line.split()[1]) for line in stdout.splitlines()
+                  if line.startswith("EVALUATE ")]
+        if proc.returncode != 0 or len(lines) != 1 or len(losses) != 1:
+            raise AssertionError(f"mlx_lm.lora {' '.join(args)} exited {proc.returncode}:\n"
+                                 f"{stdout}{stderr}")
+        return lines[0], losses[0]
+
+    return finish
 
 
 def mlx_lm_lora_test_line(model, data_dir, *flags, adapter=None, timeout: float = 600) -> str:

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_ppltop
 
+from conftest import run_ppltop
 from ppltop import demo
 
 

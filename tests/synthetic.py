@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 
-from ppltop.core.store.events import BatchScored, Notice, RunFinished, RunPlan, RunStarted
 from ppltop.core.figures.results import ExampleResult
-from ppltop.core.mlx_lm import MlxLmFigure, MlxLmPart
 from ppltop.core.figures.summary import RunSummary
+from ppltop.core.mlx_lm import MlxLmFigure, MlxLmPart
+from ppltop.core.store.events import BatchScored, Notice, RunFinished, RunPlan, RunStarted
 
 LABELS = ["base", "docs-net", "docs-math"]
 N_BATCHES = 12
@@ -34,7 +34,8 @@ def _loss(label_index: int, batch: int, example: int) -> float:
 def _summary(label_index: int, label: str | None = None) -> RunSummary:
     losses = [_loss(label_index, b, e) for b in range(N_BATCHES) for e in range(EXAMPLES_PER_BATCH)]
     loss = float(np.mean(losses))
-    return RunSummary(label or LABELS[label_index], None if label_index == 0 else f"/demo/{LABELS[label_index]}",
+    adapter = None if label_index == 0 else f"/demo/{LABELS[label_index]}"
+    return RunSummary(label or LABELS[label_index], adapter,
                       loss, math.exp(loss), len(losses) * TOKENS_PER_EXAMPLE, len(losses), 0.05,
                       (math.exp(loss - 0.1), math.exp(loss + 0.1)), loss / math.log(2), 1.1,
                       1000.0, 0, 0, [], True,
@@ -54,8 +55,9 @@ def events(finish: bool = True):
                        for e in range(EXAMPLES_PER_BATCH)]
             loss_sum = sum(r.loss_sum for r in results)
             done = (b + 1) * EXAMPLES_PER_BATCH * TOKENS_PER_EXAMPLE
-            yield BatchScored(label, b, N_BATCHES, loss_sum, EXAMPLES_PER_BATCH * TOKENS_PER_EXAMPLE,
-                              results, done, total, 0.5 * (b + 1))
+            yield BatchScored(label, b, N_BATCHES, loss_sum,
+                              EXAMPLES_PER_BATCH * TOKENS_PER_EXAMPLE, results, done, total,
+                              0.5 * (b + 1))
     if finish:
         yield RunFinished([_summary(i) for i in range(len(LABELS))], False, 0.5 * N_BATCHES)
 
@@ -87,8 +89,8 @@ def document_events(max_examples: int = 6, labels=("base",), finish: bool = Fals
 
     from ppltop import demo
     from ppltop.core.data.split import load_split
-    from ppltop.core.store.events import DocumentSource
     from ppltop.core.data.token_text import TokenTexts
+    from ppltop.core.store.events import DocumentSource
 
     tokenizer = load_tokenizer(demo.MODEL_DIR)
     split = load_split(demo.DATA_DIR, "test", tokenizer, False)
@@ -120,7 +122,8 @@ def document_events(max_examples: int = 6, labels=("base",), finish: bool = Fals
         yield RunFinished([_summary(i, name) for i, name in enumerate(labels)], False, 1.0)
 
 
-CJK_LONG_LINE = ("机器学习模型的评估需要仔细查看每一个词元的惊讶度，中文字符常被拆成两三个字节级词元，"
+CJK_LONG_LINE = ("机器学习模型的评估需要仔细查看每一个词元的惊讶度，"
+                 "中文字符常被拆成两三个字节级词元，"
                  "表情符号😀也是如此；这一行很长，在终端里必须折行而不是被截断，最后几个字是结尾。")
 CJK_RECORDS = [
     {"text": "中文字😀 the thing\n    indented 中文\n" + CJK_LONG_LINE + "\n最后一行：中文。"},
@@ -143,10 +146,9 @@ def cjk_events(folder, chat: bool = False, mask_prompt: bool = False):
     from pathlib import Path
 
     import tiny_bpe
-
     from ppltop.core.data.split import load_split
-    from ppltop.core.store.events import DocumentSource
     from ppltop.core.data.token_text import TokenTexts
+    from ppltop.core.store.events import DocumentSource
 
     folder = Path(folder)
     tokenizer = tiny_bpe.load(tiny_bpe.build(folder / "tokenizer"))

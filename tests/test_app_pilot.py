@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import time
 
+import numpy as np
 import pytest
-import synthetic
 from textual.widgets import Static
 
+import synthetic
 from ppltop import demo
 from ppltop.core.config import EvalConfig
-from ppltop.core.store.events import BatchScored
 from ppltop.core.engine.evaluation import Evaluation
+from ppltop.core.store.events import BatchScored
 from ppltop.themes import builtin_dir, load_themes
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.error_screen import ErrorScreen
@@ -44,17 +46,29 @@ def text_of(app, selector: str) -> str:
 
 
 async def test_displayed_figures_equal_the_engines(handle):
-    app, _ = demo_app(handle)
+    _, evaluation = demo_app(handle)
+    scored = {}  # the base model's per-token results, as the engine emitted them
+
+    def teed():
+        for event in evaluation.events():
+            if isinstance(event, BatchScored) and event.label == "base":
+                scored.update((r.example, r) for r in event.results)
+            yield event
+
+    app = PplTopApp(teed, synthetic.INFO, request_stop=evaluation.cancel)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.live.finished is not None)
         await pilot.pause(0.4)
+        # the loss over every scored token, from the log-probs themselves
+        loss = sum(-r.logprob.astype(np.float64).sum() for r in scored.values()) \
+            / sum(r.n_tokens for r in scored.values())
+        assert app.displayed_ppl() == f"{math.exp(loss):.3f}"
+        detail = text_of(app, "#ppl-detail")
+        assert f"PPL {math.exp(loss):.3f}" in detail and f"loss {loss:.4f}" in detail
         summary = app.live.finished.summaries[0]
         assert summary.label == "base" and summary.complete
-        assert app.displayed_ppl() == f"{summary.ppl:.3f}"
-        detail = text_of(app, "#ppl-detail")
-        assert f"PPL {summary.ppl:.3f}" in detail and f"loss {summary.loss:.4f}" in detail
         lo, hi = summary.ppl_ci95
-        assert f"[{lo:.3f}, {hi:.3f}]" in detail
+        assert f"[{lo:.3f}, {hi:.3f}]" in detail and lo < math.exp(loss) < hi
         assert text_of(app, "#ppl-state") == "finished"
         others = text_of(app, "#ppl-others")
         for s in app.live.finished.summaries[1:]:
@@ -159,7 +173,8 @@ def test_a_broken_user_theme_is_one_error_not_a_crash(tmp_path):
     loaded = load_themes([tmp_path])
     assert len(loaded.errors) == 1 and "broken.toml" in loaded.errors[0]
     assert "mine" in loaded.themes
-    assert {"ppltop-dark", "ppltop-light", "ppltop-high-contrast", "ppltop-mono"} <= set(loaded.themes)
+    ours = {"ppltop-dark", "ppltop-light", "ppltop-high-contrast", "ppltop-mono"}
+    assert ours <= set(loaded.themes)
     assert loaded.themes["ppltop-dark"].variables["surprisal-0"].startswith("#")
 
 

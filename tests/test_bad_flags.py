@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SCRATCH, run_ppltop
 
+from conftest import SCRATCH, run_ppltop
 from ppltop import demo
 
 MODEL = ["--model", str(demo.MODEL_DIR), "--data", str(demo.DATA_DIR)]

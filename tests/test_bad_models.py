@@ -11,8 +11,8 @@ from pathlib import Path
 
 import mlx.core as mx
 import pytest
-from conftest import make_adapter, run_ppltop
 
+from conftest import make_adapter, run_ppltop
 from ppltop import demo
 
 

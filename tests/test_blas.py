@@ -10,8 +10,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import BLAS
 
+from conftest import BLAS
 from ppltop.core.model import blas
 
 LOGITS = r"""
@@ -61,7 +61,8 @@ def test_probe_rejects_a_library_without_cblas(tmp_path):
     assert not ok and "probe failed" in reason
 
 
-@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler to build the crashing library")
+@pytest.mark.skipif(shutil.which("cc") is None,
+                    reason="needs a C compiler to build the crashing library")
 def test_probe_survives_a_library_that_kills_its_process(tmp_path):
     """An OpenBLAS built for the wrong CPU dies with SIGILL; ppltop must not."""
     src = tmp_path / "crash.c"

@@ -9,23 +9,20 @@ from __future__ import annotations
 import csv
 import json
 import math
-import re
 
 import numpy as np
 import pytest
-from conftest import run_ppltop
-from test_app_pilot import wait_for
 
+import synthetic
+from conftest import run_ppltop
 from ppltop import demo
-from ppltop.core.store.breakdown_events import with_breakdowns
-from ppltop.core.figures.compare import paired_bootstrap
-from ppltop.core.store.replay import RunFollower
 from ppltop.core.figures.stats import Z95
+from ppltop.core.store.breakdown_events import with_breakdowns
+from ppltop.core.store.replay import RunFollower
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.groups_screen import GroupsScreen, GroupTable
 from ppltop.ui.screens.viewer_screen import ViewerScreen
-
-import synthetic
+from test_app_pilot import wait_for
 
 LABELS = ["base", "docs-net", "docs-math"]
 
@@ -97,9 +94,13 @@ def expected(tokens: dict, labels, reference: str, group_of: np.ndarray, n_bytes
             if label == reference:
                 continue
             f = per_label[label]
-            lo, hi = paired_bootstrap(f["sums"], ref["sums"], f["counts"])
             f["delta_loss"] = f["loss"] - ref["loss"]
-            f["delta_ci95"] = [lo, hi]
+            # the paired difference's clustered standard error: what a bootstrap of the
+            # examples in pairs estimates, to its resampling noise and skew
+            diff = f["sums"] - ref["sums"]
+            m = len(diff)
+            f["delta_se"] = math.sqrt(m / (m - 1) * ((diff - f["delta_loss"] * f["counts"]) ** 2)
+                                      .sum()) / f["counts"].sum() if m > 1 else math.nan
             f["win_share"] = float(np.mean(f["sums"] / f["counts"] < ref["sums"] / ref["counts"]))
         out[str(name)] = per_label
     return out
@@ -123,8 +124,21 @@ def check_breakdown(payload: dict, key: str, want: dict) -> None:
             if f["comparison"] is not None:
                 c = f["comparison"]
                 assert c["delta_loss"] == pytest.approx(w["delta_loss"], abs=1e-9)
-                assert c["delta_ci95"] == pytest.approx(w["delta_ci95"], abs=1e-9)
+                _check_paired_interval(c["delta_ci95"], w["delta_loss"], w["delta_se"])
                 assert c["win_share"] == pytest.approx(w["win_share"])
+
+
+def _check_paired_interval(shown: list, delta: float, se: float) -> None:
+    """The bootstrap's 95% interval of a paired Δloss brackets it, each end within a third
+    of the normal interval's half-width of delta -+ Z95 * se (a bootstrap of the wrong
+    pairs, or unpaired, is far wider or off-centre)."""
+    lo, hi = shown
+    if not (math.isfinite(se) and se > 0):
+        return
+    half = Z95 * se
+    assert lo < delta < hi, (shown, delta)
+    assert abs(lo - (delta - half)) < half / 3 and abs(hi - (delta + half)) < half / 3, \
+        (shown, delta - half, delta + half)
 
 
 def content_bytes(pieces, tokens) -> np.ndarray:

@@ -4,12 +4,12 @@ outside the plot."""
 from __future__ import annotations
 
 import pytest
-from test_keys_pilot import open_screen, scored, two_label_app
 from textual.widgets import TabbedContent
 
 from ppltop.themes import load_themes
 from ppltop.ui.chart_ticks import nice_ticks, tick_labels
 from ppltop.ui.widgets.batch_loss_chart import BatchLossChart
+from test_keys_pilot import open_screen, scored, two_label_app
 
 
 @pytest.mark.parametrize(("lo", "hi", "integer", "expected"), [

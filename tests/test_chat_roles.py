@@ -19,15 +19,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REAL_DATA
-from test_breakdowns import check_breakdown, content_bytes, expected, pieces_of, score, tokens_of
 
+from conftest import REAL_DATA
 from ppltop import demo
 from ppltop.core.data.chat_spans import message_tokens
 from ppltop.core.data.split import load_split
-from ppltop.core.data.token_marks import (TokenMarks, example_marks, message_marks,
-                                          role_disagreements)
+from ppltop.core.data.token_marks import (
+    TokenMarks,
+    example_marks,
+    message_marks,
+    role_disagreements,
+)
 from ppltop.core.data.token_text import TokenTexts
+from test_breakdowns import check_breakdown, content_bytes, expected, pieces_of, score, tokens_of
 
 PLAIN_TEMPLATE = ("{{ bos_token }}{% for m in messages %}{{ '<|' + m['role'] + '|>\n' + "
                   "m['content'] + '\n<|end|>\n' }}{% endfor %}"

@@ -8,11 +8,13 @@ import synthetic
 from test_every_screen import CASES
 from test_snapshots import _figures
 
+import synthetic
 from ppltop.core.figures.checkpoints import curve_of_finished
 from ppltop.headless import render_figures
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.checkpoint_screen import CheckpointScreen
 from ppltop.ui.widgets.paged_table import PagedTable
+from test_every_screen import CASES
 
 
 async def _finished(pilot):
@@ -170,9 +172,8 @@ async def test_a_checkpoint_being_scored_is_hollow_and_never_the_best():
     """A watch scoring run1@20 (8 of 24 examples): the table marks it `scoring…` with its
     Δ against run1@10, the best; the note says how many examples that Δ covers; the chart
     draws it hollow (◇) and ◆ stays on run1@10."""
-    from screen_text import screen_text
-
     from ppltop.ui.widgets.checkpoint_chart import CheckpointChart
+    from screen_text import screen_text
 
     app = PplTopApp(lambda: synthetic.watch_events(partial_batches=2), synthetic.INFO)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -6,23 +6,29 @@ from __future__ import annotations
 import csv
 import html
 import json
-import re
 import os
+import re
 import shutil
 import time
 
 import pytest
-from conftest import make_adapter, run_ppltop
 
+from conftest import make_adapter, run_ppltop
 from ppltop import demo
 from ppltop.checkpoint_table import render_checkpoints
-from ppltop.core.model.checkpoint_watch import CheckpointWatcher, snapshot_adapter
-from ppltop.core.checkpoint_files import (check_choice, checkpoint_label, choose_files,
-                                          file_iteration, label_order, parse_label)
-from ppltop.core.figures.checkpoints import curve_of_finished
-from ppltop.core.figures.compare import compare
+from ppltop.core.checkpoint_files import (
+    check_choice,
+    checkpoint_label,
+    choose_files,
+    file_iteration,
+    label_order,
+    parse_label,
+)
 from ppltop.core.config import EvalConfig
 from ppltop.core.engine.evaluation import Evaluation
+from ppltop.core.figures.checkpoints import curve_of_finished
+from ppltop.core.figures.compare import compare
+from ppltop.core.model.checkpoint_watch import CheckpointWatcher, snapshot_adapter
 
 
 def test_labels_and_iterations(tmp_path):
@@ -276,7 +282,6 @@ def test_the_watch_as_one_run_for_the_dashboard(handle, training_folder, tmp_pat
     from ppltop.run.watch import dashboard_events
     from ppltop.run.watch_session import WatchSession
     from ppltop.view.live import LiveRun
-    from ppltop.core.figures.checkpoints import curve_of_live
 
     cfg = EvalConfig(model=demo.MODEL_DIR, data=demo.DATA_DIR, adapters=[training_folder],
                      test_batches=1)
@@ -314,7 +319,6 @@ def test_a_checkpoint_being_scored_is_never_the_best():
     over all 24): run1@10, complete, is the best; run1@20 is `scoring…`, compared with it
     over the 8 examples both have, and every view says so."""
     import synthetic
-
     from ppltop.core.figures.checkpoints import curve_of_live
     from ppltop.view.live import LiveRun
 
@@ -344,7 +348,6 @@ def test_no_best_until_a_checkpoint_is_scored_to_its_end():
     import itertools
 
     import synthetic
-
     from ppltop.core.figures.checkpoints import curve_of_live
     from ppltop.core.store.events import LabelAdded
     from ppltop.view.live import LiveRun

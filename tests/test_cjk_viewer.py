@@ -5,10 +5,10 @@ splits CJK characters over two and three tokens, with fixed made-up numbers."""
 from __future__ import annotations
 
 import pytest
-import synthetic
 from rich.cells import cell_len
 from textual.widgets import Static
 
+import synthetic
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.document_screen import DocumentScreen
 from ppltop.ui.screens.viewer_screen import ViewerScreen

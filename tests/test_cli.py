@@ -10,8 +10,8 @@ from pathlib import Path
 
 import mlx.core as mx
 import pytest
-from conftest import make_adapter, nan_model, run_ppltop, token_of_one_example
 
+from conftest import make_adapter, nan_model, run_ppltop, token_of_one_example
 from ppltop import demo
 
 
@@ -136,8 +136,8 @@ def test_every_bad_input_gets_one_line_and_exit_2(tmp_path):
 
 def test_nan_loss_is_reported_with_its_example(tmp_path):
     """A NaN input-embedding row poisons exactly the examples that contain that token."""
-    from ppltop.core.model.loader import ModelHandle
     from ppltop.core.data.split import load_split
+    from ppltop.core.model.loader import ModelHandle
 
     handle = ModelHandle.load(demo.MODEL_DIR)
     split = load_split(demo.DATA_DIR, "test", handle.tokenizer, False)

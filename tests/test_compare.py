@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
-from test_surprisal_index import result
 
 from ppltop.core.figures.compare import compare, example_deltas, paired_bootstrap, token_deltas
+from test_surprisal_index import result
 
 
 def runs(rng, m=200, shift=0.0, noise=0.0):

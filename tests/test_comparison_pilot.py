@@ -11,6 +11,7 @@ from ppltop.ui.screens.document_screen import DocumentScreen
 from ppltop.ui.widgets.document_view import DocumentView
 from ppltop.ui.widgets.paged_table import PagedTable
 from ppltop.ui.widgets.ppl_panel import PplPanel
+from test_app_pilot import demo_app, wait_for
 
 
 async def test_compare_keys_reference_and_diff_mode(handle):
@@ -120,7 +121,7 @@ async def test_a_name_taken_by_another_label_is_refused(handle, capsys):
         await rename(pilot, "base")
         assert isinstance(app.screen, RenameScreen), "a taken name does not close the input"
         refusal = str(app.screen.query_one("#rename-refusal", Label).render())
-        assert refusal == f"'base' is taken by another label (base)"
+        assert refusal == "'base' is taken by another label (base)"
         await pilot.press("escape")
         await pilot.pause(0.2)
         assert app.aliases == {} and app.name_of(picked) == picked

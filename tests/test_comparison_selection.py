@@ -9,11 +9,14 @@ from screen_text import screen_text
 from test_snapshots import _figures, _finished
 from textual.widgets import Input
 
+import synthetic
 from ppltop.run.dashboard import _report_dashboard
 from ppltop.run.request import RunRequest
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
 from ppltop.ui.widgets.paged_table import PagedTable
+from screen_text import screen_text
+from test_snapshots import _finished
 
 LABELS = ("base", "docs-net", "docs-math")
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SCRATCH, run_ppltop
 
+from conftest import SCRATCH, run_ppltop
 from ppltop import demo
 from ppltop.core.store.run_dir import read_run
 

@@ -11,6 +11,7 @@ import time
 import uuid
 
 import pytest
+
 from conftest import run_ppltop
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
@@ -354,8 +355,8 @@ def test_quit_on_a_detached_dashboard_exits_0_and_the_run_goes_on(tmp_path):
     """q leaves the dashboard that watches a --detach run: nothing is interrupted."""
     import signal
 
-    from ppltop.core.store.run_liveness import state_of
     from ppltop.core.store.run_dir import read_run
+    from ppltop.core.store.run_liveness import state_of
 
     session, run_dir, status = _scoring_in_tmux(tmp_path, 1, [*_fault_args(), "--detach"])
     pid = None

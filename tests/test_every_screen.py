@@ -13,6 +13,7 @@ from test_app_pilot import figures_drawn
 from test_keys_pilot import scored
 from textual.widgets import TabbedContent
 
+import synthetic
 from ppltop.themes import builtin_dir, load_themes
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
@@ -20,6 +21,7 @@ from ppltop.ui.screens.document_screen import DocumentScreen
 from ppltop.ui.screens.runs_screen import RunsScreen
 from ppltop.ui.screens.viewer_screen import ViewerScreen
 from ppltop.ui.widgets.paged_table import PagedTable
+from test_keys_pilot import scored
 
 THEMES = sorted(load_themes([builtin_dir()]).themes)
 CASES = [(theme, False) for theme in THEMES] + [("ppltop-mono", True), ("ppltop-dark", True)]

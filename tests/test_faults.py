@@ -13,15 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import synthetic
-from conftest import nan_model, run_ppltop, token_of_one_example
 from textual.widgets import Static
 
+import synthetic
+from conftest import nan_model, run_ppltop, token_of_one_example
 from ppltop import demo
 from ppltop.core.config import EvalConfig
+from ppltop.core.engine.evaluation import Evaluation
 from ppltop.core.store.recorder import FAULT_ENV, recorded
 from ppltop.core.store.run_dir import RunWriter, read_run
-from ppltop.core.engine.evaluation import Evaluation
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.error_screen import ErrorScreen
 from ppltop.ui.screens.too_small_screen import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen

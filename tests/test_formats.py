@@ -68,11 +68,10 @@ def test_the_printouts_group_table_cuts_no_header_and_writes_no_negative_zero():
     """The reference is an adapter with a long name: its column's header is whole (it was
     cut to `docs-net l`), and no change in the printout reads -0.0000."""
     import synthetic
-    from test_groups_view import CONFIG
-
     from ppltop.core.store.breakdown_events import with_breakdowns
     from ppltop.headless import render_breakdowns
     from ppltop.view.live import LiveRun
+    from test_groups_view import CONFIG
 
     events = with_breakdowns(lambda: synthetic.document_events(
         max_examples=51, labels=("docs-net", "docs-math")), CONFIG)

@@ -18,10 +18,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import run_ppltop
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import run_ppltop
 from ppltop import demo
 from ppltop.core.data.split import load_split
 from ppltop.core.errors import InputError

@@ -8,12 +8,15 @@ import synthetic
 from test_app_pilot import figures_drawn, wait_for
 from test_comparison_pilot import rename
 
+import synthetic
 from ppltop import demo
-from ppltop.core.store.breakdown_events import with_breakdowns
 from ppltop.core.config import EvalConfig
+from ppltop.core.store.breakdown_events import with_breakdowns
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.groups_screen import GroupsScreen, GroupTable
 from ppltop.ui.screens.viewer_screen import ViewerScreen
+from test_app_pilot import wait_for
+from test_comparison_pilot import rename
 
 LABELS = ("base", "docs-net", "docs-math")
 CONFIG = EvalConfig(model=demo.MODEL_DIR, data=demo.DATA_DIR, group_by=("source",))

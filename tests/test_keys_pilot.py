@@ -4,9 +4,9 @@ footer that keeps help, screenshot and quit visible at 80x24 on every screen."""
 from __future__ import annotations
 
 import pytest
-import synthetic
 from textual.widgets import Static
 
+import synthetic
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
 from ppltop.ui.screens.document_screen import DocumentScreen

@@ -7,12 +7,12 @@ import shutil
 import mlx.core as mx
 import numpy as np
 import pytest
-from conftest import make_adapter
 
+from conftest import make_adapter
 from ppltop import demo
 from ppltop.core.config import EvalConfig
-from ppltop.core.store.events import BatchScored
 from ppltop.core.engine.evaluation import Evaluation
+from ppltop.core.store.events import BatchScored
 
 
 def run(handle, **kw):

@@ -4,18 +4,21 @@ wrap between words, the log wraps to its pane."""
 from __future__ import annotations
 
 import pytest
-import synthetic
 from rich.cells import cell_len
 from screen_text import screen_text
 from test_keys_pilot import scored
 from test_snapshots import _figures, _finished
 
+import synthetic
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.text_flow import flow, wrap_value
 from ppltop.ui.widgets.config_pane import ConfigPane
 from ppltop.ui.widgets.event_log import EventLog
 from ppltop.ui.widgets.paged_table import PagedTable
 from ppltop.ui.widgets.ppl_panel import PplPanel
+from screen_text import screen_text
+from test_keys_pilot import scored
+from test_snapshots import _finished
 
 
 def test_flow_breaks_only_between_segments():
@@ -25,7 +28,8 @@ def test_flow_breaks_only_between_segments():
 
 
 def test_values_wrap_after_slashes_and_between_words():
-    assert wrap_value("/demo/docs-net, /demo/docs-math", 16) == ["/demo/docs-net,", "/demo/docs-math"]
+    assert wrap_value("/demo/docs-net, /demo/docs-math", 16) == ["/demo/docs-net,",
+                                                                 "/demo/docs-math"]
     assert wrap_value("cpu · BLAS mkl 100 GFLOP/s", 15) == ["cpu · BLAS mkl", "100 GFLOP/s"]
     # a piece longer than a whole line is the one thing cut inside
     assert wrap_value("/a/very-long-folder-name/x", 10) == ["/a/", "very-long-", "folder-nam",

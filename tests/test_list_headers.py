@@ -6,10 +6,9 @@ checkpoint, and ctrl+s saving the help itself."""
 from __future__ import annotations
 
 import synthetic
+from ppltop.ui.widgets.paged_table import PagedTable
 from screen_text import screen_lines
 from test_keys_pilot import open_screen, scored, two_label_app
-
-from ppltop.ui.widgets.paged_table import PagedTable
 
 
 def header(table: PagedTable) -> str:
@@ -58,9 +57,8 @@ async def test_the_comparisons_lower_panes_have_titles_units_and_previews(tmp_pa
 
 
 async def test_the_diff_detail_gives_entropy_and_surprisal_in_bits_within_80_columns(tmp_path):
-    from test_snapshot_matrix import _document
-
     from ppltop.ui.widgets.token_detail import TokenDetail
+    from test_snapshot_matrix import _document
 
     app = two_label_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -92,10 +90,9 @@ async def test_ctrl_s_on_the_help_screen_saves_it(tmp_path, monkeypatch):
 
 
 async def test_the_curve_marks_mlx_lms_figure_once_per_checkpoint():
-    from test_checkpoint_screen import _finished
-
     from ppltop.ui.app import PplTopApp
     from ppltop.ui.widgets.checkpoint_chart import CheckpointChart
+    from test_checkpoint_screen import _finished
 
     app = PplTopApp(synthetic.checkpoint_events, synthetic.INFO)
     async with app.run_test(size=(120, 40)) as pilot:

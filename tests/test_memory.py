@@ -7,14 +7,14 @@ import os
 
 import numpy as np
 import pytest
-from conftest import run_ppltop
 
+from conftest import run_ppltop
 from ppltop import demo
-from ppltop.core.model import memory
 from ppltop.core.config import EvalConfig
-from ppltop.core.errors import InputError
-from ppltop.core.store.events import BatchScored, RunFinished
 from ppltop.core.engine.evaluation import Evaluation
+from ppltop.core.errors import InputError
+from ppltop.core.model import memory
+from ppltop.core.store.events import BatchScored, RunFinished
 
 BUDGET = 40 << 20
 """The demo at --batch-size 16 peaks near 80 MiB unsplit (45 at 8, since the CPU attention

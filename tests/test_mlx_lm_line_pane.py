@@ -4,12 +4,11 @@ and the comparison, as `MlxLmFigure.line` writes it; the process's memory beside
 from __future__ import annotations
 
 import synthetic
-from screen_text import screen_text
-from test_snapshots import _finished
-
+from ppltop.ui.app import PplTopApp
 from ppltop.view import process_memory
 from ppltop.view.process_memory import MemoryUse
-from ppltop.ui.app import PplTopApp
+from screen_text import screen_text
+from test_snapshots import _finished
 
 
 def test_memory_segments_name_what_they_measure():

@@ -10,9 +10,9 @@ import csv
 import json
 import re
 import shutil
-from pathlib import Path
 
 import pytest
+
 import synthetic
 from conftest import nan_model, run_ppltop, token_of_one_example
 from test_app_pilot import figures_drawn, wait_for
@@ -23,6 +23,7 @@ from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
 from ppltop.ui.screens.runs_screen import RunsScreen
 from ppltop.ui.widgets.paged_table import PagedTable
+from test_app_pilot import wait_for
 
 NET, MATH = demo.ADAPTER_DIRS["docs-net"], demo.ADAPTER_DIRS["docs-math"]
 
@@ -140,8 +141,8 @@ async def test_the_runs_screen_comparing_the_run_with_a_copy_shows_the_same_figu
 def test_a_non_finite_example_is_left_out_alike_everywhere(tmp_path):
     """The progress line, the JSON and the dashboard (tests/test_faults.py) leave the
     poisoned example out; none of them shows nan."""
-    from ppltop.core.data.split import load_split
     from conftest import demo_tokenizer
+    from ppltop.core.data.split import load_split
 
     data = tmp_path / "data"
     data.mkdir()

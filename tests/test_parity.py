@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import BLAS, make_adapter, mlx_lm_evaluate, run_ppltop
 
+from conftest import BLAS, make_adapter, mlx_lm_evaluate, run_ppltop
 from ppltop import demo
 from ppltop.core.config import EvalConfig
-from ppltop.core.store.events import RunFinished
 from ppltop.core.engine.evaluation import Evaluation
+from ppltop.core.store.events import RunFinished
 
 
 def score(model, data, handle=None, **kw):
@@ -41,9 +41,8 @@ def got_eval_examples(data, kw):
     lines = [line for line in data.read_text().splitlines() if line.strip()]
     if not kw.get("mask_prompt"):
         return lines
-    from ppltop.core.data.split import load_split
-
     from conftest import demo_tokenizer
+    from ppltop.core.data.split import load_split
 
     split = load_split(data, "test", demo_tokenizer(), True)
     return [e for e in split.examples if e.offset < min(len(e.tokens), msl)]

@@ -12,9 +12,8 @@ import re
 import time
 
 import pytest
-import synthetic
-from screen_text import screen_text
 
+import synthetic
 from ppltop import demo
 from ppltop.core.config import EvalConfig
 from ppltop.core.engine.evaluation import Evaluation
@@ -28,6 +27,7 @@ from ppltop.report.page import write_report
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
 from ppltop.ui.text_flow import FlowLine
+from screen_text import screen_text
 
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)
 NOT_YET = "not yet (no complete mlx-lm batch among the 4 examples scored)"

@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import mlx_lm_lora_test_line, run_ppltop
 
+from conftest import mlx_lm_lora_test_line, run_ppltop
 from ppltop import demo
 from ppltop.cli import main
 from ppltop.cli.main import score_config

@@ -6,8 +6,8 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from ppltop.core.model import precision
 from ppltop.core.errors import InputError
+from ppltop.core.model import precision
 from ppltop.core.model.loader import load_base
 
 

@@ -4,11 +4,10 @@ real demo tokenizer, and both what the viewer's tables show."""
 from __future__ import annotations
 
 import synthetic
+from ppltop.ui.app import PplTopApp
+from ppltop.view.previews import in_context, one_line, opening
 from screen_text import screen_text
 from test_keys_pilot import scored
-
-from ppltop.view.previews import in_context, one_line, opening
-from ppltop.ui.app import PplTopApp
 
 
 async def test_examples_show_their_opening_and_worst_tokens_their_context():

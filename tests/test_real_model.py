@@ -7,6 +7,7 @@ import json
 import math
 
 import pytest
+
 from conftest import REAL_DATA, mlx_lm_evaluate_loaded, mlx_lm_lora_test_line, real_model_script
 
 mx = pytest.importorskip("mlx.core")

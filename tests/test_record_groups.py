@@ -7,11 +7,19 @@ import json
 import numpy as np
 import pytest
 
-from ppltop.core.errors import InputError
-from ppltop.core.data.record_groups import (MAX_GROUPS, NONE, OTHER, cap_groups, check_group_keys,
-                                       example_groups, group_value, propose_keys)
+from ppltop.core.data.record_groups import (
+    MAX_GROUPS,
+    NONE,
+    OTHER,
+    cap_groups,
+    check_group_keys,
+    example_groups,
+    group_value,
+    propose_keys,
+)
 from ppltop.core.data.token_groups import template_mask
 from ppltop.core.data.token_marks import example_marks, position_bucket, position_buckets
+from ppltop.core.errors import InputError
 
 
 def write(path, records):
@@ -43,7 +51,8 @@ def test_many_values_keep_the_largest_groups_and_say_how_many_went_to_other():
 
 def test_examples_are_grouped_by_their_line_and_missing_keys_are_none(tmp_path):
     path = tmp_path / "test.jsonl"
-    path.write_text('{"text": "a", "source": "wiki"}\n\n{"text": "b"}\n{"text": "c", "source": 7}\n')
+    path.write_text('{"text": "a", "source": "wiki"}\n\n'
+                    '{"text": "b"}\n{"text": "c", "source": 7}\n')
     groups, notes = example_groups(path, ("source",), [1, 3, 4])
     assert groups == {"source": ["wiki", NONE, "7"]} and notes == {}
 

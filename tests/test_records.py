@@ -8,8 +8,17 @@ import json
 import pytest
 
 from ppltop.core.errors import InputError
-from ppltop.core.store.records import (FORMAT, AdapterEntry, BatchLine, FinishedLine, Manifest,
-                                       NoticeLine, StartedLine, decode_line, encode_line)
+from ppltop.core.store.records import (
+    FORMAT,
+    AdapterEntry,
+    BatchLine,
+    FinishedLine,
+    Manifest,
+    NoticeLine,
+    StartedLine,
+    decode_line,
+    encode_line,
+)
 
 
 def _manifest(**extra) -> Manifest:

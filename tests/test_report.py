@@ -13,13 +13,16 @@ import subprocess
 import sys
 
 import pytest
-from conftest import run_ppltop
-from report_fixtures import demo_run, open_report  # noqa: F401 (a fixture)
-from test_app_pilot import wait_for
 
+from conftest import run_ppltop
 from ppltop.core.store.replay import RunFollower
 from ppltop.report import ReportLimits, read_report_run, render_page
 from ppltop.ui.app import PplTopApp
+from report_fixtures import open_report
+from test_app_pilot import wait_for
+
+# the demo run, scored once per session for both report test modules
+pytest_plugins = ["report_fixtures"]
 
 EXTERNAL = re.compile(r"""(?:src|href|action)\s*=\s*["'](?!#)|url\(|@import""", re.IGNORECASE)
 """What would make a browser fetch something: a link that is not an anchor, a CSS import."""
@@ -67,8 +70,9 @@ def test_documents_beyond_the_bound_are_summarized_and_named(demo_run):
 
 
 def _tokens_shown(whole: str, small: str) -> int:
-    count = lambda page: len(re.findall(r'<span class="[^"]*"(?: id="[^"]*")?>',
-                                         page.split('id="documents"')[1]))
+    def count(page: str) -> int:
+        return len(re.findall(r'<span class="[^"]*"(?: id="[^"]*")?>',
+                              page.split('id="documents"')[1]))
     return count(whole) - count(small)
 
 
@@ -132,9 +136,8 @@ async def test_the_dashboards_key_writes_the_report_of_the_run_on_screen(demo_ru
 
 def _cjk_report(folder, **kw):
     import synthetic
-
-    from ppltop.view.live import LiveRun
     from ppltop.report.gather import RunReport
+    from ppltop.view.live import LiveRun
 
     live = LiveRun()
     for event in synthetic.cjk_events(folder, **kw):
@@ -167,7 +170,6 @@ def test_a_character_split_over_tokens_is_one_span_with_each_tokens_figures(tmp_
 
 async def test_tokens_take_the_terminals_color_step_in_every_mode(tmp_path):
     import synthetic
-
     from ppltop.report.documents import choose_documents, render_document
     from ppltop.ui.screens.document_screen import DocumentScreen
     from ppltop.ui.widgets.document_view import DocumentView
@@ -196,8 +198,8 @@ async def test_tokens_take_the_terminals_color_step_in_every_mode(tmp_path):
 
 
 def test_template_tokens_and_a_masked_prompt_are_set_apart_as_in_the_app(tmp_path):
-    from ppltop.view.document import PROMPT
     from ppltop.report.documents import choose_documents, group_classes
+    from ppltop.view.document import PROMPT
 
     report = _cjk_report(tmp_path, chat=True, mask_prompt=True)
     assert report.live.hide_template  # as the dashboard's lists, by default for such data

@@ -8,18 +8,19 @@ Skipped, with the reason, where chromium is not installed (`.ci/run` installs it
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
 from pathlib import Path
 
 import pytest
+
 from headless_chromium import Chromium, find_chromium
-from report_fixtures import demo_run  # noqa: F401 (a fixture)
+from ppltop.core.store.run_dir import read_run
 from screenshot_compare import compare
 
-from ppltop.core.store.run_dir import read_run
+# the demo run, scored once per session for both report test modules
+pytest_plugins = ["report_fixtures"]
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
@@ -69,7 +70,7 @@ def test_summary_and_comparison_in_the_dom_are_the_jsons(browser, demo_run):
     for run in payload["runs"]:
         row = shown[run["label"]]
         assert len(row) >= 11
-        for field, (value, text) in row.items():
+        for field, (value, _text) in row.items():
             assert value == _field(run, field), (run["label"], field)
         assert row["ppl"][1] == f"{run['ppl']:.6f}"
         assert row["loss"][1] == f"{run['loss']:.6f}"

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_ppltop
 
+from conftest import run_ppltop
 from ppltop import demo
 from ppltop.core.store.run_dir import EVENTS, read_run
 
@@ -55,7 +55,7 @@ def test_sigkill_at_random_points_then_resume_gives_identical_figures(tmp_path, 
     run_dir = tmp_path / "run"
     proc = start([*DEMO_ARGS, "--headless", "--run-dir", str(run_dir)], tmp_path)
     kills = 0
-    for attempt in range(3):
+    for _attempt in range(3):
         target = batch_lines(run_dir) + rng.randint(1, 5)
         deadline = time.monotonic() + 240
         while batch_lines(run_dir) < target and proc.poll() is None:

@@ -12,11 +12,10 @@ import sys
 import time
 
 from conftest import run_ppltop
-
 from ppltop import demo
-from ppltop.view.run_index import run_row
-from ppltop.core.store.run_liveness import LIVENESS, STALE_S, Heartbeat, state_of
 from ppltop.core.store.run_dir import EVENTS, MANIFEST
+from ppltop.core.store.run_liveness import LIVENESS, STALE_S, Heartbeat, state_of
+from ppltop.view.run_index import run_row
 
 
 def _run_dir(tmp_path, events=(), name="run"):
@@ -51,8 +50,9 @@ def test_states_from_the_record_and_the_events(tmp_path):
 def test_a_writer_killed_with_sigkill_is_seen_gone(tmp_path):
     run = _run_dir(tmp_path)
     child = subprocess.Popen([sys.executable, "-c",
-                              "import sys, time; from ppltop.core.store.run_liveness import Heartbeat;"
-                              f"Heartbeat(sys.argv[1], 0.05).start(); time.sleep(60)", str(run)])
+                              "import sys, time; "
+                              "from ppltop.core.store.run_liveness import Heartbeat;"
+                              "Heartbeat(sys.argv[1], 0.05).start(); time.sleep(60)", str(run)])
     for _ in range(200):
         if (run / LIVENESS).exists():
             break
@@ -92,8 +92,6 @@ def test_resuming_a_finished_run_says_so_and_changes_nothing(tmp_path):
 
 
 async def test_a_dashboard_watching_a_run_notices_its_writer_is_gone(tmp_path):
-    from screen_text import screen_text
-
     from ppltop.core.store.replay import RunFollower
     from ppltop.ui.app import PplTopApp
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import synthetic
 from conftest import run_ppltop
-from screen_text import screen_lines
-
 from ppltop import demo
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
 from ppltop.ui.screens.runs_screen import RunsScreen
 from ppltop.ui.widgets.paged_table import PagedTable
 from ppltop.ui.widgets.ppl_panel import PplPanel
+from screen_text import screen_lines
 
 
 async def _compare(pilot, *keys: str) -> None:
@@ -127,9 +126,8 @@ async def test_a_finished_run_against_a_stopped_one_over_their_common_examples(t
     and said to come for the stopped one's."""
     import json
 
-    from screen_text import screen_text
-
     from ppltop.core.store.recorder import FAULT_ENV
+    from screen_text import screen_text
 
     data = tmp_path / "data.jsonl"
     data.write_text("\n".join((demo.DATA_DIR / "test.jsonl").read_text().splitlines()[:10]))

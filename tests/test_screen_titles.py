@@ -9,12 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import synthetic
-from screen_text import screen_lines
-from test_app_pilot import wait_for
-from test_groups_view import CONFIG, LABELS
 from textual.widgets import Input, TabbedContent
 
+import synthetic
 from ppltop.core.store.breakdown_events import with_breakdowns
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
@@ -24,6 +21,9 @@ from ppltop.ui.screens.viewer_screen import ViewerScreen
 from ppltop.ui.widgets.config_pane import ConfigPane
 from ppltop.ui.widgets.paged_table import PagedTable
 from ppltop.view.surprisal import SurprisalIndex
+from screen_text import screen_lines
+from test_app_pilot import wait_for
+from test_groups_view import CONFIG, LABELS
 
 RUN = Path("ppltop-runs/demo-run-1202")
 """A run directory's path: its folder's name is the run's name (nothing is written)."""

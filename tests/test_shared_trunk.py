@@ -10,8 +10,8 @@ from pathlib import Path
 import mlx.core as mx
 import numpy as np
 import pytest
-from conftest import make_adapter
 
+from conftest import make_adapter
 from ppltop import demo
 from ppltop.core.config import EvalConfig
 from ppltop.core.engine.evaluation import Evaluation

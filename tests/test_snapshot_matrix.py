@@ -10,8 +10,10 @@ import synthetic
 from test_snapshots import _figures, _finished, _until, fixed_memory  # noqa: F401 (autouse)
 from textual.widgets import TabbedContent
 
+import synthetic
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.widgets.paged_table import PagedTable
+from test_snapshots import _finished, _until, fixed_memory  # noqa: F401 (an autouse fixture)
 
 LABELS = ("base", "docs-net", "docs-math")
 NO_RUNS = Path("tests/data/no-runs-here")

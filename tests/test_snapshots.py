@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import synthetic
 
-from ppltop.view import process_memory
+import synthetic
 from ppltop.ui.app import PplTopApp
+from ppltop.view import process_memory
 
 FIXED_MEMORY = process_memory.MemoryUse(3 << 30, 1536 << 20)
 

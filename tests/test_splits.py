@@ -14,11 +14,15 @@ import sys
 import time
 
 import pytest
-from conftest import SCRATCH, make_adapter, run_ppltop
 
+from conftest import SCRATCH, make_adapter, run_ppltop
 from ppltop import demo
-from ppltop.core.figures.checkpoints import (CheckpointCurve, CheckpointPoint,
-                                             CheckpointSeries, curves_side_by_side)
+from ppltop.core.figures.checkpoints import (
+    CheckpointCurve,
+    CheckpointPoint,
+    CheckpointSeries,
+    curves_side_by_side,
+)
 from ppltop.core.figures.splits import split_rows
 
 KEEP = ("label", "iteration", "loss", "ppl", "ppl_ci95", "stderr_loss", "tokens", "examples",

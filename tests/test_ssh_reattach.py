@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_ppltop
 
+from conftest import run_ppltop
 from ppltop import demo
 from ppltop.core.store.run_dir import EVENTS, read_run
 

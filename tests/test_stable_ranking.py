@@ -53,7 +53,7 @@ def tied_results(order):
 
 def test_worst_tokens_of_tied_surprisals_come_by_example_then_position():
     index = SurprisalIndex()
-    for i, r in tied_results([5, 2, 9, 0, 7, 1, 3, 8, 6, 4]).items():
+    for r in tied_results([5, 2, 9, 0, 7, 1, 3, 8, 6, 4]).values():
         index.add(r)
     hits = index.worst_tokens(45)
     assert [(h.example, h.position) for h in hits] == \

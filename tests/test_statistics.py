@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from ppltop import demo
-from ppltop.core.engine import token_stats
 from ppltop.core.config import EvalConfig
-from ppltop.core.store.events import BatchScored
+from ppltop.core.engine import token_stats
 from ppltop.core.engine.evaluation import Evaluation
-from ppltop.core.figures.stats import Z95, clustered_mean, ppl_interval
+from ppltop.core.figures.stats import clustered_mean, ppl_interval
+from ppltop.core.store.events import BatchScored
 
 
 def run(handle, **kw):
@@ -81,16 +81,36 @@ def test_bits_per_byte_counts_the_utf8_bytes_of_the_scored_text(handle):
     assert s.bits_per_byte == pytest.approx(total_bits / n_bytes, rel=1e-6)
 
 
-def test_clustered_standard_error_matches_the_sandwich_formula():
-    sums = np.array([10.0, 30.0, 5.0, 12.0])
-    counts = np.array([5, 10, 5, 4])
-    mean, se = clustered_mean(sums, counts)
-    assert mean == pytest.approx(57 / 24)
-    resid = sums - mean * counts
-    assert se == pytest.approx(math.sqrt(4 / 3 * (resid**2).sum() / 24**2))
+def test_clustered_mean_and_error_of_a_small_example_worked_by_hand():
+    """Four examples: 57 nats over 24 tokens. Residuals s_i - mean * n_i are -1.875, 6.25,
+    -6.875 and 2.5; their squares add to 96.09375, times m/(m-1) = 4/3 that is 128.125, so
+    the standard error is sqrt(128.125) / 24 nats."""
+    mean, se = clustered_mean(np.array([10.0, 30.0, 5.0, 12.0]), np.array([5, 10, 5, 4]))
+    assert mean == 2.375
+    assert se == pytest.approx(0.4716346, abs=1e-7)
     lo, hi = ppl_interval(mean, se)
-    assert lo == pytest.approx(math.exp(mean - Z95 * se))
-    assert hi == pytest.approx(math.exp(mean + Z95 * se))
+    assert (lo, hi) == pytest.approx((4.26573, 27.09602), abs=1e-5)  # exp(2.375 -+ 0.92440)
+
+
+def test_the_ppl_interval_covers_the_true_ppl_95_times_in_100_on_clustered_data():
+    """2,000 simulated test sets of 40 examples whose tokens share their example's
+    difficulty (tokens of one example are not independent): the true loss per token is 2,
+    and the interval of each set covers exp(2) in about 95% of them; its standard error is
+    the spread the estimate really has across the sets."""
+    rng = np.random.default_rng(7)
+    sets, examples, true_loss = 2000, 40, 2.0
+    estimates, errors, covered = [], [], 0
+    for _ in range(sets):
+        counts = rng.integers(5, 61, examples)
+        difficulty = true_loss + rng.normal(0, 0.6, examples)
+        sums = np.array([rng.normal(d, 1.0, n).sum() for d, n in zip(difficulty, counts)])
+        mean, se = clustered_mean(sums, counts)
+        lo, hi = ppl_interval(mean, se)
+        covered += lo <= math.exp(true_loss) <= hi
+        estimates.append(mean)
+        errors.append(se)
+    assert 0.93 <= covered / sets <= 0.965, covered / sets
+    assert np.median(errors) == pytest.approx(np.std(estimates), rel=0.1)
 
 
 def test_clustered_error_is_larger_than_naive_when_examples_differ():

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from ppltop.core.mlx_lm import MlxLmPart
 from ppltop.core.figures.results import ExampleResult
+from ppltop.core.mlx_lm import MlxLmPart
 from ppltop.view.surprisal import SurprisalIndex, rank_bucket
 
 

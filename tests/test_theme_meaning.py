@@ -5,14 +5,14 @@ background, and `t` says which theme it switched to."""
 from __future__ import annotations
 
 import pytest
-import synthetic
-from test_keys_pilot import scored
 from textual.color import Color
 
+import synthetic
 from ppltop.themes import builtin_dir, load_themes
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.document_screen import DocumentScreen
 from ppltop.ui.widgets.document_view import DocumentView
+from test_keys_pilot import scored
 
 THEMES = load_themes([builtin_dir()])
 

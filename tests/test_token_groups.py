@@ -11,15 +11,15 @@ import math
 
 import numpy as np
 import pytest
+
 import synthetic
 import tiny_bpe
-
-from ppltop.view.document import build_document
-from ppltop.core.store.events import BatchScored, RunFinished
-from ppltop.core.store.export import export_run, unpack_pieces
-from ppltop.view.live import LiveRun
 from ppltop.core.data.token_groups import group_tokens, template_mask
 from ppltop.core.data.token_text import TokenTexts, readable
+from ppltop.core.store.events import BatchScored, RunFinished
+from ppltop.core.store.export import export_run, unpack_pieces
+from ppltop.view.document import build_document
+from ppltop.view.live import LiveRun
 
 
 def groups_of(pieces: list[bytes], special=None):

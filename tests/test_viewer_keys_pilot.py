@@ -5,7 +5,6 @@ palette entry per label."""
 from __future__ import annotations
 
 import numpy as np
-from test_keys_pilot import open_screen, scored, two_label_app
 from textual.widgets import Input, TabbedContent
 
 from ppltop.ui.screens.document_screen import DocumentScreen
@@ -14,6 +13,7 @@ from ppltop.ui.screens.viewer_filters import TABS
 from ppltop.ui.screens.viewer_screen import ViewerScreen
 from ppltop.ui.widgets.document_view import DocumentView
 from ppltop.ui.widgets.paged_table import PagedTable
+from test_keys_pilot import open_screen, scored, two_label_app
 
 
 def shown_keys(screen) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from test_app_pilot import demo_app, wait_for
 from textual.widgets import Static
 
 from ppltop.ui.screens.document_screen import DocumentScreen
@@ -13,6 +12,7 @@ from ppltop.ui.screens.viewer_screen import ViewerScreen
 from ppltop.ui.widgets.document_view import DocumentView
 from ppltop.ui.widgets.paged_table import PagedTable
 from ppltop.ui.widgets.token_detail import describe_token, prob
+from test_app_pilot import demo_app, wait_for
 
 
 def detail_text(app) -> str:

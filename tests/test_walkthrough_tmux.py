@@ -10,7 +10,8 @@ import time
 import uuid
 
 import pytest
-from test_e2e_tmux import SOCKET, _exit_status, _wait_for_screen, tmux
+
+from test_e2e_tmux import _exit_status, _wait_for_screen, tmux
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 

@@ -12,10 +12,10 @@ import time
 import uuid
 
 import pytest
-from conftest import make_adapter, run_ppltop
-from test_e2e_tmux import _exit_status, _wait_for_screen, tmux
 
+from conftest import make_adapter, run_ppltop
 from ppltop import demo
+from test_e2e_tmux import _exit_status, _wait_for_screen, tmux
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 

@@ -15,6 +15,7 @@ import sys
 import time
 
 import pytest
+
 import synthetic
 from conftest import SCRATCH, make_adapter, run_ppltop
 from test_app_pilot import figures_drawn, wait_for
@@ -27,12 +28,13 @@ from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
 from ppltop.ui.screens.groups_screen import GroupsScreen
 from ppltop.ui.widgets.paged_table import PagedTable
+from test_app_pilot import wait_for
 
 REFERENCE = "run1@100"  # scored last: the watch takes the newest checkpoint first
 SCORE = ["--model", str(demo.MODEL_DIR), "--data", str(demo.DATA_DIR), "--test-batches", "1"]
 
 
-def checkpoint_folder(root) -> "os.PathLike":
+def checkpoint_folder(root) -> os.PathLike:
     """An adapter folder as `mlx_lm.lora --save-every 100` leaves it after 200 steps."""
     folder = root / "run1"
     folder.mkdir()

@@ -13,8 +13,8 @@ import sys
 import time
 
 import pytest
-from conftest import SCRATCH, run_ppltop
 
+from conftest import SCRATCH, run_ppltop
 from ppltop import demo
 
 ITERS, SAVE_EVERY = 6, 2

@@ -8,11 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ppltop import demo
-from ppltop.core.data.batching import segments_for, truncated_targets
 from ppltop.core.config import EvalConfig
+from ppltop.core.data.batching import segments_for, truncated_targets
 from ppltop.core.data.split import Example
-from ppltop.core.store.events import BatchScored, RunFinished
 from ppltop.core.engine.evaluation import Evaluation
+from ppltop.core.store.events import BatchScored, RunFinished
 
 
 @given(n=st.integers(2, 400), window=st.integers(2, 64), offset=st.integers(0, 50))

@@ -10,9 +10,9 @@ import pytest
 
 from ppltop import demo
 from ppltop.core.config import EvalConfig
-from ppltop.core.store.events import BatchScored, Resumed, RunFinished, RunStarted
 from ppltop.core.engine.evaluation import Evaluation
 from ppltop.core.engine.worker import ScoringWorker
+from ppltop.core.store.events import BatchScored, Notice, Resumed, RunFinished, RunStarted
 
 
 def config(**kw):
@@ -26,21 +26,32 @@ def collect(evaluation, **worker_kw):
     return worker, events, errors
 
 
-def test_lazy_arrays_do_not_cross_threads():
-    """Why the core evaluates everything it prepares: MLX graphs belong to a thread's stream."""
-    box = {}
-    lazy = mx.ones((2, 2)) * 3  # built, not evaluated, on the main thread's stream
+def test_the_loop_runs_on_a_stream_of_its_own_and_its_failure_reaches_on_error():
+    """Why the core evaluates everything it prepares: the worker scores on a stream of its
+    own, where an array evaluated on the main thread reads fine and a graph left lazy there
+    fails. That failure reaches `on_error` (and `worker.error`), the events before it stay
+    delivered, and the loop's generator is closed."""
+    ready = mx.ones((2, 2)) * 3
+    mx.eval(ready)
+    lazy = mx.ones((2, 2)) * 5  # built, not evaluated, on the main thread's stream
+    closed = []
 
-    def other_thread():
+    def make_events():
         try:
-            box["value"] = mx.sum(lazy).item()
-        except RuntimeError as e:
-            box["error"] = str(e)
+            yield Notice("info", f"ready {mx.sum(ready).item():g}")
+            yield Notice("info", f"lazy {mx.sum(lazy).item():g}")
+        finally:
+            closed.append(True)
 
-    t = threading.Thread(target=other_thread)
-    t.start()
-    t.join()
-    assert "There is no Stream(cpu, 0) in current thread" in box.get("error", ""), box
+    events, errors = [], []
+    worker = ScoringWorker(make_events, events.append, errors.append)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive()
+    assert [e.message for e in events] == ["ready 12"]
+    assert len(errors) == 1 and worker.error is errors[0]
+    assert isinstance(errors[0], RuntimeError) and "Stream" in str(errors[0]), errors[0]
+    assert closed == [True]
 
 
 def test_prepared_on_main_thread_scored_on_worker(handle):
@@ -133,7 +144,6 @@ def test_a_pause_is_left_out_of_the_live_rate_and_eta():
     import dataclasses
 
     import synthetic
-
     from ppltop.view.live import LiveRun
 
     events = [e for e in synthetic.events() if not isinstance(e, RunFinished)]
@@ -158,7 +168,6 @@ def test_elapsed_is_scoring_time_and_the_finish_says_the_pause_apart():
     import dataclasses
 
     import synthetic
-
     from ppltop.core.figures.formats import duration as format_duration
     from ppltop.view.live import LiveRun
 

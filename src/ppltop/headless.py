@@ -7,14 +7,13 @@ import time
 from typing import TextIO
 
 from .checkpoint_table import render_checkpoints
-from .core.figures.checkpoints import curve_of_finished
-from .core.store.events import BatchScored, Notice, RunFinished, RunStarted
-from .view.live import LabelLive, ScoringRate
 from .core.figures import formats as fmt
 from .core.figures.progress import seconds_left
 from .core.figures.stats import Z95
 from .core.figures.summary import RunSummary
 from .core.mlx_lm import present, words
+from .core.store.events import BatchScored, Notice, RunFinished, RunStarted
+from .view.live import LabelLive, ScoringRate
 
 
 class HeadlessPrinter:
@@ -123,7 +122,8 @@ def render_summary(s: RunSummary) -> str:
     elif f is not None and f.not_yet:
         lines.append(f"  mlx-lm figure: {words(f)}")
     lo, hi = s.ppl_ci95
-    lines.append(f"  ppltop figure: loss {fmt.number(s.loss, 6)}  ppl {fmt.number(s.ppl, 6)}  95% CI "
+    lines.append(f"  ppltop figure: loss {fmt.number(s.loss, 6)}  ppl {fmt.number(s.ppl, 6)}  "
+                 "95% CI "
                  f"{fmt.interval(lo, hi, 3)}  SE {fmt.number(s.stderr_loss)} (clustered by "
                  "example)")
     lines.append(f"                 {fmt.number(s.bits_per_token)} bits/token, "

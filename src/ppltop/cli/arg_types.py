@@ -43,12 +43,12 @@ class _Bounded:
     def __call__(self, text: str):
         try:
             value = self.convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{self.flag} {text!r}: expected {self.kind}")
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{self.flag} {text!r}: expected {self.kind}") from exc
         try:
             return self.check(value)
         except ConfigValueError as e:
-            raise argparse.ArgumentTypeError(f"{self.flag} {value}: {e}")
+            raise argparse.ArgumentTypeError(f"{self.flag} {value}: {e}") from e
 
 
 class WholeNumber(_Bounded):
@@ -101,7 +101,7 @@ class Size:
         try:
             return parse_size(text, self.flag)
         except InputError as e:
-            raise argparse.ArgumentTypeError(str(e))
+            raise argparse.ArgumentTypeError(str(e)) from e
 
 
 class SplitList:
@@ -130,7 +130,7 @@ class CheckpointChoice:
         try:
             return check_choice(text)
         except ValueError as e:
-            raise argparse.ArgumentTypeError(str(e))
+            raise argparse.ArgumentTypeError(str(e)) from e
 
 
 class PathValue:
@@ -184,9 +184,9 @@ class IndexList:
     def __call__(self, text: str) -> list[int]:
         try:
             values = [int(part) for part in text.split(",") if part.strip()]
-        except ValueError:
+        except ValueError as exc:
             raise argparse.ArgumentTypeError(f"{self.flag} {text!r}: expected whole numbers "
-                                             "separated by commas, like 3,17,40")
+                                             "separated by commas, like 3,17,40") from exc
         if not values or min(values) < 0:
             raise argparse.ArgumentTypeError(f"{self.flag} {text!r}: expected split indices "
                                              "(0 or more) separated by commas")

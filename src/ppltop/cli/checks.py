@@ -123,7 +123,7 @@ def check_model_in_cache(model: Path) -> None:
         partial = "only partly " if type(e).__name__ == "IncompleteSnapshotError" else "not "
         raise InputError(f"{model}: {partial}in the local Hugging Face cache; download it "
                          f"first with `huggingface-cli download {model}` (or `hf download`), "
-                         "or give a local folder")
+                         "or give a local folder") from e
 
 
 def check_run_dir(run_dir: Path | None, overwrite: bool) -> None:

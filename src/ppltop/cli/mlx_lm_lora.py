@@ -109,17 +109,17 @@ def read_config(path: Path) -> dict:
         text = Path(path).expanduser().read_text(encoding="utf-8")
     except OSError as e:
         raise InputError(f"-c {path}: cannot read ({e.strerror}); give mlx_lm.lora's YAML "
-                         "config file")
-    except UnicodeDecodeError:
+                         "config file") from e
+    except UnicodeDecodeError as exc:
         raise InputError(f"-c {path}: not a text file (not UTF-8); give mlx_lm.lora's YAML "
-                         "config file")
+                         "config file") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or type(e).__name__
-        raise InputError(f"{path}: not valid YAML ({problem}{at})")
+        raise InputError(f"{path}: not valid YAML ({problem}{at})") from e
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -152,7 +152,7 @@ def apply_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> I
                 checked = kind.check(value)
             except ConfigValueError as e:
                 shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:39] + "…"
-                raise InputError(f"{args.config}: {key} {shown}: {e}")
+                raise InputError(f"{args.config}: {key} {shown}: {e}") from e
             if key in FEATURE_KEYS:
                 args.features[FEATURE_KEYS[key]] = checked
             elif getattr(args, CONFIG_KEYS[key]) is None:  # the command line wins

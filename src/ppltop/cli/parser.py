@@ -10,8 +10,16 @@ from pathlib import Path
 
 from .. import __version__
 from ..core.config import DEQUANTIZE, DTYPES, LONG_SEQUENCES, SPLITS, EvalConfig
-from .arg_types import (CheckpointChoice, IndexList, Number, OneLineParser, PathValue, Size,
-                        SplitList, WholeNumber)
+from .arg_types import (
+    CheckpointChoice,
+    IndexList,
+    Number,
+    OneLineParser,
+    PathValue,
+    Size,
+    SplitList,
+    WholeNumber,
+)
 from .mlx_lm_lora import add_mlx_lm_flags
 
 COMMANDS = ("open", "resume", "runs", "report")
@@ -49,7 +57,8 @@ def _blas_flag() -> argparse.ArgumentParser:
     p = _parent()
     p.add_argument("--blas", metavar="auto|bundled|PATH", default=None,
                    help="CPU BLAS for MLX on Linux: auto (default: the fastest of MKL and "
-                   "OpenBLAS found, by a measured matmul), bundled (MLX's own, slow), or a library path; also $PPLTOP_BLAS")
+                   "OpenBLAS found, by a measured matmul), bundled (MLX's own, slow), or a "
+                   "library path; also $PPLTOP_BLAS")
     return p
 
 

@@ -49,7 +49,7 @@ def label_iteration(label: str) -> int | None:
     return parsed[1] if parsed else None
 
 
-def label_order(label: str) -> tuple:
+def label_order(label: str) -> tuple[int, str, float, str]:
     """Sort key of labels: the base model, other labels, then checkpoints by folder and
     iteration (the final weights last)."""
     if label == "base":
@@ -82,7 +82,12 @@ def choose_files(files: list[Path], choice: str) -> list[Path]:
     steps = [f for f in files if file_iteration(f) is not None]
     final = [f for f in files if file_iteration(f) is None]
     if kind == "every":
-        steps = [f for f in steps if file_iteration(f) % int(number) == 0]
+        steps = [f for f in steps if _step_of(f) % int(number) == 0]
     else:
-        steps = sorted(steps, key=file_iteration)[-int(number):]
-    return sorted(steps, key=file_iteration) + final
+        steps = sorted(steps, key=_step_of)[-int(number):]
+    return sorted(steps, key=_step_of) + final
+
+
+def _step_of(step_file: Path) -> int:
+    """The iteration of a file known to have one."""
+    return file_iteration(step_file) or 0

@@ -29,6 +29,7 @@ import math
 import os
 import threading
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 
@@ -179,7 +180,7 @@ def batches(n_examples: int, batch_size: int, test_batches: int,
     return [out[i] for i in chosen]
 
 
-def chosen_examples(examples: list, cfg) -> list:
+def chosen_examples(examples: list[Any], cfg: Any) -> list[Any]:
     """The examples ppltop scores: all of them, or with `--test-batches N` those of the N
     batches mlx-lm would score."""
     if cfg.test_batches == -1:
@@ -205,7 +206,7 @@ def padding_share(lengths: list[int], batch_size: int, test_batches: int,
     return 1.0 - real / fed if fed else 0.0
 
 
-def token_ce(logits, targets: np.ndarray) -> np.ndarray:
+def token_ce(logits: Any, targets: np.ndarray) -> np.ndarray:
     """mlx-lm's per-token loss: `nn.losses.cross_entropy` in the logits' own dtype (MLX's
     logsumexp, not ppltop's more accurate host log-softmax), as float32."""
     import mlx.core as mx
@@ -231,7 +232,7 @@ def token_ce(logits, targets: np.ndarray) -> np.ndarray:
 _STREAMS = threading.local()
 
 
-def _cpu_streams() -> list:
+def _cpu_streams() -> list[Any]:
     """One MLX CPU stream per core, made once per thread: MLX's streams belong to the thread
     that made them (another thread's raise "no Stream in current thread"), and a run may
     score in a new thread (the dashboard's worker, each checkpoint of a watch)."""
@@ -239,10 +240,12 @@ def _cpu_streams() -> list:
 
     if not hasattr(_STREAMS, "cpu"):
         _STREAMS.cpu = [mx.new_stream(mx.cpu) for _ in range(min(4, os.cpu_count() or 1))]
-    return _STREAMS.cpu
+    streams: list[Any] = _STREAMS.cpu
+    return streams
 
 
-def _rank_batch(rows: list[int], examples: list, results: dict, max_seq_length: int):
+def _rank_batch(rows: list[int], examples: list[Any], results: dict[int, Any],
+                max_seq_length: int) -> tuple[np.ndarray, int, list[float]]:
     """One rank's batch as mlx-lm sees it: the masked float32 cross-entropy grid
     [rows, width - 1] and the number of targets, phantoms counted separately."""
     width = padded_width(max(len(examples[i].tokens) for i in rows), max_seq_length)
@@ -260,7 +263,8 @@ def _rank_batch(rows: list[int], examples: list, results: dict, max_seq_length: 
     return grid, count, phantoms
 
 
-def figure(examples: list, results: dict, cfg, ranks: int = 1) -> MlxLmFigure:
+def figure(examples: list[Any], results: dict[int, Any], cfg: Any, ranks: int = 1
+           ) -> MlxLmFigure:
     """`mlx_lm.lora --test`'s figure from per-example parts (see the module docstring).
     A stopped run counts its complete mlx-lm batches only; with none, there is no figure
     yet (`not_yet`)."""
@@ -290,13 +294,15 @@ def figure(examples: list, results: dict, cfg, ranks: int = 1) -> MlxLmFigure:
     total, ntokens = totals[0], counts[0]
     for t, c in zip(totals[1:], counts[1:]):
         total, ntokens = total + t, ntokens + c
-    loss = (total / ntokens).item() if ntokens.item() else math.nan
+    # MLX says .item() may be any Python number: these are a float32 and an int32 scalar
+    loss = cast(float, (total / ntokens).item()) if ntokens.item() else math.nan
+    n_targets = cast(int, ntokens.item())
     in_batches = {i for b in chosen for i in b}
     dropped = [e for e in examples if e.index not in in_batches]
     dropped_tokens = sum(len(results[e.index].mlx_lm) for e in dropped
                          if e.index in results)
-    return MlxLmFigure(loss, safe_exp(loss), int(ntokens.item()), sum(len(b) for b in whole), len(dropped),
-                       dropped_tokens, len(phantoms),
+    return MlxLmFigure(loss, safe_exp(loss), int(n_targets), sum(len(b) for b in whole),
+                       len(dropped), dropped_tokens, len(phantoms),
                        float(np.mean(phantoms)) if phantoms else math.nan, ranks=ranks,
                        batches=len(whole), of_batches=len(chosen),
                        not_yet=None if whole else NOT_YET.format(scored=len(results)),

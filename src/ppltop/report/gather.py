@@ -98,7 +98,7 @@ def report_of_events(path: Path, manifest, config, events, label: str | None = N
             live.apply(event)
     except (OSError, ValueError, KeyError) as e:  # a results file gone or cut short
         raise InputError(f"{path}: damaged run directory ({type(e).__name__}: {e}); "
-                         "`ppltop resume` it or report another run")
+                         "`ppltop resume` it or report another run") from e
     if live.finished is None or live.plan is None:
         raise InputError(f"{path}: the run has not started scoring; nothing to report yet")
     labels = list(live.plan.labels)

@@ -12,14 +12,14 @@ from .. import __version__
 from ..core.errors import InputError
 from ..core.figures import formats
 from ..core.figures.checkpoints import curve_of_finished
+from ..view.color_scale import BITS_PER_STEP, JUMP_THRESHOLD_BITS, RANK_NAMES, RANK_STEPS
+from ..view.display_names import LabelNames
+from . import training
 from .cells import esc
 from .documents import DocumentChoice, choose_documents, mode_names, render_document
 from .gather import ReportLimits, RunReport, read_report_run
-from . import training
 from .sections import comparison, config, header, summary, worst_lists
 from .theme import DEFAULT, PageColors, page_colors, text_on
-from ..view.display_names import LabelNames
-from ..view.color_scale import BITS_PER_STEP, JUMP_THRESHOLD_BITS, RANK_NAMES, RANK_STEPS
 
 
 def _asset(name: str) -> str:
@@ -165,5 +165,5 @@ def write_page(report: RunReport, out: Path, limits: ReportLimits | None = None,
         tmp.write_text(page, encoding="utf-8")
         os.replace(tmp, out)
     except OSError as e:
-        raise InputError(f"-o {out}: cannot write ({e.strerror}); choose a writable path")
+        raise InputError(f"-o {out}: cannot write ({e.strerror}); choose a writable path") from e
     return out

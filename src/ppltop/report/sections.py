@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.mlx_lm import present, words as mlx_lm_words
 from ..core.figures import formats
+from ..core.mlx_lm import present
+from ..core.mlx_lm import words as mlx_lm_words
 from .cells import cell, esc, fmt, interval_cell, row, table
 from .charts import delta_chart, ppl_chart
 from .documents import DocumentChoice

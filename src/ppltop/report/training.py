@@ -80,9 +80,10 @@ def checkpoints(report: RunReport, label_colors: list[str], curve) -> str:
             ], f'data-label="{esc(p.label)}"'))
         points += [(f"{p.label}{' (best)' if p.best else ''}", p.loss, *p.loss_ci95, color)
                    for p in series.plotted()]
+    base_mlx_lm = ("" if curve.base_mlx_lm_loss is None else
+                   ", mlx-lm loss " + fmt(curve.base_mlx_lm_loss, ".4f"))
     base = ("" if curve.base_loss is None else
-            f"<p>Base model: loss {fmt(curve.base_loss, '.4f')}"
-            f"{', mlx-lm loss ' + fmt(curve.base_mlx_lm_loss, '.4f') if curve.base_mlx_lm_loss is not None else ''}.</p>")
+            f"<p>Base model: loss {fmt(curve.base_loss, '.4f')}{base_mlx_lm}.</p>")
     headers = ["iteration", "label", "loss", "95% CI of loss", "mlx-lm loss", "Δloss vs best",
                "verdict"]
     chart = interval_chart("Test loss by training iteration with its 95% interval", points,

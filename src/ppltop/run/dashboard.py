@@ -61,9 +61,9 @@ def group_by_text(config) -> str:
     that look like groups, proposed."""
     if config.group_by:
         return ", ".join(config.group_by)
+    from ..core.data.record_groups import propose_keys
     from ..core.data.split import resolve_split_file
     from ..core.errors import InputError
-    from ..core.data.record_groups import propose_keys
 
     try:
         proposed = propose_keys(resolve_split_file(Path(config.data), config.split),
@@ -138,8 +138,8 @@ def _watching(request, detached_pid: int | None) -> bool:
 def _report_dashboard(app, request, detached_pid: int | None, resumable: bool = True) -> None:
     """What the dashboard leaves on the terminal: why it stopped, then the figures."""
     from ..core.errors import ScoringError
-    from ..view.display_names import named_finished
     from ..headless import render_figures
+    from ..view.display_names import named_finished
     from .stops import resume_hint
 
     live = app.runs.live

@@ -70,7 +70,7 @@ def _write(path: Path, payload: dict) -> None:
         tmp.write_text(json.dumps(finite_or_none(payload), indent=2, allow_nan=False) + "\n")
         os.replace(tmp, path)
     except OSError as e:
-        raise InputError(f"--json {path}: cannot write ({e.strerror})")
+        raise InputError(f"--json {path}: cannot write ({e.strerror})") from e
 
 
 def _peak_memory() -> int | None:

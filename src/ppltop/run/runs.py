@@ -89,11 +89,11 @@ def resume(request) -> int:
     blas = blas_mod.select(request.blas)  # before anything imports mlx.core
     if blas.notice:
         print(f"ppltop: {blas.notice}", file=sys.stderr)
+    from ..core.engine.evaluation import Evaluation
     from ..core.errors import InputError
     from ..core.store.replay import config_from_manifest
-    from ..core.store.run_liveness import state_of
     from ..core.store.run_dir import read_run
-    from ..core.engine.evaluation import Evaluation
+    from ..core.store.run_liveness import state_of
 
     run_dir = request.run_dir
     if _run_set_said(run_dir):

@@ -78,11 +78,10 @@ def score_headless(config, blas, make_events, cancel,
     SIGHUP stop after the batch in flight: (exit status, the `RunFinished` or None). A stop
     ends with the line the dashboard leaves, `ppltop: stopped by SIGINT; ... continue with:
     ppltop resume RUN_DIR` (`resume_dir`)."""
-    from ..core.store.events import RunFinished
     from ..core.errors import ScoringError
-    from ..headless import HeadlessPrinter
-
     from ..core.store.breakdown_events import with_breakdowns
+    from ..core.store.events import RunFinished
+    from ..headless import HeadlessPrinter
 
     make_events = with_breakdowns(make_events, config)
     printer = HeadlessPrinter(config, blas, out=sys.stdout, err=sys.stderr)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from ..core.store.events import BatchScored, RunFinished
 
-
 _GRACE_S = 0.5
 """How long a rank other than 0 waits before exiting with an error that rank 0 reports:
 mlx.launch ends every rank as soon as one exits with an error status."""

@@ -114,8 +114,7 @@ def dashboard_events(session: WatchSession, first, notes: list[str]):
     """The watch as one run's events: the first evaluation's start, then each checkpoint
     as `LabelAdded`, its batches, and `LabelFinished` once it is scored to its end; what
     the watch says as notices; at the end the merged figures."""
-    from ..core.store.events import (LabelAdded, LabelFinished, Notice, RunFinished,
-                                     RunStarted)
+    from ..core.store.events import LabelAdded, LabelFinished, Notice, RunFinished, RunStarted
 
     started = False
 

@@ -23,7 +23,14 @@ from ..core.store.events import RunFinished
 from ..view.display_names import LabelNames
 from ..view.split_runs import SplitRuns
 from ..core.engine.worker import ScoringWorker
+from ..core.store.events import LabelAdded, Notice, RunFinished, SplitStarted
+from ..core.store.run_liveness import state_of
 from ..themes import LoadedThemes
+from ..view import process_memory
+from ..view.display_names import LabelNames
+from ..view.event_buffer import EventBuffer
+from ..view.screen_title import screen_title
+from ..view.split_runs import SplitRuns
 from .keys import APP_BINDINGS, load_keymap  # noqa: F401 (load_keymap: for the command line)
 from .widgets.batch_loss_chart import BatchLossChart
 from .widgets.config_pane import ConfigPane

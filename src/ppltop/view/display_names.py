@@ -11,7 +11,16 @@ with, and the reference it was scored against).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..core.figures.breakdowns import Breakdowns, GroupFigures
+    from ..core.figures.compare import Comparison
+    from ..core.figures.summary import RunSummary
+    from ..core.store.events import RunFinished
+    from .live import LiveRun
 
 
 def shown(label: str, aliases: dict[str, str] | None) -> str:
@@ -34,7 +43,7 @@ class LabelNames:
     def shown(self, label: str) -> str:
         return shown(label, self.aliases)
 
-    def refusal(self, label: str, name: str, labels) -> str | None:
+    def refusal(self, label: str, name: str, labels: Iterable[str]) -> str | None:
         """Why `label` may not be shown as `name` (None: it may): two rows of one name would
         be told apart by nobody, and the printout would take one's figures for the other's."""
         name = name.strip()
@@ -44,7 +53,7 @@ class LabelNames:
                       and self.shown(other) == name), None)
         return None if taken is None else f"{name!r} is taken by another label ({taken})"
 
-    def rename(self, label: str, name: str, labels) -> str | None:
+    def rename(self, label: str, name: str, labels: Iterable[str]) -> str | None:
         """Show `label` as `name`; returns the refusal instead when the name is taken."""
         refused = self.refusal(label, name, labels)
         if refused is None:
@@ -52,24 +61,27 @@ class LabelNames:
         return refused
 
 
-def renamed_summaries(summaries: list, aliases: dict[str, str] | None) -> list:
+def renamed_summaries(summaries: list[RunSummary], aliases: dict[str, str] | None
+                      ) -> list[RunSummary]:
     """Copies of `RunSummary`s under their display names."""
     return [replace(s, label=shown(s.label, aliases)) for s in summaries]
 
 
-def renamed_comparisons(comparisons: list, aliases: dict[str, str] | None) -> list:
+def renamed_comparisons(comparisons: list[Comparison], aliases: dict[str, str] | None
+                        ) -> list[Comparison]:
     """Copies of `Comparison`s with the label and its reference under display names."""
     return [replace(c, label=shown(c.label, aliases), reference=shown(c.reference, aliases))
             for c in comparisons]
 
 
-def renamed_breakdowns(breakdowns, aliases: dict[str, str] | None):
+def renamed_breakdowns(breakdowns: Breakdowns | None, aliases: dict[str, str] | None
+                       ) -> Breakdowns | None:
     """A copy of `Breakdowns` with every label (its figures and their comparisons) under
     display names."""
     if breakdowns is None:
         return None
 
-    def figures(f):
+    def figures(f: GroupFigures) -> GroupFigures:
         c = f.comparison
         return replace(f, label=shown(f.label, aliases),
                        comparison=None if c is None else renamed_comparisons([c], aliases)[0])
@@ -82,7 +94,8 @@ def renamed_breakdowns(breakdowns, aliases: dict[str, str] | None):
                        for g in b.groups]) for b in breakdowns.breakdowns])
 
 
-def named_finished(finished, live, names: LabelNames | None):
+def named_finished(finished: RunFinished | None, live: LiveRun, names: LabelNames | None
+                   ) -> RunFinished | None:
     """`finished` (a `RunFinished` of `live`, a `LiveRun`) as the person sees it: its
     comparisons and breakdowns against `names.reference` (the core's functions on the same
     results, `LiveRun.comparisons` and `LiveRun.breakdowns`), every label under its display

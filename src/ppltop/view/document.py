@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.data.split import Example
+from ..core.data.token_groups import TokenGroups
+from ..core.data.token_text import TokenTexts
 from ..core.figures.results import ExampleResult
 from .surprisal import rank_bucket
-from ..core.data.token_groups import TokenGroups
 
 LN2 = math.log(2)
 
@@ -119,7 +120,7 @@ class Document:
         return int(earlier[-1]) if earlier.size else None
 
 
-def build_document(example: Example, result: ExampleResult | None, token_texts,
+def build_document(example: Example, result: ExampleResult | None, token_texts: TokenTexts,
                    max_seq_length: int, reference: ExampleResult | None = None,
                    template: np.ndarray | None = None) -> Document:
     """`template`: the example's template tokens (`TokenMarks`); None guesses them from

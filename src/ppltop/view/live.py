@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..core.errors import ScoringError
+from ..core.figures import formats as fmt
 from ..core.figures.common import CommonFigures, common_figures
 from ..core.figures.compare import Comparison, resolve_reference
 from .document import Document, build_document

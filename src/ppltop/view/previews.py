@@ -9,7 +9,10 @@ a preview is always one line; bytes cut at an edge (half a character) are left o
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from ..core.data.token_text import TokenTexts
 
 OPENING_TOKENS = 48
 """Tokens decoded for an example's opening (more than a table cell ever shows)."""
@@ -24,7 +27,7 @@ def one_line(text: str) -> str:
     return _SPACES.sub(" ", text.replace("\ufffd", "").replace("\n", "↵"))
 
 
-def opening(token_texts, tokens) -> str:
+def opening(token_texts: TokenTexts, tokens: Sequence[int]) -> str:
     """The example's first words, as one line (a leading `<s>` or other special token left
     out: every example starts with it)."""
     start = 0
@@ -46,8 +49,8 @@ class InContext:
         return f"…{self.before}«{self.token}»{self.after}…"
 
 
-def in_context(token_texts, tokens, position: int, either_side: int = CONTEXT_TOKENS
-               ) -> InContext:
+def in_context(token_texts: TokenTexts, tokens: Sequence[int], position: int,
+               either_side: int = CONTEXT_TOKENS) -> InContext:
     """The token at `position` (with the whole characters it is part of) and the decoded
     text of `either_side` tokens before and after it."""
     group = token_texts.group_at(tokens, position)

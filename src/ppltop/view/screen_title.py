@@ -8,6 +8,11 @@ like one of the run being scored.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .live import LiveRun
+
 UNSAVED = "run not recorded"
 """The run's name when it has no run directory (a folder name is a run's name)."""
 NAME_MAX = 30
@@ -35,14 +40,14 @@ def screen_title(screen: str, run: str, label: str | None = None, split: str | N
     return " · ".join(parts)
 
 
-def figures_partial(live) -> bool:
+def figures_partial(live: LiveRun) -> bool:
     """True while a `LiveRun`'s figures are not those of its whole split: still scoring,
     cancelled, or stopped by an error."""
     done = live.finished
     return done is None or done.cancelled or bool(live.error)
 
 
-def live_title(screen: str, live, label: str | None = None, shows: str = "") -> str:
+def live_title(screen: str, live: LiveRun, label: str | None = None, shows: str = "") -> str:
     """`screen_title` of a `LiveRun` (its `name` and `split`) and one of its labels."""
     return screen_title(screen, live.name, label, live.split, shows=shows,
                         partial=figures_partial(live))

@@ -69,7 +69,7 @@ class SplitRuns:
         return curves_side_by_side({split: curve_of_live(live)
                                     for split, live in self.by_split().items()})
 
-    def state(self) -> tuple:
+    def state(self) -> tuple[object, ...]:
         """Changes whenever a result or a figure arrives in any split (a redraw key)."""
         return tuple((split, live.finished is not None, len(live.label_summaries),
                       tuple(len(index) for index in live.index.values()))

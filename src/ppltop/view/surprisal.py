@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,11 +39,11 @@ def rank_bucket(rank: np.ndarray) -> np.ndarray:
 class _Growable:
     """A 1-D numpy array with amortized appends."""
 
-    def __init__(self, dtype, capacity: int = 1024):
+    def __init__(self, dtype: Any, capacity: int = 1024):
         self._data = np.empty(capacity, dtype=dtype)
         self.size = 0
 
-    def extend(self, values) -> None:
+    def extend(self, values: Any) -> None:
         values = np.asarray(values, dtype=self._data.dtype)
         need = self.size + len(values)
         if need > len(self._data):
@@ -105,7 +106,7 @@ class SurprisalIndex:
         self._tok_id = _Growable(np.int32)
         self._tok_bits = _Growable(np.float32)
         self._tok_template = _Growable(np.bool_)
-        self._order_cache: dict[tuple, np.ndarray] = {}
+        self._order_cache: dict[tuple[Any, ...], np.ndarray] = {}
 
     def add(self, result: ExampleResult, template: np.ndarray | None = None) -> None:
         """`template`: bool per scored target, written by the chat template (None: none)."""
@@ -244,7 +245,8 @@ class SurprisalIndex:
                 for t in order]
 
     def histograms(self, bins: int = 30,
-                   examples: np.ndarray | None = None) -> tuple[tuple, tuple]:
+                   examples: np.ndarray | None = None
+                   ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         """(per-token surprisal histogram, per-example mean loss histogram): (counts, edges),
         of `examples` only when given."""
         bits = self._tok_bits.values[self._of_examples(examples)]

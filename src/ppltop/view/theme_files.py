@@ -36,7 +36,7 @@ def builtin_dir() -> Path:
     return Path(str(resources.files("ppltop") / "themes"))
 
 
-def _colors(value, what: str) -> list[str]:
+def _colors(value: object, what: str) -> list[str]:
     if (not isinstance(value, list) or len(value) < 2
             or not all(isinstance(c, str) and _HEX.match(c) for c in value)):
         raise ValueError(f"needs {what}")
@@ -48,7 +48,7 @@ def parse_theme_data(text: str) -> ThemeData:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"not valid TOML ({e})")
+        raise ValueError(f"not valid TOML ({e})") from e
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ValueError('needs a string "name"')

@@ -17,7 +17,9 @@ the special tokens (`token_marks`).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,12 +41,17 @@ class NoReading(Exception):
     """The messages cannot be mapped onto the tokens; the message says why, in a few words."""
 
 
-def _render(tokenizer, messages, tools, **kwargs) -> str:
-    return tokenizer.apply_chat_template(messages, tools=tools, tokenize=False,
-                                         return_dict=False, **kwargs)
+Messages = list[dict[str, Any]]
+"""A chat record's messages, as its JSON has them."""
 
 
-def turn_starts(tokenizer, messages, tools, text: str) -> list[int]:
+def _render(tokenizer: Any, messages: Messages, tools: Any, **kwargs: Any) -> str:
+    text: str = tokenizer.apply_chat_template(messages, tools=tools, tokenize=False,
+                                              return_dict=False, **kwargs)
+    return text
+
+
+def turn_starts(tokenizer: Any, messages: Messages, tools: Any, text: str) -> list[int]:
     """Where each message's turn begins in `text`: where the rendering of the messages
     before it stops agreeing with the whole (its role marker is the first thing that
     differs)."""
@@ -55,7 +62,8 @@ def turn_starts(tokenizer, messages, tools, text: str) -> list[int]:
     return starts
 
 
-def _find(text: str, content: str, start: int, end: int, last: bool):
+def _find(text: str, content: str, start: int, end: int, last: bool
+          ) -> tuple[int, int] | None:
     """(start, end) of `content` in text[start:end], as given, else stripped (templates
     often `trim` it); None when absent or empty."""
     for wanted in (content, content.strip()):
@@ -66,7 +74,7 @@ def _find(text: str, content: str, start: int, end: int, last: bool):
     return None
 
 
-def content_spans(text: str, messages, starts: list[int]) -> list[tuple[int, int]]:
+def content_spans(text: str, messages: Messages, starts: list[int]) -> list[tuple[int, int]]:
     """(start, end) of each message's content in `text`: its last occurrence in its turn
     (what a template writes before the content, a system prompt of its own, a date, the
     tools, is longer than what it writes after), else the first after the content before;
@@ -82,7 +90,8 @@ def content_spans(text: str, messages, starts: list[int]) -> list[tuple[int, int
     return spans
 
 
-def message_tokens(tokenizer, messages, tools, tokens) -> MessageTokens:
+def message_tokens(tokenizer: Any, messages: Messages, tools: Any, tokens: Sequence[int]
+                   ) -> MessageTokens:
     """Each token's message and template flag (raises `NoReading`)."""
     try:
         text = _render(tokenizer, messages, tools)

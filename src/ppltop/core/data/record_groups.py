@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from ..config import DataFeatures
-from .split import read_records, resolve_split_file
 from ..errors import InputError
+from .split import read_records, resolve_split_file
 
 NONE = "(none)"
 OTHER = "(other)"
@@ -30,7 +31,7 @@ MAX_GROUPS = 12
 _CLIP = 40
 
 
-def group_value(value) -> str:
+def group_value(value: object) -> str:
     """The group a record's value puts it in (see the module docstring)."""
     if value is None or value == "":
         return NONE
@@ -56,7 +57,7 @@ def cap_groups(values: list[str], key: str, max_groups: int = MAX_GROUPS
     return [v if v in kept else OTHER for v in values], note
 
 
-def _records_by_line(path: Path) -> tuple[list[dict], dict[int, dict]]:
+def _records_by_line(path: Path) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
     records, lines, _ = read_records(path)
     return records, dict(zip(lines, records))
 

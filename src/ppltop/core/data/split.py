@@ -77,7 +77,8 @@ def _read_lines(path: Path):
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror}); check the path and permissions")
+        raise InputError(f"{path}: cannot read ({e.strerror}); "
+                         "check the path and permissions") from e
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     yield from enumerate(raw.splitlines(), start=1)
@@ -152,18 +153,18 @@ def _parse_line(line: bytes, path: Path, number: int) -> dict:
         text = line.decode("utf-8")
     except UnicodeDecodeError as e:
         raise InputError(f"{where}: not valid UTF-8 (byte {e.start + 1}); "
-                         "re-encode the file as UTF-8")
+                         "re-encode the file as UTF-8") from e
     try:
         record = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"{where}: invalid JSON ({e.msg} at column {e.colno}); "
-                         "each line must be one JSON object")
-    except RecursionError:
+                         "each line must be one JSON object") from e
+    except RecursionError as exc:
         raise InputError(f"{where}: JSON nested too deeply to read; "
-                         "each line must be one JSON object of modest depth")
+                         "each line must be one JSON object of modest depth") from exc
     except ValueError as e:  # e.g. an integer of more than 4300 digits
         raise InputError(f"{where}: invalid JSON ({_clip(str(e), 80)}); "
-                         "each line must be one JSON object")
+                         "each line must be one JSON object") from e
     if not isinstance(record, dict):
         raise InputError(f"{where}: expected a JSON object, got "
                          f"{type(record).__name__}; each line must be one JSON object")
@@ -288,7 +289,7 @@ def _load_split(path: Path, split: str, tokenizer, mask_prompt: bool,
         except BaseException as e:  # a template or tokenizer failure on user data (the
             # Rust tokenizer's PanicException derives from BaseException)
             raise InputError(f"{path}:{number}: could not tokenize this record "
-                             f"({type(e).__name__}: {str(e)[:120]}); check its content")
+                             f"({type(e).__name__}: {str(e)[:120]}); check its content") from e
         example = Example(len(examples), number, np.asarray(tokens, dtype=np.int32),
                           int(offset))
         messages = record_messages(record, fmt, features)

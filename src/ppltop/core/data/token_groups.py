@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 ROLES = frozenset({"system", "user", "assistant", "tool", "tools", "developer", "model",
                    "human", "gpt", "bot", "ipython", "function", "functions", "observation"})
@@ -26,14 +27,15 @@ MAX_ROLE_TOKENS = 16
 """A role name and its newline span at most this many tokens after the special token."""
 
 
-def group_starts(raw: list[bytes], special) -> np.ndarray:
+def group_starts(raw: list[bytes], special: ArrayLike) -> np.ndarray:
     """bool per token: it begins a new group (see the module docstring)."""
     special = np.asarray(special, dtype=bool)
     first = np.fromiter((r[0] if r else 0 for r in raw), dtype=np.uint8, count=len(raw))
     starts = (first < 0x80) | (first > 0xBF) | special
     starts[1:] |= special[:-1]
     starts[:1] = True
-    return starts
+    flags: np.ndarray = starts
+    return flags
 
 
 def decode_group(raw: bytes) -> str:
@@ -80,7 +82,7 @@ class TokenGroups:
         return bool(self.template[int(self.bounds[g])])
 
 
-def group_tokens(raw: list[bytes], special, template: np.ndarray | None = None
+def group_tokens(raw: list[bytes], special: ArrayLike, template: np.ndarray | None = None
                  ) -> TokenGroups:
     """Group tokens into whole characters and mark the template's tokens (`template`, else
     guessed from the special tokens)."""
@@ -104,7 +106,7 @@ def group_tokens(raw: list[bytes], special, template: np.ndarray | None = None
                        text, whitespace)
 
 
-def template_mask(raw: list[bytes], special) -> np.ndarray:
+def template_mask(raw: list[bytes], special: ArrayLike) -> np.ndarray:
     """bool per token: the special tokens, and after each, a role name and/or whitespace
     up to and including the first newline (or up to the next special token)."""
     special = np.asarray(special, dtype=bool)
@@ -113,7 +115,8 @@ def template_mask(raw: list[bytes], special) -> np.ndarray:
     for p in np.nonzero(special)[0]:
         end = _template_tail(raw, special, int(p) + 1, n)
         mask[int(p) + 1:end] = True
-    return mask
+    flags: np.ndarray = mask
+    return flags
 
 
 def _template_tail(raw: list[bytes], special: np.ndarray, start: int, n: int) -> int:

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .chat_spans import MessageTokens
 from .token_groups import MAX_ROLE_TOKENS, ROLES, template_mask
@@ -49,7 +51,8 @@ def position_bucket(positions: np.ndarray) -> np.ndarray:
 
 def log2_bucket(positions: np.ndarray) -> np.ndarray:
     """int per target: floor(log2(position)): 1, 2-3, 4-7, 8-15, ..."""
-    return np.floor(np.log2(np.maximum(positions, 1))).astype(np.int8)
+    buckets: np.ndarray = np.floor(np.log2(np.maximum(positions, 1))).astype(np.int8)
+    return buckets
 
 
 def log2_bucket_name(k: int) -> str:
@@ -74,12 +77,12 @@ def _role_after(raw: list[bytes], special: np.ndarray, start: int) -> str | None
     return _role_name(text.partition(b"\n")[0].strip())
 
 
-def role_markers(raw: list[bytes], special) -> list[tuple[int, str]]:
+def role_markers(raw: list[bytes], special: ArrayLike) -> list[tuple[int, str]]:
     """(position, role) of every role marker of the example, in order."""
     special = np.asarray(special, dtype=bool)
     found = []
-    for p in np.nonzero(special)[0]:
-        p = int(p)
+    for at in np.nonzero(special)[0]:
+        p = int(at)
         role = _role_name(raw[p]) or _role_after(raw, special, p + 1)
         if role is not None:
             found.append((p, role))
@@ -113,12 +116,12 @@ def turns_of(roles: list[str]) -> list[int]:
     return turns
 
 
-def _n_bytes(raw: list[bytes], special) -> np.ndarray:
+def _n_bytes(raw: list[bytes], special: ArrayLike) -> np.ndarray:
     lengths = np.fromiter((len(r) for r in raw), dtype=np.int32, count=len(raw))
     return np.where(np.asarray(special, dtype=bool), 0, lengths)
 
 
-def example_marks(raw: list[bytes], special, template: np.ndarray) -> ExampleMarks:
+def example_marks(raw: list[bytes], special: ArrayLike, template: np.ndarray) -> ExampleMarks:
     """The marks of one example's tokens guessed from their bytes and special flags."""
     special = np.asarray(special, dtype=bool)
     n = len(raw)
@@ -139,7 +142,7 @@ def example_marks(raw: list[bytes], special, template: np.ndarray) -> ExampleMar
                         _n_bytes(raw, special))
 
 
-def message_marks(chat: MessageTokens, raw: list[bytes], special) -> ExampleMarks:
+def message_marks(chat: MessageTokens, raw: list[bytes], special: ArrayLike) -> ExampleMarks:
     """The marks of one chat example's tokens read from its messages."""
     turns = np.asarray(turns_of(chat.roles), dtype=np.int16)
     return ExampleMarks([NO_ROLE, *chat.roles], (chat.message + 1).astype(np.int16),
@@ -157,7 +160,7 @@ def role_disagreements(read: ExampleMarks, guessed: ExampleMarks) -> np.ndarray:
 class TokenMarks:
     """The marks of every example of a split, made once per example when first asked for."""
 
-    def __init__(self, examples, token_texts):
+    def __init__(self, examples: list[Any], token_texts: Any) -> None:
         self.examples = examples
         self.token_texts = token_texts
         self._cache: dict[int, ExampleMarks] = {}
@@ -171,7 +174,7 @@ class TokenMarks:
             marks = self._cache[example] = self._marks(self.examples[example])
         return marks
 
-    def _marks(self, example) -> ExampleMarks:
+    def _marks(self, example: Any) -> ExampleMarks:
         ids = example.tokens
         raw = self.token_texts.raw(ids)
         special = self.token_texts.special_mask(ids)

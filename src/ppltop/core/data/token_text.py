@@ -9,12 +9,14 @@ whose bytes make whole characters together.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
-from .token_groups import TokenGroups, decode_group, group_tokens, group_starts, template_mask
+from .token_groups import TokenGroups, decode_group, group_starts, group_tokens, template_mask
 
 
 @lru_cache(maxsize=1)
@@ -32,7 +34,7 @@ def _byte_level_decoder() -> dict[str, int]:
     return {chr(c): b for b, c in zip(printable, chars)}
 
 
-def _scheme(hf, tokens: list[str]) -> str:
+def _scheme(hf: Any, tokens: list[str]) -> str:
     decoder = getattr(getattr(hf, "backend_tokenizer", None), "decoder", None)
     if type(decoder).__name__ == "ByteLevel":
         return "byte-level"
@@ -68,10 +70,14 @@ class GroupAt:
     """Tokens in the group."""
 
 
+TokenIds = Sequence[int] | np.ndarray
+"""An example's token ids, as a list or an array."""
+
+
 class TokenTexts:
     """Per-token bytes and text for one tokenizer (cached per id, reusable)."""
 
-    def __init__(self, tokenizer):
+    def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
         hf = getattr(tokenizer, "_tokenizer", tokenizer)
         self._hf = hf
@@ -95,9 +101,10 @@ class TokenTexts:
             if len(piece) == 6 and piece.startswith("<0x") and piece.endswith(">"):
                 return bytes([int(piece[3:5], 16)])
             return piece.replace("▁", " ").encode("utf-8")
-        return self._hf.decode([token_id]).encode("utf-8")
+        decoded: str = self._hf.decode([token_id])
+        return decoded.encode("utf-8")
 
-    def raw(self, ids) -> list[bytes]:
+    def raw(self, ids: TokenIds) -> list[bytes]:
         """Exact bytes of each token; a special token as its name (`<|im_end|>`)."""
         ids = [int(i) for i in ids]
         missing = sorted({i for i in ids if i not in self._raw})
@@ -106,7 +113,7 @@ class TokenTexts:
                 self._raw[token_id] = self._bytes_of(token_id, piece)
         return [self._raw[i] for i in ids]
 
-    def content_bytes(self, ids) -> int:
+    def content_bytes(self, ids: TokenIds) -> int:
         """UTF-8 bytes of the tokens' text, special tokens left out: the exact bytes of each
         token where the scheme gives them (half a character counts its own bytes), else the
         length of the decoded text."""
@@ -116,24 +123,24 @@ class TokenTexts:
         return len(self.tokenizer.decode([int(i) for i in ids],
                                          skip_special_tokens=True).encode("utf-8"))
 
-    def special_mask(self, ids) -> np.ndarray:
+    def special_mask(self, ids: TokenIds) -> np.ndarray:
         return np.isin(np.asarray(ids, dtype=np.int64), self._special_array)
 
-    def groups(self, ids, template: np.ndarray | None = None) -> TokenGroups:
+    def groups(self, ids: TokenIds, template: np.ndarray | None = None) -> TokenGroups:
         """The example's tokens grouped into whole characters, the `template` tokens
         (`TokenMarks`; None: guessed from the special tokens) marked."""
         return group_tokens(self.raw(ids), self.special_mask(ids), template)
 
-    def template_mask(self, ids) -> np.ndarray:
+    def template_mask(self, ids: TokenIds) -> np.ndarray:
         """bool per token: written by the chat template, guessed from the special tokens
         (see `token_groups`; `TokenMarks` reads it from the messages)."""
         return template_mask(self.raw(ids), self.special_mask(ids))
 
-    def text(self, ids) -> str:
+    def text(self, ids: TokenIds) -> str:
         """The example's whole text (special tokens by name)."""
         return decode_group(b"".join(self.raw(ids)))
 
-    def group_at(self, ids, position: int) -> GroupAt:
+    def group_at(self, ids: TokenIds, position: int) -> GroupAt:
         """The whole characters the token at `position` is part of (a local scan)."""
         n = len(ids)
 

@@ -37,9 +37,9 @@ import zlib
 
 import numpy as np
 
+from ..engine.scorer import BatchScorer
 from ..errors import InputError
 from ..store.run_dir import pack, unpack
-from ..engine.scorer import BatchScorer
 
 TIMEOUT_ENV = "PPLTOP_RANK_TIMEOUT"
 _MARKER = 0x70706C746F70  # "ppltop": a header that is not one is not from a live rank
@@ -125,7 +125,7 @@ class Ranks:
             group = mx.distributed.init(strict=want > 1)
         except RuntimeError as e:
             raise InputError(f"mx.distributed could not start ({e}); check the hosts and "
-                             "ports given to mlx.launch")
+                             "ports given to mlx.launch") from e
         if group.size() != want and want > 1:
             raise InputError(f"mx.distributed started {group.size()} ranks but the launcher "
                              f"asked for {want}")

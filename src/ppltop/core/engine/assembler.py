@@ -8,6 +8,7 @@ piece arrives. With truncation every example has one piece and completes at once
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -23,9 +24,9 @@ from .plan import ScoringPlan
 class _Pieces:
     """What one label has scored of one example so far."""
 
-    parts: list = field(default_factory=list)
+    parts: list[Any] = field(default_factory=list)
     """(first target position, statistics block, targets, KL or None) per segment."""
-    mlx_lm: tuple = (None, float("nan"))
+    mlx_lm: tuple[Any, float] = (None, float("nan"))
     """mlx-lm's cross-entropies of the first segment's targets, and of its phantom target."""
 
 
@@ -40,7 +41,7 @@ class ExampleAssembler:
 
     def file(self, example: int, first: int, block: token_stats.StatsBlock,
              targets: np.ndarray, kl: np.ndarray | None,
-             mlx_lm_ce: tuple | None = None) -> ExampleResult | None:
+             mlx_lm_ce: tuple[Any, float] | None = None) -> ExampleResult | None:
         """Add one segment's piece; return the example's result once it is complete.
         `mlx_lm_ce` (cross-entropies, phantom) comes with an example's first segment."""
         pieces = self._pending.setdefault(example, _Pieces())

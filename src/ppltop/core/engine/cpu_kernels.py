@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
 import mlx.core as mx
 import numpy as np
@@ -128,8 +129,10 @@ def _one_thread_numpy_blas() -> None:
                 return
 
 
-def _wrap_attention(original):
-    def scaled_dot_product_attention(queries, keys, values, cache, scale, mask, sinks=None):
+def _wrap_attention(original: Callable[..., mx.array]) -> Callable[..., mx.array]:
+    def scaled_dot_product_attention(queries: mx.array, keys: mx.array, values: mx.array,
+                                     cache: Any, scale: float, mask: Any,
+                                     sinks: Any = None) -> mx.array:
         plain = (sinks is None and not hasattr(cache, "bits")
                  and (mask is None or (isinstance(mask, str) and mask == "causal"))
                  and queries.dtype == mx.float32 and queries.ndim == 4
@@ -142,8 +145,8 @@ def _wrap_attention(original):
     return scaled_dot_product_attention
 
 
-def _wrap_swiglu(original):
-    def fast_swiglu(gate, x):
+def _wrap_swiglu(original: Callable[..., mx.array]) -> Callable[..., mx.array]:
+    def fast_swiglu(gate: mx.array, x: mx.array) -> mx.array:
         if gate.dtype != mx.float32 or x.dtype != mx.float32 or gate.shape != x.shape:
             return original(gate, x)
         return swiglu(gate, x)
@@ -153,10 +156,11 @@ def _wrap_swiglu(original):
 class CpuKernels:
     """The swaps for one model: which of its modules' functions are mlx-lm's own."""
 
-    def __init__(self, model) -> None:
+    def __init__(self, model: Any) -> None:
         from mlx_lm.models import activations, base
 
-        replace = {"scaled_dot_product_attention": (base.scaled_dot_product_attention,
+        replace: dict[str, tuple[object, Callable[[Any], object]]] = {
+                   "scaled_dot_product_attention": (base.scaled_dot_product_attention,
                                                     _wrap_attention),
                    "swiglu": (activations.swiglu, _wrap_swiglu)}
         self.swaps: list[tuple[object, str, object, object]] = []

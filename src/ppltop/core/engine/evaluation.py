@@ -25,8 +25,15 @@ from ..figures.compare import compare_labels
 from ..figures.summary import summarize
 from ..model import memory, precision
 from ..model.loader import ModelHandle
-from ..store.events import (BatchScored, DocumentSource, Event, Notice, RunFinished, RunPlan,
-                            RunStarted)
+from ..store.events import (
+    BatchScored,
+    DocumentSource,
+    Event,
+    Notice,
+    RunFinished,
+    RunPlan,
+    RunStarted,
+)
 from ..store.records import AdapterEntry, Manifest
 from . import cpu_kernels
 from .forward import SplitForward

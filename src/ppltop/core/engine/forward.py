@@ -3,6 +3,7 @@ output projection runs on the hidden states of target positions only."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 
 import mlx.core as mx
@@ -40,11 +41,13 @@ class SplitForward:
         lm_head = getattr(self.model, "lm_head", None)
         if lm_head is not None and not getattr(getattr(self.model, "args", None),
                                                "tie_word_embeddings", False):
-            return lm_head(hidden)
-        return self.model.model.embed_tokens.as_linear(hidden)
+            logits: mx.array = lm_head(hidden)
+            return logits
+        tied: mx.array = self.model.model.embed_tokens.as_linear(hidden)
+        return tied
 
     @property
-    def body(self):
+    def body(self) -> nn.Module:
         """Tokens -> hidden states (or logits, when the head cannot be split off)."""
         return self.model.model if self.split else self.model
 
@@ -54,7 +57,7 @@ class SplitForward:
             self.trunk.new_batch()
 
     def rows(self, inputs: mx.array, rows: np.ndarray, cols: np.ndarray,
-             micro_rows: int | None = None):
+             micro_rows: int | None = None) -> Callable[[int, int], mx.array]:
         """Run the body once (over `micro_rows` batch rows at a time); return
         `project(a, b)`, the logits of selected target rows a:b. `rows` is non-decreasing."""
         body = self.body

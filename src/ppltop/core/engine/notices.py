@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
+from ..model.precision import Precision
 from ..store.events import Notice
 from .plan import ScoringPlan
 
 
-def start_notices(frozen: ScoringPlan, precision, engine_notes: list[str] = ()
+def start_notices(frozen: ScoringPlan, precision: Precision, engine_notes: Sequence[str] = ()
                   ) -> Iterator[Notice]:
     """What the user should know before the first batch: precision, memory, data, and
     what the engine computes once for several labels."""

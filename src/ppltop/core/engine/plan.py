@@ -8,6 +8,7 @@ changes while the loop runs.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +79,7 @@ class ScoringPlan:
 
 
 def plan_scoring(config: EvalConfig, split: Split, adapters: list[Adapter],
-                 memory_of) -> ScoringPlan:
+                 memory_of: Callable[[list[list[Segment]]], MemoryPlan]) -> ScoringPlan:
     """Plan the batches and labels; `memory_of(batches)` gives their MemoryPlan."""
     examples = mlx_lm.chosen_examples(split.examples, config)
     segments, empty = [], []
@@ -170,7 +171,7 @@ def read_adapters(paths: list[Path], checkpoints: bool = False,
             wanted += [(path, checkpoint_label(path, f), f) for f in files]
         else:
             wanted.append((path, path.name or str(path), None))
-    adapters, seen = [], {}
+    adapters, seen = [], dict[str, int]()
     for path, label, weights in wanted:
         seen[label] = seen.get(label, 0) + 1
         if seen[label] > 1:

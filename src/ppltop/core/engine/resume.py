@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..data.batching import Segment
 from ..store.records import BatchLine
+
+if TYPE_CHECKING:
+    from ..store.run_dir import RunRecord
 
 
 @dataclass(frozen=True)
@@ -14,11 +18,11 @@ class ReplayedBatch:
 
     loss_sum: float
     n_tokens: int
-    results: list
+    results: list[Any]
     """The ExampleResults it completed, as the run directory stored them."""
 
 
-def replayable(record, batches: list[list[Segment]], labels: list[str]
+def replayable(record: RunRecord | None, batches: list[list[Segment]], labels: list[str]
                ) -> dict[int, dict[str, ReplayedBatch]]:
     """Batches of `record` (a `run_dir.RunRecord`) that every label completed and whose
     examples are all complete; a window of an unfinished example is scored again."""

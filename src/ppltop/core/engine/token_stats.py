@@ -201,10 +201,12 @@ def log_softmax_numpy(logits: mx.array) -> np.ndarray:
     """float32 [n, V] log-probabilities on the host."""
     x = np.array(logits.astype(mx.float32), copy=False)
     m = x.max(axis=1, keepdims=True)
-    return x - (np.log(np.exp(x - m).sum(axis=1, keepdims=True)) + m)
+    logp: np.ndarray = x - (np.log(np.exp(x - m).sum(axis=1, keepdims=True)) + m)
+    return logp
 
 
 def kl_numpy(reference_logp: np.ndarray, logits: mx.array) -> np.ndarray:
     """KL(P_ref || P) per row, nats: sum p_ref * (log p_ref - log p)."""
     logp = log_softmax_numpy(logits)
-    return np.einsum("ij,ij->i", np.exp(reference_logp), reference_logp - logp).astype(np.float32)
+    kl: np.ndarray = np.einsum("ij,ij->i", np.exp(reference_logp), reference_logp - logp)
+    return kl.astype(np.float32)

@@ -146,7 +146,7 @@ def checked_trunk(handle: ModelHandle, adapters: list[Adapter | None], body) -> 
     trunk = SharedTrunk(blocks, shared)
     probe = mx.array(np.arange(1, 17, dtype=np.int32)[None] % 11 + 1)
     try:
-        for i, adapter in enumerate(adapters):
+        for adapter in adapters:
             handle.activate(adapter)
             want = body(probe)
             with trunk.pass_for("probe"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from ..store.events import BatchScored, Event, LabelAdded, Resumed, RunStarted
 
@@ -27,7 +28,7 @@ class ScoringWorker(threading.Thread):
                  on_event: Callable[[Event], None],
                  on_error: Callable[[BaseException], None] | None = None,
                  request_stop: Callable[[], None] | None = None,
-                 device=None, name: str = "ppltop-scoring"):
+                 device: Any = None, name: str = "ppltop-scoring"):
         super().__init__(name=name, daemon=True)
         self._make_events = make_events
         self._on_event = on_event

@@ -18,15 +18,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from .compare import Comparison, paired_comparison
 from ..data.record_groups import NONE, OTHER
+from ..data.token_marks import (
+    NO_ROLE,
+    ROLE_ORDER,
+    TokenMarks,
+    log2_bucket,
+    log2_bucket_name,
+    position_bucket,
+    position_buckets,
+)
+from .compare import Comparison, paired_comparison
 from .results import ExampleResult
 from .stats import bits, clustered_mean, ppl_interval, safe_exp
-from ..data.token_marks import (NO_ROLE, ROLE_ORDER, TokenMarks, log2_bucket, log2_bucket_name,
-                          position_bucket, position_buckets)
 
 MIN_EXAMPLES = 10
 """Groups with fewer examples are marked `small`: a paired interval over fewer examples
@@ -55,7 +63,7 @@ class GroupFigures:
     comparison: Comparison | None = None
     """Against the reference over the group's examples; None for the reference itself."""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         out = {k: _finite(getattr(self, k)) for k in
                ("label", "tokens", "examples", "loss", "stderr", "ppl", "bits_per_byte")}
         out["ppl_ci95"] = [_finite(v) for v in self.ppl_ci95]
@@ -79,7 +87,7 @@ class Group:
     members: list[int] = field(default_factory=list, repr=False)
     """Split indices of the group's examples (the viewer's filter; not in the JSON)."""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"group": self.name, "examples": self.examples, "small": self.small,
                 "labels": [f.to_dict() for f in self.figures.values()]}
 
@@ -93,7 +101,7 @@ class Breakdown:
     note: str | None = None
     """E.g. how many values went into `(other)`."""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "title": self.title, "note": self.note,
                 "groups": [g.to_dict() for g in self.groups]}
 
@@ -116,7 +124,7 @@ class Breakdowns:
         found = next((g for g in b.groups if g.name == group), None) if b else None
         return found.members if found else []
 
-    def rows(self) -> list[dict]:
+    def rows(self) -> list[dict[str, Any]]:
         """One row per breakdown, group and label: the columns of `groups.csv`."""
         out = []
         for b in self.breakdowns:
@@ -136,14 +144,14 @@ class Breakdowns:
                         "significant": c.significant if c else "", "small": g.small})
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"reference": self.reference, "labels": self.labels,
                 "min_examples": MIN_EXAMPLES,
                 "proposed_keys": [k for k, _ in self.proposed],
                 "breakdowns": [b.to_dict() for b in self.breakdowns]}
 
 
-def _finite(value):
+def _finite(value: object) -> object:
     return value if not isinstance(value, float) or math.isfinite(value) else None
 
 
@@ -191,11 +199,12 @@ def _example_codes(key: str, inputs: GroupInput, example: int, positions: np.nda
     present[local] = True  # only the groups that hold a token get a code
     lookup = np.array([names.setdefault(n, len(names)) if here else -1
                        for n, here in zip(local_names, present)], dtype=np.int64)
-    return lookup[local]
+    codes: np.ndarray = lookup[local]
+    return codes
 
 
 def _tables(key: str, results: dict[str, dict[int, ExampleResult]], labels: list[str],
-            inputs: GroupInput):
+            inputs: GroupInput) -> tuple[dict[str, int], dict[str, tuple[Any, ...]]]:
     """(group names, {label: (examples in row order, loss sums, token counts, byte
     counts)}): the sums as [example, group] matrices, finite examples only. An example's
     codes are made once for every label that scored the same targets."""
@@ -218,21 +227,24 @@ def _tables(key: str, results: dict[str, dict[int, ExampleResult]], labels: list
             losses.append(-r.logprob.astype(np.float64))
         gathered[label] = (rows, codes, losses, nbytes)
     g = max(len(names), 1)
-    tables = {}
+    tables: dict[str, tuple[Any, ...]] = {}
     for label, (rows, codes, losses, nbytes) in gathered.items():
         if not rows:
             tables[label] = (rows, *(np.zeros((0, g)) for _ in range(3)))
             continue
         row_of = np.repeat(np.arange(len(rows)), [len(c) for c in codes])
         cell = row_of * g + np.concatenate(codes)
-        size = len(rows) * g
-
-        def summed(weights=None):
-            return np.bincount(cell, weights=weights, minlength=size).reshape(len(rows), g)
-
-        tables[label] = (rows, summed(np.concatenate(losses)), summed().astype(np.float64),
-                         summed(np.concatenate(nbytes).astype(np.float64)))
+        shape = (len(rows), g)
+        tables[label] = (rows, _summed(cell, shape, np.concatenate(losses)),
+                         _summed(cell, shape).astype(np.float64),
+                         _summed(cell, shape, np.concatenate(nbytes).astype(np.float64)))
     return names, tables
+
+
+def _summed(cell: np.ndarray, shape: tuple[int, int],
+            weights: np.ndarray | None = None) -> np.ndarray:
+    """Per (row, group) sums of `weights` (counts without), from each token's flat cell index."""
+    return np.bincount(cell, weights=weights, minlength=shape[0] * shape[1]).reshape(shape)
 
 
 def _figures(label: str, S: np.ndarray, N: np.ndarray, B: np.ndarray, g: int) -> GroupFigures:
@@ -290,7 +302,9 @@ def breakdown(key: str, results: dict[str, dict[int, ExampleResult]], labels: li
     return Breakdown(key, TITLES.get(key, f"record key {key!r}"), groups, inputs.notes.get(key))
 
 
-def _paired(label, reference, results, rows, S, N, g, ref_index, ref_S, ref_N) -> Comparison:
+def _paired(label: str, reference: str, results: dict[str, dict[int, ExampleResult]],
+            rows: list[int], S: np.ndarray, N: np.ndarray, g: int, ref_index: dict[int, int],
+            ref_S: np.ndarray, ref_N: np.ndarray) -> Comparison:
     """The group's examples both labels scored on the same tokens, paired."""
     cand, ref = results[label], results[reference]
     pick, ref_pick = [], []

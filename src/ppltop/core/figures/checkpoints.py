@@ -17,10 +17,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from ..checkpoint_files import parse_label
 from ..mlx_lm import present
 from .compare import Comparison, compare
+
+if TYPE_CHECKING:
+    from .summary import RunSummary
+
 
 @dataclass
 class LabelFigures:
@@ -36,7 +41,7 @@ class LabelFigures:
     """Still being scored (a run in progress), not stopped part-way."""
 
 
-def figures_of_summaries(summaries) -> list[LabelFigures]:
+def figures_of_summaries(summaries: list[RunSummary]) -> list[LabelFigures]:
     """The curve's figures from `summary.RunSummary` objects (finished or partial runs)."""
     out = []
     for s in summaries:
@@ -45,7 +50,7 @@ def figures_of_summaries(summaries) -> list[LabelFigures]:
     return out
 
 
-def figures_of_live(labels: dict, scoring: bool = True) -> list[LabelFigures]:
+def figures_of_live(labels: dict[str, Any], scoring: bool = True) -> list[LabelFigures]:
     """The curve's figures from a run in progress (`live.LabelLive` per label); `scoring`
     False: the process scoring them has stopped."""
     return [LabelFigures(label, live.loss, _log_pair(live.ppl_ci95), None, False, scoring)
@@ -53,7 +58,8 @@ def figures_of_live(labels: dict, scoring: bool = True) -> list[LabelFigures]:
 
 
 def _log_pair(pair: tuple[float, float]) -> tuple[float, float]:
-    return tuple(math.log(v) if v and v > 0 and math.isfinite(v) else math.nan for v in pair)
+    low, high = (math.log(v) if v and v > 0 and math.isfinite(v) else math.nan for v in pair)
+    return low, high
 
 
 @dataclass
@@ -97,7 +103,7 @@ class CheckpointPoint:
             return None
         return self.versus_best.examples
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         out = {"label": self.label, "iteration": self.iteration, "loss": _num(self.loss),
                "loss_ci95": [_num(v) for v in self.loss_ci95],
                "mlx_lm_loss": _num(self.mlx_lm_loss), "complete": self.complete,
@@ -153,22 +159,23 @@ class CheckpointCurve:
         """The checkpoints not scored to their end (hollow on the chart)."""
         return [p for p in self.points() if not p.complete]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"base_loss": _num(self.base_loss), "base_mlx_lm_loss": _num(self.base_mlx_lm_loss),
                 "series": [{"folder": s.folder, **({"split": s.split} if s.split else {}),
                             "best": s.best, "checkpoints": [p.to_dict() for p in s.points]}
                            for s in self.series]}
 
 
-def _num(value):
+def _num(value: object) -> float | None:
     return value if isinstance(value, int | float) and math.isfinite(value) else None
 
 
-def _order(point: CheckpointPoint) -> tuple:
+def _order(point: CheckpointPoint) -> tuple[bool, int, str]:
     return (point.iteration is None, point.iteration or 0, point.label)
 
 
-def checkpoint_curve(figures: list[LabelFigures], results: dict) -> CheckpointCurve | None:
+def checkpoint_curve(figures: list[LabelFigures], results: dict[str, Any]
+                     ) -> CheckpointCurve | None:
     """The curve of the checkpoint labels among `figures`, or None if there are none.
 
     `results` is {label: {example: ExampleResult}}: the paired comparison of every
@@ -204,12 +211,12 @@ def checkpoint_curve(figures: list[LabelFigures], results: dict) -> CheckpointCu
                            base.loss if base else None, base.mlx_lm_loss if base else None)
 
 
-def curve_of_finished(finished) -> CheckpointCurve | None:
+def curve_of_finished(finished: Any) -> CheckpointCurve | None:
     """The curve of a finished (or stopped) run, from its `events.RunFinished`."""
     return checkpoint_curve(figures_of_summaries(finished.summaries), finished.results)
 
 
-def curve_of_live(live) -> CheckpointCurve | None:
+def curve_of_live(live: Any) -> CheckpointCurve | None:
     """The curve of a run the dashboard shows (`live.LiveRun`): the finished run's own
     figures once it has finished, else each label's own final figures where it has been
     scored to its end (a watch's checkpoints) and the running figures of the others."""

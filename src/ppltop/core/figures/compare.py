@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,10 +39,10 @@ class Comparison:
     """Share of examples whose mean loss is lower than the reference's."""
     significant: bool
     """The interval excludes zero."""
-    kld: dict | None = None
+    kld: dict[str, Any] | None = None
     """With --kl: KL(reference || label) statistics as llama-perplexity reports them."""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["delta_ci95"] = list(self.delta_ci95)
         if self.kld is not None:
@@ -55,7 +56,7 @@ KLD_PERCENTILES = (99.9, 99.0, 95.0, 90.0, 50.0, 10.0, 5.0, 1.0, 0.1)
 
 
 def kld_summary(candidate: dict[int, ExampleResult], reference: dict[int, ExampleResult]
-                ) -> dict | None:
+                ) -> dict[str, Any] | None:
     """Mean KLD and its standard error, percentiles, maximum and minimum; the RMS of the
     change in the target's probability; the share of tokens with the same top prediction."""
     kl, dp, same = [], [], []
@@ -85,7 +86,8 @@ def kld_summary(candidate: dict[int, ExampleResult], reference: dict[int, Exampl
     return out
 
 
-def paired_arrays(candidate: dict[int, ExampleResult], reference: dict[int, ExampleResult]):
+def paired_arrays(candidate: dict[int, ExampleResult], reference: dict[int, ExampleResult]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(loss sums of candidate, of reference, token counts) over the examples both scored."""
     common = sorted(set(candidate) & set(reference))
     common = [i for i in common if candidate[i].n_tokens and candidate[i].finite

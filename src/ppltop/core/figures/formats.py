@@ -12,6 +12,7 @@ written without a sign (`0.0000`), since it is no change that the figure can sho
 from __future__ import annotations
 
 import math
+from typing import TypeGuard
 
 DASH = "–"
 """A figure that is missing or not finite."""
@@ -19,11 +20,11 @@ LOSS_DECIMALS = 4
 PPL_DECIMALS = 3
 
 
-def _finite(value) -> bool:
+def _finite(value: object) -> TypeGuard[float]:
     return value is not None and isinstance(value, int | float) and math.isfinite(value)
 
 
-def number(value, decimals: int = LOSS_DECIMALS) -> str:
+def number(value: float | None, decimals: int = LOSS_DECIMALS) -> str:
     """`value` with `decimals` decimals; a missing or non-finite figure as a dash. A value
     that rounds to zero is `0.000`, never `-0.000`."""
     if not _finite(value):
@@ -32,17 +33,17 @@ def number(value, decimals: int = LOSS_DECIMALS) -> str:
     return text[1:] if _is_negative_zero(text) else text
 
 
-def loss(value) -> str:
+def loss(value: float | None) -> str:
     """A loss in nats: `3.0146`."""
     return number(value, LOSS_DECIMALS)
 
 
-def ppl(value) -> str:
+def ppl(value: float | None) -> str:
     """A perplexity: `20.380`."""
     return number(value, PPL_DECIMALS)
 
 
-def signed(value, decimals: int = LOSS_DECIMALS) -> str:
+def signed(value: float | None, decimals: int = LOSS_DECIMALS) -> str:
     """A change with its sign, `+0.0176` or `-0.6717`; one that rounds to zero at this
     precision is `0.0000`, unsigned (neither `-0.0000` nor `+0.0000`)."""
     if not _finite(value):
@@ -51,7 +52,7 @@ def signed(value, decimals: int = LOSS_DECIMALS) -> str:
     return text[1:] if float(text) == 0 else text
 
 
-def delta(value, decimals: int = LOSS_DECIMALS) -> str:
+def delta(value: float | None, decimals: int = LOSS_DECIMALS) -> str:
     """A Δloss as `signed` writes it, but a real difference too small for its decimals
     keeps two significant digits (`-3.1e-05`): only identical results read `0.0000`."""
     if _finite(value) and value != 0 and abs(value) < 0.5 * 10 ** -decimals:
@@ -59,13 +60,14 @@ def delta(value, decimals: int = LOSS_DECIMALS) -> str:
     return signed(value, decimals)
 
 
-def interval(low, high, decimals: int = LOSS_DECIMALS, sign: bool = False) -> str:
+def interval(low: float | None, high: float | None, decimals: int = LOSS_DECIMALS,
+             sign: bool = False) -> str:
     """`[low, high]`; with `sign`, each end as `signed` writes it."""
     write = signed if sign else number
     return f"[{write(low, decimals)}, {write(high, decimals)}]"
 
 
-def count(n) -> str:
+def count(n: float | None) -> str:
     """A whole count with thousands separators: `2,400`."""
     return f"{int(n):,}" if _finite(n) else DASH
 
@@ -76,17 +78,17 @@ def plural(n: int, word: str, words: str | None = None) -> str:
     return f"{count(n)} {word if n == 1 else many}"
 
 
-def rate(tokens_per_s) -> str:
+def rate(tokens_per_s: float | None) -> str:
     """Throughput: `3,593 tok/s`."""
     return f"{count(round(tokens_per_s)) if _finite(tokens_per_s) else DASH} tok/s"
 
 
-def share(value, decimals: int = 0) -> str:
+def share(value: float | None, decimals: int = 0) -> str:
     """A share as a percentage: `100%`."""
     return f"{value:.{decimals}%}" if _finite(value) else DASH
 
 
-def duration(seconds) -> str:
+def duration(seconds: float | None) -> str:
     """`mm:ss`, or `h:mm:ss` past an hour; a dash when unknown."""
     if not _finite(seconds):
         return DASH
@@ -95,7 +97,7 @@ def duration(seconds) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
-def eta(seconds, *, over: bool = False, paused: bool = False) -> str:
+def eta(seconds: float | None, *, over: bool = False, paused: bool = False) -> str:
     """`ETA 01:05`; `ETA –` once the run is over (finished, cancelled, stopped by an
     error) or while the rate is unknown, `ETA paused` while scoring is paused."""
     if over:

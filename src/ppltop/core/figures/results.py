@@ -1,8 +1,9 @@
 """Per-example results of scoring: compact numpy arrays, never a Python object per token.
 
 Storage per scored token (`bytes_per_token`): the target's log-prob in float32 (the figures
-are sums of it), entropy and the top-5 log-probs in float16 (shown, never summed), mlx-lm's own cross-entropy as
-int16 steps from the log-prob (`MlxLmPart`), and the target id, rank and top-5 ids as uint16 when the vocabulary fits (< 65,536 ids), else int32.
+are sums of it), entropy and the top-5 log-probs in float16 (shown, never summed), mlx-lm's
+own cross-entropy as int16 steps from the log-prob (`MlxLmPart`), and the target id, rank and
+top-5 ids as uint16 when the vocabulary fits (< 65,536 ids), else int32.
 Positions are not stored: an example's scored targets are contiguous from `first`.
 That is 32 bytes per token for vocabularies up to 65,535 ids, 46 above.
 """
@@ -10,6 +11,7 @@ That is 32 bytes per token for vocabularies up to 65,535 ids, 46 above.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -77,8 +79,9 @@ def id_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= np.iinfo(np.uint16).max else np.dtype(np.int32)
 
 
-def compact(block, targets: np.ndarray, vocab_size: int) -> dict[str, np.ndarray]:
-    """A statistics block and its targets in storage types (see the module docstring)."""
+def compact(block: Any, targets: np.ndarray, vocab_size: int) -> dict[str, np.ndarray]:
+    """A statistics block (the engine's `StatsBlock`, below this layer) and its targets in
+    storage types (see the module docstring)."""
     ids = id_dtype(vocab_size)
     return {
         "targets": targets.astype(ids),

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..checkpoint_files import label_iteration
 from ..mlx_lm import present
+
+if TYPE_CHECKING:
+    from .summary import RunSummary
 
 
 @dataclass
@@ -32,18 +36,18 @@ class SplitRow:
             return math.nan
         return last - first
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "iteration": self.iteration,
                 "loss": {k: _num(v) for k, v in self.losses.items()},
                 "mlx_lm_loss": {k: _num(v) for k, v in self.mlx_lm_losses.items()},
                 "gap": _num(self.gap)}
 
 
-def _num(value):
+def _num(value: object) -> float | None:
     return value if isinstance(value, int | float) and math.isfinite(value) else None
 
 
-def split_rows(summaries_by_split: dict[str, list]) -> list[SplitRow]:
+def split_rows(summaries_by_split: dict[str, list[RunSummary]]) -> list[SplitRow]:
     """A row per label scored on any split, in the run's label order (the base model
     first, checkpoints by iteration), from {split: [RunSummary]}."""
     splits = tuple(summaries_by_split)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ..config import EvalConfig
 from ..data.split import Example, Split
-from ..mlx_lm import MlxLmFigure, figure as mlx_lm_figure
+from ..mlx_lm import MlxLmFigure
+from ..mlx_lm import figure as mlx_lm_figure
 from .results import ExampleResult
 from .stats import bits, clustered_mean, ppl_interval, safe_exp
 
@@ -43,19 +45,20 @@ class RunSummary:
     explanation: list[str] = field(default_factory=list)
     nonfinite_tokens: int = 0
     """Targets of the `nonfinite_examples`, left out of the headline with them."""
-    nonfinite_first: list[dict] = field(default_factory=list)
+    nonfinite_first: list[dict[str, Any]] = field(default_factory=list)
     """For the first ten of those examples, where their loss stops being finite:
     `{"example", "position", "token"}` (the token id of the first non-finite target)."""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["ppl_ci95"] = list(self.ppl_ci95)
         if self.mlx_lm is not None and self.mlx_lm.not_yet:  # no figure yet: null, not NaNs
             out["mlx_lm"] = None
-        return finite_or_none(out)
+        finite: dict[str, Any] = finite_or_none(out)
+        return finite
 
 
-def finite_or_none(value):
+def finite_or_none(value: Any) -> Any:
     """`value` with every non-finite float, however deep, as None (JSON's null: `NaN` is
     not JSON)."""
     if isinstance(value, float):
@@ -136,7 +139,7 @@ def summarize(label: str, adapter_path: str | None, results: dict[int, ExampleRe
     return summary
 
 
-def _first_nonfinite(r: ExampleResult) -> dict:
+def _first_nonfinite(r: ExampleResult) -> dict[str, Any]:
     at = int(np.flatnonzero(~np.isfinite(r.logprob))[0])
     return {"example": r.example, "position": int(r.positions[at]), "token": int(r.targets[at])}
 
@@ -160,7 +163,7 @@ def explain(s: RunSummary, cfg: EvalConfig, n_records: int) -> list[str]:
     if not s.complete:
         lines.append(_partial(s))
     if f is None or f.refused:
-        lines.append(f.refused if f else "no mlx-lm figure")
+        lines.append(f.refused if f and f.refused else "no mlx-lm figure")
     elif not f.not_yet:
         if f.dropped_examples and cfg.test_batches != -1:
             # ppltop scores the same chosen examples (mlx_lm.chosen_examples): no difference

@@ -21,6 +21,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 ENV_VAR = "PPLTOP_BLAS"
 """Environment variable: `auto` (default), `bundled` (opt out), or a library path."""
@@ -73,7 +74,7 @@ class BlasChoice:
     def short(self) -> str:
         return self.name + (f" {self.gflops:.0f} GFLOP/s" if self.gflops else "")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

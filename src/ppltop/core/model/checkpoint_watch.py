@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,8 @@ class _Seen:
 class CheckpointWatcher:
     """The numbered checkpoints of one adapter folder, as they become complete."""
 
-    def __init__(self, folder: Path, stable_s: float = 1.0, clock=time.monotonic):
+    def __init__(self, folder: Path, stable_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.folder = Path(folder)
         self.stable_s = stable_s
         self._clock = clock

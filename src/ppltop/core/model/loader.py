@@ -15,6 +15,7 @@ import time
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -31,12 +32,13 @@ class Adapter:
 
     label: str
     path: Path
-    config: dict
+    config: dict[str, Any]
     weights: dict[str, mx.array] = field(repr=False)
 
     @property
     def fine_tune_type(self) -> str:
-        return self.config.get("fine_tune_type", "lora")
+        kind: str = self.config.get("fine_tune_type", "lora")
+        return kind
 
 
 def _check_model_folder(path: Path) -> None:
@@ -72,10 +74,11 @@ def check_safetensors(path: Path, advice: str = "re-download or re-convert the m
         end = max((int(info["data_offsets"][1]) for name, info in header.items()
                    if name != "__metadata__"), default=0)
     except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror}); check the file and permissions")
-    except (ValueError, UnicodeDecodeError, KeyError, TypeError, IndexError, AttributeError):
+        raise InputError(f"{path}: cannot read ({e.strerror}); "
+                         "check the file and permissions") from e
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError, IndexError, AttributeError) as exc:
         raise InputError(f"{path}: damaged safetensors header (not the JSON table of tensors); "
-                         f"{advice}")
+                         f"{advice}") from exc
     if 8 + length + end > size:
         raise InputError(f"{path}: truncated ({size:,} bytes, but its header describes "
                          f"{8 + length + end:,}); {advice}")
@@ -112,7 +115,7 @@ def _config_mismatch(path: Path, message: str) -> str | None:
     return None
 
 
-def load_base(path: str | Path):
+def load_base(path: str | Path) -> tuple[nn.Module, Any, dict[str, Any]]:
     """Load model and tokenizer with mlx-lm. Returns (model, tokenizer, config dict)."""
     from mlx_lm import load
 
@@ -126,20 +129,21 @@ def load_base(path: str | Path):
             raise InputError(f"--model {path}: no tokenizer in this folder (no tokenizer.json or "
                              "tokenizer.model); copy the tokenizer files of the original model")
     try:
-        model, tokenizer, config = load(str(path), return_config=True)
+        # its annotations give two results; return_config=True adds the third
+        model, tokenizer, config = load(str(path), return_config=True)  # type: ignore[misc]
     except ValueError as e:
         explained = _config_mismatch(path, str(e))
         if explained:
-            raise InputError(explained)
+            raise InputError(explained) from e
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         if "not supported" in msg.lower():
-            raise InputError(f"--model {path}: {msg}; upgrade mlx-lm or convert the model")
-        raise InputError(f"--model {path}: cannot load ({msg[:160]})")
+            raise InputError(f"--model {path}: {msg}; upgrade mlx-lm or convert the model") from e
+        raise InputError(f"--model {path}: cannot load ({msg[:160]})") from e
     except FileNotFoundError as e:
-        raise InputError(f"--model {path}: {str(e).splitlines()[0][:160]}")
+        raise InputError(f"--model {path}: {str(e).splitlines()[0][:160]}") from e
     except Exception as e:  # tokenizer files, network for hub ids, corrupt weights
         msg = (str(e).splitlines() or [type(e).__name__])[0][:160]
-        raise InputError(f"--model {path}: cannot load ({type(e).__name__}: {msg})")
+        raise InputError(f"--model {path}: cannot load ({type(e).__name__}: {msg})") from e
     model.eval()
     return model, tokenizer, config
 
@@ -170,7 +174,8 @@ def read_adapter(path: str | Path, label: str | None = None,
     try:
         config = json.loads(config_file.read_text())
     except (ValueError, OSError) as e:
-        raise InputError(f"{config_file}: not valid JSON ({e}); restore the file mlx_lm.lora wrote")
+        raise InputError(f"{config_file}: not valid JSON ({e}); "
+                         "restore the file mlx_lm.lora wrote") from e
     _check_adapter_config(config, config_file)
     check_safetensors(weights_file, "copy it again from the folder mlx_lm.lora wrote")
     try:
@@ -180,11 +185,12 @@ def read_adapter(path: str | Path, label: str | None = None,
         mx.eval(weights)
     except Exception as e:
         raise InputError(f"{weights_file}: cannot read ({str(e)[:120]}); "
-                         "the file may be truncated or not safetensors")
-    return Adapter(label or path.name, path, config, weights)
+                         "the file may be truncated or not safetensors") from e
+    # mx.load of a .safetensors file: a dict of arrays (its annotations allow other files)
+    return Adapter(label or path.name, path, config, weights)  # type: ignore[arg-type]
 
 
-def _check_adapter_config(config, config_file: Path) -> None:
+def _check_adapter_config(config: dict[str, Any], config_file: Path) -> None:
     """The fields mlx-lm reads from adapter_config.json, with the types it needs."""
     fix = "restore the file mlx_lm.lora wrote"
     if not isinstance(config, dict):
@@ -225,7 +231,7 @@ def _hold_for_tests() -> None:
 class ModelHandle:
     """A loaded base model whose active adapter can be switched in place."""
 
-    def __init__(self, model: nn.Module, tokenizer, config: dict, path: Path):
+    def __init__(self, model: nn.Module, tokenizer: Any, config: dict[str, Any], path: Path):
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
@@ -234,7 +240,7 @@ class ModelHandle:
         self._base_params: dict[str, mx.array] | None = None
 
     @classmethod
-    def load(cls, path: str | Path) -> "ModelHandle":
+    def load(cls, path: str | Path) -> ModelHandle:
         _hold_for_tests()
         model, tokenizer, config = load_base(path)
         return cls(model, tokenizer, config, Path(path))
@@ -285,7 +291,7 @@ class ModelHandle:
                 linear_to_lora_layers(self.model, layers, cfg.lora_parameters,
                                       use_dora=(kind == "dora"))
             except (KeyError, ValueError, AttributeError) as e:
-                raise InputError(f"{where}: cannot apply the adapter config ({e})")
+                raise InputError(f"{where}: cannot apply the adapter config ({e})") from e
         params = dict(tree_flatten(self.model.parameters()))
         if kind == "full":
             allowed = params
@@ -299,7 +305,8 @@ class ModelHandle:
                                  f"an adapter parameter of this model{hint}; "
                                  "was it trained for this model?")
             if w.shape != allowed[name].shape:
-                raise InputError(f"{adapter.path / 'adapters.safetensors'}: tensor {name} has shape "
+                weights_file = adapter.path / "adapters.safetensors"
+                raise InputError(f"{weights_file}: tensor {name} has shape "
                                  f"{tuple(w.shape)} but the model expects "
                                  f"{tuple(allowed[name].shape)}; was it trained for this model?")
         if kind == "full":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import InputError
 
@@ -43,7 +44,7 @@ def default_budget() -> int:
 
         if mx.default_device() != mx.cpu and hasattr(mx, "metal") and mx.metal.is_available():
             info = mx.metal.device_info()
-            return int(DEFAULT_SHARE * info["max_recommended_working_set_size"])
+            return int(DEFAULT_SHARE * int(info["max_recommended_working_set_size"]))
     except Exception:  # no Metal, or an older MLX: fall back to the RAM
         pass
     return int(DEFAULT_SHARE * physical_memory()) or 8 << 30

@@ -11,6 +11,7 @@ mlx-lm's figure in its last digits, so it is recorded and said in the summary.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -63,7 +64,7 @@ class Precision:
         return cls(data["model_dtype"], data["compute_dtype"], data["quantized_layers"],
                    data.get("dequantized_layers", 0), list(data.get("notes", [])))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"model_dtype": self.model_dtype, "compute_dtype": self.compute_dtype,
                 "quantized_layers": self.quantized_layers,
                 "dequantized_layers": self.dequantized_layers, "notes": list(self.notes)}
@@ -76,7 +77,7 @@ def _quantized(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 def stored_dtype(model: nn.Module) -> mx.Dtype:
     """The float dtype holding most of the model's float parameters."""
-    sizes: dict = {}
+    sizes: dict[str, Any] = {}
     for _, p in tree_flatten(model.parameters()):
         if mx.issubdtype(p.dtype, mx.floating):
             sizes[p.dtype] = sizes.get(p.dtype, 0) + p.size
@@ -138,7 +139,8 @@ def apply(model: nn.Module, dequantize: str = "auto", dtype: str = "auto",
         need = converted_bytes(model, want_deq, mx.float32 if want_f32 else None)
         room = int(MEMORY_SHARE * memory_bytes)
         if memory_bytes and need > room:
-            gib = f"{need / 2**30:.1f} GiB, more than half of the {memory_bytes / 2**30:.1f} GiB RAM"
+            gib = (f"{need / 2**30:.1f} GiB, more than half of the "
+                   f"{memory_bytes / 2**30:.1f} GiB RAM")
             if dequantize == "auto" and want_deq:
                 want_deq = False
                 result.notes.append(f"kept quantized: dequantized weights would take {gib}")

@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ..config import EvalConfig
+from ..data.record_groups import example_groups, propose_keys
+from ..data.token_marks import TokenMarks
 from ..figures.breakdowns import GroupInput, compute_breakdowns
 from ..figures.compare import resolve_reference
-from .events import Notice, RunFinished, RunStarted
-from ..data.record_groups import example_groups, propose_keys
+from .events import Event, Notice, RunFinished, RunStarted
 
 
-def group_input(config, started: RunStarted) -> GroupInput | None:
+def group_input(config: EvalConfig, started: RunStarted) -> GroupInput | None:
     """What the breakdowns of this run need besides its results (None: no data source)."""
     source = started.source
     if source is None:
@@ -38,7 +40,7 @@ def proposal_notice(proposed: list[tuple[str, int]]) -> Notice:
                           f"--group-by {first} breaks the loss down by it")
 
 
-def cross_check_notice(marks) -> Notice:
+def cross_check_notice(marks: TokenMarks) -> Notice:
     """The special tokens of some records name other roles than their messages have."""
     first = marks.examples[marks.disagreeing[0]].line
     return Notice("warning", f"the chat template's special tokens name other roles than the "
@@ -46,11 +48,13 @@ def cross_check_notice(marks) -> Notice:
                              f"{first}); the role breakdown follows the messages")
 
 
-def with_breakdowns(make_events: Callable[[], Iterator], config) -> Callable[[], Iterator]:
+def with_breakdowns(make_events: Callable[[], Iterator[Event]], config: EvalConfig
+                    ) -> Callable[[], Iterator[Event]]:
     """`make_events`, with the breakdowns attached to its start and finish events."""
 
-    def events() -> Iterator:
-        inputs, labels, reference = None, [], ""
+    def events() -> Iterator[Event]:
+        inputs, labels = None, []
+        reference: str | None = ""
         inner = make_events()
         try:
             for event in inner:

@@ -1,10 +1,13 @@
-"""The events the scoring loop emits; the headless printer and the dashboard consume the same stream."""
+"""The events the scoring loop emits; the headless printer and the dashboard consume the same
+stream."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..data.token_marks import TokenMarks
+from ..data.token_text import TokenTexts
 from ..figures.results import ExampleResult
 
 
@@ -42,9 +45,9 @@ class RunPlan:
 class DocumentSource:
     """What the token viewer needs besides results: the examples and their token texts."""
 
-    examples: list = field(repr=False)
+    examples: list[Any] = field(repr=False)
     """`data.Example` per record of the split, by index."""
-    token_texts: object = field(repr=False)
+    token_texts: TokenTexts = field(repr=False)
     """A `token_text.TokenTexts` for the run's tokenizer."""
     max_seq_length: int
     path: str
@@ -99,12 +102,12 @@ class BatchScored:
 
 @dataclass
 class RunFinished:
-    summaries: list  # list[RunSummary]; typed loosely to keep this module import-light
+    summaries: list[Any]  # list[RunSummary]; typed loosely to keep this module import-light
     cancelled: bool
     elapsed_s: float
-    comparisons: list = field(default_factory=list)
+    comparisons: list[Any] = field(default_factory=list)
     """`compare.Comparison` of every other label against the reference label."""
-    results: dict = field(default_factory=dict, repr=False)
+    results: dict[str, Any] = field(default_factory=dict, repr=False)
     """{label: {example: ExampleResult}}: everything the figures were computed from."""
     breakdowns: object = None
     """A `breakdowns.Breakdowns` of the run (set by `breakdown_events`), or None."""

@@ -20,13 +20,21 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..checkpoint_files import label_iteration
+from ..data.split import Example
+from ..data.token_marks import TokenMarks
+from ..data.token_text import TokenTexts
+from ..figures.compare import Comparison
 from ..figures.results import ExampleResult
+from ..figures.summary import RunSummary
 from ..mlx_lm import present
+from .events import DocumentSource
 
 SUMMARY_FIELDS = ("label", "iteration", "adapter", "loss", "ppl", "ppl_ci95_low",
                   "ppl_ci95_high", "stderr_loss", "tokens", "examples", "bits_per_token",
@@ -35,7 +43,8 @@ SUMMARY_FIELDS = ("label", "iteration", "adapter", "loss", "ppl", "ppl_ci95_low"
                   "delta_ci95_low", "delta_ci95_high", "win_share", "significant")
 
 
-def summary_rows(summaries, comparisons=()) -> list[dict]:
+def summary_rows(summaries: Sequence[RunSummary], comparisons: Sequence[Comparison] = ()
+                 ) -> list[dict[str, Any]]:
     """One row per label; with comparisons, each label's against the reference (the
     engine's own objects: the same figures as the printout and the JSON)."""
     against = {c.label: c for c in comparisons}
@@ -43,6 +52,7 @@ def summary_rows(summaries, comparisons=()) -> list[dict]:
     rows = []
     for s in summaries:
         f = s.mlx_lm
+        shown = present(f)
         c = against.get(s.label)
         rows.append({
             "label": s.label, "iteration": label_iteration(s.label),
@@ -52,7 +62,7 @@ def summary_rows(summaries, comparisons=()) -> list[dict]:
             "bits_per_token": s.bits_per_token, "bits_per_byte": s.bits_per_byte,
             "tokens_per_s": s.tokens_per_s,
             # empty, not nan, where mlx-lm has no figure (refused, or not yet)
-            "mlx_lm_loss": f.loss if present(f) else "", "mlx_lm_ppl": f.ppl if present(f) else "",
+            "mlx_lm_loss": shown.loss if shown else "", "mlx_lm_ppl": shown.ppl if shown else "",
             "mlx_lm_tokens": f.tokens if f else 0,
             "dropped_examples": f.dropped_examples if f else 0,
             "pad_targets": f.pad_targets if f else 0, "complete": s.complete,
@@ -64,14 +74,15 @@ def summary_rows(summaries, comparisons=()) -> list[dict]:
     return rows
 
 
-def write_summary_csv(path: Path, summaries, comparisons=()) -> None:
+def write_summary_csv(path: Path, summaries: Sequence[RunSummary],
+                      comparisons: Sequence[Comparison] = ()) -> None:
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=SUMMARY_FIELDS)
         writer.writeheader()
         writer.writerows(summary_rows(summaries, comparisons))
 
 
-def write_splits_csv(path: Path, finished_by_split: dict) -> None:
+def write_splits_csv(path: Path, finished_by_split: dict[str, Any]) -> None:
     """A run over several splits: the rows of each split's run, a `split` column first."""
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=("split", *SUMMARY_FIELDS))
@@ -110,15 +121,17 @@ def _packed(pieces: list[bytes]) -> dict[str, np.ndarray]:
             "piece_offsets": offsets}
 
 
-def unpack_pieces(arrays) -> list[bytes]:
+def unpack_pieces(arrays: Mapping[str, np.ndarray]) -> list[bytes]:
     """The byte strings `_packed` stored (from a loaded .npz)."""
     data, offsets = arrays["piece_bytes"].tobytes(), arrays["piece_offsets"]
     return [data[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
 
 
-def write_pieces_npz(path: Path, examples, token_texts, marks) -> None:
+def write_pieces_npz(path: Path, examples: list[Example], token_texts: TokenTexts,
+                     marks: TokenMarks) -> None:
     """Every token of every example: ids, exact bytes, special and template flags."""
-    arrays = {"example": [], "position": [], "token_id": [], "special": [], "template": []}
+    arrays: dict[str, list[np.ndarray]] = {"example": [], "position": [], "token_id": [],
+                                           "special": [], "template": []}
     pieces: list[bytes] = []
     for e in examples:
         arrays["example"].append(np.full(len(e.tokens), e.index, np.int32))
@@ -128,11 +141,12 @@ def write_pieces_npz(path: Path, examples, token_texts, marks) -> None:
         arrays["template"].append(marks(e.index).template)
         pieces.extend(token_texts.raw(e.tokens))
     out = {k: (np.concatenate(v) if v else np.zeros(0, np.int32)) for k, v in arrays.items()}
-    np.savez_compressed(path, **out, **_packed(pieces))
+    np.savez_compressed(path, **out, **_packed(pieces))  # type: ignore[arg-type]
 
 
-def write_tokens_npz(path: Path, by_example: dict[int, ExampleResult], examples=None,
-                     token_texts=None) -> None:
+def write_tokens_npz(path: Path, by_example: dict[int, ExampleResult],
+                     examples: list[Example] | None = None,
+                     token_texts: TokenTexts | None = None) -> None:
     ordered = [by_example[i] for i in sorted(by_example)]
     arrays = {
         "example": np.concatenate([np.full(r.n_tokens, r.example, np.int32) for r in ordered])
@@ -150,11 +164,13 @@ def write_tokens_npz(path: Path, by_example: dict[int, ExampleResult], examples=
         for r in ordered:
             pieces.extend(token_texts.raw(examples[r.example].tokens[r.positions]))
         arrays.update(_packed(pieces))
-    np.savez_compressed(path, **arrays)
+    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
 
 
-def export_run(folder: Path, summaries, results: dict[str, dict[int, ExampleResult]],
-               lines: dict[int, int], source=None, comparisons=()) -> list[Path]:
+def export_run(folder: Path, summaries: Sequence[RunSummary],
+               results: dict[str, dict[int, ExampleResult]], lines: dict[int, int],
+               source: DocumentSource | None = None,
+               comparisons: Sequence[Comparison] = ()) -> list[Path]:
     """summary.csv, examples.csv and tokens-<label>.npz into `folder`; with the run's
     `DocumentSource`, the tokens' exact bytes too, and pieces.npz."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -169,7 +185,7 @@ def export_run(folder: Path, summaries, results: dict[str, dict[int, ExampleResu
         written.append(path)
     if source is not None:
         written.append(folder / "pieces.npz")
-        write_pieces_npz(written[-1], examples, texts, source.marks)
+        write_pieces_npz(written[-1], source.examples, source.token_texts, source.marks)
     return written
 
 

@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from dataclasses import asdict
 
 from ..errors import ScoringError
-from .events import BatchScored, Notice, RunFinished, RunStarted
+from .events import BatchScored, DocumentSource, Event, Notice, RunFinished, RunStarted
 from .export import export_run
 from .records import FinishedLine, NoticeLine, StartedLine
-from .run_liveness import Heartbeat
 from .run_dir import RunWriter
+from .run_liveness import Heartbeat
 
 FAULT_ENV = "PPLTOP_FAULT_AT_BATCH"
 
@@ -30,7 +30,7 @@ def fault_batch() -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
-def recorded(events: Iterator, writer: RunWriter) -> Iterator:
+def recorded(events: Iterator[Event], writer: RunWriter) -> Iterator[Event]:
     """Yield every event unchanged, after making it durable in the run directory; at the
     end, export summary.csv, examples.csv and tokens-*.npz next to it."""
     lines: dict[int, int] = {}
@@ -81,7 +81,8 @@ def recorded(events: Iterator, writer: RunWriter) -> Iterator:
 
 
 def _record_finish(event: RunFinished, writer: RunWriter, heartbeat: Heartbeat,
-                   lines: dict[int, int], source) -> Iterator[Notice]:
+                   lines: dict[int, int], source: DocumentSource | None
+                   ) -> Iterator[Notice]:
     """Write the run's end, then its exports; a warning (yielded) when they cannot be."""
     writer.append(FinishedLine(event.cancelled, event.elapsed_s,
                                [s.to_dict() for s in event.summaries],
@@ -97,7 +98,7 @@ def _record_finish(event: RunFinished, writer: RunWriter, heartbeat: Heartbeat,
                      f"the run is complete there: ppltop open {writer.path}")
 
 
-def _failure(exc: Exception, batches_done: int, n_batches: int, path) -> str:
+def _failure(exc: Exception, batches_done: int, n_batches: int, path: object) -> str:
     """What the log and the run directory say when scoring stopped on `exc`."""
     where = (f"in batch {batches_done + 1} of {n_batches or '?'}"
              if not n_batches or batches_done < n_batches else "after the last batch")

@@ -25,7 +25,7 @@ SPLITS_FILE = "splits.json"
 WATCH_FILE = "watch.json"
 
 
-def _known(cls, raw: dict) -> dict:
+def _known(cls: type, raw: dict[str, Any]) -> dict[str, Any]:
     """The keys of `raw` that `cls` has: a newer writer's extra fields are ignored."""
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in raw.items() if k in names}
@@ -42,7 +42,7 @@ class AdapterEntry:
 class Manifest:
     """What a run was: config, versions and fingerprints, to reopen and resume it."""
 
-    config: dict
+    config: dict[str, Any]
     """`EvalConfig.to_dict()`."""
     labels: list[str]
     data_file: str
@@ -52,11 +52,11 @@ class Manifest:
     n_batches: int = 0
     """0 when an early run did not record it."""
     n_examples: int = 0
-    precision: dict | None = None
+    precision: dict[str, Any] | None = None
     """`Precision.to_dict()`: the dtype the run computed in, for the figures' note."""
     ranks: int = 1
     """Processes of mlx.launch the run was scored by (mlx-lm's figure depends on it)."""
-    blas: dict | None = None
+    blas: dict[str, Any] | None = None
     device: str = ""
     ppltop: str = ""
     mlx: str = ""
@@ -83,7 +83,7 @@ class Manifest:
                                        for a in raw.get("adapters", [])]}
             return cls(**_known(cls, raw))
         except (ValueError, TypeError, KeyError) as e:
-            raise InputError(f"{where}: unreadable ({e}); the run directory is damaged")
+            raise InputError(f"{where}: unreadable ({e}); the run directory is damaged") from e
 
     def adapter_paths(self) -> dict[str, str]:
         return {a.label: a.path for a in self.adapters}
@@ -178,7 +178,7 @@ def refuse_held(path: Path, overwrite: bool, flag: str | None = None) -> None:
 class StartedLine:
     """The plan, as `RunPlan` fields (without the per-example token counts)."""
 
-    plan: dict
+    plan: dict[str, Any]
     type: str = "started"
 
 
@@ -208,9 +208,9 @@ class BatchLine:
 class FinishedLine:
     cancelled: bool
     elapsed_s: float = 0.0
-    summaries: list[dict] = field(default_factory=list)
+    summaries: list[dict[str, Any]] = field(default_factory=list)
     """`Summary.to_dict()` per label."""
-    comparisons: list[dict] = field(default_factory=list)
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
     type: str = "finished"
 
     def ppl_text(self, between: str = " ppl ") -> str:

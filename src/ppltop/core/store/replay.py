@@ -10,16 +10,17 @@ from pathlib import Path
 import numpy as np
 
 from .. import mlx_lm
-from ..figures.compare import compare_labels, resolve_reference
 from ..config import EvalConfig
-from ..model.precision import Precision
-from ..data.split import load_split
+from ..data.split import Split, load_split
+from ..data.token_text import TokenTexts
 from ..errors import InputError
-from .events import BatchScored, DocumentSource, Notice, RunFinished, RunPlan, RunStarted
+from ..figures.compare import compare_labels, resolve_reference
+from ..figures.results import ExampleResult
+from ..figures.summary import summarize
+from ..model.precision import Precision
+from .events import BatchScored, DocumentSource, Event, Notice, RunFinished, RunPlan, RunStarted
 from .records import BatchLine, FinishedLine, Manifest, NoticeLine, StartedLine
 from .run_dir import EVENTS, RESULTS, read_events_from, read_run, unpack
-from ..figures.summary import summarize
-from ..data.token_text import TokenTexts
 
 POLL_S = 0.5
 
@@ -49,7 +50,7 @@ class RunFollower:
     def stop(self) -> None:
         self.stopped = True
 
-    def _source(self):
+    def _source(self) -> tuple[Split, DocumentSource]:
         from mlx_lm.utils import load_tokenizer
 
         model = self.config.model
@@ -57,16 +58,16 @@ class RunFollower:
             tokenizer = load_tokenizer(Path(model))
         except Exception as e:
             raise InputError(f"{self.path}: cannot load the tokenizer of {model} "
-                             f"({type(e).__name__}); is the model folder still there?")
+                             f"({type(e).__name__}); is the model folder still there?") from e
         split = load_split(Path(self.manifest.data_file), self.config.split, tokenizer,
                            self.config.mask_prompt, self.config.features)
         return split, DocumentSource(split.examples, TokenTexts(tokenizer),
                                      self.config.max_seq_length, str(split.path))
 
-    def events(self) -> Iterator:
+    def events(self) -> Iterator[Event]:
         split, source = self._source()
         offset = 0
-        results = {label: {} for label in self.labels}
+        results: dict[str, dict[int, ExampleResult]] = {label: {} for label in self.labels}
         tokens_done = dict.fromkeys(self.labels, 0)
         plan = None
         while not self.stopped:
@@ -104,7 +105,8 @@ class RunFollower:
         more, _ = read_events_from(self.path / EVENTS, offset)
         return bool(more)
 
-    def _finished(self, event: FinishedLine, results: dict, split) -> RunFinished:
+    def _finished(self, event: FinishedLine, results: dict[str, dict[int, ExampleResult]],
+                  split: Split) -> RunFinished:
         cfg = self.config
         examples = mlx_lm.chosen_examples(split.examples, cfg)
         kept = Precision.from_dict(self.manifest.precision)

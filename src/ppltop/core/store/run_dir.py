@@ -15,8 +15,10 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,23 +65,24 @@ def _fsync_dir(path: Path) -> None:
 
 def pack(results: list[ExampleResult]) -> dict[str, np.ndarray]:
     """Several examples' arrays concatenated, with their lengths, for one .npz."""
-    out = {"lengths": np.array([r.n_tokens for r in results], dtype=np.int64)}
+    out: dict[str, np.ndarray] = {
+        "lengths": np.array([r.n_tokens for r in results], dtype=np.int64)}
     for name in _ARRAYS:
         arrays = [getattr(r, name) for r in results]
-        out[name] = (np.concatenate(arrays) if arrays else np.zeros(0))
+        out[name] = np.concatenate(arrays) if arrays else np.zeros(0)
     for name in _SCALARS:
         out[name] = np.array([getattr(r, name) for r in results])
     out["mlx_lm_lengths"] = np.array([len(r.mlx_lm) for r in results], dtype=np.int64)
     out["mlx_lm_ce"] = (np.concatenate([r.mlx_lm.ce(r.logprob) for r in results]) if results
                         else np.zeros(0, np.float32))
     out["phantom_ce"] = np.array([r.mlx_lm.phantom for r in results], dtype=np.float32)
-    kls = [r.kl for r in results]
-    if results and all(k is not None for k in kls):
+    kls = [r.kl for r in results if r.kl is not None]
+    if results and len(kls) == len(results):
         out["kl"] = np.concatenate(kls)
     return out
 
 
-def unpack(data) -> list[ExampleResult]:
+def unpack(data: Mapping[str, np.ndarray]) -> list[ExampleResult]:
     lengths = data["lengths"]
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     has_kl = "kl" in data
@@ -91,12 +94,12 @@ def unpack(data) -> list[ExampleResult]:
         scalars = {name: data[name][i].item() for name in _SCALARS if name in data}
         if "first" not in data:  # format 1 stored every position
             scalars["first"] = int(data["positions"][a]) if b > a else 0
-        out.append(ExampleResult(**arrays, **scalars, mlx_lm=parts[i],
+        out.append(ExampleResult(**arrays, **scalars, mlx_lm=parts[i],  # type: ignore[arg-type]
                                  kl=data["kl"][a:b] if has_kl else None))
     return out
 
 
-def _mlx_lm_parts(data, bounds: np.ndarray) -> list[MlxLmPart]:
+def _mlx_lm_parts(data: Mapping[str, np.ndarray], bounds: np.ndarray) -> list[MlxLmPart]:
     """Each example's mlx-lm part. Runs of formats 1 and 2 kept only its sum and count:
     their first `count` log-probs stand in for it (the figure then agrees to ~1e-4)."""
     phantom, logprob = data["phantom_ce"], data["logprob"]
@@ -148,7 +151,7 @@ class RunWriter:
             probe.unlink()
         except OSError as e:
             raise InputError(f"--run-dir {self.path}: cannot write there ({e.strerror}); "
-                             "choose a writable folder")
+                             "choose a writable folder") from e
         if overwrite and not resume:
             for old in [self.path / EVENTS, *(self.path / RESULTS).glob("*.npz")]:
                 old.unlink(missing_ok=True)
@@ -163,7 +166,7 @@ class RunWriter:
         except OSError as e:  # a full disk, a quota: nothing scored yet, nothing lost
             (self.path / (MANIFEST + ".tmp")).unlink(missing_ok=True)
             raise InputError(f"--run-dir {self.path}: cannot write there ({e.strerror}); "
-                             "free some space or choose another folder")
+                             "free some space or choose another folder") from e
 
     def _atomic_write(self, path: Path, data: bytes) -> None:
         tmp = path.with_name(path.name + ".tmp")
@@ -186,7 +189,7 @@ class RunWriter:
         final = self.path / RESULTS / name
         tmp = final.with_name(name + ".tmp")
         with open(tmp, "wb") as fh:
-            np.savez(fh, **pack(results))
+            np.savez(fh, **pack(results))  # type: ignore[arg-type]
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, final)
@@ -212,7 +215,7 @@ def read_run(path: Path, with_results: bool = True) -> RunRecord:
     try:
         text = manifest_file.read_text()
     except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{manifest_file}: unreadable ({e}); the run directory is damaged")
+        raise InputError(f"{manifest_file}: unreadable ({e}); the run directory is damaged") from e
     manifest = Manifest.from_json(text, str(manifest_file))
     events = read_events(path / EVENTS)
     record = RunRecord(path, manifest, events)

@@ -23,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 from .records import FinishedLine, NoticeLine
@@ -65,14 +66,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def read_liveness(path: Path) -> dict | None:
+def read_liveness(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((Path(path) / LIVENESS).read_text())
+        record: dict[str, Any] = json.loads((Path(path) / LIVENESS).read_text())
+        return record
     except (OSError, ValueError):
         return None
 
 
-def state_of(path: Path, events: list | None = None, now: float | None = None
+def state_of(path: Path, events: list[Any] | None = None, now: float | None = None
              ) -> RunState:
     """The run's state from its liveness record and its events (`records` lines, read
     when not given)."""
@@ -143,7 +145,7 @@ def list_runs(folder: Path) -> list[tuple[Path, str, str]]:
     """(path, status, "done/total batches  label ppl X ...") for each run directory in
     `folder`, by name; a damaged one says why. What `ppltop runs` prints (the runs screen
     has its own columns: `view.run_index`)."""
-    rows = []
+    rows: list[tuple[Path, str, str]] = []
     if not folder.is_dir():
         return rows
     for path in sorted(p for p in folder.iterdir() if (p / MANIFEST).is_file()):

@@ -18,10 +18,10 @@ from textual.screen import Screen
 from textual.widgets import ProgressBar, Static
 
 from ...core.errors import InputError
+from ...core.store.run_dir import read_run
 from ...view.live import LiveRun
 from ...view.run_index import RunRow, read_runs, run_rows
 from ...view.screen_title import screen_title
-from ...core.store.run_dir import read_run
 from ..keys import keys
 from ..widgets.key_footer import KeyFooter
 from ..widgets.paged_table import Column, PagedTable

@@ -13,7 +13,6 @@ styled as template; tokens that do not count toward the loss are dimmed.
 
 from __future__ import annotations
 
-
 import numpy as np
 from rich.segment import Segment
 from rich.style import Style
@@ -69,7 +68,7 @@ class DocumentView(ScrollView, can_focus=True):
     """How tokens are colored: surprisal, rank (GLTR buckets) or entropy."""
 
     class CursorMoved(Message):
-        def __init__(self, view: "DocumentView", position: int) -> None:
+        def __init__(self, view: DocumentView, position: int) -> None:
             super().__init__()
             self.view = view
             self.position = position

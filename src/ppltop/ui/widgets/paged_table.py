@@ -85,13 +85,13 @@ class PagedTable(ScrollView, can_focus=True):
     class Selected(Message):
         """Enter on a row."""
 
-        def __init__(self, table: "PagedTable", row: int) -> None:
+        def __init__(self, table: PagedTable, row: int) -> None:
             super().__init__()
             self.table = table
             self.row = row
 
     class SortChanged(Message):
-        def __init__(self, table: "PagedTable", key: str, descending: bool) -> None:
+        def __init__(self, table: PagedTable, key: str, descending: bool) -> None:
             super().__init__()
             self.table = table
             self.key = key

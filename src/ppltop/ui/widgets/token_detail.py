@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 from rich.text import Text
-
 from textual.widgets import Static
 
 from ...core.figures import formats as fmt
