@@ -4,9 +4,6 @@ core's `CheckpointCurve`, the best checkpoint marked; snapshots at 80x24 and 120
 from __future__ import annotations
 
 import pytest
-import synthetic
-from test_every_screen import CASES
-from test_snapshots import _figures
 
 import synthetic
 from ppltop.core.figures.checkpoints import curve_of_finished
@@ -15,6 +12,7 @@ from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.checkpoint_screen import CheckpointScreen
 from ppltop.ui.widgets.paged_table import PagedTable
 from test_every_screen import CASES
+from test_snapshots import _figures
 
 
 async def _finished(pilot):

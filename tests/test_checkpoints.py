@@ -276,8 +276,8 @@ def test_the_watch_as_one_run_for_the_dashboard(handle, training_folder, tmp_pat
     """The watch's events as the dashboard folds them: one start, each checkpoint added
     (the newest first) and finished with its own run's figures, the curve from those
     figures while the watch goes on, and at the end the merged run."""
-    from ppltop.core.store.events import (LabelAdded, LabelFinished, Notice, RunFinished,
-                                          RunStarted)
+    from ppltop.core.figures.checkpoints import curve_of_live
+    from ppltop.core.store.events import LabelAdded, LabelFinished, Notice, RunFinished, RunStarted
     from ppltop.run.request import RunRequest
     from ppltop.run.watch import dashboard_events
     from ppltop.run.watch_session import WatchSession

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from test_app_pilot import demo_app, figures_drawn, wait_for
 from textual.widgets import Input, Static
 
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
@@ -11,7 +10,7 @@ from ppltop.ui.screens.document_screen import DocumentScreen
 from ppltop.ui.widgets.document_view import DocumentView
 from ppltop.ui.widgets.paged_table import PagedTable
 from ppltop.ui.widgets.ppl_panel import PplPanel
-from test_app_pilot import demo_app, wait_for
+from test_app_pilot import demo_app, figures_drawn, wait_for
 
 
 async def test_compare_keys_reference_and_diff_mode(handle):
@@ -100,11 +99,10 @@ async def rename(pilot, name: str) -> None:
 async def test_a_name_taken_by_another_label_is_refused(handle, capsys):
     """Issue #21, 3: a, Down, Enter, e, `base`, Enter made two `base` rows, and the
     printout's reference row showed docs-net's figures under `base`."""
-    from ppltop.run.request import RunRequest
-
     from textual.widgets import Label
 
     from ppltop.run.dashboard import _report_dashboard
+    from ppltop.run.request import RunRequest
     from ppltop.ui.screens.rename_screen import RenameScreen
 
     app, _ = demo_app(handle)

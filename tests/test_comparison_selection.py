@@ -4,9 +4,6 @@ printout."""
 
 from __future__ import annotations
 
-import synthetic
-from screen_text import screen_text
-from test_snapshots import _figures, _finished
 from textual.widgets import Input
 
 import synthetic
@@ -16,7 +13,7 @@ from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
 from ppltop.ui.widgets.paged_table import PagedTable
 from screen_text import screen_text
-from test_snapshots import _finished
+from test_snapshots import _figures, _finished
 
 LABELS = ("base", "docs-net", "docs-math")
 

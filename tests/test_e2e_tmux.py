@@ -358,7 +358,15 @@ def test_quit_on_a_detached_dashboard_exits_0_and_the_run_goes_on(tmp_path):
     from ppltop.core.store.run_dir import read_run
     from ppltop.core.store.run_liveness import state_of
 
-    session, run_dir, status = _scoring_in_tmux(tmp_path, 1, [*_fault_args(), "--detach"])
+    from ppltop import demo
+
+    # the test set ten times over (510 batches): the run is still scoring when q has left
+    # the dashboard, however fast this machine scores the demo
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "test.jsonl").write_text((demo.DATA_DIR / "test.jsonl").read_text() * 10)
+    args = [*_fault_args(), "--data", str(data), "--detach"]
+    session, run_dir, status = _scoring_in_tmux(tmp_path, 1, args)
     pid = None
     try:
         _wait_for_screen(session, "Running PPL")

@@ -8,9 +8,6 @@ theme is enough to lose the dashboard, so each screen is drawn once per case her
 from __future__ import annotations
 
 import pytest
-import synthetic
-from test_app_pilot import figures_drawn
-from test_keys_pilot import scored
 from textual.widgets import TabbedContent
 
 import synthetic
@@ -21,6 +18,7 @@ from ppltop.ui.screens.document_screen import DocumentScreen
 from ppltop.ui.screens.runs_screen import RunsScreen
 from ppltop.ui.screens.viewer_screen import ViewerScreen
 from ppltop.ui.widgets.paged_table import PagedTable
+from test_app_pilot import figures_drawn
 from test_keys_pilot import scored
 
 THEMES = sorted(load_themes([builtin_dir()]).themes)

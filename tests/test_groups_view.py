@@ -4,9 +4,6 @@ events (real demo examples and records, made-up numbers) grouped by the records'
 from __future__ import annotations
 
 import pytest
-import synthetic
-from test_app_pilot import figures_drawn, wait_for
-from test_comparison_pilot import rename
 
 import synthetic
 from ppltop import demo
@@ -15,7 +12,7 @@ from ppltop.core.store.breakdown_events import with_breakdowns
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.groups_screen import GroupsScreen, GroupTable
 from ppltop.ui.screens.viewer_screen import ViewerScreen
-from test_app_pilot import wait_for
+from test_app_pilot import figures_drawn, wait_for
 from test_comparison_pilot import rename
 
 LABELS = ("base", "docs-net", "docs-math")
@@ -111,9 +108,8 @@ def finished_groups_app() -> PplTopApp:
 async def test_a_rename_and_a_new_reference_carry_to_groups_and_the_printout(capsys):
     """Issue #21, 3: after `f` the groups view still said "docs-net vs base", and the
     printout's group tables kept the old reference and names."""
-    from ppltop.run.request import RunRequest
-
     from ppltop.run.dashboard import _report_dashboard
+    from ppltop.run.request import RunRequest
     from ppltop.ui.screens.comparison_screen import ComparisonScreen
 
     app = finished_groups_app()

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import pytest
 from rich.cells import cell_len
-from screen_text import screen_text
-from test_keys_pilot import scored
-from test_snapshots import _figures, _finished
 
 import synthetic
 from ppltop.ui.app import PplTopApp
@@ -18,7 +15,7 @@ from ppltop.ui.widgets.paged_table import PagedTable
 from ppltop.ui.widgets.ppl_panel import PplPanel
 from screen_text import screen_text
 from test_keys_pilot import scored
-from test_snapshots import _finished
+from test_snapshots import _figures, _finished
 
 
 def test_flow_breaks_only_between_segments():

@@ -13,7 +13,8 @@ import llama_cpp  # noqa: E402
 
 STAMPED = """\
 0.03.744.285 I perplexity: tokenizing the input ..
-0.03.803.039 I perplexity: calculating perplexity over 19 chunks, n_ctx=512, batch_size=2048, n_seq=4
+0.03.803.039 I perplexity: calculating perplexity over 19 chunks, n_ctx=512, batch_size=2048, \
+n_seq=4
 0.34.476.008 I perplexity: 30.67 seconds per pass - ETA 2.42 minutes
 [1]23.4,[2]27.1,[3]26.9,
 2.07.199.528 I Final estimate: PPL = 27.2046 +/- 1.08088

@@ -15,15 +15,13 @@ import pytest
 
 import synthetic
 from conftest import nan_model, run_ppltop, token_of_one_example
-from test_app_pilot import figures_drawn, wait_for
-
 from ppltop import demo
 from ppltop.core.store.replay import RunFollower
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
 from ppltop.ui.screens.runs_screen import RunsScreen
 from ppltop.ui.widgets.paged_table import PagedTable
-from test_app_pilot import wait_for
+from test_app_pilot import figures_drawn, wait_for
 
 NET, MATH = demo.ADAPTER_DIRS["docs-net"], demo.ADAPTER_DIRS["docs-math"]
 

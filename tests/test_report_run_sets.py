@@ -10,6 +10,7 @@ import json
 import re
 
 import pytest
+
 from conftest import run_ppltop
 from test_watch_reference import SCORE, checkpoint_folder, run_watch
 

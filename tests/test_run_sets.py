@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_ppltop
 
+from conftest import run_ppltop
 from ppltop.core.errors import InputError
-from ppltop.core.store.records import (Manifest, SplitsRecord, WatchRecord, held_by,
-                                       refuse_held)
+from ppltop.core.store.records import Manifest, SplitsRecord, WatchRecord, held_by, refuse_held
 from ppltop.core.store.run_dir import RunWriter, read_run_set, start_run_set, write_run_set
 
 

@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 import pytest
-import synthetic
 
+import synthetic
 from ppltop import demo
 from ppltop.core.config import EvalConfig
 from ppltop.core.engine.evaluation import Evaluation

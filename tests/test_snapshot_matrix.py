@@ -6,14 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import synthetic
-from test_snapshots import _figures, _finished, _until, fixed_memory  # noqa: F401 (autouse)
 from textual.widgets import TabbedContent
 
 import synthetic
 from ppltop.ui.app import PplTopApp
 from ppltop.ui.widgets.paged_table import PagedTable
-from test_snapshots import _finished, _until, fixed_memory  # noqa: F401 (an autouse fixture)
+from test_snapshots import _figures, _finished, _until, fixed_memory  # noqa: F401 (autouse)
 
 LABELS = ("base", "docs-net", "docs-math")
 NO_RUNS = Path("tests/data/no-runs-here")

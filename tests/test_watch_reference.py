@@ -18,8 +18,6 @@ import pytest
 
 import synthetic
 from conftest import SCRATCH, make_adapter, run_ppltop
-from test_app_pilot import figures_drawn, wait_for
-
 from ppltop import demo
 from ppltop.core.store.breakdown_events import with_breakdowns
 from ppltop.core.store.records import WatchRecord
@@ -28,7 +26,7 @@ from ppltop.ui.app import PplTopApp
 from ppltop.ui.screens.comparison_screen import ComparisonScreen
 from ppltop.ui.screens.groups_screen import GroupsScreen
 from ppltop.ui.widgets.paged_table import PagedTable
-from test_app_pilot import wait_for
+from test_app_pilot import figures_drawn, wait_for
 
 REFERENCE = "run1@100"  # scored last: the watch takes the newest checkpoint first
 SCORE = ["--model", str(demo.MODEL_DIR), "--data", str(demo.DATA_DIR), "--test-batches", "1"]

@@ -14,9 +14,8 @@ import threading
 import time
 
 from conftest import SCRATCH, run_ppltop
-from test_watch_reference import SCORE, checkpoint_folder
-
 from ppltop.run.watch_replay import read_watch
+from test_watch_reference import SCORE, checkpoint_folder
 
 STOPPED = 130
 """What a stopped headless run exits with (run/score.py)."""

@@ -8,6 +8,7 @@ from typing import TextIO
 
 from .checkpoint_table import render_checkpoints
 from .core.figures import formats as fmt
+from .core.figures.checkpoints import curve_of_finished
 from .core.figures.progress import seconds_left
 from .core.figures.stats import Z95
 from .core.figures.summary import RunSummary

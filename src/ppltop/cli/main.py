@@ -80,7 +80,10 @@ def score(args, argv: list[str], parser) -> int:
         from ..core.model import blas as blas_mod
 
         blas = blas_mod.select(request.blas)
-        from ..core.distributed.sharding import env_rank, expected_size  # imports mlx: after the BLAS
+        from ..core.distributed.sharding import (  # imports mlx: after the BLAS
+            env_rank,
+            expected_size,
+        )
 
         rank = env_rank()  # under mlx.launch, ranks other than 0 print only errors
         if not rank:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 SPLITS = ("test", "valid", "train")
 LONG_SEQUENCES = ("truncate", "window")

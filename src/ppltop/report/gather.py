@@ -1,5 +1,6 @@
 """A run directory read back for the report: the events `ppltop open` replays (the same
-`RunFollower`, or a run set's one stream), applied to the dashboard's view model (`LiveRun`), and the manifest."""
+`RunFollower`, or a run set's one stream), applied to the dashboard's view model
+(`LiveRun`), and the manifest."""
 
 from __future__ import annotations
 

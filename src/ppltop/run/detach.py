@@ -32,7 +32,8 @@ def launch(request) -> subprocess.Popen:
 def detach_run(request) -> int:
     """A run in the background, then its run directory watched in the dashboard (headless:
     where to watch it)."""
-    from ..core.store.run_dir import EVENTS, MANIFEST
+    from ..core.store.records import MANIFEST
+    from ..core.store.run_dir import EVENTS
 
     run_dir = Path(request.run_dir)
     child = launch(request)

@@ -83,7 +83,7 @@ def _run_set_said(run_dir: Path) -> bool:
 def resume(request) -> int:
     """`ppltop resume RUN_DIR`: read back every complete batch, score the rest."""
     from ..core.model import blas as blas_mod
-    from .run_set import say_loading
+    from .run_set_parts import say_loading
     from .score import run_evaluation
 
     blas = blas_mod.select(request.blas)  # before anything imports mlx.core

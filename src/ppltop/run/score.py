@@ -40,7 +40,7 @@ def run_evaluation(evaluation, request, blas, resume: bool = False) -> int:
         raise InputError("ppltop resume runs in one process: start it without mlx.launch "
                          "(the figures are the same)")
     if evaluation.plan is None:
-        from .run_set import say_loading
+        from .run_set_parts import say_loading
 
         say_loading()
         evaluation.prepare()  # bad input fails here with one line, before anything is written

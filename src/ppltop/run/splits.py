@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.store.records import MANIFEST, SPLITS_FILE, SplitsRecord
-from .run_set import RunSetParts, say_loading
+from .run_set_parts import RunSetParts, say_loading
 
 
 class SplitRun(RunSetParts):
@@ -151,7 +151,7 @@ def read_back_splits(run_dir: Path, follow: bool):
     """A run over splits read back (`ppltop open RUN_DIR`): every split recorded, in order,
     as it was shown (`ppltop open RUN_DIR/valid` opens one split as a run of its own)."""
     from ..core.store.replay import RunFollower
-    from .run_set import OpenedRunSet
+    from .run_set_parts import OpenedRunSet
 
     run_dir = Path(run_dir)
     splits = read_splits(run_dir)

@@ -45,7 +45,7 @@ def read_watch(watch_dir: Path):
 def scored_runs(watch_dir: Path) -> list[Path]:
     """The run directories of a watch's folder, base first and checkpoints by iteration."""
     from ..core.checkpoint_files import label_order
-    from ..core.store.run_dir import MANIFEST
+    from ..core.store.records import MANIFEST
 
     return sorted((p for p in Path(watch_dir).iterdir() if (p / MANIFEST).is_file()),
                   key=lambda p: label_order(p.name))
@@ -96,7 +96,7 @@ def opened_watch(watch_dir: Path):
 def read_back_watch(watch_dir: Path):
     """`ppltop open WATCH_DIR`: every checkpoint the watch scored, as one run (the curve
     first in the dashboard); `ppltop open WATCH_DIR/LABEL` shows one of them."""
-    from .run_set import OpenedRunSet
+    from .run_set_parts import OpenedRunSet
 
     config, manifest = opened_watch(watch_dir)
     return OpenedRunSet(config, manifest, lambda: watch_events(watch_dir))

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..core.errors import InputError, ScoringError
 from ..core.figures import formats as fmt
 from ..core.mlx_lm import present
-from .run_set import RunSetParts
+from .run_set_parts import RunSetParts
 from .watch_replay import merge_finished
 
 POLL_S = 0.5

@@ -18,32 +18,25 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Header
 
 from ..core.checkpoint_files import parse_label
-from ..view.event_buffer import EventBuffer
-from ..core.store.events import RunFinished
-from ..view.display_names import LabelNames
-from ..view.split_runs import SplitRuns
 from ..core.engine.worker import ScoringWorker
-from ..core.store.events import LabelAdded, Notice, RunFinished, SplitStarted
-from ..core.store.run_liveness import state_of
+from ..core.store.events import RunFinished
 from ..themes import LoadedThemes
-from ..view import process_memory
 from ..view.display_names import LabelNames
 from ..view.event_buffer import EventBuffer
-from ..view.screen_title import screen_title
 from ..view.split_runs import SplitRuns
+from .event_drain import EventDrain
 from .keys import APP_BINDINGS, load_keymap  # noqa: F401 (load_keymap: for the command line)
+from .layout_fit import LayoutFit
+from .navigation import ScreenNavigation
+from .run_status import RunStatus
+from .scoring_control import ScoringControl
+from .theme_choice import ThemeChoice
+from .view_state import ViewState
 from .widgets.batch_loss_chart import BatchLossChart
 from .widgets.config_pane import ConfigPane
 from .widgets.event_log import EventLog
 from .widgets.key_footer import KeyFooter
 from .widgets.ppl_panel import PplPanel
-from .navigation import ScreenNavigation
-from .scoring_control import ScoringControl
-from .event_drain import EventDrain
-from .layout_fit import LayoutFit
-from .run_status import RunStatus
-from .theme_choice import ThemeChoice
-from .view_state import ViewState
 
 CHART_EVERY_S = 5.0
 """While a run goes on, the batch loss chart and the PPL sparkline are redrawn at most this

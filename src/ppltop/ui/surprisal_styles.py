@@ -36,7 +36,7 @@ class SurprisalStyles:
     """`diff-better` and `diff-worse`, where the theme has them."""
 
     @classmethod
-    def from_theme(cls, variables: dict[str, str]) -> "SurprisalStyles":
+    def from_theme(cls, variables: dict[str, str]) -> SurprisalStyles:
         scale = []
         while f"surprisal-{len(scale)}" in variables:
             scale.append(_on(variables[f"surprisal-{len(scale)}"]))

@@ -19,8 +19,13 @@ from typing import Any
 from ..core.figures.breakdowns import compute_breakdowns
 from ..core.figures.checkpoints import checkpoint_curve, curves_side_by_side, live_curve_inputs
 from ..core.figures.common import CommonFigures, common_figures
-from ..core.figures.compare import (Comparison, TokenDelta, compare_labels, example_deltas,
-                                    token_deltas)
+from ..core.figures.compare import (
+    Comparison,
+    TokenDelta,
+    compare_labels,
+    example_deltas,
+    token_deltas,
+)
 from ..core.figures.results import ExampleResult
 
 Results = dict[str, dict[int, ExampleResult]]

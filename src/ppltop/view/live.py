@@ -16,16 +16,24 @@ from ..core.errors import ScoringError
 from ..core.figures import formats as fmt
 from ..core.figures.common import CommonFigures, common_figures
 from ..core.figures.compare import Comparison, resolve_reference
-from .document import Document, build_document
-from .run_progress import RunProgress
-from .figures import breakdowns_of, comparisons_of, results_key, snapshot
-from ..core.errors import ScoringError
-from ..core.store.events import (BatchScored, DocumentSource, LabelAdded, LabelFinished,
-                                 Notice, Resumed, RunFinished, RunPlan, RunStarted)
 from ..core.figures.progress import ScoringRate
 from ..core.figures.stats import RunningMean, safe_exp
-from ..core.mlx_lm import split_word, words as mlx_lm_words
-from ..core.figures import formats as fmt
+from ..core.mlx_lm import split_word
+from ..core.mlx_lm import words as mlx_lm_words
+from ..core.store.events import (
+    BatchScored,
+    DocumentSource,
+    LabelAdded,
+    LabelFinished,
+    Notice,
+    Resumed,
+    RunFinished,
+    RunPlan,
+    RunStarted,
+)
+from .document import Document, build_document
+from .figures import breakdowns_of, comparisons_of, results_key, snapshot
+from .run_progress import RunProgress
 from .surprisal import SurprisalIndex
 
 HISTORY = 4096

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.store.events import BatchScored, RunFinished, RunPlan, RunStarted
-from .live import LabelLive, LiveRun
-from ..core.store.run_liveness import state_of
 from ..core.store.records import BatchLine, SplitsRecord
 from ..core.store.run_dir import EVENTS, MANIFEST, parts_of, read_events, read_run, read_run_set
+from ..core.store.run_liveness import state_of
+from .live import LabelLive, LiveRun
 from .surprisal import SurprisalIndex
 
 

@@ -17,13 +17,13 @@ class RunProgress:
 
     @property
     def fraction_done(self) -> float:
-        total = sum(l.tokens_total for l in self.labels.values())
-        done = sum(l.tokens_done for l in self.labels.values())
+        total = sum(label.tokens_total for label in self.labels.values())
+        done = sum(label.tokens_done for label in self.labels.values())
         return done / total if total else 0.0
 
     @property
     def tokens_per_s(self) -> float:
-        done = sum(l.tokens_done for l in self.labels.values())
+        done = sum(label.tokens_done for label in self.labels.values())
         return self.rate.rate(done, self.elapsed_s) if done > self.rate.replayed_tokens \
             else math.nan
 
@@ -56,6 +56,6 @@ class RunProgress:
             return 0.0
         if self.writer_gone:  # nothing more will come: no time left to estimate
             return math.nan
-        total = sum(l.tokens_total for l in self.labels.values())
-        done = sum(l.tokens_done for l in self.labels.values())
+        total = sum(label.tokens_total for label in self.labels.values())
+        done = sum(label.tokens_done for label in self.labels.values())
         return seconds_left(total, done, self.tokens_per_s)

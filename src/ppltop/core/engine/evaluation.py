@@ -38,8 +38,7 @@ from ..store.records import AdapterEntry, Manifest
 from . import cpu_kernels
 from .forward import SplitForward
 from .notices import start_notices
-from .plan import (ScoringPlan, plan_memory, plan_scoring, read_adapters,
-                   scored_labels)
+from .plan import ScoringPlan, plan_memory, plan_scoring, read_adapters, scored_labels
 from .resume import replayable
 from .scorer import BatchScorer, Scorer
 from .trunk import checked_trunk

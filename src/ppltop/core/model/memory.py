@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import InputError
 
@@ -74,7 +73,7 @@ class Shape:
 
     @classmethod
     def from_config(cls, config: dict, dtype_bytes: int = 4,
-                    attention_block: int | None = None) -> "Shape":
+                    attention_block: int | None = None) -> Shape:
         cfg = dict(config.get("text_config", {}), **config)  # multimodal configs nest it
         hidden = int(cfg.get("hidden_size") or cfg.get("d_model") or cfg.get("n_embd") or 4096)
         return cls(

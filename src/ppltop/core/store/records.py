@@ -15,6 +15,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 
@@ -115,7 +116,7 @@ class _RunSetRecord:
                                       for name in cls._TUPLES}})
         except (ValueError, TypeError, KeyError) as e:
             raise InputError(f"{where}: unreadable ({e}); the folder of {cls.WHAT} is "
-                             "damaged")
+                             "damaged") from e
 
 
 @dataclass(frozen=True)

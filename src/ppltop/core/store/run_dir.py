@@ -18,15 +18,23 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
 from ..figures.results import ExampleResult
 from ..mlx_lm import MlxLmPart
-from .records import (MANIFEST, RUN_SET_RECORDS, BatchLine, EventLine, FinishedLine, Manifest,
-                      decode_line, encode_line, refuse_held)
+from .records import (
+    MANIFEST,
+    RUN_SET_RECORDS,
+    BatchLine,
+    EventLine,
+    FinishedLine,
+    Manifest,
+    decode_line,
+    encode_line,
+    refuse_held,
+)
 
 EVENTS = "events.jsonl"
 RESULTS = "results"
@@ -274,7 +282,7 @@ def write_run_set(run_dir: Path, record) -> None:
         (run_dir / record.FILE).write_text(json.dumps(record.to_dict(), indent=2) + "\n")
     except OSError as e:
         raise InputError(f"--run-dir {run_dir}: cannot write there ({e.strerror}); "
-                         "choose a writable folder")
+                         "choose a writable folder") from e
 
 
 def read_run_set(run_dir: Path):
@@ -289,7 +297,7 @@ def read_run_set(run_dir: Path):
             raw = json.loads(where.read_text())
         except (OSError, ValueError) as e:
             raise InputError(f"{where}: unreadable ({e}); the folder of {kind.WHAT} is "
-                             "damaged")
+                             "damaged") from e
         return kind.from_dict(raw, str(where))
     return None
 

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from .records import FinishedLine, NoticeLine
-from .run_dir import EVENTS, MANIFEST, read_events, read_run
+from .records import MANIFEST, FinishedLine, NoticeLine
+from .run_dir import EVENTS, read_events, read_run
 
 LIVENESS = "writer.json"
 HEARTBEAT_S = 2.0

@@ -21,8 +21,15 @@ from ...core.figures.compare import Comparison
 from ...view.display_names import LabelNames
 from ...view.figures import ComparisonFigures, comparison_job
 from ...view.live import LiveRun
-from ..comparison_rows import (example_row, label_row, lists_note, mlx_lm_text, row_figures,
-                               sorted_rows, token_row)
+from ..comparison_rows import (
+    example_row,
+    label_row,
+    lists_note,
+    mlx_lm_text,
+    row_figures,
+    sorted_rows,
+    token_row,
+)
 from ..keys import keys
 from ..view_messages import LabelActivated, LabelRenamed, ReferenceChosen
 from ..widgets.key_footer import KeyFooter

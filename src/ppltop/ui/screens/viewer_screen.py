@@ -24,8 +24,15 @@ from ...view.live import LiveRun
 from ...view.surprisal import SurprisalIndex
 from ..keys import keys
 from ..token_cells import token_alone, token_at
-from ..viewer_rows import (EXAMPLE_COLUMNS, GROUP_COLUMNS, WORST_COLUMNS, example_cells,
-                           example_count, group_cells, worst_cells)
+from ..viewer_rows import (
+    EXAMPLE_COLUMNS,
+    GROUP_COLUMNS,
+    WORST_COLUMNS,
+    example_cells,
+    example_count,
+    group_cells,
+    worst_cells,
+)
 from ..widgets.filter_input import FilterInput
 from ..widgets.histogram_plot import HistogramPlot
 from ..widgets.key_footer import KeyFooter
