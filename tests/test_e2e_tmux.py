@@ -355,10 +355,9 @@ def test_quit_on_a_detached_dashboard_exits_0_and_the_run_goes_on(tmp_path):
     """q leaves the dashboard that watches a --detach run: nothing is interrupted."""
     import signal
 
+    from ppltop import demo
     from ppltop.core.store.run_dir import read_run
     from ppltop.core.store.run_liveness import state_of
-
-    from ppltop import demo
 
     # the test set ten times over (510 batches): the run is still scoring when q has left
     # the dashboard, however fast this machine scores the demo
