@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_ppltop
+from conftest import BLAS, run_ppltop
 from ppltop import demo
 from ppltop.core.store.run_dir import EVENTS, read_run
 
@@ -133,3 +133,22 @@ def test_runs_lists_status_and_figures(tmp_path):
     listing = run_ppltop("runs", str(folder))
     assert listing.returncode == 0
     assert "one" in listing.stdout and "finished" in listing.stdout and "base ppl" in listing.stdout
+
+
+def test_a_resumed_run_keeps_the_blas_it_was_scored_with(tmp_path):
+    """`auto` may measure the other library faster on another day (MKL and OpenBLAS are
+    close), and their float32 rounding differs: resume takes the manifest's library."""
+    from ppltop.core.model import blas
+
+    usable = [p for p in blas.candidate_libraries() if p.is_absolute() and blas.probe(p)[0]]
+    if not usable:
+        pytest.skip("no MKL or OpenBLAS on this machine")
+    # the library auto did not take, where there are two
+    chosen = next((p for p in usable if str(p) != BLAS.path), usable[0])
+    run_dir = tmp_path / "r"
+    crashed = run_ppltop("--headless", "--blas", str(chosen), "--run-dir", str(run_dir),
+                         env={"PPLTOP_FAULT_AT_BATCH": "3"})
+    assert crashed.returncode == 1, crashed.stderr
+    resumed = run_ppltop("resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"({chosen})" in resumed.stderr and "resuming" in resumed.stderr, resumed.stderr

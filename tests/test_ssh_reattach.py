@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_ppltop
+from conftest import BLAS, run_ppltop
 from ppltop import demo
 from ppltop.core.store.run_dir import EVENTS, read_run
 
@@ -71,9 +71,13 @@ def test_dropped_ssh_session_then_reattach(tmp_path, sshd):
             "--adapter-path", str(demo.ADAPTER_DIRS["docs-net"])]
     whole = tmp_path / "whole.json"
     assert run_ppltop(*args, "--headless", "--run-dir", str(tmp_path / "whole"),
-                      "--json", str(whole)).returncode == 0
+                      "--json", str(whole),
+                      env={"PPLTOP_BLAS": BLAS.path or "bundled"}).returncode == 0
     run_dir = tmp_path / "run"
-    env = f"PATH={os.environ['PATH']} HOME={tmp_path}"
+    # a fresh HOME probes the BLAS anew, and on a loaded machine `auto` may then take the
+    # other library (MKL and OpenBLAS measure close): the remote run gets this process's own
+    # choice, so that the figures can be compared to the last digit
+    env = f"PATH={os.environ['PATH']} HOME={tmp_path} PPLTOP_BLAS={BLAS.path or 'bundled'}"
     remote = (f"cd {tmp_path} && {env} nohup {sys.executable} -m ppltop {' '.join(args)} "
               f"--headless --run-dir {run_dir} > {tmp_path / 'remote.log'} 2>&1 < /dev/null & "
               "sleep 600")

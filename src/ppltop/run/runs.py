@@ -80,13 +80,37 @@ def _run_set_said(run_dir: Path) -> bool:
                      f"its own, first with: ppltop resume {run_dir / left[0]}{then}")
 
 
+def _recorded_blas(run_dir) -> str | None:
+    """The BLAS library the run was scored with, when neither --blas nor $PPLTOP_BLAS says
+    otherwise and it is still there: `auto` measures MKL and OpenBLAS anew where its probe is
+    not cached, and may take the other one, whose float32 rounding differs in the last
+    digits; a resumed run keeps its figures' library."""
+    import json
+    import os
+    from pathlib import Path
+
+    from ..core.model.blas import ENV_VAR
+    from ..core.store.records import MANIFEST
+
+    if os.environ.get(ENV_VAR):
+        return None
+    try:
+        recorded = json.loads((Path(run_dir) / MANIFEST).read_text()).get("blas") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    path = recorded.get("path") if isinstance(recorded, dict) else None
+    # a bare library name (found by the loader's search) or a file that is still there
+    return path if path and ("/" not in path or Path(path).exists()) else None
+
+
 def resume(request) -> int:
     """`ppltop resume RUN_DIR`: read back every complete batch, score the rest."""
     from ..core.model import blas as blas_mod
     from .run_set_parts import say_loading
     from .score import run_evaluation
 
-    blas = blas_mod.select(request.blas)  # before anything imports mlx.core
+    # before anything imports mlx.core
+    blas = blas_mod.select(request.blas or _recorded_blas(request.run_dir))
     if blas.notice:
         print(f"ppltop: {blas.notice}", file=sys.stderr)
     from ..core.engine.evaluation import Evaluation
