@@ -106,6 +106,15 @@ class _RunSetRecord:
         return {**asdict(self), **{name: list(getattr(self, name)) for name in self._TUPLES}}
 
     @classmethod
+    def read(cls, where: Path):
+        """The record in its file; a file that is no such record is one line."""
+        try:
+            raw = json.loads(where.read_text())
+        except (OSError, ValueError) as e:
+            raise cls._damaged(where, e) from e
+        return cls.from_dict(raw, str(where))
+
+    @classmethod
     def from_dict(cls, raw: dict, where: str):
         """Read the record; `where` names the file in the one-line error."""
         try:
@@ -115,8 +124,12 @@ class _RunSetRecord:
             return cls(**{**known, **{name: tuple(str(v) for v in known[name])
                                       for name in cls._TUPLES}})
         except (ValueError, TypeError, KeyError) as e:
-            raise InputError(f"{where}: unreadable ({e}); the folder of {cls.WHAT} is "
-                             "damaged") from e
+            raise cls._damaged(where, e) from e
+
+    @classmethod
+    def _damaged(cls, where, error: Exception) -> InputError:
+        return InputError(f"{where}: unreadable ({error}); the folder of {cls.WHAT} is "
+                          "damaged")
 
 
 @dataclass(frozen=True)

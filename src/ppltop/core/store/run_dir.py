@@ -287,18 +287,10 @@ def write_run_set(run_dir: Path, record) -> None:
 
 def read_run_set(run_dir: Path):
     """The record of the run set in `run_dir` (a watch's, a run over splits'), else None."""
-    import json
-
     for kind in RUN_SET_RECORDS:
         where = Path(run_dir) / kind.FILE
-        if not where.is_file():
-            continue
-        try:
-            raw = json.loads(where.read_text())
-        except (OSError, ValueError) as e:
-            raise InputError(f"{where}: unreadable ({e}); the folder of {kind.WHAT} is "
-                             "damaged") from e
-        return kind.from_dict(raw, str(where))
+        if where.is_file():
+            return kind.read(where)
     return None
 
 
