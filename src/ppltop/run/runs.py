@@ -85,20 +85,21 @@ def _recorded_blas(run_dir) -> str | None:
     otherwise and it is still there: `auto` measures MKL and OpenBLAS anew where its probe is
     not cached, and may take the other one, whose float32 rounding differs in the last
     digits; a resumed run keeps its figures' library."""
-    import json
     import os
     from pathlib import Path
 
+    from ..core.errors import InputError
     from ..core.model.blas import ENV_VAR
-    from ..core.store.records import MANIFEST
+    from ..core.store.records import MANIFEST, Manifest
 
     if os.environ.get(ENV_VAR):
         return None
+    where = Path(run_dir) / MANIFEST
     try:
-        recorded = json.loads((Path(run_dir) / MANIFEST).read_text()).get("blas") or {}
-    except (OSError, ValueError, AttributeError):
+        recorded = Manifest.from_json(where.read_text(), str(where)).blas or {}
+    except (OSError, InputError):  # read_run says what is wrong with it, next
         return None
-    path = recorded.get("path") if isinstance(recorded, dict) else None
+    path = recorded.get("path")
     # a bare library name (found by the loader's search) or a file that is still there
     return path if path and ("/" not in path or Path(path).exists()) else None
 
