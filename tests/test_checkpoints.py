@@ -279,17 +279,15 @@ def test_the_watch_as_one_run_for_the_dashboard(handle, training_folder, tmp_pat
     from ppltop.core.figures.checkpoints import curve_of_live
     from ppltop.core.store.events import LabelAdded, LabelFinished, Notice, RunFinished, RunStarted
     from ppltop.run.request import RunRequest
-    from ppltop.run.watch import dashboard_events
     from ppltop.run.watch_session import WatchSession
     from ppltop.view.live import LiveRun
 
     cfg = EvalConfig(model=demo.MODEL_DIR, data=demo.DATA_DIR, adapters=[training_folder],
                      test_batches=1)
-    notes: list[str] = []
-    session = WatchSession(cfg, RunRequest(), None, tmp_path / "w", handle,
-                           say=notes.append)
+    session = WatchSession(cfg, RunRequest(headless=False), None, tmp_path / "w", handle)
+    session.prepare()
     live, seen, deadline = LiveRun(), [], time.monotonic() + 300  # a loaded machine
-    for event in dashboard_events(session, session.prepare("base", []), notes):
+    for event in session.events():  # the watch's one stream, as the dashboard has it
         seen.append(event)
         live.apply(event)
         assert time.monotonic() < deadline, seen

@@ -1,4 +1,6 @@
-"""The headless printer: progress lines on stderr, mlx-lm's line and both figures on stdout."""
+"""The headless printer of any run set's one stream: progress lines on stderr, mlx-lm's line
+and both figures on stdout (each split's under its name, a watch's checkpoints as they
+come)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,14 @@ from .core.figures.progress import seconds_left
 from .core.figures.stats import Z95
 from .core.figures.summary import RunSummary
 from .core.mlx_lm import present, words
-from .core.store.events import BatchScored, Notice, RunFinished, RunStarted
+from .core.store.events import (
+    BatchScored,
+    LabelAdded,
+    Notice,
+    RunFinished,
+    RunStarted,
+    SplitStarted,
+)
 from .view.live import LabelLive, ScoringRate
 
 
@@ -32,11 +41,19 @@ class HeadlessPrinter:
         self._plan = None
         self._rate = ScoringRate()
 
+    def _scoring(self, labels, targets: int) -> None:
+        """From now on the progress is of `labels`, each scoring `targets` targets."""
+        self._running = {label: LabelLive(label, targets) for label in labels}
+        self._rate = ScoringRate()
+
     def handle(self, event) -> None:
-        if isinstance(event, RunStarted):
+        if isinstance(event, SplitStarted):
+            print(f"== split {event.split} ==", file=self.out, flush=True)
+        elif isinstance(event, LabelAdded):  # a watch's checkpoint: a run of its own
+            self._scoring([event.label], self._plan.targets_per_label)
+        elif isinstance(event, RunStarted):
             self._plan = plan = event.plan
-            self._running = {label: LabelLive(label, plan.targets_per_label)
-                             for label in plan.labels}
+            self._scoring(plan.labels, plan.targets_per_label)
             blas = f" · BLAS {self.blas.describe()}" if self.blas else ""
             print(f"ppltop: {fmt.plural(plan.n_examples, 'example')} ({plan.data_format}) "
                   f"from {plan.split_path}, {fmt.plural(plan.targets_per_label, 'target')}, "
@@ -49,7 +66,7 @@ class HeadlessPrinter:
         elif isinstance(event, BatchScored):
             self._rate.note(event)
             self._running[event.label].add(event)
-            last_label = event.label == self._plan.labels[-1]
+            last_label = event.label == list(self._running)[-1]
             now = time.monotonic()
             finished = event.batch + 1 == event.n_batches
             if last_label and (now - self._last_print >= self.interval_s or finished):
@@ -59,8 +76,8 @@ class HeadlessPrinter:
             self._finish(event)
 
     def _progress(self, event: BatchScored) -> None:
-        done = event.tokens_done * len(self._plan.labels)
-        total = event.tokens_total * len(self._plan.labels)
+        done = event.tokens_done * len(self._running)
+        total = event.tokens_total * len(self._running)
         rate = self._rate.rate(done, event.elapsed_s)
         eta = seconds_left(total, done, rate)
         parts = []

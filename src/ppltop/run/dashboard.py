@@ -74,6 +74,15 @@ def group_by_text(config) -> str:
     return f"none (try --group-by {keys})" if proposed else "none"
 
 
+def show_run_set(run_set, detached_pid: int | None = None) -> int:
+    """Any run set under the dashboard, in one call: the app on its one stream, then what
+    the set says at its end (`detached_pid`: the process that scores it, --detach)."""
+    status = run_dashboard(run_set.config, run_set.request, run_set.blas, run_set.events,
+                           run_set.stop, detached_pid=detached_pid,
+                           resumable=run_set.resumable, recorded=run_set.manifest)
+    return run_set.ended_dashboard(status)
+
+
 def run_dashboard(config, request, blas, make_events, cancel, detached_pid: int | None = None,
                   resumable: bool = True, recorded=None) -> int:
     """The app on `make_events()`; `resumable`: a stopped run is continued with `ppltop
@@ -83,6 +92,7 @@ def run_dashboard(config, request, blas, make_events, cancel, detached_pid: int 
     os.environ.setdefault("TEXTUAL_FPS", "15")
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
     from ..core.store.breakdown_events import with_breakdowns
+    from ..hangup import silence_terminal
     from ..themes import initial_theme, load_themes
     from ..ui.app import PplTopApp, load_keymap
     from .outputs import write_outputs
@@ -116,9 +126,7 @@ def run_dashboard(config, request, blas, make_events, cancel, detached_pid: int 
     try:
         _report_dashboard(app, request, detached_pid, resumable)
     except OSError:  # the terminal hung up (SIGHUP): nobody to tell, the run dir has it all
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        for stream in (sys.stdout, sys.stderr):
-            os.dup2(devnull, stream.fileno())
+        silence_terminal()
     if app.runs.several and app.runs.finished():
         from .outputs import write_split_outputs
 
@@ -155,15 +163,14 @@ def _report_dashboard(app, request, detached_pid: int | None, resumable: bool = 
         if live.finished.cancelled:  # with the hint once: a signal's or a failure's line has it
             once = "" if app.stop_signal or app.crash is not None else hint
             print(f"ppltop: cancelled: the figures below are partial{once}")
-        # against the reference and under the names chosen in the comparison view (`f`,
-        # `e`), as every pane showed them
-        finished = named_finished(live.finished, live, app.names)
         if app.runs.several:  # every split scored, then the labels across them
             from ..headless import render_split_figures
 
             sys.stdout.write(render_split_figures(app.runs.finished()))
-        else:
-            sys.stdout.write(render_figures(finished))
+        else:  # against the reference and under the names chosen in the comparison view
+            # (`f`, `e`), as every pane showed them
+            sys.stdout.write(render_figures(named_finished(live.finished, live, app.names)
+                                            or live.finished))
     if detached_pid is not None and not (live.finished and not live.finished.cancelled):
         print(f"ppltop: the run goes on in the background (pid {detached_pid}); "
               f"watch it again with: ppltop open {request.run_dir}", file=sys.stderr)

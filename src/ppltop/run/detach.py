@@ -51,12 +51,10 @@ def detach_run(request) -> int:
     if request.headless:  # started, not watched
         print(f"ppltop: watch it with: ppltop open {run_dir}")
         return 0
-    from ..core.store.replay import RunFollower
-    from .dashboard import run_dashboard
+    from .dashboard import show_run_set
+    from .run_set import read_back
 
-    follower = RunFollower(run_dir, follow=True)
-    return run_dashboard(follower.config, request, None, follower.events, follower.stop,
-                         detached_pid=child.pid, recorded=follower.manifest)
+    return show_run_set(read_back(request), detached_pid=child.pid)
 
 
 def detach_watch(request) -> int:

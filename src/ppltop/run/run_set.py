@@ -1,7 +1,8 @@
-"""A run set: one run, several splits or a watch, each part a run directory of its own;
-a run set of several parts is marked by its record (`records.SplitsRecord`,
-`records.WatchRecord`). `start` scores one as the request says, `open_run_set` reads any
-of them back; what the modes share lives in `run_set_parts`.
+"""Every run is a run set (`run_set_parts.RunSet`): one run, several splits or a watch, each
+part a run directory of its own; a run set of several parts is marked by its record
+(`records.SplitsRecord`, `records.WatchRecord`). `start` builds the one the request asks
+for, `show` prepares it and consumes its one stream headless or under the dashboard, and
+`read_back` is the one reader of any of them (`open`, `report`).
 
     RUN_DIR/                  one run: manifest.json, events.jsonl, results/
     RUN_DIR/splits.json       several splits: SplitsRecord (the splits, the reference)
@@ -11,20 +12,21 @@ of them back; what the modes share lives in `run_set_parts`.
 
 from __future__ import annotations
 
-from .run_set_parts import OpenedRunSet
+from .run_set_parts import ReadBack, RunSet
 
 
 def start(config, request, blas) -> int:
     """Score what `config` asks, as `request` says (the run directory is chosen)."""
     if request.watch:
         from .detach import detach_watch
-        from .watch import watch
+        from .watch import WatchRun
 
-        return detach_watch(request) if request.detach else watch(config, request, blas)
+        return detach_watch(request) if request.detach else show(WatchRun(config, request,
+                                                                          blas))
     if len(config.all_splits) > 1:
-        from .splits import run_splits
+        from .splits import SplitRun
 
-        return run_splits(config, request, blas)
+        return show(SplitRun(config, request, blas))
     if request.detach:
         from .detach import detach_run
 
@@ -35,7 +37,19 @@ def start(config, request, blas) -> int:
     return run_evaluation(Evaluation(config), request, blas)
 
 
-def read_back(request) -> OpenedRunSet:
+def show(run_set: RunSet) -> int:
+    """Prepare `run_set`, then consume its one stream: headless, or under the dashboard."""
+    run_set.prepare()
+    if run_set.request.headless:
+        from .headless_run import run_headless
+
+        return run_headless(run_set)
+    from .dashboard import show_run_set
+
+    return show_run_set(run_set)
+
+
+def read_back(request) -> ReadBack:
     """The run set in `request.run_dir`, by its record: a watch (one run per checkpoint,
     read as one), a run over splits (one run per split, in order), or one run."""
     from ..core.store.records import SplitsRecord, WatchRecord
@@ -46,25 +60,16 @@ def read_back(request) -> OpenedRunSet:
     if isinstance(record, WatchRecord):
         from .watch_replay import read_back_watch
 
-        return read_back_watch(request.run_dir)
+        return read_back_watch(request, record)
     if isinstance(record, SplitsRecord):
         from .splits import read_back_splits
 
-        return read_back_splits(request.run_dir, request.follow)
+        return read_back_splits(request, record)
     follower = RunFollower(request.run_dir, follow=request.follow)
-    return OpenedRunSet(follower.config, follower.manifest, follower.events, follower.stop)
+    return ReadBack(request, follower.config, follower.manifest, follower.events,
+                    follower.stop)
 
 
 def open_run_set(request) -> int:
     """`ppltop open RUN_DIR`: any run set, headless or under the dashboard."""
-    opened = read_back(request)
-    if request.headless and opened.printed is not None:
-        return opened.printed(request)
-    if request.headless:
-        from .score import run_headless
-
-        return run_headless(opened.config, request, None, opened.events, opened.stop)
-    from .dashboard import run_dashboard
-
-    return run_dashboard(opened.config, request, None, opened.events, opened.stop,
-                         recorded=opened.manifest)
+    return show(read_back(request))

@@ -1,14 +1,23 @@
-"""What the modes of a run set share while they score and when they are read back: the
-parts scored one after another in this process (`RunSetParts`), a run set read back as one
-stream (`OpenedRunSet`), and the loading hint. The modes (score, splits, watch) import this;
-`run_set` dispatches to the modes, so nothing here imports them."""
+"""The one run-set model every mode implements. A `RunSet` is a plain run, several splits or
+a watch: its `parts` (name -> config, each a run directory of its own), its `record` (the
+marker file of a set of several parts, None for one run), `prepare()` (the model loaded
+once, every part prepared: bad input fails there, one line, before anything is scored),
+`events()` (ONE stitched stream: `SplitStarted`, `LabelAdded`/`LabelFinished`, the merged
+finish) and `stop()`. `ReadBack` is any run set read back from its run directory
+(`ppltop open`, `report`).
+
+Headless (`headless_run.run_headless`) and the dashboard (`dashboard.show_run_set`) each
+consume any run set one way; what a mode says at its end is its own `ended_headless` /
+`ended_dashboard`. The modes (score, splits, watch) import this; `run_set` dispatches to
+them, so nothing here imports them."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+
+from .stops import stop_words
 
 
 def say_loading() -> None:
@@ -17,17 +26,68 @@ def say_loading() -> None:
         print("ppltop: loading model and data ...", file=sys.stderr, flush=True)
 
 
-class RunSetParts:
-    """The parts of a run set scored one at a time in this process, the model loaded once:
-    each part an evaluation recorded in its own run directory RUN_DIR/<part>; `stop` ends
-    the part in flight after its batch and starts no other."""
+class RunSet:
+    """What every mode of a run has: see the module's docstring. `stop` ends the part in
+    flight after its batch and starts no other."""
 
-    def __init__(self, request, blas):
-        self.request, self.blas = request, blas
-        self.run_dir = Path(request.run_dir)
+    parts_resume = True
+    """A stopped part is continued with `ppltop resume` on its own run directory (not
+    where it is only read back)."""
+
+    def __init__(self, config, request, blas, record=None, manifest=None):
+        self.config, self.request, self.blas = config, request, blas
+        self.record = record
+        """The set's `records.SplitsRecord` / `records.WatchRecord`; None: one run."""
+        self.manifest = manifest
+        """The `Manifest` of a run scored by another process (read back), else None."""
+        self.run_dir = Path(request.run_dir) if request.run_dir is not None else None
+        self.parts: dict[str, object] = {}
+        """Each part's `EvalConfig` by name, in scoring order ("" for a plain run)."""
         self.current = None
         """The evaluation scoring now, None between parts."""
         self.stopping = False
+
+    def prepare(self) -> None:
+        """Load the model once, prepare every part known before scoring starts."""
+
+    def events(self) -> Iterator:
+        """The one stitched stream of the whole set."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self.stopping = True
+        if self.current is not None:
+            self.current.cancel()
+
+    @property
+    def resumable(self) -> bool:
+        """RUN_DIR itself is continued by `ppltop resume RUN_DIR` (one run scored here)."""
+        return self.parts_resume and self.record is None
+
+    def resume_dir(self, part: str) -> Path | None:
+        """Where a stop of `part` is continued from (None: nowhere, only read back)."""
+        if not self.parts_resume or self.run_dir is None:
+            return None
+        return self.run_dir / part if part else self.run_dir
+
+    def stopping_line(self, signum: int) -> str:
+        """The line a signal's stop says at once, headless."""
+        kept = "; the run stays resumable" if self.parts_resume else ""
+        return f"ppltop: stopping after this batch ({stop_words(signum)}{kept})"
+
+    def left_line(self, outcome) -> str | None:
+        """After a stop: the parts not started, and how to score them (None: none)."""
+        return None
+
+    def ended_headless(self, outcome) -> int:
+        """The words, outputs and exit status after the headless loop (`headless_run`)."""
+        from .headless_run import ended
+
+        return ended(self, outcome)
+
+    def ended_dashboard(self, status: int) -> int:
+        """The words after the dashboard closed; the exit status."""
+        return status
 
     def writer_of(self, name: str, evaluation):
         """The writer of the part's run directory (refused where a run is, unless
@@ -47,23 +107,22 @@ class RunSetParts:
         finally:
             self.current = None
 
+
+class ReadBack(RunSet):
+    """A run set read back (`ppltop open`, `report`): the config it was scored with, the
+    manifest of its first run (the machine and versions), its record, and all of it as the
+    stream it was shown as when scored."""
+
+    parts_resume = False
+
+    def __init__(self, request, config, manifest, events: Callable[[], Iterator],
+                 stop: Callable[[], None] = lambda: None, record=None):
+        super().__init__(config, request, None, record, manifest)
+        self._events, self._stop = events, stop
+
+    def events(self) -> Iterator:
+        return self._events()
+
     def stop(self) -> None:
-        self.stopping = True
-        if self.current is not None:
-            self.current.cancel()
-
-
-
-@dataclass(frozen=True)
-class OpenedRunSet:
-    """A run set read back (`ppltop open`): the config it was scored with, the manifest of
-    its first run (the machine and versions), and all of it as one stream of events."""
-
-    config: object
-    manifest: object
-    events: Callable[[], Iterator]
-    stop: Callable[[], None] = lambda: None
-    """Stops following a run being written (nothing to stop in a finished one)."""
-    printed: Callable[[object], int] | None = None
-    """Headless, when it is not printed as one run's events are: a run over splits prints
-    each split under its name, then the labels across them."""
+        """Stops following a run being written (nothing to stop in a finished one)."""
+        self._stop()

@@ -22,7 +22,8 @@ def run_sharded(config, request, blas) -> int:
     once: an error on any rank is reported by rank 0, one line each, exit status 2.
     """
     from ..core.distributed.sharding import QuietExit, RankLost, Ranks
-    from .score import run_headless
+    from .headless_run import run_headless
+    from .score import PlainRun
 
     if _refused(config, request):
         return 2
@@ -41,12 +42,9 @@ def run_sharded(config, request, blas) -> int:
         return 1
     if ranks.rank != 0:
         return _score_quietly(evaluation, ranks)
-    from ..core.store.recorder import recorded
-
     print(f"ppltop: run directory {run_dir} ({ranks.size} ranks)", file=sys.stderr, flush=True)
     try:
-        return run_headless(config, request, blas, lambda: recorded(evaluation.events(), writer),
-                            evaluation.cancel, resume_dir=run_dir)
+        return run_headless(PlainRun(evaluation, request, blas, writer=writer))
     except RankLost as e:
         print(f"ppltop: {e}; the run directory keeps every batch before it; continue with: "
               f"ppltop resume {run_dir}", file=sys.stderr)

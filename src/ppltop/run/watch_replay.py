@@ -93,10 +93,12 @@ def opened_watch(watch_dir: Path):
     return config, first.manifest
 
 
-def read_back_watch(watch_dir: Path):
+def read_back_watch(request, record: WatchRecord):
     """`ppltop open WATCH_DIR`: every checkpoint the watch scored, as one run (the curve
-    first in the dashboard); `ppltop open WATCH_DIR/LABEL` shows one of them."""
-    from .run_set_parts import OpenedRunSet
+    first in the dashboard), compared with its record's reference; `ppltop open
+    WATCH_DIR/LABEL` shows one of them."""
+    from .run_set_parts import ReadBack
 
+    watch_dir = Path(request.run_dir)
     config, manifest = opened_watch(watch_dir)
-    return OpenedRunSet(config, manifest, lambda: watch_events(watch_dir))
+    return ReadBack(request, config, manifest, lambda: watch_events(watch_dir), record=record)

@@ -1,6 +1,7 @@
-"""One watch's scoring: `WatchSession`, the evaluations of the base model and of each
-checkpoint, their results kept for the merged figures; `ready_checkpoints`, each checkpoint
-as its files are complete, frozen in the watch's folder."""
+"""One watch's scoring: `WatchSession`, the run set of a watch (the base model and each
+checkpoint a part, scored as it comes, their results kept for the merged figures) and its
+one stream; `ready_checkpoints`, each checkpoint as its files are complete, frozen in the
+watch's folder."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pathlib import Path
 from ..core.errors import InputError, ScoringError
 from ..core.figures import formats as fmt
 from ..core.mlx_lm import present
-from .run_set_parts import RunSetParts
+from ..core.store.records import WatchRecord
+from .run_set_parts import RunSet
 from .watch_replay import merge_finished
 
 POLL_S = 0.5
@@ -20,25 +22,45 @@ NOT_SCORED = (InputError, ScoringError, OSError)
 """What one checkpoint may fail with while the watch goes on: named in one line."""
 
 
-class WatchSession(RunSetParts):
-    """The evaluations of one watch, their results merged into one run's figures.
+class WatchSession(RunSet):
+    """The evaluations of one watch, their results merged into one run's figures; its
+    `WatchRecord` holds the reference every view compares with.
 
-    What it has to say (a checkpoint scored, one it cannot score) goes to `say`: stderr
-    when headless, the dashboard's log under the dashboard."""
+    What it has to say (a checkpoint scored, one it cannot score) goes to stderr when
+    headless, to the dashboard's log (as `Notice`s in the stream) under the dashboard."""
 
-    def __init__(self, config, request, blas, run_dir: Path, handle, say=None):
-        super().__init__(replace(request, run_dir=Path(run_dir)), blas)
-        self.config = config
+    def __init__(self, config, request, blas, run_dir: Path, handle=None):
+        request = replace(request, run_dir=Path(run_dir))
+        super().__init__(config, request, blas,
+                         WatchRecord(tuple(str(f) for f in config.adapters), config.reference))
         self.handle = handle
-        self.say = say or _to_stderr
-        self.how_to_end = "Ctrl-C" if say is None else "q"
+        self.notes: list[str] = []
+        """What the watch said since the stream last passed it on (under the dashboard)."""
+        self.say = _to_stderr if request.headless else self.notes.append
+        self.how_to_end = "Ctrl-C" if request.headless else "q"
+        self.parts_started = False
+        self.first = None
+        """The base model's evaluation and writer, prepared (None: --no-base)."""
         self.finished: list = []
         """`RunFinished` of every label scored to its end, in scoring order."""
         self.left_out: list[str] = []
         """A line for each checkpoint stopped before its end (resumable, not on the curve)."""
         self.cut_short = False
 
-    def prepare(self, name: str, adapters: list[Path]):
+    def prepare(self) -> None:
+        """Mark the folder as a watch's, load the model once, prepare the base model's run:
+        bad input is one line, as for any run."""
+        from ..core.model.loader import ModelHandle
+        from ..core.store.run_dir import start_run_set
+
+        start_run_set(self.run_dir, self.record, self.request.overwrite)
+        print(f"ppltop: run directory {self.run_dir} (one run per checkpoint)",
+              file=sys.stderr)
+        if self.handle is None:
+            self.handle = ModelHandle.load(self.config.model)
+        self.first = None if self.config.no_base else self.prepare_part("base", [])
+
+    def prepare_part(self, name: str, adapters: list[Path]):
         """The evaluation of the base model, or of one frozen checkpoint, and the writer of
         its run directory RUN_DIR/<name>: bad input fails here, before anything is scored."""
         from ..core.engine.evaluation import Evaluation
@@ -47,7 +69,54 @@ class WatchSession(RunSetParts):
                          no_base=bool(adapters), reference=None)
         evaluation = Evaluation(config, handle=self.handle)
         evaluation.prepare()
+        self.parts[name] = config
         return evaluation, self.writer_of(name, evaluation)
+
+    def events(self):
+        """The watch as one run's events: the first evaluation's start (its plan's
+        reference the record's), then each checkpoint as `LabelAdded`, its batches, and
+        `LabelFinished` once it is scored to its end; what the watch says as notices; at
+        the end the merged figures."""
+
+        if self.first is not None and not self.stopping:
+            yield from self._relayed("base", self.first)
+            yield from self._said()
+        for ready in ready_checkpoints(self):
+            if ready is not None:
+                label, frozen = ready
+                try:
+                    yield from self._relayed(label, self.prepare_part(label, [frozen]))
+                except NOT_SCORED as e:
+                    not_scored(self, label, e)
+            yield from self._said()
+        yield from self._said()  # the stop's own words
+        if self.finished:  # nothing scored: no figures, the dashboard says it stopped
+            yield self.merged()
+
+    def _relayed(self, name: str, prepared):
+        from ..core.store.events import LabelAdded, LabelFinished, RunFinished, RunStarted
+
+        for event in self.stream(name, prepared):
+            if isinstance(event, RunStarted):
+                if self.parts_started:
+                    yield LabelAdded(name, event.plan.adapter_paths[-1])
+                    continue
+                self.parts_started = True
+                # the watch's plan: the reference of its record, scored yet or not
+                wanted = self.record.reference or event.plan.reference
+                event = replace(event, plan=replace(event.plan, reference=wanted))
+            elif isinstance(event, RunFinished):
+                if not event.cancelled:
+                    yield LabelFinished(event.summaries[-1])
+                continue
+            yield event
+
+    def _said(self):
+        """What the watch said since the last step, for the dashboard's log."""
+        from ..core.store.events import Notice
+
+        while self.notes:
+            yield Notice("info", f"watch: {self.notes.pop(0)}")
 
     def stream(self, name: str, prepared):
         """The events of one evaluation, each recorded in its run directory first; its
@@ -58,16 +127,6 @@ class WatchSession(RunSetParts):
             if isinstance(event, RunFinished):
                 self._keep(name, event)
             yield event
-
-    def score(self, name: str, adapters: list[Path]) -> None:
-        """One evaluation, headless: its progress on stderr as a run's."""
-        from ..core.store.events import RunFinished
-        from ..headless import HeadlessPrinter
-
-        printer = HeadlessPrinter(self.config, self.blas, out=sys.stdout, err=sys.stderr)
-        for event in self.stream(name, self.prepare(name, adapters)):
-            if not isinstance(event, RunFinished):  # the watch prints the figures at its end
-                printer.handle(event)
 
     def _keep(self, name: str, event) -> None:
         if event.cancelled:
@@ -85,7 +144,7 @@ class WatchSession(RunSetParts):
 
     def merged(self):
         """Everything scored, as one run's `RunFinished`."""
-        return merge_finished(self.finished, self.config.reference)
+        return merge_finished(self.finished, self.record.reference)
 
 
 def _to_stderr(text: str) -> None:
