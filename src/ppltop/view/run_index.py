@@ -164,8 +164,7 @@ def _merged(paths: list[Path], report: Progress, total: int) -> LiveRun:
     for name, events in streams:
         for event in events:
             if isinstance(event, BatchScored):
-                event.label = f"{name}:{event.label}"
-                live.apply(event)
+                live.apply(replace(event, label=f"{name}:{event.label}"))
             elif isinstance(event, RunFinished) and not event.cancelled:
                 # a run scored to its end: its labels' own summaries (mlx-lm's line)
                 for summary in event.summaries:

@@ -212,7 +212,11 @@ def checkpoint_curve(figures: list[LabelFigures], results: dict[str, Any]
 
 
 def curve_of_finished(finished: Any) -> CheckpointCurve | None:
-    """The curve of a finished (or stopped) run, from its `events.RunFinished`."""
+    """The curve of a finished (or stopped) run, from its `events.RunFinished`: the one
+    attached to it (`breakdown_events`, once per run), else computed from its figures."""
+    attached = getattr(finished, "checkpoints", None)
+    if attached is not None:
+        return attached
     return checkpoint_curve(figures_of_summaries(finished.summaries), finished.results)
 
 

@@ -1,21 +1,25 @@
-"""The breakdowns joined to the event stream, for every front end alike.
+"""The breakdowns and the checkpoint curve joined to the event stream, for every front end.
 
 `with_breakdowns` wraps a run's events (scored here, sharded, resumed or read back by
 `ppltop open`): on `RunStarted` it reads the record keys of `--group-by` (or proposes keys
-that look like groups, in one notice) and attaches the `GroupInput` for live breakdowns;
-on `RunFinished` it attaches the run's `Breakdowns`, computed once from its results, after
-a warning when the roles' cross-check (`token_marks`) found records it disagrees on.
+that look like groups, in one notice) and passes it on with the `GroupInput` for live
+breakdowns; on `RunFinished` it passes it on with the run's `Breakdowns` and its
+checkpoint curve (`checkpoints.curve_of_finished`), each computed once from its results,
+after a warning when the roles' cross-check (`token_marks`) found records it disagrees on.
+The events are frozen: each is passed on as a copy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from ..config import EvalConfig
 from ..data.record_groups import example_groups, propose_keys
 from ..data.token_marks import TokenMarks
 from ..figures.breakdowns import GroupInput, compute_breakdowns
+from ..figures.checkpoints import curve_of_finished
 from ..figures.compare import resolve_reference
 from .events import Event, Notice, RunFinished, RunStarted
 
@@ -59,7 +63,8 @@ def with_breakdowns(make_events: Callable[[], Iterator[Event]], config: EvalConf
         try:
             for event in inner:
                 if isinstance(event, RunStarted):
-                    inputs = event.groups = group_input(config, event)
+                    inputs = group_input(config, event)
+                    event = replace(event, groups=inputs)
                     labels = event.plan.labels
                     reference = event.plan.reference or config.reference
                     yield event
@@ -76,10 +81,12 @@ def with_breakdowns(make_events: Callable[[], Iterator[Event]], config: EvalConf
                     # name one it never scored
                     against = event.comparisons[0].reference if event.comparisons \
                         else resolve_reference(scored, reference)
-                    event.breakdowns = compute_breakdowns(event.results, scored, against,
-                                                          inputs)
+                    event = replace(event, breakdowns=compute_breakdowns(
+                        event.results, scored, against, inputs))
                     if inputs.marks.disagreeing:
                         yield cross_check_notice(inputs.marks)
+                if isinstance(event, RunFinished):
+                    event = replace(event, checkpoints=curve_of_finished(event))
                 yield event
         finally:
             close = getattr(inner, "close", None)

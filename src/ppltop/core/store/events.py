@@ -1,5 +1,6 @@
 """The events the scoring loop emits; the headless printer and the dashboard consume the same
-stream."""
+stream. Events are immutable (frozen): a step that adds to one (the breakdowns, a watch's
+reference) passes on a copy made with `dataclasses.replace`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from ..data.token_text import TokenTexts
 from ..figures.results import ExampleResult
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunPlan:
     """What will be scored, known before the first batch."""
 
@@ -41,7 +42,7 @@ class RunPlan:
         return f"{ours}, mlx-lm {self.mlx_lm_padding_share:.0%}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class DocumentSource:
     """What the token viewer needs besides results: the examples and their token texts."""
 
@@ -55,10 +56,11 @@ class DocumentSource:
     """Each example's roles, turns and template tokens (one reading for every view)."""
 
     def __post_init__(self) -> None:
-        self.marks = TokenMarks(self.examples, self.token_texts)
+        # computed once from the fields, as a frozen dataclass sets its own attributes
+        object.__setattr__(self, "marks", TokenMarks(self.examples, self.token_texts))
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunStarted:
     plan: RunPlan
     source: DocumentSource | None = None
@@ -66,7 +68,7 @@ class RunStarted:
     """A `breakdowns.GroupInput` (set by `breakdown_events`) for the live breakdowns."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Notice:
     """A warning or an event worth a log line."""
 
@@ -75,7 +77,7 @@ class Notice:
     message: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class BatchScored:
     """One batch scored by one label."""
 
@@ -100,7 +102,7 @@ class BatchScored:
         return self.loss_sum / self.n_tokens if self.n_tokens else float("nan")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunFinished:
     summaries: list[Any]  # list[RunSummary]; typed loosely to keep this module import-light
     cancelled: bool
@@ -111,9 +113,12 @@ class RunFinished:
     """{label: {example: ExampleResult}}: everything the figures were computed from."""
     breakdowns: object = None
     """A `breakdowns.Breakdowns` of the run (set by `breakdown_events`), or None."""
+    checkpoints: object = None
+    """The `checkpoints.CheckpointCurve` of its checkpoint labels (set by
+    `breakdown_events`, as the breakdowns are), or None: none, or not attached."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Resumed:
     """The dashboard's pause ended after `paused_s` seconds (from the worker, which waited
     between batches; never recorded): the live rate and ETA leave that time out."""
@@ -121,7 +126,7 @@ class Resumed:
     paused_s: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class LabelAdded:
     """One more label to score on the run's data, after the run started: a checkpoint that
     `--watch` found once the training wrote it. Never recorded: each checkpoint a watch
@@ -131,7 +136,7 @@ class LabelAdded:
     adapter_path: str | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class LabelFinished:
     """One label scored to its end while the run goes on (a watch's checkpoint): its
     `summary.RunSummary`, the figures its own run finished with."""
@@ -139,7 +144,7 @@ class LabelFinished:
     summary: object
 
 
-@dataclass
+@dataclass(frozen=True)
 class SplitStarted:
     """A run over several splits (`--split valid,test`) goes on to the next: the events
     that follow, from its `RunStarted` to its `RunFinished`, are that split's own run."""

@@ -74,10 +74,11 @@ class RunFollower:
             events, offset = read_events_from(self.path / EVENTS, offset)
             for event in events:
                 if isinstance(event, StartedLine) and plan is None:
-                    plan = RunPlan(**{k: v for k, v in event.plan.items()
-                                      if k in RunPlan.__dataclass_fields__})
-                    plan.reference = plan.reference or resolve_reference(
-                        plan.labels, self.config.reference)
+                    fields = {k: v for k, v in event.plan.items()
+                              if k in RunPlan.__dataclass_fields__}
+                    plan = RunPlan(**{**fields, "reference": fields.get("reference") or
+                                      resolve_reference(fields["labels"],
+                                                        self.config.reference)})
                     yield RunStarted(plan, source)
                 elif isinstance(event, NoticeLine):
                     yield Notice(event.level, event.message)
