@@ -1,4 +1,5 @@
-"""A run under the dashboard: the app on the events, then what it leaves on the terminal."""
+"""Any run set under the dashboard (`show_run_set`, one call for every mode): the app on its
+one stream, then what it leaves on the terminal."""
 
 from __future__ import annotations
 
