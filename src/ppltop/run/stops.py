@@ -1,6 +1,6 @@
 """How a run stops: the words of a stopped run, the same headless and in the dashboard (how
 to continue it, what a stop by each signal says at once), and `StopPolicy`, what each signal
-does to a run or a watch scored headless."""
+does to any run set scored headless (a run, splits, a watch) and to the ranks."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ def stop_words(signum: int) -> str:
 
 
 class StopPolicy:
-    """What a signal does to work scored headless in this process, the one policy of a
-    plain run and of a watch: the first SIGINT, SIGTERM or SIGHUP asks `stop` (the batch in
+    """What a signal does to work scored headless in this process, the one policy of every
+    run set (`headless_run.run_headless`): the first SIGINT, SIGTERM or SIGHUP asks `stop` (the batch in
     flight ends first) and `say`s so; a second SIGINT quits at once (KeyboardInterrupt);
     SIGHUP first points a gone terminal at /dev/null (files and pipes keep the figures);
     a SIGHUP ignored when the process starts (nohup) stays ignored.
