@@ -52,9 +52,9 @@ def detach_run(request) -> int:
         print(f"ppltop: watch it with: ppltop open {run_dir}")
         return 0
     from .dashboard import show_run_set
-    from .run_set import read_back
+    from .run_set_parts import ReadBack
 
-    return show_run_set(read_back(request), detached_pid=child.pid)
+    return show_run_set(ReadBack.of_run(request), detached_pid=child.pid)
 
 
 def detach_watch(request) -> int:

@@ -1,8 +1,8 @@
 """Every run is a run set (`run_set_parts.RunSet`): one run, several splits or a watch, each
 part a run directory of its own; a run set of several parts is marked by its record
 (`records.SplitsRecord`, `records.WatchRecord`). `start` builds the one the request asks
-for, `show` prepares it and consumes its one stream headless or under the dashboard, and
-`read_back` is the one reader of any of them (`open`, `report`).
+for and `run_set_parts.show`s it (prepared, its one stream consumed headless or under the
+dashboard); `read_back` is the one reader of any of them (`open`, `report`).
 
     RUN_DIR/                  one run: manifest.json, events.jsonl, results/
     RUN_DIR/splits.json       several splits: SplitsRecord (the splits, the reference)
@@ -12,7 +12,7 @@ for, `show` prepares it and consumes its one stream headless or under the dashbo
 
 from __future__ import annotations
 
-from .run_set_parts import ReadBack, RunSet
+from .run_set_parts import ReadBack, show
 
 
 def start(config, request, blas) -> int:
@@ -37,23 +37,10 @@ def start(config, request, blas) -> int:
     return run_evaluation(Evaluation(config), request, blas)
 
 
-def show(run_set: RunSet) -> int:
-    """Prepare `run_set`, then consume its one stream: headless, or under the dashboard."""
-    run_set.prepare()
-    if run_set.request.headless:
-        from .headless_run import run_headless
-
-        return run_headless(run_set)
-    from .dashboard import show_run_set
-
-    return show_run_set(run_set)
-
-
 def read_back(request) -> ReadBack:
     """The run set in `request.run_dir`, by its record: a watch (one run per checkpoint,
     read as one), a run over splits (one run per split, in order), or one run."""
     from ..core.store.records import SplitsRecord, WatchRecord
-    from ..core.store.replay import RunFollower
     from ..core.store.run_dir import read_run_set
 
     record = read_run_set(request.run_dir)
@@ -65,9 +52,7 @@ def read_back(request) -> ReadBack:
         from .splits import read_back_splits
 
         return read_back_splits(request, record)
-    follower = RunFollower(request.run_dir, follow=request.follow)
-    return ReadBack(request, follower.config, follower.manifest, follower.events,
-                    follower.stop)
+    return ReadBack.of_run(request)
 
 
 def open_run_set(request) -> int:

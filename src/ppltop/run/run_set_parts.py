@@ -20,6 +20,18 @@ from pathlib import Path
 from .stops import stop_words
 
 
+def show(run_set: RunSet) -> int:
+    """Prepare `run_set`, then consume its one stream: headless, or under the dashboard."""
+    run_set.prepare()
+    if run_set.request.headless:
+        from .headless_run import run_headless
+
+        return run_headless(run_set)
+    from .dashboard import show_run_set
+
+    return show_run_set(run_set)
+
+
 def say_loading() -> None:
     """A progress hint before the model loads, for people (not for logs)."""
     if sys.stderr.isatty():
@@ -119,6 +131,15 @@ class ReadBack(RunSet):
                  stop: Callable[[], None] = lambda: None, record=None):
         super().__init__(config, request, None, record, manifest)
         self._events, self._stop = events, stop
+
+    @classmethod
+    def of_run(cls, request) -> ReadBack:
+        """One run read back from `request.run_dir` (followed while it is written, unless
+        `request.follow` is off)."""
+        from ..core.store.replay import RunFollower
+
+        follower = RunFollower(request.run_dir, follow=request.follow)
+        return cls(request, follower.config, follower.manifest, follower.events, follower.stop)
 
     def events(self) -> Iterator:
         return self._events()

@@ -1,6 +1,6 @@
 """The plain run: one evaluation in this process (`PlainRun`, the run set of one part),
 prepared, its run directory opened, then shown headless or under the dashboard as every run
-set is (`run_set.show`)."""
+set is (`run_set_parts.show`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .run_set_parts import RunSet, say_loading
+from .run_set_parts import RunSet, say_loading, show
 
 DEFAULT_RUNS_FOLDER = "ppltop-runs"
 """Where runs go unless --run-dir says otherwise (relative to the working folder)."""
@@ -67,7 +67,6 @@ def run_evaluation(evaluation, request, blas, resume: bool = False) -> int:
     """Prepare, open the run directory, then score headless or under the dashboard."""
     from ..core.distributed.sharding import expected_size
     from ..core.errors import InputError
-    from .run_set import show
 
     if resume and expected_size() > 1:  # every rank would write the same run directory
         raise InputError("ppltop resume runs in one process: start it without mlx.launch "

@@ -26,10 +26,10 @@ def stop_words(signum: int) -> str:
 
 class StopPolicy:
     """What a signal does to work scored headless in this process, the one policy of every
-    run set (`headless_run.run_headless`): the first SIGINT, SIGTERM or SIGHUP asks `stop` (the batch in
-    flight ends first) and `say`s so; a second SIGINT quits at once (KeyboardInterrupt);
-    SIGHUP first points a gone terminal at /dev/null (files and pipes keep the figures);
-    a SIGHUP ignored when the process starts (nohup) stays ignored.
+    run set (`headless_run.run_headless`): the first SIGINT, SIGTERM or SIGHUP asks `stop`
+    (the batch in flight ends first) and `say`s so; a second SIGINT quits at once
+    (KeyboardInterrupt); SIGHUP first points a gone terminal at /dev/null (files and pipes
+    keep the figures); a SIGHUP ignored when the process starts (nohup) stays ignored.
 
     A context manager: the handlers are in place inside the `with`, the previous ones
     after it."""
