@@ -39,6 +39,7 @@ class WatchSession(RunSet):
         self.say = _to_stderr if request.headless else self.notes.append
         self.how_to_end = "Ctrl-C" if request.headless else "q"
         self.parts_started = False
+        """The stream has passed on its `RunStarted` (the next parts are `LabelAdded`)."""
         self.first = None
         """The base model's evaluation and writer, prepared (None: --no-base)."""
         self.finished: list = []
@@ -77,7 +78,6 @@ class WatchSession(RunSet):
         reference the record's), then each checkpoint as `LabelAdded`, its batches, and
         `LabelFinished` once it is scored to its end; what the watch says as notices; at
         the end the merged figures."""
-
         if self.first is not None and not self.stopping:
             yield from self._relayed("base", self.first)
             yield from self._said()
