@@ -94,7 +94,7 @@ def stats_numpy(logits: mx.array, targets: np.ndarray, mlx_lm_ce: bool = False
         step = _rows_per_block(vocab)
         shifted = np.empty((min(hi - lo, step), vocab), np.float32)
         exp = np.empty_like(shifted)
-        scratch = np.empty_like(shifted) if ce is not None else None
+        scratch = np.empty(vocab, np.float32) if ce is not None else None
         for a in range(lo, hi, step):
             b = min(hi, a + step)
             xb, sb, eb = x[a:b], shifted[:b - a], exp[:b - a]
@@ -115,7 +115,7 @@ def stats_numpy(logits: mx.array, targets: np.ndarray, mlx_lm_ce: bool = False
             log_s = np.log(s)
             logprob[a:b] = target - m[:, 0] - log_s
             if ce is not None and scratch is not None:
-                ce[a:b] = mlx_lm.ce_from_exps(eb, target - m[:, 0], scratch[:b - a])
+                ce[a:b] = mlx_lm.ce_from_exps(eb, target - m[:, 0], scratch)
             entropy[a:b] = log_s - np.einsum("ij,ij->i", eb, sb) / s
             top_lp[a:b] -= m + log_s[:, None]
 
@@ -135,7 +135,7 @@ def loss_numpy(logits: mx.array, targets: np.ndarray, mlx_lm_ce: bool = False
     def work(lo: int, hi: int) -> None:
         step = _rows_per_block(vocab)
         scratch = np.empty((min(hi - lo, step), vocab), np.float32)
-        sums = np.empty_like(scratch) if ce is not None else None
+        sums = np.empty(vocab, np.float32) if ce is not None else None
         for a in range(lo, hi, step):
             b = min(hi, a + step)
             xb, wb = x[a:b], scratch[:b - a]
@@ -145,7 +145,7 @@ def loss_numpy(logits: mx.array, targets: np.ndarray, mlx_lm_ce: bool = False
             np.exp(wb, out=wb)
             out[a:b] = shifted_target - np.log(wb.sum(axis=1))
             if ce is not None and sums is not None:
-                ce[a:b] = mlx_lm.ce_from_exps(wb, shifted_target, sums[:b - a])
+                ce[a:b] = mlx_lm.ce_from_exps(wb, shifted_target, sums)
 
     in_parallel(n, _rows_per_block(vocab), work)
     return out, ce
