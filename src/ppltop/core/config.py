@@ -79,9 +79,10 @@ class EvalConfig:
     machine's memory (see memory.py). Batches that would exceed it run in micro-batches."""
     mlx_lm_exact: bool = field(
         default_factory=lambda: os.environ.get("PPLTOP_MLX_LM_EXACT", "1") != "0")
-    """Compute mlx-lm's figure with MLX's own cross-entropy, as mlx-lm does (to the last
-    digit); False (`PPLTOP_MLX_LM_EXACT=0`, for benchmarks) takes it from ppltop's host
-    log-probs, ~1e-4 nats off at a 50k vocabulary."""
+    """Compute mlx-lm's figure with MLX's cross-entropy, as mlx-lm does: its own op, or for
+    float32 logits on the CPU its float32 sum replayed in its order (`mlx_lm.ce_from_exps`,
+    within a few float32 steps); False (`PPLTOP_MLX_LM_EXACT=0`, for benchmarks) takes it
+    from ppltop's host log-probs, ~1e-4 nats off at a 50k vocabulary."""
     logits_budget_mb: int = 256
     """Largest block of float32 logits materialized at once (the output projection is chunked)."""
 

@@ -19,7 +19,9 @@ What mlx-lm 0.32 does (`mlx_lm.tuner.trainer.iterate_batches`, `default_loss`, `
   `val_loss`, `--val-batches`), so the same figure of the valid split reads `Val loss …`.
 
 `figure` replays exactly that arithmetic, with MLX's own operations in the same shapes and
-order, on per-token cross-entropies kept per example (`MlxLmPart`, from `token_ce`).
+order, on per-token cross-entropies kept per example (`MlxLmPart`, from `token_ce`; for
+float32 logits on the CPU, replayed from ppltop's own exponentials by `ce_from_exps`, within
+a few float32 steps of it).
 MLX is imported inside the functions: ppltop loads its BLAS before MLX.
 """
 
@@ -27,6 +29,8 @@ from __future__ import annotations
 
 import math
 import os
+import platform
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any, cast
@@ -204,6 +208,43 @@ def padding_share(lengths: list[int], batch_size: int, test_batches: int,
         real += sum(min(lengths[i], max_seq_length) - 1 for i in batch)
         fed += width * len(batch)
     return 1.0 - real / fed if fed else 0.0
+
+
+CPU_SUM_IN_ORDER = not (sys.platform == "darwin" and platform.machine() == "arm64")
+"""MLX's CPU `logsumexp` adds a row's exponentials one at a time, in vocabulary order: its
+SIMD width is 1 everywhere but on Apple silicon (Accelerate's vectors there)."""
+
+
+def replays_cpu_ce(logits: Any) -> bool:
+    """Whether `ce_from_exps` gives `token_ce` of these logits (within a few float32 steps):
+    float32 logits on MLX's CPU device, where MLX sums in order (`CPU_SUM_IN_ORDER`). Half
+    precision (MLX reduces in it) and a GPU (its fused kernel) keep MLX's own."""
+    import mlx.core as mx
+
+    return (CPU_SUM_IN_ORDER and logits.dtype == mx.float32
+            and mx.default_device() == mx.cpu)
+
+
+def ce_from_exps(exps: np.ndarray, shifted_targets: np.ndarray, scratch: np.ndarray
+                 ) -> np.ndarray:
+    """`token_ce` on MLX's CPU backend for float32 logits, replayed: `exps` [n, V] are the
+    exponentials of the logits minus each row's maximum (float32, that subtraction is
+    MLX's too), `shifted_targets` [n] the targets' shifted logits, `scratch` float32 [V].
+
+    MLX's `cross_entropy` there is `logsumexp(shifted) - shifted[target]`, its logsumexp a
+    float32 sum in vocabulary order then the float32 log (`CPU_SUM_IN_ORDER`). That order
+    is what matters: ppltop's pairwise sum is more accurate, and on the real model's figure
+    4e-5 relative off MLX's (a running float32 sum drops the tail's smallest terms); in
+    order, with numpy's exp for MLX's polynomial one, the values are MLX's within a few
+    float32 steps (tests/test_mlx_lm_cpu_ce.py bounds it), in a fraction of its time."""
+    # row by row into one row of scratch, which stays in the cache (faster than 2-D)
+    in_order = np.array([np.add.accumulate(row, out=scratch)[-1] for row in exps],
+                        np.float32)
+    # the log in float64, rounded once: it matches libm's logf, which MLX calls, more
+    # often than numpy's float32 log does
+    lse = np.log(in_order.astype(np.float64)).astype(np.float32)
+    ce: np.ndarray = lse - shifted_targets
+    return ce
 
 
 def token_ce(logits: Any, targets: np.ndarray) -> np.ndarray:

@@ -179,11 +179,14 @@ class BatchScorer:
     def _block_stats(self, logits, targets: np.ndarray, blocks: list, natives: list,
                      needed: np.ndarray) -> None:
         config = self.plan.config
-        if config.per_token:
-            blocks.append(token_stats.compute(logits, targets, config.stats_backend))
-        else:
-            blocks.append(token_stats.loss_only(logits, targets, config.stats_backend))
-        if not (config.mlx_lm_exact or logits.dtype != mx.float32):
+        native = config.mlx_lm_exact or logits.dtype != mx.float32
+        stats = token_stats.compute if config.per_token else token_stats.loss_only
+        block = stats(logits, targets, config.stats_backend, mlx_lm_ce=native)
+        blocks.append(block)
+        if not native:
+            return
+        if block.mlx_lm_ce is not None:  # replayed on the host, from the statistics' exps
+            natives.append(block.mlx_lm_ce)
             return
         if needed.all():
             natives.append(mlx_lm.token_ce(logits, targets))

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import mlx.core as mx
 import numpy as np
 
+from .. import mlx_lm
+
 TOP_K = 5
 
 
@@ -33,6 +35,9 @@ class StatsBlock:
     """int32 [n, TOP_K]: the most likely ids, best first."""
     top_logprobs: np.ndarray
     """float32 [n, TOP_K]: their log-probs."""
+    mlx_lm_ce: np.ndarray | None = None
+    """float32 [n]: mlx-lm's cross-entropy as MLX's CPU backend computes it
+    (`mlx_lm.ce_from_exps`), when asked for; else None."""
 
 
 BLOCK_BYTES = 1 << 21
@@ -66,8 +71,10 @@ def in_parallel(n: int, least: int, work: Callable[[int, int], None]) -> None:
         future.result()
 
 
-def stats_numpy(logits: mx.array, targets: np.ndarray) -> StatsBlock:
-    """Compute on the host: logits [n, V] (any float dtype), targets int [n].
+def stats_numpy(logits: mx.array, targets: np.ndarray, mlx_lm_ce: bool = False
+                ) -> StatsBlock:
+    """Compute on the host: logits [n, V] (any float dtype), targets int [n]; with
+    `mlx_lm_ce`, mlx-lm's cross-entropy too, from the same exponentials.
 
     A few rows at a time, so every pass over a row (top-k, rank, exp, sums) reads it from
     the cache, on every core; the top-k is k masked argmax passes (cheaper than a partition
@@ -81,11 +88,13 @@ def stats_numpy(logits: mx.array, targets: np.ndarray) -> StatsBlock:
     rank = np.empty(n, np.int32)
     top_ids = np.empty((n, k), np.int32)
     top_lp = np.empty((n, k), np.float32)
+    ce = np.empty(n, np.float32) if mlx_lm_ce else None
 
     def work(lo: int, hi: int) -> None:
         step = _rows_per_block(vocab)
         shifted = np.empty((min(hi - lo, step), vocab), np.float32)
         exp = np.empty_like(shifted)
+        scratch = np.empty(vocab, np.float32) if ce is not None else None
         for a in range(lo, hi, step):
             b = min(hi, a + step)
             xb, sb, eb = x[a:b], shifted[:b - a], exp[:b - a]
@@ -105,33 +114,41 @@ def stats_numpy(logits: mx.array, targets: np.ndarray) -> StatsBlock:
             s = eb.sum(axis=1)
             log_s = np.log(s)
             logprob[a:b] = target - m[:, 0] - log_s
+            if ce is not None and scratch is not None:
+                ce[a:b] = mlx_lm.ce_from_exps(eb, target - m[:, 0], scratch)
             entropy[a:b] = log_s - np.einsum("ij,ij->i", eb, sb) / s
             top_lp[a:b] -= m + log_s[:, None]
 
     in_parallel(n, _rows_per_block(vocab), work)
-    return StatsBlock(logprob, entropy, rank, top_ids, top_lp)
+    return StatsBlock(logprob, entropy, rank, top_ids, top_lp, ce)
 
 
-def loss_numpy(logits: mx.array, targets: np.ndarray) -> np.ndarray:
+def loss_numpy(logits: mx.array, targets: np.ndarray, mlx_lm_ce: bool = False
+               ) -> tuple[np.ndarray, np.ndarray | None]:
     """log p(target) on the host, a few rows at a time on every core (the loss-only path
-    on the CPU)."""
+    on the CPU); with `mlx_lm_ce`, mlx-lm's cross-entropy from the same exponentials."""
     x = _host_logits(logits)
     n, vocab = x.shape
     out = np.empty(n, np.float32)
+    ce = np.empty(n, np.float32) if mlx_lm_ce else None
 
     def work(lo: int, hi: int) -> None:
         step = _rows_per_block(vocab)
         scratch = np.empty((min(hi - lo, step), vocab), np.float32)
+        sums = np.empty(vocab, np.float32) if ce is not None else None
         for a in range(lo, hi, step):
             b = min(hi, a + step)
             xb, wb = x[a:b], scratch[:b - a]
             m = xb.max(axis=1, keepdims=True)
+            shifted_target = xb[np.arange(b - a), targets[a:b]] - m[:, 0]
             np.subtract(xb, m, out=wb)
             np.exp(wb, out=wb)
-            out[a:b] = xb[np.arange(b - a), targets[a:b]] - m[:, 0] - np.log(wb.sum(axis=1))
+            out[a:b] = shifted_target - np.log(wb.sum(axis=1))
+            if ce is not None and sums is not None:
+                ce[a:b] = mlx_lm.ce_from_exps(wb, shifted_target, sums)
 
     in_parallel(n, _rows_per_block(vocab), work)
-    return out
+    return out, ce
 
 
 def stats_mlx(logits: mx.array, targets: np.ndarray) -> StatsBlock:
@@ -165,16 +182,22 @@ def default_backend() -> str:
     return "numpy" if mx.default_device() == mx.cpu else "mlx"
 
 
-def compute(logits: mx.array, targets: np.ndarray, backend: str | None = None) -> StatsBlock:
-    backend = backend or default_backend()
-    return stats_numpy(logits, targets) if backend == "numpy" else stats_mlx(logits, targets)
-
-
-def loss_only(logits: mx.array, targets: np.ndarray, backend: str | None = None
-              ) -> StatsBlock:
-    """The loss-only path: log p(target) and nothing else (entropy, rank, top-k left empty)."""
+def compute(logits: mx.array, targets: np.ndarray, backend: str | None = None,
+            mlx_lm_ce: bool = False) -> StatsBlock:
+    """Every statistic; with `mlx_lm_ce`, mlx-lm's cross-entropy too where the host path
+    replays MLX's (`mlx_lm.replays_cpu_ce`), else `mlx_lm_ce` stays None."""
     if (backend or default_backend()) == "numpy":
-        logprob = loss_numpy(logits, targets)
+        return stats_numpy(logits, targets, mlx_lm_ce and mlx_lm.replays_cpu_ce(logits))
+    return stats_mlx(logits, targets)
+
+
+def loss_only(logits: mx.array, targets: np.ndarray, backend: str | None = None,
+              mlx_lm_ce: bool = False) -> StatsBlock:
+    """The loss-only path: log p(target) and nothing else (entropy, rank, top-k left empty);
+    `mlx_lm_ce` as in `compute`."""
+    ce = None
+    if (backend or default_backend()) == "numpy":
+        logprob, ce = loss_numpy(logits, targets, mlx_lm_ce and mlx_lm.replays_cpu_ce(logits))
     else:
         x = logits.astype(mx.float32)
         t = mx.array(targets.astype(np.int32))[:, None]
@@ -187,14 +210,17 @@ def loss_only(logits: mx.array, targets: np.ndarray, backend: str | None = None
         rank=np.zeros(n, dtype=np.int32),
         top_ids=np.zeros((n, 0), dtype=np.int32),
         top_logprobs=np.zeros((n, 0), dtype=np.float32),
+        mlx_lm_ce=ce,
     )
 
 
 def concat(blocks: list[StatsBlock]) -> StatsBlock:
     if len(blocks) == 1:
         return blocks[0]
-    return StatsBlock(*(np.concatenate([getattr(b, f) for b in blocks])
-                        for f in ("logprob", "entropy", "rank", "top_ids", "top_logprobs")))
+    fields = ["logprob", "entropy", "rank", "top_ids", "top_logprobs"]
+    if all(b.mlx_lm_ce is not None for b in blocks):
+        fields.append("mlx_lm_ce")
+    return StatsBlock(*(np.concatenate([getattr(b, f) for b in blocks]) for f in fields))
 
 
 def log_softmax_numpy(logits: mx.array) -> np.ndarray:
