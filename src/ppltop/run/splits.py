@@ -32,14 +32,15 @@ class SplitRun(RunSetParts):
         self.writers: dict = {}
 
     def prepare(self) -> None:
-        """Load the model once, prepare every split, then open their run directories."""
+        """Load the models once, prepare every split, then open their run directories."""
         from ..core.engine.evaluation import Evaluation
         from ..core.model.loader import ModelHandle
 
         say_loading()
-        handle = ModelHandle.load(self.config.model)
+        handles = [ModelHandle.load(model) for model in self.config.all_models]
         for split in self.config.all_splits:
-            evaluation = Evaluation(replace(self.config, split=split, splits=()), handle=handle)
+            evaluation = Evaluation(replace(self.config, split=split, splits=()),
+                                    handles=handles)
             evaluation.prepare()
             self.evaluations[split] = evaluation
         _start(self.run_dir, self.config, self.request.overwrite)

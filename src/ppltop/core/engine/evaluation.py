@@ -53,12 +53,14 @@ class Evaluation:
     """
 
     def __init__(self, config: EvalConfig, handle: ModelHandle | None = None,
-                 resume_from=None, sharding=None):
+                 resume_from=None, sharding=None, handles: list[ModelHandle] | None = None):
         config.check_numbers()
         self.config = config
         self.handle = handle
-        self.handles: list[ModelHandle] = []
-        """Every model of the run (`config.all_models`), loaded by `prepare`."""
+        self.handles: list[ModelHandle] = list(handles or ([handle] if handle else []))
+        """Every model of the run (`config.all_models`), in order: those given (`handle`,
+        or `handles` when a caller loads them once for several evaluations), the rest
+        loaded by `prepare`."""
         self.resume_from = resume_from
         """A `run_dir.RunRecord` whose complete batches are read back, not scored."""
         self.sharding = sharding
@@ -76,7 +78,7 @@ class Evaluation:
     def prepare(self) -> RunPlan:
         """Load models, adapters and data; plan the batches. Raises InputError."""
         cfg = self.config
-        self.handles, self.precisions, precision_notes = load_models(cfg, self.handle)
+        self.handles, self.precisions, precision_notes = load_models(cfg, self.handles)
         handles = self.handles
         self.handle = handle = handles[0]
         self.precision = self.precisions[0]
@@ -155,8 +157,9 @@ class Evaluation:
             labels=list(plan.labels),
             data_file=str(plan.split.path),
             adapters=[AdapterEntry(a.label, str(a.path), fingerprint(a.path)) for a in adapters],
-            model_fingerprint=(fingerprint(Path(cfg.model)) if Path(cfg.model).exists()
-                               else str(cfg.model)),
+            model_fingerprint=_model_fingerprint(cfg.model),
+            model_fingerprints=([_model_fingerprint(m) for m in cfg.all_models]
+                                if len(cfg.all_models) > 1 else []),
             data_sha256=fingerprint(plan.split.path),
             n_batches=len(plan.batches),
             n_examples=len(plan.examples),
@@ -258,6 +261,13 @@ def _replayed(recorded_batch: dict, labels: list[str], number: int, n_batches: i
         yield BatchScored(label, number, n_batches, recorded.loss_sum, recorded.n_tokens,
                           recorded.results, tokens_done[label], targets_per_label,
                           time.perf_counter() - start, replayed=True)
+
+
+def _model_fingerprint(model: Path) -> str:
+    """A model folder's fingerprint; a Hugging Face id stands for itself."""
+    from ..store.run_dir import fingerprint
+
+    return fingerprint(Path(model)) if Path(model).exists() else str(model)
 
 
 def _vocab_size(handle: ModelHandle) -> int:

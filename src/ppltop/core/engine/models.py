@@ -7,6 +7,8 @@ this is checked on the data itself, not assumed from the tokenizer files.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..config import EvalConfig
@@ -18,14 +20,13 @@ from ..model.precision import Precision
 from .plan import model_labels
 
 
-def load_models(config: EvalConfig, first: ModelHandle | None = None
+def load_models(config: EvalConfig, loaded: Sequence[ModelHandle] = ()
                 ) -> tuple[list[ModelHandle], list[Precision], list[str]]:
-    """Every model of the run, in order, each in the precision it is scored in; `first`
-    (already loaded) stands for the first. Also the precision notes of the models after
+    """Every model of the run, in order, each in the precision it is scored in; `loaded`
+    are the first of them, already loaded. Also the precision notes of the models after
     the first, each under its label (the first's are said as for one model)."""
     models = config.all_models
-    handles = [first if first is not None else ModelHandle.load(models[0])]
-    handles += [ModelHandle.load(path) for path in models[1:]]
+    handles = list(loaded) + [ModelHandle.load(path) for path in models[len(loaded):]]
     precisions = []
     for handle in handles:
         handle.activate(None)  # convert the base layers, before any adapter wraps them
