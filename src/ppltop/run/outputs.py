@@ -79,8 +79,9 @@ def _write(path: Path, payload: dict) -> None:
 
 def _peak_memory() -> int | None:
     """MLX's peak allocation in this process (weights included), if MLX is loaded."""
-    mx = sys.modules.get("mlx.core")
-    return int(mx.get_peak_memory()) if mx is not None else None
+    from ..core.model.memory import process_peak
+
+    return process_peak()
 
 
 def write_outputs(request, config, finished, blas) -> None:

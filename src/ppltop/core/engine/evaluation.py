@@ -58,9 +58,8 @@ class Evaluation:
         self.config = config
         self.handle = handle
         self.handles: list[ModelHandle] = list(handles or ([handle] if handle else []))
-        """Every model of the run (`config.all_models`), in order: those given (`handle`,
-        or `handles` when a caller loads them once for several evaluations), the rest
-        loaded by `prepare`."""
+        """Every model (`config.all_models`), in order: those given (several splits load
+        them once), then those `prepare` loads."""
         self.resume_from = resume_from
         """A `run_dir.RunRecord` whose complete batches are read back, not scored."""
         self.sharding = sharding

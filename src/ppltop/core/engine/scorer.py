@@ -20,6 +20,7 @@ from mlx.utils import tree_flatten
 from .. import mlx_lm
 from ..data.batching import Segment
 from ..data.token_text import TokenTexts
+from ..model import memory
 from ..model.loader import ModelHandle
 from . import token_stats
 from .assembler import ExampleAssembler
@@ -111,7 +112,7 @@ class BatchScorer:
     def _note_peak(self, label: str) -> None:
         own = mx.get_peak_memory() - self._others_bytes[self.plan.model_for(label)]
         self.peak_bytes[label] = max(self.peak_bytes[label], own)
-        mx.reset_peak_memory()
+        memory.reset_peak()
 
     def _clock(self, label: str, since: float) -> float:
         """Add the time since `since` to `label`'s; now."""
@@ -131,7 +132,7 @@ class BatchScorer:
         scored = {}
         for label in labels:
             t0 = time.perf_counter()
-            mx.reset_peak_memory()
+            memory.reset_peak()
             scored[label] = self.score_label(label, batch)
             self._note_peak(label)
             self.busy_s[label] += time.perf_counter() - t0
@@ -162,7 +163,7 @@ class BatchScorer:
         projects = {}
         t = time.perf_counter()  # each label's own time, for its tokens/s
         for label in plan.labels:  # the reference's log-probs wait, a block at a time
-            mx.reset_peak_memory()
+            memory.reset_peak()
             projects[label] = self._activate(label).rows(inputs, rows.rows, rows.cols,
                                                          split.micro_rows)
             self._note_peak(label)
