@@ -11,6 +11,7 @@ from typing import TextIO
 from .checkpoint_table import render_checkpoints
 from .core.figures import formats as fmt
 from .core.figures.checkpoints import curve_of_finished
+from .core.figures.models import compares_models, model_rows
 from .core.figures.progress import seconds_left
 from .core.figures.stats import Z95
 from .core.figures.summary import RunSummary
@@ -23,6 +24,7 @@ from .core.store.events import (
     RunStarted,
     SplitStarted,
 )
+from .model_table import render_models
 from .view.live import LabelLive, ScoringRate
 
 
@@ -104,6 +106,8 @@ def render_figures(event: RunFinished) -> str:
     parts = [render_summary(summary) for summary in event.summaries]
     if event.comparisons:
         parts.append(render_comparison(event.summaries, event.comparisons))
+    if compares_models(event.summaries):
+        parts.append(render_models(model_rows(event.summaries, event.comparisons)))
     if event.breakdowns is not None:
         parts.append(render_breakdowns(event.breakdowns))
     curve = curve_of_finished(event)
@@ -156,18 +160,19 @@ def render_comparison(summaries, comparisons) -> str:
     """A compact table: each label against the reference, paired over the same examples."""
     ref = comparisons[0].reference
     by_label = {s.label: s for s in summaries}
+    w = max(16, *(len(s.label) for s in summaries))  # model folders' names may be long
     lines = [f"== comparison, paired over the same examples (reference: {ref}) ==",
-             f"{'label':<16} {'loss':>8} {'PPL':>9} {'Δloss':>9} {'95% CI of Δloss':>21} "
+             f"{'label':<{w}} {'loss':>8} {'PPL':>9} {'Δloss':>9} {'95% CI of Δloss':>21} "
              f"{'ΔPPL':>9} {'wins':>6}  "]
     r = by_label[ref]
-    lines.append(f"{ref:<16} {fmt.loss(r.loss):>8} {fmt.ppl(r.ppl):>9} {'':>9} {'':>21} "
+    lines.append(f"{ref:<{w}} {fmt.loss(r.loss):>8} {fmt.ppl(r.ppl):>9} {'':>9} {'':>21} "
                  f"{'':>9} {'':>6}  "
                  "reference")
     for c in comparisons:
         lo, hi = c.delta_ci95
         verdict = ("better" if c.delta_loss < 0 else "worse") if c.significant \
             else "not significant"
-        lines.append(f"{c.label:<16} {fmt.loss(c.loss):>8} {fmt.ppl(math.exp(c.loss)):>9} "
+        lines.append(f"{c.label:<{w}} {fmt.loss(c.loss):>8} {fmt.ppl(math.exp(c.loss)):>9} "
                      f"{fmt.signed(c.delta_loss):>9} {fmt.interval(lo, hi, sign=True):>21} "
                      f"{fmt.signed(c.delta_ppl, 3):>9} {fmt.share(c.win_share):>6}  {verdict}")
     for c in comparisons:

@@ -60,9 +60,13 @@ def make_config(args: argparse.Namespace):
         if args.adapters is None:  # `--adapter-path ""` scores the demo model alone
             adapters = list(demo.ADAPTER_DIRS.values())
     else:
-        model, data = args.model, args.data
+        model, data = args.model[0], args.data
+        if args.watch and len(args.model) > 1:
+            raise InputError("--watch with several --model: a watch scores one model's "
+                             "checkpoints; start one watch per model")
     config = EvalConfig(
-        model=model, data=data, adapters=adapters, split=args.split[0],
+        model=model, data=data, models=tuple(args.model) if args.model and len(args.model) > 1
+        else (), adapters=adapters, split=args.split[0],
         splits=args.split if len(args.split) > 1 else (),
         batch_size=args.batch_size, max_seq_length=args.max_seq_length,
         test_batches=args.test_batches, mask_prompt=args.mask_prompt, seed=args.seed,
@@ -87,10 +91,12 @@ def check_flag_combinations(config) -> None:
                 ("--no-base", config.no_base, "without --adapter-path nothing would be scored"),
                 ("--checkpoints", config.checkpoints,
                  "needs --adapter-path folders to find checkpoints in"),
-                ("--kl", config.kl, "needs an adapter to compare with the reference")):
+                ("--kl", config.kl and len(config.all_models) < 2,
+                 "needs an adapter to compare with the reference (or a second --model)")):
             if on:
                 raise InputError(f"{flag}: {why}; add --adapter-path or drop {flag}")
-    if config.kl and config.no_base and len(config.adapters) == 1 and not config.checkpoints:
+    if (config.kl and config.no_base and len(config.adapters) == 1 and not config.checkpoints
+            and len(config.all_models) < 2):
         raise InputError("--kl with --no-base and one adapter: nothing to compare it with; "
                          "drop --no-base or add another --adapter-path")
 

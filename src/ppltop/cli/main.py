@@ -90,7 +90,8 @@ def score(args, argv: list[str], parser) -> int:
             if blas.notice:
                 print(f"ppltop: {blas.notice}", file=sys.stderr)
             request = _say(request, ignored=ignored)
-        check_model_in_cache(config.model)
+        for model in config.all_models:
+            check_model_in_cache(model)
         check_mode(config, request, expected_size())
         from ..run.score import default_run_dir
 

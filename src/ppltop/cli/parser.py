@@ -75,9 +75,10 @@ def _score_flags() -> argparse.ArgumentParser:
 def _mlx_lm_test_flags(g) -> None:
     """The flags of `mlx_lm.lora --test`, with its meaning."""
     d = DEFAULTS
-    g.add_argument("--model", type=PathValue(), metavar="PATH",
+    g.add_argument("--model", type=PathValue(), action="append", default=None, metavar="PATH",
                    help="model folder, or a Hugging Face id already in the local cache "
-                   "(default: the bundled demo)")
+                   "(default: the bundled demo); repeat to compare several models with the "
+                   "same tokenizer (the first is the reference)")
     g.add_argument("--adapter-path", type=PathValue(blank_is_none=True), action="append",
                    default=None, dest="adapters", metavar="PATH",
                    help='adapter folder; repeat to compare several; "" for none, as mlx-lm')
@@ -114,13 +115,14 @@ def _ppltop_scoring_flags(g) -> None:
     g.add_argument("--no-base", action="store_true",
                    help="with adapters, do not score the base model")
     g.add_argument("--reference", metavar="LABEL", default=d.reference,
-                   help="label the others are compared with (default: base, else the first)")
+                   help="label the others are compared with (default: base, else the first; "
+                   "with several --model, the first model)")
     g.add_argument("--group-by", metavar="KEY", action="append", default=None,
                    help="break the loss down by this key of the records (repeatable), "
                    "e.g. --group-by source; the bundled demo groups by source")
     g.add_argument("--kl", action="store_true",
                    help="per-token KL divergence of each adapter's prediction from the "
-                   "reference's, computed on the fly")
+                   "reference's, computed on the fly (always on with several --model)")
     g.add_argument("--long-sequences", choices=LONG_SEQUENCES, default=d.long_sequences,
                    help="truncate at --max-seq-length (as mlx-lm) or score whole in "
                    "overlapping windows (stride half the window)")

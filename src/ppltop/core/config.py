@@ -33,9 +33,13 @@ class EvalConfig:
     `mlx_lm.lora --test` so a user can paste their command."""
 
     model: Path
-    """Model folder (or a Hugging Face repo id already in the local cache)."""
+    """Model folder (or a Hugging Face repo id already in the local cache); the first of
+    `models` when several are compared."""
     data: Path
     """A folder with train/valid/test.jsonl, or one .jsonl file."""
+    models: tuple[Path, ...] = ()
+    """Several models compared on the same tokens (`--model` repeated), `model` the first;
+    empty: only `model`."""
     adapters: list[Path] = field(default_factory=list)
     """Adapter folders, each scored on the same tokens as the base model."""
     checkpoints: bool = False
@@ -92,11 +96,23 @@ class EvalConfig:
         # lists when read back from a manifest
         object.__setattr__(self, "group_by", tuple(self.group_by))
         object.__setattr__(self, "splits", tuple(self.splits))
+        object.__setattr__(self, "models", tuple(Path(m) for m in self.models))
 
     @property
     def all_splits(self) -> tuple[str, ...]:
         """The splits this run scores, in order."""
         return self.splits or (self.split,)
+
+    @property
+    def all_models(self) -> tuple[Path, ...]:
+        """The models this run scores, in order (the first is the default reference)."""
+        return self.models or (Path(self.model),)
+
+    @property
+    def compares_distributions(self) -> bool:
+        """Per-token KL and same-top figures are computed: asked with --kl, and always when
+        several models are compared (the figures llama.cpp's users compare models by)."""
+        return self.kl or len(self.all_models) > 1
 
     def check_numbers(self) -> None:
         """Refuse values no evaluation can run with, naming the flag (a config built in
@@ -124,4 +140,5 @@ class EvalConfig:
         for key in ("model", "data"):
             out[key] = str(out[key])
         out["adapters"] = [str(a) for a in self.adapters]
+        out["models"] = [str(m) for m in self.models]
         return out

@@ -23,6 +23,7 @@ def _header(config, blas) -> dict:
         "version": 1,
         "ppltop": __version__,
         "model": str(config.model),
+        "models": [str(m) for m in config.all_models],
         "data": str(config.data),
         "config": config.to_dict(),
         "blas": blas.to_dict() if blas else None,
@@ -33,12 +34,15 @@ def _header(config, blas) -> dict:
 def _run_payload(summaries, comparisons=(), checkpoints=None, breakdowns=None) -> dict:
     """One run's figures: every label, the comparison, the groups, the checkpoint curve."""
     from ..core.checkpoint_files import label_iteration
+    from ..core.figures.models import compares_models, model_rows
 
     payload = {
         "runs": [{**s.to_dict(), "iteration": label_iteration(s.label)} for s in summaries],
         "comparison": [c.to_dict() for c in comparisons],
         "groups": breakdowns.to_dict() if breakdowns is not None else None,
     }
+    if compares_models(summaries):
+        payload["models"] = [row.to_dict() for row in model_rows(summaries, comparisons)]
     if checkpoints is not None:  # a `checkpoints.CheckpointCurve`
         payload["checkpoints"] = checkpoints.to_dict()
     return payload
@@ -62,7 +66,7 @@ def write_splits_json(path: Path, config, finished_by_split: dict, blas) -> None
 
 def _write(path: Path, payload: dict) -> None:
     from ..core.errors import InputError
-    from ..core.figures.summary import finite_or_none
+    from ..core.figures.stats import finite_or_none
 
     path = path.expanduser()
     tmp = path.with_name(path.name + ".tmp")
@@ -75,8 +79,9 @@ def _write(path: Path, payload: dict) -> None:
 
 def _peak_memory() -> int | None:
     """MLX's peak allocation in this process (weights included), if MLX is loaded."""
-    mx = sys.modules.get("mlx.core")
-    return int(mx.get_peak_memory()) if mx is not None else None
+    from ..core.model.memory import process_peak
+
+    return process_peak()
 
 
 def write_outputs(request, config, finished, blas) -> None:

@@ -48,6 +48,10 @@ def _check_unchanged(record, evaluation) -> None:
     changed = []
     if now.model_fingerprint != then.model_fingerprint:
         changed.append(f"model {then.config['model']}")
+    for model, was, is_now in zip(then.config.get("models", [])[1:],
+                                  then.model_fingerprints[1:], now.model_fingerprints[1:]):
+        if was != is_now:
+            changed.append(f"model {model}")
     if now.data_sha256 != then.data_sha256:
         changed.append(f"data {then.data_file}")
     old = {a.label: a.fingerprint for a in then.adapters}

@@ -34,15 +34,16 @@ class SplitRun(RunSet):
         self.writers: dict = {}
 
     def prepare(self) -> None:
-        """Load the model once, prepare every split, then open their run directories."""
+        """Load the models once, prepare every split, then open their run directories."""
         from ..core.engine.evaluation import Evaluation
         from ..core.model.loader import ModelHandle
         from ..core.store.run_dir import start_run_set
 
         say_loading()
-        handle = ModelHandle.load(self.config.model)
+        handles = [ModelHandle.load(model) for model in self.config.all_models]
         for split in self.config.all_splits:
-            evaluation = Evaluation(replace(self.config, split=split, splits=()), handle=handle)
+            evaluation = Evaluation(replace(self.config, split=split, splits=()),
+                                    handles=handles)
             evaluation.prepare()
             self.evaluations[split] = evaluation
             self.parts[split] = evaluation.config

@@ -11,7 +11,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from ..core.model.memory import human
+from ..core.model.memory import human, process_peak
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,8 @@ def _resident_bytes() -> int | None:
 def sample() -> MemoryUse:
     """This process's memory now; MLX's peak only if MLX is already imported (sampling
     never loads it)."""
-    mx = sys.modules.get("mlx.core")
-    peak = None
-    if mx is not None:
-        try:
-            peak = int(mx.get_peak_memory())
-        except (AttributeError, RuntimeError):
-            peak = None
+    try:
+        peak = process_peak()
+    except (AttributeError, RuntimeError):
+        peak = None
     return MemoryUse(peak, _resident_bytes())

@@ -286,6 +286,7 @@ class ShardedScorer:
         self.ranks = ranks
         self.plan = inner.plan
         self.busy_s = inner.busy_s
+        self.peak_bytes = inner.peak_bytes
         self.stop_agreed = False
         self._owner: dict[int, int] = {}
         for batch in self.plan.batches:  # an example's later windows go where its first went

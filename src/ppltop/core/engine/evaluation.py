@@ -37,6 +37,7 @@ from ..store.events import (
 from ..store.records import AdapterEntry, Manifest
 from . import cpu_kernels
 from .forward import SplitForward
+from .models import check_same_tokens, fit_adapters, load_models
 from .notices import start_notices
 from .plan import ScoringPlan, plan_memory, plan_scoring, read_adapters, scored_labels
 from .resume import replayable
@@ -52,10 +53,13 @@ class Evaluation:
     """
 
     def __init__(self, config: EvalConfig, handle: ModelHandle | None = None,
-                 resume_from=None, sharding=None):
+                 resume_from=None, sharding=None, handles: list[ModelHandle] | None = None):
         config.check_numbers()
         self.config = config
         self.handle = handle
+        self.handles: list[ModelHandle] = list(handles or ([handle] if handle else []))
+        """Every model (`config.all_models`), in order: those given (several splits load
+        them once), then those `prepare` loads."""
         self.resume_from = resume_from
         """A `run_dir.RunRecord` whose complete batches are read back, not scored."""
         self.sharding = sharding
@@ -71,37 +75,44 @@ class Evaluation:
 
     # -- preparation -----------------------------------------------------------------
     def prepare(self) -> RunPlan:
-        """Load model, adapters and data; plan the batches. Raises InputError."""
+        """Load models, adapters and data; plan the batches. Raises InputError."""
         cfg = self.config
-        if self.handle is None:
-            self.handle = ModelHandle.load(cfg.model)
-        handle = self.handle
-        handle.activate(None)  # convert the base layers, before any adapter wraps them
-        self.precision = precision.apply(handle.model, cfg.dequantize, cfg.dtype)
+        self.handles, self.precisions, precision_notes = load_models(cfg, self.handles)
+        handles = self.handles
+        self.handle = handle = handles[0]
+        self.precision = self.precisions[0]
         adapters = read_adapters(cfg.adapters, cfg.checkpoints, cfg.checkpoint_choice)
-        for adapter in adapters:  # fail now, not at batch 1
-            handle.activate(adapter)
-        handle.activate(None)
+        fits, pair_notes = fit_adapters(cfg, handles, adapters)  # fail now, not at batch 1
         split = load_split(cfg.data, cfg.split, handle.tokenizer, cfg.mask_prompt, cfg.features)
-        forward = SplitForward(handle.model)
-        scored = scored_labels(cfg, adapters)
-        forward.trunk, refused = checked_trunk(handle, list(scored.values()), forward.body)
-        shared = forward.trunk.note(len(scored)) if forward.trunk else None
-        self.trunk_notes = [note for note in (refused, shared) if note]
-        self.texts = TokenTexts(handle.tokenizer)
         vocab = _vocab_size(handle)
-        self.scoring_plan = plan_scoring(cfg, split, adapters,
-                                         lambda batches: self._memory(batches, forward, vocab))
-        scorer = BatchScorer(self.scoring_plan, handle, forward, self.texts, vocab)
+        check_same_tokens(cfg, split, handles, [_vocab_size(h) for h in handles])
+        forwards = [SplitForward(each.model) for each in handles]
+        self.trunk_notes = [*precision_notes, *pair_notes]
+        if len(handles) == 1:  # a shared trunk shares one model's blocks, never two models'
+            scored = scored_labels(cfg, adapters)
+            forwards[0].trunk, refused = checked_trunk(handle, list(scored.values()),
+                                                       forwards[0].body)
+            shared = forwards[0].trunk.note(len(scored)) if forwards[0].trunk else None
+            self.trunk_notes += [note for note in (refused, shared) if note]
+        self.texts = TokenTexts(handle.tokenizer)
+        self.scoring_plan = plan_scoring(
+            cfg, split, adapters, lambda batches: self._memory(batches, forwards[0], vocab),
+            fits=lambda index, adapter: fits[(index, adapter.label)])
+        scorer = BatchScorer(self.scoring_plan, handles, forwards, self.texts, vocab)
         self.scorer = self.sharding.wrap(scorer) if self.sharding is not None else scorer
         self.plan = self.scoring_plan.run_plan
         return self.plan
+
+    def precision_of(self, label: str) -> precision.Precision:
+        """The precision of `label`'s model."""
+        return self.precisions[self.scoring_plan.model_for(label)]
 
     def _memory(self, batches, forward: SplitForward, vocab: int):
         from mlx.utils import tree_flatten
 
         cfg = self.config
-        weights = sum(p.nbytes for _, p in tree_flatten(self.handle.model.parameters()))
+        weights = sum(p.nbytes for handle in self.handles
+                      for _, p in tree_flatten(handle.model.parameters()))
         float32 = self.precision.compute_dtype == "float32"
         # ppltop's CPU attention (float32 only) never holds the whole score matrix
         block = cpu_kernels.QUERY_BLOCK if forward.kernels.active and float32 else None
@@ -138,14 +149,16 @@ class Evaluation:
         from ..store.run_dir import fingerprint
 
         cfg, plan = self.config, self.scoring_plan
-        adapters = [a for a in plan.adapters.values() if a is not None]
+        # one entry per adapter, however many models it was scored with
+        adapters = list({id(a): a for a in plan.adapters.values() if a is not None}.values())
         return Manifest(
             config=cfg.to_dict(),
             labels=list(plan.labels),
             data_file=str(plan.split.path),
             adapters=[AdapterEntry(a.label, str(a.path), fingerprint(a.path)) for a in adapters],
-            model_fingerprint=(fingerprint(Path(cfg.model)) if Path(cfg.model).exists()
-                               else str(cfg.model)),
+            model_fingerprint=_model_fingerprint(cfg.model),
+            model_fingerprints=([_model_fingerprint(m) for m in cfg.all_models]
+                                if len(cfg.all_models) > 1 else []),
             data_sha256=fingerprint(plan.split.path),
             n_batches=len(plan.batches),
             n_examples=len(plan.examples),
@@ -212,17 +225,22 @@ class Evaluation:
             self.cancelled = True
             raise
         finally:
-            self.handle.activate(None)
+            for handle in self.handles:
+                handle.activate(None)
         yield self._finished(done, tokens_done, time.perf_counter() - start)
 
     def _finished(self, done: dict, tokens_done: dict[str, int], elapsed: float) -> RunFinished:
         """The run's end: every label's summary and the comparisons, over what was scored."""
         frozen, busy = self.scoring_plan, self.scorer.busy_s
+        models = self.config.all_models
         summaries = [
             summarize(label, frozen.adapter_path(label), done[label], frozen.split,
                       frozen.examples, self.config, elapsed, complete=not self.cancelled,
                       tokens_per_s=tokens_done[label] / busy[label] if busy[label] else 0.0,
-                      precision_note=self.precision.explanation(), ranks=self.mlx_lm_ranks)
+                      precision_note=self.precision_of(label).explanation(),
+                      ranks=self.mlx_lm_ranks,
+                      model=str(models[frozen.model_for(label)]) if len(models) > 1 else None,
+                      peak_memory_bytes=self.scorer.peak_bytes.get(label) or None)
             for label in frozen.labels
         ]
         comparison = compare_labels(done, frozen.labels, frozen.reference)
@@ -242,6 +260,13 @@ def _replayed(recorded_batch: dict, labels: list[str], number: int, n_batches: i
         yield BatchScored(label, number, n_batches, recorded.loss_sum, recorded.n_tokens,
                           recorded.results, tokens_done[label], targets_per_label,
                           time.perf_counter() - start, replayed=True)
+
+
+def _model_fingerprint(model: Path) -> str:
+    """A model folder's fingerprint; a Hugging Face id stands for itself."""
+    from ..store.run_dir import fingerprint
+
+    return fingerprint(Path(model)) if Path(model).exists() else str(model)
 
 
 def _vocab_size(handle: ModelHandle) -> int:

@@ -69,9 +69,14 @@ class ScoringPlan:
     """Examples whose prompt fills --max-seq-length: no target left to score."""
     memory: MemoryPlan
     run_plan: RunPlan
+    models: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Each label's model, an index into `config.all_models` (absent: the first)."""
 
     def adapter_for(self, label: str) -> Adapter | None:
         return self.adapters[label]
+
+    def model_for(self, label: str) -> int:
+        return self.models.get(label, 0)
 
     def adapter_path(self, label: str) -> str | None:
         adapter = self.adapters[label]
@@ -79,8 +84,10 @@ class ScoringPlan:
 
 
 def plan_scoring(config: EvalConfig, split: Split, adapters: list[Adapter],
-                 memory_of: Callable[[list[list[Segment]]], MemoryPlan]) -> ScoringPlan:
-    """Plan the batches and labels; `memory_of(batches)` gives their MemoryPlan."""
+                 memory_of: Callable[[list[list[Segment]]], MemoryPlan],
+                 fits: Fits | None = None) -> ScoringPlan:
+    """Plan the batches and labels; `memory_of(batches)` gives their MemoryPlan; `fits`
+    says which adapter applies to which model (with several models)."""
     examples = mlx_lm.chosen_examples(split.examples, config)
     segments, empty = [], []
     for example in examples:
@@ -98,7 +105,8 @@ def plan_scoring(config: EvalConfig, split: Split, adapters: list[Adapter],
     for s in segments:
         per_example[s.example] = per_example.get(s.example, 0) + 1
     batches = plan_batches(segments, config.batch_size, config.seed)
-    by_label = scored_labels(config, adapters)
+    pairs = label_pairs(config, adapters, fits)
+    by_label = {label: adapter for label, (_, adapter) in pairs.items()}
     labels = list(by_label)
     if config.reference is not None and config.reference not in labels:
         raise InputError(f"--reference {config.reference}: no such label; "
@@ -115,22 +123,56 @@ def plan_scoring(config: EvalConfig, split: Split, adapters: list[Adapter],
         padding_share=padding_share(batches),
         example_tokens=[len(e.tokens) for e in examples],
         reference=reference,
+        model_paths=[str(config.all_models[model]) for model, _ in pairs.values()]
+        if len(config.all_models) > 1 else [],
         mlx_lm_padding_share=mlx_lm.padding_share(
             [len(e.tokens) for e in split.examples], config.batch_size, config.test_batches,
             config.seed, config.max_seq_length),
     )
     return ScoringPlan(config, split, examples, per_example, batches, labels, by_label,
-                       reference, empty, memory_of(batches), run_plan)
+                       reference, empty, memory_of(batches), run_plan,
+                       {label: model for label, (model, _) in pairs.items()})
+
+
+Fits = Callable[[int, Adapter], bool]
+"""Whether an adapter applies to the model of that index in `config.all_models`."""
 
 
 def scored_labels(config: EvalConfig, adapters: list[Adapter]) -> dict[str, Adapter | None]:
     """Each label the run scores, in order, with its adapter (None: the base model)."""
-    by_label: dict[str, Adapter | None] = {}
-    if not (config.no_base and adapters):
-        by_label["base"] = None
-    for adapter in adapters:
-        by_label[adapter.label] = adapter
-    return by_label
+    return {label: adapter for label, (_, adapter) in label_pairs(config, adapters).items()}
+
+
+def label_pairs(config: EvalConfig, adapters: list[Adapter], fits: Fits | None = None
+                ) -> dict[str, tuple[int, Adapter | None]]:
+    """Each label the run scores, in order, with its model (index) and adapter. One model:
+    `base` and the adapters' labels. Several: each model's folder name (made unique), then
+    `<model>+<adapter>` for every adapter that fits it."""
+    models = config.all_models
+    pairs: dict[str, tuple[int, Adapter | None]] = {}
+    if len(models) == 1:
+        if not (config.no_base and adapters):
+            pairs["base"] = (0, None)
+        for adapter in adapters:
+            pairs[adapter.label] = (0, adapter)
+        return pairs
+    for index, name in enumerate(model_labels(models)):
+        if not (config.no_base and adapters):
+            pairs[name] = (index, None)
+        for adapter in adapters:
+            if fits is None or fits(index, adapter):
+                pairs[f"{name}+{adapter.label}"] = (index, adapter)
+    return pairs
+
+
+def model_labels(models: tuple[Path, ...]) -> list[str]:
+    """The models' labels: their folders' names (a Hugging Face id's name), made unique."""
+    labels, seen = [], dict[str, int]()
+    for path in models:
+        label = Path(path).name or str(path)
+        seen[label] = seen.get(label, 0) + 1
+        labels.append(label if seen[label] == 1 else f"{label}#{seen[label]}")
+    return labels
 
 
 def plan_memory(batches: list[list[Segment]], budget: int, weights_bytes: int,

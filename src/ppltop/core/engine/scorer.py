@@ -15,10 +15,12 @@ from typing import Protocol
 
 import mlx.core as mx
 import numpy as np
+from mlx.utils import tree_flatten
 
 from .. import mlx_lm
 from ..data.batching import Segment
 from ..data.token_text import TokenTexts
+from ..model import memory
 from ..model.loader import ModelHandle
 from . import token_stats
 from .assembler import ExampleAssembler
@@ -33,6 +35,7 @@ class Scorer(Protocol):
     """What the loop needs of a scorer: `BatchScorer`, or one that wraps it (ranks)."""
 
     busy_s: dict[str, float]
+    peak_bytes: dict[str, int]
     stops_together: bool
     """A stop request is agreed inside `score` with other processes, and takes effect after
     the batch every one of them agreed on (`stop_agreed`)."""
@@ -78,47 +81,69 @@ class BatchRows:
 
 
 class BatchScorer:
-    """Scores batches of one plan with one model, label after label (or all at once, --kl)."""
+    """Scores batches of one plan, label after label (or all at once, with KL); each label
+    computes with its model (`plan.model_for`), its adapter activated in place."""
 
     stops_together = False
     stop_agreed = False
 
-    def __init__(self, plan: ScoringPlan, handle: ModelHandle, forward: SplitForward,
-                 texts: TokenTexts, vocab_size: int):
+    def __init__(self, plan: ScoringPlan, handles: list[ModelHandle],
+                 forwards: list[SplitForward], texts: TokenTexts, vocab_size: int):
         self.plan = plan
-        self.handle = handle
-        self.forward = forward
+        self.handles = handles
+        self.forwards = forwards
+        self.handle, self.forward = handles[0], forwards[0]
         self.assemblers = {label: ExampleAssembler(plan, texts, vocab_size)
                            for label in plan.labels}
         self.busy_s = dict.fromkeys(plan.labels, 0.0)
         """Seconds each label spent scoring, for its tokens/s."""
+        self.peak_bytes = dict.fromkeys(plan.labels, 0)
+        """MLX's peak allocation while each label's model body ran, its weights included
+        and the other models' weights (resident meanwhile) left out."""
+        sizes = [sum(p.nbytes for _, p in tree_flatten(h.model.parameters())) for h in handles]
+        self._others_bytes = [sum(sizes) - own for own in sizes]
+
+    def _activate(self, label: str) -> SplitForward:
+        """Make `label`'s model compute with its adapter; its forward pass."""
+        model = self.plan.model_for(label)
+        self.handles[model].activate(self.plan.adapter_for(label))
+        return self.forwards[model]
+
+    def _note_peak(self, label: str) -> None:
+        own = mx.get_peak_memory() - self._others_bytes[self.plan.model_for(label)]
+        self.peak_bytes[label] = max(self.peak_bytes[label], own)
+        memory.reset_peak()
+
+    def _clock(self, label: str, since: float) -> float:
+        """Add the time since `since` to `label`'s; now."""
+        now = time.perf_counter()
+        self.busy_s[label] += now - since
+        return now
 
     def score(self, number: int, batch: list[Segment], stop_requested: bool = False
               ) -> Scored:
         """Every label on batch `number` (its position in the plan); a stop request is the
         loop's to act on, before the next batch."""
         labels = self.plan.labels
-        self.forward.new_batch()
-        if self.plan.config.kl and len(labels) > 1:
-            t0 = time.perf_counter()
-            scored = self._score_with_kl(batch)
-            for label in labels:
-                self.busy_s[label] += (time.perf_counter() - t0) / len(labels)
-            return scored
+        for forward in self.forwards:
+            forward.new_batch()
+        if self.plan.config.compares_distributions and len(labels) > 1:
+            return self._score_with_kl(batch)
         scored = {}
         for label in labels:
             t0 = time.perf_counter()
-            self.handle.activate(self.plan.adapter_for(label))
+            memory.reset_peak()
             scored[label] = self.score_label(label, batch)
+            self._note_peak(label)
             self.busy_s[label] += time.perf_counter() - t0
         return scored
 
     def score_label(self, label: str, batch: list[Segment]) -> tuple[list, float]:
-        """Score a batch with the active label: (examples completed, loss sum)."""
+        """Score a batch with `label`: (examples completed, loss sum)."""
+        forward = self._activate(label)
         rows = BatchRows.of(batch, self.plan.split.examples)
         split = self._memory_split(rows)
-        project = self.forward.rows(mx.array(rows.inputs), rows.rows, rows.cols,
-                                    split.micro_rows)
+        project = forward.rows(mx.array(rows.inputs), rows.rows, rows.cols, split.micro_rows)
         blocks, natives = [], []
         needed = self._needs_mlx_lm_ce(batch, rows)
         n = len(rows.targets)
@@ -136,9 +161,13 @@ class BatchScorer:
         ref = plan.reference
         split = self._memory_split(rows)
         projects = {}
-        for label in plan.labels:
-            self.handle.activate(plan.adapter_for(label))
-            projects[label] = self.forward.rows(inputs, rows.rows, rows.cols, split.micro_rows)
+        t = time.perf_counter()  # each label's own time, for its tokens/s
+        for label in plan.labels:  # the reference's log-probs wait, a block at a time
+            memory.reset_peak()
+            projects[label] = self._activate(label).rows(inputs, rows.rows, rows.cols,
+                                                         split.micro_rows)
+            self._note_peak(label)
+            t = self._clock(label, t)
         n = len(rows.targets)
         chunk = max(1, split.chunk_rows // 2)  # two labels' blocks are alive at once
         blocks = {label: [] for label in plan.labels}
@@ -147,17 +176,19 @@ class BatchScorer:
         needed = self._needs_mlx_lm_ce(batch, rows)
         for a in range(0, n, chunk):
             b = min(n, a + chunk)
-            self.handle.activate(plan.adapter_for(ref))
+            self._activate(ref)
             ref_logits = projects[ref](a, b)
             ref_logp = token_stats.log_softmax_numpy(ref_logits)
+            t = self._clock(ref, t)
             for label in plan.labels:
                 if label != ref:
-                    self.handle.activate(plan.adapter_for(label))
+                    self._activate(label)
                 logits = ref_logits if label == ref else projects[label](a, b)
                 self._block_stats(logits, rows.targets[a:b], blocks[label], natives[label],
                                   needed[a:b])
                 if label != ref:
                     kls[label].append(token_stats.kl_numpy(ref_logp, logits))
+                t = self._clock(label, t)
         out = {}
         for label in plan.labels:
             native = np.concatenate(natives[label]) if natives[label] else None

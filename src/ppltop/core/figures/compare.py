@@ -15,7 +15,7 @@ import numpy as np
 
 from .ranking import top_k
 from .results import ExampleResult
-from .stats import safe_exp
+from .stats import Z95, clustered_mean, finite_or_none, safe_exp
 
 BOOTSTRAP_REPS = 2000
 BOOTSTRAP_SEED = 0
@@ -40,16 +40,16 @@ class Comparison:
     significant: bool
     """The interval excludes zero."""
     kld: dict[str, Any] | None = None
-    """With --kl: KL(reference || label) statistics as llama-perplexity reports them."""
+    """With --kl (and always with several models): KL(reference || label) statistics as
+    llama-perplexity reports them."""
+    ppl_ratio: float = math.nan
+    """PPL(label) / PPL(reference) = exp(Δloss), over the same tokens (llama.cpp's ratio)."""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["delta_ci95"] = list(self.delta_ci95)
-        if self.kld is not None:
-            out["kld"] = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                          for k, v in self.kld.items()}
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                for k, v in out.items()}
+        finite: dict[str, Any] = finite_or_none(out)
+        return finite
 
 
 KLD_PERCENTILES = (99.9, 99.0, 95.0, 90.0, 50.0, 10.0, 5.0, 1.0, 0.1)
@@ -57,14 +57,17 @@ KLD_PERCENTILES = (99.9, 99.0, 95.0, 90.0, 50.0, 10.0, 5.0, 1.0, 0.1)
 
 def kld_summary(candidate: dict[int, ExampleResult], reference: dict[int, ExampleResult]
                 ) -> dict[str, Any] | None:
-    """Mean KLD and its standard error, percentiles, maximum and minimum; the RMS of the
-    change in the target's probability; the share of tokens with the same top prediction."""
-    kl, dp, same = [], [], []
+    """Mean KLD (nats) with its standard error (per token, as llama-perplexity) and its 95%
+    interval (clustered by example, as every interval of ppltop), percentiles, maximum and
+    minimum; the RMS of the change in the target's probability; the share of tokens where
+    both rank the same token first (from each side's top-1 id)."""
+    kl, dp, same, sums = [], [], [], []
     for i in sorted(set(candidate) & set(reference)):
         c, r = candidate[i], reference[i]
         if c.kl is None or c.n_tokens == 0 or c.n_tokens != r.n_tokens:
             continue
         kl.append(c.kl)
+        sums.append(float(c.kl.astype(np.float64).sum()))
         dp.append(np.exp(c.logprob.astype(np.float64)) - np.exp(r.logprob.astype(np.float64)))
         if c.top_ids.shape[1] and r.top_ids.shape[1]:
             same.append(c.top_ids[:, 0] == r.top_ids[:, 0])
@@ -73,10 +76,12 @@ def kld_summary(candidate: dict[int, ExampleResult], reference: dict[int, Exampl
     k = np.concatenate(kl).astype(np.float64)
     d = np.concatenate(dp)
     n = len(k)
+    _, clustered_se = clustered_mean(np.array(sums), np.array([len(x) for x in kl]))
     out = {
         "tokens": n,
         "mean": float(k.mean()),
         "stderr": float(k.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan,
+        "ci95": [float(k.mean() - Z95 * clustered_se), float(k.mean() + Z95 * clustered_se)],
         "max": float(k.max()),
         "min": float(k.min()),
         "percentiles": {f"{q:g}": float(np.percentile(k, q)) for q in KLD_PERCENTILES},
@@ -153,7 +158,7 @@ def paired_comparison(label: str, reference_label: str, s_c: np.ndarray, s_r: np
     significant = bool(math.isfinite(lo) and (hi < 0 or lo > 0))
     return Comparison(label, reference_label, len(n), int(total), loss_c, loss_r,
                       loss_c - loss_r, safe_exp(loss_c) - safe_exp(loss_r), (lo, hi), wins,
-                      significant)
+                      significant, ppl_ratio=safe_exp(loss_c - loss_r))
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -85,3 +86,15 @@ class RunningMean:
     @property
     def ppl_ci95(self) -> tuple[float, float]:
         return ppl_interval(self.mean, self.stderr)
+
+
+def finite_or_none(value: Any) -> Any:
+    """`value` with every non-finite float, however deep, as None (JSON's null: `NaN` is
+    not JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_none(v) for v in value]
+    return value

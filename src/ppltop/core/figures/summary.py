@@ -18,7 +18,7 @@ from ..data.split import Example, Split
 from ..mlx_lm import MlxLmFigure
 from ..mlx_lm import figure as mlx_lm_figure
 from .results import ExampleResult
-from .stats import bits, clustered_mean, ppl_interval, safe_exp
+from .stats import bits, clustered_mean, finite_or_none, ppl_interval, safe_exp
 
 
 @dataclass
@@ -48,6 +48,10 @@ class RunSummary:
     nonfinite_first: list[dict[str, Any]] = field(default_factory=list)
     """For the first ten of those examples, where their loss stops being finite:
     `{"example", "position", "token"}` (the token id of the first non-finite target)."""
+    model: str | None = None
+    """The label's model folder, when the run compares several models (None: one model)."""
+    peak_memory_bytes: int | None = None
+    """MLX's peak allocation while this label's model ran (None: not measured)."""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -56,18 +60,6 @@ class RunSummary:
             out["mlx_lm"] = None
         finite: dict[str, Any] = finite_or_none(out)
         return finite
-
-
-def finite_or_none(value: Any) -> Any:
-    """`value` with every non-finite float, however deep, as None (JSON's null: `NaN` is
-    not JSON)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite_or_none(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)
@@ -106,7 +98,8 @@ def headline(results: dict[int, ExampleResult]) -> Headline:
 def summarize(label: str, adapter_path: str | None, results: dict[int, ExampleResult], split: Split,
               scored_examples: list[Example], cfg: EvalConfig, elapsed_s: float,
               complete: bool, tokens_per_s: float,
-              precision_note: str | None = None, ranks: int = 1) -> RunSummary:
+              precision_note: str | None = None, ranks: int = 1, model: str | None = None,
+              peak_memory_bytes: int | None = None) -> RunSummary:
     """Both figures for one label, and the words that explain their difference."""
     ordered = [results[i] for i in sorted(results)]
     head = headline(results)
@@ -129,6 +122,8 @@ def summarize(label: str, adapter_path: str | None, results: dict[int, ExampleRe
         nonfinite_examples=sorted(r.example for r in results.values() if not r.finite),
         complete=complete,
         mlx_lm=figure,
+        model=model,
+        peak_memory_bytes=peak_memory_bytes,
     )
     bad = [r for r in ordered if not r.finite]
     summary.nonfinite_tokens = sum(r.n_tokens for r in bad)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
 
 from ..errors import InputError
@@ -147,3 +148,24 @@ def human(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+_peak_before_reset = 0
+"""MLX's peak allocation before the last `reset_peak`."""
+
+
+def process_peak() -> int | None:
+    """MLX's peak allocation since the process started, weights included (None: MLX not
+    loaded; never loads it), across the resets of `reset_peak`."""
+    mx = sys.modules.get("mlx.core")
+    if mx is None:
+        return None
+    return max(_peak_before_reset, int(mx.get_peak_memory()))
+
+
+def reset_peak() -> None:
+    """Start MLX's peak anew (the scorer measures each model's own peak) while
+    `process_peak` keeps the process's."""
+    global _peak_before_reset
+    _peak_before_reset = process_peak() or 0
+    sys.modules["mlx.core"].reset_peak_memory()

@@ -33,6 +33,9 @@ class RunPlan:
     reference: str = ""
     """The label the others are compared with (`compare.resolve_reference`), resolved once
     for every view."""
+    model_paths: list[str] = field(default_factory=list)
+    """Each label's model folder when the run compares several models (`--model` repeated);
+    empty for one model."""
 
     def padding_text(self) -> str:
         """'9.9%, mlx-lm 41%': both padding shares, the second when known."""

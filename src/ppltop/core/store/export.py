@@ -31,6 +31,7 @@ from ..data.split import Example
 from ..data.token_marks import TokenMarks
 from ..data.token_text import TokenTexts
 from ..figures.compare import Comparison
+from ..figures.models import KL_COLUMNS
 from ..figures.results import ExampleResult
 from ..figures.summary import RunSummary
 from ..mlx_lm import present
@@ -40,7 +41,9 @@ SUMMARY_FIELDS = ("label", "iteration", "adapter", "loss", "ppl", "ppl_ci95_low"
                   "ppl_ci95_high", "stderr_loss", "tokens", "examples", "bits_per_token",
                   "bits_per_byte", "tokens_per_s", "mlx_lm_loss", "mlx_lm_ppl", "mlx_lm_tokens",
                   "dropped_examples", "pad_targets", "complete", "reference", "delta_loss",
-                  "delta_ci95_low", "delta_ci95_high", "win_share", "significant")
+                  "delta_ci95_low", "delta_ci95_high", "win_share", "significant",
+                  "model", "ppl_ratio", "kl_mean", "kl_ci95_low", "kl_ci95_high", "kl_p90",
+                  "kl_p99", "kl_p99.9", "kl_max", "same_top", "peak_memory_bytes")
 
 
 def summary_rows(summaries: Sequence[RunSummary], comparisons: Sequence[Comparison] = ()
@@ -70,8 +73,23 @@ def summary_rows(summaries: Sequence[RunSummary], comparisons: Sequence[Comparis
             "delta_loss": c.delta_loss if c else "", "delta_ci95_low": c.delta_ci95[0] if c else "",
             "delta_ci95_high": c.delta_ci95[1] if c else "", "win_share": c.win_share if c else "",
             "significant": c.significant if c else "",
+            **_model_columns(s, c),
         })
     return rows
+
+
+def _model_columns(s: RunSummary, c: Comparison | None) -> dict[str, Any]:
+    """The models table's figures (and KL with --kl); empty where not computed."""
+    k = c.kld if c is not None else None
+    out: dict[str, Any] = {
+        "model": s.model or "", "ppl_ratio": c.ppl_ratio if c else "",
+        "kl_mean": k["mean"] if k else "", "kl_ci95_low": k["ci95"][0] if k else "",
+        "kl_ci95_high": k["ci95"][1] if k else "", "kl_max": k["max"] if k else "",
+        "same_top": k["same_top"] if k else "",
+        "peak_memory_bytes": s.peak_memory_bytes or ""}
+    for q in KL_COLUMNS:
+        out[f"kl_p{q}"] = k["percentiles"][q] if k else ""
+    return out
 
 
 def write_summary_csv(path: Path, summaries: Sequence[RunSummary],

@@ -49,6 +49,8 @@ class Manifest:
     data_file: str
     adapters: list[AdapterEntry] = field(default_factory=list)
     model_fingerprint: str = ""
+    model_fingerprints: list[str] = field(default_factory=list)
+    """With several `--model`: every model's fingerprint, in order (empty for one model)."""
     data_sha256: str = ""
     n_batches: int = 0
     """0 when an early run did not record it."""

@@ -95,10 +95,10 @@ class RunFollower:
                 elif isinstance(event, FinishedLine) and event is events[-1]:
                     # a later "finished" wins: a cancelled run may have been resumed since
                     if not self._more_after(offset):
-                        yield self._finished(event, results, split)
+                        yield self._finished(event, results, split, plan)
                         return
             if not self.follow:
-                yield self._finished(FinishedLine(cancelled=True), results, split)
+                yield self._finished(FinishedLine(cancelled=True), results, split, plan)
                 return
             time.sleep(self.poll_s)
 
@@ -107,17 +107,20 @@ class RunFollower:
         return bool(more)
 
     def _finished(self, event: FinishedLine, results: dict[str, dict[int, ExampleResult]],
-                  split: Split) -> RunFinished:
+                  split: Split, plan: RunPlan | None) -> RunFinished:
         cfg = self.config
         examples = mlx_lm.chosen_examples(split.examples, cfg)
         kept = Precision.from_dict(self.manifest.precision)
         precision_note = kept.explanation() if kept else None
         rates = {s["label"]: s.get("tokens_per_s") or 0.0 for s in event.summaries}
+        peaks = {s["label"]: s.get("peak_memory_bytes") for s in event.summaries}
         paths = self.manifest.adapter_paths()
+        models = dict(zip(plan.labels, plan.model_paths)) if plan is not None else {}
         summaries = [summarize(label, paths.get(label), results[label], split,
                                examples, cfg, event.elapsed_s, complete=not event.cancelled,
                                tokens_per_s=rates.get(label, 0.0),
-                               precision_note=precision_note, ranks=self.manifest.ranks)
+                               precision_note=precision_note, ranks=self.manifest.ranks,
+                               model=models.get(label), peak_memory_bytes=peaks.get(label))
                      for label in self.labels]
         comparisons = compare_labels(results, self.labels,
                                      resolve_reference(self.labels, cfg.reference))
