@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from headless_chromium import Chromium, find_chromium  # noqa: E402
+from support.headless_chromium import Chromium, find_chromium  # noqa: E402
 
 
 def main(page: Path, out: Path, width: int = 1100, height: int = 560) -> None:

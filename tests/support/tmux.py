@@ -1,0 +1,45 @@
+"""A tmux server of the tests' own, to run ppltop in a real terminal and read its screen."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+from support.waiting import wait_until
+
+SOCKET = f"ppltop-test-{uuid.uuid4().hex[:8]}"
+"""A tmux server of our own (no user config), so that no other client sets the size."""
+
+
+PANE_ENV = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+"""The environment of the tmux server and so of its panes. Without COLUMNS and LINES: GNU
+readline, loaded into the test process, exports them (80x24) at the C level, and Textual
+would take them for the terminal's size and never see a resize."""
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", "-L", SOCKET, "-f", "/dev/null", *args],
+                          capture_output=True, text=True, check=True, env=PANE_ENV).stdout
+
+
+def wait_for_screen(session: str, text: str, timeout: float = 60) -> None:
+    """Wait until `text` is on the pane's screen."""
+    screen = ""
+
+    def shown() -> bool:
+        nonlocal screen
+        screen = tmux("capture-pane", "-p", "-t", session)
+        return text in screen
+
+    try:
+        wait_until(shown, timeout, f"{text!r} on the screen", interval=0.2)
+    except AssertionError as error:
+        raise AssertionError(f"{error}:\n{screen}") from None
+
+
+def exit_status(status: Path, timeout: float = 30) -> str:
+    """The exit status the pane's shell wrote to `status` once ppltop exited."""
+    wait_until(status.exists, timeout, "the dashboard to exit", interval=0.1)
+    return status.read_text().strip()
