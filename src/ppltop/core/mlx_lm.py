@@ -236,7 +236,7 @@ def ce_from_exps(exps: np.ndarray, shifted_targets: np.ndarray, scratch: np.ndar
     is what matters: ppltop's pairwise sum is more accurate, and on the real model's figure
     4e-5 relative off MLX's (a running float32 sum drops the tail's smallest terms); in
     order, with numpy's exp for MLX's polynomial one, the values are MLX's within a few
-    float32 steps (tests/test_mlx_lm_cpu_ce.py bounds it), in a fraction of its time."""
+    float32 steps (tests/engine/test_mlx_lm_cpu_ce.py bounds it), in a fraction of its time."""
     # row by row into one row of scratch, which stays in the cache (faster than 2-D)
     in_order = np.array([np.add.accumulate(row, out=scratch)[-1] for row in exps],
                         np.float32)

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REAL_DATA, run_ppltop
+from support.cli import run_ppltop
+from support.paths import REAL_DATA
 
 mx = pytest.importorskip("mlx.core")
 mlx_lm = pytest.importorskip("mlx_lm")
@@ -250,8 +251,8 @@ async def test_the_comparison_screen_shows_the_models_labels(quantized_model, de
     from ppltop.core.engine.evaluation import Evaluation
     from ppltop.ui.app import PplTopApp
     from ppltop.ui.screens.comparison_screen import ComparisonScreen
-    from synthetic import INFO
-    from test_app_pilot import figures_drawn, wait_for
+    from support.pilot import figures_drawn, wait_for
+    from support.synthetic import INFO
 
     config = EvalConfig(model=demo.MODEL_DIR, models=(demo.MODEL_DIR, quantized_model),
                         data=demo_test_file)

@@ -10,9 +10,9 @@ import json
 import mlx.core as mx
 import numpy as np
 
-from conftest import REAL_DATA
 from ppltop.core import mlx_lm
 from ppltop.core.engine import token_stats
+from support.paths import REAL_DATA
 
 MAX_STEPS = 32
 """Float32 steps a replayed cross-entropy may be from MLX's (7 seen on the real model)."""

@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-import synthetic
 from ppltop.core.config import EvalConfig
 from ppltop.core.figures.checkpoints import (
     checkpoint_curve,
@@ -19,6 +18,7 @@ from ppltop.core.store.events import RunFinished
 from ppltop.run.headless_run import run_headless
 from ppltop.run.request import RunRequest
 from ppltop.run.run_set_parts import ReadBack
+from support import synthetic
 
 
 def _read_back(make_events, tmp_path, **request) -> ReadBack:
