@@ -13,7 +13,7 @@ from support.screen_text import screen_text
 async def test_examples_show_their_opening_and_worst_tokens_their_context():
     app = PplTopApp(synthetic.document_events, synthetic.INFO)
     async with app.run_test(size=(120, 40)) as pilot:
-        await scored(pilot)
+        await scored(pilot, "base")  # the one-label stream of document_events
         source = app.live.source
         texts = source.token_texts
         # the core: an opening is the start of the example's text, on one line, no <s>
@@ -40,7 +40,7 @@ async def test_examples_show_their_opening_and_worst_tokens_their_context():
         assert shown.line()[:40] in top
     app = PplTopApp(synthetic.document_events, synthetic.INFO)
     async with app.run_test(size=(80, 24)) as pilot:  # at 80 columns: still a preview
-        await scored(pilot)
+        await scored(pilot, "base")  # the one-label stream of document_events
         await pilot.press("v")
         await pilot.pause(0.3)
         assert "<s>" not in screen_text(app)

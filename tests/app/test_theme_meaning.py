@@ -27,7 +27,7 @@ def test_every_scale_runs_from_dark_to_light(name):
 async def test_light_theme_document_on_its_own_background_and_t_names_the_theme():
     app = PplTopApp(synthetic.document_events, synthetic.INFO, theme="ppltop-light")
     async with app.run_test(size=(80, 24)) as pilot:
-        await scored(pilot)
+        await scored(pilot, "base")  # the one-label stream of document_events
         app.push_screen(DocumentScreen(app.live, "base", 0))
         await pilot.pause(0.3)
         view = app.screen.query_one(DocumentView)
