@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 import numpy as np
@@ -57,7 +58,17 @@ async def test_displayed_figures_equal_the_engines(handle):
 
 
 async def test_pause_resume_and_cancel(handle):
-    app, evaluation = demo_app(handle, batch_size=1)
+    _, evaluation = demo_app(handle, batch_size=1)
+    scored, hold_after, gate = [0], [math.inf], threading.Event()
+
+    def gated():  # once resumed, the stream waits after one more batch until c is pressed:
+        for event in evaluation.events():  # the demo's batches take milliseconds, and the run
+            yield event  # must not end before the cancel reaches it
+            scored[0] += isinstance(event, BatchScored)
+            if scored[0] >= hold_after[0]:
+                gate.wait(120)
+
+    app = PplTopApp(gated, synthetic.INFO, request_stop=evaluation.cancel)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.live.batches_done >= 1)
         await pilot.press("p")
@@ -68,14 +79,16 @@ async def test_pause_resume_and_cancel(handle):
         await pilot.pause(1.0)  # a window in which nothing may be scored
         assert app.buffer.total == frozen, "no batch is scored while paused"
         assert text_of(app, "#ppl-state") == "paused"
+        hold_after[0] = scored[0] + 1
         await pilot.press("p")
         await wait_for(pilot, lambda: app.buffer.total > frozen)
         await pilot.press("c")
+        gate.set()
         await wait_for(pilot, lambda: app.live.finished is not None)
-        await pilot.pause(0.4)
+        cancelled = "cancelled: figures are partial"
+        await wait_for(pilot, lambda: text_of(app, "#ppl-state") == cancelled)
         assert app.live.finished.cancelled
         assert app.live.batches_done < app.live.plan.n_batches
-        assert text_of(app, "#ppl-state") == "cancelled: figures are partial"
         assert app.displayed_ppl() == f"{app.live.finished.summaries[0].ppl:.3f}"
 
 

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from support.cli import run_ppltop
-from support.tmux import SOCKET, exit_status, tmux, wait_for_screen
+from support.tmux import SOCKET, exit_status, tmux, wait_for_screen, wait_off_screen
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -268,6 +268,9 @@ def test_a_fault_in_the_dashboard_is_shown_then_one_line_and_status_1(tmp_path):
             screen = tmux("capture-pane", "-p", "-t", session)
         assert "scoring stopped in batch 4 of 51 by RuntimeError" in screen
         tmux("send-keys", "-t", session, "Escape")
+        # the dashboard shows behind the error's panel: wait for the panel itself to close,
+        # or q reaches the panel, not the dashboard
+        wait_off_screen(session, "Scoring stopped by an error", timeout=30)
         wait_for_screen(session, "Running PPL", timeout=10)
         tmux("send-keys", "-t", session, "q")
         assert exit_status(status) == "1"

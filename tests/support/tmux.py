@@ -39,6 +39,12 @@ def wait_for_screen(session: str, text: str, timeout: float = 60) -> None:
         raise AssertionError(f"{error}:\n{screen}") from None
 
 
+def wait_off_screen(session: str, text: str, timeout: float = 60) -> None:
+    """Wait until `text` is no longer on the pane's screen (a modal closed)."""
+    wait_until(lambda: text not in tmux("capture-pane", "-p", "-t", session), timeout,
+               f"{text!r} to leave the screen", interval=0.2)
+
+
 def exit_status(status: Path, timeout: float = 30) -> str:
     """The exit status the pane's shell wrote to `status` once ppltop exited."""
     wait_until(status.exists, timeout, "the dashboard to exit", interval=0.1)

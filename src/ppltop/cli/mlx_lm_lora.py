@@ -156,7 +156,9 @@ def apply_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> I
             if key in FEATURE_KEYS:
                 args.features[FEATURE_KEYS[key]] = checked
             elif getattr(args, CONFIG_KEYS[key]) is None:  # the command line wins
-                setattr(args, CONFIG_KEYS[key], [checked] if key == "adapter_path" else checked)
+                # the repeatable flags (--adapter-path, --model) hold lists
+                listed = key in ("adapter_path", "model")
+                setattr(args, CONFIG_KEYS[key], [checked] if listed else checked)
         elif key in TRAINING_KEYS:
             ignored.training_keys.append(key)
         elif key in UNSUPPORTED_KEYS:
