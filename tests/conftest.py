@@ -112,6 +112,14 @@ def _kinds(item) -> set[str]:
     return kinds
 
 
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject's addopts): a worker per core, at most 4. Each worker loads its
+    own models and runs MLX on every core, so more would only contend."""
+    import os
+
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         for kind in _kinds(item):
