@@ -5,6 +5,7 @@ palette entry per label."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from textual.widgets import Input, TabbedContent
 
 from ppltop.ui.screens.document_screen import DocumentScreen
@@ -193,6 +194,7 @@ async def test_histograms_then_runs_and_back_leave_q_help_and_escape_working(tmp
     assert app.return_code == 0, "q quits"
 
 
+@pytest.mark.slow  # every key of every viewer screen, each pressed: most of a minute
 async def test_no_viewer_key_leaves_the_footer_without_quit_and_help(tmp_path):
     """Every key of the viewer (and Tab, and a screen opened over it and closed), on every
     tab: q and ? stay in the footer."""

@@ -91,6 +91,7 @@ def test_dora_adapter_matches_mlx_lm(handle, dora_adapter, demo_test_file):
     assert got["dora"].mlx_lm.loss == pytest.approx(want, rel=1e-5)
 
 
+@pytest.mark.slow  # quantized and half-precision matmuls are slow on a CPU: about a minute
 def test_quantized_model_with_adapter_matches_mlx_lm(quantized_model, tmp_path, demo_test_file):
     """Kept quantized (--dequantize off) the figure is mlx-lm's to 1e-5; dequantized (the
     default on the CPU backend) it agrees within 1e-4 and the summary says why it may not
@@ -112,6 +113,7 @@ def test_quantized_model_with_adapter_matches_mlx_lm(quantized_model, tmp_path, 
                for line in fast["base"].explanation)
 
 
+@pytest.mark.slow  # quantized and half-precision matmuls are slow on a CPU: about a minute
 def test_half_precision_model_in_float32_or_as_stored(tmp_path, demo_test_file):
     """--dtype model reproduces mlx-lm on a float16 model; the default on the CPU backend
     computes in float32, close to it, and says so."""
