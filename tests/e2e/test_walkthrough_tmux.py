@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import shutil
 import sys
-import time
 import uuid
 
 import pytest
 
-from support.tmux import exit_status, tmux, wait_for_screen
+from support.tmux import escape_to, exit_status, tmux, wait_for_screen
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -21,9 +20,8 @@ def _screen(session: str) -> str:
 
 
 def _press(session: str, *keys: str) -> None:
-    for key in keys:  # a pause after each: Esc then a key would read as Alt+key
-        tmux("send-keys", "-t", session, key)
-        time.sleep(0.4)
+    assert "Escape" not in keys, "escape_to: an Esc must be seen before the next key"
+    tmux("send-keys", "-t", session, *keys)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
@@ -42,7 +40,9 @@ def test_the_demo_walked_as_a_user_would(tmp_path, size):
         wait_for_screen(session, "opening")
         _press(session, "Enter")
         wait_for_screen(session, "the model preferred:")
-        _press(session, "Escape", "Escape", "2", "a")
+        escape_to(session, "Surprisal viewer · ")
+        escape_to(session, "ppltop · ")
+        _press(session, "2", "a")
         wait_for_screen(session, "mlx-lm · docs-net: Test loss")
         assert "sig." in _screen(session)
         _press(session, "f")  # docs-net, the selected row, becomes the reference
@@ -51,14 +51,19 @@ def test_the_demo_walked_as_a_user_would(tmp_path, size):
         wait_for_screen(session, " vs docs-net, Δ = active − reference")
         _press(session, "Tab", "Enter")  # the first improved token, in the diff view
         wait_for_screen(session, "Δ surprisal vs the")
-        _press(session, "Escape", "Escape", "R")
+        escape_to(session, "Comparison · ")
+        escape_to(session, "ppltop · ")
+        _press(session, "R")
         wait_for_screen(session, "Enter opens one")
         assert "finished" in _screen(session)
         _press(session, "Enter")  # the run just scored, read back in the background
         wait_for_screen(session, "mlx-lm · base: Test loss", timeout=120)
-        _press(session, "Escape", "Escape", "?")
+        escape_to(session, "Runs · ")
+        escape_to(session, "ppltop · ")
+        _press(session, "?")
         wait_for_screen(session, "Keys · Dashboard")
-        _press(session, "Escape", "t")
+        escape_to(session, "ppltop · ")
+        _press(session, "t")
         wait_for_screen(session, "theme: ")
         _press(session, "q")
         assert exit_status(status) == "0"

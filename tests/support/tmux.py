@@ -49,3 +49,18 @@ def exit_status(status: Path, timeout: float = 30) -> str:
     """The exit status the pane's shell wrote to `status` once ppltop exited."""
     wait_until(status.exists, timeout, "the dashboard to exit", interval=0.1)
     return status.read_text().strip()
+
+
+def header(session: str) -> str:
+    """The screen's first line, where every ppltop screen names itself."""
+    return tmux("capture-pane", "-p", "-t", session).splitlines()[0].strip()
+
+
+def escape_to(session: str, title: str, timeout: float = 60) -> None:
+    """Press Escape and wait until the screen's header starts with `title`. The wait is also
+    what keeps the next key apart from the Esc: read together (a loaded machine, a late
+    input thread) they are one Alt+key."""
+    assert not header(session).startswith(title), f"already on {title!r}: nothing to wait for"
+    tmux("send-keys", "-t", session, "Escape")
+    wait_until(lambda: header(session).startswith(title), timeout,
+               f"Escape to reach {title!r}", interval=0.2)

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 from ppltop import demo
 from support.models import make_adapter
@@ -15,6 +16,15 @@ from support.paths import SCRATCH
 from support.waiting import wait_until
 
 SCORE = ["--model", str(demo.MODEL_DIR), "--data", str(demo.DATA_DIR), "--test-batches", "1"]
+
+
+def written_long_ago(folder) -> None:
+    """Date a checkpoint folder's files an hour back, as a finished training leaves them: a
+    watch then finds them all stable at once, whatever seconds apart a loaded machine
+    copied them (it waits a second for a young file, and would score them one by one)."""
+    an_hour_ago = time.time() - 3600
+    for path in folder.iterdir():
+        os.utime(path, (an_hour_ago, an_hour_ago))
 
 
 def checkpoint_folder(root) -> os.PathLike:
@@ -25,6 +35,7 @@ def checkpoint_folder(root) -> os.PathLike:
         one = make_adapter(demo.MODEL_DIR, root / f"a{step}", seed=seed)
         shutil.copy(one / "adapter_config.json", folder / "adapter_config.json")
         shutil.copy(one / "adapters.safetensors", folder / f"{step:07d}_adapters.safetensors")
+    written_long_ago(folder)
     return folder
 
 
