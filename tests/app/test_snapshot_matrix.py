@@ -74,3 +74,20 @@ def test_dashboard_state(snap_compare, monkeypatch, state, size, no_color):
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=until_drawn)
+
+
+@pytest.mark.parametrize("no_color", [False, True], ids=["dark", "NO_COLOR"])
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+@pytest.mark.parametrize("screen", ["dashboard", "comparison"])
+def test_models_run(snap_compare, monkeypatch, screen, size, no_color):
+    """A run over three models: the config pane lists each model's form and size, the
+    comparison adds each model's KL from the reference and the same-top share."""
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    app = PplTopApp(synthetic.model_events, synthetic.MODEL_INFO, theme="ppltop-dark",
+                    runs_folder=NO_RUNS, run_dir=RUN, split="test")
+    keys = {"dashboard": ("o",) if size == (80, 24) else (),  # 80x24: the config on `o`
+            "comparison": ("2", "a")}[screen]
+    assert snap_compare(app, terminal_size=size, run_before=lambda pilot: _keys(pilot, *keys))

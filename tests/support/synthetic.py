@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -9,7 +10,14 @@ import numpy as np
 from ppltop.core.figures.results import ExampleResult
 from ppltop.core.figures.summary import RunSummary
 from ppltop.core.mlx_lm import MlxLmFigure, MlxLmPart
-from ppltop.core.store.events import BatchScored, Notice, RunFinished, RunPlan, RunStarted
+from ppltop.core.store.events import (
+    BatchScored,
+    ModelFacts,
+    Notice,
+    RunFinished,
+    RunPlan,
+    RunStarted,
+)
 
 LABELS = ["base", "docs-net", "docs-math"]
 N_BATCHES = 12
@@ -276,3 +284,49 @@ def watch_events(partial_batches: int = 2):
                 loss / math.log(2), 1.1, 1000.0, 0, 0, [], True,
                 MlxLmFigure(loss + 0.03, math.exp(loss + 0.03), total + 24, 24, 0, 0, 24, 5.0),
                 []))
+
+
+MODEL_LABELS = ("smollm2-f32", "smollm2-8bit", "smollm2-4bit")
+"""A quantization comparison: the float copy (the reference) and two quantized ones."""
+MODEL_FACTS = [ModelFacts("smollm2-f32", "/models/smollm2-f32", "float32", "float32",
+                          538_000_000, 538_000_000),
+               ModelFacts("smollm2-8bit", "/models/smollm2-8bit", "8-bit", "float32",
+                          144_000_000, 538_000_000),
+               ModelFacts("smollm2-4bit", "/models/smollm2-4bit", "4-bit", "float32",
+                          76_000_000, 538_000_000)]
+
+
+def model_events():
+    """`document_events` as a run over three models: each label its own model, a KL from
+    the reference per token (growing with the quantization), the comparisons made by the
+    core's one function, so the comparison screen shows KL and the same-top share."""
+    from ppltop.core.figures.compare import compare_labels
+
+    done: dict[str, dict[int, ExampleResult]] = {label: {} for label in MODEL_LABELS}
+    for event in document_events(labels=MODEL_LABELS):
+        if isinstance(event, RunStarted):
+            event = dataclasses.replace(event, plan=dataclasses.replace(
+                event.plan, model_paths=[m.path for m in MODEL_FACTS], models=MODEL_FACTS))
+        elif isinstance(event, BatchScored):
+            step = MODEL_LABELS.index(event.label)
+            results = [dataclasses.replace(r, kl=(step * 0.01 * (1 + np.sin(
+                np.arange(r.n_tokens) + r.example)) if step else None), top_ids=(
+                r.top_ids if step < 2 else np.roll(r.top_ids, r.example % 2, axis=1)))
+                for r in event.results]
+            done[event.label].update({r.example: r for r in results})
+            event = dataclasses.replace(event, results=results)
+        yield event
+    summaries = [dataclasses.replace(_summary(i, label), adapter=None, model=m.path)
+                 for i, (label, m) in enumerate(zip(MODEL_LABELS, MODEL_FACTS))]
+    yield RunFinished(summaries, False, 1.0, compare_labels(done, list(MODEL_LABELS),
+                                                            MODEL_LABELS[0]), done)
+
+
+def _model_info_entry(key: str, value: str) -> tuple[str, str]:
+    if key == "model":
+        return "models", f"{len(MODEL_LABELS)}, on the same tokens"
+    return key, "none" if key == "adapters" else value
+
+
+MODEL_INFO = dict(_model_info_entry(key, value) for key, value in INFO.items())
+"""The config pane's first lines for `model_events`, as `describe_config` writes them."""

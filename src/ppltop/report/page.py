@@ -18,7 +18,7 @@ from . import training
 from .cells import esc
 from .documents import DocumentChoice, choose_documents, mode_names, render_document
 from .gather import ReportLimits, RunReport, read_report_run
-from .sections import comparison, config, header, summary, worst_lists
+from .sections import comparison, config, header, models, summary, worst_lists
 from .theme import DEFAULT, PageColors, page_colors, text_on
 
 
@@ -124,8 +124,10 @@ def render_page(report: RunReport, limits: ReportLimits = ReportLimits(),
     checkpoint_part = training.checkpoints(report, colors.labels,
                                            curve_of_finished(report.live.finished))
     groups_part = training.groups(report)
+    models_part = models(report)
     nav_extra = "".join(f'<a href="#{anchor}">{anchor}</a> ' for anchor, part in
-                        (("checkpoints", checkpoint_part), ("groups", groups_part)) if part)
+                        (("models", models_part), ("checkpoints", checkpoint_part),
+                         ("groups", groups_part)) if part)
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     title = f"ppltop report: {Path(report.manifest['config']['model']).name}"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -139,7 +141,7 @@ def render_page(report: RunReport, limits: ReportLimits = ReportLimits(),
             "<a href=\"#worst\">worst</a> <a href=\"#documents\">documents</a> "
             "<a href=\"#config\">config</a></nav><main>"
             f"{summary(report, colors.labels)}{comparison(report, colors.labels)}"
-            f"{checkpoint_part}{groups_part}"
+            f"{models_part}{checkpoint_part}{groups_part}"
             f"{worst_lists(report, choice, limits.list_rows, token_text)}{documents}"
             f"{config(report)}</main><div id=\"tip\" role=\"tooltip\" hidden></div>"
             f"<script type=\"application/json\" id=\"report-data\">{payload}</script>"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.figures import formats
+from ..core.figures.models import KL_COLUMNS, compares_models, model_rows
 from ..core.mlx_lm import present
 from ..core.mlx_lm import words as mlx_lm_words
 from .cells import cell, esc, fmt, interval_cell, row, table
@@ -110,6 +111,41 @@ def comparison(report: RunReport, label_colors: list[str]) -> str:
             f"{table(headers, rows, 'figures')}"
             f"{delta_chart(comparisons, label_colors, report.labels)}"
             f"{'<ul>' + ''.join(kl) + '</ul>' if kl else ''}</section>")
+
+
+def models(report: RunReport) -> str:
+    """A run over several models: what each model is, and the models table of the
+    printout (the core's `ModelRow`s, KL of each from the reference)."""
+    finished = report.finished
+    if not compares_models(finished.summaries):
+        return ""
+    plan = report.live.plan
+    facts = "".join(f"<li><b>{esc(m.label)}</b>: {esc(m.describe())}</li>"
+                    for m in (plan.models if plan is not None else []))
+    rows = []
+    for r in model_rows(finished.summaries, finished.comparisons):
+        theirs = not r.reference
+        rows.append(row([
+            f'<th scope="row">{esc(r.label)}</th>', cell("loss", r.loss, fmt(r.loss, ".4f")),
+            cell("ppl", r.ppl, fmt(r.ppl, ".3f")),
+            cell("bits_per_byte", r.bits_per_byte, fmt(r.bits_per_byte, ".4f")),
+            cell("delta_ppl_pct", r.delta_ppl_pct,
+                 fmt(r.delta_ppl_pct, "+.2f") + "%" if theirs else "reference"),
+            cell("kl_mean", r.kl_mean, fmt(r.kl_mean, ".5f") if theirs else ""),
+            interval_cell("kl_ci95", r.kl_ci95, ".5f") if theirs else cell("kl_ci95", None, ""),
+            *(cell(f"kl_{q}", r.kl_percentiles[q],
+                   fmt(r.kl_percentiles[q], ".4f") if theirs else "") for q in KL_COLUMNS),
+            cell("kl_max", r.kl_max, fmt(r.kl_max, ".4f") if theirs else ""),
+            cell("same_top", r.same_top, fmt(r.same_top, ".1%") if theirs else ""),
+            cell("tokens_per_s", r.tokens_per_s, formats.count(round(r.tokens_per_s))),
+        ], f'data-label="{esc(r.label)}"'))
+    headers = ["label", "loss", "PPL", "bits/byte", "ΔPPL", "KL mean", "95% CI of KL",
+               *(f"KL {q}%" for q in KL_COLUMNS), "KL max", "same top", "tok/s"]
+    return ('<section id="models"><h2>Models</h2>'
+            f"{'<ul>' + facts + '</ul>' if facts else ''}"
+            "<p>KL(reference ‖ model) per token in nats, its interval clustered by example; "
+            "same top: the share of tokens where both models rank the same token first.</p>"
+            f"{table(headers, rows, 'figures')}</section>")
 
 
 def _doc_link(choice: DocumentChoice, example: int, position: int | None = None) -> str:

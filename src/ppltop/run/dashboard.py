@@ -20,8 +20,10 @@ def describe_config(config, blas, recorded=None) -> dict[str, str]:
     earlier (`ppltop open`): its device, BLAS and versions are the run's, not this
     machine's; without it (this process scores: a run, `resume`) this machine's."""
     adapters = ", ".join(Path(a).name for a in config.adapters) or "none"
+    models = config.all_models  # several: each one's form and size once they are loaded
     return {
-        "model": short_path(config.model),
+        **({"model": short_path(config.model)} if len(models) == 1 else
+           {"models": f"{len(models)}, on the same tokens"}),
         "adapters": adapters + (" (no base)" if config.no_base and config.adapters else ""),
         "data": f"{short_path(config.data)} [{', '.join(config.all_splits)}]",
         "batch size": str(config.batch_size),

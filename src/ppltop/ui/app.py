@@ -186,6 +186,8 @@ class PplTopApp(EventDrain, RunStatus, LayoutFit, ViewState, ScoringControl, Scr
                 tokens=f"{plan.targets_per_label:,} per model",
                 batches=f"{plan.n_batches:,} (padding {plan.padding_text()})",
             )
+            self.query_one(ConfigPane).set_after(  # each model under `models`
+                "models", {m.label: m.describe() for m in plan.models})
         paused = bool(self.worker_thread and self.worker_thread.paused)
         # the chart and the sparkline are most of the bytes a redraw sends over SSH:
         # redraw them less often than the figures

@@ -77,6 +77,8 @@ def sorted_rows(rows: list[tuple[str, Comparison | None]], key: str, descending:
             return loss_of(label)
         if c is None:
             return 0.0
+        if key == "kl":
+            return c.kld["mean"] if c.kld else math.inf
         return {"delta": c.delta_loss, "wins": c.win_share}[key]
 
     return sorted(rows, key=value, reverse=descending)
@@ -93,16 +95,21 @@ def lists_note(active: str, reference: str, same: bool) -> str:
 
 
 def label_row(mark: str, name: str, figures: tuple[float, tuple[float, float], float],
-              c: Comparison | None, tokens_per_s: float | None) -> list[str]:
+              c: Comparison | None, tokens_per_s: float | None, kl: bool = False
+              ) -> list[str]:
     """One label's row: its loss, PPL and interval, bits per byte and rate (`figures`), its
-    Δ against the reference (`c`; None: it is the reference)."""
+    Δ against the reference (`c`; None: it is the reference); with `kl`, its mean KL from
+    the reference and the same-top share (the core's `kld`)."""
     loss, (lo, hi), per_byte = figures
     if c is None:
-        delta = ["ref", "", "", ""]
+        delta = ["ref", "", "", ""] + ["", ""] * kl
     else:
         dlo, dhi = c.delta_ci95
         delta = [fmt.delta(c.delta_loss), fmt.interval(dlo, dhi, sign=True),
                  fmt.signed(c.delta_ppl, 2), wins(c)]
+        if kl:
+            delta += ([fmt.number(c.kld["mean"], 4), fmt.share(c.kld["same_top"], 0)]
+                      if c.kld else [fmt.DASH, fmt.DASH])
     return [mark, name, fmt.loss(loss),
             fmt.ppl(math.exp(loss) if math.isfinite(loss) else math.nan),
             fmt.interval(lo, hi, 2), *delta, fmt.number(per_byte, 3),

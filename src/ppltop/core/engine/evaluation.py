@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import mlx.core as mx
+from mlx.utils import tree_flatten
 
 from ..config import EvalConfig
 from ..data.split import load_split
@@ -37,7 +38,7 @@ from ..store.events import (
 from ..store.records import AdapterEntry, Manifest
 from . import cpu_kernels
 from .forward import SplitForward
-from .models import check_same_tokens, fit_adapters, load_models
+from .models import check_same_tokens, fit_adapters, load_models, model_facts
 from .notices import start_notices
 from .plan import ScoringPlan, plan_memory, plan_scoring, read_adapters, scored_labels
 from .resume import replayable
@@ -97,7 +98,8 @@ class Evaluation:
         self.texts = TokenTexts(handle.tokenizer)
         self.scoring_plan = plan_scoring(
             cfg, split, adapters, lambda batches: self._memory(batches, forwards[0], vocab),
-            fits=lambda index, adapter: fits[(index, adapter.label)])
+            fits=lambda index, adapter: fits[(index, adapter.label)],
+            models=model_facts(cfg, handles, self.precisions))
         scorer = BatchScorer(self.scoring_plan, handles, forwards, self.texts, vocab)
         self.scorer = self.sharding.wrap(scorer) if self.sharding is not None else scorer
         self.plan = self.scoring_plan.run_plan
@@ -108,8 +110,6 @@ class Evaluation:
         return self.precisions[self.scoring_plan.model_for(label)]
 
     def _memory(self, batches, forward: SplitForward, vocab: int):
-        from mlx.utils import tree_flatten
-
         cfg = self.config
         weights = sum(p.nbytes for handle in self.handles
                       for _, p in tree_flatten(handle.model.parameters()))

@@ -8,8 +8,11 @@ this is checked on the data itself, not assumed from the tokenizer files.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
+import mlx.core as mx
 import numpy as np
+from mlx.utils import tree_flatten
 
 from ..config import EvalConfig
 from ..data.split import Split, load_split
@@ -17,6 +20,7 @@ from ..errors import InputError
 from ..model import precision
 from ..model.loader import Adapter, ModelHandle
 from ..model.precision import Precision
+from ..store.events import ModelFacts
 from .plan import model_labels
 
 
@@ -101,3 +105,28 @@ def _pairs_note(adapter: Adapter, names: list[str], fits: dict[tuple[int, str], 
         why = str(refusals[0]).split(": ", 1)[-1]
         note += f"; not with {', '.join(skipped)} (it does not fit: {why})"
     return note
+
+
+def model_facts(config: EvalConfig, handles: Sequence[ModelHandle],
+                precisions: Sequence[Precision]) -> list[ModelFacts]:
+    """Each model's stored form, compute dtype and size on disk and in memory (after
+    `load_models` converted it), for a run over several models; none for one."""
+    if len(handles) < 2:
+        return []
+    facts = []
+    for name, path, handle, p in zip(model_labels(config.all_models), config.all_models,
+                                     handles, precisions):
+        bits = (handle.config.get("quantization") or {}).get("bits")
+        stored = f"{bits}-bit" if p.quantized_layers and bits else p.model_dtype
+        weights: list[tuple[str, mx.array]] = tree_flatten(  # type: ignore[assignment]
+            handle.model.parameters())
+        in_memory = sum(w.nbytes for _, w in weights)
+        facts.append(ModelFacts(name, str(path), stored, p.compute_dtype,
+                                _weight_files_bytes(Path(path)), in_memory))
+    return facts
+
+
+def _weight_files_bytes(folder: Path) -> int:
+    """The weight files' bytes in a model folder (0 where there is no such folder here)."""
+    return sum(f.stat().st_size for f in folder.glob("*.safetensors")) if folder.is_dir() \
+        else 0

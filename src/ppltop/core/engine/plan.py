@@ -8,7 +8,7 @@ changes while the loop runs.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..figures.compare import resolve_reference
 from ..model import memory
 from ..model.loader import Adapter, checkpoint_files, read_adapter
-from ..store.events import RunPlan
+from ..store.events import ModelFacts, RunPlan
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,11 @@ class ScoringPlan:
 
 def plan_scoring(config: EvalConfig, split: Split, adapters: list[Adapter],
                  memory_of: Callable[[list[list[Segment]]], MemoryPlan],
-                 fits: Fits | None = None) -> ScoringPlan:
+                 fits: Fits | None = None, models: Sequence[ModelFacts] = ()
+                 ) -> ScoringPlan:
     """Plan the batches and labels; `memory_of(batches)` gives their MemoryPlan; `fits`
-    says which adapter applies to which model (with several models)."""
+    says which adapter applies to which model, and `models` what each model is (with
+    several models)."""
     examples = mlx_lm.chosen_examples(split.examples, config)
     segments, empty = [], []
     for example in examples:
@@ -125,6 +127,7 @@ def plan_scoring(config: EvalConfig, split: Split, adapters: list[Adapter],
         reference=reference,
         model_paths=[str(config.all_models[model]) for model, _ in pairs.values()]
         if len(config.all_models) > 1 else [],
+        models=list(models),
         mlx_lm_padding_share=mlx_lm.padding_share(
             [len(e.tokens) for e in split.examples], config.batch_size, config.test_batches,
             config.seed, config.max_seq_length),

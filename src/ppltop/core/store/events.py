@@ -10,6 +10,30 @@ from typing import Any
 from ..data.token_marks import TokenMarks
 from ..data.token_text import TokenTexts
 from ..figures.results import ExampleResult
+from ..model.memory import human
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """One model of a run over several (`--model` repeated), as the config pane lists it."""
+
+    label: str
+    path: str
+    stored: str
+    """The weights' form on disk: `float32`, `bfloat16`, `4-bit` (quantized)."""
+    computed: str
+    """The float dtype it computes in (a quantized model's may be its dequantized copy's)."""
+    disk_bytes: int
+    """The weight files' size in its folder (0 for a Hugging Face id not on disk here)."""
+    memory_bytes: int
+    """Its weights in memory while scoring, after any dequantizing or cast."""
+
+    def describe(self) -> str:
+        """`4-bit → float32 · 72.3 MiB on disk · 513.1 MiB in memory` (→: computed as)."""
+        form = self.stored if self.stored == self.computed else \
+            f"{self.stored} → {self.computed}"
+        disk = f"{human(self.disk_bytes)} on disk" if self.disk_bytes else "not on disk"
+        return f"{form} · {disk} · {human(self.memory_bytes)} in memory"
 
 
 @dataclass(frozen=True)
@@ -36,6 +60,8 @@ class RunPlan:
     model_paths: list[str] = field(default_factory=list)
     """Each label's model folder when the run compares several models (`--model` repeated);
     empty for one model."""
+    models: list[ModelFacts] = field(default_factory=list)
+    """Each model's form and size when the run compares several; empty for one."""
 
     def padding_text(self) -> str:
         """'9.9%, mlx-lm 41%': both padding shares, the second when known."""

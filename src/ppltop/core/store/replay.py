@@ -18,7 +18,16 @@ from ..figures.compare import compare_labels, resolve_reference
 from ..figures.results import ExampleResult
 from ..figures.summary import summarize
 from ..model.precision import Precision
-from .events import BatchScored, DocumentSource, Event, Notice, RunFinished, RunPlan, RunStarted
+from .events import (
+    BatchScored,
+    DocumentSource,
+    Event,
+    ModelFacts,
+    Notice,
+    RunFinished,
+    RunPlan,
+    RunStarted,
+)
 from .records import BatchLine, FinishedLine, Manifest, NoticeLine, StartedLine
 from .run_dir import EVENTS, RESULTS, read_events_from, read_run, unpack
 
@@ -78,7 +87,9 @@ class RunFollower:
                               if k in RunPlan.__dataclass_fields__}
                     plan = RunPlan(**{**fields, "reference": fields.get("reference") or
                                       resolve_reference(fields["labels"],
-                                                        self.config.reference)})
+                                                        self.config.reference),
+                                      "models": [ModelFacts(**m)
+                                                 for m in fields.get("models", [])]})
                     yield RunStarted(plan, source)
                 elif isinstance(event, NoticeLine):
                     yield Notice(event.level, event.message)

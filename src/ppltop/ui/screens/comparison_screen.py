@@ -11,6 +11,8 @@ label improved or hurt most; Enter opens them in the document view's diff mode.
 
 from __future__ import annotations
 
+import dataclasses
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -47,6 +49,9 @@ TABLE_COLUMNS = [Column("", 1, align="left"), None, Column("loss", 7, "loss"),
                  Column("bits/B", 6, hide_rank=4), Column("tok/s", 7, hide_rank=5),
                  Column("sig.", 4, align="left")]
 """The label table's columns; None: the label's, as wide as the longest label."""
+KL_COLUMNS = [Column("KL", 7, "kl"), Column("top=", 5, hide_rank=3)]
+"""After `wins` when the run compares models (or --kl): KL(reference || label) per token
+and the share of tokens both rank first. KL stays at 80 columns; `wins` gives way."""
 TOKEN_COLUMNS = [Column("Δbits", 7), Column("token", 12, align="left"),
                  Column("in context", 14, align="left", hide_rank=1, grow=True),
                  Column("ex", 5, hide_rank=3), Column("pos", 5, hide_rank=2)]
@@ -55,6 +60,25 @@ LISTS = {"improved": "improved", "hurt": "hurt", "examples-delta": "examples"}
 """The lists' tables and the `ComparisonFigures` field each shows."""
 EXAMPLE_COLUMNS = [Column("Δmean nats", 10), Column("ex", 4), Column("line", 5, hide_rank=1),
                    Column("opening", 12, align="left", hide_rank=2, grow=True)]
+
+
+def shows_kl(live: LiveRun) -> bool:
+    """The run scored KL divergences: it compares models, or was asked with --kl."""
+    plan, finished = live.plan, live.finished
+    return bool(plan is not None and plan.model_paths) or bool(
+        finished is not None and any(c.kld for c in finished.comparisons))
+
+
+def label_columns(live: LiveRun, names: LabelNames) -> list[Column]:
+    """The label table's columns for `live`: the label's as wide as the longest name, and
+    the KL columns when it has them."""
+    width = min(LABEL_WIDTH_MAX, max([14, *(len(names.shown(label)) + 2
+                                            for label in live.labels)]))
+    columns = [c or Column("label", width, "label", "left") for c in TABLE_COLUMNS]
+    if shows_kl(live):
+        at = next(i for i, c in enumerate(columns) if c.title == "wins")
+        columns[at:at + 1] = [dataclasses.replace(columns[at], hide_rank=1), *KL_COLUMNS]
+    return columns
 
 
 def list_tables(fetch) -> list[PagedTable]:
@@ -112,12 +136,9 @@ class ComparisonScreen(FiguresScreen):
         return self.live is self.app.live
 
     def compose(self) -> ComposeResult:
-        width = min(LABEL_WIDTH_MAX, max([14, *(len(self.names.shown(label)) + 2
-                                                for label in self.live.labels)]))
-        columns = [c or Column("label", width, "label", "left") for c in TABLE_COLUMNS]
         yield TitleLine()
-        yield PagedTable(columns, self._fetch_rows, sort_key="loss", descending=False,
-                         id="compare-table")
+        yield PagedTable(label_columns(self.live, self.names), self._fetch_rows,
+                         sort_key="loss", descending=False, id="compare-table")
         yield Static("", id="compare-mlx", markup=False)
         yield Static(self.COMPUTING, id="compare-note")
         with Horizontal(id="compare-lists"):
@@ -191,7 +212,8 @@ class ComparisonScreen(FiguresScreen):
         for label, c in self.rows[start:start + count]:
             s = self.live.summary_of(label)
             out.append(label_row("›" if label == self.active else "", self.names.shown(label),
-                                 self._figures(label), c, s.tokens_per_s if s else None))
+                                 self._figures(label), c, s.tokens_per_s if s else None,
+                                 kl=shows_kl(self.live)))
         return out
 
     def _fetch_list(self, table_id: str, start: int, count: int) -> list[list[str]]:

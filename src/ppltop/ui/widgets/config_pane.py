@@ -45,6 +45,15 @@ class ConfigPane(Static):
         self.info.update(values)
         self._render_info()
 
+    def set_after(self, key: str, values: dict[str, str]) -> None:
+        """Add or replace entries right after `key` (at the end if there is none)."""
+        if not values:
+            return
+        items = [(k, v) for k, v in self.info.items() if k not in values]
+        at = next((i + 1 for i, (k, _) in enumerate(items) if k == key), len(items))
+        self.info = dict(items[:at] + list(values.items()) + items[at:])
+        self._render_info()
+
     def lines(self, width: int) -> list[tuple[str, str]]:
         """(key, value) per line at `width` cells: a key on the first line of its value."""
         key_width = min(max((len(k) for k in self.info), default=0), int(width * KEY_SHARE))
