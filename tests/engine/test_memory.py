@@ -42,6 +42,24 @@ def test_a_run_over_budget_is_split_fits_and_gives_the_same_figures(tmp_path):
         assert b["mlx_lm"]["loss"] == pytest.approx(a["mlx_lm"]["loss"], rel=1e-6)
 
 
+def test_two_models_loaded_together_stay_under_the_budget(tmp_path):
+    """`--model` twice: both models' weights count, the batches split to fit beside them,
+    and every figure (the losses, the KL and same-top of the copy) is the unsplit run's."""
+    models = ["--model", str(demo.MODEL_DIR), "--model", str(demo.MODEL_DIR),
+              "--data", str(demo.DATA_DIR)]
+    whole, err = _json_run(tmp_path, "whole", *models)
+    assert "micro-batches" not in err
+    assert whole["peak_memory_bytes"] > 1.25 * BUDGET  # would not fit unsplit
+    split, err = _json_run(tmp_path, "split", *models, "--max-memory", str(BUDGET))
+    assert "micro-batches" in err
+    assert split["peak_memory_bytes"] <= BUDGET
+    assert [r["label"] for r in split["runs"]] == ["model", "model#2"]
+    for a, b in zip(whole["runs"], split["runs"]):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-6)
+    copy = {m["label"]: m for m in split["models"]}["model#2"]
+    assert copy["kl_mean"] == pytest.approx(0.0, abs=1e-6) and copy["same_top"] == 1.0
+
+
 def test_a_budget_too_small_for_one_sequence_is_one_line_and_exit_2():
     proc = run_ppltop("--headless", "--max-memory", "6M")
     lines = [ln for ln in proc.stderr.splitlines() if not ln.startswith("ppltop: BLAS")]
