@@ -50,20 +50,26 @@ def _wait_for_line(lines: queue.Queue, text: str, seen: list[str], timeout: floa
             return
 
 
+def _hangups_by_default() -> None:
+    """In the child: SIGHUP as a terminal's process gets it. A suite started under nohup
+    passes SIGHUP ignored to every child, and ppltop rightly keeps a nohup'd run going."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def test_sighup_stops_a_headless_watch_as_it_stops_a_run(tmp_path):
     run_dir = tmp_path / "w"
     proc = subprocess.Popen(
         [sys.executable, "-m", "ppltop", *SCORE, "--adapter-path",
          str(checkpoint_folder(tmp_path)), "--watch", "--headless", "--run-dir", str(run_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=SCRATCH,
-        stdin=subprocess.DEVNULL, env={**os.environ})
+        stdin=subprocess.DEVNULL, env={**os.environ}, preexec_fn=_hangups_by_default)
     seen: list[str] = []
     try:
-        errors = _lines_of(proc.stderr)
+        errors, out = _lines_of(proc.stderr), _lines_of(proc.stdout)
         _wait_for_line(errors, "waiting for new checkpoints", seen, timeout=240)
         proc.send_signal(signal.SIGHUP)
-        stdout = proc.stdout.read()  # to its end: the process closes it as it exits
-        status = proc.wait(timeout=60)
+        status = proc.wait(timeout=120)
+        stdout = "".join(iter(lambda: out.get(timeout=10), None))
         while (line := errors.get(timeout=10)) is not None:
             seen.append(line)
     finally:
