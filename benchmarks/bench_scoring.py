@@ -268,6 +268,12 @@ def labelled_runs(common: list[str], adapter: Path | None) -> dict[str, LabelSet
                               [None, *singles])}
 
 
+def second_model(base: list[str], second: Path) -> list[str]:
+    """The base model's flags with `second` in its place."""
+    at = base.index("--model") + 1
+    return [*base[:at], str(second), *base[at + 1:]]
+
+
 def bare(common: list[str]) -> list[str]:
     """ppltop's flags without the adapter: the base model alone."""
     base = [c for c in common if c != "--no-base"]
@@ -350,6 +356,8 @@ class Plan:
     llama: dict[str, list[str]] = field(default_factory=dict)
     llama_skip: str = ""
     dashboard: bool = True
+    second: Path | None = None
+    """--second-model: a model of the same tokenizer, scored alone and with --model in one run."""
 
 
 def llama_rows(args, model: Path, data: Path) -> tuple[dict[str, list[str]], str]:
@@ -378,8 +386,11 @@ def one_round(bench: Bench, plan: Plan) -> None:
     """Every contender once, in a fixed order (the rounds alternate them)."""
     bench.mlx_lm("mlx_lm", bare(plan.theirs), [plan.adapter])
     bench.ppltop("ppltop", plan.common)
-    if plan.adapter is not None and plan.llama:
+    if plan.adapter is not None and (plan.llama or plan.second):
         bench.ppltop("base", bare(plan.common))  # the weights llama-perplexity scores
+    if plan.second is not None:
+        bench.ppltop("second", [*second_model(bare(plan.common), plan.second)])
+        bench.ppltop("two_models", [*bare(plan.common), "--model", str(plan.second)])
     bench.ppltop("loss_only", [*plan.common, "--loss-only"])
     bench.ppltop("approx", plan.common, {"PPLTOP_MLX_LM_EXACT": "0"})
     bench.ppltop("mlx_exp", plan.common, {"PPLTOP_CPU_KERNELS": "mlx"})
@@ -406,6 +417,8 @@ ROWS = (("mlx_lm", "mlx_lm.lora --test", 1, "mlx_lm"),
         ("three", "ppltop base + 2 adapters", 3, "ppltop"),
         ("mlx_lm_curve", "mlx_lm.lora --test x5", 5, "mlx_lm"),
         ("curve", "ppltop base + 4 checkpoints", 5, "ppltop"),
+        ("second", "ppltop, --second-model alone", 1, "ppltop"),
+        ("two_models", "ppltop both models, one run", 2, "ppltop"),
         ("llama_f32", "llama-perplexity F32", 1, "llama"),
         ("llama_q4_1", "llama-perplexity Q4_1", 1, "llama"))
 # float32 dense rows of one label, whose FLOPs the GEMM peak bounds
@@ -476,6 +489,10 @@ def print_ratios(bench: Bench, rows: dict) -> None:
             print(f"  mlx_lm.lora once per label: {theirs['wall'] / rows['mlx_lm']['wall']:.2f}; "
                   f"ppltop {key} / mlx_lm.lora {key}, wall time: "
                   f"{rows[key]['wall'] / theirs['wall']:.2f}")
+    if "two_models" in rows and "second" in rows:
+        alone = one["wall"] + rows["second"]["wall"]
+        print(f"two models in one run / each alone, wall time: "
+              f"{rows['two_models']['wall'] / alone:.2f} (target: at most 1.00)")
     own = re.search(r"bits/byte, [^\n]*?([\d,]+) tok/s", bench.outputs["ppltop"]["stdout"])
     parts = [f"ppltop {own.group(1)} targets/s" if own else "ppltop ?"]
     for key in ("llama_f32", "llama_q4_1"):
@@ -532,6 +549,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--only", default=None,
                    help="comma-separated rows to run (keys of ROWS, e.g. ppltop,llama_f32); "
                         "ppltop always runs")
+    p.add_argument("--second-model", type=Path, default=None,
+                   help="a model with the same tokenizer (a quantized copy, say): adds its "
+                        "run alone and both models in one run (--model twice)")
     p.add_argument("--repeat", type=int, default=1,
                    help="score the data's test split this many times over (longer runs, "
                         "so that loading weighs less; every contender reads the same copy)")
@@ -568,7 +588,8 @@ def make_plan(args) -> tuple[Plan, Path, dict]:
         common += ["--adapter-path", str(adapter), "--no-base"]
     llama, why = llama_rows(args, model, data) if not args.synthetic else ({}, "--synthetic")
     plan = Plan(model, common, theirs, adapter, labelled_runs(common, adapter), llama, why,
-                not args.no_dashboard)
+                not args.no_dashboard,
+                args.second_model.resolve() if args.second_model else None)
     return plan, data, blas_env(args.blas)
 
 
