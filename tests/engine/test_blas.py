@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,3 +104,21 @@ def test_auto_takes_the_fastest_usable_library_and_says_which_it_passed_over(tmp
     alone = blas.fastest([(mkl, True, 142.0, "ok")])
     assert alone.passed_over == "" and "faster than" not in alone.describe()
     assert blas.fastest([(broken, False, None, "probe failed")]) is None
+
+
+def test_a_library_reached_by_several_links_is_one_candidate(tmp_path):
+    """Debian reaches one OpenBLAS as libopenblas.so.0 in two folders and by find_library's
+    bare name: one probe and one entry in the BLAS line, not three."""
+    real = tmp_path / "openblas-pthread" / "libopenblasp-r0.3.21.so"
+    real.parent.mkdir()
+    real.write_bytes(b"")
+    (tmp_path / "libopenblas.so.0").symlink_to(real)
+    (real.parent / "libopenblas.so.0").symlink_to(real)
+    other = tmp_path / "libmkl_rt.so.3"
+    other.write_bytes(b"")
+    found = [other, Path("libopenblas.so.0"), tmp_path / "libopenblas.so.0",
+             real.parent / "libopenblas.so.0"]
+    assert blas._one_path_per_library(found) == [other, tmp_path / "libopenblas.so.0"]
+    # a bare name no path stands for is kept: the loader may find it where the globs do not
+    assert blas._one_path_per_library([other, Path("libblis.so.4")]) == \
+        [other, Path("libblis.so.4")]

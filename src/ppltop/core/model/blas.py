@@ -97,7 +97,20 @@ def candidate_libraries() -> list[Path]:
         "/usr/lib64/libopenblas.so.0",
     ):
         found += [Path(p) for p in sorted(glob.glob(pattern))]
-    return list(dict.fromkeys(found))
+    return _one_path_per_library(found)
+
+
+def _one_path_per_library(found: list[Path]) -> list[Path]:
+    """Each library once: Debian reaches one OpenBLAS by several links, and each would be
+    probed (seconds each) and listed as if it were another library. A bare name from
+    find_library is kept only when no path found has that file name."""
+    files: dict[str, Path] = {}
+    for path in found:
+        if path.is_absolute():
+            files.setdefault(os.path.realpath(path), path)
+        elif not any(p.is_absolute() and p.name == path.name for p in found):
+            files.setdefault(str(path), path)
+    return list(files.values())
 
 
 def _cache_file() -> Path:
