@@ -81,7 +81,7 @@ def test_dropped_ssh_session_then_reattach(tmp_path, sshd):
     env = f"PATH={os.environ['PATH']} HOME={tmp_path} PPLTOP_BLAS={BLAS.path or 'bundled'}"
     remote = (f"cd {tmp_path} && {env} nohup {sys.executable} -m ppltop {' '.join(args)} "
               f"--headless --run-dir {run_dir} > {tmp_path / 'remote.log'} 2>&1 < /dev/null & "
-              "sleep 600")
+              "wait")  # the session lasts while the run does, and ends with it (no leftover)
     session = subprocess.Popen([*sshd, remote], stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
