@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import mlx.core as mx
-from mlx.utils import tree_flatten
 
 from ..config import EvalConfig
 from ..data.split import load_split
@@ -111,8 +110,7 @@ class Evaluation:
 
     def _memory(self, batches, forward: SplitForward, vocab: int):
         cfg = self.config
-        weights = sum(p.nbytes for handle in self.handles
-                      for _, p in tree_flatten(handle.model.parameters()))
+        weights = sum(handle.weights_bytes() for handle in self.handles)
         float32 = self.precision.compute_dtype == "float32"
         # ppltop's CPU attention (float32 only) never holds the whole score matrix
         block = cpu_kernels.QUERY_BLOCK if forward.kernels.active and float32 else None

@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import mlx.core as mx
 import numpy as np
-from mlx.utils import tree_flatten
 
 from ..config import EvalConfig
 from ..data.split import Split, load_split
@@ -118,11 +116,8 @@ def model_facts(config: EvalConfig, handles: Sequence[ModelHandle],
                                      handles, precisions):
         bits = (handle.config.get("quantization") or {}).get("bits")
         stored = f"{bits}-bit" if p.quantized_layers and bits else p.model_dtype
-        weights: list[tuple[str, mx.array]] = tree_flatten(  # type: ignore[assignment]
-            handle.model.parameters())
-        in_memory = sum(w.nbytes for _, w in weights)
         facts.append(ModelFacts(name, str(path), stored, p.compute_dtype,
-                                _weight_files_bytes(Path(path)), in_memory))
+                                _weight_files_bytes(Path(path)), handle.weights_bytes()))
     return facts
 
 

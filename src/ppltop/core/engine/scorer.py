@@ -15,7 +15,6 @@ from typing import Protocol
 
 import mlx.core as mx
 import numpy as np
-from mlx.utils import tree_flatten
 
 from .. import mlx_lm
 from ..data.batching import Segment
@@ -100,7 +99,7 @@ class BatchScorer:
         self.peak_bytes = dict.fromkeys(plan.labels, 0)
         """MLX's peak allocation while each label's model body ran, its weights included
         and the other models' weights (resident meanwhile) left out."""
-        sizes = [sum(p.nbytes for _, p in tree_flatten(h.model.parameters())) for h in handles]
+        sizes = [h.weights_bytes() for h in handles]
         self._others_bytes = [sum(sizes) - own for own in sizes]
 
     def _activate(self, label: str) -> SplitForward:

@@ -245,6 +245,13 @@ class ModelHandle:
         model, tokenizer, config = load_base(path)
         return cls(model, tokenizer, config, Path(path))
 
+    def weights_bytes(self) -> int:
+        """Its parameters' bytes in memory as they are now (after any dequantizing or
+        cast; an active adapter's included)."""
+        flat: list[tuple[str, mx.array]] = tree_flatten(  # type: ignore[assignment]
+            self.model.parameters())
+        return sum(w.nbytes for _, w in flat)
+
     def activate(self, adapter: Adapter | None) -> None:
         """Make `adapter` (None: the base model) the one the model computes with."""
         if adapter is self.active:
