@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import uuid
@@ -19,9 +20,32 @@ readline, loaded into the test process, exports them (80x24) at the C level, and
 would take them for the terminal's size and never see a resize."""
 
 
-def tmux(*args: str) -> str:
+def _run(*args: str) -> str:
     return subprocess.run(["tmux", "-L", SOCKET, "-f", "/dev/null", *args],
                           capture_output=True, text=True, check=True, env=PANE_ENV).stdout
+
+
+_server_kept = False
+
+
+def _keep_server() -> None:
+    """Start the server with a session that lives as long as this test process. A tmux server
+    exits with its last session: a test's new session, sent just as the previous test's last
+    one was killed, reached a server on its way out ("server exited unexpectedly", a CI
+    failure). The keeper polls this process, so the server ends with it even if it is killed."""
+    global _server_kept
+    if _server_kept:
+        return
+    _run("new-session", "-d", "-s", "keeper",
+         f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 2; done")
+    atexit.register(subprocess.run, ["tmux", "-L", SOCKET, "kill-server"],
+                    capture_output=True, env=PANE_ENV)
+    _server_kept = True
+
+
+def tmux(*args: str) -> str:
+    _keep_server()
+    return _run(*args)
 
 
 def wait_for_screen(session: str, text: str, timeout: float = 60) -> None:
