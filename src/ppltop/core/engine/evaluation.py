@@ -117,7 +117,8 @@ class Evaluation:
         shape = memory.Shape.from_config(self.handle.config, 4 if float32 else 2, block)
         chunk_rows = max(1, (cfg.logits_budget_mb << 20) // (4 * vocab))
         return plan_memory(batches, cfg.max_memory or memory.default_budget(), weights, shape,
-                           chunk_rows, not forward.split, kept_hidden=forward.trunk is not None)
+                           chunk_rows, not forward.split, kept_hidden=forward.trunk is not None,
+                           models=len(self.handles))
 
     @property
     def split(self):

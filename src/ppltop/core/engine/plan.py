@@ -39,6 +39,8 @@ class MemoryPlan:
     """Said once at the start when some batches run in micro-batches."""
     kept_hidden: bool = False
     """The shared trunk keeps a batch's hidden states for the labels after the first."""
+    models: int = 1
+    """Models whose weights `weights_bytes` counts, resident together."""
 
     def resident_bytes(self, rows: int, width: int) -> int:
         """What stays in memory through a batch: the weights, and the shared trunk's
@@ -48,7 +50,8 @@ class MemoryPlan:
 
     def split_for(self, rows: int, width: int, targets: int) -> memory.Split:
         return memory.plan_split(self.shape, rows, width, self.resident_bytes(rows, width),
-                                 self.budget, self.chunk_rows, self.full_logits, targets)
+                                 self.budget, self.chunk_rows, self.full_logits, targets,
+                                 self.models)
 
 
 @dataclass(frozen=True)
@@ -180,9 +183,10 @@ def model_labels(models: tuple[Path, ...]) -> list[str]:
 
 def plan_memory(batches: list[list[Segment]], budget: int, weights_bytes: int,
                 shape: memory.Shape, chunk_rows: int, full_logits: bool,
-                kept_hidden: bool = False) -> MemoryPlan:
+                kept_hidden: bool = False, models: int = 1) -> MemoryPlan:
     """Check every batch against --max-memory now (arithmetic only), so none fails mid-run."""
-    plan = MemoryPlan(budget, weights_bytes, shape, chunk_rows, full_logits, None, kept_hidden)
+    plan = MemoryPlan(budget, weights_bytes, shape, chunk_rows, full_logits, None, kept_hidden,
+                      models)
     split_batches, smallest, worst = 0, None, 0
     for batch in batches:
         rows, width = len(batch), max(s.length for s in batch)

@@ -119,11 +119,12 @@ class Split:
 
 
 def plan_split(shape: Shape, rows: int, width: int, weights_bytes: int, budget: int,
-               chunk_rows: int, full_logits: bool = False, targets: int | None = None
-               ) -> Split:
+               chunk_rows: int, full_logits: bool = False, targets: int | None = None,
+               models: int = 1) -> Split:
     """The largest micro-batch (and logits block, at most `chunk_rows` and the batch's
-    `targets`) whose estimated peak fits `budget`. Raises InputError when even one row at
-    this width does not fit."""
+    `targets`) whose estimated peak fits `budget`; `weights_bytes` are those of `models`
+    models, resident together. Raises InputError when even one row at this width does not
+    fit."""
     room = budget - weights_bytes
     wanted = max(1, min(chunk_rows, targets or chunk_rows))
     per_row = shape.logits_bytes(1)
@@ -136,9 +137,12 @@ def plan_split(shape: Shape, rows: int, width: int, weights_bytes: int, budget: 
             return Split(micro, chunk, weights_bytes + body + chunk * per_row)
         micro = micro - 1 if micro <= 8 else micro * 3 // 4  # coarse steps, exact near 1
     need = weights_bytes + shape.body_bytes(1, width, full_logits) + shape.logits_bytes(1)
+    weights = (f"weights {human(weights_bytes)}" if models == 1 else
+               f"the {models} models' weights together {human(weights_bytes)}")
+    fewer = "" if models == 1 else ", or compare fewer models in one run"
     raise InputError(f"--max-memory {human(budget)}: one sequence of {width} tokens needs "
-                     f"about {human(need)} (weights {human(weights_bytes)}); raise "
-                     "--max-memory or lower --max-seq-length")
+                     f"about {human(need)} ({weights}); raise --max-memory or lower "
+                     f"--max-seq-length{fewer}")
 
 
 def human(n: float) -> str:
