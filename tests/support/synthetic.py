@@ -316,10 +316,24 @@ def model_events():
             done[event.label].update({r.example: r for r in results})
             event = dataclasses.replace(event, results=results)
         yield event
-    summaries = [dataclasses.replace(_summary(i, label), adapter=None, model=m.path)
+    summaries = [_summary_of(done[label], _summary(i, label), m.path)
                  for i, (label, m) in enumerate(zip(MODEL_LABELS, MODEL_FACTS))]
     yield RunFinished(summaries, False, 1.0, compare_labels(done, list(MODEL_LABELS),
                                                             MODEL_LABELS[0]), done)
+
+
+def _summary_of(results: dict[int, ExampleResult], made_up: RunSummary, model: str
+                ) -> RunSummary:
+    """`made_up` with the loss, PPL and its interval of `results` (mlx-lm's 0.01 above), so
+    that a summary's columns agree with the comparison's on the same screen."""
+    tokens = sum(r.n_tokens for r in results.values())
+    loss = sum(r.loss_sum for r in results.values()) / tokens
+    return dataclasses.replace(made_up, adapter=None, model=model, loss=loss,
+                               ppl=math.exp(loss), tokens=tokens, examples=len(results),
+                               ppl_ci95=(math.exp(loss - 0.1), math.exp(loss + 0.1)),
+                               bits_per_token=loss / math.log(2),
+                               mlx_lm=dataclasses.replace(made_up.mlx_lm, loss=loss + 0.01,
+                                                          ppl=math.exp(loss + 0.01)))
 
 
 def _model_info_entry(key: str, value: str) -> tuple[str, str]:
