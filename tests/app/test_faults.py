@@ -92,6 +92,36 @@ def test_a_fault_in_batch_k_headless_is_one_line_and_the_run_resumes(tmp_path, s
     _resume_and_check(run_dir, tmp_path, uninterrupted)
 
 
+def _model_figures(path: Path) -> list[dict]:
+    keep = ("label", "model", "loss", "delta_ppl_pct", "kl_mean", "kl_ci95", "kl_percentiles",
+            "kl_max", "same_top")
+    return [{k: r[k] for k in keep} for r in json.loads(path.read_text())["models"]]
+
+
+def test_a_run_over_two_models_stopped_in_batch_k_resumes_to_the_same_figures(
+        tmp_path, small_data, quantized_model):
+    """A fault in batch k of `--model A --model B`: resume reads both models' k batches back
+    and scores the rest; every figure, the models table's KL and same-top too, is the
+    uninterrupted run's."""
+    models = ["--model", str(demo.MODEL_DIR), "--model", str(quantized_model),
+              "--data", str(small_data), "--batch-size", "2", "--headless"]
+    whole = run_ppltop(*models, "--run-dir", str(tmp_path / "whole"),
+                       "--json", str(tmp_path / "whole.json"))
+    assert whole.returncode == 0, whole.stderr
+    run_dir = tmp_path / "run"
+    stopped = run_ppltop(*models, "--run-dir", str(run_dir), env={FAULT_ENV: str(FAULT_AT)})
+    assert stopped.returncode == 1 and "Traceback" not in stopped.stderr
+    assert read_run(run_dir).batches_done == set(range(FAULT_AT))
+    out = tmp_path / "resumed.json"
+    resumed = run_ppltop("resume", str(run_dir), "--headless", "--json", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{FAULT_AT} of 6 batches already scored" in resumed.stderr
+    assert _figures(out) == _figures(tmp_path / "whole.json")
+    assert _model_figures(out) == _model_figures(tmp_path / "whole.json")
+    copy = json.loads(out.read_text())["models"][1]
+    assert copy["label"] == "model#2" and copy["kl_mean"] > 0 and 0 < copy["same_top"] < 1
+
+
 async def test_a_fault_in_batch_k_shows_the_error_panel_and_the_run_resumes(
         tmp_path, small_data, uninterrupted, handle, monkeypatch):
     monkeypatch.setenv(FAULT_ENV, str(FAULT_AT))
