@@ -236,12 +236,11 @@ def test_ppltop_open_prints_the_same_groups(demo_run, tmp_path):
 @pytest.mark.skipif(__import__("shutil").which("tmux") is None, reason="tmux is not installed")
 def test_the_groups_view_in_tmux_at_80x24(demo_run, tmp_path):
     """`ppltop open RUN` in a real 80x24 terminal: g, l show docs-net's Δloss per source."""
-    import subprocess
     import sys
     import time
     import uuid
 
-    from support.tmux import SOCKET, tmux
+    from support.tmux import kill_session, tmux
 
     session = f"ppltop-{uuid.uuid4().hex[:8]}"
     tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24",
@@ -270,5 +269,4 @@ def test_the_groups_view_in_tmux_at_80x24(demo_run, tmp_path):
             assert f"{c['delta_loss']:+.4f}  [{lo:+.4f}, {hi:+.4f}]" in row
         tmux("send-keys", "-t", session, "q")
     finally:
-        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
-                       capture_output=True)
+        kill_session(session)

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from support.cli import run_ppltop
-from support.tmux import SOCKET, exit_status, tmux, wait_for_screen, wait_off_screen
+from support.tmux import exit_status, kill_session, tmux, wait_for_screen, wait_off_screen
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -45,8 +45,7 @@ def test_dashboard_in_tmux_shows_the_headless_figures(tmp_path):
         after = tmux("capture-pane", "-p", "-t", session, "-S", "-60")
         assert "Test loss" in after and "Traceback" not in after
     finally:
-        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
-                       capture_output=True)
+        kill_session(session)
 
 
 def test_detached_run_survives_the_terminal_closing(tmp_path):
@@ -67,8 +66,7 @@ def test_detached_run_survives_the_terminal_closing(tmp_path):
             time.sleep(0.3)
         assert read_run(run_dir, with_results=False).status == "incomplete"
     finally:
-        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
-                       capture_output=True)
+        kill_session(session)
     deadline = time.monotonic() + 300
     while read_run(run_dir, with_results=False).status != "finished":
         assert time.monotonic() < deadline, "the detached run did not finish"
@@ -184,8 +182,7 @@ def test_a_signal_stops_the_run_cleanly_and_it_resumes(tmp_path, signame, extra,
             assert "cancelled: the figures below are partial" in screen
             assert "Traceback" not in screen
     finally:
-        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
-                       capture_output=True)
+        kill_session(session)
     record = read_run(run_dir)  # every batch line has its arrays
     assert record.status == "cancelled"
     assert record.batches_done == set(range(len(record.batches_done)))
@@ -252,8 +249,7 @@ def test_resizing_continuously_while_scoring_and_a_terminal_too_small(tmp_path):
         after = tmux("capture-pane", "-p", "-t", session, "-S", "-80")
         assert "Test loss" in after and "Traceback" not in after
     finally:
-        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
-                       capture_output=True)
+        kill_session(session)
 
 
 def test_a_fault_in_the_dashboard_is_shown_then_one_line_and_status_1(tmp_path):
@@ -278,8 +274,7 @@ def test_a_fault_in_the_dashboard_is_shown_then_one_line_and_status_1(tmp_path):
         assert after.count("ppltop: scoring stopped in batch 4 of 51 by RuntimeError") == 1
         assert f"continue with: ppltop resume {run_dir}" in after and "Traceback" not in after
     finally:
-        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
-                       capture_output=True)
+        kill_session(session)
 
 
 def test_an_exception_in_the_dashboard_exits_1_with_one_line(tmp_path):
@@ -303,8 +298,7 @@ def test_an_exception_in_the_dashboard_exits_1_with_one_line(tmp_path):
         assert after.count(line) == 1, after
         assert f"continue with: ppltop resume {run_dir}" in after
     finally:
-        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
-                       capture_output=True)
+        kill_session(session)
 
 
 def test_cancel_then_quit_says_how_to_continue(tmp_path):
@@ -319,8 +313,7 @@ def test_cancel_then_quit_says_how_to_continue(tmp_path):
         assert (f"ppltop: cancelled: the figures below are partial; the run directory keeps "
                 f"every finished batch; continue with: ppltop resume {run_dir}") in after
     finally:
-        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
-                       capture_output=True)
+        kill_session(session)
 
 
 def test_quit_on_a_detached_dashboard_exits_0_and_the_run_goes_on(tmp_path):
@@ -354,8 +347,7 @@ def test_quit_on_a_detached_dashboard_exits_0_and_the_run_goes_on(tmp_path):
         listed = run_ppltop("runs", str(run_dir.parent))
         assert f"{run_dir.name}  running" in listed.stdout, listed.stdout
     finally:
-        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
-                       capture_output=True)
+        kill_session(session)
         if pid is not None:  # the background run stops after its batch, resumable
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 60
@@ -392,8 +384,7 @@ def test_ctrl_c_while_the_model_loads_is_one_line_and_status_130(tmp_path, extra
         lines = [line.replace("^C", "") for line in after.splitlines() if line.strip()]
         assert lines == ["ppltop: interrupted (Ctrl-C)"], after
     finally:
-        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
-                       capture_output=True)
+        kill_session(session)
 
 
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)
@@ -427,8 +418,7 @@ def test_a_stop_after_the_first_batch_shows_no_nan_and_how_to_resume(tmp_path, h
         assert exit_status(status, timeout=60) == "130"
         terminal = tmux("capture-pane", "-p", "-t", session, "-S", "-400")
     finally:
-        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
-                       capture_output=True)
+        kill_session(session)
     stdout, stderr = (out.read_text(), err.read_text()) if headless else (terminal, terminal)
     signame = "SIGTERM" if how == "headless-sigterm" else "SIGINT"
     resume = (f"ppltop: stopped by {signame}; the run directory keeps every finished batch; "
@@ -476,5 +466,4 @@ def test_open_shows_the_machine_the_run_recorded_not_this_one(tmp_path):
         tmux("send-keys", "-t", session, "q")
         assert exit_status(status) == "0"
     finally:
-        subprocess.run(["tmux", "-L", SOCKET, "kill-session", "-t", session],
-                       capture_output=True)
+        kill_session(session)

@@ -20,9 +20,14 @@ readline, loaded into the test process, exports them (80x24) at the C level, and
 would take them for the terminal's size and never see a resize."""
 
 
-def _run(*args: str) -> str:
+def _run(*args: str, check: bool = True) -> str:
     return subprocess.run(["tmux", "-L", SOCKET, "-f", "/dev/null", *args],
-                          capture_output=True, text=True, check=True, env=PANE_ENV).stdout
+                          capture_output=True, text=True, check=check, env=PANE_ENV).stdout
+
+
+def kill_session(session: str) -> None:
+    """End a test's session whether or not it is still there (a test's cleanup)."""
+    _run("kill-session", "-t", session, check=False)
 
 
 _server_kept = False
@@ -38,8 +43,7 @@ def _keep_server() -> None:
         return
     _run("new-session", "-d", "-s", "keeper",
          f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 2; done")
-    atexit.register(subprocess.run, ["tmux", "-L", SOCKET, "kill-server"],
-                    capture_output=True, env=PANE_ENV)
+    atexit.register(_run, "kill-server", check=False)
     _server_kept = True
 
 
