@@ -50,7 +50,7 @@ class HeadlessPrinter:
 
     def handle(self, event) -> None:
         if isinstance(event, SplitStarted):
-            print(f"== split {event.split} ==", file=self.out, flush=True)
+            print(f"== {event.title} ==", file=self.out, flush=True)
         elif isinstance(event, LabelAdded):  # a watch's checkpoint: a run of its own
             self._scoring([event.label], self._plan.targets_per_label)
         elif isinstance(event, RunStarted):
@@ -170,11 +170,9 @@ def render_comparison(summaries, comparisons) -> str:
                  "reference")
     for c in comparisons:
         lo, hi = c.delta_ci95
-        verdict = ("better" if c.delta_loss < 0 else "worse") if c.significant \
-            else "not significant"
         lines.append(f"{c.label:<{w}} {fmt.loss(c.loss):>8} {fmt.ppl(math.exp(c.loss)):>9} "
                      f"{fmt.signed(c.delta_loss):>9} {fmt.interval(lo, hi, sign=True):>21} "
-                     f"{fmt.signed(c.delta_ppl, 3):>9} {fmt.share(c.win_share):>6}  {verdict}")
+                     f"{fmt.signed(c.delta_ppl, 3):>9} {fmt.share(c.win_share):>6}  {c.verdict}")
     for c in comparisons:
         if c.kld:
             k = c.kld

@@ -180,17 +180,6 @@ def test_three_models_print_the_comparison_and_the_models_table(three):
         assert word in stdout[table:]
 
 
-def test_different_tokenizers_are_refused_in_one_line(models, data, demo_model):
-    """The bundled demo model's tokenizer reads other ids: exit 2, one line naming it."""
-    proc = run_ppltop("--model", str(models[F32]), "--model", str(demo_model), "--data",
-                      str(data), "--max-seq-length", str(MAX_LEN))
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert f"--model {demo_model}" in lines[0] and "different tokenizers" in lines[0]
-    assert "Traceback" not in proc.stderr
-
-
 @pytest.fixture(scope="module")
 def shallow(real_models, tmp_path_factory) -> Path:
     """The float32 copy cut to its first 3 blocks: the same tokenizer, too few blocks for

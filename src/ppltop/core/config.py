@@ -40,6 +40,10 @@ class EvalConfig:
     models: tuple[Path, ...] = ()
     """Several models compared on the same tokens (`--model` repeated), `model` the first;
     empty: only `model`."""
+    model_names: tuple[str, ...] = ()
+    """The models' labels where a run over several tokenizers gave them (each part scores
+    the models of one tokenizer, named as in the whole run, even one alone); empty: the
+    folders' names, and `base` for one model."""
     adapters: list[Path] = field(default_factory=list)
     """Adapter folders, each scored on the same tokens as the base model."""
     checkpoints: bool = False
@@ -96,6 +100,7 @@ class EvalConfig:
         # lists when read back from a manifest
         object.__setattr__(self, "group_by", tuple(self.group_by))
         object.__setattr__(self, "splits", tuple(self.splits))
+        object.__setattr__(self, "model_names", tuple(self.model_names))
         object.__setattr__(self, "models", tuple(Path(m) for m in self.models))
 
     @property

@@ -75,12 +75,6 @@ def _mlx_lm_cells(f) -> list[str]:
             cell("mlx_lm.tokens", f.tokens, formats.count(f.tokens))]
 
 
-def _verdict(c) -> str:
-    if not c.significant:
-        return "not significant"
-    return "better" if c.delta_loss < 0 else "worse"
-
-
 def comparison(report: RunReport, label_colors: list[str]) -> str:
     comparisons = report.finished.comparisons
     if not comparisons:
@@ -95,7 +89,7 @@ def comparison(report: RunReport, label_colors: list[str]) -> str:
             cell("delta_ppl", c.delta_ppl, fmt(c.delta_ppl, "+.3f")),
             cell("win_share", c.win_share, fmt(c.win_share, ".0%")),
             cell("examples", c.examples, str(c.examples)),
-            cell("significant", c.significant, _verdict(c)),
+            cell("significant", c.significant, c.verdict),
         ], f'data-label="{esc(c.label)}"'))
     kl = [f"<li>KL divergence of {esc(c.label)} from {esc(c.reference)} over "
           f"{formats.plural(c.kld['tokens'], 'token')}: mean {fmt(c.kld['mean'], '.6f')} ± "

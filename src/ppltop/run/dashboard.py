@@ -82,15 +82,17 @@ def show_run_set(run_set, detached_pid: int | None = None) -> int:
     the set says at its end (`detached_pid`: the process that scores it, --detach)."""
     status = run_dashboard(run_set.config, run_set.request, run_set.blas, run_set.events,
                            run_set.stop, detached_pid=detached_pid,
-                           resumable=run_set.resumable, recorded=run_set.manifest)
+                           resumable=run_set.resumable, recorded=run_set.manifest,
+                           record=run_set.record)
     return run_set.ended_dashboard(status)
 
 
 def run_dashboard(config, request, blas, make_events, cancel, detached_pid: int | None = None,
-                  resumable: bool = True, recorded=None) -> int:
+                  resumable: bool = True, recorded=None, record=None) -> int:
     """The app on `make_events()`; `resumable`: a stopped run is continued with `ppltop
     resume RUN_DIR` (not a watch's folder: each of its checkpoints is a run of its own);
-    `recorded`: the manifest of a run scored by another process (`describe_config`)."""
+    `recorded`: the manifest of a run scored by another process (`describe_config`);
+    `record`: the run set's (what its parts say across them at the end)."""
     # Low frame rate and no animations for SSH: read by Textual when it is imported.
     os.environ.setdefault("TEXTUAL_FPS", "15")
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
@@ -127,13 +129,13 @@ def run_dashboard(config, request, blas, make_events, cancel, detached_pid: int 
     else:
         status = 130
     try:
-        _report_dashboard(app, request, detached_pid, resumable)
+        _report_dashboard(app, request, detached_pid, resumable, record)
     except OSError:  # the terminal hung up (SIGHUP): nobody to tell, the run dir has it all
         silence_terminal()
     if app.runs.several and app.runs.finished():
-        from .outputs import write_split_outputs
+        from .across_parts import write_across_outputs
 
-        write_split_outputs(request, config, app.runs.finished(), blas)
+        write_across_outputs(request, config, record, app.runs.finished(), blas)
     elif live.finished:
         write_outputs(request, config, live.finished, blas)
     if not stopped:  # a batch still computing: leave without waiting for it
@@ -146,7 +148,8 @@ def _watching(request, detached_pid: int | None) -> bool:
     return detached_pid is not None or request.opened
 
 
-def _report_dashboard(app, request, detached_pid: int | None, resumable: bool = True) -> None:
+def _report_dashboard(app, request, detached_pid: int | None, resumable: bool = True,
+                      record=None) -> None:
     """What the dashboard leaves on the terminal: why it stopped, then the figures."""
     from ..core.errors import ScoringError
     from ..headless import render_figures
@@ -166,10 +169,10 @@ def _report_dashboard(app, request, detached_pid: int | None, resumable: bool = 
         if live.finished.cancelled:  # with the hint once: a signal's or a failure's line has it
             once = "" if app.stop_signal or app.crash is not None else hint
             print(f"ppltop: cancelled: the figures below are partial{once}")
-        if app.runs.several:  # every split scored, then the labels across them
-            from ..headless import render_split_figures
+        if app.runs.several:  # every part scored, then the labels across them
+            from .across_parts import across_text
 
-            sys.stdout.write(render_split_figures(app.runs.finished()))
+            sys.stdout.write(across_text(record, app.runs.finished()))
         else:  # against the reference and under the names chosen in the comparison view
             # (`f`, `e`), as every pane showed them
             sys.stdout.write(render_figures(named_finished(live.finished, live, app.names)

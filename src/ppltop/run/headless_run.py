@@ -88,16 +88,16 @@ def ended(run_set, outcome: Outcome) -> int:
 
 
 def write_headless_outputs(run_set, outcome: Outcome) -> None:
-    """--json, --csv, groups.csv of what finished; after splits, the labels across them."""
-    from ..headless import render_split_figures
-    from .outputs import write_outputs, write_split_outputs
+    """--json, --csv, groups.csv of what finished; after several parts, the labels across
+    them."""
+    from .across_parts import across_text, write_across_outputs
+    from .outputs import write_outputs
 
     request, config, blas, finished = run_set.request, run_set.config, run_set.blas, \
         outcome.finished
     if outcome.several:
-        if len(finished) > 1:
-            sys.stdout.write(render_split_figures(finished, each=False))
+        sys.stdout.write(across_text(run_set.record, finished, each=False))
         if finished:
-            write_split_outputs(request, config, finished, blas)
+            write_across_outputs(request, config, run_set.record, finished, blas)
     elif outcome.last is not None:
         write_outputs(request, config, outcome.last, blas)

@@ -52,16 +52,33 @@ def write_splits_json(path: Path, config, finished_by_split: dict, blas) -> None
     """A run over several splits: each split scored (all of them unless it was stopped)
     as one run's figures under `by_split`, and the labels across the splits
     (`side_by_side`, with the gap)."""
-    from ..core.figures.checkpoints import curve_of_finished
     from ..core.figures.splits import split_rows
 
     payload = {**_header(config, blas), "splits": list(config.all_splits),
-               "by_split": {split: {"split": split, **_run_payload(
-                   f.summaries, f.comparisons, curve_of_finished(f), f.breakdowns)}
-                   for split, f in finished_by_split.items()},
+               "by_split": {split: {"split": split, **_finished_payload(f)}
+                            for split, f in finished_by_split.items()},
                "side_by_side": [row.to_dict() for row in split_rows(
                    {split: f.summaries for split, f in finished_by_split.items()})]}
     _write(path, payload)
+
+
+def write_tokenizers_json(path: Path, config, finished_by_part: dict, blas, rows) -> None:
+    """A run over several tokenizers: each part scored as one run's figures under
+    `by_tokenizer` (by its first model), and every label against the reference in bits
+    per byte (`across_tokenizers`: `byte_compare.ByteRow`s)."""
+    payload = {**_header(config, blas), "split": config.split,
+               "tokenizers": list(finished_by_part),
+               "by_tokenizer": {name: _finished_payload(f)
+                                for name, f in finished_by_part.items()},
+               "across_tokenizers": [row.to_dict() for row in rows]}
+    _write(path, payload)
+
+
+def _finished_payload(finished) -> dict:
+    from ..core.figures.checkpoints import curve_of_finished
+
+    return _run_payload(finished.summaries, finished.comparisons, curve_of_finished(finished),
+                        finished.breakdowns)
 
 
 def _write(path: Path, payload: dict) -> None:
@@ -98,11 +115,14 @@ def write_outputs(request, config, finished, blas) -> None:
         write_summary_csv(request.csv.expanduser(), finished.summaries, finished.comparisons)
 
 
-def write_split_outputs(request, config, finished_by_split: dict, blas) -> None:
-    """--json, --csv and each split's groups.csv, for a run over several splits."""
+def write_split_outputs(request, config, finished_by_split: dict, blas, across=None) -> None:
+    """--json, --csv and each part's groups.csv, for a run set of several parts: splits,
+    or with `across` (its `ByteRow`s) several tokenizers."""
     for split, finished in finished_by_split.items():
         _groups_csv(request, finished, split)
-    if request.json is not None:
+    if request.json is not None and across is not None:
+        write_tokenizers_json(request.json, config, finished_by_split, blas, across)
+    elif request.json is not None:
         write_splits_json(request.json, config, finished_by_split, blas)
     if request.csv is not None:
         from ..core.store.export import write_splits_csv

@@ -1,7 +1,7 @@
 """`ppltop report RUN_DIR`: the run set in RUN_DIR as HTML pages (see `ppltop.report`),
 read as `ppltop open` reads it (`run_set.read_back`): one run, or a watch's checkpoints as
-one run, is one page; a run over splits is one page per split, each split reported as the
-run of its own it is (`ppltop report RUN_DIR/<split>`)."""
+one run, is one page; a run over splits or several tokenizers is one page per part, each
+reported as the run of its own it is (`ppltop report RUN_DIR/<part>`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def write_report(run_dir: Path, output: Path | None, *, label: str | None,
     (`output` with `-<split>` before its suffix, default RUN_DIR/<split>/report.html), and
     say where each is."""
     from ..core.errors import InputError
-    from ..core.store.records import SplitsRecord
+    from ..core.store.records import SplitsRecord, TokenizersRecord
     from ..core.store.run_dir import parts_of, read_run_set
     from ..report import ReportLimits, report_of_events, write_page
     from ..report.theme import DEFAULT, page_colors
@@ -28,7 +28,7 @@ def write_report(run_dir: Path, output: Path | None, *, label: str | None,
     colors = page_colors(theme or DEFAULT)  # a wrong --theme fails before the run is read
     limits = ReportLimits(worst_documents=worst)
     record = read_run_set(run_dir)
-    if isinstance(record, SplitsRecord):
+    if isinstance(record, SplitsRecord | TokenizersRecord):  # a page per part
         parts = [(run_dir / split, _split_page(run_dir, output, split))
                  for split in parts_of(run_dir, record)]
     else:

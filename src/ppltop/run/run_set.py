@@ -7,6 +7,7 @@ dashboard); `read_back` is the one reader of any of them (`open`, `report`).
     RUN_DIR/                  one run: manifest.json, events.jsonl, results/
     RUN_DIR/splits.json       several splits: SplitsRecord (the splits, the reference)
     RUN_DIR/watch.json        a watch: WatchRecord (the folders, the reference, the stop)
+    RUN_DIR/tokenizers.json   models of several tokenizers: TokenizersRecord (the parts)
     RUN_DIR/<part>/           each part of a run set: a run of its own (open, resume)
 """
 
@@ -23,10 +24,17 @@ def start(config, request, blas) -> int:
 
         return detach_watch(request) if request.detach else show(WatchRun(config, request,
                                                                           blas))
+    handles: list = []
+    if len(config.all_models) > 1 and not request.detach:  # one tokenization, or several?
+        from .tokenizers import tokenizer_run
+
+        several, handles = tokenizer_run(config, request, blas)
+        if several is not None:
+            return show(several)
     if len(config.all_splits) > 1:
         from .splits import SplitRun
 
-        return show(SplitRun(config, request, blas))
+        return show(SplitRun(config, request, blas, handles))
     if request.detach:
         from .detach import detach_run
 
@@ -34,13 +42,13 @@ def start(config, request, blas) -> int:
     from ..core.engine.evaluation import Evaluation
     from .score import run_evaluation
 
-    return run_evaluation(Evaluation(config), request, blas)
+    return run_evaluation(Evaluation(config, handles=handles), request, blas)
 
 
 def read_back(request) -> ReadBack:
     """The run set in `request.run_dir`, by its record: a watch (one run per checkpoint,
     read as one), a run over splits (one run per split, in order), or one run."""
-    from ..core.store.records import SplitsRecord, WatchRecord
+    from ..core.store.records import SplitsRecord, TokenizersRecord, WatchRecord
     from ..core.store.run_dir import read_run_set
 
     record = read_run_set(request.run_dir)
@@ -52,6 +60,10 @@ def read_back(request) -> ReadBack:
         from .splits import read_back_splits
 
         return read_back_splits(request, record)
+    if isinstance(record, TokenizersRecord):
+        from .tokenizers import read_back_tokenizers
+
+        return read_back_tokenizers(request, record)
     return ReadBack.of_run(request)
 
 

@@ -120,6 +120,71 @@ class RunSet:
             self.current = None
 
 
+class PartsInOrder(RunSet):
+    """A run set whose parts are prepared evaluations scored one after the other (splits,
+    tokenizers), each recorded in its sub-folder and announced by `SplitStarted` of
+    `KIND`; a part stopped before its end ends the set."""
+
+    KIND = "split"
+
+    def __init__(self, config, request, blas, record):
+        super().__init__(config, request, blas, record)
+        self.evaluations: dict = {}
+        self.writers: dict = {}
+
+    def open_parts(self, what: str) -> None:
+        """The run set's folder and record, then every part's run directory."""
+        from ..core.store.run_dir import start_run_set
+
+        start_run_set(self.run_dir, self.record, self.request.overwrite)
+        for name, evaluation in self.evaluations.items():
+            self.writers[name] = self.writer_of(name, evaluation)
+        print(f"ppltop: run directory {self.run_dir} (one run per {what}: "
+              f"{', '.join(self.evaluations)})", file=sys.stderr, flush=True)
+
+    def events(self) -> Iterator:
+        from ..core.store.events import RunFinished, SplitStarted
+
+        names = list(self.evaluations)
+        for index, name in enumerate(names):
+            if self.stopping:
+                return
+            yield SplitStarted(name, index, len(names), self.KIND)
+            for event in self.recorded(self.evaluations[name], self.writers[name]):
+                yield event
+                if isinstance(event, RunFinished) and event.cancelled:
+                    return
+
+    def parts_left(self, outcome) -> list[str]:
+        """The parts not started after a stop."""
+        return [p for p in self.evaluations if p not in outcome.finished and p != outcome.part]
+
+    def ended_dashboard(self, status: int) -> int:
+        from ..core.store.run_liveness import state_of
+
+        unfinished = [name for name, writer in self.writers.items()
+                      if state_of(writer.path).state != "finished"]
+        if unfinished:  # each part is a run of its own: continue the first one left
+            print(f"ppltop: not scored to the end: {', '.join(unfinished)}; continue with: "
+                  f"ppltop resume {self.run_dir / unfinished[0]}", file=sys.stderr)
+        return status
+
+
+def recorded_parts(run_dir: Path, parts: list[str], kind: str, follow: bool = False
+                   ) -> Iterator:
+    """A run set of parts in order read back (`ppltop open`), as it was scored: each
+    part's recorded events after its `SplitStarted`, up to the first not started."""
+    from ..core.store.events import SplitStarted
+    from ..core.store.records import MANIFEST
+    from ..core.store.replay import RunFollower
+
+    for index, part in enumerate(parts):
+        if not (Path(run_dir) / part / MANIFEST).is_file():
+            return
+        yield SplitStarted(part, index, len(parts), kind)
+        yield from RunFollower(Path(run_dir) / part, follow=follow).events()
+
+
 class ReadBack(RunSet):
     """A run set read back (`ppltop open`, `report`): the config it was scored with, the
     manifest of its first run (the machine and versions), its record, and all of it as the

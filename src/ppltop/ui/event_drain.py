@@ -47,8 +47,8 @@ class EventDrain:
             log = self.query_one(EventLog)
             log.show(list(before.log), before.log_total)  # the split before, to its end
             log.next_run()
-        self.runs.live.apply(Notice("info", f"split {event.split} ({event.index + 1} of "
-                                            f"{event.count})"))  # each split's log says which
+        self.runs.live.apply(Notice("info", f"{event.title} ({event.index + 1} of "
+                                            f"{event.count})"))  # each part's log says which
         self.sub_title = self._status_text()
         self.screen.refresh_bindings()  # S (next split) once a second split has started
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.store.events import BatchScored, RunFinished, RunPlan, RunStarted
-from ..core.store.records import BatchLine, SplitsRecord
+from ..core.store.records import BatchLine
 from ..core.store.run_dir import EVENTS, MANIFEST, parts_of, read_events, read_run, read_run_set
 from ..core.store.run_liveness import state_of
 from .live import LabelLive, LiveRun
@@ -93,7 +93,7 @@ def run_set_rows(folder: Path) -> list[RunRow]:
             continue
         if record is None:
             continue
-        kind = "splits" if isinstance(record, SplitsRecord) else "watch"
+        kind = record.KIND
         parts = parts_of(path, record)
         runs = f"{len(parts)} runs: {', '.join(parts)}" if parts else "no run yet"
         first = (run_row(path / parts[0]) if parts

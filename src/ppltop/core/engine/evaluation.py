@@ -37,7 +37,7 @@ from ..store.events import (
 from ..store.records import AdapterEntry, Manifest
 from . import cpu_kernels
 from .forward import SplitForward
-from .models import check_same_tokens, fit_adapters, load_models, model_facts
+from .models import check_same_tokens, fit_adapters, load_models, model_facts, vocab_size
 from .notices import start_notices
 from .plan import ScoringPlan, plan_memory, plan_scoring, read_adapters, scored_labels
 from .resume import replayable
@@ -84,8 +84,8 @@ class Evaluation:
         adapters = read_adapters(cfg.adapters, cfg.checkpoints, cfg.checkpoint_choice)
         fits, pair_notes = fit_adapters(cfg, handles, adapters)  # fail now, not at batch 1
         split = load_split(cfg.data, cfg.split, handle.tokenizer, cfg.mask_prompt, cfg.features)
-        vocab = _vocab_size(handle)
-        check_same_tokens(cfg, split, handles, [_vocab_size(h) for h in handles])
+        vocab = vocab_size(handle)
+        check_same_tokens(cfg, split, handles, [vocab_size(h) for h in handles])
         forwards = [SplitForward(each.model) for each in handles]
         self.trunk_notes = [*precision_notes, *pair_notes]
         if len(handles) == 1:  # a shared trunk shares one model's blocks, never two models'
@@ -266,8 +266,3 @@ def _model_fingerprint(model: Path) -> str:
     from ..store.run_dir import fingerprint
 
     return fingerprint(Path(model)) if Path(model).exists() else str(model)
-
-
-def _vocab_size(handle: ModelHandle) -> int:
-    args = getattr(handle.model, "args", None)
-    return int(getattr(args, "vocab_size", 0) or handle.config.get("vocab_size", 0) or 262144)

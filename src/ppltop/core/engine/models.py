@@ -1,13 +1,15 @@
 """Several models in one run (`--model` repeated): loading them, checking that they read
 the data as the same token ids, and which adapters apply to which model.
 
-Models are compared on the same tokens, so their tokenizers must agree on every example:
-this is checked on the data itself, not assumed from the tokenizer files.
+Models are compared token by token where their tokenizers agree on every example (checked
+on the data itself, not assumed from the tokenizer files); `tokenizer_groups` sorts them,
+and models of different tokenizers are compared per example, in bits per byte.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,7 @@ from ..model import precision
 from ..model.loader import Adapter, ModelHandle
 from ..model.precision import Precision
 from ..store.events import ModelFacts
-from .plan import model_labels
+from .plan import label_pairs, model_names, names_models, read_adapters
 
 
 def load_models(config: EvalConfig, loaded: Sequence[ModelHandle] = ()
@@ -33,7 +35,7 @@ def load_models(config: EvalConfig, loaded: Sequence[ModelHandle] = ()
     for handle in handles:
         handle.activate(None)  # convert the base layers, before any adapter wraps them
         precisions.append(precision.apply(handle.model, config.dequantize, config.dtype))
-    names = model_labels(models)
+    names = model_names(config)
     notes = [f"[{names[i]}] {note}" for i, p in enumerate(precisions) if i for note in p.notes]
     return handles, precisions, notes
 
@@ -41,25 +43,92 @@ def load_models(config: EvalConfig, loaded: Sequence[ModelHandle] = ()
 def check_same_tokens(config: EvalConfig, split: Split, handles: list[ModelHandle],
                       vocab_sizes: list[int]) -> None:
     """Refuse, in one line, a model whose tokenizer gives any example other token ids (or
-    another prompt length) than the first model's, or whose vocabulary differs."""
+    another prompt length) than the first model's, or whose vocabulary differs: one
+    evaluation scores one tokenization (a run over several is `tokenizer_groups`' parts)."""
     models = config.all_models
-    different = ("comparing models with different tokenizers is not supported yet; "
-                 "give models that share one tokenizer")
+    different = ("models with different tokenizers are compared in a run of their own: "
+                 "start it with ppltop, not mlx.launch or resume")
     for index, handle in enumerate(handles[1:], start=1):
         theirs = load_split(config.data, config.split, handle.tokenizer, config.mask_prompt,
                             config.features)
-        if len(theirs.examples) != len(split.examples):
-            raise InputError(f"--model {models[index]}: its tokenizer reads "
-                             f"{len(theirs.examples)} examples from {split.path}, --model "
-                             f"{models[0]}'s {len(split.examples)}; {different}")
-        for mine, other in zip(split.examples, theirs.examples):
-            if other.offset != mine.offset or not _same_ids(mine.tokens, other.tokens):
-                raise InputError(f"--model {models[index]}: its tokenizer gives other token ids "
-                                 f"than --model {models[0]}'s ({split.path}:{mine.line}); "
-                                 f"{different}")
-        if vocab_sizes[index] != vocab_sizes[0]:
-            raise InputError(f"--model {models[index]}: a vocabulary of {vocab_sizes[index]:,} "
-                             f"but --model {models[0]} has {vocab_sizes[0]:,}; {different}")
+        why = _reads_otherwise(split, theirs, vocab_sizes[0], vocab_sizes[index])
+        if why:
+            raise InputError(f"--model {models[index]}: {why} than --model {models[0]}'s "
+                             f"({split.path}); {different}")
+
+
+def tokenizer_groups(config: EvalConfig, handles: list[ModelHandle]) -> list[list[int]]:
+    """The models (indices in `config.all_models`) grouped by how they read the data:
+    those of one group give every example the same token ids and prompt length and have
+    one vocabulary size, so they are compared token by token; groups by their first model."""
+    groups: list[tuple[Split, int, list[int]]] = []
+    for index, handle in enumerate(handles):
+        split = load_split(config.data, config.split, handle.tokenizer, config.mask_prompt,
+                           config.features)
+        vocab = vocab_size(handle)
+        for first, first_vocab, members in groups:
+            if not _reads_otherwise(first, split, first_vocab, vocab):
+                members.append(index)
+                break
+        else:
+            groups.append((split, vocab, [index]))
+    return [members for _, _, members in groups]
+
+
+def tokenizer_parts(config: EvalConfig, handles: list[ModelHandle], groups: list[list[int]]
+                    ) -> dict[str, EvalConfig]:
+    """A run over several tokenizers as its parts, each named by its first model: the
+    config that scores the models of one tokenizer (named as in the whole run) with the
+    adapter folders that fit one of them, and --reference where it names one of its
+    labels. `handles` are every model, loaded (`load_models`); an adapter that fits no
+    model at all is refused here."""
+    fit_adapters(config, handles, read_adapters(config.adapters, config.checkpoints,
+                                                config.checkpoint_choice))
+    names, models = model_names(config), config.all_models
+    parts = {}
+    for members in groups:
+        mine = [handles[i] for i in members]
+        folders = [f for f in config.adapters if _fits_one(config, f, mine)]
+        part = replace(config, model=models[members[0]],
+                       models=tuple(models[i] for i in members) if len(members) > 1 else (),
+                       model_names=tuple(names[i] for i in members), adapters=folders)
+        labels = label_pairs(part, read_adapters(folders, config.checkpoints,
+                                                 config.checkpoint_choice))
+        parts[names[members[0]]] = replace(part, reference=config.reference
+                                           if config.reference in labels else None)
+    return parts
+
+
+def _fits_one(config: EvalConfig, folder: Path, handles: list[ModelHandle]) -> bool:
+    """The adapter folder has an adapter that applies to one of `handles`."""
+    for adapter in read_adapters([folder], config.checkpoints, config.checkpoint_choice):
+        for handle in handles:
+            try:
+                handle.activate(adapter)
+                return True
+            except InputError:
+                continue
+            finally:
+                handle.activate(None)
+    return False
+
+
+def _reads_otherwise(mine: Split, theirs: Split, my_vocab: int, their_vocab: int) -> str:
+    """How the second tokenization differs from the first ("": it does not)."""
+    if len(theirs.examples) != len(mine.examples):
+        return f"its tokenizer reads {len(theirs.examples)} examples, not {len(mine.examples)},"
+    for a, b in zip(mine.examples, theirs.examples):
+        if b.offset != a.offset or not _same_ids(a.tokens, b.tokens):
+            return f"its tokenizer gives other token ids at line {a.line}"
+    if their_vocab != my_vocab:
+        return f"a vocabulary of {their_vocab:,}, not {my_vocab:,},"
+    return ""
+
+
+def vocab_size(handle: ModelHandle) -> int:
+    """The model's vocabulary (its output's width)."""
+    args = getattr(handle.model, "args", None)
+    return int(getattr(args, "vocab_size", 0) or handle.config.get("vocab_size", 0) or 262144)
 
 
 def _same_ids(a: np.ndarray, b: np.ndarray) -> bool:
@@ -73,7 +142,7 @@ def fit_adapters(config: EvalConfig, handles: list[ModelHandle], adapters: list[
     does not fit is refused; with several, one that fits none of them."""
     fits: dict[tuple[int, str], bool] = {}
     notes = []
-    names = model_labels(config.all_models)
+    names = model_names(config)
     for adapter in adapters:
         refusals: list[InputError] = []
         for index, handle in enumerate(handles):
@@ -109,10 +178,10 @@ def model_facts(config: EvalConfig, handles: Sequence[ModelHandle],
                 precisions: Sequence[Precision]) -> list[ModelFacts]:
     """Each model's stored form, compute dtype and size on disk and in memory (after
     `load_models` converted it), for a run over several models; none for one."""
-    if len(handles) < 2:
+    if not names_models(config):
         return []
     facts = []
-    for name, path, handle, p in zip(model_labels(config.all_models), config.all_models,
+    for name, path, handle, p in zip(model_names(config), config.all_models,
                                      handles, precisions):
         bits = (handle.config.get("quantization") or {}).get("bits")
         stored = f"{bits}-bit" if p.quantized_layers and bits else p.model_dtype

@@ -129,7 +129,7 @@ def plan_scoring(config: EvalConfig, split: Split, adapters: list[Adapter],
         example_tokens=[len(e.tokens) for e in examples],
         reference=reference,
         model_paths=[str(config.all_models[model]) for model, _ in pairs.values()]
-        if len(config.all_models) > 1 else [],
+        if names_models(config) else [],
         models=list(models),
         mlx_lm_padding_share=mlx_lm.padding_share(
             [len(e.tokens) for e in split.examples], config.batch_size, config.test_batches,
@@ -154,21 +154,31 @@ def label_pairs(config: EvalConfig, adapters: list[Adapter], fits: Fits | None =
     """Each label the run scores, in order, with its model (index) and adapter. One model:
     `base` and the adapters' labels. Several: each model's folder name (made unique), then
     `<model>+<adapter>` for every adapter that fits it."""
-    models = config.all_models
     pairs: dict[str, tuple[int, Adapter | None]] = {}
-    if len(models) == 1:
+    if not names_models(config):
         if not (config.no_base and adapters):
             pairs["base"] = (0, None)
         for adapter in adapters:
             pairs[adapter.label] = (0, adapter)
         return pairs
-    for index, name in enumerate(model_labels(models)):
+    for index, name in enumerate(model_names(config)):
         if not (config.no_base and adapters):
             pairs[name] = (index, None)
         for adapter in adapters:
             if fits is None or fits(index, adapter):
                 pairs[f"{name}+{adapter.label}"] = (index, adapter)
     return pairs
+
+
+def names_models(config: EvalConfig) -> bool:
+    """Labels name the models (several, or a part of a run over several tokenizers), not
+    `base`."""
+    return len(config.all_models) > 1 or bool(config.model_names)
+
+
+def model_names(config: EvalConfig) -> list[str]:
+    """The models' labels in this run, in `config.all_models` order."""
+    return list(config.model_names) or model_labels(config.all_models)
 
 
 def model_labels(models: tuple[Path, ...]) -> list[str]:

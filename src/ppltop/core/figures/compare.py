@@ -45,11 +45,22 @@ class Comparison:
     ppl_ratio: float = math.nan
     """PPL(label) / PPL(reference) = exp(Δloss), over the same tokens (llama.cpp's ratio)."""
 
+    @property
+    def verdict(self) -> str:
+        return verdict(self.significant, self.delta_loss)
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["delta_ci95"] = list(self.delta_ci95)
         finite: dict[str, Any] = finite_or_none(out)
         return finite
+
+
+def verdict(significant: bool, delta: float) -> str:
+    """What a paired Δ says, in the words every table uses (negative Δ: better)."""
+    if not significant:
+        return "not significant"
+    return "better" if delta < 0 else "worse"
 
 
 KLD_PERCENTILES = (99.9, 99.0, 95.0, 90.0, 50.0, 10.0, 5.0, 1.0, 0.1)

@@ -175,13 +175,22 @@ class LabelFinished:
 
 @dataclass(frozen=True)
 class SplitStarted:
-    """A run over several splits (`--split valid,test`) goes on to the next: the events
-    that follow, from its `RunStarted` to its `RunFinished`, are that split's own run."""
+    """A run set of several parts goes on to the next: over splits (`--split valid,test`)
+    the next split, over several tokenizers the models of the next one. The events that
+    follow, from its `RunStarted` to its `RunFinished`, are that part's own run."""
 
     split: str
+    """The part's name: the split, or the first model of the tokenizer."""
     index: int
-    """0 for the first split."""
+    """0 for the first part."""
     count: int
+    kind: str = "split"
+    """`split`, or `tokenizer of` (a run over several tokenizers)."""
+
+    @property
+    def title(self) -> str:
+        """The part in words: `split test`, `tokenizer of smollm2-135m-f32`."""
+        return f"{self.kind} {self.split}"
 
 
 Event = (RunStarted | Notice | BatchScored | RunFinished | Resumed | LabelAdded

@@ -1,7 +1,7 @@
 """The run directory's records, typed: `manifest.json`, each line of `events.jsonl`, and the
 markers of a run set, a folder of runs one per sub-folder (`splits.json` of a run over
-several splits, `watch.json` of a watch); and the one refusal of a run directory that
-already holds a run or a run set.
+several splits, `watch.json` of a watch, `tokenizers.json` of models of several
+tokenizers); and the one refusal of a run directory that already holds a run or a run set.
 
 The writer and every reader go through these classes, so a field has one name and one
 default. `FORMAT` is the version this code writes; runs of every version in `READABLE`
@@ -24,6 +24,7 @@ READABLE = (1, 2)
 MANIFEST = "manifest.json"
 SPLITS_FILE = "splits.json"
 WATCH_FILE = "watch.json"
+TOKENIZERS_FILE = "tokenizers.json"
 
 
 def _known(cls: type, raw: dict[str, Any]) -> dict[str, Any]:
@@ -102,6 +103,8 @@ class _RunSetRecord:
 
     FILE = ""
     WHAT = ""
+    KIND = ""
+    """One word for it (`ppltop runs`' status)."""
     _TUPLES: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
@@ -141,6 +144,7 @@ class SplitsRecord(_RunSetRecord):
 
     FILE = SPLITS_FILE
     WHAT = "a run over splits"
+    KIND = "splits"
     _TUPLES = ("splits",)
 
     splits: tuple[str, ...]
@@ -156,6 +160,7 @@ class WatchRecord(_RunSetRecord):
 
     FILE = WATCH_FILE
     WHAT = "a watch"
+    KIND = "watch"
     _TUPLES = ("folders",)
 
     folders: tuple[str, ...]
@@ -166,7 +171,25 @@ class WatchRecord(_RunSetRecord):
     ended without one."""
 
 
-RUN_SET_RECORDS = (WatchRecord, SplitsRecord)
+@dataclass(frozen=True)
+class TokenizersRecord(_RunSetRecord):
+    """A run over models of different tokenizers, written when it starts: its parts in
+    scoring order (each the models of one tokenizer, named by the first of them), every
+    model, and the reference asked for (`--reference`; None: the first label)."""
+
+    FILE = TOKENIZERS_FILE
+    WHAT = "a run over several tokenizers"
+    KIND = "tokenizers"
+    _TUPLES = ("parts", "models")
+
+    parts: tuple[str, ...]
+    models: tuple[str, ...] = ()
+    """Every `--model` of the run, in order."""
+    reference: str | None = None
+    started: str = field(default_factory=_now)
+
+
+RUN_SET_RECORDS = (WatchRecord, SplitsRecord, TokenizersRecord)
 """The markers of a run set, in the order a folder is recognized by."""
 
 

@@ -298,9 +298,11 @@ def parts_of(run_dir: Path, record) -> list[str]:
     """The parts of a run set that have a run directory, in order: the splits as they are
     scored; a watch's base first, then its checkpoints by iteration."""
     from ..checkpoint_files import label_order
-    from .records import SplitsRecord
+    from .records import SplitsRecord, TokenizersRecord
 
     there = {p.name for p in Path(run_dir).iterdir() if (p / MANIFEST).is_file()}
     if isinstance(record, SplitsRecord):
         return [split for split in record.splits if split in there]
+    if isinstance(record, TokenizersRecord):
+        return [part for part in record.parts if part in there]
     return sorted(there, key=label_order)
