@@ -155,9 +155,16 @@ class PartsInOrder(RunSet):
                 if isinstance(event, RunFinished) and event.cancelled:
                     return
 
-    def parts_left(self, outcome) -> list[str]:
-        """The parts not started after a stop."""
-        return [p for p in self.evaluations if p not in outcome.finished and p != outcome.part]
+    def left_words(self, part: str) -> str:
+        """The parts after `part`, in words."""
+        return f"the parts after {part}"
+
+    def left_line(self, outcome) -> str | None:
+        left = [p for p in self.evaluations if p not in outcome.finished and p != outcome.part]
+        if not left:
+            return None
+        return (f"ppltop: {self.left_words(outcome.part)} were not scored ({', '.join(left)}); "
+                f"score them with: ppltop resume {self.run_dir / left[0]}")
 
     def ended_dashboard(self, status: int) -> int:
         from ..core.store.run_liveness import state_of

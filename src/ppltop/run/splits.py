@@ -48,12 +48,8 @@ class SplitRun(PartsInOrder):
             self.parts[split] = evaluation.config
         self.open_parts("split")
 
-    def left_line(self, outcome) -> str | None:
-        left = self.parts_left(outcome)
-        if not left:
-            return None
-        return (f"ppltop: the splits after {outcome.part} were not scored ({', '.join(left)}); "
-                f"score them with: ppltop resume {self.run_dir / left[0]}")
+    def left_words(self, part: str) -> str:
+        return f"the splits after {part}"
 
 
 def read_back_splits(request, record: SplitsRecord) -> ReadBack:

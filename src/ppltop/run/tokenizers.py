@@ -70,12 +70,8 @@ class TokenizerRun(PartsInOrder):
                              f"{', '.join(labels)}")
         self.open_parts("tokenizer")
 
-    def left_line(self, outcome) -> str | None:
-        left = self.parts_left(outcome)
-        if not left:
-            return None
-        return (f"ppltop: the models after {outcome.part}'s were not scored "
-                f"({', '.join(left)}); score them with: ppltop resume {self.run_dir / left[0]}")
+    def left_words(self, part: str) -> str:
+        return f"the models after {part}'s"
 
 
 def read_back_tokenizers(request, record: TokenizersRecord) -> ReadBack:
