@@ -15,15 +15,20 @@ def short_path(path, room: int = 32) -> str:
     return text if len(text) <= room else "…" + text[-(room - 1):]
 
 
-def describe_config(config, blas, recorded=None) -> dict[str, str]:
+def describe_config(config, blas, recorded=None, record=None) -> dict[str, str]:
     """The config pane's lines. `recorded`: the `Manifest` of a run scored elsewhere or
     earlier (`ppltop open`): its device, BLAS and versions are the run's, not this
-    machine's; without it (this process scores: a run, `resume`) this machine's."""
+    machine's; without it (this process scores: a run, `resume`) this machine's. `record`:
+    the run set's (several tokenizers: said on the models line)."""
     adapters = ", ".join(Path(a).name for a in config.adapters) or "none"
     models = config.all_models  # several: each one's form and size once they are loaded
+    from ..core.store.records import TokenizersRecord
+
+    tokens = (f"{len(record.parts)} tokenizers, one part each"
+              if isinstance(record, TokenizersRecord) else "on the same tokens")
     return {
         **({"model": short_path(config.model)} if len(models) == 1 else
-           {"models": f"{len(models)}, on the same tokens"}),
+           {"models": f"{len(models)}, {tokens}"}),
         "adapters": adapters + (" (no base)" if config.no_base and config.adapters else ""),
         "data": f"{short_path(config.data)} [{', '.join(config.all_splits)}]",
         "batch size": str(config.batch_size),
@@ -108,7 +113,7 @@ def run_dashboard(config, request, blas, make_events, cancel, detached_pid: int 
                            *request.notices) if n]
     make_events = with_breakdowns(make_events, config)
     run_dir = Path(request.run_dir) if request.run_dir is not None else None
-    app = PplTopApp(make_events, describe_config(config, blas, recorded),
+    app = PplTopApp(make_events, describe_config(config, blas, recorded, record),
                     request_stop=cancel, refresh_hz=request.refresh,
                     theme=initial_theme(request.theme, themes), themes=themes, keymap=keymap,
                     startup_notices=notices,

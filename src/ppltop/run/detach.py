@@ -32,15 +32,12 @@ def launch(request) -> subprocess.Popen:
 def detach_run(request) -> int:
     """A run in the background, then its run directory watched in the dashboard (headless:
     where to watch it)."""
-    from ..core.store.records import MANIFEST
-    from ..core.store.run_dir import EVENTS
-
     run_dir = Path(request.run_dir)
     child = launch(request)
     print(f"ppltop: scoring in the background (pid {child.pid}), log in "
           f"{run_dir / LOG}", file=sys.stderr)
     deadline = time.monotonic() + STARTED_WITHIN_S
-    while not ((run_dir / MANIFEST).exists() and (run_dir / EVENTS).exists()):
+    while not _started(run_dir):
         if child.poll() is not None:
             print(f"ppltop: the background run stopped (exit {child.returncode}); see "
                   f"{run_dir / LOG}", file=sys.stderr)
@@ -52,9 +49,24 @@ def detach_run(request) -> int:
         print(f"ppltop: watch it with: ppltop open {run_dir}")
         return 0
     from .dashboard import show_run_set
-    from .run_set_parts import ReadBack
+    from .run_set import read_back
 
-    return show_run_set(ReadBack.of_run(request), detached_pid=child.pid)
+    return show_run_set(read_back(request), detached_pid=child.pid)
+
+
+def _started(run_dir: Path) -> bool:
+    """The run directory holds a run that has started (a run set: its first part)."""
+    from ..core.errors import InputError
+    from ..core.store.records import MANIFEST
+    from ..core.store.run_dir import EVENTS, parts_of, read_run_set
+
+    try:
+        record = read_run_set(run_dir) if run_dir.is_dir() else None
+    except InputError:  # its record half written: not yet
+        return False
+    parts = parts_of(run_dir, record) if record is not None else []
+    first = run_dir / parts[0] if parts else run_dir
+    return (first / MANIFEST).exists() and (first / EVENTS).exists()
 
 
 def detach_watch(request) -> int:

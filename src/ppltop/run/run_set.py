@@ -26,6 +26,7 @@ def start(config, request, blas) -> int:
                                                                           blas))
     handles: list = []
     if len(config.all_models) > 1 and not request.detach:  # one tokenization, or several?
+        # (a detached run decides in its background process)
         from .tokenizers import tokenizer_run
 
         several, handles = tokenizer_run(config, request, blas)

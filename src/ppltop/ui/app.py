@@ -217,7 +217,7 @@ class PplTopApp(EventDrain, RunStatus, LayoutFit, ViewState, ScoringControl, Scr
         self.names.reference = None  # that split's own
         self._redraw()
         scoring = " (being scored)" if split == self.runs.split and self.scoring_here else ""
-        self.notify(f"split {split}{scoring}")
+        self.notify(f"{self.runs.part_title(split)}{scoring}")
 
     def action_toggle_x_axis(self) -> None:
         chart = self.query_one(BatchLossChart)

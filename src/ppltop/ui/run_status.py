@@ -41,4 +41,5 @@ class RunStatus:
         if not runs.several:
             return text
         shown = runs.shown_split
-        return f"split {shown} ({list(runs.by_split()).index(shown) + 1} of {runs.count}): {text}"
+        at = list(runs.by_split()).index(shown) + 1
+        return f"{runs.part_title(shown)} ({at} of {runs.count}): {text}"

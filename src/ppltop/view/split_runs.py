@@ -19,19 +19,28 @@ class SplitRuns:
         self.split: str | None = None
         """The split `live` scores; None for a run of one split (`live.split` says which)."""
         self.index, self.count = 0, 1
+        self.kind = "split"
+        """What the parts are (`SplitStarted.kind`)."""
         self.earlier: dict[str, LiveRun] = {}
         """The splits scored before, in order."""
         self.chosen: str | None = None
         """The split the user chose to look at (`next_shown`); None: the one being scored."""
 
     def start(self, event: SplitStarted) -> None:
-        """The next split: its events go to a new `LiveRun`."""
+        """The next part: its events go to a new `LiveRun` (of the same split, unless the
+        parts are splits)."""
+        split = event.split if event.kind == "split" else self.live.split
         if self.split is not None:
             self.earlier[self.split] = self.live
-            self.live = LiveRun(self.name, event.split)
-        self.live.split = event.split
-        self.chosen = None  # the dashboard follows the split that starts
+            self.live = LiveRun(self.name, split)
+        self.live.split = split
+        self.chosen = None  # the dashboard follows the part that starts
         self.split, self.index, self.count = event.split, event.index, event.count
+        self.kind = event.kind
+
+    def part_title(self, part: str) -> str:
+        """A part in words: `split test`, `tokenizer of smollm2-135m-f32`."""
+        return f"{self.kind} {part}"
 
     @property
     def several(self) -> bool:
