@@ -173,7 +173,9 @@ async def test_pause_stops_every_label_at_the_same_batch_and_freezes_the_rate(ha
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.live.batches_done >= 1)
         await pilot.press("p")
-        await pilot.pause(1.0)  # a window in which nothing may be scored
+        # held between batches, and everything scored before shown (a batch in flight
+        # when `p` came may take long on a busy machine)
+        await wait_for(pilot, lambda: app.worker_thread.holding and not app.buffer.pending)
         throughput = text_of(app, "#ppl-throughput")
         await pilot.pause(1.5)  # a window in which the rate may not move
         batches = {label: len(series.batch_index) for label, series in app.live.labels.items()}

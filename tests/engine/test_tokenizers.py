@@ -9,8 +9,10 @@ paired Δ bits/byte with its interval must be what the core's one comparison fun
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from support.cli import run_ppltop
@@ -131,3 +133,37 @@ def test_several_splits_with_several_tokenizers_are_refused_in_one_line(real_mod
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ppltop: --split valid,test:"), proc.stderr
+
+
+def test_characters_carry_each_models_surprisal_aligned_by_bytes(both, real_models,
+                                                                  demo_model):
+    """Each example aligns: both tokenizations spell the record's bytes; per character the
+    shares of each model's tokens sum, over every character, to that model's surprisal of
+    its scored tokens (special tokens have no bytes and no character)."""
+    from mlx_lm.utils import load_tokenizer
+
+    from ppltop.core.data.split import load_split
+    from ppltop.core.data.token_text import TokenTexts
+    from ppltop.view.byte_alignment import align
+
+    _, figures, run = both
+    data = Path(figures["data"])
+    sides = {}
+    for label, model in ((REAL, real_models.f32), (DEMO, demo_model)):
+        tokenizer = load_tokenizer(Path(model))
+        sides[label] = (load_split(data, "test", tokenizer, False).examples,
+                        _results(run / label, label), TokenTexts(tokenizer))
+    for i in range(4):
+        (e_r, r_r, t_r), (e_d, r_d, t_d) = sides[REAL], sides[DEMO]
+        aligned = align(i, (e_d[i], r_d[i], t_d), (e_r[i], r_r[i], t_r))
+        assert aligned is not None
+        doc = aligned.document
+        text = "".join(doc.groups.text)
+        assert text == json.loads((data / "test.jsonl").read_text().splitlines()[i])["text"]
+        for bits, (examples, results, texts) in ((doc.bits, sides[DEMO]),
+                                                 (doc.ref_bits, sides[REAL])):
+            r = results[i]
+            special = texts.special_mask(examples[i].tokens)[r.positions]
+            scored = -r.logprob.astype(np.float64)[~special] / math.log(2)
+            assert np.nansum(bits.astype(np.float64)) == pytest.approx(scored.sum(), rel=1e-5)
+        assert len(doc.groups) == len(text)

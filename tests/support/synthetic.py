@@ -101,9 +101,22 @@ INFO = {
 }
 
 
-def document_events(max_examples: int = 6, labels=("base",), finish: bool = False):
-    """Real demo examples and tokenizer, fixed made-up numbers: a deterministic viewer;
-    `finish`: then a RunFinished whose summaries carry made-up mlx-lm figures."""
+def tokenizer_events(real_model):
+    """A run over two tokenizers (the demo model's, then the real model's): each part the
+    demo examples under its tokenizer with fixed made-up numbers, finished."""
+    from ppltop import demo
+    from ppltop.core.store.events import SplitStarted
+
+    for index, (label, folder) in enumerate((("demo", demo.MODEL_DIR), ("smollm2", real_model))):
+        yield SplitStarted(label, index, 2, "tokenizer of")
+        yield from document_events(labels=(label,), finish=True, model_dir=folder)
+
+
+def document_events(max_examples: int = 6, labels=("base",), finish: bool = False,
+                    model_dir=None):
+    """Real demo examples and tokenizer (or `model_dir`'s), fixed made-up numbers: a
+    deterministic viewer; `finish`: then a RunFinished whose summaries carry made-up mlx-lm
+    figures."""
     from mlx_lm.utils import load_tokenizer
 
     from ppltop import demo
@@ -111,7 +124,7 @@ def document_events(max_examples: int = 6, labels=("base",), finish: bool = Fals
     from ppltop.core.data.token_text import TokenTexts
     from ppltop.core.store.events import DocumentSource
 
-    tokenizer = load_tokenizer(demo.MODEL_DIR)
+    tokenizer = load_tokenizer(model_dir or demo.MODEL_DIR)
     split = load_split(demo.DATA_DIR, "test", tokenizer, False)
     examples = split.examples[:max_examples]
     total = sum(len(e.tokens) - 1 for e in examples)

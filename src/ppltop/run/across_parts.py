@@ -15,9 +15,8 @@ def across_text(record, finished: dict, each: bool = True) -> str:
     if not isinstance(record, TokenizersRecord):
         return render_split_figures(finished, each) if each or len(finished) > 1 else ""
     from ..tokenizer_table import render_tokenizers
-    from .tokenizers import KIND
 
-    parts = [f"== {KIND} {name} ==\n{render_figures(f)}"
+    parts = [f"== {record.PART_KIND} {name} ==\n{render_figures(f)}"
              for name, f in finished.items()] if each else []
     parts.append(render_tokenizers(tokenizer_rows(record, finished)))
     return "".join(parts)

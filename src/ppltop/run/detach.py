@@ -29,9 +29,9 @@ def launch(request) -> subprocess.Popen:
                                 start_new_session=True, env={**os.environ})
 
 
-def detach_run(request) -> int:
+def detach_run(request, read_back) -> int:
     """A run in the background, then its run directory watched in the dashboard (headless:
-    where to watch it)."""
+    where to watch it); `read_back`: `run_set.read_back`, the one reader of a run set."""
     run_dir = Path(request.run_dir)
     child = launch(request)
     print(f"ppltop: scoring in the background (pid {child.pid}), log in "
@@ -49,7 +49,6 @@ def detach_run(request) -> int:
         print(f"ppltop: watch it with: ppltop open {run_dir}")
         return 0
     from .dashboard import show_run_set
-    from .run_set import read_back
 
     return show_run_set(read_back(request), detached_pid=child.pid)
 

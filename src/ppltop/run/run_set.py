@@ -39,7 +39,7 @@ def start(config, request, blas) -> int:
     if request.detach:
         from .detach import detach_run
 
-        return detach_run(request)
+        return detach_run(request, read_back)
     from ..core.engine.evaluation import Evaluation
     from .score import run_evaluation
 

@@ -18,8 +18,7 @@ from ..core.errors import InputError
 from ..core.store.records import MANIFEST, TokenizersRecord
 from .run_set_parts import PartsInOrder, ReadBack, RunSet, recorded_parts
 
-KIND = "tokenizer of"
-"""How the parts' `SplitStarted` name them."""
+KIND = TokenizersRecord.PART_KIND
 
 
 def tokenizer_run(config, request, blas) -> tuple[RunSet | None, list]:
@@ -60,7 +59,7 @@ class TokenizerRun(PartsInOrder):
         from ..core.engine.evaluation import Evaluation
 
         for name, config in self.parts.items():
-            evaluation = Evaluation(config, handles=self.handles[name])
+            evaluation = Evaluation(config, handles=self.handles[name])  # type: ignore[arg-type]
             evaluation.prepare()
             self.evaluations[name] = evaluation
         labels = [label for e in self.evaluations.values() for label in e.plan.labels]

@@ -151,6 +151,8 @@ class PplTopApp(EventDrain, RunStatus, LayoutFit, ViewState, ScoringControl, Scr
             return self.scoring_here
         if action == "next_split":  # once a second split has started
             return self.on_dashboard and len(self.runs.by_split()) > 1
+        if action == "open_bytes":  # models of several tokenizers, two of them started
+            return self.runs.kind != "split" and len(self.runs.by_split()) > 1
         if action == "open_checkpoints":  # offered when the run scores checkpoints
             return any(parse_label(label) for label in self.live.labels)
         return True

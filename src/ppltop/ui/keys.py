@@ -55,6 +55,9 @@ APP_BINDINGS = [
                   tooltip="Open the single most surprising token of the run"),
           Binding("a", "open_comparison", "Compare", id="ppltop.compare",
                   tooltip="Compare every model/adapter with the reference, paired"),
+          Binding("b", "open_bytes", "Bytes", id="ppltop.bytes",
+                  tooltip="Models of different tokenizers: one example character by "
+                  "character, each model's surprisal and the change"),
           Binding("R", "open_runs", "Runs", id="ppltop.runs",
                   tooltip="The runs in the run folder; compare two side by side"),
           Binding("i", "open_checkpoints", "Curve", id="ppltop.checkpoints",

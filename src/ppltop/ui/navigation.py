@@ -15,6 +15,7 @@ from textual import work
 from textual.app import SystemCommand
 from textual.screen import Screen
 
+from .screens.bytes_screen import BytesScreen, Side
 from .screens.checkpoint_screen import CheckpointScreen
 from .screens.comparison_screen import ComparisonScreen
 from .screens.document_screen import DocumentScreen
@@ -72,6 +73,19 @@ class ScreenNavigation:
                                               self.active_label, self.aliases))
         else:  # up to date: only the screen on top follows new results
             screen.show_label(self.active_label)
+
+    def action_open_bytes(self) -> None:
+        """`b`, models of different tokenizers: the first model of the part on screen (or
+        of the next part, on the first) against the first part's, character by character."""
+        parts = [live for live in self.runs.by_split().values() if live.source is not None
+                 and live.labels]
+        if len(parts) < 2:
+            self.notify("character by character needs two tokenizers' models scored")
+            return
+        shown = self.live if self.live in parts[1:] else parts[1]
+        if self.bring_forward(lambda s: isinstance(s, BytesScreen)) is None:
+            self.push_screen(BytesScreen(Side(shown, next(iter(shown.labels))),
+                                         Side(parts[0], next(iter(parts[0].labels)))))
 
     def action_open_checkpoints(self) -> None:
         if self.bring_forward(lambda s: isinstance(s, CheckpointScreen)) is None:

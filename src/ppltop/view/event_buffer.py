@@ -22,6 +22,12 @@ class EventBuffer:
             self._items.append(item)
             self.total += 1
 
+    @property
+    def pending(self) -> int:
+        """Events put and not drained yet."""
+        with self._lock:
+            return len(self._items)
+
     def drain(self) -> list[Any]:
         """Everything put since the last drain, in order."""
         with self._lock:

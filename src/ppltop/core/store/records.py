@@ -180,6 +180,8 @@ class TokenizersRecord(_RunSetRecord):
     FILE = TOKENIZERS_FILE
     WHAT = "a run over several tokenizers"
     KIND = "tokenizers"
+    PART_KIND = "tokenizer of"
+    """How its parts are named (`SplitStarted.kind`): `tokenizer of smollm2-135m-f32`."""
     _TUPLES = ("parts", "models")
 
     parts: tuple[str, ...]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -13,7 +12,7 @@ from ...core.figures import formats as fmt
 from ...view.color_scale import JUMP_THRESHOLD_BITS
 from ...view.live import LiveRun
 from ..keys import keys
-from ..widgets.document_view import MODES, DocumentView
+from ..widgets.document_view import MODES, DocumentView, legend_line
 from ..widgets.key_footer import KeyFooter
 from ..widgets.title_line import TitleLine
 from ..widgets.token_detail import TokenDetail
@@ -101,12 +100,9 @@ class DocumentScreen(Screen):
 
     def _update_legend(self) -> None:
         view = self.query_one(DocumentView)
-        text = Text()
-        for label, style in view.legend_segments():
-            text.append(label, style)
         # the legend wraps under the text (a border subtitle would be cut at 80 columns)
-        text.append(f"  {view.legend()} · n/N: "
-                    f"{'|Δ| ' if view.mode == 'diff' else ''}≥ {self.threshold_bits:g} bits")
+        text = legend_line(view, f"n/N: {'|Δ| ' if view.mode == 'diff' else ''}"
+                                f"≥ {self.threshold_bits:g} bits")
         self.query_one("#doc-main").border_subtitle = self._scored_note
         self.query_one("#doc-legend", Static).update(text)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
@@ -28,7 +29,8 @@ from ...view.document import SCORED, Document
 from ..document_layout import column_of_group, group_at_column, layout
 from ..surprisal_styles import SurprisalStyles, legend_text
 
-__all__ = ["BITS_PER_STEP", "MODES", "RANK_STEPS", "DocumentView"]  # the help screen's legend
+# the help screen's legend
+__all__ = ["BITS_PER_STEP", "MODES", "RANK_STEPS", "DocumentView", "legend_line"]
 
 
 class DocumentView(ScrollView, can_focus=True):
@@ -230,3 +232,12 @@ class DocumentView(ScrollView, can_focus=True):
     def action_edge(self, end: int) -> None:
         if self.document is not None:
             self.move_to(len(self.document) - 1 if end else 0)
+
+
+def legend_line(view: DocumentView, tail: str) -> Text:
+    """The view's colors, what they mean, then `tail` (the screen's own keys)."""
+    text = Text()
+    for label, style in view.legend_segments():
+        text.append(label, style)
+    text.append(f"  {view.legend()} · {tail}")
+    return text
