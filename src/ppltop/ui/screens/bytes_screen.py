@@ -5,6 +5,7 @@ character carrying the share of the token that covers it under each model
 
 from __future__ import annotations
 
+import numpy as np
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -66,7 +67,7 @@ class BytesScreen(Screen):
     BytesScreen #bytes-body { height: 1fr; }
     BytesScreen #bytes-main { border: round $primary; border-title-color: $primary; }
     BytesScreen #bytes-legend { height: auto; padding: 0 1; }
-    BytesScreen #bytes-detail { width: 36; padding: 0 1; border: round $secondary; }
+    BytesScreen #bytes-detail { width: 32; padding: 0 1; border: round $secondary; }
     """
 
     def __init__(self, candidate: Side, reference: Side):
@@ -130,9 +131,13 @@ class BytesScreen(Screen):
         lines = [f"character {doc.groups.text[c]!r}"]
         for side, bits, tokens in ((self.candidate, doc.bits, self.aligned.candidate_tokens),
                                    (self.reference, ref_bits, self.aligned.reference_tokens)):
+            share = float(bits[c])
             lines += ["", side.label, f"  token {side.token_text(index, int(tokens[c]))!r}",
-                      f"  share {fmt.number(float(bits[c]), 2)} bits"]
-        lines += ["", f"Δ {fmt.signed(float(doc.bits[c] - ref_bits[c]), 2)} bits"]
+                      f"  share {fmt.number(share, 2)} bits" if np.isfinite(share)
+                      else "  not scored"]
+        delta = float(doc.bits[c] - ref_bits[c])
+        lines += ["", f"Δ {fmt.signed(delta, 2)} bits" if np.isfinite(delta)
+                  else "Δ: not scored by both"]
         self.query_one("#bytes-detail", Static).update("\n".join(lines))
 
     def action_example(self, step: int) -> None:
