@@ -167,3 +167,15 @@ def test_characters_carry_each_models_surprisal_aligned_by_bytes(both, real_mode
             scored = -r.logprob.astype(np.float64)[~special] / math.log(2)
             assert np.nansum(bits.astype(np.float64)) == pytest.approx(scored.sum(), rel=1e-5)
         assert len(doc.groups) == len(text)
+
+
+def test_every_part_counts_the_weights_of_all_the_models_loaded(real_models, demo_model,
+                                                                 data):
+    """Every part's models stay loaded while the others score: a budget that one part's
+    own weights fit in but not all of them together is refused, in one line, naming both."""
+    proc = run_ppltop("--headless", "--model", str(real_models.f32), "--model",
+                      str(demo_model), "--data", str(data), "--max-seq-length", str(MAX_LEN),
+                      "--max-memory", "515M")
+    lines = [ln for ln in proc.stderr.splitlines() if not ln.startswith("ppltop: BLAS")]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "(the 2 models' weights together " in lines[0]

@@ -60,6 +60,8 @@ class TokenizerRun(PartsInOrder):
 
         for name, config in self.parts.items():
             evaluation = Evaluation(config, handles=self.handles[name])  # type: ignore[arg-type]
+            evaluation.beside = [h for other, hs in self.handles.items() if other != name
+                                 for h in hs]
             evaluation.prepare()
             self.evaluations[name] = evaluation
         labels = [label for e in self.evaluations.values() for label in e.plan.labels]

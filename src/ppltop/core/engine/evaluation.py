@@ -58,6 +58,9 @@ class Evaluation:
         self.config = config
         self.handle = handle
         self.handles: list[ModelHandle] = list(handles or ([handle] if handle else []))
+        self.beside: list[ModelHandle] = []
+        """Models held in memory beside this evaluation's own (a run over several
+        tokenizers loads every part's at once): their weights count in --max-memory."""
         """Every model (`config.all_models`), in order: those given (several splits load
         them once), then those `prepare` loads."""
         self.resume_from = resume_from
@@ -110,7 +113,7 @@ class Evaluation:
 
     def _memory(self, batches, forward: SplitForward, vocab: int):
         cfg = self.config
-        weights = sum(handle.weights_bytes() for handle in self.handles)
+        weights = sum(handle.weights_bytes() for handle in [*self.handles, *self.beside])
         float32 = self.precision.compute_dtype == "float32"
         # ppltop's CPU attention (float32 only) never holds the whole score matrix
         block = cpu_kernels.QUERY_BLOCK if forward.kernels.active and float32 else None
@@ -118,7 +121,7 @@ class Evaluation:
         chunk_rows = max(1, (cfg.logits_budget_mb << 20) // (4 * vocab))
         return plan_memory(batches, cfg.max_memory or memory.default_budget(), weights, shape,
                            chunk_rows, not forward.split, kept_hidden=forward.trunk is not None,
-                           models=len(self.handles))
+                           models=len(self.handles) + len(self.beside))
 
     @property
     def split(self):
