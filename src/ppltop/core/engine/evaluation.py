@@ -58,11 +58,11 @@ class Evaluation:
         self.config = config
         self.handle = handle
         self.handles: list[ModelHandle] = list(handles or ([handle] if handle else []))
-        self.beside: list[ModelHandle] = []
-        """Models held in memory beside this evaluation's own (a run over several
-        tokenizers loads every part's at once): their weights count in --max-memory."""
         """Every model (`config.all_models`), in order: those given (several splits load
         them once), then those `prepare` loads."""
+        self.beside: list[ModelHandle] = []
+        """Models held beside these (a run over several tokenizers loads every part's at
+        once): their weights count in --max-memory."""
         self.resume_from = resume_from
         """A `run_dir.RunRecord` whose complete batches are read back, not scored."""
         self.sharding = sharding
@@ -212,10 +212,7 @@ class Evaluation:
                     for result in finished:
                         done[label][result.example] = result
                         if not result.finite:
-                            yield Notice("warning", f"[{label}] {split.path}:"
-                                         f"{split.examples[result.example].line}: "
-                                         "non-finite loss; this example is left out of the "
-                                         "ppltop figure and reported")
+                            yield _non_finite(label, split, result.example)
                     tokens_done[label] += n_tok
                     yield BatchScored(label, number, n_batches, loss_sum, n_tok, finished,
                                       tokens_done[label], plan.targets_per_label,
@@ -247,6 +244,12 @@ class Evaluation:
         ]
         comparison = compare_labels(done, frozen.labels, frozen.reference)
         return RunFinished(summaries, self.cancelled, elapsed, comparison, done)
+
+
+def _non_finite(label: str, split, example: int) -> Notice:
+    return Notice("warning", f"[{label}] {split.path}:{split.examples[example].line}: "
+                  "non-finite loss; this example is left out of the ppltop figure and "
+                  "reported")
 
 
 def _replayed(recorded_batch: dict, labels: list[str], number: int, n_batches: int,
