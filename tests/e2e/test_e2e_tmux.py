@@ -234,9 +234,11 @@ def test_resizing_continuously_while_scoring_and_a_terminal_too_small(tmp_path):
         # The panes re-flow their figure lines on the resize event after the first frame
         # at the new size: wait for the whole PPL line, not just the pane's title.
         shown_ppl = re.compile(r"PPL ([\d.]+) +95% CI")
-        for _ in range(100):
+        # A capture may catch a frame half painted over the notice: wait for a whole one.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
             screen = tmux("capture-pane", "-p", "-t", session)
-            if "finished" in screen and shown_ppl.search(screen):
+            if "finished" in screen and shown_ppl.search(screen) and "too small" not in screen:
                 break
             time.sleep(0.1)
         assert "too small" not in screen, screen

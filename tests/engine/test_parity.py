@@ -91,21 +91,20 @@ def test_dora_adapter_matches_mlx_lm(handle, dora_adapter, demo_test_file):
     assert got["dora"].mlx_lm.loss == pytest.approx(want, rel=1e-5)
 
 
-@pytest.mark.slow  # quantized and half-precision matmuls are slow on a CPU: about a minute
+@pytest.mark.slow  # quantized and half-precision matmuls are slow on a CPU: 3 batches only
 def test_quantized_model_with_adapter_matches_mlx_lm(quantized_model, tmp_path, demo_test_file):
     """Kept quantized (--dequantize off) the figure is mlx-lm's to 1e-5; dequantized (the
     default on the CPU backend) it agrees within 1e-4 and the summary says why it may not
     be exact."""
     adapter = make_adapter(quantized_model, tmp_path / "q-lora")
-    got = score(quantized_model, demo_test_file, adapters=[adapter], max_seq_length=256,
-                dequantize="off")
+    few = {"max_seq_length": 256, "test_batches": 3}
+    got = score(quantized_model, demo_test_file, adapters=[adapter], dequantize="off", **few)
     assert got["base"].mlx_lm.loss == pytest.approx(
-        mlx_lm_evaluate(quantized_model, demo_test_file, max_seq_length=256), rel=1e-5)
+        mlx_lm_evaluate(quantized_model, demo_test_file, **few), rel=1e-5)
     assert got["q-lora"].mlx_lm.loss == pytest.approx(
-        mlx_lm_evaluate(quantized_model, demo_test_file, adapter=adapter, max_seq_length=256),
-        rel=1e-5)
+        mlx_lm_evaluate(quantized_model, demo_test_file, adapter=adapter, **few), rel=1e-5)
     assert not any("dequantized" in line for line in got["base"].explanation)
-    fast = score(quantized_model, demo_test_file, adapters=[adapter], max_seq_length=256)
+    fast = score(quantized_model, demo_test_file, adapters=[adapter], **few)
     for label in ("base", "q-lora"):
         assert fast[label].loss == pytest.approx(got[label].loss, abs=1e-4)
         assert fast[label].mlx_lm.loss == pytest.approx(got[label].mlx_lm.loss, abs=1e-4)
@@ -113,7 +112,7 @@ def test_quantized_model_with_adapter_matches_mlx_lm(quantized_model, tmp_path, 
                for line in fast["base"].explanation)
 
 
-@pytest.mark.slow  # quantized and half-precision matmuls are slow on a CPU: about a minute
+@pytest.mark.slow  # quantized and half-precision matmuls are slow on a CPU: 3 batches only
 def test_half_precision_model_in_float32_or_as_stored(tmp_path, demo_test_file):
     """--dtype model reproduces mlx-lm on a float16 model; the default on the CPU backend
     computes in float32, close to it, and says so."""
@@ -121,10 +120,11 @@ def test_half_precision_model_in_float32_or_as_stored(tmp_path, demo_test_file):
 
     model = tmp_path / "f16"
     convert(str(demo.MODEL_DIR), mlx_path=str(model), dtype="float16")
-    stored = score(model, demo_test_file, max_seq_length=256, dtype="model")["base"]
+    few = {"max_seq_length": 256, "test_batches": 3}
+    stored = score(model, demo_test_file, dtype="model", **few)["base"]
     assert stored.mlx_lm.loss == pytest.approx(
-        mlx_lm_evaluate(model, demo_test_file, max_seq_length=256), rel=1e-5)
-    f32 = score(model, demo_test_file, max_seq_length=256)["base"]
+        mlx_lm_evaluate(model, demo_test_file, **few), rel=1e-5)
+    f32 = score(model, demo_test_file, **few)["base"]
     assert f32.loss == pytest.approx(stored.loss, rel=2e-3)
     assert f32.loss != stored.loss
     assert any("computed in float32" in line and "float16" in line for line in f32.explanation)
