@@ -101,7 +101,7 @@ def test_delta_bits_per_byte_comes_from_the_one_comparison_function(both, alone)
     assert rows[DEMO]["delta"] == expected.delta_loss
     assert rows[DEMO]["delta_ci95"] == list(expected.delta_ci95)
     assert rows[DEMO]["significant"] == expected.significant
-    assert rows[DEMO]["examples"] == 4
+    assert rows[DEMO]["examples"] == rows[REAL]["examples"] == 4
     for label in (REAL, DEMO):
         summary = next(s for s in figures["by_tokenizer"][label]["runs"])
         assert rows[label]["bits_per_byte"] == summary["bits_per_byte"]

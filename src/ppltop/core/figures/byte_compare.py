@@ -63,7 +63,7 @@ class ByteRow:
     """The run set's part it was scored in (its tokenizer's first model)."""
     reference: bool
     examples: int
-    """Examples paired with the reference."""
+    """Examples paired with the reference (the reference's: those with a bits/byte)."""
     bits_per_byte: float
     """Its own figure over everything it scored (`RunSummary.bits_per_byte`)."""
     delta: float
@@ -87,7 +87,8 @@ def byte_rows(parts: dict[str, tuple[list[RunSummary], dict[str, dict[int, Examp
     for part, (summaries, _) in parts.items():
         for s in summaries:
             if s.label == reference:
-                rows.append(ByteRow(s.label, part, True, len(results[s.label]),
+                rows.append(ByteRow(s.label, part, True,
+                                    len(example_bits_per_byte(results[s.label])),
                                     s.bits_per_byte, 0.0, (0.0, 0.0), False, math.nan))
                 continue
             c = compare_bytes(s.label, results[s.label], reference, results[reference])
