@@ -8,8 +8,10 @@ paired Δ bits/byte with its interval must be what the core's one comparison fun
 
 from __future__ import annotations
 
+import html
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -179,3 +181,25 @@ def test_every_part_counts_the_weights_of_all_the_models_loaded(real_models, dem
     lines = [ln for ln in proc.stderr.splitlines() if not ln.startswith("ppltop: BLAS")]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "(the 2 models' weights together " in lines[0]
+
+
+def test_each_parts_report_carries_the_table_across_tokenizers_and_links_the_others(both):
+    """`ppltop report` writes a page per part; each has the printout's rows across the
+    tokenizers (the figures of --json) and links to the other part's page."""
+    _, figures, run = both
+    proc = run_ppltop("report", str(run))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    want = {row["label"]: row for row in figures["across_tokenizers"]}
+    for part, other in ((REAL, DEMO), (DEMO, REAL)):
+        page = (run / part / "report.html").read_text(encoding="utf-8")
+        section = page[page.index('<section id="tokenizers">'):]
+        section = section[:section.index("</section>")]
+        for label, row in want.items():
+            shown = section[section.index(f'data-label="{label}"'):]
+            shown = shown[:shown.index("</tr>")]
+            delta = re.search(r'data-field="delta" data-value="([^"]*)"', shown).group(1)
+            assert json.loads(html.unescape(delta)) == row["delta"]
+            assert f'data-value="{row["examples"]}"' in shown
+        link = re.search(r'<a href="([^"]+)">' + re.escape(other) + "</a>", section).group(1)
+        assert (run / part / link).resolve() == (run / other / "report.html").resolve()
+        assert f"{part} (this page)" in section

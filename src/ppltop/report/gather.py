@@ -44,6 +44,11 @@ class RunReport:
     names: LabelNames = field(default_factory=LabelNames)
     """The display names and the reference chosen in the dashboard (`H`); none from a
     shell: the labels and the reference the run was scored with."""
+    across: list = field(default_factory=list)
+    """A part of a run over several tokenizers: every part's labels against the reference
+    in bits per byte (the core's `ByteRow`s, as the printout's table)."""
+    part_pages: dict[str, str] = field(default_factory=dict)
+    """Such a run's part -> the link to its page from this one ("" for this page)."""
 
     @property
     def finished(self):

@@ -18,7 +18,7 @@ from . import training
 from .cells import esc
 from .documents import DocumentChoice, choose_documents, mode_names, render_document
 from .gather import ReportLimits, RunReport, read_report_run
-from .sections import comparison, config, header, models, summary, worst_lists
+from .sections import across_tokenizers, comparison, config, header, models, summary, worst_lists
 from .theme import DEFAULT, PageColors, page_colors, text_on
 
 
@@ -125,8 +125,10 @@ def render_page(report: RunReport, limits: ReportLimits = ReportLimits(),
                                            curve_of_finished(report.live.finished))
     groups_part = training.groups(report)
     models_part = models(report)
+    tokenizers_part = across_tokenizers(report)
     nav_extra = "".join(f'<a href="#{anchor}">{anchor}</a> ' for anchor, part in
-                        (("models", models_part), ("checkpoints", checkpoint_part),
+                        (("tokenizers", tokenizers_part), ("models", models_part),
+                         ("checkpoints", checkpoint_part),
                          ("groups", groups_part)) if part)
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     title = f"ppltop report: {Path(report.manifest['config']['model']).name}"
@@ -141,7 +143,7 @@ def render_page(report: RunReport, limits: ReportLimits = ReportLimits(),
             "<a href=\"#worst\">worst</a> <a href=\"#documents\">documents</a> "
             "<a href=\"#config\">config</a></nav><main>"
             f"{summary(report, colors.labels)}{comparison(report, colors.labels)}"
-            f"{models_part}{checkpoint_part}{groups_part}"
+            f"{tokenizers_part}{models_part}{checkpoint_part}{groups_part}"
             f"{worst_lists(report, choice, limits.list_rows, token_text)}{documents}"
             f"{config(report)}</main><div id=\"tip\" role=\"tooltip\" hidden></div>"
             f"<script type=\"application/json\" id=\"report-data\">{payload}</script>"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.figures import formats
+from ..core.figures.compare import verdict
 from ..core.figures.models import KL_COLUMNS, compares_models, model_rows
 from ..core.mlx_lm import present
 from ..core.mlx_lm import words as mlx_lm_words
@@ -139,6 +140,36 @@ def models(report: RunReport) -> str:
             f"{'<ul>' + facts + '</ul>' if facts else ''}"
             "<p>KL(reference ‖ model) per token in nats, its interval clustered by example; "
             "same top: the share of tokens where both models rank the same token first.</p>"
+            f"{table(headers, rows, 'figures')}</section>")
+
+
+def across_tokenizers(report: RunReport) -> str:
+    """A part of a run over several tokenizers: the table across the parts of the
+    printout (`ByteRow`s), each part linked to its page."""
+    if not report.across:
+        return ""
+    rows = []
+    for r in report.across:
+        page = report.part_pages.get(r.part)
+        part = (esc(r.part) + " (this page)" if page == "" else
+                f'<a href="{esc(page)}">{esc(r.part)}</a>' if page else esc(r.part))
+        theirs = not r.reference
+        rows.append(row([
+            f'<th scope="row">{esc(r.label)}</th>', f'<td data-field="part">{part}</td>',
+            cell("examples", r.examples, formats.count(r.examples)),
+            cell("bits_per_byte", r.bits_per_byte, fmt(r.bits_per_byte, ".4f")),
+            cell("delta", r.delta, fmt(r.delta, "+.4f") if theirs else "reference"),
+            interval_cell("delta_ci95", r.delta_ci95, "+.4f") if theirs
+            else cell("delta_ci95", None, ""),
+            cell("win_share", r.win_share, fmt(r.win_share, ".0%") if theirs else ""),
+            cell("verdict", said := verdict(r.significant, r.delta) if theirs else "", said),
+        ], f'data-label="{esc(r.label)}"'))
+    headers = ["label", "tokenizer of", "examples", "bits/byte", "Δ bits/byte",
+               "95% CI of Δ", "wins", ""]
+    return ('<section id="tokenizers"><h2>Across tokenizers</h2>'
+            "<p>Each model's surprisal in bits per UTF-8 byte of the text it scored, paired "
+            "per example with the reference and weighted by its bytes; each tokenizer's "
+            "models have a page of their own.</p>"
             f"{table(headers, rows, 'figures')}</section>")
 
 

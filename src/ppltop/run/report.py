@@ -33,15 +33,36 @@ def write_report(run_dir: Path, output: Path | None, *, label: str | None,
                  for split in parts_of(run_dir, record)]
     else:
         parts = [(run_dir, output or run_dir / "report.html")]
+    reports = []
     for part, out in parts:
         opened = read_back(RunRequest(command="open", run_dir=part, follow=False))
-        report = report_of_events(part, opened.manifest, opened.config, opened.events,
-                                  label, examples, None)
+        reports.append((report_of_events(part, opened.manifest, opened.config, opened.events,
+                                         label, examples, None), out))
+    if isinstance(record, TokenizersRecord):
+        _link_tokenizer_pages(record, reports)
+    for report, out in reports:
         written = write_page(report, out, limits, colors)
         size = written.stat().st_size
         print(f"ppltop: report written: {written} ({size / 1e6:.1f} MB); open it in a "
               "browser")
     return 0
+
+
+def _link_tokenizer_pages(record, reports: list) -> None:
+    """Each part's page of a run over several tokenizers carries the table across the
+    parts (the printout's rows) and links to the other parts' pages."""
+    import os
+
+    from .across_parts import tokenizer_rows
+
+    finished = {report.path.name: report.live.finished for report, _ in reports}
+    rows = tokenizer_rows(record, finished)
+    for report, out in reports:
+        report.across = rows
+        report.part_pages = {
+            other.path.name: "" if other is report else
+            Path(os.path.relpath(other_out, Path(out).parent)).as_posix()
+            for other, other_out in reports}
 
 
 def _split_page(run_dir: Path, output: Path | None, split: str) -> Path:
