@@ -38,3 +38,18 @@ def test_a_bad_choice_names_the_flag(quantized_model):
     model, _, _ = load_base(quantized_model)
     with pytest.raises(InputError, match="--dtype float64"):
         precision.apply(model, "auto", "float64")
+
+
+def test_a_model_scored_by_a_later_part_keeps_the_precision_it_was_loaded_in(quantized_model,
+                                                                             demo_test_file):
+    """A run set's second part (the next split, the next tokenizer) scores the handles the
+    first converted: its precision still says they were stored quantized and dequantized,
+    not float32 as the converted weights now read."""
+    from ppltop.core.config import EvalConfig
+    from ppltop.core.engine.models import load_models
+
+    config = EvalConfig(model=quantized_model, data=demo_test_file, dequantize="on")
+    handles, first, _ = load_models(config)
+    assert first[0].quantized_layers > 0 and first[0].dequantized_layers > 0
+    _, again, _ = load_models(config, handles)
+    assert again == first

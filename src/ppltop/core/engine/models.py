@@ -31,10 +31,13 @@ def load_models(config: EvalConfig, loaded: Sequence[ModelHandle] = ()
     the first, each under its label (the first's are said as for one model)."""
     models = config.all_models
     handles = list(loaded) + [ModelHandle.load(path) for path in models[len(loaded):]]
+    wanted = (config.dequantize, config.dtype)
     precisions = []
     for handle in handles:
-        handle.activate(None)  # convert the base layers, before any adapter wraps them
-        precisions.append(precision.apply(handle.model, config.dequantize, config.dtype))
+        if handle.precision is None or handle.precision[0] != wanted:
+            handle.activate(None)  # convert the base layers, before any adapter wraps them
+            handle.precision = wanted, precision.apply(handle.model, *wanted)
+        precisions.append(handle.precision[1])
     names = model_names(config)
     notes = [f"[{names[i]}] {note}" for i, p in enumerate(precisions) if i for note in p.notes]
     return handles, precisions, notes

@@ -15,13 +15,16 @@ import time
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_unflatten
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from .precision import Precision
 
 ADAPTER_LEAVES = {"lora_a", "lora_b", "m"}
 
@@ -238,6 +241,11 @@ class ModelHandle:
         self.path = path
         self.active: Adapter | None = None
         self._base_params: dict[str, mx.array] | None = None
+        self.precision: tuple[tuple[str, str], Precision] | None = None
+        """((--dequantize, --dtype), the precision it is scored in) once
+        `engine.models.load_models` has applied them: once per model, however many parts
+        of a run set score it (applied again, its weights would read as already
+        converted)."""
 
     @classmethod
     def load(cls, path: str | Path) -> ModelHandle:
