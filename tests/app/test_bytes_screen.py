@@ -15,9 +15,9 @@ from support.pilot import settle, wait_for
 pytestmark = pytest.mark.usefixtures("fixed_memory")
 
 
-def _app(real_models) -> PplTopApp:
-    return PplTopApp(lambda: synthetic.tokenizer_events(real_models.f32), synthetic.INFO,
-                     theme="ppltop-dark", split="test")
+def _app(real_models, reference: str | None = None) -> PplTopApp:
+    return PplTopApp(lambda: synthetic.tokenizer_events(real_models.f32, reference),
+                     synthetic.INFO, theme="ppltop-dark", split="test")
 
 
 async def _open(pilot) -> None:
@@ -81,3 +81,12 @@ async def test_examples_follow_delta_bits_per_byte_and_characters_sum_to_tokens(
         assert view.mode == "diff"
         await pilot.press("escape")
         assert type(app.screen).__name__ != "BytesScreen"
+
+
+async def test_the_reference_is_the_one_the_run_was_given(real_models):
+    """With `--reference` naming the second part's model, the screen compares the first
+    part's with it, as the table across the tokenizers does."""
+    app = _app(real_models, reference="smollm2")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open(pilot)
+        assert app.screen.candidate.label == "demo" and app.screen.reference.label == "smollm2"

@@ -101,14 +101,15 @@ INFO = {
 }
 
 
-def tokenizer_events(real_model):
+def tokenizer_events(real_model, reference: str | None = None):
     """A run over two tokenizers (the demo model's, then the real model's): each part the
-    demo examples under its tokenizer with fixed made-up numbers, finished."""
+    demo examples under its tokenizer with fixed made-up numbers, finished; `reference`
+    as `--reference` would give it."""
     from ppltop import demo
     from ppltop.core.store.events import SplitStarted
 
     for index, (label, folder) in enumerate((("demo", demo.MODEL_DIR), ("smollm2", real_model))):
-        yield SplitStarted(label, index, 2, "tokenizer of")
+        yield SplitStarted(label, index, 2, "tokenizer of", reference)
         yield from document_events(labels=(label,), finish=True, model_dir=folder)
 
 

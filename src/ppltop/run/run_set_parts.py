@@ -126,6 +126,8 @@ class PartsInOrder(RunSet):
     `KIND`; a part stopped before its end ends the set."""
 
     KIND = "split"
+    across_reference: str | None = None
+    """What `SplitStarted.reference` says (a run over several tokenizers' `--reference`)."""
 
     def __init__(self, config, request, blas, record):
         super().__init__(config, request, blas, record)
@@ -149,7 +151,7 @@ class PartsInOrder(RunSet):
         for index, name in enumerate(names):
             if self.stopping:
                 return
-            yield SplitStarted(name, index, len(names), self.KIND)
+            yield SplitStarted(name, index, len(names), self.KIND, self.across_reference)
             for event in self.recorded(self.evaluations[name], self.writers[name]):
                 yield event
                 if isinstance(event, RunFinished) and event.cancelled:
@@ -177,8 +179,8 @@ class PartsInOrder(RunSet):
         return status
 
 
-def recorded_parts(run_dir: Path, parts: list[str], kind: str, follow: bool = False
-                   ) -> Iterator:
+def recorded_parts(run_dir: Path, parts: list[str], kind: str, follow: bool = False,
+                   reference: str | None = None) -> Iterator:
     """A run set of parts in order read back (`ppltop open`), as it was scored: each
     part's recorded events after its `SplitStarted`, up to the first not started."""
     from ..core.store.events import SplitStarted
@@ -188,7 +190,7 @@ def recorded_parts(run_dir: Path, parts: list[str], kind: str, follow: bool = Fa
     for index, part in enumerate(parts):
         if not (Path(run_dir) / part / MANIFEST).is_file():
             return
-        yield SplitStarted(part, index, len(parts), kind)
+        yield SplitStarted(part, index, len(parts), kind, reference)
         yield from RunFollower(Path(run_dir) / part, follow=follow).events()
 
 

@@ -53,6 +53,7 @@ class TokenizerRun(PartsInOrder):
             tuple(parts), tuple(str(m) for m in config.all_models), config.reference))
         self.parts = parts
         self.handles = handles
+        self.across_reference = config.reference
 
     def prepare(self) -> None:
         """Prepare every part, check --reference, then open their run directories."""
@@ -92,5 +93,6 @@ def read_back_tokenizers(request, record: TokenizersRecord) -> ReadBack:
     config = replace(first.config, model=models[0], models=models, model_names=(),
                      reference=record.reference)
     return ReadBack(request, config, first.manifest,
-                    lambda: recorded_parts(run_dir, list(record.parts), KIND, request.follow),
+                    lambda: recorded_parts(run_dir, list(record.parts), KIND, request.follow,
+                                           record.reference),
                     record=record)

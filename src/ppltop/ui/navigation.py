@@ -76,16 +76,21 @@ class ScreenNavigation:
 
     def action_open_bytes(self) -> None:
         """`b`, models of different tokenizers: the first model of the part on screen (or
-        of the next part, on the first) against the first part's, character by character."""
+        of the next part, on the reference's) against the reference (--reference, else the
+        first part's first model), character by character."""
         parts = [live for live in self.runs.by_split().values() if live.source is not None
                  and live.labels]
         if len(parts) < 2:
             self.notify("character by character needs two tokenizers' models scored")
             return
-        shown = self.live if self.live in parts[1:] else parts[1]
+        wanted = self.runs.reference
+        theirs = next((live for live in parts if wanted in live.labels), parts[0])
+        others = [live for live in parts if live is not theirs]
+        shown = self.live if self.live in others else others[0]
         if self.bring_forward(lambda s: isinstance(s, BytesScreen)) is None:
-            self.push_screen(BytesScreen(Side(shown, next(iter(shown.labels))),
-                                         Side(parts[0], next(iter(parts[0].labels)))))
+            self.push_screen(BytesScreen(
+                Side(shown, next(iter(shown.labels))),
+                Side(theirs, wanted if wanted in theirs.labels else next(iter(theirs.labels)))))
 
     def action_open_checkpoints(self) -> None:
         if self.bring_forward(lambda s: isinstance(s, CheckpointScreen)) is None:

@@ -21,6 +21,8 @@ class SplitRuns:
         self.index, self.count = 0, 1
         self.kind = "split"
         """What the parts are (`SplitStarted.kind`)."""
+        self.reference: str | None = None
+        """The label compared with across the parts (`SplitStarted.reference`)."""
         self.earlier: dict[str, LiveRun] = {}
         """The splits scored before, in order."""
         self.chosen: str | None = None
@@ -36,7 +38,7 @@ class SplitRuns:
         self.live.split = split
         self.chosen = None  # the dashboard follows the part that starts
         self.split, self.index, self.count = event.split, event.index, event.count
-        self.kind = event.kind
+        self.kind, self.reference = event.kind, event.reference
 
     def part_title(self, part: str) -> str:
         """A part in words: `split test`, `tokenizer of smollm2-135m-f32`."""

@@ -186,6 +186,9 @@ class SplitStarted:
     count: int
     kind: str = "split"
     """`split`, or `tokenizer of` (a run over several tokenizers)."""
+    reference: str | None = None
+    """Over several tokenizers, `--reference`: the label every part's models are compared
+    with in bits per byte (None: the first part's first label)."""
 
     @property
     def title(self) -> str:
