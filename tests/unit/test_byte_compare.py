@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from ppltop.core.figures.byte_compare import byte_rows, example_bits_per_byte
+from ppltop.core.figures.byte_compare import across_reference, byte_rows, example_bits_per_byte
 from support.synthetic import _summary, example_result
 
 
@@ -46,3 +46,12 @@ def test_rows_pair_the_examples_both_sides_scored_weighted_by_the_references_byt
     assert cand.delta == pytest.approx(float(((mine - theirs) * weights).sum() / 8), rel=1e-6)
     assert cand.win_share == 0.5  # example 1 is better under the candidate, example 0 worse
     assert cand.part == "cand" and ref.part == "ref"
+
+
+def test_the_reference_is_the_one_given_else_the_first_label_and_none_before_it_is_scored():
+
+
+    assert across_reference(None, ["a", "b", "c"]) == "a"
+    assert across_reference("c", ["a", "b", "c"]) == "c"
+    assert across_reference("c", ["a", "b"]) is None  # its tokenizer's part not scored yet
+    assert across_reference(None, []) is None

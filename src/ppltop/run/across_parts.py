@@ -25,12 +25,11 @@ def across_text(record, finished: dict, each: bool = True) -> str:
 def tokenizer_rows(record: TokenizersRecord, finished: dict) -> list:
     """The labels of every part scored, against the reference in bits per byte (none
     while the reference's part has not finished)."""
-    from ..core.figures.byte_compare import byte_rows
+    from ..core.figures.byte_compare import across_reference, byte_rows
 
-    if not finished:
-        return []
-    reference = record.reference or next(iter(finished.values())).summaries[0].label
-    if not any(reference in f.results for f in finished.values()):
+    reference = across_reference(record.reference, [label for f in finished.values()
+                                                    for label in f.results])
+    if reference is None:
         return []
     return byte_rows({name: (f.summaries, f.results) for name, f in finished.items()},
                      reference)

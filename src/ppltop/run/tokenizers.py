@@ -53,7 +53,10 @@ class TokenizerRun(PartsInOrder):
             tuple(parts), tuple(str(m) for m in config.all_models), config.reference))
         self.parts = parts
         self.handles = handles
-        self.across_reference = config.reference
+
+    @property
+    def across_reference(self) -> str | None:  # type: ignore[override]
+        return self.record.reference
 
     def prepare(self) -> None:
         """Prepare every part, check --reference, then open their run directories."""

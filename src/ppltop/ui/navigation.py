@@ -15,6 +15,7 @@ from textual import work
 from textual.app import SystemCommand
 from textual.screen import Screen
 
+from ..core.figures.byte_compare import across_reference
 from .screens.bytes_screen import BytesScreen, Side
 from .screens.checkpoint_screen import CheckpointScreen
 from .screens.comparison_screen import ComparisonScreen
@@ -83,14 +84,17 @@ class ScreenNavigation:
         if len(parts) < 2:
             self.notify("character by character needs two tokenizers' models scored")
             return
-        wanted = self.runs.reference
-        theirs = next((live for live in parts if wanted in live.labels), parts[0])
+        reference = across_reference(self.runs.reference,
+                                     [label for live in parts for label in live.labels])
+        if reference is None:
+            self.notify(f"the reference {self.runs.reference}'s tokenizer is not scored yet")
+            return
+        theirs = next(live for live in parts if reference in live.labels)
         others = [live for live in parts if live is not theirs]
         shown = self.live if self.live in others else others[0]
         if self.bring_forward(lambda s: isinstance(s, BytesScreen)) is None:
-            self.push_screen(BytesScreen(
-                Side(shown, next(iter(shown.labels))),
-                Side(theirs, wanted if wanted in theirs.labels else next(iter(theirs.labels)))))
+            self.push_screen(BytesScreen(Side(shown, next(iter(shown.labels))),
+                                         Side(theirs, reference)))
 
     def action_open_checkpoints(self) -> None:
         if self.bring_forward(lambda s: isinstance(s, CheckpointScreen)) is None:

@@ -33,6 +33,15 @@ def example_bits_per_byte(results: dict[int, ExampleResult]) -> dict[int, float]
             if r.n_bytes and r.finite}
 
 
+def across_reference(wanted: str | None, labels: list[str]) -> str | None:
+    """The label every part is compared with, among `labels` (every started part's, in
+    order): `--reference` (`wanted`), else the first part's first; None while it has not
+    been scored."""
+    if wanted is None:
+        return labels[0] if labels else None
+    return wanted if wanted in labels else None
+
+
 def byte_arrays(candidate: dict[int, ExampleResult], reference: dict[int, ExampleResult]
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(candidate's bits, reference's bits, reference's bytes) per example both scored, the
