@@ -37,6 +37,7 @@ def render_models(rows: list[ModelRow]) -> str:
                  (human(row.peak_memory_bytes) if row.peak_memory_bytes else fmt.DASH
                   ).rjust(10)]
         lines.append(" ".join(cells).rstrip())
+    lines += [f"KL of {row.label}: {row.kl_note}" for row in rows if row.kl_note]
     return "\n".join(lines) + "\n"
 
 

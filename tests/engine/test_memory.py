@@ -84,13 +84,14 @@ def test_micro_batches_give_the_same_per_token_values(handle):
         np.testing.assert_array_equal(split[i].rank, r.rank)
 
 
-def test_a_budget_too_small_for_two_models_says_their_weights_count_together():
+def test_a_budget_too_small_for_two_models_even_one_at_a_time_is_one_line():
     proc = run_ppltop("--headless", "--model", str(demo.MODEL_DIR), "--model",
                       str(demo.MODEL_DIR), "--data", str(demo.DATA_DIR), "--max-memory", "6M")
     lines = [ln for ln in proc.stderr.splitlines() if not ln.startswith("ppltop: BLAS")]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
-    assert "(the 2 models' weights together " in lines[0]
-    assert lines[0].endswith("or compare fewer models in one run")
+    assert "(the largest model's weights and the reference's kept log-probabilities " in lines[0]
+    assert lines[0].endswith("the models one at a time); raise --max-memory or lower "
+                             "--max-seq-length, or compare fewer models in one run")
 
 
 @pytest.mark.parametrize("text,expected", [("8G", 8 << 30), ("512m", 512 << 20),

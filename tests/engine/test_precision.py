@@ -46,10 +46,12 @@ def test_a_model_scored_by_a_later_part_keeps_the_precision_it_was_loaded_in(qua
     first converted: its precision still says they were stored quantized and dequantized,
     not float32 as the converted weights now read."""
     from ppltop.core.config import EvalConfig
-    from ppltop.core.engine.models import load_models
+    from ppltop.core.engine.models import make_ready, open_models
 
     config = EvalConfig(model=quantized_model, data=demo_test_file, dequantize="on")
-    handles, first, _ = load_models(config)
-    assert first[0].quantized_layers > 0 and first[0].dequantized_layers > 0
-    _, again, _ = load_models(config, handles)
-    assert again == first
+    handles, chosen, _ = open_models(config)
+    first = make_ready(handles[0], config)
+    assert first == chosen[0]  # as chosen from the shapes, before any weight was read
+    assert first.quantized_layers > 0 and first.dequantized_layers > 0
+    _, again, _ = open_models(config, handles)
+    assert again[0] == first and make_ready(handles[0], config) == first

@@ -23,21 +23,23 @@ KIND = TokenizersRecord.PART_KIND
 
 def tokenizer_run(config, request, blas) -> tuple[RunSet | None, list]:
     """The run set over several tokenizers when `config`'s models read the data in more
-    than one way, else None; and the models, loaded once (for the run that scores them
-    when they share one tokenization)."""
-    from ..core.engine.models import load_models, tokenizer_groups, tokenizer_parts
+    than one way, else None; and the models, each opened once (lazily: the run that scores
+    them, when they share one tokenization, reads their weights together or one at a
+    time, as --max-memory allows)."""
+    from ..core.engine.models import make_ready, tokenizer_groups, tokenizer_parts
     from ..core.model.loader import ModelHandle
     from .run_set_parts import say_loading
 
     say_loading()
-    handles = [ModelHandle.load(model) for model in config.all_models]
+    handles = [ModelHandle.load(model, lazy=True) for model in config.all_models]
     groups = tokenizer_groups(config, handles)
     if len(groups) == 1:
         return None, handles
     if len(config.all_splits) > 1:
         raise InputError(f"--split {','.join(config.all_splits)}: models of different "
                          "tokenizers are compared on one split at a time; give one --split")
-    handles = load_models(config, handles)[0]
+    for handle in handles:  # every part's models are held together
+        make_ready(handle, config)
     parts = tokenizer_parts(config, handles, groups)
     return TokenizerRun(config, request, blas, parts, {
         name: [handles[i] for i in members] for name, members in zip(parts, groups)}), handles

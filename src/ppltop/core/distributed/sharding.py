@@ -301,7 +301,10 @@ class ShardedScorer:
         return [s for row, s in enumerate(batch)
                 if (row % size if s.window == 0 else self._owner[s.example]) == rank]
 
-    def score(self, number: int, batch: list, stop_requested: bool = False) -> dict:
+    def score(self, number: int, batch: list, stop_requested: bool = False,
+              labels: list[str] | None = None) -> dict:
+        """Every label on this rank's rows (ranks hold every model together: `labels` is
+        always all of them)."""
         ranks, labels = self.ranks, self.plan.labels
         ranks.start_watchdog()
         ranks.where = f"batch {number + 1} of {len(self.plan.batches)}"

@@ -13,7 +13,8 @@ do so inside `with mx.stream(mx.new_stream(device))` (see `worker.py`).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import mlx.core as mx
@@ -21,6 +22,7 @@ import mlx.core as mx
 from ..config import EvalConfig
 from ..data.split import load_split
 from ..data.token_text import TokenTexts
+from ..errors import InputError
 from ..figures.compare import compare_labels
 from ..figures.summary import summarize
 from ..model import memory, precision
@@ -35,11 +37,20 @@ from ..store.events import (
     RunStarted,
 )
 from ..store.records import AdapterEntry, Manifest
-from . import cpu_kernels
+from . import cpu_kernels, kept_reference
 from .forward import SplitForward
-from .models import check_same_tokens, fit_adapters, load_models, model_facts, vocab_size
+from .models import (
+    check_same_tokens,
+    fit_adapters,
+    make_ready,
+    model_facts,
+    open_models,
+    planned,
+    vocab_size,
+)
 from .notices import start_notices
-from .plan import ScoringPlan, plan_memory, plan_scoring, read_adapters, scored_labels
+from .plan import MemoryPlan, ScoringPlan, plan_memory, plan_scoring, read_adapters, scored_labels
+from .residency import Residency
 from .resume import replayable
 from .scorer import BatchScorer, Scorer
 from .trunk import checked_trunk
@@ -80,7 +91,7 @@ class Evaluation:
     def prepare(self) -> RunPlan:
         """Load models, adapters and data; plan the batches. Raises InputError."""
         cfg = self.config
-        self.handles, self.precisions, precision_notes = load_models(cfg, self.handles)
+        self.handles, self.precisions, precision_notes = open_models(cfg, self.handles)
         handles = self.handles
         self.handle = handle = handles[0]
         self.precision = self.precisions[0]
@@ -89,7 +100,9 @@ class Evaluation:
         split = load_split(cfg.data, cfg.split, handle.tokenizer, cfg.mask_prompt, cfg.features)
         vocab = vocab_size(handle)
         check_same_tokens(cfg, split, handles, [vocab_size(h) for h in handles])
-        forwards = [SplitForward(each.model) for each in handles]
+        make_ready(handle, cfg)  # the others once the plan says together or one at a time
+        forwards: list[SplitForward | None] = [SplitForward(handle.model)]
+        forwards += [None] * (len(handles) - 1)
         self.trunk_notes = [*precision_notes, *pair_notes]
         if len(handles) == 1:  # a shared trunk shares one model's blocks, never two models'
             scored = scored_labels(cfg, adapters)
@@ -101,8 +114,17 @@ class Evaluation:
         self.scoring_plan = plan_scoring(
             cfg, split, adapters, lambda batches: self._memory(batches, forwards[0], vocab),
             fits=lambda index, adapter: fits[(index, adapter.label)],
-            models=model_facts(cfg, handles, self.precisions))
-        scorer = BatchScorer(self.scoring_plan, handles, forwards, self.texts, vocab)
+            models=model_facts(cfg, handles))
+        if self.scoring_plan.memory.one_at_a_time and self.sharding is not None:
+            raise InputError(f"--max-memory {memory.human(self.scoring_plan.memory.budget)}: "
+                             "the models do not fit together, and under mlx.launch they must; "
+                             "raise --max-memory or run without mlx.launch")
+        for index, other in enumerate(handles):
+            if forwards[index] is None and not self.scoring_plan.memory.one_at_a_time:
+                make_ready(other, cfg)
+                forwards[index] = SplitForward(other.model)
+        scorer = BatchScorer(self.scoring_plan, Residency(cfg, handles, forwards), self.texts,
+                             vocab)
         self.scorer = self.sharding.wrap(scorer) if self.sharding is not None else scorer
         self.plan = self.scoring_plan.run_plan
         return self.plan
@@ -112,16 +134,8 @@ class Evaluation:
         return self.precisions[self.scoring_plan.model_for(label)]
 
     def _memory(self, batches, forward: SplitForward, vocab: int):
-        cfg = self.config
-        weights = sum(handle.weights_bytes() for handle in [*self.handles, *self.beside])
-        float32 = self.precision.compute_dtype == "float32"
-        # ppltop's CPU attention (float32 only) never holds the whole score matrix
-        block = cpu_kernels.QUERY_BLOCK if forward.kernels.active and float32 else None
-        shape = memory.Shape.from_config(self.handle.config, 4 if float32 else 2, block)
-        chunk_rows = max(1, (cfg.logits_budget_mb << 20) // (4 * vocab))
-        return plan_memory(batches, cfg.max_memory or memory.default_budget(), weights, shape,
-                           chunk_rows, not forward.split, kept_hidden=forward.trunk is not None,
-                           models=len(self.handles) + len(self.beside))
+        return memory_plan(self.config, batches, self.handles, self.beside,
+                           self.precision.compute_dtype, forward, vocab)
 
     @property
     def split(self):
@@ -146,30 +160,7 @@ class Evaluation:
 
     def manifest(self, blas=None) -> Manifest:
         """What the run directory records so that a run can be reopened and resumed."""
-        from importlib.metadata import version
-
-        from ..store.run_dir import fingerprint
-
-        cfg, plan = self.config, self.scoring_plan
-        # one entry per adapter, however many models it was scored with
-        adapters = list({id(a): a for a in plan.adapters.values() if a is not None}.values())
-        return Manifest(
-            config=cfg.to_dict(),
-            labels=list(plan.labels),
-            data_file=str(plan.split.path),
-            adapters=[AdapterEntry(a.label, str(a.path), fingerprint(a.path)) for a in adapters],
-            model_fingerprint=_model_fingerprint(cfg.model),
-            model_fingerprints=([_model_fingerprint(m) for m in cfg.all_models]
-                                if len(cfg.all_models) > 1 else []),
-            data_sha256=fingerprint(plan.split.path),
-            n_batches=len(plan.batches),
-            n_examples=len(plan.examples),
-            precision=self.precision.to_dict(),
-            ranks=self.mlx_lm_ranks,
-            blas=blas.to_dict() if blas else None,
-            device=str(mx.default_device()),
-            ppltop=version("ppltop"), mlx=version("mlx"), mlx_lm=version("mlx-lm"),
-        )
+        return _manifest(self, blas)
 
     def cancel(self) -> None:
         """Stop after the batch in flight (on every rank alike); the loop then yields
@@ -189,36 +180,10 @@ class Evaluation:
         yield RunStarted(plan, DocumentSource(split.examples, self.texts,
                                               self.config.max_seq_length, str(split.path)))
         yield from start_notices(self.scoring_plan, self.precision, self.trunk_notes)
-        labels = frozen.labels
-        done = {label: {} for label in labels}
-        tokens_done = dict.fromkeys(labels, 0)
-        start = time.perf_counter()
-        replay = replayable(self.resume_from, frozen.batches, labels)
-        scorer = self.scorer
-        n_batches = len(frozen.batches)
+        loop = _Loop(frozen.labels, replayable(self.resume_from, frozen.batches, frozen.labels))
         try:
-            for number, batch in enumerate(frozen.batches):
-                if self.stop_requested and not scorer.stops_together:
-                    self.cancelled = True
-                    break
-                if number in replay:
-                    yield from _replayed(replay[number], labels, number, n_batches, done,
-                                         tokens_done, plan.targets_per_label, start)
-                    continue
-                scored = scorer.score(number, batch, self.stop_requested)
-                n_tok = sum(s.n_targets for s in batch)
-                for label in labels:
-                    finished, loss_sum = scored[label]
-                    for result in finished:
-                        done[label][result.example] = result
-                        if not result.finite:
-                            yield _non_finite(label, split, result.example)
-                    tokens_done[label] += n_tok
-                    yield BatchScored(label, number, n_batches, loss_sum, n_tok, finished,
-                                      tokens_done[label], plan.targets_per_label,
-                                      time.perf_counter() - start)
-                if scorer.stop_agreed and number + 1 < n_batches:
-                    self.cancelled = True  # every rank ends after this batch alike
+            for labels in frozen.passes():
+                if not (yield from self._one_pass(labels, loop)):
                     break
         except GeneratorExit:
             self.cancelled = True
@@ -226,7 +191,37 @@ class Evaluation:
         finally:
             for handle in self.handles:
                 handle.activate(None)
-        yield self._finished(done, tokens_done, time.perf_counter() - start)
+        yield self._finished(loop.done, loop.tokens_done, time.perf_counter() - loop.start)
+
+    def _one_pass(self, labels: list[str], loop: _Loop) -> Generator[Event, None, bool]:
+        """Every batch with `labels` (all of them, or one model's when the models go one at
+        a time); False when the run stops before the pass's end."""
+        frozen, scorer, split = self.scoring_plan, self.scorer, self.split
+        n_batches, per_label = len(frozen.batches), frozen.run_plan.targets_per_label
+        for number, batch in enumerate(frozen.batches):
+            if self.stop_requested and not scorer.stops_together:
+                self.cancelled = True
+                return False
+            if number in loop.replay:
+                yield from _replayed(loop.replay[number], labels, number, n_batches, loop.done,
+                                     loop.tokens_done, per_label, loop.start)
+                continue
+            scored = scorer.score(number, batch, self.stop_requested, labels)
+            n_tok = sum(s.n_targets for s in batch)
+            for label in labels:
+                finished, loss_sum = scored[label]
+                for result in finished:
+                    loop.done[label][result.example] = result
+                    if not result.finite:
+                        yield _non_finite(label, split, result.example)
+                loop.tokens_done[label] += n_tok
+                yield BatchScored(label, number, n_batches, loss_sum, n_tok, finished,
+                                  loop.tokens_done[label], per_label,
+                                  time.perf_counter() - loop.start)
+            if scorer.stop_agreed and number + 1 < n_batches:
+                self.cancelled = True  # every rank ends after this batch alike
+                return False
+        return True
 
     def _finished(self, done: dict, tokens_done: dict[str, int], elapsed: float) -> RunFinished:
         """The run's end: every label's summary and the comparisons, over what was scored."""
@@ -242,8 +237,81 @@ class Evaluation:
                       peak_memory_bytes=self.scorer.peak_bytes.get(label) or None)
             for label in frozen.labels
         ]
+        kept = getattr(self.scorer, "kept", None)  # KL against a kept top-k, one at a time
+        for summary in summaries:
+            summary.kl_note = kept.gaps.note(summary.label) if kept is not None else None
         comparison = compare_labels(done, frozen.labels, frozen.reference)
         return RunFinished(summaries, self.cancelled, elapsed, comparison, done)
+
+
+def memory_plan(cfg: EvalConfig, batches, handles: list[ModelHandle],
+                beside_handles: list[ModelHandle], compute_dtype: str, forward: SplitForward,
+                vocab: int):
+    """The memory plan: every model's weights together, or, when they do not fit, the
+    largest alone and the reference's kept top-k (the models one at a time)."""
+    sizes = [planned(handle, cfg).converted_bytes for handle in handles]
+    beside = sum(handle.weights_bytes() for handle in beside_handles)
+    float32 = compute_dtype == "float32"
+    # ppltop's CPU attention (float32 only) never holds the whole score matrix
+    block = cpu_kernels.QUERY_BLOCK if forward.kernels.active and float32 else None
+    shape = memory.Shape.from_config(handles[0].config, 4 if float32 else 2, block)
+    chunk_rows = max(1, (cfg.logits_budget_mb << 20) // (4 * vocab))
+    budget = cfg.max_memory or memory.default_budget()
+
+    def plan(weights: int, models: int, one_at_a_time: bool = False):
+        return plan_memory(batches, budget, weights + beside, shape, chunk_rows,
+                           not forward.split, kept_hidden=forward.trunk is not None,
+                           models=models + len(beside_handles), one_at_a_time=one_at_a_time)
+    try:
+        return plan(sum(sizes), len(sizes))
+    except InputError:
+        if len(sizes) == 1:
+            raise
+    targets = sum(s.n_targets + 1 for batch in batches for s in batch)
+    k, alone = _largest_top_k(cfg.compares_distributions, targets, vocab,
+                              lambda kept: plan(max(sizes) + kept, 1, one_at_a_time=True))
+    said = (f"the {len(sizes)} models do not fit in --max-memory {memory.human(budget)} "
+            f"together (their weights {memory.human(sum(sizes))} and one sequence): they "
+            "are scored one at a time, each read once, the reference's model first"
+            + (f", its top-{k} log-probabilities kept for the KL "
+               f"({memory.human(kept_reference.bytes_per_target(k) * targets)})" if k else ""))
+    return replace(alone, note="; ".join(n for n in (said, alone.note) if n), top_k=k)
+
+
+def _largest_top_k(kl: bool, targets: int, vocab: int, plan_with) -> tuple[int, MemoryPlan]:
+    """The largest top-k the budget holds beside one model without more batches in
+    micro-batches than the smallest k needs, and the plan with it (k 0: no KL, none kept;
+    k = the vocabulary: the KL is exact). `plan_with(kept_bytes)` plans with those bytes
+    kept, raising InputError if none fit."""
+    if not kl:
+        return 0, plan_with(0)
+    *larger, least_k = sorted({min(k, vocab) for k in kept_reference.TOP_K_CHOICES},
+                              reverse=True)
+    least = plan_with(kept_reference.bytes_per_target(least_k) * targets)
+    for k in larger:
+        try:
+            wider = plan_with(kept_reference.bytes_per_target(k) * targets)
+        except InputError:
+            continue
+        if wider.split_batches <= least.split_batches:
+            return k, wider
+    return least_k, least
+
+
+@dataclass
+class _Loop:
+    """What the scoring loop accumulates over its passes."""
+
+    labels: list[str]
+    replay: dict = field(default_factory=dict)
+    """Batches `ppltop resume` reads back (`resume.replayable`)."""
+    start: float = field(default_factory=time.perf_counter)
+    done: dict = field(init=False)
+    tokens_done: dict = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.done = {label: {} for label in self.labels}
+        self.tokens_done = dict.fromkeys(self.labels, 0)
 
 
 def _non_finite(label: str, split, example: int) -> Notice:
@@ -265,6 +333,33 @@ def _replayed(recorded_batch: dict, labels: list[str], number: int, n_batches: i
         yield BatchScored(label, number, n_batches, recorded.loss_sum, recorded.n_tokens,
                           recorded.results, tokens_done[label], targets_per_label,
                           time.perf_counter() - start, replayed=True)
+
+
+def _manifest(evaluation: Evaluation, blas) -> Manifest:
+    from importlib.metadata import version
+
+    from ..store.run_dir import fingerprint
+
+    cfg, plan = evaluation.config, evaluation.scoring_plan
+    # one entry per adapter, however many models it was scored with
+    adapters = list({id(a): a for a in plan.adapters.values() if a is not None}.values())
+    return Manifest(
+        config=cfg.to_dict(),
+        labels=list(plan.labels),
+        data_file=str(plan.split.path),
+        adapters=[AdapterEntry(a.label, str(a.path), fingerprint(a.path)) for a in adapters],
+        model_fingerprint=_model_fingerprint(cfg.model),
+        model_fingerprints=([_model_fingerprint(m) for m in cfg.all_models]
+                            if len(cfg.all_models) > 1 else []),
+        data_sha256=fingerprint(plan.split.path),
+        n_batches=len(plan.batches),
+        n_examples=len(plan.examples),
+        precision=evaluation.precision.to_dict(),
+        ranks=evaluation.mlx_lm_ranks,
+        blas=blas.to_dict() if blas else None,
+        device=str(mx.default_device()),
+        ppltop=version("ppltop"), mlx=version("mlx"), mlx_lm=version("mlx-lm"),
+    )
 
 
 def _model_fingerprint(model: Path) -> str:

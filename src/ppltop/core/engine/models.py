@@ -24,23 +24,39 @@ from ..store.events import ModelFacts
 from .plan import label_pairs, model_names, names_models, read_adapters
 
 
-def load_models(config: EvalConfig, loaded: Sequence[ModelHandle] = ()
+def open_models(config: EvalConfig, loaded: Sequence[ModelHandle] = ()
                 ) -> tuple[list[ModelHandle], list[Precision], list[str]]:
-    """Every model of the run, in order, each in the precision it is scored in; `loaded`
-    are the first of them, already loaded. Also the precision notes of the models after
-    the first, each under its label (the first's are said as for one model)."""
+    """Every model of the run, in order: `loaded` first, the others opened lazily (their
+    weights unread until `make_ready`, so that models which do not fit in memory together
+    can be scored one at a time); the precision each is scored in, chosen from its shapes;
+    and the precision notes of the models after the first, each under its label (the
+    first's are said as for one model)."""
     models = config.all_models
-    handles = list(loaded) + [ModelHandle.load(path) for path in models[len(loaded):]]
-    wanted = (config.dequantize, config.dtype)
-    precisions = []
-    for handle in handles:
-        if handle.precision is None or handle.precision[0] != wanted:
-            handle.activate(None)  # convert the base layers, before any adapter wraps them
-            handle.precision = wanted, precision.apply(handle.model, *wanted)
-        precisions.append(handle.precision[1])
+    handles = list(loaded) + [ModelHandle.load(path, lazy=True)
+                              for path in models[len(loaded):]]
+    precisions = [planned(handle, config).precision for handle in handles]
     names = model_names(config)
     notes = [f"[{names[i]}] {note}" for i, p in enumerate(precisions) if i for note in p.notes]
     return handles, precisions, notes
+
+
+def planned(handle: ModelHandle, config: EvalConfig) -> precision.Choice:
+    """What `make_ready` does (or did) to `handle` under the run's --dequantize and --dtype."""
+    wanted = (config.dequantize, config.dtype)
+    if handle.precision is not None and handle.precision[0] == wanted:  # converted already
+        return precision.Choice(False, False, handle.precision[1], handle.weights_bytes())
+    return precision.choose(handle.model, *wanted)
+
+
+def make_ready(handle: ModelHandle, config: EvalConfig) -> Precision:
+    """Read `handle`'s weights and convert them to the precision it is scored in, once per
+    model however many parts of a run set score it (converted again, its weights would
+    read as float32 already)."""
+    wanted = (config.dequantize, config.dtype)
+    if handle.precision is None or handle.precision[0] != wanted:
+        handle.activate(None)  # convert the base layers, before any adapter wraps them
+        handle.precision = wanted, precision.apply(handle.model, *wanted)
+    return handle.precision[1]
 
 
 def check_same_tokens(config: EvalConfig, split: Split, handles: list[ModelHandle],
@@ -83,7 +99,7 @@ def tokenizer_parts(config: EvalConfig, handles: list[ModelHandle], groups: list
     """A run over several tokenizers as its parts, each named by its first model: the
     config that scores the models of one tokenizer (named as in the whole run) with the
     adapter folders that fit one of them, and --reference where it names one of its
-    labels. `handles` are every model, loaded (`load_models`); an adapter that fits no
+    labels. `handles` are every model, ready (`make_ready`); an adapter that fits no
     model at all is refused here."""
     fit_adapters(config, handles, read_adapters(config.adapters, config.checkpoints,
                                                 config.checkpoint_choice))
@@ -149,8 +165,8 @@ def fit_adapters(config: EvalConfig, handles: list[ModelHandle], adapters: list[
     for adapter in adapters:
         refusals: list[InputError] = []
         for index, handle in enumerate(handles):
-            try:
-                handle.activate(adapter)
+            try:  # shapes only: a lazily opened model's weights stay unread
+                handle.activate(adapter, evaluate=False)
                 fits[(index, adapter.label)] = True
             except InputError as e:
                 if len(handles) == 1:
@@ -158,7 +174,7 @@ def fit_adapters(config: EvalConfig, handles: list[ModelHandle], adapters: list[
                 fits[(index, adapter.label)] = False
                 refusals.append(e)
             finally:
-                handle.activate(None)
+                handle.activate(None, evaluate=False)
         if len(refusals) == len(handles):
             raise refusals[0]
         if len(handles) > 1:
@@ -177,19 +193,19 @@ def _pairs_note(adapter: Adapter, names: list[str], fits: dict[tuple[int, str], 
     return note
 
 
-def model_facts(config: EvalConfig, handles: Sequence[ModelHandle],
-                precisions: Sequence[Precision]) -> list[ModelFacts]:
-    """Each model's stored form, compute dtype and size on disk and in memory (after
-    `load_models` converted it), for a run over several models; none for one."""
+def model_facts(config: EvalConfig, handles: Sequence[ModelHandle]) -> list[ModelFacts]:
+    """Each model's stored form, compute dtype and size on disk and in memory (once
+    `make_ready` converted it), for a run over several models; none for one."""
     if not names_models(config):
         return []
     facts = []
-    for name, path, handle, p in zip(model_names(config), config.all_models,
-                                     handles, precisions):
+    for name, path, handle in zip(model_names(config), config.all_models, handles):
+        choice = planned(handle, config)
+        p = choice.precision
         bits = (handle.config.get("quantization") or {}).get("bits")
         stored = f"{bits}-bit" if p.quantized_layers and bits else p.model_dtype
         facts.append(ModelFacts(name, str(path), stored, p.compute_dtype,
-                                _weight_files_bytes(Path(path)), handle.weights_bytes()))
+                                _weight_files_bytes(Path(path)), choice.converted_bytes))
     return facts
 
 

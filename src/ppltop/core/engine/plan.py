@@ -41,6 +41,14 @@ class MemoryPlan:
     """The shared trunk keeps a batch's hidden states for the labels after the first."""
     models: int = 1
     """Models whose weights `weights_bytes` counts, resident together."""
+    one_at_a_time: bool = False
+    """The models do not fit together: each pass over the batches holds one
+    (`residency.py`); `weights_bytes` counts the largest and the kept top-k."""
+    top_k: int = 0
+    """One at a time, the reference's top-k log-probabilities kept per target for the
+    others' KL (0: none kept)."""
+    split_batches: int = 0
+    """Batches that run in micro-batches."""
 
     def resident_bytes(self, rows: int, width: int) -> int:
         """What stays in memory through a batch: the weights, and the shared trunk's
@@ -51,7 +59,7 @@ class MemoryPlan:
     def split_for(self, rows: int, width: int, targets: int) -> memory.Split:
         return memory.plan_split(self.shape, rows, width, self.resident_bytes(rows, width),
                                  self.budget, self.chunk_rows, self.full_logits, targets,
-                                 self.models)
+                                 self.models, self.one_at_a_time)
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,17 @@ class ScoringPlan:
 
     def adapter_for(self, label: str) -> Adapter | None:
         return self.adapters[label]
+
+    def passes(self) -> list[list[str]]:
+        """The labels each pass over the batches scores: all of them in one pass, or, when
+        the models go one at a time, one model's labels per pass, the reference's first
+        (the others' KL needs its kept top-k)."""
+        if not self.memory.one_at_a_time:
+            return [list(self.labels)]
+        first = self.model_for(self.reference)
+        order = [first] + sorted({self.model_for(label) for label in self.labels} - {first})
+        return [[label for label in self.labels if self.model_for(label) == model]
+                for model in order]
 
     def model_for(self, label: str) -> int:
         return self.models.get(label, 0)
@@ -193,10 +212,11 @@ def model_labels(models: tuple[Path, ...]) -> list[str]:
 
 def plan_memory(batches: list[list[Segment]], budget: int, weights_bytes: int,
                 shape: memory.Shape, chunk_rows: int, full_logits: bool,
-                kept_hidden: bool = False, models: int = 1) -> MemoryPlan:
+                kept_hidden: bool = False, models: int = 1, one_at_a_time: bool = False
+                ) -> MemoryPlan:
     """Check every batch against --max-memory now (arithmetic only), so none fails mid-run."""
     plan = MemoryPlan(budget, weights_bytes, shape, chunk_rows, full_logits, None, kept_hidden,
-                      models)
+                      models, one_at_a_time)
     split_batches, smallest, worst = 0, None, 0
     for batch in batches:
         rows, width = len(batch), max(s.length for s in batch)
@@ -213,7 +233,7 @@ def plan_memory(batches: list[list[Segment]], budget: int, weights_bytes: int,
         note = (f"{split_batches} of {len(batches)} batches would need up to about "
                 f"{memory.human(worst)}, more than --max-memory {memory.human(budget)}: "
                 f"they run in micro-batches (down to {smallest} rows), with the same figures")
-    return dataclasses.replace(plan, note=note)
+    return dataclasses.replace(plan, note=note, split_batches=split_batches)
 
 
 def read_adapters(paths: list[Path], checkpoints: bool = False,

@@ -4,7 +4,9 @@ For each label the model body runs once over the batch; the output projection an
 vocabulary-wide statistics run on the hidden states of the target positions only, in
 blocks of rows, so a 262k vocabulary never materializes a batch x length x vocab tensor.
 With `--kl` every label scores the batch together, block by block, so each block of the
-reference's logits meets each other label's once.
+reference's logits meets each other label's once. When the models are scored one at a time
+(`residency.py`), the reference's top-k log-probabilities are kept instead, and a later
+model's KL is computed against them with its bounds (`kept_reference.py`).
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from .. import mlx_lm
 from ..data.batching import Segment
 from ..data.token_text import TokenTexts
 from ..model import memory
-from ..model.loader import ModelHandle
-from . import token_stats
+from . import kept_reference, token_stats
 from .assembler import ExampleAssembler
 from .forward import SplitForward
 from .plan import ScoringPlan
+from .residency import Residency
 
 Scored = dict[str, tuple[list, float]]
 """Per label: the examples a batch completed, and the batch's summed target loss."""
@@ -40,8 +42,8 @@ class Scorer(Protocol):
     the batch every one of them agreed on (`stop_agreed`)."""
     stop_agreed: bool
 
-    def score(self, number: int, batch: list[Segment], stop_requested: bool = False
-              ) -> Scored: ...
+    def score(self, number: int, batch: list[Segment], stop_requested: bool = False,
+              labels: list[str] | None = None) -> Scored: ...
 
 
 @dataclass
@@ -86,12 +88,12 @@ class BatchScorer:
     stops_together = False
     stop_agreed = False
 
-    def __init__(self, plan: ScoringPlan, handles: list[ModelHandle],
-                 forwards: list[SplitForward], texts: TokenTexts, vocab_size: int):
+    def __init__(self, plan: ScoringPlan, residency: Residency, texts: TokenTexts,
+                 vocab_size: int):
         self.plan = plan
-        self.handles = handles
-        self.forwards = forwards
-        self.handle, self.forward = handles[0], forwards[0]
+        self.residency = residency
+        self.kept = kept_reference.KeptReference(plan.reference, plan.memory.top_k)
+        self._number = -1
         self.assemblers = {label: ExampleAssembler(plan, texts, vocab_size)
                            for label in plan.labels}
         self.busy_s = dict.fromkeys(plan.labels, 0.0)
@@ -99,17 +101,21 @@ class BatchScorer:
         self.peak_bytes = dict.fromkeys(plan.labels, 0)
         """MLX's peak allocation while each label's model body ran, its weights included
         and the other models' weights (resident meanwhile) left out."""
-        sizes = [h.weights_bytes() for h in handles]
-        self._others_bytes = [sum(sizes) - own for own in sizes]
+
+    @property
+    def forward(self) -> SplitForward | None:
+        """The first model's forward pass (None while another is in memory alone)."""
+        return self.residency.forwards[0]
 
     def _activate(self, label: str) -> SplitForward:
         """Make `label`'s model compute with its adapter; its forward pass."""
         model = self.plan.model_for(label)
-        self.handles[model].activate(self.plan.adapter_for(label))
-        return self.forwards[model]
+        forward = self.residency.forward_for(model)
+        self.residency.handles[model].activate(self.plan.adapter_for(label))
+        return forward
 
     def _note_peak(self, label: str) -> None:
-        own = mx.get_peak_memory() - self._others_bytes[self.plan.model_for(label)]
+        own = mx.get_peak_memory() - self.residency.others_bytes(self.plan.model_for(label))
         self.peak_bytes[label] = max(self.peak_bytes[label], own)
         memory.reset_peak()
 
@@ -119,15 +125,19 @@ class BatchScorer:
         self.busy_s[label] += now - since
         return now
 
-    def score(self, number: int, batch: list[Segment], stop_requested: bool = False
-              ) -> Scored:
-        """Every label on batch `number` (its position in the plan); a stop request is the
-        loop's to act on, before the next batch."""
-        labels = self.plan.labels
-        for forward in self.forwards:
-            forward.new_batch()
-        if self.plan.config.compares_distributions and len(labels) > 1:
-            return self._score_with_kl(batch)
+    def score(self, number: int, batch: list[Segment], stop_requested: bool = False,
+              labels: list[str] | None = None) -> Scored:
+        """Every label (or those of `labels`: one model's, one at a time) on batch `number`
+        (its position in the plan); a stop request is the loop's to act on, before the
+        next batch."""
+        labels = labels or self.plan.labels
+        self._number = number
+        for forward in self.residency.forwards:
+            if forward is not None:
+                forward.new_batch()
+        if (self.plan.config.compares_distributions and len(labels) > 1
+                and self.plan.reference in labels):
+            return self._score_with_kl(batch, labels)
         scored = {}
         for label in labels:
             t0 = time.perf_counter()
@@ -143,16 +153,24 @@ class BatchScorer:
         rows = BatchRows.of(batch, self.plan.split.examples)
         split = self._memory_split(rows)
         project = forward.rows(mx.array(rows.inputs), rows.rows, rows.cols, split.micro_rows)
-        blocks, natives = [], []
+        blocks, natives, kls, kept = [], [], [], []
         needed = self._needs_mlx_lm_ce(batch, rows)
         n = len(rows.targets)
+        against = self.kept.rows_for(self._number, label)
         for a in range(0, n, split.chunk_rows):
             b = min(n, a + split.chunk_rows)
-            self._block_stats(project(a, b), rows.targets[a:b], blocks, natives, needed[a:b])
+            logits = project(a, b)
+            self._block_stats(logits, rows.targets[a:b], blocks, natives, needed[a:b])
+            if against is not None:
+                kls.append(self.kept.kl(label, against, a, b, logits, rows.owner[a:b] >= 0))
+            elif self.kept.keeps(label):
+                kept.append(kept_reference.keep(logits, self.kept.k))
+        self.kept.store(self._number, kept)
         native = np.concatenate(natives) if natives else None
-        return self._collect(label, batch, rows, token_stats.concat(blocks), native, None)
+        kl = np.concatenate(kls) if kls else None
+        return self._collect(label, batch, rows, token_stats.concat(blocks), native, kl)
 
-    def _score_with_kl(self, batch: list[Segment]) -> Scored:
+    def _score_with_kl(self, batch: list[Segment], labels: list[str]) -> Scored:
         """KL(reference || label) per token without keeping any full distribution."""
         plan = self.plan
         rows = BatchRows.of(batch, plan.split.examples)
@@ -161,7 +179,7 @@ class BatchScorer:
         split = self._memory_split(rows)
         projects = {}
         t = time.perf_counter()  # each label's own time, for its tokens/s
-        for label in plan.labels:  # the reference's log-probs wait, a block at a time
+        for label in labels:  # the reference's log-probs wait, a block at a time
             memory.reset_peak()
             projects[label] = self._activate(label).rows(inputs, rows.rows, rows.cols,
                                                          split.micro_rows)
@@ -169,17 +187,20 @@ class BatchScorer:
             t = self._clock(label, t)
         n = len(rows.targets)
         chunk = max(1, split.chunk_rows // 2)  # two labels' blocks are alive at once
-        blocks = {label: [] for label in plan.labels}
-        natives = {label: [] for label in plan.labels}
-        kls = {label: [] for label in plan.labels if label != ref}
+        blocks = {label: [] for label in labels}
+        natives = {label: [] for label in labels}
+        kls = {label: [] for label in labels if label != ref}
+        kept = []
         needed = self._needs_mlx_lm_ce(batch, rows)
         for a in range(0, n, chunk):
             b = min(n, a + chunk)
             self._activate(ref)
             ref_logits = projects[ref](a, b)
             ref_logp = token_stats.log_softmax_numpy(ref_logits)
+            if self.kept.keeps(ref):
+                kept.append(kept_reference.keep(ref_logits, self.kept.k))
             t = self._clock(ref, t)
-            for label in plan.labels:
+            for label in labels:
                 if label != ref:
                     self._activate(label)
                 logits = ref_logits if label == ref else projects[label](a, b)
@@ -188,8 +209,9 @@ class BatchScorer:
                 if label != ref:
                     kls[label].append(token_stats.kl_numpy(ref_logp, logits))
                 t = self._clock(label, t)
+        self.kept.store(self._number, kept)
         out = {}
-        for label in plan.labels:
+        for label in labels:
             native = np.concatenate(natives[label]) if natives[label] else None
             kl = np.concatenate(kls[label]) if label in kls else None
             out[label] = self._collect(label, batch, rows, token_stats.concat(blocks[label]),

@@ -44,6 +44,8 @@ class ModelRow:
     """Share of tokens where both rank the same token first."""
     tokens_per_s: float
     peak_memory_bytes: int | None
+    kl_note: str | None = None
+    """How its KL was approximated (`RunSummary.kl_note`); None: computed exactly."""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -78,5 +80,6 @@ def model_rows(summaries: Sequence[RunSummary], comparisons: Sequence[Comparison
             kl_percentiles={q: (k["percentiles"][q] if k else zero) for q in KL_COLUMNS},
             kl_max=k["max"] if k else zero,
             same_top=k["same_top"] if k else nan,
-            tokens_per_s=s.tokens_per_s, peak_memory_bytes=s.peak_memory_bytes))
+            tokens_per_s=s.tokens_per_s, peak_memory_bytes=s.peak_memory_bytes,
+            kl_note=s.kl_note))
     return rows

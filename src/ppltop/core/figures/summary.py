@@ -52,6 +52,9 @@ class RunSummary:
     """The label's model folder, when the run compares several models (None: one model)."""
     peak_memory_bytes: int | None = None
     """MLX's peak allocation while this label's model ran (None: not measured)."""
+    kl_note: str | None = None
+    """How its KL from the reference was approximated, when it was (models scored one at a
+    time: `engine.scorer.KlGaps.note`); None when computed exactly or not at all."""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -118,8 +118,9 @@ def _config_mismatch(path: Path, message: str) -> str | None:
     return None
 
 
-def load_base(path: str | Path) -> tuple[nn.Module, Any, dict[str, Any]]:
-    """Load model and tokenizer with mlx-lm. Returns (model, tokenizer, config dict)."""
+def load_base(path: str | Path, lazy: bool = False) -> tuple[nn.Module, Any, dict[str, Any]]:
+    """Load model and tokenizer with mlx-lm. Returns (model, tokenizer, config dict);
+    `lazy`: the weights are read when first computed with, not now."""
     from mlx_lm import load
 
     path = Path(path).expanduser()
@@ -133,7 +134,8 @@ def load_base(path: str | Path) -> tuple[nn.Module, Any, dict[str, Any]]:
                              "tokenizer.model); copy the tokenizer files of the original model")
     try:
         # its annotations give two results; return_config=True adds the third
-        model, tokenizer, config = load(str(path), return_config=True)  # type: ignore[misc]
+        model, tokenizer, config = load(str(path), return_config=True,  # type: ignore[misc]
+                                        lazy=lazy)
     except ValueError as e:
         explained = _config_mismatch(path, str(e))
         if explained:
@@ -248,10 +250,18 @@ class ModelHandle:
         converted)."""
 
     @classmethod
-    def load(cls, path: str | Path) -> ModelHandle:
+    def load(cls, path: str | Path, lazy: bool = False) -> ModelHandle:
+        """`lazy`: open the model without reading its weights (they are read when it first
+        computes, or when `engine.models.make_ready` converts it)."""
         _hold_for_tests()
-        model, tokenizer, config = load_base(path)
+        model, tokenizer, config = load_base(path, lazy)
         return cls(model, tokenizer, config, Path(path))
+
+    def unload(self) -> None:
+        """Free the weights: the model is opened again lazily from its folder, in its stored
+        form, to be made ready again if a later part of the run scores it."""
+        self.model = load_base(self.path, lazy=True)[0]
+        self.active, self._base_params, self.precision = None, None, None
 
     def weights_bytes(self) -> int:
         """Its parameters' bytes in memory as they are now (after any dequantizing or
@@ -260,8 +270,9 @@ class ModelHandle:
             self.model.parameters())
         return sum(w.nbytes for _, w in flat)
 
-    def activate(self, adapter: Adapter | None) -> None:
-        """Make `adapter` (None: the base model) the one the model computes with."""
+    def activate(self, adapter: Adapter | None, evaluate: bool = True) -> None:
+        """Make `adapter` (None: the base model) the one the model computes with;
+        `evaluate=False` leaves a lazily opened model's weights unread (a fit check)."""
         if adapter is self.active:
             return
         self._restore_base()
@@ -272,7 +283,8 @@ class ModelHandle:
                 self._restore_base()
                 raise
         self.model.eval()
-        mx.eval(self.model.parameters())  # nothing lazy may cross to another thread
+        if evaluate:
+            mx.eval(self.model.parameters())  # nothing lazy may cross to another thread
         self.active = adapter
 
     def _restore_base(self) -> None:

@@ -120,10 +120,11 @@ class Split:
 
 def plan_split(shape: Shape, rows: int, width: int, weights_bytes: int, budget: int,
                chunk_rows: int, full_logits: bool = False, targets: int | None = None,
-               models: int = 1) -> Split:
+               models: int = 1, one_at_a_time: bool = False) -> Split:
     """The largest micro-batch (and logits block, at most `chunk_rows` and the batch's
     `targets`) whose estimated peak fits `budget`; `weights_bytes` are those of `models`
-    models, resident together. Raises InputError when even one row at this width does not
+    models, resident together (`one_at_a_time`: the largest of several, and the
+    reference's kept top-k). Raises InputError when even one row at this width does not
     fit."""
     room = budget - weights_bytes
     wanted = max(1, min(chunk_rows, targets or chunk_rows))
@@ -139,7 +140,10 @@ def plan_split(shape: Shape, rows: int, width: int, weights_bytes: int, budget: 
     need = weights_bytes + shape.body_bytes(1, width, full_logits) + shape.logits_bytes(1)
     weights = (f"weights {human(weights_bytes)}" if models == 1 else
                f"the {models} models' weights together {human(weights_bytes)}")
-    fewer = "" if models == 1 else ", or compare fewer models in one run"
+    if one_at_a_time:
+        weights = (f"the largest model's weights and the reference's kept log-probabilities "
+                   f"{human(weights_bytes)}, the models one at a time")
+    fewer = "" if models == 1 and not one_at_a_time else ", or compare fewer models in one run"
     raise InputError(f"--max-memory {human(budget)}: one sequence of {width} tokens needs "
                      f"about {human(need)} ({weights}); raise --max-memory or lower "
                      f"--max-seq-length{fewer}")

@@ -120,10 +120,22 @@ def dequantize_layers(model: nn.Module) -> int:
     return len(replaced)
 
 
-def apply(model: nn.Module, dequantize: str = "auto", dtype: str = "auto",
-          on_cpu: bool | None = None, memory_bytes: int | None = None) -> Precision:
-    """Dequantize and/or cast `model` in place as the flags ask; `auto` decides by device and
-    by whether the converted weights fit in `MEMORY_SHARE` of `memory_bytes` (the RAM)."""
+@dataclass
+class Choice:
+    """What `apply` will do to a model, decided from its shapes alone (a lazily loaded
+    model's weights are not read): the precision it will be scored in, and its bytes then."""
+
+    dequantize: bool
+    float32: bool
+    precision: Precision
+    converted_bytes: int
+
+
+def choose(model: nn.Module, dequantize: str = "auto", dtype: str = "auto",
+           on_cpu: bool | None = None, memory_bytes: int | None = None) -> Choice:
+    """Decide how to dequantize and/or cast `model` as the flags ask; `auto` decides by
+    device and by whether the converted weights fit in `MEMORY_SHARE` of `memory_bytes`
+    (the RAM). Nothing is converted."""
     for flag, value in (("--dequantize", dequantize), ("--dtype", dtype)):
         if value not in CHOICES[flag]:
             raise InputError(f"{flag} {value}: use one of {', '.join(CHOICES[flag])}")
@@ -135,8 +147,8 @@ def apply(model: nn.Module, dequantize: str = "auto", dtype: str = "auto",
 
     want_deq = n_quantized > 0 and (dequantize == "on" or (dequantize == "auto" and on_cpu))
     want_f32 = model_dtype != mx.float32 and (dtype == "float32" or (dtype == "auto" and on_cpu))
+    need = converted_bytes(model, want_deq, mx.float32 if want_f32 else None)
     if dequantize == "auto" or dtype == "auto":
-        need = converted_bytes(model, want_deq, mx.float32 if want_f32 else None)
         room = int(MEMORY_SHARE * memory_bytes)
         if memory_bytes and need > room:
             gib = (f"{need / 2**30:.1f} GiB, more than half of the "
@@ -147,17 +159,28 @@ def apply(model: nn.Module, dequantize: str = "auto", dtype: str = "auto",
             if dtype == "auto" and want_f32:
                 want_f32 = False
                 result.notes.append(f"kept {result.model_dtype}: float32 weights would take {gib}")
+            need = converted_bytes(model, want_deq, mx.float32 if want_f32 else None)
     if want_deq:
-        result.dequantized_layers = dequantize_layers(model)
-        result.notes.append(f"dequantized {result.dequantized_layers} layers "
+        result.dequantized_layers = n_quantized
+        result.notes.append(f"dequantized {n_quantized} layers "
                             "(quantized matmuls are slow on the CPU backend)")
     if want_f32:
-        model.set_dtype(mx.float32)
-        mx.eval(model.parameters())
         result.compute_dtype = "float32"
         result.notes.append(f"computing in float32 instead of {result.model_dtype} "
                             "(half-precision matmuls are slow on the CPU backend)")
-    return result
+    return Choice(want_deq, want_f32, result, need)
+
+
+def apply(model: nn.Module, dequantize: str = "auto", dtype: str = "auto",
+          on_cpu: bool | None = None, memory_bytes: int | None = None) -> Precision:
+    """Dequantize and/or cast `model` in place as `choose` decides."""
+    choice = choose(model, dequantize, dtype, on_cpu, memory_bytes)
+    if choice.dequantize:
+        dequantize_layers(model)
+    if choice.float32:
+        model.set_dtype(mx.float32)
+        mx.eval(model.parameters())
+    return choice.precision
 
 
 def _name(dtype: mx.Dtype) -> str:

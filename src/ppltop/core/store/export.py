@@ -43,7 +43,7 @@ SUMMARY_FIELDS = ("label", "iteration", "adapter", "loss", "ppl", "ppl_ci95_low"
                   "dropped_examples", "pad_targets", "complete", "reference", "delta_loss",
                   "delta_ci95_low", "delta_ci95_high", "win_share", "significant",
                   "model", "ppl_ratio", "kl_mean", "kl_ci95_low", "kl_ci95_high", "kl_p90",
-                  "kl_p99", "kl_p99.9", "kl_max", "same_top", "peak_memory_bytes")
+                  "kl_p99", "kl_p99.9", "kl_max", "same_top", "peak_memory_bytes", "kl_note")
 
 
 def summary_rows(summaries: Sequence[RunSummary], comparisons: Sequence[Comparison] = ()
@@ -86,7 +86,7 @@ def _model_columns(s: RunSummary, c: Comparison | None) -> dict[str, Any]:
         "kl_mean": k["mean"] if k else "", "kl_ci95_low": k["ci95"][0] if k else "",
         "kl_ci95_high": k["ci95"][1] if k else "", "kl_max": k["max"] if k else "",
         "same_top": k["same_top"] if k else "",
-        "peak_memory_bytes": s.peak_memory_bytes or ""}
+        "peak_memory_bytes": s.peak_memory_bytes or "", "kl_note": s.kl_note or ""}
     for q in KL_COLUMNS:
         out[f"kl_p{q}"] = k["percentiles"][q] if k else ""
     return out

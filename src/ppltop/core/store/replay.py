@@ -125,6 +125,7 @@ class RunFollower:
         precision_note = kept.explanation() if kept else None
         rates = {s["label"]: s.get("tokens_per_s") or 0.0 for s in event.summaries}
         peaks = {s["label"]: s.get("peak_memory_bytes") for s in event.summaries}
+        kl_notes = {s["label"]: s.get("kl_note") for s in event.summaries}
         paths = self.manifest.adapter_paths()
         models = dict(zip(plan.labels, plan.model_paths)) if plan is not None else {}
         summaries = [summarize(label, paths.get(label), results[label], split,
@@ -133,6 +134,8 @@ class RunFollower:
                                precision_note=precision_note, ranks=self.manifest.ranks,
                                model=models.get(label), peak_memory_bytes=peaks.get(label))
                      for label in self.labels]
+        for summary in summaries:
+            summary.kl_note = kl_notes.get(summary.label)
         comparisons = compare_labels(results, self.labels,
                                      resolve_reference(self.labels, cfg.reference))
         return RunFinished(summaries, event.cancelled, event.elapsed_s, comparisons, results)

@@ -1,0 +1,50 @@
+"""Which models are in memory while a run scores: all of them together, or one at a time
+when their weights do not fit in --max-memory together (`MemoryPlan.one_at_a_time`). One
+at a time, each model is read when its pass starts and freed when the next one starts, so
+each is read once: the loop scores every batch with one model before the next."""
+
+from __future__ import annotations
+
+import gc
+
+import mlx.core as mx
+
+from ..config import EvalConfig
+from ..model.loader import ModelHandle
+from .forward import SplitForward
+from .models import make_ready, planned
+
+
+class Residency:
+    """The run's models and their forward passes (None: not in memory now)."""
+
+    def __init__(self, config: EvalConfig, handles: list[ModelHandle],
+                 forwards: list[SplitForward | None]):
+        self.config = config
+        self.handles = handles
+        self.forwards = forwards
+        self.sizes = [planned(handle, config).converted_bytes for handle in handles]
+        """Each model's weights in the precision it is scored in."""
+        self.one_at_a_time = any(forward is None for forward in forwards)
+
+    def forward_for(self, model: int) -> SplitForward:
+        """Model `model`'s forward pass; one at a time, the model in memory is freed and
+        this one read and converted first."""
+        forward = self.forwards[model]
+        if forward is not None:
+            return forward
+        for other in range(len(self.forwards)):
+            if self.forwards[other] is not None:
+                self.forwards[other] = None
+                self.handles[other].unload()
+        gc.collect()  # the freed model's arrays go now, before the next is read
+        mx.clear_cache()
+        make_ready(self.handles[model], self.config)
+        forward = self.forwards[model] = SplitForward(self.handles[model].model)
+        return forward
+
+    def others_bytes(self, model: int) -> int:
+        """The weights in memory beside model `model`'s while it computes."""
+        if self.one_at_a_time:
+            return 0
+        return sum(self.sizes) - self.sizes[model]
