@@ -5,6 +5,7 @@ log-probabilities, with a lower bound and how far above it the exact KL can be."
 from __future__ import annotations
 
 import json
+import math
 
 import mlx.core as mx
 import numpy as np
@@ -14,6 +15,7 @@ from ppltop import demo
 from ppltop.core.config import EvalConfig
 from ppltop.core.engine import kept_reference
 from ppltop.core.engine.evaluation import Evaluation
+from ppltop.core.engine.worker import ScoringWorker
 from ppltop.core.store.events import BatchScored, Notice
 from support.cli import run_ppltop
 
@@ -109,3 +111,21 @@ def test_one_at_a_time_stays_under_the_budget_and_says_how_the_kl_was_had(quanti
     row = copy
     assert row["kl_note"] and f"KL of {row['label']}: {row['kl_note']}" in proc.stdout
     assert 0 < row["kl_mean"] and 0 < row["same_top"] < 1
+
+
+def test_one_at_a_time_in_the_dashboards_worker_thread(quantized_model):
+    """The dashboard scores on a worker thread with its own MLX stream; the models opened
+    lazily on the main thread are opened again there before their weights are read."""
+    evaluation = Evaluation(EvalConfig(model=demo.MODEL_DIR,
+                                       models=(demo.MODEL_DIR, quantized_model),
+                                       data=demo.DATA_DIR, test_batches=2, max_memory=BUDGET))
+    evaluation.prepare()
+    events, errors = [], []
+    worker = ScoringWorker(evaluation.events, events.append, errors.append)
+    worker.start()
+    worker.join(120)
+    assert not errors, errors
+    finished = events[-1]
+    assert evaluation.scoring_plan.memory.one_at_a_time
+    assert [s.label for s in finished.summaries] == evaluation.labels
+    assert all(math.isfinite(s.loss) for s in finished.summaries)

@@ -1,11 +1,13 @@
 """Which models are in memory while a run scores: all of them together, or one at a time
 when their weights do not fit in --max-memory together (`MemoryPlan.one_at_a_time`). One
 at a time, each model is read when its pass starts and freed when the next one starts, so
-each is read once: the loop scores every batch with one model before the next."""
+each is read once (opened again, lazily, where the loop runs on another thread than the one
+that opened it): the loop scores every batch with one model before the next."""
 
 from __future__ import annotations
 
 import gc
+import threading
 
 import mlx.core as mx
 
@@ -36,10 +38,13 @@ class Residency:
         for other in range(len(self.forwards)):
             if self.forwards[other] is not None:
                 self.forwards[other] = None
-                self.handles[other].unload()
+                self.handles[other].reopen()
         gc.collect()  # the freed model's arrays go now, before the next is read
         mx.clear_cache()
-        make_ready(self.handles[model], self.config)
+        handle = self.handles[model]
+        if handle.unread and handle.opened_in != threading.get_ident():
+            handle.reopen()  # opened by another thread (the dashboard scores in a worker)
+        make_ready(handle, self.config)
         forward = self.forwards[model] = SplitForward(self.handles[model].model)
         return forward
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 import types
 from dataclasses import dataclass, field
@@ -242,6 +243,8 @@ class ModelHandle:
         self.config = config
         self.path = path
         self.active: Adapter | None = None
+        self.opened_in = threading.get_ident()
+        """The thread whose MLX stream its arrays were made on."""
         self._base_params: dict[str, mx.array] | None = None
         self.precision: tuple[tuple[str, str], Precision] | None = None
         """((--dequantize, --dtype), the precision it is scored in) once
@@ -257,11 +260,18 @@ class ModelHandle:
         model, tokenizer, config = load_base(path, lazy)
         return cls(model, tokenizer, config, Path(path))
 
-    def unload(self) -> None:
+    def reopen(self) -> None:
         """Free the weights: the model is opened again lazily from its folder, in its stored
-        form, to be made ready again if a later part of the run scores it."""
+        form, on this thread (MLX cannot read a lazy array opened on another thread's
+        stream), to be made ready again when it is scored."""
         self.model = load_base(self.path, lazy=True)[0]
         self.active, self._base_params, self.precision = None, None, None
+        self.opened_in = threading.get_ident()
+
+    @property
+    def unread(self) -> bool:
+        """Opened lazily and not converted yet: its weights may not have been read."""
+        return self.precision is None
 
     def weights_bytes(self) -> int:
         """Its parameters' bytes in memory as they are now (after any dequantizing or
