@@ -68,7 +68,10 @@ class HeadlessPrinter:
         elif isinstance(event, BatchScored):
             self._rate.note(event)
             self._running[event.label].add(event)
-            last_label = event.label == list(self._running)[-1]
+            last = self._running[list(self._running)[-1]]
+            # the line follows the last label, or any while it waits for its turn (the
+            # models scored one at a time: every batch with one model, then the next)
+            last_label = event.label == last.label or not last.tokens_done
             now = time.monotonic()
             finished = event.batch + 1 == event.n_batches
             if last_label and (now - self._last_print >= self.interval_s or finished):
@@ -78,8 +81,8 @@ class HeadlessPrinter:
             self._finish(event)
 
     def _progress(self, event: BatchScored) -> None:
-        done = event.tokens_done * len(self._running)
-        total = event.tokens_total * len(self._running)
+        done = sum(live.tokens_done for live in self._running.values())
+        total = sum(live.tokens_total for live in self._running.values())
         rate = self._rate.rate(done, event.elapsed_s)
         eta = seconds_left(total, done, rate)
         parts = []
@@ -88,7 +91,7 @@ class HeadlessPrinter:
                         if live.nonfinite_examples else "")
             parts.append(f"{label} loss {fmt.loss(live.loss)} ppl {fmt.ppl(live.ppl)}"
                          f"{left_out}")
-        finished = event.batch + 1 == event.n_batches
+        finished = done >= total
         print(f"[{event.batch + 1}/{event.n_batches}] " + " | ".join(parts)
               + f" | {fmt.rate(rate)} | {fmt.eta(eta, over=finished)}", file=self.err,
               flush=True)

@@ -104,6 +104,11 @@ def test_one_at_a_time_stays_under_the_budget_and_says_how_the_kl_was_had(quanti
                       "--max-memory", str(BUDGET), "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "they are scored one at a time" in proc.stderr
+    # the progress line follows the reference's pass too, the ETA over both passes
+    progress = [line for line in proc.stderr.splitlines() if line.startswith("[")]
+    assert "| model#2 loss – ppl – |" in progress[0]
+    assert progress[-1].endswith("ETA –") and "model#2 loss – " not in progress[-1]
+    assert not any(line.endswith("ETA –") for line in progress[:-1]), progress
     figures = json.loads(out.read_text())
     assert figures["peak_memory_bytes"] <= BUDGET
     reference, copy = (m for m in figures["models"])
@@ -129,3 +134,14 @@ def test_one_at_a_time_in_the_dashboards_worker_thread(quantized_model):
     assert evaluation.scoring_plan.memory.one_at_a_time
     assert [s.label for s in finished.summaries] == evaluation.labels
     assert all(math.isfinite(s.loss) for s in finished.summaries)
+
+
+def test_the_reference_s_model_is_scored_first(quantized_model):
+    evaluation = Evaluation(EvalConfig(model=demo.MODEL_DIR,
+                                       models=(demo.MODEL_DIR, quantized_model),
+                                       data=demo.DATA_DIR, test_batches=2, max_memory=BUDGET,
+                                       reference="model#2"))
+    events = list(evaluation.events())
+    order = [(e.label, e.batch) for e in events if isinstance(e, BatchScored)]
+    assert order == [("model#2", 0), ("model#2", 1), ("model", 0), ("model", 1)]
+    assert [s.kl_note is None for s in events[-1].summaries] == [False, True]

@@ -23,7 +23,7 @@ from ..config import EvalConfig
 from ..data.split import load_split
 from ..data.token_text import TokenTexts
 from ..errors import InputError
-from ..figures.compare import compare_labels
+from ..figures.compare import compare_labels, resolve_reference
 from ..figures.summary import summarize
 from ..model import memory, precision
 from ..model.loader import ModelHandle
@@ -49,7 +49,15 @@ from .models import (
     vocab_size,
 )
 from .notices import start_notices
-from .plan import MemoryPlan, ScoringPlan, plan_memory, plan_scoring, read_adapters, scored_labels
+from .plan import (
+    MemoryPlan,
+    ScoringPlan,
+    label_pairs,
+    plan_memory,
+    plan_scoring,
+    read_adapters,
+    scored_labels,
+)
 from .residency import Residency
 from .resume import replayable
 from .scorer import BatchScorer, Scorer
@@ -100,19 +108,25 @@ class Evaluation:
         split = load_split(cfg.data, cfg.split, handle.tokenizer, cfg.mask_prompt, cfg.features)
         vocab = vocab_size(handle)
         check_same_tokens(cfg, split, handles, [vocab_size(h) for h in handles])
-        make_ready(handle, cfg)  # the others once the plan says together or one at a time
-        forwards: list[SplitForward | None] = [SplitForward(handle.model)]
-        forwards += [None] * (len(handles) - 1)
+        # the reference's model first: the others once the plan says together or one at a time
+        first = _reference_model(cfg, adapters, fits)
+        make_ready(handles[first], cfg)
+        forwards: list[SplitForward | None] = [None] * len(handles)
+        forwards[first] = SplitForward(handles[first].model)
         self.trunk_notes = [*precision_notes, *pair_notes]
         if len(handles) == 1:  # a shared trunk shares one model's blocks, never two models'
             scored = scored_labels(cfg, adapters)
-            forwards[0].trunk, refused = checked_trunk(handle, list(scored.values()),
-                                                       forwards[0].body)
-            shared = forwards[0].trunk.note(len(scored)) if forwards[0].trunk else None
+            only = forwards[0]
+            assert only is not None
+            only.trunk, refused = checked_trunk(handle, list(scored.values()), only.body)
+            shared = only.trunk.note(len(scored)) if only.trunk else None
             self.trunk_notes += [note for note in (refused, shared) if note]
         self.texts = TokenTexts(handle.tokenizer)
         self.scoring_plan = plan_scoring(
-            cfg, split, adapters, lambda batches: self._memory(batches, forwards[0], vocab),
+            cfg, split, adapters,
+            lambda batches: memory_plan(cfg, batches, handles, self.beside,
+                                        self.precisions[first].compute_dtype, forwards[first],
+                                        vocab),
             fits=lambda index, adapter: fits[(index, adapter.label)],
             models=model_facts(cfg, handles))
         if self.scoring_plan.memory.one_at_a_time and self.sharding is not None:
@@ -132,10 +146,6 @@ class Evaluation:
     def precision_of(self, label: str) -> precision.Precision:
         """The precision of `label`'s model."""
         return self.precisions[self.scoring_plan.model_for(label)]
-
-    def _memory(self, batches, forward: SplitForward, vocab: int):
-        return memory_plan(self.config, batches, self.handles, self.beside,
-                           self.precision.compute_dtype, forward, vocab)
 
     @property
     def split(self):
@@ -244,6 +254,12 @@ class Evaluation:
         return RunFinished(summaries, self.cancelled, elapsed, comparison, done)
 
 
+def _reference_model(cfg: EvalConfig, adapters, fits) -> int:
+    """The model of the reference label, scored first when the models go one at a time."""
+    pairs = label_pairs(cfg, adapters, lambda index, adapter: fits[(index, adapter.label)])
+    return pairs[resolve_reference(list(pairs), cfg.reference)][0] if pairs else 0
+
+
 def memory_plan(cfg: EvalConfig, batches, handles: list[ModelHandle],
                 beside_handles: list[ModelHandle], compute_dtype: str, forward: SplitForward,
                 vocab: int):
@@ -254,7 +270,8 @@ def memory_plan(cfg: EvalConfig, batches, handles: list[ModelHandle],
     float32 = compute_dtype == "float32"
     # ppltop's CPU attention (float32 only) never holds the whole score matrix
     block = cpu_kernels.QUERY_BLOCK if forward.kernels.active and float32 else None
-    shape = memory.Shape.from_config(handles[0].config, 4 if float32 else 2, block)
+    largest = handles[sizes.index(max(sizes))]  # its activations too, as an estimate
+    shape = memory.Shape.from_config(largest.config, 4 if float32 else 2, block)
     chunk_rows = max(1, (cfg.logits_budget_mb << 20) // (4 * vocab))
     budget = cfg.max_memory or memory.default_budget()
 
