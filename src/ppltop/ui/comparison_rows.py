@@ -53,7 +53,7 @@ def mlx_lm_text(live, shown: dict[str, str], common) -> str:
     """What the figures cover when the labels scored different examples (`common`), then
     mlx-lm's own line per label (`LiveRun.mlx_lm_line`), the one users match, under its
     shown name (`shown`: label -> name, in the rows' order): a label not scored to its end
-    has none yet."""
+    has none yet; last, how a label's KL was approximated, where it was (`kl_note`)."""
     lines = [(name, live.mlx_lm_line(label)) for label, name in shown.items()]
     text = ("\n".join(f"mlx-lm · {name}: {line or 'when it is scored to its end'}"
                       for name, line in lines)
@@ -62,7 +62,9 @@ def mlx_lm_text(live, shown: dict[str, str], common) -> str:
     if common is not None:
         text = (f"loss, PPL, Δ and bits/B {common.basis} (those every label has scored; "
                 f"mlx-lm's lines are each run's own)\n{text}")
-    return text
+    kl_notes = [f"KL · {name}: {summary.kl_note}" for label, name in shown.items()
+                if (summary := live.summary_of(label)) is not None and summary.kl_note]
+    return "\n".join([text, *kl_notes])
 
 
 def sorted_rows(rows: list[tuple[str, Comparison | None]], key: str, descending: bool,
