@@ -15,7 +15,10 @@ from dataclasses import dataclass
 import mlx.core as mx
 import numpy as np
 
-from .token_stats import log_softmax_numpy
+from .token_stats import host_logits, in_parallel, log_softmax_rows
+
+ROWS = 8
+"""Rows a worker takes at a time: their vocabulary-wide passes stay in the cache."""
 
 TOP_K_CHOICES = (4096, 2048, 1024, 512, 256, 128, 64)
 """The k kept: the largest --max-memory allows (on the real test model, k = 64 left 11% of
@@ -101,35 +104,60 @@ class KlGaps:
 
 def keep(logits: mx.array, k: int) -> KeptRows:
     """The reference's top-k of each row of `logits` [n, V], and the mass of the rest."""
-    logp = log_softmax_numpy(logits)
-    k = min(k, logp.shape[1])
-    ids = np.argpartition(-logp, k - 1, axis=1)[:, :k]
-    return KeptRows(ids.astype(np.int32), np.take_along_axis(logp, ids, axis=1),
-                    _mass_outside(logp, ids))
+    x = host_logits(logits)
+    n, vocab = x.shape
+    k = min(k, vocab)
+    ids = np.empty((n, k), np.int32)
+    logp = np.empty((n, k), np.float32)
+    tail = np.empty(n, np.float64)
+
+    def work(lo: int, hi: int) -> None:
+        for a in range(lo, hi, ROWS):
+            b = min(hi, a + ROWS)
+            lp = log_softmax_rows(x[a:b])
+            top = np.argpartition(-lp, k - 1, axis=1)[:, :k]
+            ids[a:b] = top
+            logp[a:b] = np.take_along_axis(lp, top, axis=1)
+            tail[a:b] = _mass_outside(lp, top)
+
+    in_parallel(n, ROWS, work)
+    return KeptRows(ids, logp, tail)
 
 
 def kl_bounds(kept: KeptRows, logits: mx.array) -> tuple[np.ndarray, np.ndarray]:
     """Per row: KL(reference || model) over the reference's top k and its tail (a lower
     bound, float32), and how much higher the exact KL can be at most (float64)."""
-    logq = log_softmax_numpy(logits)
-    q_top = np.take_along_axis(logq, kept.ids, axis=1).astype(np.float64)
-    lp = kept.logp.astype(np.float64)
-    head = (np.exp(lp) * (lp - q_top)).sum(axis=1)
-    p_tail = kept.tail
-    q_tail = _mass_outside(logq, kept.ids)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tail = np.where(p_tail > 0, p_tail * (np.log(p_tail) - np.log(q_tail)), 0.0)
-        # the least likely outcome under the model bounds its log-probability in the tail
-        gap = np.where(p_tail > 0, p_tail * (np.log(q_tail) - logq.min(axis=1)), 0.0)
-    lower = np.maximum(head + tail, 0.0)  # rounding below 0 is no divergence
-    return lower.astype(np.float32), np.maximum(gap, 0.0)
+    x = host_logits(logits)
+    n = x.shape[0]
+    lower = np.empty(n, np.float32)
+    gap = np.empty(n, np.float64)
+
+    def work(lo: int, hi: int) -> None:
+        for a in range(lo, hi, ROWS):
+            b = min(hi, a + ROWS)
+            logq = log_softmax_rows(x[a:b])
+            ids, p_tail = kept.ids[a:b], kept.tail[a:b]
+            q_top = np.take_along_axis(logq, ids, axis=1).astype(np.float64)
+            lp = kept.logp[a:b].astype(np.float64)
+            head = (np.exp(lp) * (lp - q_top)).sum(axis=1)
+            q_tail = _mass_outside(logq, ids)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                merged = np.where(p_tail > 0, p_tail * (np.log(p_tail) - np.log(q_tail)), 0.0)
+                # the model's least likely outcome bounds its log-probability in the tail
+                worst = np.where(p_tail > 0, p_tail * (np.log(q_tail) - logq.min(axis=1)), 0.0)
+            lower[a:b] = np.maximum(head + merged, 0.0)  # rounding below 0 is no divergence
+            gap[a:b] = np.maximum(worst, 0.0)
+
+    in_parallel(n, ROWS, work)
+    return lower, gap
 
 
 def _mass_outside(logp: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Probability of the outcomes not in `ids`, per row, summed directly (1 - the top's
-    mass would cancel to noise where the tail is tiny)."""
+    mass would cancel to noise where the tail is tiny), accumulated in float64."""
     rest = logp.copy()
     np.put_along_axis(rest, ids, -np.inf, axis=1)
     with np.errstate(under="ignore"):
-        mass: np.ndarray = np.exp(rest.astype(np.float64)).sum(axis=1)
+        np.exp(rest, out=rest)
+    mass: np.ndarray = rest.sum(axis=1, dtype=np.float64)
     return mass

@@ -44,7 +44,7 @@ BLOCK_BYTES = 1 << 21
 """Logits the host statistics take at a time (~2 MiB: their passes stay in the CPU cache)."""
 
 
-def _host_logits(logits: mx.array) -> np.ndarray:
+def host_logits(logits: mx.array) -> np.ndarray:
     return np.array(logits.astype(mx.float32), copy=False)
 
 
@@ -80,7 +80,7 @@ def stats_numpy(logits: mx.array, targets: np.ndarray, mlx_lm_ce: bool = False
     the cache, on every core; the top-k is k masked argmax passes (cheaper than a partition
     for k=5; ties go to the lower id). Entropy is log(s) - E_p[x - m], on shifted logits.
     """
-    x = _host_logits(logits)
+    x = host_logits(logits)
     n, vocab = x.shape
     k = min(TOP_K, vocab)
     logprob = np.empty(n, np.float32)
@@ -127,7 +127,7 @@ def loss_numpy(logits: mx.array, targets: np.ndarray, mlx_lm_ce: bool = False
                ) -> tuple[np.ndarray, np.ndarray | None]:
     """log p(target) on the host, a few rows at a time on every core (the loss-only path
     on the CPU); with `mlx_lm_ce`, mlx-lm's cross-entropy from the same exponentials."""
-    x = _host_logits(logits)
+    x = host_logits(logits)
     n, vocab = x.shape
     out = np.empty(n, np.float32)
     ce = np.empty(n, np.float32) if mlx_lm_ce else None
@@ -224,15 +224,39 @@ def concat(blocks: list[StatsBlock]) -> StatsBlock:
 
 
 def log_softmax_numpy(logits: mx.array) -> np.ndarray:
-    """float32 [n, V] log-probabilities on the host."""
-    x = np.array(logits.astype(mx.float32), copy=False)
+    """float32 [n, V] log-probabilities on the host, a few rows at a time on every core."""
+    x = host_logits(logits)
+    logp = np.empty(x.shape, np.float32)
+    step = _rows_per_block(x.shape[1])
+
+    def work(lo: int, hi: int) -> None:
+        for a in range(lo, hi, step):
+            b = min(hi, a + step)
+            logp[a:b] = log_softmax_rows(x[a:b])
+
+    in_parallel(x.shape[0], step, work)
+    return logp
+
+
+def log_softmax_rows(x: np.ndarray) -> np.ndarray:
+    """float32 log-probabilities of host logits [n, V]."""
     m = x.max(axis=1, keepdims=True)
     logp: np.ndarray = x - (np.log(np.exp(x - m).sum(axis=1, keepdims=True)) + m)
     return logp
 
 
 def kl_numpy(reference_logp: np.ndarray, logits: mx.array) -> np.ndarray:
-    """KL(P_ref || P) per row, nats: sum p_ref * (log p_ref - log p)."""
-    logp = log_softmax_numpy(logits)
-    kl: np.ndarray = np.einsum("ij,ij->i", np.exp(reference_logp), reference_logp - logp)
-    return kl.astype(np.float32)
+    """KL(P_ref || P) per row, nats: sum p_ref * (log p_ref - log p), a few rows at a time
+    on every core."""
+    x = host_logits(logits)
+    kl = np.empty(x.shape[0], np.float32)
+
+    def work(lo: int, hi: int) -> None:
+        step = _rows_per_block(x.shape[1])
+        for a in range(lo, hi, step):
+            b = min(hi, a + step)
+            ref = reference_logp[a:b]
+            kl[a:b] = np.einsum("ij,ij->i", np.exp(ref), ref - log_softmax_rows(x[a:b]))
+
+    in_parallel(x.shape[0], _rows_per_block(x.shape[1]), work)
+    return kl
