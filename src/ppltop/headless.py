@@ -68,10 +68,9 @@ class HeadlessPrinter:
         elif isinstance(event, BatchScored):
             self._rate.note(event)
             self._running[event.label].add(event)
-            last = self._running[list(self._running)[-1]]
-            # the line follows the last label, or any while it waits for its turn (the
-            # models scored one at a time: every batch with one model, then the next)
-            last_label = event.label == last.label or not last.tokens_done
+            # once every label of the batch has it (with the models one at a time, every
+            # label of the model in this pass)
+            last_label = event.closes_batch
             now = time.monotonic()
             finished = event.batch + 1 == event.n_batches
             if last_label and (now - self._last_print >= self.interval_s or finished):

@@ -91,7 +91,7 @@ def test_a_budget_too_small_for_two_models_even_one_at_a_time_is_one_line():
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "(the largest model's weights and the reference's kept log-probabilities " in lines[0]
     assert lines[0].endswith("the models one at a time); raise --max-memory or lower "
-                             "--max-seq-length, or compare fewer models in one run")
+                             "--max-seq-length, or score fewer examples (--test-batches)")
 
 
 @pytest.mark.parametrize("text,expected", [("8G", 8 << 30), ("512m", 512 << 20),

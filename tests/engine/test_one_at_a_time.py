@@ -144,4 +144,30 @@ def test_the_reference_s_model_is_scored_first(quantized_model):
     events = list(evaluation.events())
     order = [(e.label, e.batch) for e in events if isinstance(e, BatchScored)]
     assert order == [("model#2", 0), ("model#2", 1), ("model", 0), ("model", 1)]
+    # every pass holds one label here: each of its events closes its batch
+    assert all(e.closes_batch for e in events if isinstance(e, BatchScored))
     assert [s.kl_note is None for s in events[-1].summaries] == [False, True]
+
+
+def test_several_splits_one_at_a_time_with_an_adapter_give_the_together_figures(
+        quantized_model, tmp_path):
+    """A run set's splits share the models: each split reads them anew one at a time (a
+    model freed by the first split is never scored stale by the next), adapters applied."""
+    adapter = next(iter(demo.ADAPTER_DIRS.values()))
+    args = ["--headless", "--model", str(demo.MODEL_DIR), "--model", str(quantized_model),
+            "--adapter-path", str(adapter), "--data", str(demo.DATA_DIR),
+            "--split", "test,valid", "--test-batches", "2"]
+    figures = {}
+    for name, extra in (("together", []), ("alone", ["--max-memory", str(BUDGET)])):
+        out = tmp_path / f"{name}.json"
+        proc = run_ppltop(*args, *extra, "--json", str(out), "--run-dir", str(tmp_path / name))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        figures[name] = json.loads(out.read_text())
+    assert "scored one at a time" in proc.stderr
+    assert figures["alone"]["peak_memory_bytes"] <= BUDGET
+    for split in ("test", "valid"):
+        together = {r["label"]: r["loss"] for r in figures["together"]["by_split"][split]["runs"]}
+        alone = {r["label"]: r["loss"] for r in figures["alone"]["by_split"][split]["runs"]}
+        assert list(alone) == list(together) and len(alone) == 4
+        for label, loss in together.items():
+            assert alone[label] == pytest.approx(loss, rel=1e-6), (split, label)

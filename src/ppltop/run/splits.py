@@ -46,7 +46,24 @@ class SplitRun(PartsInOrder):
             evaluation.prepare()
             self.evaluations[split] = evaluation
             self.parts[split] = evaluation.config
+        self._one_at_a_time_for_all()
         self.open_parts("split")
+
+    def _one_at_a_time_for_all(self) -> None:
+        """When one split's models do not fit together, every split scores them one at a
+        time: the splits share the models, and one holding them all would break the budget
+        of the other."""
+        from ..core.engine.evaluation import Evaluation
+
+        alone = [e.scoring_plan.memory.one_at_a_time for e in self.evaluations.values()]
+        if not any(alone) or all(alone):
+            return
+        for split, evaluation in list(self.evaluations.items()):
+            if not evaluation.scoring_plan.memory.one_at_a_time:
+                again = Evaluation(evaluation.config, handles=self.handles)
+                again.one_at_a_time = True
+                again.prepare()
+                self.evaluations[split] = again
 
     def left_words(self, part: str) -> str:
         return f"the splits after {part}"

@@ -243,7 +243,7 @@ class LiveRun(RunProgress):
             for result in event.results:
                 self.index[event.label].add(result, self._template_of(result))
             self.elapsed_s = event.elapsed_s
-            if self.plan and event.label == self.plan.labels[-1]:
+            if self.plan and event.closes_batch:
                 self.batches_done = event.batch + 1
         elif isinstance(event, Resumed):
             self.rate.paused_s += event.paused_s

@@ -82,6 +82,9 @@ class Evaluation:
         self.beside: list[ModelHandle] = []
         """Models held beside these (a run over several tokenizers loads every part's at
         once): their weights count in --max-memory."""
+        self.one_at_a_time = False
+        """Score the models one at a time even where they fit together: a run set's other
+        part (another split) needs it, and the parts share the models."""
         self.resume_from = resume_from
         """A `run_dir.RunRecord` whose complete batches are read back, not scored."""
         self.sharding = sharding
@@ -126,7 +129,7 @@ class Evaluation:
             cfg, split, adapters,
             lambda batches: memory_plan(cfg, batches, handles, self.beside,
                                         self.precisions[first].compute_dtype, forwards[first],
-                                        vocab),
+                                        vocab, self.one_at_a_time),
             fits=lambda index, adapter: fits[(index, adapter.label)],
             models=model_facts(cfg, handles))
         if self.scoring_plan.memory.one_at_a_time and self.sharding is not None:
@@ -134,7 +137,9 @@ class Evaluation:
                              "the models do not fit together, and under mlx.launch they must; "
                              "raise --max-memory or run without mlx.launch")
         for index, other in enumerate(handles):
-            if forwards[index] is None and not self.scoring_plan.memory.one_at_a_time:
+            if self.scoring_plan.memory.one_at_a_time:  # read at its pass, not held till then
+                forwards[index] = None  # (another split's run may free the model meanwhile)
+            elif forwards[index] is None:
                 make_ready(other, cfg)
                 forwards[index] = SplitForward(other.model)
         scorer = BatchScorer(self.scoring_plan, Residency(cfg, handles, forwards), self.texts,
@@ -201,6 +206,8 @@ class Evaluation:
         finally:
             for handle in self.handles:
                 handle.activate(None)
+            if isinstance(self.scorer, BatchScorer):
+                self.scorer.release()  # one at a time: the next part reads its models anew
         yield self._finished(loop.done, loop.tokens_done, time.perf_counter() - loop.start)
 
     def _one_pass(self, labels: list[str], loop: _Loop) -> Generator[Event, None, bool]:
@@ -227,7 +234,8 @@ class Evaluation:
                 loop.tokens_done[label] += n_tok
                 yield BatchScored(label, number, n_batches, loss_sum, n_tok, finished,
                                   loop.tokens_done[label], per_label,
-                                  time.perf_counter() - loop.start)
+                                  time.perf_counter() - loop.start,
+                                  closes_batch=label == labels[-1])
             if scorer.stop_agreed and number + 1 < n_batches:
                 self.cancelled = True  # every rank ends after this batch alike
                 return False
@@ -262,9 +270,10 @@ def _reference_model(cfg: EvalConfig, adapters, fits) -> int:
 
 def memory_plan(cfg: EvalConfig, batches, handles: list[ModelHandle],
                 beside_handles: list[ModelHandle], compute_dtype: str, forward: SplitForward,
-                vocab: int):
-    """The memory plan: every model's weights together, or, when they do not fit, the
-    largest alone and the reference's kept top-k (the models one at a time)."""
+                vocab: int, one_at_a_time: bool = False):
+    """The memory plan: every model's weights together, or, when they do not fit (or
+    `one_at_a_time` says so), the largest alone and the reference's kept top-k (the models
+    one at a time)."""
     sizes = [planned(handle, cfg).converted_bytes for handle in handles]
     beside = sum(handle.weights_bytes() for handle in beside_handles)
     float32 = compute_dtype == "float32"
@@ -280,16 +289,20 @@ def memory_plan(cfg: EvalConfig, batches, handles: list[ModelHandle],
                            not forward.split, kept_hidden=forward.trunk is not None,
                            models=models + len(beside_handles), one_at_a_time=one_at_a_time)
     try:
-        return plan(sum(sizes), len(sizes))
+        if len(sizes) == 1 or not one_at_a_time:
+            return plan(sum(sizes), len(sizes))
     except InputError:
         if len(sizes) == 1:
             raise
     targets = sum(s.n_targets + 1 for batch in batches for s in batch)
     k, alone = _largest_top_k(cfg.compares_distributions, targets, vocab,
                               lambda kept: plan(max(sizes) + kept, 1, one_at_a_time=True))
-    said = (f"the {len(sizes)} models do not fit in --max-memory {memory.human(budget)} "
-            f"together (their weights {memory.human(sum(sizes))} and one sequence): they "
-            "are scored one at a time, each read once, the reference's model first"
+    why = ("as in the run set's other part, where they do not fit in --max-memory "
+           f"{memory.human(budget)} together" if one_at_a_time else
+           f"the {len(sizes)} models do not fit in --max-memory {memory.human(budget)} "
+           f"together (their weights {memory.human(sum(sizes))} and one sequence)")
+    said = (f"{why}: they are scored one at a time, each read once, the reference's model "
+            "first"
             + (f", its top-{k} log-probabilities kept for the KL "
                f"({memory.human(kept_reference.bytes_per_target(k) * targets)})" if k else ""))
     return replace(alone, note="; ".join(n for n in (said, alone.note) if n), top_k=k)
@@ -349,7 +362,8 @@ def _replayed(recorded_batch: dict, labels: list[str], number: int, n_batches: i
         tokens_done[label] += recorded.n_tokens
         yield BatchScored(label, number, n_batches, recorded.loss_sum, recorded.n_tokens,
                           recorded.results, tokens_done[label], targets_per_label,
-                          time.perf_counter() - start, replayed=True)
+                          time.perf_counter() - start, replayed=True,
+                          closes_batch=label == labels[-1])
 
 
 def _manifest(evaluation: Evaluation, blas) -> Manifest:

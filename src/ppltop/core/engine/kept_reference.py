@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import mlx.core as mx
 import numpy as np
 
-from .token_stats import host_logits, in_parallel, log_softmax_rows
+from .token_stats import host_logits, in_parallel, log_softmax_numpy, log_softmax_rows
 
 ROWS = 8
 """Rows a worker takes at a time: their vocabulary-wide passes stay in the cache."""
@@ -27,8 +27,9 @@ the reference's probability in its tail and its KL 16% below the exact one; 4096
 
 
 def bytes_per_target(k: int) -> int:
-    """Kept per target: k token ids (int32), k log-probabilities (float32), the tail's mass."""
-    return k * (4 + 4) + 4
+    """Kept per target: k token ids (int32), k log-probabilities (float32), the tail's mass
+    (float64)."""
+    return k * (4 + 4) + 8
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,10 @@ class KlGaps:
         if label not in self.sums or not self.sums[label][2]:
             return None
         total, worst, n, tail = self.sums[label]
+        if tail == 0 and total == 0:
+            return (f"KL from the reference's log-probabilities of every token (top-{self.k}: "
+                    "the whole vocabulary, kept as the models did not fit in --max-memory "
+                    "together): exact")
         return (f"KL from the reference's top-{self.k} log-probabilities and "
                 f"its tail (mean tail mass {tail / n:.2g}; the models did not fit in "
                 f"--max-memory together): a lower bound, the exact mean at most "
@@ -104,24 +109,28 @@ class KlGaps:
 
 def keep(logits: mx.array, k: int) -> KeptRows:
     """The reference's top-k of each row of `logits` [n, V], and the mass of the rest."""
-    x = host_logits(logits)
-    n, vocab = x.shape
+    return keep_of(log_softmax_numpy(logits), k)
+
+
+def keep_of(logp: np.ndarray, k: int) -> KeptRows:
+    """The same from the reference's host log-probabilities [n, V] (float32)."""
+    n, vocab = logp.shape
     k = min(k, vocab)
     ids = np.empty((n, k), np.int32)
-    logp = np.empty((n, k), np.float32)
+    top_logp = np.empty((n, k), np.float32)
     tail = np.empty(n, np.float64)
 
     def work(lo: int, hi: int) -> None:
         for a in range(lo, hi, ROWS):
             b = min(hi, a + ROWS)
-            lp = log_softmax_rows(x[a:b])
+            lp = logp[a:b]
             top = np.argpartition(-lp, k - 1, axis=1)[:, :k]
             ids[a:b] = top
-            logp[a:b] = np.take_along_axis(lp, top, axis=1)
-            tail[a:b] = _mass_outside(lp, top)
+            top_logp[a:b] = np.take_along_axis(lp, top, axis=1)
+            tail[a:b] = np.exp(_log_mass_outside(lp, top))
 
     in_parallel(n, ROWS, work)
-    return KeptRows(ids, logp, tail)
+    return KeptRows(ids, top_logp, tail)
 
 
 def kl_bounds(kept: KeptRows, logits: mx.array) -> tuple[np.ndarray, np.ndarray]:
@@ -140,11 +149,11 @@ def kl_bounds(kept: KeptRows, logits: mx.array) -> tuple[np.ndarray, np.ndarray]
             q_top = np.take_along_axis(logq, ids, axis=1).astype(np.float64)
             lp = kept.logp[a:b].astype(np.float64)
             head = (np.exp(lp) * (lp - q_top)).sum(axis=1)
-            q_tail = _mass_outside(logq, ids)
+            log_q_tail = _log_mass_outside(logq, ids)  # no underflow where the tail is tiny
             with np.errstate(divide="ignore", invalid="ignore"):
-                merged = np.where(p_tail > 0, p_tail * (np.log(p_tail) - np.log(q_tail)), 0.0)
+                merged = np.where(p_tail > 0, p_tail * (np.log(p_tail) - log_q_tail), 0.0)
                 # the model's least likely outcome bounds its log-probability in the tail
-                worst = np.where(p_tail > 0, p_tail * (np.log(q_tail) - logq.min(axis=1)), 0.0)
+                worst = np.where(p_tail > 0, p_tail * (log_q_tail - logq.min(axis=1)), 0.0)
             lower[a:b] = np.maximum(head + merged, 0.0)  # rounding below 0 is no divergence
             gap[a:b] = np.maximum(worst, 0.0)
 
@@ -152,12 +161,16 @@ def kl_bounds(kept: KeptRows, logits: mx.array) -> tuple[np.ndarray, np.ndarray]
     return lower, gap
 
 
-def _mass_outside(logp: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Probability of the outcomes not in `ids`, per row, summed directly (1 - the top's
-    mass would cancel to noise where the tail is tiny), accumulated in float64."""
+def _log_mass_outside(logp: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """log of the probability of the outcomes not in `ids`, per row (-inf: none), summed
+    directly (1 - the top's mass would cancel to noise where the tail is tiny) and shifted
+    by the tail's largest log-probability (no underflow), accumulated in float64."""
     rest = logp.copy()
     np.put_along_axis(rest, ids, -np.inf, axis=1)
-    with np.errstate(under="ignore"):
-        np.exp(rest, out=rest)
-    mass: np.ndarray = rest.sum(axis=1, dtype=np.float64)
-    return mass
+    top = rest.max(axis=1, keepdims=True)
+    finite = np.isfinite(top)
+    with np.errstate(under="ignore", invalid="ignore"):
+        np.exp(rest - np.where(finite, top, 0.0), out=rest)
+    total: np.ndarray = rest.sum(axis=1, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.where(finite[:, 0], np.log(total) + top[:, 0], -np.inf)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import mlx.core as mx
 import numpy as np
 
 from ..config import EvalConfig
@@ -56,6 +57,7 @@ def make_ready(handle: ModelHandle, config: EvalConfig) -> Precision:
     if handle.precision is None or handle.precision[0] != wanted:
         handle.activate(None)  # convert the base layers, before any adapter wraps them
         handle.precision = wanted, precision.apply(handle.model, *wanted)
+        mx.eval(handle.model.parameters())  # all read here: none left lazy for another thread
     return handle.precision[1]
 
 

@@ -1,8 +1,9 @@
 """Which models are in memory while a run scores: all of them together, or one at a time
 when their weights do not fit in --max-memory together (`MemoryPlan.one_at_a_time`). One
 at a time, each model is read when its pass starts and freed when the next one starts, so
-each is read once (opened again, lazily, where the loop runs on another thread than the one
-that opened it): the loop scores every batch with one model before the next."""
+each is read once per run (opened again, lazily, where the loop runs on another thread than
+the one that opened it; a run set's next split reads them anew): the loop scores every
+batch with one model before the next."""
 
 from __future__ import annotations
 
@@ -33,12 +34,12 @@ class Residency:
         """Model `model`'s forward pass; one at a time, the model in memory is freed and
         this one read and converted first."""
         forward = self.forwards[model]
-        if forward is not None:
+        if forward is not None and forward.model is self.handles[model].model:
             return forward
-        for other in range(len(self.forwards)):
-            if self.forwards[other] is not None:
+        for other, held in enumerate(self.handles):  # whoever read it (another split too)
+            if other != model and (self.forwards[other] is not None or not held.unread):
                 self.forwards[other] = None
-                self.handles[other].reopen()
+                held.reopen()
         gc.collect()  # the freed model's arrays go now, before the next is read
         mx.clear_cache()
         handle = self.handles[model]
@@ -47,6 +48,18 @@ class Residency:
         make_ready(handle, self.config)
         forward = self.forwards[model] = SplitForward(self.handles[model].model)
         return forward
+
+    def release(self) -> None:
+        """One at a time, at the run's end: free the model in memory, so that a later part
+        of a run set (the next split) reads its models anew beside nothing."""
+        if not self.one_at_a_time:
+            return
+        for index, forward in enumerate(self.forwards):
+            if forward is not None:
+                self.forwards[index] = None
+                self.handles[index].reopen()
+        gc.collect()
+        mx.clear_cache()
 
     def others_bytes(self, model: int) -> int:
         """The weights in memory beside model `model`'s while it computes."""

@@ -132,6 +132,8 @@ class BatchScorer:
         next batch."""
         labels = labels or self.plan.labels
         self._number = number
+        # one at a time, the next model is read now, before any label's peak is measured
+        self.residency.forward_for(self.plan.model_for(labels[0]))
         for forward in self.residency.forwards:
             if forward is not None:
                 forward.new_batch()
@@ -198,7 +200,7 @@ class BatchScorer:
             ref_logits = projects[ref](a, b)
             ref_logp = token_stats.log_softmax_numpy(ref_logits)
             if self.kept.keeps(ref):
-                kept.append(kept_reference.keep(ref_logits, self.kept.k))
+                kept.append(kept_reference.keep_of(ref_logp, self.kept.k))
             t = self._clock(ref, t)
             for label in labels:
                 if label != ref:
@@ -217,6 +219,11 @@ class BatchScorer:
             out[label] = self._collect(label, batch, rows, token_stats.concat(blocks[label]),
                                        native, kl)
         return out
+
+    def release(self) -> None:
+        """The run's end: free the model held one at a time and the reference's top-k."""
+        self.residency.release()
+        self.kept.batches.clear()
 
     def _memory_split(self, rows: BatchRows):
         return self.plan.memory.split_for(*rows.inputs.shape, targets=len(rows.targets))

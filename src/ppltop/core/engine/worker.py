@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..store.events import BatchScored, Event, LabelAdded, Resumed, RunStarted
+from ..store.events import BatchScored, Event, Resumed
 
 
 class ScoringWorker(threading.Thread):
@@ -71,15 +71,10 @@ class ScoringWorker(threading.Thread):
         try:
             with mx.stream(stream):
                 events = self._make_events()
-                last_label: str | None = None
                 try:
                     for event in events:
                         self._on_event(event)
-                        if isinstance(event, RunStarted) and event.plan.labels:
-                            last_label = event.plan.labels[-1]
-                        elif isinstance(event, LabelAdded):  # a watch: scored after the others
-                            last_label = event.label
-                        if not _mid_batch(event, last_label) and self.paused:
+                        if not _mid_batch(event) and self.paused:
                             since = time.monotonic()
                             self._holding.set()
                             self._running.wait()
@@ -97,8 +92,7 @@ class ScoringWorker(threading.Thread):
                 self._on_error(exc)
 
 
-def _mid_batch(event: Event, last_label: str | None) -> bool:
-    """True after a label's BatchScored when labels of the same batch are still to come:
-    a pause there would stop the base model a batch ahead of its adapters."""
-    return isinstance(event, BatchScored) and last_label is not None \
-        and event.label != last_label
+def _mid_batch(event: Event) -> bool:
+    """True after a label's BatchScored when labels of the same batch (in this pass) are
+    still to come: a pause there would stop the base model a batch ahead of its adapters."""
+    return isinstance(event, BatchScored) and not event.closes_batch

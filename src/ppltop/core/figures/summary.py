@@ -54,7 +54,7 @@ class RunSummary:
     """MLX's peak allocation while this label's model ran (None: not measured)."""
     kl_note: str | None = None
     """How its KL from the reference was approximated, when it was (models scored one at a
-    time: `engine.scorer.KlGaps.note`); None when computed exactly or not at all."""
+    time: `engine.kept_reference.KlGaps.note`); None when computed exactly or not at all."""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

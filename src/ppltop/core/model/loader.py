@@ -248,14 +248,14 @@ class ModelHandle:
         self._base_params: dict[str, mx.array] | None = None
         self.precision: tuple[tuple[str, str], Precision] | None = None
         """((--dequantize, --dtype), the precision it is scored in) once
-        `engine.models.load_models` has applied them: once per model, however many parts
+        `engine.models.make_ready` has applied them: once per model, however many parts
         of a run set score it (applied again, its weights would read as already
         converted)."""
 
     @classmethod
     def load(cls, path: str | Path, lazy: bool = False) -> ModelHandle:
         """`lazy`: open the model without reading its weights (they are read when it first
-        computes, or when `engine.models.make_ready` converts it)."""
+        computes, or when `engine.models.make_ready` makes it ready)."""
         _hold_for_tests()
         model, tokenizer, config = load_base(path, lazy)
         return cls(model, tokenizer, config, Path(path))

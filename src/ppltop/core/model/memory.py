@@ -143,7 +143,9 @@ def plan_split(shape: Shape, rows: int, width: int, weights_bytes: int, budget: 
     if one_at_a_time:
         weights = (f"the largest model's weights and the reference's kept log-probabilities "
                    f"{human(weights_bytes)}, the models one at a time")
-    fewer = "" if models == 1 and not one_at_a_time else ", or compare fewer models in one run"
+    fewer = "" if models == 1 else ", or compare fewer models in one run"
+    if one_at_a_time:  # the kept log-probabilities grow with the examples scored
+        fewer = ", or score fewer examples (--test-batches)"
     raise InputError(f"--max-memory {human(budget)}: one sequence of {width} tokens needs "
                      f"about {human(need)} ({weights}); raise --max-memory or lower "
                      f"--max-seq-length{fewer}")

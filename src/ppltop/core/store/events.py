@@ -125,6 +125,10 @@ class BatchScored:
     """Since the first batch started, all labels together."""
     replayed: bool = False
     """Read back from the run directory by `ppltop resume`, not scored now."""
+    closes_batch: bool = True
+    """The last label of its batch in this pass over the batches: every label the pass
+    scores has scored the batch (a pause or a progress line may come now). One pass holds
+    every label, or, with the models one at a time, one model's."""
 
     @property
     def loss(self) -> float:

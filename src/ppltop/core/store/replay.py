@@ -102,7 +102,8 @@ class RunFollower:
                     tokens_done[label] += event.n_tokens
                     yield BatchScored(label, event.batch, plan.n_batches, event.loss_sum,
                                       event.n_tokens, batch_results, tokens_done[label],
-                                      plan.targets_per_label, event.elapsed_s)
+                                      plan.targets_per_label, event.elapsed_s,
+                                      closes_batch=label == plan.labels[-1])
                 elif isinstance(event, FinishedLine) and event is events[-1]:
                     # a later "finished" wins: a cancelled run may have been resumed since
                     if not self._more_after(offset):
