@@ -33,13 +33,15 @@ class SplitRun(PartsInOrder):
         """The models, where they are loaded already."""
 
     def prepare(self) -> None:
-        """Load the models once, prepare every split, then open their run directories."""
+        """Open the models once (read as each split needs them), prepare every split, then
+        open their run directories."""
         from ..core.engine.evaluation import Evaluation
         from ..core.model.loader import ModelHandle
 
         if not self.handles:
             say_loading()
-            self.handles = [ModelHandle.load(model) for model in self.config.all_models]
+            self.handles = [ModelHandle.load(model, lazy=True)
+                            for model in self.config.all_models]
         for split in self.config.all_splits:
             evaluation = Evaluation(replace(self.config, split=split, splits=()),
                                     handles=self.handles)
