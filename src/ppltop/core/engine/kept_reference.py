@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import mlx.core as mx
 import numpy as np
 
-from .token_stats import host_logits, in_parallel, log_softmax_numpy, log_softmax_rows
+from .token_stats import host_logits, in_row_blocks, log_softmax_numpy, log_softmax_rows
 
 ROWS = 8
 """Rows a worker takes at a time: their vocabulary-wide passes stay in the cache."""
@@ -43,19 +43,18 @@ class KeptRows:
 
 
 class KeptReference:
-    """The reference's top-k per batch, kept while the models go one at a time (`active`),
+    """The reference's top-k per batch, kept while the models go one at a time (k > 0),
     and the KL of the other labels against it."""
 
     def __init__(self, reference: str, k: int):
         self.reference = reference
         self.k = k
         """The top-k kept (0: nothing is kept, the models are in memory together)."""
-        self.active = k > 0
         self.batches: dict[int, KeptRows] = {}
         self.gaps = KlGaps(k)
 
     def keeps(self, label: str) -> bool:
-        return self.active and label == self.reference
+        return self.k > 0 and label == self.reference
 
     def store(self, number: int, kept: list[KeptRows]) -> None:
         """Batch `number`'s rows, as its blocks of rows kept them in order."""
@@ -120,16 +119,14 @@ def keep_of(logp: np.ndarray, k: int) -> KeptRows:
     top_logp = np.empty((n, k), np.float32)
     tail = np.empty(n, np.float64)
 
-    def work(lo: int, hi: int) -> None:
-        for a in range(lo, hi, ROWS):
-            b = min(hi, a + ROWS)
-            lp = logp[a:b]
-            top = np.argpartition(-lp, k - 1, axis=1)[:, :k]
-            ids[a:b] = top
-            top_logp[a:b] = np.take_along_axis(lp, top, axis=1)
-            tail[a:b] = np.exp(_log_mass_outside(lp, top))
+    def block(a: int, b: int) -> None:
+        lp = logp[a:b]
+        top = np.argpartition(-lp, k - 1, axis=1)[:, :k]
+        ids[a:b] = top
+        top_logp[a:b] = np.take_along_axis(lp, top, axis=1)
+        tail[a:b] = np.exp(_log_mass_outside(lp, top))
 
-    in_parallel(n, ROWS, work)
+    in_row_blocks(n, ROWS, block)
     return KeptRows(ids, top_logp, tail)
 
 
@@ -141,23 +138,21 @@ def kl_bounds(kept: KeptRows, logits: mx.array) -> tuple[np.ndarray, np.ndarray]
     lower = np.empty(n, np.float32)
     gap = np.empty(n, np.float64)
 
-    def work(lo: int, hi: int) -> None:
-        for a in range(lo, hi, ROWS):
-            b = min(hi, a + ROWS)
-            logq = log_softmax_rows(x[a:b])
-            ids, p_tail = kept.ids[a:b], kept.tail[a:b]
-            q_top = np.take_along_axis(logq, ids, axis=1).astype(np.float64)
-            lp = kept.logp[a:b].astype(np.float64)
-            head = (np.exp(lp) * (lp - q_top)).sum(axis=1)
-            log_q_tail = _log_mass_outside(logq, ids)  # no underflow where the tail is tiny
-            with np.errstate(divide="ignore", invalid="ignore"):
-                merged = np.where(p_tail > 0, p_tail * (np.log(p_tail) - log_q_tail), 0.0)
-                # the model's least likely outcome bounds its log-probability in the tail
-                worst = np.where(p_tail > 0, p_tail * (log_q_tail - logq.min(axis=1)), 0.0)
-            lower[a:b] = np.maximum(head + merged, 0.0)  # rounding below 0 is no divergence
-            gap[a:b] = np.maximum(worst, 0.0)
+    def block(a: int, b: int) -> None:
+        logq = log_softmax_rows(x[a:b])
+        ids, p_tail = kept.ids[a:b], kept.tail[a:b]
+        q_top = np.take_along_axis(logq, ids, axis=1).astype(np.float64)
+        lp = kept.logp[a:b].astype(np.float64)
+        head = (np.exp(lp) * (lp - q_top)).sum(axis=1)
+        log_q_tail = _log_mass_outside(logq, ids)  # no underflow where the tail is tiny
+        with np.errstate(divide="ignore", invalid="ignore"):
+            merged = np.where(p_tail > 0, p_tail * (np.log(p_tail) - log_q_tail), 0.0)
+            # the model's least likely outcome bounds its log-probability in the tail
+            worst = np.where(p_tail > 0, p_tail * (log_q_tail - logq.min(axis=1)), 0.0)
+        lower[a:b] = np.maximum(head + merged, 0.0)  # rounding below 0 is no divergence
+        gap[a:b] = np.maximum(worst, 0.0)
 
-    in_parallel(n, ROWS, work)
+    in_row_blocks(n, ROWS, block)
     return lower, gap
 
 

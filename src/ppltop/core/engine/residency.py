@@ -36,29 +36,27 @@ class Residency:
         forward = self.forwards[model]
         if forward is not None and forward.model is self.handles[model].model:
             return forward
-        for other, held in enumerate(self.handles):  # whoever read it (another split too)
-            if other != model and (self.forwards[other] is not None or not held.unread):
-                self.forwards[other] = None
-                held.reopen()
-        gc.collect()  # the freed model's arrays go now, before the next is read
-        mx.clear_cache()
+        self._free_all_but(model)
         handle = self.handles[model]
         if handle.unread and handle.opened_in != threading.get_ident():
             handle.reopen()  # opened by another thread (the dashboard scores in a worker)
         make_ready(handle, self.config)
-        forward = self.forwards[model] = SplitForward(self.handles[model].model)
+        forward = self.forwards[model] = SplitForward(handle.model)
         return forward
 
     def release(self) -> None:
         """One at a time, at the run's end: free the model in memory, so that a later part
         of a run set (the next split) reads its models anew beside nothing."""
-        if not self.one_at_a_time:
-            return
-        for index, forward in enumerate(self.forwards):
-            if forward is not None:
-                self.forwards[index] = None
-                self.handles[index].reopen()
-        gc.collect()
+        if self.one_at_a_time:
+            self._free_all_but(None)
+
+    def _free_all_but(self, model: int | None) -> None:
+        """Free every model read but `model` (whoever read it: another split too)."""
+        for other, held in enumerate(self.handles):
+            if other != model and (self.forwards[other] is not None or not held.unread):
+                self.forwards[other] = None
+                held.reopen()
+        gc.collect()  # the freed model's arrays go now, before the next is read
         mx.clear_cache()
 
     def others_bytes(self, model: int) -> int:

@@ -71,6 +71,16 @@ def in_parallel(n: int, least: int, work: Callable[[int, int], None]) -> None:
         future.result()
 
 
+def in_row_blocks(n: int, step: int, block: Callable[[int, int], None]) -> None:
+    """Call `block(a, b)` on consecutive ranges of `step` rows covering [0, n), the ranges
+    spread over the cores (`in_parallel`): each block's passes stay in the cache."""
+    def work(lo: int, hi: int) -> None:
+        for a in range(lo, hi, step):
+            block(a, min(hi, a + step))
+
+    in_parallel(n, step, work)
+
+
 def stats_numpy(logits: mx.array, targets: np.ndarray, mlx_lm_ce: bool = False
                 ) -> StatsBlock:
     """Compute on the host: logits [n, V] (any float dtype), targets int [n]; with
@@ -227,14 +237,11 @@ def log_softmax_numpy(logits: mx.array) -> np.ndarray:
     """float32 [n, V] log-probabilities on the host, a few rows at a time on every core."""
     x = host_logits(logits)
     logp = np.empty(x.shape, np.float32)
-    step = _rows_per_block(x.shape[1])
 
-    def work(lo: int, hi: int) -> None:
-        for a in range(lo, hi, step):
-            b = min(hi, a + step)
-            logp[a:b] = log_softmax_rows(x[a:b])
+    def block(a: int, b: int) -> None:
+        logp[a:b] = log_softmax_rows(x[a:b])
 
-    in_parallel(x.shape[0], step, work)
+    in_row_blocks(x.shape[0], _rows_per_block(x.shape[1]), block)
     return logp
 
 
@@ -251,12 +258,9 @@ def kl_numpy(reference_logp: np.ndarray, logits: mx.array) -> np.ndarray:
     x = host_logits(logits)
     kl = np.empty(x.shape[0], np.float32)
 
-    def work(lo: int, hi: int) -> None:
-        step = _rows_per_block(x.shape[1])
-        for a in range(lo, hi, step):
-            b = min(hi, a + step)
-            ref = reference_logp[a:b]
-            kl[a:b] = np.einsum("ij,ij->i", np.exp(ref), ref - log_softmax_rows(x[a:b]))
+    def block(a: int, b: int) -> None:
+        ref = reference_logp[a:b]
+        kl[a:b] = np.einsum("ij,ij->i", np.exp(ref), ref - log_softmax_rows(x[a:b]))
 
-    in_parallel(x.shape[0], _rows_per_block(x.shape[1]), work)
+    in_row_blocks(x.shape[0], _rows_per_block(x.shape[1]), block)
     return kl
