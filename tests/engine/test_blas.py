@@ -122,3 +122,28 @@ def test_a_library_reached_by_several_links_is_one_candidate(tmp_path):
     # a bare name no path stands for is kept: the loader may find it where the globs do not
     assert blas._one_path_per_library([other, Path("libblis.so.4")]) == \
         [other, Path("libblis.so.4")]
+
+
+SPIN = r"""
+import json, os, sys
+from ppltop.core.model import blas
+choice = blas.select(sys.argv[1])
+print(json.dumps({"blas": choice.name, "timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT")}))
+"""
+
+
+@pytest.mark.parametrize("user_value", [None, "28"])
+def test_openblas_threads_sleep_at_once_unless_the_user_says(user_value):
+    """Loading OpenBLAS sets its idle threads' spin to 2**4 cycles (they spun 0.1 s after
+    every matmul, beside the numpy threads); a value the user set is theirs."""
+    openblas = [p for p in blas.candidate_libraries() if blas._name_of(p) == "openblas"]
+    if not openblas:
+        pytest.skip("no OpenBLAS on this machine")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if user_value:
+        env["OPENBLAS_THREAD_TIMEOUT"] = user_value
+    out = subprocess.run([sys.executable, "-c", SPIN, str(openblas[0])], capture_output=True,
+                         text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"blas": "openblas", "timeout": user_value or blas.SPIN_2_POW}
