@@ -94,3 +94,31 @@ def nan_model(dst: Path, token: int) -> Path:
     config["tie_word_embeddings"] = False
     (model / "config.json").write_text(json.dumps(config))
     return model
+
+
+ARCHITECTURES = {
+    "llama": {},
+    "qwen2": {"num_key_value_heads": 2},
+    "gemma3_text": {"head_dim": 16, "sliding_window": 8, "sliding_window_pattern": 2,
+                    "query_pre_attn_scalar": 16, "num_key_value_heads": 2},
+}
+
+
+def tiny_model(folder: Path, model_type: str) -> Path:
+    """A random model of this architecture with the demo's tokenizer, as mlx-lm saves one."""
+    from mlx.utils import tree_flatten
+
+    vocab = json.loads((demo.MODEL_DIR / "config.json").read_text())["vocab_size"]
+    config = {"model_type": model_type, "hidden_size": 64, "num_hidden_layers": 4,
+              "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 4,
+              "vocab_size": vocab, "rms_norm_eps": 1e-6, "tie_word_embeddings": True,
+              "rope_theta": 10000.0, **ARCHITECTURES[model_type]}
+    module = importlib.import_module(f"mlx_lm.models.{model_type}")
+    mx.random.seed(7)
+    model = module.Model(module.ModelArgs.from_dict(config))
+    folder.mkdir(parents=True)
+    mx.save_safetensors(str(folder / "model.safetensors"), dict(tree_flatten(model.parameters())))
+    (folder / "config.json").write_text(json.dumps(config))
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(demo.MODEL_DIR / name, folder / name)
+    return folder

@@ -27,6 +27,7 @@ from typing import Any
 import mlx.core as mx
 import numpy as np
 
+from . import packing
 from .token_stats import in_parallel
 
 BLOCK_BYTES = 1 << 19
@@ -65,9 +66,10 @@ def _attend(q: np.ndarray, keys_t: np.ndarray, values: np.ndarray, out: np.ndarr
 
 
 def attention(queries: mx.array, keys: mx.array, values: mx.array, scale: float,
-              causal: bool) -> mx.array:
+              causal: bool, lengths: tuple[int, ...] | None = None) -> mx.array:
     """softmax(scale * Q K^T (causal)) V for [B, H, L, D] queries and [B, KV, L, D] keys,
-    in numpy (its BLAS for the products), one (batch row, key head) group per job."""
+    in numpy (its BLAS for the products), one (batch row, key head) group per job; with
+    `lengths` (a packed batch: B = 1), each segment of the row attends within itself."""
     queries = queries * scale
     mx.eval(queries, keys, values)
     q = np.array(queries, copy=False)
@@ -77,12 +79,14 @@ def attention(queries: mx.array, keys: mx.array, values: mx.array, scale: float,
     kv = k.shape[1]
     rep = heads // kv
     out = np.empty(q.shape, np.float32)
-    groups = [(b, g) for b in range(batch) for g in range(kv)]
+    spans = ([(0, a, z) for a, z in packing.bounds(lengths)] if lengths
+             else [(b, 0, length) for b in range(batch)])
+    groups = [(span, g) for span in spans for g in range(kv)]
 
     def work(lo: int, hi: int) -> None:
-        for b, g in groups[lo:hi]:
+        for (b, a, z), g in groups[lo:hi]:
             head = slice(g * rep, (g + 1) * rep)
-            _attend(q[b, head], k[b, g].T, v[b, g], out[b, head], causal)
+            _attend(q[b, head, a:z], k[b, g, a:z].T, v[b, g, a:z], out[b, head, a:z], causal)
 
     in_parallel(len(groups), 1, work)
     return mx.array(out)
@@ -138,10 +142,13 @@ def _wrap_attention(original: Callable[..., mx.array]) -> Callable[..., mx.array
                  and queries.dtype == mx.float32 and queries.ndim == 4
                  and queries.shape[-2] == keys.shape[-2] and queries.shape[-2] > 1
                  and queries.shape[1] % keys.shape[1] == 0)
+        lengths = packing.segments()
+        if lengths is not None and (not plain or mask != "causal" or queries.shape[0] != 1):
+            raise packing.NotPackable("an attention call ppltop's kernel does not take")
         if not plain:
             return original(queries, keys, values, cache=cache, scale=scale, mask=mask,
                             sinks=sinks)
-        return attention(queries, keys, values, scale, mask == "causal")
+        return attention(queries, keys, values, scale, mask == "causal", lengths)
     return scaled_dot_product_attention
 
 

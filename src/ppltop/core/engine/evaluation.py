@@ -37,7 +37,7 @@ from ..store.events import (
     RunStarted,
 )
 from ..store.records import AdapterEntry, Manifest
-from . import cpu_kernels, kept_reference
+from . import cpu_kernels, kept_reference, packing
 from .forward import SplitForward
 from .models import (
     check_same_tokens,
@@ -132,6 +132,8 @@ class Evaluation:
                                         vocab, self.one_at_a_time),
             fits=lambda index, adapter: fits[(index, adapter.label)],
             models=model_facts(cfg, handles))
+        self.trunk_notes += packing.notes(bool(forwards[first] and forwards[first].packs),
+                                          self.scoring_plan.run_plan.padding_share)
         if self.scoring_plan.memory.one_at_a_time and self.sharding is not None:
             raise InputError(f"--max-memory {memory.human(self.scoring_plan.memory.budget)}: "
                              "the models do not fit together, and under mlx.launch they must; "

@@ -58,6 +58,8 @@ class BatchRows:
     targets: np.ndarray
     owner: np.ndarray
     """Per target row: the batch row it belongs to, or -1 - row for a phantom target."""
+    lengths: np.ndarray
+    """Per batch row: its tokens before the padding."""
 
     @classmethod
     def of(cls, batch: list[Segment], examples) -> BatchRows:
@@ -78,7 +80,8 @@ class BatchRows:
                 targets.append(np.array([0]))
                 owner.append(np.array([-1 - r]))
         return cls(inputs, np.concatenate(rows), np.concatenate(cols),
-                   np.concatenate(targets).astype(np.int32), np.concatenate(owner))
+                   np.concatenate(targets).astype(np.int32), np.concatenate(owner),
+                   np.array([s.length for s in batch]))
 
 
 class BatchScorer:
@@ -154,7 +157,8 @@ class BatchScorer:
         forward = self._activate(label)
         rows = BatchRows.of(batch, self.plan.split.examples)
         split = self._memory_split(rows)
-        project = forward.rows(mx.array(rows.inputs), rows.rows, rows.cols, split.micro_rows)
+        project = forward.rows(mx.array(rows.inputs), rows.rows, rows.cols, split.micro_rows,
+                               rows.lengths)
         blocks, natives, kls, kept = [], [], [], []
         needed = self._needs_mlx_lm_ce(batch, rows)
         n = len(rows.targets)
@@ -184,7 +188,7 @@ class BatchScorer:
         for label in labels:  # the reference's log-probs wait, a block at a time
             memory.reset_peak()
             projects[label] = self._activate(label).rows(inputs, rows.rows, rows.cols,
-                                                         split.micro_rows)
+                                                         split.micro_rows, rows.lengths)
             self._note_peak(label)
             t = self._clock(label, t)
         n = len(rows.targets)
