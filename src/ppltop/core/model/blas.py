@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from . import allocator
+
 ENV_VAR = "PPLTOP_BLAS"
 """Environment variable: `auto` (default), `bundled` (opt out), or a library path."""
 
@@ -199,6 +201,7 @@ def select(mode: str | None = None) -> BlasChoice:
     global _chosen
     if _chosen is not None:
         return _chosen
+    allocator.keep_freed_buffers()  # the other half of the CPU path's setup, as early
     mode = (mode or os.environ.get(ENV_VAR) or "auto").strip()
     _chosen = _select(mode)
     return _chosen
