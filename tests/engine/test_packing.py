@@ -127,3 +127,24 @@ def test_a_run_packs_says_so_and_keeps_its_figures():
     for i, p in packed.items():
         np.testing.assert_allclose(p.logprob, padded[i].logprob, rtol=1e-5, atol=1e-5)
         assert np.array_equal(p.targets, padded[i].targets)
+
+
+def test_a_model_without_a_separable_body_runs_padded():
+    """A model with no inner body to probe (nothing mlx-lm loads, but a module of any
+    shape) neither splits nor packs, and takes lengths all the same."""
+    import mlx.nn as nn
+
+    class Bare(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(300, 8)
+            self.out = nn.Linear(8, 300)
+
+        def __call__(self, tokens):
+            return self.out(self.embed(tokens))
+
+    forward = SplitForward(Bare())
+    assert not forward.split and not forward.packs
+    inputs, rows, cols, lengths = _batch([5, 3])
+    logits = forward.rows(inputs, rows, cols, lengths=lengths)(0, len(rows))
+    assert logits.shape == (len(rows), 300)

@@ -27,6 +27,8 @@ class SplitForward:
         self.trunk = None
         """A `trunk.SharedTrunk` when the run's labels share their lower blocks."""
         self.kernels = CpuKernels(model)
+        self.packs = False
+        """Micro-batches run packed, without their padding (`packing.py`)."""
         inner = getattr(model, "model", None)
         if inner is None or not callable(inner):
             return
@@ -41,7 +43,6 @@ class SplitForward:
             self.split = False
         self.packs = self.kernels.active and packing.packs(
             self.body, self.kernels.around_call, hidden if self.split else None)
-        """Micro-batches run packed, without their padding (`packing.py`)."""
 
     def _head(self, hidden: mx.array) -> mx.array:
         lm_head = getattr(self.model, "lm_head", None)
