@@ -95,10 +95,10 @@ def attention(queries: mx.array, keys: mx.array, values: mx.array, scale: float,
         jobs += [((b, a, z), i0, min(z - a, i0 + step) if causal else z - a)
                  for i0 in range(0, z - a, step if causal else z - a)]
     jobs = jobs[0::2] + jobs[1::2]  # a later block costs more: each core gets some of both
+    grouped = (kv, heads // kv, length, dim)  # a row's heads by the key head they read
 
     def work(lo: int, hi: int) -> None:
         for (b, a, z), i0, i1 in jobs[lo:hi]:
-            grouped = (kv, heads // kv, length, dim)
             _attend(q[b].reshape(grouped)[:, :, a:z], k[b, :, a:z].transpose(0, 2, 1),
                     v[b, :, a:z], out[b].reshape(grouped)[:, :, a:z], causal, i0, i1, scale)
 
