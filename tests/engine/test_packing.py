@@ -129,6 +129,24 @@ def test_a_run_packs_says_so_and_keeps_its_figures():
         assert np.array_equal(p.targets, padded[i].targets)
 
 
+@pytest.mark.parametrize("kernels", ["numpy", "mlx"])
+def test_the_plan_says_whether_the_padding_is_computed(monkeypatch, kernels):
+    """The batches line and the config pane read the plan: the padding share 'skipped
+    (packed)' when it is not computed; MLX's own kernels (no packing) compute it."""
+    from ppltop.core.config import EvalConfig
+    from ppltop.core.engine.evaluation import Evaluation
+
+    monkeypatch.setenv("PPLTOP_CPU_KERNELS", kernels)
+    plan = Evaluation(EvalConfig(model=demo.MODEL_DIR, data=demo.DATA_DIR / "test.jsonl",
+                                 test_batches=4), ModelHandle.load(demo.MODEL_DIR)).prepare()
+    assert plan.packed is (kernels == "numpy")
+    assert plan.padding_share > 0
+    assert ("skipped (packed)" in plan.padding_text()) is plan.packed
+    assert packing.notes(plan) == ([
+        f"packed: each batch's rows run end to end, so its padding ({plan.padding_share:.1%} "
+        "of the positions a padded batch would compute) is not computed"] if plan.packed else [])
+
+
 def test_a_model_without_a_separable_body_runs_padded():
     """A model with no inner body to probe (nothing mlx-lm loads, but a module of any
     shape) neither splits nor packs, and takes lengths all the same."""

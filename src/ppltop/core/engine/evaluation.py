@@ -132,18 +132,20 @@ class Evaluation:
                                         vocab, self.one_at_a_time),
             fits=lambda index, adapter: fits[(index, adapter.label)],
             models=model_facts(cfg, handles))
-        self.trunk_notes += packing.notes(bool(forwards[first] and forwards[first].packs),
-                                          self.scoring_plan.run_plan.padding_share)
         if self.scoring_plan.memory.one_at_a_time and self.sharding is not None:
             raise InputError(f"--max-memory {memory.human(self.scoring_plan.memory.budget)}: "
                              "the models do not fit together, and under mlx.launch they must; "
                              "raise --max-memory or run without mlx.launch")
+        held = forwards[first]
         for index, other in enumerate(handles):
             if self.scoring_plan.memory.one_at_a_time:  # read at its pass, not held till then
                 forwards[index] = None  # (another split's run may free the model meanwhile)
             elif forwards[index] is None:
                 make_ready(other, cfg)
                 forwards[index] = SplitForward(other.model)
+        self.scoring_plan = replace(self.scoring_plan, run_plan=replace(
+            self.scoring_plan.run_plan, packed=packing.packs_all([held, *forwards])))
+        self.trunk_notes += packing.notes(self.scoring_plan.run_plan)
         scorer = BatchScorer(self.scoring_plan, Residency(cfg, handles, forwards), self.texts,
                              vocab)
         self.scorer = self.sharding.wrap(scorer) if self.sharding is not None else scorer

@@ -23,6 +23,8 @@ from typing import Any
 import mlx.core as mx
 import numpy as np
 
+from ..store.events import RunPlan
+
 _here = threading.local()
 
 
@@ -81,12 +83,19 @@ def positions(lengths: Sequence[int], rows: np.ndarray, cols: np.ndarray) -> np.
     return at
 
 
-def notes(packs: bool, padding_share: float) -> list[str]:
-    """The start notice: what packing spares the run."""
-    if not packs or padding_share <= 0:
+def notes(plan: RunPlan) -> list[str]:
+    """The start notice of a `RunPlan`: what packing spares the run."""
+    if not plan.packed or plan.padding_share <= 0:
         return []
-    return [f"packed: each batch's rows run end to end without their padding ({padding_share:.1%}"
-            " of the positions a padded batch computes)"]
+    return [f"packed: each batch's rows run end to end, so its padding ({plan.padding_share:.1%}"
+            " of the positions a padded batch would compute) is not computed"]
+
+
+def packs_all(forwards: Sequence[Any]) -> bool:
+    """Whether every model held for the run packs (one read at its own pass is not known
+    yet, and does not count)."""
+    known = [forward.packs for forward in forwards if forward is not None]
+    return bool(known) and all(known)
 
 
 PROBE_LENGTHS = (5, 9)

@@ -62,10 +62,14 @@ class RunPlan:
     empty for one model."""
     models: list[ModelFacts] = field(default_factory=list)
     """Each model's form and size when the run compares several; empty for one."""
+    packed: bool = False
+    """The batches' rows run end to end (`engine.packing`): their padding is not computed."""
 
     def padding_text(self) -> str:
-        """'9.9%, mlx-lm 41%': both padding shares, the second when known."""
-        ours = f"{self.padding_share:.1%}"
+        """'9.9%, mlx-lm 41%': both padding shares, the second when known; 'skipped' where
+        the rows run packed."""
+        skipped = self.packed and self.padding_share > 0
+        ours = f"{self.padding_share:.1%}" + (" skipped (packed)" if skipped else "")
         if self.mlx_lm_padding_share != self.mlx_lm_padding_share:  # NaN: an older run
             return ours
         return f"{ours}, mlx-lm {self.mlx_lm_padding_share:.0%}"
