@@ -131,8 +131,8 @@ def test_a_run_packs_says_so_and_keeps_its_figures():
 
 @pytest.mark.parametrize("kernels", ["numpy", "mlx"])
 def test_the_plan_says_whether_the_padding_is_computed(monkeypatch, kernels):
-    """The batches line and the config pane read the plan: the padding share 'skipped
-    (packed)' when it is not computed; MLX's own kernels (no packing) compute it."""
+    """The batches line and the config pane read the plan: the padding share 'skipped by
+    packing' when it is not computed; MLX's own kernels (no packing) compute it."""
     from ppltop.core.config import EvalConfig
     from ppltop.core.engine.evaluation import Evaluation
 
@@ -141,7 +141,8 @@ def test_the_plan_says_whether_the_padding_is_computed(monkeypatch, kernels):
                                  test_batches=4), ModelHandle.load(demo.MODEL_DIR)).prepare()
     assert plan.packed is (kernels == "numpy")
     assert plan.padding_share > 0
-    assert ("skipped (packed)" in plan.padding_text()) is plan.packed
+    assert plan.padding_text().startswith(f"{plan.padding_share:.1%}, skipped by packing; mlx-lm"
+                                          if plan.packed else f"{plan.padding_share:.1%}, mlx-lm")
     assert packing.notes(plan) == ([
         f"packed: each batch's rows run end to end, so its padding ({plan.padding_share:.1%} "
         "of the positions a padded batch would compute) is not computed"] if plan.packed else [])

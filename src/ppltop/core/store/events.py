@@ -66,13 +66,13 @@ class RunPlan:
     """The batches' rows run end to end (`engine.packing`): their padding is not computed."""
 
     def padding_text(self) -> str:
-        """'9.9%, mlx-lm 41%': both padding shares, the second when known; 'skipped' where
-        the rows run packed."""
+        """'9.9%, mlx-lm 41%': both padding shares, the second when known; '9.9%, skipped
+        by packing; mlx-lm 41%' where the rows run packed."""
         skipped = self.packed and self.padding_share > 0
-        ours = f"{self.padding_share:.1%}" + (" skipped (packed)" if skipped else "")
+        ours = f"{self.padding_share:.1%}" + (", skipped by packing" if skipped else "")
         if self.mlx_lm_padding_share != self.mlx_lm_padding_share:  # NaN: an older run
             return ours
-        return f"{ours}, mlx-lm {self.mlx_lm_padding_share:.0%}"
+        return f"{ours}{'; ' if skipped else ', '}mlx-lm {self.mlx_lm_padding_share:.0%}"
 
 
 @dataclass(frozen=True)
