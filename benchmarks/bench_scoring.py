@@ -523,7 +523,8 @@ def print_costs(bench: Bench, plan: Plan, n_ppltop: int, peak: float) -> None:
     print(f"padding share: ppltop {padding(bench.outputs['ppltop']['stderr'])} "
           "(ppltop's length-sorted batches, then mlx-lm's file-order ones)")
     theirs = bench.outputs.get("mlx_lm")
-    print(f"peak RSS: mlx_lm.lora {theirs['rss_mb'] if theirs else float('nan'):.0f} MB, "
+    mlx_lm_rss = f"{theirs['rss_mb']:.0f} MB" if theirs else "not run"
+    print(f"peak RSS: mlx_lm.lora {mlx_lm_rss}, "
           f"ppltop {bench.outputs['ppltop']['rss_mb']:.0f} MB")
 
 
