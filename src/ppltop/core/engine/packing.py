@@ -85,7 +85,7 @@ def positions(lengths: Sequence[int], rows: np.ndarray, cols: np.ndarray) -> np.
 
 def notes(plan: RunPlan) -> list[str]:
     """The start notice of a `RunPlan`: what packing spares the run."""
-    if not plan.packed or plan.padding_share <= 0:
+    if not plan.skips_padding:
         return []
     return [f"packed: each batch's rows run end to end, so its padding ({plan.padding_share:.1%}"
             " of the positions a padded batch would compute) is not computed"]

@@ -65,10 +65,15 @@ class RunPlan:
     packed: bool = False
     """The batches' rows run end to end (`engine.packing`): their padding is not computed."""
 
+    @property
+    def skips_padding(self) -> bool:
+        """The batches have padding, and packing leaves it uncomputed."""
+        return self.packed and self.padding_share > 0
+
     def padding_text(self) -> str:
         """'9.9%, mlx-lm 41%': both padding shares, the second when known; '9.9%, skipped
         by packing; mlx-lm 41%' where the rows run packed."""
-        skipped = self.packed and self.padding_share > 0
+        skipped = self.skips_padding
         ours = f"{self.padding_share:.1%}" + (", skipped by packing" if skipped else "")
         if self.mlx_lm_padding_share != self.mlx_lm_padding_share:  # NaN: an older run
             return ours
